@@ -1,0 +1,68 @@
+"""vy-nexus: MOIE-OS, a local-first Mixture of Intelligent Experts task router.
+
+Import from here; the submodules are the implementation.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from vy_nexus.config import Settings, load_settings
+from vy_nexus.errors import (
+    ConfigError,
+    ExpertError,
+    ExpertExecutionError,
+    ExpertRegistrationError,
+    ExpertTimeoutError,
+    GovernanceError,
+    ReasoningError,
+    RoutingError,
+    SafetyError,
+    StateError,
+    TaskError,
+    UnknownExpertError,
+    VyNexusError,
+)
+from vy_nexus.events import Event, EventBus
+from vy_nexus.experts.base import BaseExpert, ExpertContext, ExpertOutput
+from vy_nexus.experts.registry import ExpertRegistry
+from vy_nexus.routing.cache import RoutingCache
+from vy_nexus.routing.gating import GatingEngine
+from vy_nexus.system import VyNexus
+from vy_nexus.tasks import AggregatedResult, ExpertResult, Priority, RoutingDecision, Task
+
+try:
+    __version__ = version("vy-nexus")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0.0.0"
+
+__all__ = [
+    "AggregatedResult",
+    "BaseExpert",
+    "ConfigError",
+    "Event",
+    "EventBus",
+    "ExpertContext",
+    "ExpertError",
+    "ExpertExecutionError",
+    "ExpertOutput",
+    "ExpertRegistrationError",
+    "ExpertRegistry",
+    "ExpertResult",
+    "ExpertTimeoutError",
+    "GatingEngine",
+    "GovernanceError",
+    "Priority",
+    "ReasoningError",
+    "RoutingCache",
+    "RoutingDecision",
+    "RoutingError",
+    "SafetyError",
+    "Settings",
+    "StateError",
+    "Task",
+    "TaskError",
+    "UnknownExpertError",
+    "VyNexus",
+    "VyNexusError",
+    "__version__",
+    "load_settings",
+]

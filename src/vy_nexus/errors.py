@@ -1,0 +1,104 @@
+"""The one exception tree of vy-nexus.
+
+    VyNexusError
+    ├── ConfigError                 bad config file, key, type or value
+    ├── TaskError                   a task that cannot be accepted (bad JSON, empty text, ...)
+    ├── ExpertError                 carries ``expert_id``
+    │   ├── ExpertRegistrationError duplicate id, invalid declaration
+    │   ├── UnknownExpertError      no expert with that id
+    │   ├── ExpertTimeoutError      an expert ran past its time limit
+    │   └── ExpertExecutionError    an expert raised; ``retryable`` says whether to try again
+    ├── RoutingError                no expert could be chosen
+    ├── GovernanceError             a policy refused the task (carries the verdict)
+    ├── SafetyError                 the kill switch is engaged, or the file system refused a path
+    ├── ReasoningError              an LLM backend failed (server down, model missing, timeout)
+    └── StateError                  sovereign_state.json is corrupt or cannot be written
+
+Interfaces map these to exit codes (``exit_code``) and HTTP statuses (``http_status``).
+"""
+
+from __future__ import annotations
+
+
+class VyNexusError(Exception):
+    """Root of every error vy-nexus raises on purpose."""
+
+    exit_code: int = 1
+    http_status: int = 500
+
+    def __init__(self, message: str, *, task_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.task_id = task_id
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(VyNexusError):
+    exit_code = 2
+    http_status = 400
+
+
+class TaskError(VyNexusError):
+    exit_code = 2
+    http_status = 422
+
+
+class ExpertError(VyNexusError):
+    def __init__(self, message: str, *, expert_id: str | None = None, task_id: str | None = None) -> None:
+        super().__init__(message, task_id=task_id)
+        self.expert_id = expert_id
+
+
+class ExpertRegistrationError(ExpertError):
+    exit_code = 2
+    http_status = 409
+
+
+class UnknownExpertError(ExpertError):
+    exit_code = 2
+    http_status = 404
+
+
+class ExpertTimeoutError(ExpertError):
+    retryable = True
+
+
+class ExpertExecutionError(ExpertError):
+    """An expert failed. Raise it with ``retryable=True`` for transient failures worth another try."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        expert_id: str | None = None,
+        task_id: str | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message, expert_id=expert_id, task_id=task_id)
+        self.retryable = retryable
+
+
+class RoutingError(VyNexusError):
+    http_status = 422
+
+
+class GovernanceError(VyNexusError):
+    exit_code = 3
+    http_status = 403
+
+
+class SafetyError(VyNexusError):
+    exit_code = 4
+    http_status = 503
+
+
+class ReasoningError(VyNexusError):
+    exit_code = 5
+    http_status = 502
+
+
+class StateError(VyNexusError):
+    exit_code = 6
+    http_status = 500

@@ -1,0 +1,85 @@
+"""Events: how the flow tells observers (journal, metrics, dashboard) what happened.
+
+The flow only calls ``EventBus.emit``; subscribers must be quick and must not raise into the flow (a failing
+subscriber is reported once per kind to the remaining subscribers and otherwise ignored). Subscribers that write to
+disk queue the event and flush it from a background thread.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Level = Literal["debug", "info", "warn", "error"]
+Category = Literal["thought", "observation", "decision", "error", "milestone"]
+
+current_task_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("vy_nexus_task_id", default=None)
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing that happened. ``kind`` is a dotted name such as ``task.routed`` or ``expert.finished``."""
+
+    kind: str
+    component: str
+    message: str
+    level: Level = "info"
+    category: Category = "observation"
+    phase: str = "runtime"
+    task_id: str | None = None
+    expert_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    timestamp: float = field(default_factory=time.time)
+
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """Synchronous fan-out of events to subscribers. Thread-safe; cheap when nobody listens."""
+
+    def __init__(self) -> None:
+        self._subscribers: tuple[Subscriber, ...] = ()
+        self._lock = threading.Lock()
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Add a subscriber; returns a function that removes it again."""
+        with self._lock:
+            self._subscribers = (*self._subscribers, subscriber)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._subscribers = tuple(s for s in self._subscribers if s is not subscriber)
+
+        return unsubscribe
+
+    @property
+    def has_subscribers(self) -> bool:
+        return bool(self._subscribers)
+
+    def emit(self, event: Event) -> None:
+        if event.task_id is None:
+            task_id = current_task_id.get()
+            if task_id is not None:
+                event = Event(**{**_as_dict(event), "task_id": task_id})
+        for subscriber in self._subscribers:
+            try:
+                subscriber(event)
+            except Exception:  # an observer must never break the flow
+                _log.exception("event subscriber %r failed on %s", subscriber, event.kind)
+
+    def publish(self, kind: str, component: str, message: str, **fields: Any) -> None:
+        """Shorthand for ``emit(Event(...))`` that skips building the event when nobody listens."""
+        if self._subscribers:
+            self.emit(Event(kind=kind, component=component, message=message, **fields))
+
+
+def _as_dict(event: Event) -> dict[str, Any]:
+    return {name: getattr(event, name) for name in Event.__slots__}

@@ -1,0 +1,107 @@
+"""The research expert: finds the passages of a local document folder that best match the question."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from vy_nexus.experts.base import BaseExpert, ExpertOutput
+from vy_nexus.tasks import Task
+
+TERM = re.compile(r"[a-z0-9]{2,}")
+STOPWORDS = frozenset(
+    "the a an and or of to in on for is are was were be what how why when who which does do did with about from"
+    " that this these those it its as at by can i you me my your please tell find".split()
+)
+DOCUMENT_SUFFIXES = (".md", ".txt", ".rst")
+MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
+
+
+def terms(text: str) -> list[str]:
+    return [t for t in TERM.findall(text.lower()) if t not in STOPWORDS]
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    source: str
+    text: str
+    score: float
+
+
+def split_passages(text: str) -> list[str]:
+    return [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+
+
+def rank_passages(question: str, documents: dict[str, str], limit: int = 3) -> list[Passage]:
+    """BM25-style ranking of paragraphs across documents."""
+    passages = [(source, p) for source, text in documents.items() for p in split_passages(text)]
+    if not passages:
+        return []
+    tokenised = [Counter(terms(p)) for _, p in passages]
+    average_length = sum(sum(c.values()) for c in tokenised) / len(tokenised) or 1.0
+    query = set(terms(question))
+    document_frequency = {q: sum(1 for c in tokenised if q in c) for q in query}
+    k1, b = 1.5, 0.75
+    ranked = []
+    for (source, text), counts in zip(passages, tokenised, strict=True):
+        length = sum(counts.values())
+        score = 0.0
+        for q in query:
+            tf = counts.get(q, 0)
+            if not tf:
+                continue
+            idf = math.log(1 + (len(passages) - document_frequency[q] + 0.5) / (document_frequency[q] + 0.5))
+            score += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / average_length))
+        if score > 0:
+            ranked.append(Passage(source, text, round(score, 4)))
+    ranked.sort(key=lambda p: -p.score)
+    return ranked[:limit]
+
+
+def load_documents(folder: Path) -> dict[str, str]:
+    documents: dict[str, str] = {}
+    if not folder.is_dir():
+        return documents
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() in DOCUMENT_SUFFIXES and path.is_file() and path.stat().st_size <= MAX_DOCUMENT_BYTES:
+            documents[str(path.relative_to(folder))] = path.read_text(encoding="utf-8", errors="replace")
+    return documents
+
+
+class ResearchExpert(BaseExpert):
+    id = "research"
+    name = "Research Expert"
+    version = "0.1.0"
+    description = "Answers questions from a local folder of documents, citing the passages it used."
+    capabilities = (
+        "research", "find", "search", "explain", "question", "investigate", "compare", "source", "sources",
+        "documentation", "paper", "literature", "fact", "history", "cite",
+    )
+    task_types = ("research", "question")
+    examples = ("what does our documentation say about retries", "research the history of the printing press")
+    priority = 5
+
+    def documents_folder(self) -> Path | None:
+        settings = self.context.settings
+        if settings is None:
+            return None
+        folder: Path = settings.resolve(settings.experts.documents_dir)
+        return folder
+
+    async def execute(self, task: Task) -> ExpertOutput:
+        folder = self.documents_folder()
+        documents = load_documents(folder) if folder is not None else {}
+        if isinstance(task.input, dict) and isinstance(task.input.get("documents"), dict):
+            documents.update({str(k): str(v) for k, v in task.input["documents"].items()})
+        passages = rank_passages(task.description, documents)
+        if not passages:
+            where = f" in {folder}" if folder is not None else ""
+            return ExpertOutput(
+                {"answer": f"No passage{where} matches the question.", "citations": []}, confidence=0.2
+            )
+        citations = [{"source": p.source, "passage": p.text, "score": p.score} for p in passages]
+        answer = "\n\n".join(f"[{i}] {p.text}" for i, p in enumerate(passages, start=1))
+        return ExpertOutput({"answer": answer, "citations": citations}, confidence=min(0.9, 0.4 + 0.1 * len(passages)))

@@ -1,0 +1,46 @@
+"""The Typer application: global options and the command groups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from vy_nexus.interfaces.cli import core_commands
+from vy_nexus.interfaces.cli.common import CliState
+
+app = typer.Typer(
+    name="vy-nexus",
+    help="MOIE-OS: route tasks to the right AI experts, run them, observe everything. Local-first.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from vy_nexus import __version__
+
+        typer.echo(f"vy-nexus {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Path | None = typer.Option(
+        None, "--home", envvar="VY_NEXUS_HOME", help="Home directory (config, logs, metrics, state, experts)."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    ctx.obj = CliState(home=home)
+
+
+core_commands.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,63 @@
+"""What every CLI command shares: the home directory, building the system, printing, error mapping."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from vy_nexus.config import Settings, load_settings
+from vy_nexus.errors import VyNexusError
+from vy_nexus.system import VyNexus
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@dataclass
+class CliState:
+    """Per-invocation state, created by the app callback and found on ``ctx.obj``."""
+
+    home: Path | None = None
+
+    def settings(self) -> Settings:
+        return load_settings(self.home)
+
+    def system(self, **kwargs: Any) -> VyNexus:
+        return VyNexus(self.settings(), **kwargs)
+
+
+def state(ctx: typer.Context) -> CliState:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, CliState):
+        obj = CliState()
+        ctx.find_root().obj = obj
+    return obj
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn vy-nexus errors into a one-line message on stderr and the error's exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except VyNexusError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(exc.exit_code) from exc
+
+    return wrapper
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output: plain JSON on stdout, no colour, no wrapping."""
+    typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))

@@ -1,0 +1,210 @@
+"""Core commands: run, route, experts, status, configure."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.panel import Panel
+from rich.pretty import Pretty
+from rich.table import Table
+
+from vy_nexus.config import get_key
+from vy_nexus.config_writer import set_config_value
+from vy_nexus.errors import TaskError
+from vy_nexus.execution.aggregation import AGGREGATORS
+from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
+from vy_nexus.tasks import AggregatedResult, RoutingDecision, Task
+
+MAX_INPUT_BYTES = 50 * 1024 * 1024
+
+
+def read_input(path: str) -> Any:
+    """The ``--input`` payload: JSON files are parsed, anything else is passed as text. ``-`` reads stdin."""
+    if path == "-":
+        text = sys.stdin.read()
+        name = "stdin"
+    else:
+        file = Path(path).expanduser()
+        if not file.is_file():
+            raise TaskError(f"input file not found: {file}")
+        if file.stat().st_size > MAX_INPUT_BYTES:
+            raise TaskError(f"input file {file} is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB")
+        try:
+            text = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise TaskError(f"input file {file} is not UTF-8 text") from exc
+        name = str(file)
+        if file.suffix.lower() != ".json":
+            return text
+    stripped = text.lstrip()
+    if name.endswith(".json") or (name == "stdin" and stripped[:1] in "[{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise TaskError(f"{name} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from exc
+    return text
+
+
+def build_task(text: str, task_type: str, input_path: str | None, expert: list[str] | None) -> Task:
+    data: dict[str, Any] = {"description": text, "type": task_type}
+    if input_path is not None:
+        data["input"] = read_input(input_path)
+    if expert:
+        data["context"] = {"experts": expert}
+    return Task.from_data(data)
+
+
+def render_decision(decision: RoutingDecision) -> Table:
+    table = Table(title="Routing decision", show_header=True, header_style="bold")
+    table.add_column("expert")
+    table.add_column("confidence", justify="right")
+    for expert_id in decision.expert_ids:
+        table.add_row(expert_id, f"{decision.confidences.get(expert_id, 0.0):.2f}")
+    table.caption = (
+        f"strategy: {decision.strategy}{' (fallback)' if decision.fallback else ''}"
+        f"{' · cached' if decision.cache_hit else ''} · {decision.latency_ms:.2f} ms\n{decision.reason}"
+    )
+    return table
+
+
+def render_output(output: Any) -> Any:
+    if isinstance(output, str):
+        return output
+    if isinstance(output, dict):
+        headline = output.get("summary") or output.get("answer")
+        if isinstance(headline, str):
+            rest = {k: v for k, v in output.items() if k not in ("summary", "answer")}
+            return headline if not rest else Panel.fit(Pretty(rest), title=headline)
+    return Pretty(output)
+
+
+def render_result(result: AggregatedResult) -> None:
+    if result.decision is not None:
+        console.print(render_decision(result.decision))
+    for item in result.results:
+        if not item.ok:
+            console.print(f"[red]✗ {item.expert_id}[/]: {item.error}", highlight=False)
+    title = f"{', '.join(result.experts) or 'no expert'} · {result.method} · confidence {result.confidence:.2f}"
+    console.print(Panel(render_output(result.output), title=title, expand=False))
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def run(
+        ctx: typer.Context,
+        text: str = typer.Argument(..., help="What you want done, in plain words."),
+        task_type: str = typer.Option("general", "--type", "-t", help="Task type hint: code, research, writing, data..."),
+        input_path: str | None = typer.Option(None, "--input", "-i", help="Input payload file (JSON parsed; '-' = stdin)."),
+        experts: int = typer.Option(1, "--experts", "-n", min=1, max=16, help="How many experts to consult."),
+        expert: list[str] | None = typer.Option(None, "--expert", "-e", help="Use this expert (repeatable)."),
+        aggregation: str | None = typer.Option(
+            None, "--aggregation", "-a", help=f"How to combine experts: {', '.join(AGGREGATORS)}."
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    ) -> None:
+        """Route a task to the best expert(s), run them and print the result.
+
+        Example: vy-nexus run "compute the mean of this csv" --input data.csv
+        """
+        if aggregation is not None and aggregation not in AGGREGATORS:
+            raise TaskError(f"unknown aggregation '{aggregation}'; choose one of {', '.join(AGGREGATORS)}")
+        task = build_task(text, task_type, input_path, expert)
+        with state(ctx).system() as system:
+            result = system.run(task, top_k=experts, aggregation=aggregation)
+        if as_json:
+            print_json(result.model_dump(mode="json"))
+        else:
+            render_result(result)
+        if not result.ok:
+            raise typer.Exit(1)
+
+    @app.command()
+    @handle_errors
+    def route(
+        ctx: typer.Context,
+        text: str = typer.Argument(..., help="The task text to route."),
+        task_type: str = typer.Option("general", "--type", "-t", help="Task type hint."),
+        experts: int = typer.Option(1, "--experts", "-n", min=1, max=16, help="How many experts to choose."),
+        as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
+    ) -> None:
+        """Show which expert(s) would take a task, with confidences and the reasoning. Runs nothing.
+
+        Example: vy-nexus route "fix this python function"
+        """
+        task = build_task(text, task_type, None, None)
+        decision = state(ctx).system().route(task, top_k=experts)
+        if as_json:
+            print_json(decision.model_dump(mode="json"))
+        else:
+            console.print(render_decision(decision))
+
+    @app.command("experts")
+    @handle_errors
+    def list_experts(
+        ctx: typer.Context,
+        as_json: bool = typer.Option(False, "--json", help="Print the experts as JSON."),
+    ) -> None:
+        """List the registered experts, their capabilities and where each came from.
+
+        Example: vy-nexus experts --json
+        """
+        system = state(ctx).system()
+        rows = [{**e.describe(), "source": system.registry.source(e.id)} for e in system.registry.list()]
+        if as_json:
+            print_json({"experts": rows, "problems": system.registry.problems})
+            return
+        table = Table(title=f"{len(rows)} experts", header_style="bold")
+        for column in ("id", "name", "version", "priority", "source", "capabilities"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(row["id"], row["name"], row["version"], str(row["priority"]), row["source"],
+                          ", ".join(row["capabilities"]))
+        console.print(table)
+        for problem in system.registry.problems:
+            console.print(f"[yellow]! {problem}[/]", highlight=False)
+
+    @app.command()
+    @handle_errors
+    def status(
+        ctx: typer.Context,
+        as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
+    ) -> None:
+        """Show the home directory, experts, routing, reasoning core and executor.
+
+        Example: vy-nexus status
+        """
+        info = state(ctx).system().status()
+        if as_json:
+            print_json(info)
+            return
+        table = Table(title="vy-nexus status", show_header=False)
+        table.add_column("key", style="bold")
+        table.add_column("value", overflow="fold")
+        for key, value in info.items():
+            table.add_row(key, value if isinstance(value, str) else json.dumps(value, default=str))
+        console.print(table)
+
+    @app.command()
+    @handle_errors
+    def configure(
+        ctx: typer.Context,
+        key: str = typer.Argument(..., help="Dotted key, e.g. routing.cache.ttl_seconds."),
+        value: str | None = typer.Argument(None, help="New value (YAML scalar). Omit to print the current value."),
+    ) -> None:
+        """Read or change one config key; the file is validated, written atomically and keeps its comments.
+
+        Example: vy-nexus configure routing.cache.ttl_seconds 600
+        """
+        cli_state = state(ctx)
+        if value is None:
+            current = get_key(cli_state.settings(), key)
+            typer.echo(json.dumps(current, default=str))
+            return
+        settings = cli_state.settings()
+        stored = set_config_value(settings.home, key, value)
+        console.print(f"{key} = {json.dumps(stored, default=str)}  [dim]({settings.config_file})[/]", highlight=False)

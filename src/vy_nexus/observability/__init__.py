@@ -1,0 +1,1 @@
+"""vy-nexus observability layer."""

@@ -1,0 +1,146 @@
+"""RoutingCache: an LRU cache with a TTL for routing decisions.
+
+The key hashes everything routing depends on: the task type, the normalised description, the routing-relevant
+context, the number of experts asked for and the registry version. Registering, replacing or unregistering an
+expert bumps the registry version and also clears the cache, so a stale decision is never served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cachetools import TTLCache
+
+from vy_nexus.tasks import RoutingDecision, Task
+
+ROUTING_CONTEXT_KEYS = ("experts", "expert", "capabilities", "language")
+"""Context keys that change a routing decision; other context (user ids, payload hints) does not."""
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def normalise_text(text: str) -> str:
+    return _WHITESPACE.sub(" ", text.strip().lower())
+
+
+def routing_key(task: Task, registry_version: int, top_k: int) -> str:
+    relevant = {key: task.context[key] for key in ROUTING_CONTEXT_KEYS if key in task.context}
+    material = json.dumps(
+        [task.type, normalise_text(task.description), relevant, top_k, registry_version],
+        sort_keys=True,
+        default=str,
+        separators=(",", ":"),
+    )
+    return hashlib.blake2b(material.encode("utf-8"), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStats:
+    hits: int
+    misses: int
+    evictions: int
+    expirations: int
+    invalidations: int
+    size: int
+    max_size: int
+    ttl_seconds: float
+
+    @property
+    def hit_rate(self) -> float:
+        total = self.hits + self.misses
+        return self.hits / total if total else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "evictions": self.evictions,
+            "expirations": self.expirations,
+            "invalidations": self.invalidations,
+            "size": self.size,
+            "max_size": self.max_size,
+            "ttl_seconds": self.ttl_seconds,
+            "hit_rate": round(self.hit_rate, 4),
+        }
+
+
+class _CountingTTLCache(TTLCache[str, RoutingDecision]):
+    """A TTLCache that counts LRU evictions and TTL expirations separately."""
+
+    def __init__(self, maxsize: int, ttl: float, timer: Callable[[], float]) -> None:
+        super().__init__(maxsize=maxsize, ttl=ttl, timer=timer)
+        self.evictions = 0
+        self.expirations = 0
+
+    def popitem(self) -> tuple[str, RoutingDecision]:
+        self.evictions += 1
+        return super().popitem()
+
+    def expire(self, time: float | None = None) -> list[tuple[str, RoutingDecision]]:
+        expired = super().expire(time)
+        self.expirations += len(expired)
+        return expired
+
+
+class RoutingCache:
+    """Thread-safe LRU + TTL cache of routing decisions, with hit/miss/eviction counters."""
+
+    def __init__(self, max_size: int = 1000, ttl_seconds: float = 300.0, timer: Callable[[], float] = time.monotonic):
+        if max_size < 1:
+            raise ValueError("max_size must be at least 1")
+        if ttl_seconds <= 0:
+            raise ValueError("ttl_seconds must be positive")
+        self._cache = _CountingTTLCache(max_size, ttl_seconds, timer)
+        self._lock = threading.Lock()
+        self._hits = 0
+        self._misses = 0
+        self._invalidations = 0
+        self.ttl_seconds = ttl_seconds
+        self.max_size = max_size
+
+    def get(self, key: str) -> RoutingDecision | None:
+        with self._lock:
+            decision = self._cache.get(key)
+            if decision is None:
+                self._misses += 1
+            else:
+                self._hits += 1
+            return decision
+
+    def put(self, key: str, decision: RoutingDecision) -> None:
+        with self._lock:
+            self._cache[key] = decision
+
+    def invalidate(self) -> None:
+        """Drop every entry (experts changed)."""
+        with self._lock:
+            self._cache.clear()
+            self._invalidations += 1
+
+    clear = invalidate
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._cache.expire()
+            return len(self._cache)
+
+    def stats(self) -> CacheStats:
+        with self._lock:
+            self._cache.expire()
+            return CacheStats(
+                hits=self._hits,
+                misses=self._misses,
+                evictions=self._cache.evictions,
+                expirations=self._cache.expirations,
+                invalidations=self._invalidations,
+                size=len(self._cache),
+                max_size=self.max_size,
+                ttl_seconds=self.ttl_seconds,
+            )

@@ -1,0 +1,144 @@
+"""GatingEngine: decides which expert(s) handle a task, with a confidence, through a RoutingCache.
+
+Order of decisions: an explicit choice in ``task.context["experts"]`` wins; otherwise the strategy scores the
+candidates, the top ``k`` above the threshold are chosen (ties broken by expert priority, then id); when nothing
+clears the threshold the fallback expert (``general``) takes the task.
+"""
+
+from __future__ import annotations
+
+import time
+
+from vy_nexus.errors import RoutingError, UnknownExpertError
+from vy_nexus.events import EventBus
+from vy_nexus.experts.registry import ExpertRegistry
+from vy_nexus.routing.cache import RoutingCache, routing_key
+from vy_nexus.routing.strategy import RoutingStrategy
+from vy_nexus.tasks import RoutingDecision, Task
+
+FALLBACK_CONFIDENCE_CAP = 0.5
+"""A fallback decision never claims more confidence than a coin flip: nothing specific matched."""
+
+
+class GatingEngine:
+    def __init__(
+        self,
+        registry: ExpertRegistry,
+        strategy: RoutingStrategy,
+        *,
+        cache: RoutingCache | None = None,
+        threshold: float = 0.3,
+        fallback_expert: str = "general",
+        default_top_k: int = 1,
+        events: EventBus | None = None,
+    ) -> None:
+        self.registry = registry
+        self.strategy = strategy
+        self.cache = cache
+        self.threshold = threshold
+        self.fallback_expert = fallback_expert
+        self.default_top_k = default_top_k
+        self._events = events or EventBus()
+        if cache is not None:
+            registry.on_change(lambda _action, _expert_id: cache.invalidate())
+
+    def route(self, task: Task, top_k: int | None = None) -> RoutingDecision:
+        k = top_k or self.default_top_k
+        if k < 1:
+            raise RoutingError(f"top_k must be at least 1, got {k}", task_id=task.id)
+        started = time.perf_counter()
+        key = routing_key(task, self.registry.version, k) if self.cache is not None else ""
+        cached = self.cache.get(key) if self.cache is not None else None
+        if cached is not None:
+            decision = cached.model_copy(
+                update={"task_id": task.id, "cache_hit": True, "latency_ms": (time.perf_counter() - started) * 1e3}
+            )
+        else:
+            decision = self._decide(task, k)
+            decision = decision.model_copy(update={"latency_ms": (time.perf_counter() - started) * 1e3})
+            if self.cache is not None:
+                self.cache.put(key, decision)
+        self._events.publish(
+            "task.routed",
+            "gating",
+            f"routed to {', '.join(decision.expert_ids)} ({decision.confidence:.2f}, {decision.strategy})",
+            category="decision",
+            task_id=task.id,
+            metadata={
+                "experts": decision.expert_ids,
+                "confidences": decision.confidences,
+                "strategy": decision.strategy,
+                "cache_hit": decision.cache_hit,
+                "latency_ms": decision.latency_ms,
+                "fallback": decision.fallback,
+                "reason": decision.reason,
+            },
+        )
+        return decision
+
+    def _decide(self, task: Task, k: int) -> RoutingDecision:
+        explicit = self._explicit_choice(task)
+        if explicit:
+            return RoutingDecision(
+                task_id=task.id,
+                expert_ids=explicit,
+                confidences=dict.fromkeys(explicit, 1.0),
+                strategy="explicit",
+                reason="experts named in the task context",
+            )
+        scores = self.strategy.score(task)
+        ranked = sorted(
+            ((expert_id, conf) for expert_id, conf in scores.confidences.items() if expert_id in self.registry),
+            key=lambda item: (-item[1], -self._priority(item[0]), item[0]),
+        )
+        chosen = [(expert_id, conf) for expert_id, conf in ranked if conf >= self.threshold][:k]
+        if chosen:
+            return RoutingDecision(
+                task_id=task.id,
+                expert_ids=[expert_id for expert_id, _ in chosen],
+                confidences={expert_id: round(conf, 4) for expert_id, conf in chosen},
+                strategy=self.strategy.name,
+                reason=scores.reason,
+                capabilities=scores.matched,
+            )
+        return self._fallback(task, scores.reason, ranked[0][1] if ranked else 0.0, scores.matched)
+
+    def _fallback(self, task: Task, reason: str, best: float, matched: list[str]) -> RoutingDecision:
+        if self.fallback_expert not in self.registry:
+            raise RoutingError(
+                f"no expert matched the task ({reason}) and the fallback expert '{self.fallback_expert}'"
+                " is not registered",
+                task_id=task.id,
+            )
+        confidence = round(min(FALLBACK_CONFIDENCE_CAP, max(best, 0.1)), 4)
+        return RoutingDecision(
+            task_id=task.id,
+            expert_ids=[self.fallback_expert],
+            confidences={self.fallback_expert: confidence},
+            strategy=self.strategy.name,
+            reason=f"{reason}; nothing cleared the threshold {self.threshold:.2f}, so the fallback expert takes it",
+            capabilities=matched,
+            fallback=True,
+        )
+
+    def _explicit_choice(self, task: Task) -> list[str]:
+        named = task.context.get("experts", task.context.get("expert"))
+        if named is None:
+            return []
+        ids = [named] if isinstance(named, str) else list(named) if isinstance(named, list) else None
+        if not ids or not all(isinstance(i, str) for i in ids):
+            raise RoutingError("context 'experts' must be an expert id or a list of expert ids", task_id=task.id)
+        for expert_id in ids:
+            if expert_id not in self.registry:
+                try:
+                    self.registry.get(expert_id)
+                except UnknownExpertError as exc:
+                    exc.task_id = task.id
+                    raise
+        return list(dict.fromkeys(ids))
+
+    def _priority(self, expert_id: str) -> int:
+        try:
+            return self.registry.get(expert_id).priority
+        except UnknownExpertError:
+            return 0

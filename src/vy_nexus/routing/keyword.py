@@ -1,0 +1,119 @@
+"""Keyword/capability routing: find capability phrases in the task text by whole-word matching.
+
+Matching never scans the experts or the capability list. The text is split into word tokens (``c++``, ``c#``,
+``node.js`` stay whole; ``javascript`` never yields ``java``; ``good`` never yields ``go``), every run of 1..N
+tokens is looked up in the registry's capability index, and each hit points at the experts that declared it.
+
+How confidence is computed (documented in docs/routing.md):
+
+* evidence(expert) = Σ over distinct matched capabilities of the number of words in the capability
+  (a two-word phrase like ``unit test`` is stronger than ``test``), plus ``TASK_TYPE_EVIDENCE`` when the task's
+  type is one the expert declares in ``task_types``;
+* strength = 1 - 0.3 ** evidence — one single-word hit gives 0.70, two give 0.91, three 0.97;
+* share = evidence / Σ evidence of all candidates — how clearly this expert stands out;
+* confidence = strength × (0.5 + 0.5 × share) — a lone candidate keeps its strength; two candidates tied on the
+  same evidence each get 75% of it, so an ambiguous task scores lower than a clear one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Collection
+
+from vy_nexus.experts.registry import ExpertRegistry
+from vy_nexus.routing.strategy import Scores
+from vy_nexus.tasks import Task
+
+TOKEN_PATTERN = re.compile(r"[a-z0-9_][a-z0-9_+#]*(?:[./-][a-z0-9_+#]+)*")
+MAX_PHRASE_WORDS = 4
+TASK_TYPE_EVIDENCE = 2.0
+DOUBT_PER_EVIDENCE = 0.3
+GENERIC_TASK_TYPE = "general"
+"""The default task type says nothing about the task, so it adds no evidence."""
+
+
+def tokenize(text: str) -> list[str]:
+    return TOKEN_PATTERN.findall(text.lower())
+
+
+def normalise_capability(capability: str) -> str:
+    return " ".join(tokenize(capability))
+
+
+def _singular(word: str) -> str | None:
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return None
+
+
+def find_phrases(text: str, known: Collection[str], max_words: int = MAX_PHRASE_WORDS) -> list[str]:
+    """Capability phrases from ``known`` that occur in ``text`` as whole words, in order of first appearance."""
+    tokens = tokenize(text)
+    found: dict[str, None] = {}
+    for start in range(len(tokens)):
+        for length in range(1, min(max_words, len(tokens) - start) + 1):
+            words = tokens[start : start + length]
+            phrase = " ".join(words)
+            if phrase in known:
+                found.setdefault(phrase)
+                continue
+            singular = _singular(words[-1])
+            if singular is not None:
+                phrase = " ".join([*words[:-1], singular])
+                if phrase in known:
+                    found.setdefault(phrase)
+    return list(found)
+
+
+def confidence_from_evidence(evidence: dict[str, float]) -> dict[str, float]:
+    total = sum(evidence.values())
+    if total <= 0:
+        return {}
+    return {
+        expert_id: (1.0 - DOUBT_PER_EVIDENCE**value) * (0.5 + 0.5 * value / total)
+        for expert_id, value in evidence.items()
+        if value > 0
+    }
+
+
+class KeywordStrategy:
+    """Routes by capability phrases in the text and by task type, through the registry's indexes."""
+
+    name = "keyword"
+
+    def __init__(self, registry: ExpertRegistry) -> None:
+        self._registry = registry
+        self._known: dict[str, str] = {}
+        self._known_version = -1
+
+    def _capabilities(self) -> dict[str, str]:
+        """Normalised phrase -> capability as indexed by the registry; rebuilt only when experts change."""
+        if self._known_version != self._registry.version:
+            self._known_version = self._registry.version
+            self._known = {normalise_capability(c): c for c in self._registry.capabilities()}
+        return self._known
+
+    def score(self, task: Task) -> Scores:
+        known = self._capabilities()
+        text = task.description
+        hint = task.context.get("capabilities")
+        if isinstance(hint, list):
+            text = " ".join([text, *(str(h) for h in hint)])
+        phrases = find_phrases(text, known.keys())
+        evidence: dict[str, float] = defaultdict(float)
+        for phrase in phrases:
+            weight = float(len(phrase.split()))
+            for expert_id in self._registry.by_capability(known[phrase]):
+                evidence[expert_id] += weight
+        typed = self._registry.by_task_type(task.type) if task.type != GENERIC_TASK_TYPE else frozenset()
+        for expert_id in typed:
+            evidence[expert_id] += TASK_TYPE_EVIDENCE
+        confidences = confidence_from_evidence(evidence)
+        parts = []
+        if phrases:
+            parts.append("matched " + ", ".join(f"'{p}'" for p in phrases))
+        if typed:
+            parts.append(f"task type '{task.type}'")
+        reason = "; ".join(parts) if parts else "no capability matched"
+        return Scores(confidences=confidences, matched=phrases, reason=reason)

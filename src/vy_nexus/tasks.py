@@ -1,0 +1,119 @@
+"""The data that flows through vy-nexus: tasks in, routing decisions, expert results, aggregated results out."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from vy_nexus.errors import TaskError
+
+MAX_DESCRIPTION_CHARS = 100_000
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+def new_task_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+class Task(BaseModel):
+    """One unit of work. ``type`` is a free hint ("code", "research", ...) that routing may use."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(default_factory=new_task_id, min_length=1, max_length=128)
+    type: str = Field(default="general", min_length=1, max_length=64)
+    description: str = Field(min_length=1, max_length=MAX_DESCRIPTION_CHARS)
+    input: Any = None
+    context: dict[str, Any] = Field(default_factory=dict)
+    priority: Priority = Priority.MEDIUM
+    deadline: datetime | None = None
+
+    @field_validator("description")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    @field_validator("type")
+    @classmethod
+    def _normalise_type(cls, value: str) -> str:
+        return value.strip().lower()
+
+    @classmethod
+    def from_data(cls, data: Any) -> Task:
+        """Build a task from user data, turning validation failures into a TaskError naming the field."""
+        if not isinstance(data, dict):
+            raise TaskError(f"a task must be a JSON object, not {type(data).__name__}")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'task'}: {err['msg']}" for err in exc.errors()
+            )
+            raise TaskError(f"invalid task: {problems}") from exc
+
+
+class RoutingDecision(BaseModel):
+    """Which experts should handle a task, how confident the router is in each, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    expert_ids: list[str]
+    confidences: dict[str, float]
+    strategy: str
+    reason: str
+    capabilities: list[str] = Field(default_factory=list)
+    fallback: bool = False
+    cache_hit: bool = False
+    latency_ms: float = 0.0
+
+    @property
+    def confidence(self) -> float:
+        """Confidence in the top choice."""
+        return self.confidences.get(self.expert_ids[0], 0.0) if self.expert_ids else 0.0
+
+
+class ExpertResult(BaseModel):
+    """What one expert produced for one task (or the error that stopped it)."""
+
+    task_id: str
+    expert_id: str
+    output: Any = None
+    confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+    duration_ms: float = 0.0
+    error: str | None = None
+    attempts: int = 1
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class AggregatedResult(BaseModel):
+    """The final answer for a task, with the experts that contributed and how it was combined."""
+
+    task_id: str
+    output: Any
+    experts: list[str]
+    method: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    results: list[ExpertResult] = Field(default_factory=list)
+    decision: RoutingDecision | None = None
+    duration_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return any(result.ok for result in self.results)
