@@ -1,0 +1,138 @@
+"""A queue drained in batches by one background thread: how observers keep disk off the hot path.
+
+``offer`` is the only call the hot path makes: a bounded ``deque.append`` (atomic under the GIL, no lock) and, once a
+batch is full, one ``threading.Event.set`` to wake the writer early. The writer thread wakes every ``interval`` seconds
+(or when woken), takes up to ``batch_size`` items and hands them to ``sink``. ``flush`` waits until everything offered
+before the call has reached the sink; ``stop`` drains the queue and joins the thread. Without a running thread
+(``start`` never called) ``flush`` and ``stop`` drain in the calling thread, so nothing offered is silently kept.
+
+A sink that raises loses that batch only: the error is logged and counted, the thread keeps going.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+_log = logging.getLogger(__name__)
+
+
+class _FlushMarker:
+    """Placed in the queue by ``flush``; set once every item before it has been written."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+class BatchWriter(Generic[T]):
+    def __init__(
+        self,
+        sink: Callable[[Sequence[T]], None],
+        *,
+        name: str,
+        batch_size: int = 256,
+        interval: float = 0.5,
+        max_pending: int = 200_000,
+    ) -> None:
+        self._sink = sink
+        self.name = name
+        self.batch_size = batch_size
+        self.interval = interval
+        self.max_pending = max_pending
+        self._queue: deque[T | _FlushMarker] = deque()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._drain_lock = threading.Lock()
+        self.dropped = 0
+        self.failed_batches = 0
+        self.written = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def offer(self, item: T) -> None:
+        """Queue one item. Never blocks; drops (and counts) the item when ``max_pending`` items wait already."""
+        queue = self._queue
+        size = len(queue)
+        if size >= self.max_pending:
+            self.dropped += 1
+            return
+        queue.append(item)
+        if size + 1 >= self.batch_size:
+            self._wake.set()
+
+    def start(self) -> None:
+        """Start the writer thread (again, after ``stop``). Idempotent while running."""
+        if self.running:
+            return
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name=f"vy-nexus-{self.name}", daemon=True)
+        self._thread.start()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every item offered before this call has been handed to the sink. True when it was."""
+        if not self.running:
+            self._drain()
+            return True
+        marker = _FlushMarker()
+        self._queue.append(marker)
+        self._wake.set()
+        return marker.done.wait(timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Drain everything queued, then end the writer thread. Safe to call more than once."""
+        thread = self._thread
+        if thread is not None:
+            self._stopping = True
+            self._wake.set()
+            thread.join(timeout)
+            self._thread = None
+        self._drain()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            self._drain()
+            if self._stopping:
+                self._drain()
+                return
+
+    def _drain(self) -> None:
+        with self._drain_lock:
+            queue = self._queue
+            while queue:
+                batch: list[T] = []
+                markers: list[_FlushMarker] = []
+                while queue and len(batch) < self.batch_size:
+                    item = queue.popleft()
+                    if isinstance(item, _FlushMarker):
+                        markers.append(item)
+                        break
+                    batch.append(item)
+                if batch:
+                    self._write(batch)
+                for marker in markers:
+                    marker.done.set()
+
+    def _write(self, batch: list[T]) -> None:
+        try:
+            self._sink(batch)
+        except Exception:  # an observer's disk trouble must not kill its thread
+            self.failed_batches += 1
+            _log.exception("%s: writing a batch of %d failed", self.name, len(batch))
+        else:
+            self.written += len(batch)

@@ -1,0 +1,65 @@
+"""Events other components publish so their work shows up in the journal and the metrics.
+
+* ``llm.completed``: one LLM call finished (or failed). The LLM backends call ``publish_llm_completed``; the metrics
+  collector stores it in the ``llm`` table and turns it into the OpenTelemetry GenAI metrics
+  ``gen_ai_client_operation_duration_seconds`` and ``gen_ai_client_token_usage``.
+* ``api.request``: one HTTP request served. The API calls ``publish_api_request``; it lands in the ``api`` table and in
+  ``http_server_request_duration_seconds``. Published at ``debug`` level so the journal only keeps them when asked to.
+"""
+
+from __future__ import annotations
+
+from vy_nexus.events import EventBus
+
+LLM_COMPLETED = "llm.completed"
+API_REQUEST = "api.request"
+
+
+def publish_llm_completed(
+    events: EventBus,
+    *,
+    provider: str,
+    model: str,
+    duration_ms: float,
+    input_tokens: int | None = None,
+    output_tokens: int | None = None,
+    operation: str = "chat",
+    error: str | None = None,
+    error_type: str | None = None,
+    expert_id: str | None = None,
+) -> None:
+    """Tell observers about one LLM call. ``operation`` follows GenAI naming: chat, text_completion, embeddings."""
+    if error is None:
+        message = f"{provider}/{model} {operation} in {duration_ms:.0f} ms ({input_tokens}→{output_tokens} tokens)"
+    else:
+        message = f"{provider}/{model} {operation} failed after {duration_ms:.0f} ms: {error}"
+    events.publish(
+        LLM_COMPLETED,
+        "reasoning",
+        message,
+        level="info" if error is None else "error",
+        category="observation" if error is None else "error",
+        expert_id=expert_id,
+        metadata={
+            "provider": provider,
+            "model": model,
+            "operation": operation,
+            "duration_ms": duration_ms,
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "error": error,
+            "error_type": error_type or (None if error is None else "error"),
+        },
+    )
+
+
+def publish_api_request(events: EventBus, *, route: str, method: str, status: int, latency_ms: float) -> None:
+    """Tell observers about one served HTTP request. ``route`` is the template (``/tasks/{id}``), not the raw path."""
+    events.publish(
+        API_REQUEST,
+        "api",
+        f"{method.upper()} {route} → {status} in {latency_ms:.1f} ms",
+        level="debug" if status < 500 else "error",
+        category="observation" if status < 500 else "error",
+        metadata={"route": route, "method": method.upper(), "status": status, "latency_ms": latency_ms},
+    )

@@ -1,0 +1,98 @@
+"""How one event looks in the two journals: a JSON line for machines, a Markdown bullet for people.
+
+JSON line (key order fixed, ``timestamp`` first, compact separators, one object per line)::
+
+    {"timestamp":"2026-11-25T05:21:27.123456Z","level":"info","phase":"runtime","component":"gating",
+     "kind":"task.routed","category":"decision","message":"routed to code (0.82, keyword)",
+     "task_id":"1a2b3c","metadata":{"experts":["code"],...}}
+
+``task_id`` and ``expert_id`` appear only when known. Markdown entry (under the day's header)::
+
+    - 05:21:27 · **decision** · gating · task `1a2b3c` — routed to code (0.82, keyword) · `{"experts":["code"]}`
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from vy_nexus.events import Event
+
+TIMESTAMP_PREFIX = '{"timestamp":"'
+"""Every JSON line starts with this; the 27-character time stamp follows."""
+
+TIMESTAMP_WIDTH = 27
+
+_METADATA_CHARS = 600
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+class TimestampFormatter:
+    """``iso_utc`` with the per-second part cached: a batch holds many events from the same second."""
+
+    __slots__ = ("_prefix", "_second")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, timestamp: float) -> str:
+        second = int(timestamp)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        micros = min(999_999, int((timestamp - second) * 1_000_000))
+        return f"{self._prefix}.{micros:06d}Z"
+
+
+def json_line(event: Event, timestamp: str) -> str:
+    """One line of structured.jsonl (newline included)."""
+    record: dict[str, Any] = {
+        "timestamp": timestamp,
+        "level": event.level,
+        "phase": event.phase,
+        "component": event.component,
+        "kind": event.kind,
+        "category": event.category,
+        "message": event.message,
+    }
+    if event.task_id is not None:
+        record["task_id"] = event.task_id
+    if event.expert_id is not None:
+        record["expert_id"] = event.expert_id
+    record["metadata"] = event.metadata
+    return _json(record) + "\n"
+
+
+def markdown_header(day: str) -> str:
+    return f"# vy-nexus research log — {day} (UTC)\n\n"
+
+
+def parse_markdown_header(line: str) -> str | None:
+    """The day named by a daily.md header line, or None when the line is not one."""
+    prefix = "# vy-nexus research log — "
+    if line.startswith(prefix) and len(line) >= len(prefix) + 10:
+        return line[len(prefix) : len(prefix) + 10]
+    return None
+
+
+def markdown_entry(event: Event, timestamp: str) -> str:
+    """One bullet of daily.md: time, category, component, task/expert, message, metadata (newline included)."""
+    parts = [f"- {timestamp[11:19]} · **{event.category}** · {event.component}"]
+    if event.level in ("warn", "error"):
+        parts.append(f"**{event.level.upper()}**")
+    if event.task_id is not None:
+        parts.append(f"task `{event.task_id}`")
+    if event.expert_id is not None:
+        parts.append(f"expert `{event.expert_id}`")
+    text = " · ".join(parts) + " — " + " ".join(event.message.split())
+    if event.metadata:
+        metadata = _json(event.metadata).replace("`", "'")
+        if len(metadata) > _METADATA_CHARS:
+            metadata = metadata[: _METADATA_CHARS - 1] + "…"
+        text += f" · `{metadata}`"
+    return text + "\n"

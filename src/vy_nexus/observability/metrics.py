@@ -1,0 +1,288 @@
+"""The metrics collector: events and system samples in, rows of metrics/performance.db out.
+
+A ``MetricsCollector`` is an ``EventBus`` subscriber. It keeps only the kinds it turns into numbers and queues them;
+a background ``BatchWriter`` converts each batch into rows and inserts them with ``executemany`` inside one
+transaction (SQLite in WAL mode). The same thread hands each event to the exporters (the Prometheus registry), so
+the hot path pays for one ``deque.append`` whatever is listening.
+
+Events read (metadata keys in brackets):
+
+* ``task.aggregated``  → ``tasks``     [task_type, duration_ms, success, experts, method, confidence]
+* ``task.routed``      → ``routing``   [experts, confidences, strategy, cache_hit, fallback, latency_ms]
+* ``expert.finished`` / ``expert.failed`` → ``executions`` [duration_ms, success, error, task_type, attempts]
+* ``api.request``      → ``api``       [route, method, status, latency_ms]
+* ``llm.completed``    → ``llm``       [duration_ms, model, provider, operation, input_tokens, output_tokens, error]
+* ``expert.retry``     → exporters only
+
+Retention (``metrics.retention_days``) runs when the database is first opened and then hourly, on the writer thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vy_nexus.config import Settings
+from vy_nexus.events import Event
+from vy_nexus.observability.batching import BatchWriter
+from vy_nexus.observability.metrics_schema import apply_retention, connect
+
+ROW_KINDS = frozenset(
+    {"task.aggregated", "task.routed", "expert.finished", "expert.failed", "api.request", "llm.completed"}
+)
+EXPORT_ONLY_KINDS = frozenset({"expert.retry"})
+OBSERVED_KINDS = ROW_KINDS | EXPORT_ONLY_KINDS
+
+RETENTION_EVERY_SECONDS = 3600.0
+
+Exporter = Callable[[Event], None]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SystemSample:
+    timestamp: float
+    cpu_percent: float | None
+    memory_percent: float | None
+    rss_bytes: int | None
+    disk_percent: float | None
+    disk_free_bytes: int | None
+    queue_depth: int
+
+
+def _number(metadata: dict[str, Any], key: str, default: float = 0.0) -> float:
+    value = metadata.get(key, default)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _optional_int(metadata: dict[str, Any], key: str) -> int | None:
+    value = metadata.get(key)
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def execution_row(event: Event) -> tuple[Any, ...]:
+    meta = event.metadata
+    duration = _number(meta, "duration_ms")
+    success = bool(meta.get("success", event.kind == "expert.finished"))
+    error = meta.get("error") if not success else None
+    return (
+        event.task_id,
+        event.expert_id or str(meta.get("expert_id", "")),
+        meta.get("task_type"),
+        event.timestamp - duration / 1000.0,
+        duration,
+        int(success),
+        None if error is None else str(error),
+        int(_number(meta, "attempts", 1.0)),
+    )
+
+
+def task_row(event: Event) -> tuple[Any, ...]:
+    meta = event.metadata
+    raw_experts = meta.get("experts")
+    experts = [str(e) for e in raw_experts] if isinstance(raw_experts, list) else []
+    return (
+        event.task_id,
+        meta.get("task_type"),
+        event.timestamp,
+        _number(meta, "duration_ms"),
+        int(bool(meta.get("success", False))),
+        json.dumps(experts),
+        meta.get("method"),
+        _number(meta, "confidence"),
+    )
+
+
+def routing_row(event: Event) -> tuple[Any, ...]:
+    meta = event.metadata
+    raw_experts = meta.get("experts")
+    experts = [str(e) for e in raw_experts] if isinstance(raw_experts, list) else []
+    raw_confidences = meta.get("confidences")
+    confidences: dict[str, Any] = raw_confidences if isinstance(raw_confidences, dict) else {}
+    top = experts[0] if experts else None
+    top_confidence = _number(confidences, top) if top is not None else 0.0
+    return (
+        event.task_id,
+        event.timestamp,
+        json.dumps(experts),
+        top,
+        top_confidence,
+        json.dumps(confidences, default=str),
+        str(meta.get("strategy", "unknown")),
+        int(bool(meta.get("cache_hit", False))),
+        int(bool(meta.get("fallback", False))),
+        _number(meta, "latency_ms"),
+    )
+
+
+def api_row(event: Event) -> tuple[Any, ...]:
+    meta = event.metadata
+    return (
+        event.timestamp,
+        str(meta.get("route", "")),
+        str(meta.get("method", "")).upper(),
+        int(_number(meta, "status")),
+        _number(meta, "latency_ms"),
+    )
+
+
+def llm_row(event: Event) -> tuple[Any, ...]:
+    meta = event.metadata
+    error = meta.get("error")
+    return (
+        event.timestamp,
+        event.task_id,
+        event.expert_id,
+        str(meta.get("provider", "unknown")),
+        str(meta.get("model", "unknown")),
+        str(meta.get("operation", "chat")),
+        _number(meta, "duration_ms"),
+        _optional_int(meta, "input_tokens"),
+        _optional_int(meta, "output_tokens"),
+        None if error is None else str(error),
+    )
+
+
+_INSERTS = {
+    "tasks": "INSERT INTO tasks (task_id, task_type, finished_at, duration_ms, success, experts, method, confidence)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    "executions": "INSERT INTO executions (task_id, expert_id, task_type, started_at, duration_ms, success, error,"
+    " attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    "routing": "INSERT INTO routing (task_id, timestamp, experts, top_expert, confidence, confidences, strategy,"
+    " cache_hit, fallback, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "api": "INSERT INTO api (timestamp, route, method, status, latency_ms) VALUES (?, ?, ?, ?, ?)",
+    "llm": "INSERT INTO llm (timestamp, task_id, expert_id, provider, model, operation, duration_ms, input_tokens,"
+    " output_tokens, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "system": "INSERT INTO system (timestamp, cpu_percent, memory_percent, rss_bytes, disk_percent, disk_free_bytes,"
+    " queue_depth) VALUES (?, ?, ?, ?, ?, ?, ?)",
+}
+
+_ROW_BUILDERS: dict[str, tuple[str, Callable[[Event], tuple[Any, ...]]]] = {
+    "task.aggregated": ("tasks", task_row),
+    "task.routed": ("routing", routing_row),
+    "expert.finished": ("executions", execution_row),
+    "expert.failed": ("executions", execution_row),
+    "api.request": ("api", api_row),
+    "llm.completed": ("llm", llm_row),
+}
+
+
+class MetricsCollector:
+    """Records executions, routing decisions, API requests, LLM calls and system samples in SQLite."""
+
+    def __init__(
+        self,
+        db_path: Path,
+        *,
+        batch_size: int = 500,
+        flush_interval: float = 1.0,
+        retention_days: float = 30.0,
+        exporters: Sequence[Exporter] = (),
+    ) -> None:
+        self.db_path = db_path
+        self.retention_days = retention_days
+        self._exporters = list(exporters)
+        self._writer: BatchWriter[Event | SystemSample] = BatchWriter(
+            self._write_batch, name="metrics", batch_size=batch_size, interval=flush_interval
+        )
+        self._connection: sqlite3.Connection | None = None
+        self._last_retention = 0.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, exporters: Sequence[Exporter] = ()) -> MetricsCollector:
+        metrics = settings.metrics
+        return cls(
+            settings.metrics_db,
+            batch_size=metrics.batch_size,
+            flush_interval=metrics.flush_interval_seconds,
+            retention_days=metrics.retention_days,
+            exporters=exporters,
+        )
+
+    def __call__(self, event: Event) -> None:
+        """The subscriber: keep the kinds that become numbers, queue them. No disk here."""
+        if event.kind in OBSERVED_KINDS:
+            self._writer.offer(event)
+
+    def record_sample(self, sample: SystemSample) -> None:
+        self._writer.offer(sample)
+
+    @property
+    def pending(self) -> int:
+        return self._writer.pending
+
+    @property
+    def dropped(self) -> int:
+        return self._writer.dropped
+
+    def start(self) -> None:
+        self._writer.start()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        return self._writer.flush(timeout)
+
+    def stop(self) -> None:
+        self._writer.stop()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    # -- writer thread ---------------------------------------------------------------------------------------------
+
+    def _database(self) -> sqlite3.Connection:
+        if self._connection is None:
+            # Used by the writer thread, and by the stopping thread once the writer has ended: never both at once.
+            self._connection = connect(self.db_path, check_same_thread=False)
+        now = time.time()
+        if now - self._last_retention >= RETENTION_EVERY_SECONDS:
+            self._last_retention = now
+            apply_retention(self._connection, self.retention_days, now=now)
+        return self._connection
+
+    def _write_batch(self, items: Sequence[Event | SystemSample]) -> None:
+        rows: dict[str, list[tuple[Any, ...]]] = {}
+        for item in items:
+            if isinstance(item, SystemSample):
+                rows.setdefault("system", []).append(
+                    (
+                        item.timestamp,
+                        item.cpu_percent,
+                        item.memory_percent,
+                        item.rss_bytes,
+                        item.disk_percent,
+                        item.disk_free_bytes,
+                        item.queue_depth,
+                    )
+                )
+                continue
+            builder = _ROW_BUILDERS.get(item.kind)
+            if builder is not None:
+                table, make_row = builder
+                rows.setdefault(table, []).append(make_row(item))
+            self._export(item)
+        if not rows:
+            return
+        connection = self._database()
+        with connection:
+            for table, table_rows in rows.items():
+                connection.executemany(_INSERTS[table], table_rows)
+
+    def _export(self, event: Event) -> None:
+        for exporter in self._exporters:
+            try:
+                exporter(event)
+            except Exception:  # an exporter bug must not cost the SQLite rows
+                _log.exception("metrics exporter %r failed on %s", exporter, event.kind)

@@ -1,0 +1,206 @@
+"""Prometheus exposition of vy-nexus metrics, on a registry of its own (never prometheus_client's global one).
+
+``PrometheusMetrics`` is fed the same events as the SQLite collector (from the collector's writer thread, so the hot
+path does not pay for it) and holds:
+
+* ``vy_nexus_task_duration_seconds``      histogram  {task_type, outcome}
+* ``vy_nexus_tasks_total``                counter    {task_type, outcome}           outcome: success | failure
+* ``vy_nexus_expert_duration_seconds``    histogram  {expert_id, task_type}
+* ``vy_nexus_expert_executions_total``    counter    {expert_id, outcome}
+* ``vy_nexus_expert_retries_total``       counter    {expert_id}
+* ``vy_nexus_routing_latency_seconds``    histogram  {strategy}
+* ``vy_nexus_routing_cache_hits_total`` / ``vy_nexus_routing_cache_misses_total``  counters
+* ``gen_ai_client_operation_duration_seconds``  histogram (OpenTelemetry GenAI ``gen_ai.client.operation.duration``)
+  {gen_ai_operation_name, gen_ai_provider_name, gen_ai_request_model, error_type}
+* ``gen_ai_client_token_usage``           histogram (``gen_ai.client.token.usage``) {..., gen_ai_token_type}
+* ``http_server_request_duration_seconds`` histogram (OpenTelemetry ``http.server.request.duration``)
+  {http_request_method, http_route, http_response_status_code}
+
+The GenAI and HTTP bucket boundaries are the ones the OpenTelemetry semantic conventions recommend.
+A process that did not see the events (the CLI) can ``replay`` what metrics/performance.db recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+from vy_nexus.events import Event
+from vy_nexus.observability.metrics_schema import connect_readonly
+
+DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+ROUTING_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
+GENAI_DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+GENAI_TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+
+GENAI_LABELS = ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model")
+
+
+def _outcome(success: object) -> str:
+    return "success" if success else "failure"
+
+
+def _seconds(metadata: dict[str, Any], key: str = "duration_ms") -> float:
+    try:
+        return max(0.0, float(metadata.get(key, 0.0))) / 1000.0
+    except (TypeError, ValueError):
+        return 0.0
+
+
+class PrometheusMetrics:
+    """The registry and its metrics; call it with an event to record that event."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        reg = self.registry
+        self.task_duration = Histogram(
+            "vy_nexus_task_duration_seconds",
+            "Time from routing to aggregated result, per task.",
+            ("task_type", "outcome"),
+            buckets=DURATION_BUCKETS,
+            registry=reg,
+        )
+        self.tasks = Counter("vy_nexus_tasks", "Tasks finished, by outcome.", ("task_type", "outcome"), registry=reg)
+        self.expert_duration = Histogram(
+            "vy_nexus_expert_duration_seconds",
+            "Time one expert spent on one task, retries included.",
+            ("expert_id", "task_type"),
+            buckets=DURATION_BUCKETS,
+            registry=reg,
+        )
+        self.expert_executions = Counter(
+            "vy_nexus_expert_executions", "Expert runs, by outcome.", ("expert_id", "outcome"), registry=reg
+        )
+        self.expert_retries = Counter("vy_nexus_expert_retries", "Expert retries.", ("expert_id",), registry=reg)
+        self.routing_latency = Histogram(
+            "vy_nexus_routing_latency_seconds",
+            "Time the gating engine took to decide.",
+            ("strategy",),
+            buckets=ROUTING_BUCKETS,
+            registry=reg,
+        )
+        self.cache_hits = Counter(
+            "vy_nexus_routing_cache_hits", "Routing decisions served from the cache.", registry=reg
+        )
+        self.cache_misses = Counter(
+            "vy_nexus_routing_cache_misses", "Routing decisions computed (not in the cache).", registry=reg
+        )
+        self.genai_duration = Histogram(
+            "gen_ai_client_operation_duration_seconds",
+            "GenAI operation duration (OpenTelemetry gen_ai.client.operation.duration).",
+            (*GENAI_LABELS, "error_type"),
+            buckets=GENAI_DURATION_BUCKETS,
+            registry=reg,
+        )
+        self.genai_tokens = Histogram(
+            "gen_ai_client_token_usage",
+            "Tokens used per GenAI operation (OpenTelemetry gen_ai.client.token.usage).",
+            (*GENAI_LABELS, "gen_ai_token_type"),
+            buckets=GENAI_TOKEN_BUCKETS,
+            registry=reg,
+        )
+        self.http_duration = Histogram(
+            "http_server_request_duration_seconds",
+            "HTTP request duration (OpenTelemetry http.server.request.duration).",
+            ("http_request_method", "http_route", "http_response_status_code"),
+            buckets=HTTP_BUCKETS,
+            registry=reg,
+        )
+
+    def exposition(self) -> bytes:
+        """The text format, as ``GET /metrics`` serves it."""
+        return generate_latest(self.registry)
+
+    def __call__(self, event: Event) -> None:
+        meta = event.metadata
+        kind = event.kind
+        if kind == "task.aggregated":
+            labels = (str(meta.get("task_type", "general")), _outcome(meta.get("success")))
+            self.task_duration.labels(*labels).observe(_seconds(meta))
+            self.tasks.labels(*labels).inc()
+        elif kind in ("expert.finished", "expert.failed"):
+            expert = event.expert_id or "unknown"
+            success = meta.get("success", kind == "expert.finished")
+            self.expert_duration.labels(expert, str(meta.get("task_type", "general"))).observe(_seconds(meta))
+            self.expert_executions.labels(expert, _outcome(success)).inc()
+        elif kind == "expert.retry":
+            self.expert_retries.labels(event.expert_id or "unknown").inc()
+        elif kind == "task.routed":
+            self.routing_latency.labels(str(meta.get("strategy", "unknown"))).observe(_seconds(meta, "latency_ms"))
+            (self.cache_hits if meta.get("cache_hit") else self.cache_misses).inc()
+        elif kind == "llm.completed":
+            self._observe_llm(meta)
+        elif kind == "api.request":
+            self.http_duration.labels(
+                str(meta.get("method", "")).upper(), str(meta.get("route", "")), str(meta.get("status", ""))
+            ).observe(_seconds(meta, "latency_ms"))
+
+    def _observe_llm(self, meta: dict[str, Any]) -> None:
+        names = (
+            str(meta.get("operation", "chat")),
+            str(meta.get("provider", "unknown")),
+            str(meta.get("model", "unknown")),
+        )
+        error = meta.get("error")
+        self.genai_duration.labels(*names, "" if error is None else str(meta.get("error_type", "error"))).observe(
+            _seconds(meta)
+        )
+        for token_type, key in (("input", "input_tokens"), ("output", "output_tokens")):
+            count = meta.get(key)
+            if isinstance(count, int | float) and count >= 0:
+                self.genai_tokens.labels(*names, token_type).observe(float(count))
+
+    def replay(self, db_path: Path, *, since: float | None = None) -> int:
+        """Record every row of the metrics database (newer than ``since``); returns how many were replayed."""
+        if not db_path.exists():
+            return 0
+        connection = connect_readonly(db_path)
+        try:
+            count = 0
+            for event in _recorded_events(connection, since or 0.0):
+                self(event)
+                count += 1
+            return count
+        finally:
+            connection.close()
+
+
+def _recorded_events(connection: sqlite3.Connection, since: float) -> Iterator[Event]:
+    """The rows of the metrics database as the events that produced them (enough of them to re-record)."""
+    for row in connection.execute(
+        "SELECT task_id, task_type, duration_ms, success FROM tasks WHERE finished_at >= ?", (since,)
+    ):
+        meta = {"task_type": row["task_type"], "duration_ms": row["duration_ms"], "success": bool(row["success"])}
+        yield Event("task.aggregated", "replay", "", task_id=row["task_id"], metadata=meta)
+    for row in connection.execute(
+        "SELECT task_id, expert_id, task_type, duration_ms, success FROM executions WHERE started_at >= ?", (since,)
+    ):
+        meta = {"task_type": row["task_type"], "duration_ms": row["duration_ms"], "success": bool(row["success"])}
+        kind = "expert.finished" if row["success"] else "expert.failed"
+        yield Event(kind, "replay", "", task_id=row["task_id"], expert_id=row["expert_id"], metadata=meta)
+    for row in connection.execute(
+        "SELECT task_id, experts, strategy, cache_hit, latency_ms FROM routing WHERE timestamp >= ?", (since,)
+    ):
+        meta = {
+            "experts": json.loads(row["experts"]),
+            "strategy": row["strategy"],
+            "cache_hit": bool(row["cache_hit"]),
+            "latency_ms": row["latency_ms"],
+        }
+        yield Event("task.routed", "replay", "", task_id=row["task_id"], metadata=meta)
+    for row in connection.execute(
+        "SELECT provider, model, operation, duration_ms, input_tokens, output_tokens, error FROM llm"
+        " WHERE timestamp >= ?",
+        (since,),
+    ):
+        yield Event("llm.completed", "replay", "", metadata=dict(row))
+    for row in connection.execute("SELECT route, method, status, latency_ms FROM api WHERE timestamp >= ?", (since,)):
+        yield Event("api.request", "replay", "", metadata=dict(row))
