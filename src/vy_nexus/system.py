@@ -17,6 +17,7 @@ from vy_nexus.events import EventBus, current_task_id
 from vy_nexus.execution.coordinator import Coordinator
 from vy_nexus.experts.base import BaseExpert, ExpertContext
 from vy_nexus.experts.builtin import BUILTIN_EXPERTS
+from vy_nexus.experts.loader import ExpertLoader, LoadReport
 from vy_nexus.experts.registry import ExpertRegistry
 from vy_nexus.routing.cache import RoutingCache
 from vy_nexus.routing.gating import GatingEngine
@@ -34,6 +35,7 @@ class VyNexus:
         *,
         events: EventBus | None = None,
         register_builtins: bool = True,
+        load_plugins: bool = True,
         strategy: RoutingStrategy | None = None,
     ) -> None:
         self.settings = settings
@@ -69,6 +71,8 @@ class VyNexus:
         self.registry.on_change(self._on_registry_change)
         if register_builtins:
             self.register_builtins()
+        if load_plugins:
+            self.load_experts()
         self._started = False
 
     @classmethod
@@ -82,6 +86,12 @@ class VyNexus:
         for expert_class in BUILTIN_EXPERTS:
             if expert_class.id not in self.settings.experts.disabled:
                 self.registry.register(expert_class(), source="builtin")
+
+    def load_experts(self, *, directory: bool = True, plugins: bool = True) -> LoadReport:
+        """Register experts from the experts directory, then from installed plugins (``vy_nexus.experts`` entry
+        points). Failures land in ``registry.problems``; see experts/loader.py."""
+        loader = ExpertLoader.from_settings(self.settings, load_directory=directory, load_plugins=plugins)
+        return loader.load_into(self.registry)
 
     def register(self, expert: BaseExpert, *, source: str = "api", replace: bool = False) -> None:
         if expert.id in self.settings.experts.disabled:

@@ -1,0 +1,95 @@
+"""Scaffold commands: create-expert."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
+from vy_nexus.scaffold.create_expert import ScaffoldResult, create_expert
+
+
+def render_created(result: ScaffoldResult) -> None:
+    spec = result.spec
+    console.print(
+        f"[green]✓[/] created expert [bold]{spec.name.expert_id}[/] ({spec.name.class_name})",
+        highlight=False,
+    )
+    for planned in result.files:
+        marker = " (overwritten)" if planned.path in result.overwritten else ""
+        console.print(f"  {planned.kind:<6} {planned.path}{marker}", highlight=False)
+    for expert_id, source in result.replaces.items():
+        console.print(f"[yellow]! replaces '{expert_id}' from {source}[/]", highlight=False)
+    console.print("next:", highlight=False)
+    console.print(f"  python -m pytest {result.test_path}", highlight=False)
+    if result.discovered_automatically:
+        console.print(f"  vy-nexus route {spec.examples[0]!r}", highlight=False)
+    else:
+        console.print(
+            f"[yellow]note:[/] {result.directory} is not the configured experts directory, so vy-nexus will not load "
+            "this expert by itself; move it there or set experts.directory "
+            f"(vy-nexus configure experts.directory {result.directory})",
+            highlight=False,
+        )
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("create-expert")
+    @handle_errors
+    def create_expert_command(
+        ctx: typer.Context,
+        name: str = typer.Option(
+            ...,
+            "--name",
+            help='Expert name in any case style ("DataAnalysis", "data analysis"). Example: --name DataAnalysis',
+        ),
+        capabilities: str = typer.Option(
+            ...,
+            "--capabilities",
+            help='Comma-separated words/phrases the router matches. Example: --capabilities "csv,json,sql"',
+        ),
+        description: str | None = typer.Option(
+            None,
+            "--description",
+            help='One line saying what the expert does. Example: --description "Analyzes structured data"',
+        ),
+        examples: Path | None = typer.Option(
+            None,
+            "--examples",
+            help="File of sample requests: one per line, or a JSON list of strings. Example: --examples examples.txt",
+        ),
+        directory: Path | None = typer.Option(
+            None,
+            "--dir",
+            help="Target directory (default: the experts directory, <home>/experts). Example: --dir ./experts",
+        ),
+        force: bool = typer.Option(
+            False,
+            "--force",
+            help="Overwrite existing files and replace an existing expert of the same name. Example: --force",
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print what was created as JSON. Example: --json"),
+    ) -> None:
+        """Generate a new expert: its module, a pytest file that passes as generated, and a Markdown doc.
+
+        Files go to the experts directory (<home>/experts, or --dir): NAME.py, tests/test_NAME.py and
+        docs/experts/EXPERT-ID.md; vy-nexus discovers experts in <home>/experts on its next start. Nothing is
+        written when any input is refused (bad name, clash with an existing expert, bad capability).
+
+        Example: vy-nexus create-expert --name "DataCleaner" --capabilities "csv,dedupe" --description "Cleans tables"
+        """
+        settings = state(ctx).settings()
+        result = create_expert(
+            settings,
+            name=name,
+            capabilities=capabilities,
+            description=description,
+            examples_file=examples,
+            directory=directory,
+            force=force,
+        )
+        if as_json:
+            print_json(result.as_dict())
+        else:
+            render_created(result)
