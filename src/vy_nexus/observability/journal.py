@@ -40,9 +40,9 @@ def levels_at_or_above(level: Level) -> frozenset[str]:
     return frozenset(LEVELS[LEVELS.index(level) :])
 
 
-def _append(path: Path, text: str) -> None:
+def _append(path: Path, text: bytes) -> None:
     """Append ``text`` with one write, then flush and fsync."""
-    with path.open("a", encoding="utf-8") as handle:
+    with path.open("ab") as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
@@ -122,7 +122,7 @@ class Journal:
 
     # -- writer thread ---------------------------------------------------------------------------------------------
 
-    def _open(self) -> str:
+    def _open(self) -> bytes:
         """Prepare the directory and learn the state of existing files; the prefix that repairs a torn JSON line."""
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         self._opened = True
@@ -133,30 +133,30 @@ class Journal:
             self._daily_size = stat.st_size
             if self._daily_day is None:
                 self._daily_day = utc_day(stat.st_mtime)
-        return "\n" if _ends_torn(self.structured_path) else ""
+        return b"\n" if _ends_torn(self.structured_path) else b""
 
     def _write_batch(self, events: Sequence[Event]) -> None:
-        repair = "" if self._opened else self._open()
+        repair = b"" if self._opened else self._open()
         stamps = [self._format_time(event.timestamp) for event in events]
-        json_text = "".join(json_line(event, stamp) for event, stamp in zip(events, stamps, strict=True))
+        json_text = b"".join(json_line(event, stamp) for event, stamp in zip(events, stamps, strict=True))
         _append(self.structured_path, repair + json_text)
         self._write_markdown(events, stamps)
 
     def _write_markdown(self, events: Sequence[Event], stamps: list[str]) -> None:
-        chunk: list[str] = []
+        chunk: list[bytes] = []
         chunk_size = 0
         for event, stamp in zip(events, stamps, strict=True):
             day = stamp[:10]
             if day != self._daily_day or self._daily_size + chunk_size >= self.daily_max_bytes:
                 if chunk:
-                    _append(self.daily_path, "".join(chunk))
+                    _append(self.daily_path, b"".join(chunk))
                     chunk, chunk_size = [], 0
                 self._rotate(day)
             entry = markdown_entry(event, stamp)
             chunk.append(entry)
-            chunk_size += len(entry.encode("utf-8"))
+            chunk_size += len(entry)
         if chunk:
-            _append(self.daily_path, "".join(chunk))
+            _append(self.daily_path, b"".join(chunk))
             self._daily_size += chunk_size
 
     def _rotate(self, day: str) -> None:
@@ -167,7 +167,7 @@ class Journal:
         header = markdown_header(day)
         _append(self.daily_path, header)
         self._daily_day = day
-        self._daily_size = len(header.encode("utf-8"))
+        self._daily_size = len(header)
 
     def _archive_name(self, day: str) -> Path:
         candidate = self.archive_dir / f"daily-{day}.md"

@@ -13,9 +13,10 @@ JSON line (key order fixed, ``timestamp`` first, compact separators, one object 
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
+
+import orjson
 
 from vy_nexus.events import Event
 
@@ -27,8 +28,16 @@ TIMESTAMP_WIDTH = 27
 _METADATA_CHARS = 600
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+def _default(value: Any) -> str:
+    return str(value)
+
+
+def to_json(value: Any, option: int = 0) -> bytes:
+    """Compact UTF-8 JSON; values JSON cannot hold are written as their ``str``, non-string keys as strings."""
+    try:
+        return orjson.dumps(value, default=_default, option=option)
+    except TypeError:  # non-string dict keys: the slower option handles them
+        return orjson.dumps(value, default=_default, option=option | orjson.OPT_NON_STR_KEYS)
 
 
 class TimestampFormatter:
@@ -49,7 +58,7 @@ class TimestampFormatter:
         return f"{self._prefix}.{micros:06d}Z"
 
 
-def json_line(event: Event, timestamp: str) -> str:
+def json_line(event: Event, timestamp: str) -> bytes:
     """One line of structured.jsonl (newline included)."""
     record: dict[str, Any] = {
         "timestamp": timestamp,
@@ -65,11 +74,11 @@ def json_line(event: Event, timestamp: str) -> str:
     if event.expert_id is not None:
         record["expert_id"] = event.expert_id
     record["metadata"] = event.metadata
-    return _json(record) + "\n"
+    return to_json(record, orjson.OPT_APPEND_NEWLINE)
 
 
-def markdown_header(day: str) -> str:
-    return f"# vy-nexus research log — {day} (UTC)\n\n"
+def markdown_header(day: str) -> bytes:
+    return f"# vy-nexus research log — {day} (UTC)\n\n".encode()
 
 
 def parse_markdown_header(line: str) -> str | None:
@@ -80,7 +89,7 @@ def parse_markdown_header(line: str) -> str | None:
     return None
 
 
-def markdown_entry(event: Event, timestamp: str) -> str:
+def markdown_entry(event: Event, timestamp: str) -> bytes:
     """One bullet of daily.md: time, category, component, task/expert, message, metadata (newline included)."""
     parts = [f"- {timestamp[11:19]} · **{event.category}** · {event.component}"]
     if event.level in ("warn", "error"):
@@ -89,10 +98,13 @@ def markdown_entry(event: Event, timestamp: str) -> str:
         parts.append(f"task `{event.task_id}`")
     if event.expert_id is not None:
         parts.append(f"expert `{event.expert_id}`")
-    text = " · ".join(parts) + " — " + " ".join(event.message.split())
+    message = event.message
+    if "\n" in message or "\r" in message:
+        message = " ".join(message.split())
+    text = " · ".join(parts) + " — " + message
     if event.metadata:
-        metadata = _json(event.metadata).replace("`", "'")
+        metadata = to_json(event.metadata).decode("utf-8").replace("`", "'")
         if len(metadata) > _METADATA_CHARS:
             metadata = metadata[: _METADATA_CHARS - 1] + "…"
         text += f" · `{metadata}`"
-    return text + "\n"
+    return (text + "\n").encode("utf-8")

@@ -81,6 +81,7 @@ class _Matcher:
         self.task_id = flt.task_id
         self.task_needle = json.dumps(flt.task_id, ensure_ascii=False).encode() if flt.task_id else None
         self.grep = flt.grep.lower() if flt.grep else None
+        self.grep_needle = self.grep.encode() if self.grep is not None and self.grep.isascii() else None
         self.since = iso_utc(flt.since) if flt.since is not None else None
         self.until = iso_utc(flt.until) if flt.until is not None else None
 
@@ -96,7 +97,9 @@ class _Matcher:
             return False
         if self.component_needle is not None and self.component_needle not in line:
             return False
-        return self.task_needle is None or self.task_needle in line
+        if self.task_needle is not None and self.task_needle not in line:
+            return False
+        return self.grep_needle is None or self.grep_needle in line.lower()
 
     def matches(self, record: dict[str, Any], text: str) -> bool:
         stamp = str(record.get("timestamp", ""))

@@ -1,5 +1,6 @@
 """Events other components publish so their work shows up in the journal and the metrics.
 
+* ``config.changed``: a config key was changed (``vy-nexus configure KEY VALUE``); journaled as a decision.
 * ``llm.completed``: one LLM call finished (or failed). The LLM backends call ``publish_llm_completed``; the metrics
   collector stores it in the ``llm`` table and turns it into the OpenTelemetry GenAI metrics
   ``gen_ai_client_operation_duration_seconds`` and ``gen_ai_client_token_usage``.
@@ -9,9 +10,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from vy_nexus.events import EventBus
 
 LLM_COMPLETED = "llm.completed"
+CONFIG_CHANGED = "config.changed"
 API_REQUEST = "api.request"
 
 
@@ -62,4 +66,16 @@ def publish_api_request(events: EventBus, *, route: str, method: str, status: in
         level="debug" if status < 500 else "error",
         category="observation" if status < 500 else "error",
         metadata={"route": route, "method": method.upper(), "status": status, "latency_ms": latency_ms},
+    )
+
+
+def publish_config_changed(events: EventBus, *, key: str, previous: Any, value: Any, source: str = "cli") -> None:
+    """Tell observers that ``key`` changed from ``previous`` to ``value``."""
+    events.publish(
+        CONFIG_CHANGED,
+        "config",
+        f"{key} changed from {previous!r} to {value!r} ({source})",
+        category="decision",
+        phase="config",
+        metadata={"key": key, "previous": previous, "value": value, "source": source},
     )

@@ -1,0 +1,245 @@
+"""Observability commands: ``vy-nexus logs`` and ``vy-nexus metrics report|export|prometheus``."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import cast
+
+import typer
+from rich.table import Table
+
+from vy_nexus.errors import ConfigError
+from vy_nexus.events import Level
+from vy_nexus.interfaces.cli.common import console, err_console, handle_errors, print_json, state
+from vy_nexus.observability.journal import LEVELS, STRUCTURED_FILENAME
+from vy_nexus.observability.logquery import LogEntry, LogFilter, QueryStats, follow, query
+from vy_nexus.observability.metrics_schema import RAW_TABLES
+from vy_nexus.observability.metricsquery import ExportFormat, GroupStats, MetricsReport, build_report, export_table
+from vy_nexus.observability.prometheus import PrometheusMetrics
+from vy_nexus.observability.timeutil import parse_time
+
+_LEVEL_COLOURS = {"debug": "bright_black", "info": "green", "warn": "yellow", "error": "red"}
+
+
+def _level(value: str | None) -> Level | None:
+    if value is None:
+        return None
+    lowered = "warn" if value.lower() == "warning" else value.lower()
+    for known in LEVELS:
+        if known == lowered:
+            return known
+    raise ConfigError(f"unknown log level {value!r}; choose one of {', '.join(LEVELS)}")
+
+
+def _optional_time(value: str | None) -> float | None:
+    return None if value is None else parse_time(value)
+
+
+def format_entry(entry: LogEntry, *, colour: bool = False) -> str:
+    """One line for people: time, level, component, task/expert, message."""
+    level = f"{entry.level.upper():<5}"
+    if colour:
+        level = typer.style(level, fg=_LEVEL_COLOURS.get(entry.level))
+    context = ""
+    task_id = entry.record.get("task_id")
+    expert_id = entry.record.get("expert_id")
+    if task_id:
+        context += f" task={task_id}"
+    if expert_id:
+        context += f" expert={expert_id}"
+    return f"{entry.timestamp} {level} {entry.component:<12}{context} {entry.message}"
+
+
+def _report_damage(stats: QueryStats) -> None:
+    if stats.malformed:
+        err_console.print(f"[yellow]skipped {stats.malformed} malformed line(s)[/]", highlight=False)
+    if stats.partial_tail:
+        err_console.print(
+            f"[yellow]skipped a partial last line ({stats.partial_tail} bytes): a write was cut short[/]",
+            highlight=False,
+        )
+
+
+def _ms(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.2f}"
+
+
+def _group_table(title: str, groups: list[GroupStats]) -> Table:
+    table = Table(title=title, header_style="bold")
+    keys = list(groups[0].group) if groups else []
+    for key in keys:
+        table.add_column(key)
+    for column in ("count", "success", "p50 ms", "p95 ms", "p99 ms"):
+        table.add_column(column, justify="right")
+    for group in groups:
+        stats = group.stats
+        table.add_row(
+            *(group.group[key] or "-" for key in keys),
+            str(stats.count),
+            f"{stats.success_rate:.1%}",
+            _ms(stats.p50_ms),
+            _ms(stats.p95_ms),
+            _ms(stats.p99_ms),
+        )
+    return table
+
+
+def render_report(report: MetricsReport) -> None:
+    if not report.experts and not report.tasks and (report.routing is None or not report.routing.decisions):
+        console.print("no metrics recorded yet (run some tasks first)")
+    if report.tasks:
+        console.print(_group_table("Tasks by type", report.tasks))
+    if report.experts:
+        console.print(_group_table("Experts by task type", report.experts))
+    routing = report.routing
+    if routing is not None and routing.decisions:
+        table = Table(title="Routing", show_header=False)
+        table.add_column("key", style="bold")
+        table.add_column("value")
+        table.add_row("decisions", str(routing.decisions))
+        table.add_row("cache hit rate", f"{routing.cache_hit_rate:.1%}")
+        table.add_row("fallback rate", f"{routing.fallback_rate:.1%}")
+        table.add_row(
+            "latency p50/p95/p99 ms",
+            f"{_ms(routing.latency_p50_ms)} / {_ms(routing.latency_p95_ms)} / {_ms(routing.latency_p99_ms)}",
+        )
+        table.add_row("strategies", ", ".join(f"{k}: {v}" for k, v in routing.strategies.items()))
+        table.add_row(
+            "confidence",
+            "  ".join(f"{b['from']:.1f}+:{b['count']}" for b in routing.confidence_histogram if b["count"]),
+        )
+        console.print(table)
+    if report.api:
+        console.print(_group_table("API", report.api))
+    if report.llm:
+        console.print(_group_table("LLM calls", report.llm))
+    system = report.system
+    if system is not None and system.samples:
+        console.print(
+            f"system: {system.samples} samples · CPU avg {system.cpu_percent_avg or 0:.1f}% max "
+            f"{system.cpu_percent_max or 0:.1f}% · memory max {system.memory_percent_max or 0:.1f}% · RSS max "
+            f"{(system.rss_bytes_max or 0) / 2**20:.0f} MiB · disk {system.disk_percent_last or 0:.1f}% used · "
+            f"queue depth max {system.queue_depth_max}",
+            highlight=False,
+        )
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def logs(
+        ctx: typer.Context,
+        level: str | None = typer.Option(None, "--level", "-l", help="Minimum level: debug, info, warn, error."),
+        component: str | None = typer.Option(None, "--component", "-c", help="Only this component (gating, ...)."),
+        since: str | None = typer.Option(None, "--since", help="From this time: 30m, 1h, 2d or ISO 8601 (UTC)."),
+        until: str | None = typer.Option(None, "--until", help="Up to this time: 30m, 1h, 2d or ISO 8601 (UTC)."),
+        task: str | None = typer.Option(None, "--task", "-t", help="Only entries of this task id."),
+        grep: str | None = typer.Option(None, "--grep", "-g", help="Only lines containing this text (any case)."),
+        limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="Stop after this many entries."),
+        as_json: bool = typer.Option(False, "--json", help="Print the matching JSON lines as they are."),
+        follow_file: bool = typer.Option(False, "--follow", "-f", help="Keep waiting for new entries (Ctrl-C ends)."),
+    ) -> None:
+        """Search the structured journal (research_logs/structured.jsonl); streams, so millions of lines are fine.
+
+        Example: vy-nexus logs --level warn --since 1h --component coordinator
+        """
+        settings = state(ctx).settings()
+        path = settings.logs_dir / STRUCTURED_FILENAME
+        flt = LogFilter(
+            level=_level(level),
+            component=component,
+            since=_optional_time(since),
+            until=_optional_time(until),
+            task_id=task,
+            grep=grep,
+        )
+        stats = QueryStats()
+        entries = follow(path, flt, stats=stats) if follow_file else query(path, flt, stats)
+        shown = 0
+        out = sys.stdout
+        colour = out.isatty()
+        try:
+            for entry in entries:
+                out.write((entry.raw if as_json else format_entry(entry, colour=colour)) + "\n")
+                shown += 1
+                if follow_file:
+                    out.flush()
+                if limit is not None and shown >= limit:
+                    break
+        except KeyboardInterrupt:  # --follow ends with Ctrl-C
+            pass
+        finally:
+            out.flush()
+        if not follow_file and not path.exists():
+            err_console.print(f"no journal yet at {path}", highlight=False)
+        _report_damage(stats)
+
+    metrics_app = typer.Typer(
+        help="Performance metrics from metrics/performance.db: report, export, Prometheus.", no_args_is_help=True
+    )
+
+    @metrics_app.command("report")
+    @handle_errors
+    def report(
+        ctx: typer.Context,
+        since: str | None = typer.Option(None, "--since", help="From this time: 30m, 1h, 2d or ISO 8601 (UTC)."),
+        expert: str | None = typer.Option(None, "--expert", "-e", help="Only this expert's executions."),
+        as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    ) -> None:
+        """Per expert and task type: count, success rate, p50/p95/p99 duration; routing; system; API; LLM calls.
+
+        Example: vy-nexus metrics report --since 1d --expert code
+        """
+        settings = state(ctx).settings()
+        result = build_report(settings.metrics_db, since=_optional_time(since), expert=expert)
+        if as_json:
+            print_json(result.as_dict())
+        else:
+            render_report(result)
+
+    @metrics_app.command("export")
+    @handle_errors
+    def export(
+        ctx: typer.Context,
+        table: str = typer.Option("executions", "--table", help=f"One of: {', '.join(RAW_TABLES)}."),
+        fmt: str = typer.Option("csv", "--format", help="csv (with a header) or json (one object per line)."),
+        since: str | None = typer.Option(None, "--since", help="From this time: 30m, 1h, 2d or ISO 8601 (UTC)."),
+        output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    ) -> None:
+        """Export the raw rows of one metrics table as CSV or JSON lines.
+
+        Example: vy-nexus metrics export --table routing --format json --since 1d -o routing.jsonl
+        """
+        settings = state(ctx).settings()
+        if fmt not in ("csv", "json"):
+            raise ConfigError(f"unknown export format {fmt!r}; choose csv or json")
+        export_format = cast(ExportFormat, fmt)
+        start = _optional_time(since)
+        if output is None:
+            export_table(settings.metrics_db, table, export_format, sys.stdout, since=start)
+            return
+        try:
+            with output.open("w", encoding="utf-8", newline="") as handle:
+                count = export_table(settings.metrics_db, table, export_format, handle, since=start)
+        except OSError as exc:
+            raise ConfigError(f"cannot write {output}: {exc.strerror}") from exc
+        err_console.print(f"{count} rows → {output}", highlight=False)
+
+    @metrics_app.command("prometheus")
+    @handle_errors
+    def prometheus(
+        ctx: typer.Context,
+        since: str | None = typer.Option(None, "--since", help="Only rows from this time: 30m, 1h, 2d or ISO."),
+    ) -> None:
+        """Print the Prometheus exposition (text format) of what metrics/performance.db recorded.
+
+        Example: vy-nexus metrics prometheus | grep vy_nexus_expert_duration_seconds_count
+        """
+        settings = state(ctx).settings()
+        metrics = PrometheusMetrics()
+        metrics.replay(settings.metrics_db, since=_optional_time(since))
+        sys.stdout.write(metrics.exposition().decode("utf-8"))
+
+    app.add_typer(metrics_app, name="metrics")

@@ -1,0 +1,284 @@
+"""Reading metrics/performance.db: the report (counts, success rates, percentiles, distributions) and exports.
+
+Percentiles use linear interpolation between closest ranks (NumPy's default ``linear`` method): for sorted values
+``v[0..n-1]`` the q-th percentile sits at rank ``(n - 1) * q / 100``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sqlite3
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+from vy_nexus.errors import ConfigError
+from vy_nexus.observability.metrics_schema import RAW_TABLES, connect_readonly
+
+TIME_COLUMNS = {
+    "tasks": "finished_at",
+    "executions": "started_at",
+    "routing": "timestamp",
+    "system": "timestamp",
+    "api": "timestamp",
+    "llm": "timestamp",
+}
+
+CONFIDENCE_BUCKETS = 10
+
+ExportFormat = Literal["csv", "json"]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) of ``values`` by linear interpolation; NaN for no values."""
+    if not 0.0 <= q <= 100.0:
+        raise ValueError(f"percentile must be within 0..100, got {q}")
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100.0
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+@dataclass(frozen=True)
+class DurationStats:
+    count: int
+    successes: int
+    success_rate: float
+    mean_ms: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+    @classmethod
+    def of(cls, durations: Sequence[float], successes: int) -> DurationStats:
+        count = len(durations)
+        return cls(
+            count=count,
+            successes=successes,
+            success_rate=successes / count if count else math.nan,
+            mean_ms=sum(durations) / count if count else math.nan,
+            p50_ms=percentile(durations, 50),
+            p95_ms=percentile(durations, 95),
+            p99_ms=percentile(durations, 99),
+        )
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    """Duration statistics for one group (an expert and task type, a task type, an API route, an LLM model)."""
+
+    group: dict[str, str]
+    stats: DurationStats
+
+
+@dataclass(frozen=True)
+class RoutingStats:
+    decisions: int
+    cache_hit_rate: float
+    fallback_rate: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    latency_p99_ms: float
+    strategies: dict[str, int]
+    confidence_histogram: list[dict[str, Any]]
+    """Top-choice confidence in ten buckets: ``{"from": 0.0, "to": 0.1, "count": n}``, ..."""
+
+
+@dataclass(frozen=True)
+class SystemStats:
+    samples: int
+    cpu_percent_avg: float | None
+    cpu_percent_max: float | None
+    memory_percent_avg: float | None
+    memory_percent_max: float | None
+    rss_bytes_max: int | None
+    disk_percent_last: float | None
+    disk_free_bytes_last: int | None
+    queue_depth_max: int | None
+
+
+@dataclass(frozen=True)
+class MetricsReport:
+    since: float | None
+    generated_at: float
+    experts: list[GroupStats] = field(default_factory=list)
+    tasks: list[GroupStats] = field(default_factory=list)
+    routing: RoutingStats | None = None
+    system: SystemStats | None = None
+    api: list[GroupStats] = field(default_factory=list)
+    llm: list[GroupStats] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = _finite(asdict(self))
+        return cleaned
+
+
+def _finite(value: Any) -> Any:
+    """NaN (no data) becomes None so the JSON is standard."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
+def _grouped(rows: Sequence[sqlite3.Row], keys: Sequence[str]) -> list[GroupStats]:
+    durations: dict[tuple[str, ...], list[float]] = defaultdict(list)
+    successes: dict[tuple[str, ...], int] = defaultdict(int)
+    for row in rows:
+        key = tuple(str(row[name]) if row[name] is not None else "" for name in keys)
+        durations[key].append(float(row["duration"]))
+        successes[key] += int(row["ok"])
+    return [
+        GroupStats(dict(zip(keys, key, strict=True)), DurationStats.of(durations[key], successes[key]))
+        for key in sorted(durations)
+    ]
+
+
+def _routing(connection: sqlite3.Connection, since: float) -> RoutingStats:
+    rows = connection.execute(
+        "SELECT confidence, cache_hit, fallback, latency_ms, strategy FROM routing WHERE timestamp >= ?", (since,)
+    ).fetchall()
+    count = len(rows)
+    buckets = [0] * CONFIDENCE_BUCKETS
+    strategies: dict[str, int] = defaultdict(int)
+    for row in rows:
+        index = min(CONFIDENCE_BUCKETS - 1, max(0, int(float(row["confidence"]) * CONFIDENCE_BUCKETS)))
+        buckets[index] += 1
+        strategies[row["strategy"]] += 1
+    latencies = [float(row["latency_ms"]) for row in rows]
+    return RoutingStats(
+        decisions=count,
+        cache_hit_rate=sum(row["cache_hit"] for row in rows) / count if count else math.nan,
+        fallback_rate=sum(row["fallback"] for row in rows) / count if count else math.nan,
+        latency_p50_ms=percentile(latencies, 50),
+        latency_p95_ms=percentile(latencies, 95),
+        latency_p99_ms=percentile(latencies, 99),
+        strategies=dict(sorted(strategies.items())),
+        confidence_histogram=[
+            {"from": i / CONFIDENCE_BUCKETS, "to": (i + 1) / CONFIDENCE_BUCKETS, "count": n}
+            for i, n in enumerate(buckets)
+        ],
+    )
+
+
+def _system(connection: sqlite3.Connection, since: float) -> SystemStats:
+    row = connection.execute(
+        "SELECT COUNT(*) AS n, AVG(cpu_percent) AS cpu_avg, MAX(cpu_percent) AS cpu_max,"
+        " AVG(memory_percent) AS mem_avg, MAX(memory_percent) AS mem_max, MAX(rss_bytes) AS rss_max,"
+        " MAX(queue_depth) AS queue_max FROM system WHERE timestamp >= ?",
+        (since,),
+    ).fetchone()
+    last = connection.execute(
+        "SELECT disk_percent, disk_free_bytes FROM system WHERE timestamp >= ? ORDER BY timestamp DESC LIMIT 1",
+        (since,),
+    ).fetchone()
+    return SystemStats(
+        samples=row["n"],
+        cpu_percent_avg=row["cpu_avg"],
+        cpu_percent_max=row["cpu_max"],
+        memory_percent_avg=row["mem_avg"],
+        memory_percent_max=row["mem_max"],
+        rss_bytes_max=row["rss_max"],
+        disk_percent_last=last["disk_percent"] if last else None,
+        disk_free_bytes_last=last["disk_free_bytes"] if last else None,
+        queue_depth_max=row["queue_max"],
+    )
+
+
+def build_report(db_path: Path, *, since: float | None = None, expert: str | None = None) -> MetricsReport:
+    """Everything recorded since ``since`` (Unix time; None = all), optionally for one expert only."""
+    now = time.time()
+    if not db_path.exists():
+        return MetricsReport(since=since, generated_at=now)
+    start = since if since is not None else 0.0
+    connection = connect_readonly(db_path)
+    try:
+        sql = (
+            "SELECT expert_id, COALESCE(task_type, '') AS task_type, duration_ms AS duration, success AS ok"
+            " FROM executions WHERE started_at >= ?"
+        )
+        params: tuple[Any, ...] = (start,)
+        if expert is not None:
+            sql += " AND expert_id = ?"
+            params = (start, expert)
+        experts = _grouped(connection.execute(sql, params).fetchall(), ("expert_id", "task_type"))
+        tasks = _grouped(
+            connection.execute(
+                "SELECT COALESCE(task_type, '') AS task_type, duration_ms AS duration, success AS ok FROM tasks"
+                " WHERE finished_at >= ?",
+                (start,),
+            ).fetchall(),
+            ("task_type",),
+        )
+        api = _grouped(
+            connection.execute(
+                "SELECT method, route, latency_ms AS duration, status < 500 AS ok FROM api WHERE timestamp >= ?",
+                (start,),
+            ).fetchall(),
+            ("method", "route"),
+        )
+        llm = _grouped(
+            connection.execute(
+                "SELECT provider, model, duration_ms AS duration, error IS NULL AS ok FROM llm WHERE timestamp >= ?",
+                (start,),
+            ).fetchall(),
+            ("provider", "model"),
+        )
+        return MetricsReport(
+            since=since,
+            generated_at=now,
+            experts=experts,
+            tasks=tasks,
+            routing=_routing(connection, start),
+            system=_system(connection, start),
+            api=api,
+            llm=llm,
+        )
+    finally:
+        connection.close()
+
+
+def export_table(db_path: Path, table: str, fmt: ExportFormat, out: TextIO, *, since: float | None = None) -> int:
+    """Write the rows of one raw table (since ``since``) as CSV (with a header) or JSON lines; returns the count.
+
+    Rows stream from SQLite to ``out``; nothing is held in memory.
+    """
+    if table not in RAW_TABLES:
+        raise ConfigError(f"unknown metrics table {table!r}; choose one of {', '.join(RAW_TABLES)}")
+    if fmt not in ("csv", "json"):
+        raise ConfigError(f"unknown export format {fmt!r}; choose csv or json")
+    if not db_path.exists():
+        return 0
+    connection = connect_readonly(db_path)
+    try:
+        # The table and column names come from fixed sets, never from the user's text.
+        cursor = connection.execute(
+            f"SELECT * FROM {table} WHERE {TIME_COLUMNS[table]} >= ? ORDER BY id",
+            (since if since is not None else 0.0,),
+        )
+        columns = [description[0] for description in cursor.description]
+        count = 0
+        if fmt == "csv":
+            writer = csv.writer(out)
+            writer.writerow(columns)
+            for row in cursor:
+                writer.writerow(tuple(row))
+                count += 1
+        else:
+            for row in cursor:
+                out.write(json.dumps(dict(zip(columns, tuple(row), strict=True)), ensure_ascii=False) + "\n")
+                count += 1
+        return count
+    finally:
+        connection.close()
