@@ -36,3 +36,61 @@ def settings(home: Path) -> Settings:
 def system(settings: Settings) -> Iterator[VyNexus]:
     with VyNexus(settings) as vy:
         yield vy
+
+
+class FakeSite:
+    """A temporary ``site-packages`` on ``sys.path``: distributions written here are found by importlib.metadata."""
+
+    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.root = root
+        self._monkeypatch = monkeypatch
+        self._modules: list[str] = []
+        root.mkdir(parents=True, exist_ok=True)
+        monkeypatch.syspath_prepend(str(root))
+
+    def add_distribution(
+        self,
+        name: str,
+        entry_points: dict[str, str],
+        *,
+        modules: dict[str, str] | None = None,
+        version: str = "0.1.0",
+        group: str = "vy_nexus.experts",
+    ) -> Path:
+        """Write ``modules`` (module name -> source) and a dist-info declaring ``entry_points`` in ``group``."""
+        import importlib
+
+        for module, source in (modules or {}).items():
+            (self.root / f"{module}.py").write_text(source, encoding="utf-8")
+            self._modules.append(module)
+        dist_info = self.root / f"{name.replace('-', '_')}-{version}.dist-info"
+        dist_info.mkdir()
+        (dist_info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", encoding="utf-8"
+        )
+        lines = [f"[{group}]", *(f"{ep} = {target}" for ep, target in entry_points.items())]
+        (dist_info / "entry_points.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        importlib.invalidate_caches()
+        return dist_info
+
+    def add_package_tree(self, package_dir: Path) -> None:
+        """Copy an importable package directory (e.g. a fixture plugin's ``src/<pkg>``) onto the fake site."""
+        import shutil
+
+        shutil.copytree(package_dir, self.root / package_dir.name)
+        self._modules.append(package_dir.name)
+
+    def forget_modules(self) -> None:
+        import sys
+
+        for module in self._modules:
+            for name in [n for n in sys.modules if n == module or n.startswith(module + ".")]:
+                del sys.modules[name]
+
+
+@pytest.fixture
+def fake_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSite]:
+    """A temporary site directory on ``sys.path`` for plugin distributions; its modules are unloaded afterwards."""
+    site = FakeSite(tmp_path / "site", monkeypatch)
+    yield site
+    site.forget_modules()

@@ -13,6 +13,7 @@ directory as it was.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 from collections.abc import Callable
@@ -251,6 +252,11 @@ def _check_target(directory: Path) -> None:
 def write_files(files: tuple[PlannedFile, ...]) -> None:
     """Write each file atomically; on failure put back what was there before and re-raise as ``ScaffoldError``."""
     previous = {f.path: f.path.read_bytes() if f.path.is_file() else None for f in files}
+    new_dirs = sorted(
+        {d for f in files for d in [f.path.parent, *f.path.parent.parents] if not d.exists()},
+        key=lambda d: len(d.parts),
+        reverse=True,
+    )
     written: list[Path] = []
     try:
         for planned in files:
@@ -263,6 +269,9 @@ def write_files(files: tuple[PlannedFile, ...]) -> None:
                 path.unlink(missing_ok=True)
             else:
                 path.write_bytes(old)
+        for folder in new_dirs:  # deepest first; only the folders this run created, and only when empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise ScaffoldError(f"could not write {exc.filename or 'the expert files'}: {exc.strerror or exc}") from exc
 
 
