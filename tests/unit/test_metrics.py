@@ -1,0 +1,217 @@
+"""The metrics collector's rows, the ``metrics`` view, retention, percentiles, the report and exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import sqlite3
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vy_nexus.errors import ConfigError
+from vy_nexus.events import Event, EventBus
+from vy_nexus.observability.metrics import MetricsCollector, SystemSample
+from vy_nexus.observability.metrics_schema import apply_retention, connect
+from vy_nexus.observability.metricsquery import build_report, export_table, percentile
+from vy_nexus.observability.signals import publish_api_request, publish_llm_completed
+
+
+def routed(task: str, expert: str, confidence: float, *, cache_hit: bool = False, latency: float = 0.2) -> Event:
+    return Event(
+        "task.routed",
+        "gating",
+        "routed",
+        task_id=task,
+        metadata={
+            "experts": [expert],
+            "confidences": {expert: confidence},
+            "strategy": "keyword",
+            "cache_hit": cache_hit,
+            "latency_ms": latency,
+            "fallback": False,
+        },
+    )
+
+
+def finished(task: str, expert: str, duration: float, *, ok: bool = True, task_type: str = "code") -> Event:
+    meta: dict[str, object] = {"duration_ms": duration, "success": ok, "task_type": task_type, "attempts": 1}
+    if not ok:
+        meta["error"] = "boom"
+    kind = "expert.finished" if ok else "expert.failed"
+    return Event(kind, "coordinator", kind, task_id=task, expert_id=expert, metadata=meta)
+
+
+def aggregated(task: str, duration: float, ok: bool = True) -> Event:
+    meta = {"duration_ms": duration, "success": ok, "task_type": "code", "experts": ["code"], "method": "single"}
+    return Event("task.aggregated", "coordinator", "done", task_id=task, metadata={**meta, "confidence": 0.9})
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "metrics" / "performance.db"
+
+
+def test_rows_for_every_execution_and_routing_decision(db: Path) -> None:
+    collector = MetricsCollector(db)
+    collector.start()
+    for i in range(20):
+        collector(routed(f"t{i}", "code", 0.9, cache_hit=i % 4 == 0))
+        collector(finished(f"t{i}", "code", 10.0 + i, ok=i % 5 != 0))
+        collector(aggregated(f"t{i}", 11.0 + i, ok=i % 5 != 0))
+    collector(Event("expert.started", "coordinator", "ignored"))  # not a metric
+    collector.record_sample(SystemSample(time.time(), 12.5, 40.0, 1000, 50.0, 10**9, 3))
+    collector.stop()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM executions").fetchone() == (20,)
+        assert conn.execute("SELECT COUNT(*) FROM routing").fetchone() == (20,)
+        assert conn.execute("SELECT COUNT(*) FROM tasks").fetchone() == (20,)
+        assert conn.execute("SELECT COUNT(*) FROM system").fetchone() == (1,)
+        assert conn.execute("SELECT COUNT(*) FROM metrics").fetchone() == (61,)
+        row = conn.execute(
+            "SELECT task_id, expert_id, task_type, duration_ms, success, error FROM executions WHERE task_id='t5'"
+        ).fetchone()
+        assert row == ("t5", "code", "code", 15.0, 0, "boom")
+        routing = conn.execute(
+            "SELECT experts, top_expert, confidence, confidences, strategy, cache_hit, latency_ms FROM routing"
+            " WHERE task_id='t4'"
+        ).fetchone()
+        assert routing == ('["code"]', "code", 0.9, '{"code": 0.9}', "keyword", 1, 0.2)
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_api_and_llm_events_become_rows(db: Path) -> None:
+    collector = MetricsCollector(db)
+    bus = EventBus()
+    bus.subscribe(collector)
+    publish_api_request(bus, route="/tasks", method="post", status=201, latency_ms=12.5)
+    publish_llm_completed(
+        bus, provider="embedded", model="smollm2", duration_ms=800.0, input_tokens=20, output_tokens=5
+    )
+    publish_llm_completed(bus, provider="ollama", model="m", duration_ms=5.0, error="connection refused")
+    collector.stop()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT route, method, status, latency_ms FROM api").fetchall() == [
+            ("/tasks", "POST", 201, 12.5)
+        ]
+        rows = conn.execute("SELECT provider, model, operation, input_tokens, output_tokens, error FROM llm").fetchall()
+        assert rows == [
+            ("embedded", "smollm2", "chat", 20, 5, None),
+            ("ollama", "m", "chat", None, None, "connection refused"),
+        ]
+
+
+def test_retention_rolls_old_rows_up_and_deletes_them(db: Path) -> None:
+    now = time.time()
+    old = now - 40 * 86400
+    collector = MetricsCollector(db, retention_days=30)
+    for i, when in enumerate((old, old + 1, now)):
+        collector(
+            Event(
+                "expert.finished",
+                "c",
+                "",
+                task_id=f"t{i}",
+                expert_id="code",
+                timestamp=when,
+                metadata={"duration_ms": 100.0 * (i + 1), "success": True, "task_type": "code"},
+            )
+        )
+        collector(
+            Event(
+                "task.routed",
+                "g",
+                "",
+                timestamp=when,
+                metadata={"experts": ["code"], "strategy": "keyword", "cache_hit": i == 0, "latency_ms": 1.0},
+            )
+        )
+    collector.flush()
+    connection = connect(db)
+    removed = apply_retention(connection, 30, now=now)
+    assert removed == 4
+    assert connection.execute("SELECT COUNT(*) FROM executions").fetchone() == (1,)
+    day = time.strftime("%Y-%m-%d", time.gmtime(old))
+    assert connection.execute(
+        "SELECT day, expert_id, count, successes, total_ms, max_ms FROM executions_daily"
+    ).fetchall() == [(day, "code", 2, 2, 300.0, 200.0)]
+    assert connection.execute("SELECT count, cache_hits FROM routing_daily").fetchone() == (2, 1)
+    assert apply_retention(connection, 30, now=now) == 0
+    connection.close()
+    collector.stop()
+
+
+def test_percentile_on_a_known_sample() -> None:
+    values = [float(v) for v in range(1, 101)]
+    random.Random(1).shuffle(values)
+    assert percentile(values, 50) == pytest.approx(50.5)
+    assert percentile(values, 95) == pytest.approx(95.05)
+    assert percentile(values, 99) == pytest.approx(99.01)
+    assert percentile(values, 0) == 1.0 and percentile(values, 100) == 100.0
+    assert percentile([7.0], 99) == 7.0
+    sample = [random.Random(2).lognormvariate(0, 1) for _ in range(997)]
+    for q in (50, 90, 95, 99, 99.9):
+        assert percentile(sample, q) == pytest.approx(float(np.percentile(sample, q)))
+    assert np.isnan(percentile([], 50))
+    with pytest.raises(ValueError):
+        percentile(values, 101)
+
+
+def test_report(db: Path) -> None:
+    collector = MetricsCollector(db)
+    for i in range(10):
+        collector(routed(f"t{i}", "code", 0.05 + i / 10, cache_hit=i < 3, latency=float(i + 1)))
+        collector(finished(f"t{i}", "code", float(i + 1), ok=i != 9))
+        collector(finished(f"t{i}", "research", 100.0, task_type="research"))
+        collector(aggregated(f"t{i}", float(i + 2)))
+    collector.record_sample(SystemSample(time.time(), 10.0, 40.0, 2000, 50.0, 123, 4))
+    collector.record_sample(SystemSample(time.time() + 1, 30.0, 60.0, 1000, 55.0, 100, 1))
+    collector.stop()
+    report = build_report(db)
+    code, research = report.experts
+    assert code.group == {"expert_id": "code", "task_type": "code"}
+    assert code.stats.count == 10 and code.stats.success_rate == pytest.approx(0.9)
+    assert code.stats.p50_ms == pytest.approx(5.5) and code.stats.p99_ms == pytest.approx(9.91)
+    assert research.group["expert_id"] == "research" and research.stats.p95_ms == 100.0
+    assert report.tasks[0].stats.count == 10
+    routing = report.routing
+    assert routing is not None
+    assert routing.decisions == 10 and routing.cache_hit_rate == pytest.approx(0.3)
+    assert routing.latency_p50_ms == pytest.approx(5.5)
+    assert [b["count"] for b in routing.confidence_histogram] == [1] * 10
+    assert routing.strategies == {"keyword": 10}
+    system = report.system
+    assert system is not None and system.samples == 2 and system.cpu_percent_avg == pytest.approx(20.0)
+    assert system.disk_free_bytes_last == 100 and system.queue_depth_max == 4
+    only = build_report(db, expert="research")
+    assert [g.group["expert_id"] for g in only.experts] == ["research"]
+    assert build_report(db, since=time.time() + 3600).experts == []
+    as_json = json.dumps(report.as_dict())  # NaN-free, serialisable
+    assert '"success_rate": 0.9' in as_json
+    empty = build_report(db.parent / "absent.db")
+    assert empty.experts == [] and empty.routing is None
+
+
+def test_export_csv_and_json(db: Path) -> None:
+    collector = MetricsCollector(db)
+    for i in range(3):
+        collector(finished(f"t{i}", "code", float(i)))
+    collector.stop()
+    buffer = io.StringIO()
+    assert export_table(db, "executions", "csv", buffer) == 3
+    rows = list(csv.DictReader(io.StringIO(buffer.getvalue())))
+    assert [r["task_id"] for r in rows] == ["t0", "t1", "t2"] and rows[2]["duration_ms"] == "2.0"
+    buffer = io.StringIO()
+    assert export_table(db, "executions", "json", buffer, since=time.time() + 60) == 0
+    buffer = io.StringIO()
+    export_table(db, "executions", "json", buffer)
+    assert json.loads(buffer.getvalue().splitlines()[1])["task_id"] == "t1"
+    with pytest.raises(ConfigError, match="unknown metrics table 'users'"):
+        export_table(db, "users", "csv", buffer)
+    with pytest.raises(ConfigError, match="unknown export format"):
+        export_table(db, "api", "xml", buffer)  # type: ignore[arg-type]
+    assert export_table(db.parent / "absent.db", "api", "csv", buffer) == 0
