@@ -224,3 +224,21 @@ def test_the_fixture_plugin_installs_with_pip_and_is_discovered(home: Path, tmp_
     )
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout)["output"]["value"] == pytest.approx(37.7777778)
+
+
+@pytest.mark.slow
+def test_the_templates_ship_in_the_wheel(tmp_path: Path) -> None:
+    built = subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(tmp_path)],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    import zipfile
+
+    names = zipfile.ZipFile(next(tmp_path.glob("vy_nexus-*.whl"))).namelist()
+    for template in ("expert.py.j2", "test_expert.py.j2", "expert_doc.md.j2"):
+        assert f"vy_nexus/scaffold/templates/{template}" in names

@@ -291,3 +291,16 @@ class FailsToInit(Echo):
 def test_experts_from_object_refuses_everything_else(obj: object, message: str) -> None:
     with pytest.raises(ExpertLoadError, match=message.replace("(", r"\(").replace(")", r"\)")):
         experts_from_object(obj)
+
+
+def test_the_hand_written_example_in_the_docs_works(settings: Settings) -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "experts.md").read_text(encoding="utf-8")
+    example = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    write(settings.experts_dir / "shouting.py", example)
+    system = VyNexus(settings)
+    assert system.registry.problems == []
+    result = system.run(Task(description="shout this", input="hello"))
+    assert result.experts == ["shouting"]
+    assert result.output == {"summary": "HELLO"}
+    refused = system.run(Task(description="shout this", input="  "))
+    assert "nothing to shout" in (refused.results[0].error or "")
