@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from vy_nexus.errors import ConfigError
 
@@ -44,7 +44,3 @@ def parse_time(text: str, *, now: float | None = None) -> float:
 def utc_day(timestamp: float) -> str:
     """``2026-11-25``: the UTC calendar day of a time stamp."""
     return time.strftime("%Y-%m-%d", time.gmtime(timestamp))
-
-
-def days_ago(days: float, *, now: float | None = None) -> float:
-    return (time.time() if now is None else now) - timedelta(days=days).total_seconds()
