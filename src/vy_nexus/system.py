@@ -19,6 +19,7 @@ from vy_nexus.experts.base import BaseExpert, ExpertContext
 from vy_nexus.experts.builtin import BUILTIN_EXPERTS
 from vy_nexus.experts.loader import ExpertLoader, LoadReport
 from vy_nexus.experts.registry import ExpertRegistry
+from vy_nexus.observability.stack import Observability
 from vy_nexus.routing.cache import RoutingCache
 from vy_nexus.routing.gating import GatingEngine
 from vy_nexus.routing.keyword import KeywordStrategy
@@ -37,7 +38,9 @@ class VyNexus:
         register_builtins: bool = True,
         load_plugins: bool = True,
         strategy: RoutingStrategy | None = None,
+        observe: bool = True,
     ) -> None:
+        """``observe=False`` builds the system without journal, metrics and Prometheus (tests, benchmarks)."""
         self.settings = settings
         self.events = events or EventBus()
         self.registry = ExpertRegistry()
@@ -73,6 +76,7 @@ class VyNexus:
             self.register_builtins()
         if load_plugins:
             self.load_experts()
+        self.observability = Observability(settings, self.events) if observe else None
         self._started = False
 
     @classmethod
@@ -105,6 +109,8 @@ class VyNexus:
         if self._started:
             return
         self._started = True
+        if self.observability is not None:
+            self.observability.start()
         self.events.publish("system.started", "system", "vy-nexus started", category="milestone", phase="boot",
                             metadata={"home": str(self.settings.home), "experts": len(self.registry)})
 
@@ -131,12 +137,16 @@ class VyNexus:
         self.events.publish("system.stopped", "system", f"vy-nexus stopped: {reason}", category="milestone",
                             phase="shutdown", metadata={"reason": reason})
         self._started = False
+        if self.observability is not None:
+            await asyncio.to_thread(self.observability.stop)
 
     def stop(self, reason: str = "requested") -> None:
         if self._started:
             self.events.publish("system.stopped", "system", f"vy-nexus stopped: {reason}", category="milestone",
                                 phase="shutdown", metadata={"reason": reason})
             self._started = False
+        if self.observability is not None:
+            self.observability.stop()
 
     def __enter__(self) -> VyNexus:
         self.start()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vy_nexus.interfaces.cli import core_commands, scaffold_commands
+from vy_nexus.interfaces.cli import core_commands, observability_commands, scaffold_commands
 from vy_nexus.interfaces.cli.common import CliState
 
 app = typer.Typer(
@@ -40,6 +40,7 @@ def root(
 
 
 core_commands.register(app)
+observability_commands.register(app)
 scaffold_commands.register(app)
 
 

@@ -17,6 +17,7 @@ from vy_nexus.config_writer import set_config_value
 from vy_nexus.errors import TaskError
 from vy_nexus.execution.aggregation import AGGREGATORS
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
+from vy_nexus.observability.signals import publish_config_changed
 from vy_nexus.tasks import AggregatedResult, RoutingDecision, Task
 
 MAX_INPUT_BYTES = 50 * 1024 * 1024
@@ -206,5 +207,9 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(current, default=str))
             return
         settings = cli_state.settings()
+        previous = get_key(settings, key)
         stored = set_config_value(settings.home, key, value)
+        system = cli_state.system()  # built after the change, so it journals with the new settings
+        publish_config_changed(system.events, key=key, previous=previous, value=stored, source="cli")
+        system.stop("config changed")
         console.print(f"{key} = {json.dumps(stored, default=str)}  [dim]({settings.config_file})[/]", highlight=False)
