@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import typer
 
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
-from vy_nexus.scaffold.create_expert import ScaffoldResult, create_expert
+from vy_nexus.scaffold.create_expert import ScaffoldResult, create_expert, route_example
 
 
 def render_created(result: ScaffoldResult) -> None:
@@ -24,7 +25,7 @@ def render_created(result: ScaffoldResult) -> None:
     console.print("next:", highlight=False)
     console.print(f"  python -m pytest {result.test_path}", highlight=False)
     if result.discovered_automatically:
-        console.print(f"  vy-nexus route {spec.examples[0]!r}", highlight=False)
+        console.print(f"  vy-nexus route {shlex.quote(route_example(spec))}", highlight=False)
     else:
         console.print(
             f"[yellow]note:[/] {result.directory} is not the configured experts directory, so vy-nexus will not load "
