@@ -18,11 +18,8 @@ import json
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from vy_nexus.config import Settings
 from vy_nexus.experts.builtin import BUILTIN_EXPERTS
@@ -38,6 +35,9 @@ from vy_nexus.scaffold.naming import (
     normalise_name,
     parse_capabilities,
 )
+
+if TYPE_CHECKING:
+    import jinja2
 
 MAX_EXAMPLES = 50
 MAX_EXAMPLES_FILE_BYTES = 256 * 1024
@@ -186,8 +186,9 @@ def _pystr(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-@cache
 def template_environment() -> jinja2.Environment:
+    import jinja2  # imported on first use: every other CLI command starts without it
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("vy_nexus.scaffold", "templates"),
         undefined=jinja2.StrictUndefined,
