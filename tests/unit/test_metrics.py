@@ -80,7 +80,7 @@ def test_rows_for_every_execution_and_routing_decision(db: Path) -> None:
             "SELECT experts, top_expert, confidence, confidences, strategy, cache_hit, latency_ms FROM routing"
             " WHERE task_id='t4'"
         ).fetchone()
-        assert routing == ('["code"]', "code", 0.9, '{"code": 0.9}', "keyword", 1, 0.2)
+        assert routing == ('["code"]', "code", 0.9, '{"code":0.9}', "keyword", 1, 0.2)
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 

@@ -22,10 +22,9 @@ from vy_nexus.events import Event, Level
 from vy_nexus.observability.batching import BatchWriter
 from vy_nexus.observability.journal_format import (
     TimestampFormatter,
-    json_line,
-    markdown_entry,
     markdown_header,
     parse_markdown_header,
+    render,
 )
 from vy_nexus.observability.timeutil import utc_day
 
@@ -138,21 +137,20 @@ class Journal:
     def _write_batch(self, events: Sequence[Event]) -> None:
         repair = b"" if self._opened else self._open()
         stamps = [self._format_time(event.timestamp) for event in events]
-        json_text = b"".join(json_line(event, stamp) for event, stamp in zip(events, stamps, strict=True))
-        _append(self.structured_path, repair + json_text)
-        self._write_markdown(events, stamps)
+        rendered = [render(event, stamp) for event, stamp in zip(events, stamps, strict=True)]
+        _append(self.structured_path, repair + b"".join(line for line, _ in rendered))
+        self._write_markdown(stamps, [entry for _, entry in rendered])
 
-    def _write_markdown(self, events: Sequence[Event], stamps: list[str]) -> None:
+    def _write_markdown(self, stamps: list[str], entries: list[bytes]) -> None:
         chunk: list[bytes] = []
         chunk_size = 0
-        for event, stamp in zip(events, stamps, strict=True):
+        for stamp, entry in zip(stamps, entries, strict=True):
             day = stamp[:10]
             if day != self._daily_day or self._daily_size + chunk_size >= self.daily_max_bytes:
                 if chunk:
                     _append(self.daily_path, b"".join(chunk))
                     chunk, chunk_size = [], 0
                 self._rotate(day)
-            entry = markdown_entry(event, stamp)
             chunk.append(entry)
             chunk_size += len(entry)
         if chunk:

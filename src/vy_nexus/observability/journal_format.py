@@ -58,8 +58,11 @@ class TimestampFormatter:
         return f"{self._prefix}.{micros:06d}Z"
 
 
-def json_line(event: Event, timestamp: str) -> bytes:
-    """One line of structured.jsonl (newline included)."""
+def render(event: Event, timestamp: str) -> tuple[bytes, bytes]:
+    """The structured.jsonl line and the daily.md bullet for one event (each with its newline).
+
+    The metadata is serialised once and spliced into both.
+    """
     record: dict[str, Any] = {
         "timestamp": timestamp,
         "level": event.level,
@@ -73,8 +76,9 @@ def json_line(event: Event, timestamp: str) -> bytes:
         record["task_id"] = event.task_id
     if event.expert_id is not None:
         record["expert_id"] = event.expert_id
-    record["metadata"] = event.metadata
-    return to_json(record, orjson.OPT_APPEND_NEWLINE)
+    metadata = to_json(event.metadata)
+    line = b"".join((to_json(record)[:-1], b',"metadata":', metadata, b"}\n"))
+    return line, markdown_entry(event, timestamp, metadata)
 
 
 def markdown_header(day: str) -> bytes:
@@ -89,7 +93,7 @@ def parse_markdown_header(line: str) -> str | None:
     return None
 
 
-def markdown_entry(event: Event, timestamp: str) -> bytes:
+def markdown_entry(event: Event, timestamp: str, metadata_json: bytes) -> bytes:
     """One bullet of daily.md: time, category, component, task/expert, message, metadata (newline included)."""
     parts = [f"- {timestamp[11:19]} · **{event.category}** · {event.component}"]
     if event.level in ("warn", "error"):
@@ -103,7 +107,7 @@ def markdown_entry(event: Event, timestamp: str) -> bytes:
         message = " ".join(message.split())
     text = " · ".join(parts) + " — " + message
     if event.metadata:
-        metadata = to_json(event.metadata).decode("utf-8").replace("`", "'")
+        metadata = metadata_json.decode("utf-8").replace("`", "'")
         if len(metadata) > _METADATA_CHARS:
             metadata = metadata[: _METADATA_CHARS - 1] + "…"
         text += f" · `{metadata}`"

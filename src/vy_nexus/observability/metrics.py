@@ -19,7 +19,6 @@ Retention (``metrics.retention_days``) runs when the database is first opened an
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import time
@@ -31,6 +30,7 @@ from typing import Any
 from vy_nexus.config import Settings
 from vy_nexus.events import Event
 from vy_nexus.observability.batching import BatchWriter
+from vy_nexus.observability.journal_format import to_json
 from vy_nexus.observability.metrics_schema import apply_retention, connect
 
 ROW_KINDS = frozenset(
@@ -100,7 +100,7 @@ def task_row(event: Event) -> tuple[Any, ...]:
         event.timestamp,
         _number(meta, "duration_ms"),
         int(bool(meta.get("success", False))),
-        json.dumps(experts),
+        to_json(experts).decode(),
         meta.get("method"),
         _number(meta, "confidence"),
     )
@@ -117,10 +117,10 @@ def routing_row(event: Event) -> tuple[Any, ...]:
     return (
         event.task_id,
         event.timestamp,
-        json.dumps(experts),
+        to_json(experts).decode(),
         top,
         top_confidence,
-        json.dumps(confidences, default=str),
+        to_json(confidences).decode(),
         str(meta.get("strategy", "unknown")),
         int(bool(meta.get("cache_hit", False))),
         int(bool(meta.get("fallback", False))),

@@ -24,14 +24,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
 
 from vy_nexus.events import Event
 from vy_nexus.observability.metrics_schema import connect_readonly
+from vy_nexus.observability.prom_families import CounterFamily, HistogramFamily
 
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 ROUTING_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
@@ -54,94 +57,109 @@ def _seconds(metadata: dict[str, Any], key: str = "duration_ms") -> float:
 
 
 class PrometheusMetrics:
-    """The registry and its metrics; call it with an event to record that event."""
+    """The registry and its metrics; call it with an event to record that event. Thread-safe."""
 
     content_type = CONTENT_TYPE_LATEST
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        reg = self.registry
-        self.task_duration = Histogram(
+        self._lock = threading.Lock()
+        self.task_duration = HistogramFamily(
             "vy_nexus_task_duration_seconds",
             "Time from routing to aggregated result, per task.",
             ("task_type", "outcome"),
-            buckets=DURATION_BUCKETS,
-            registry=reg,
+            DURATION_BUCKETS,
         )
-        self.tasks = Counter("vy_nexus_tasks", "Tasks finished, by outcome.", ("task_type", "outcome"), registry=reg)
-        self.expert_duration = Histogram(
+        self.tasks = CounterFamily("vy_nexus_tasks", "Tasks finished, by outcome.", ("task_type", "outcome"))
+        self.expert_duration = HistogramFamily(
             "vy_nexus_expert_duration_seconds",
             "Time one expert spent on one task, retries included.",
             ("expert_id", "task_type"),
-            buckets=DURATION_BUCKETS,
-            registry=reg,
+            DURATION_BUCKETS,
         )
-        self.expert_executions = Counter(
-            "vy_nexus_expert_executions", "Expert runs, by outcome.", ("expert_id", "outcome"), registry=reg
+        self.expert_executions = CounterFamily(
+            "vy_nexus_expert_executions", "Expert runs, by outcome.", ("expert_id", "outcome")
         )
-        self.expert_retries = Counter("vy_nexus_expert_retries", "Expert retries.", ("expert_id",), registry=reg)
-        self.routing_latency = Histogram(
-            "vy_nexus_routing_latency_seconds",
-            "Time the gating engine took to decide.",
-            ("strategy",),
-            buckets=ROUTING_BUCKETS,
-            registry=reg,
+        self.expert_retries = CounterFamily("vy_nexus_expert_retries", "Expert retries.", ("expert_id",))
+        self.routing_latency = HistogramFamily(
+            "vy_nexus_routing_latency_seconds", "Time the gating engine took to decide.", ("strategy",), ROUTING_BUCKETS
         )
-        self.cache_hits = Counter(
-            "vy_nexus_routing_cache_hits", "Routing decisions served from the cache.", registry=reg
+        self.cache_hits = CounterFamily("vy_nexus_routing_cache_hits", "Routing decisions served from the cache.")
+        self.cache_misses = CounterFamily(
+            "vy_nexus_routing_cache_misses", "Routing decisions computed (not in the cache)."
         )
-        self.cache_misses = Counter(
-            "vy_nexus_routing_cache_misses", "Routing decisions computed (not in the cache).", registry=reg
-        )
-        self.genai_duration = Histogram(
+        self.genai_duration = HistogramFamily(
             "gen_ai_client_operation_duration_seconds",
             "GenAI operation duration (OpenTelemetry gen_ai.client.operation.duration).",
             (*GENAI_LABELS, "error_type"),
-            buckets=GENAI_DURATION_BUCKETS,
-            registry=reg,
+            GENAI_DURATION_BUCKETS,
         )
-        self.genai_tokens = Histogram(
+        self.genai_tokens = HistogramFamily(
             "gen_ai_client_token_usage",
             "Tokens used per GenAI operation (OpenTelemetry gen_ai.client.token.usage).",
             (*GENAI_LABELS, "gen_ai_token_type"),
-            buckets=GENAI_TOKEN_BUCKETS,
-            registry=reg,
+            GENAI_TOKEN_BUCKETS,
         )
-        self.http_duration = Histogram(
+        self.http_duration = HistogramFamily(
             "http_server_request_duration_seconds",
             "HTTP request duration (OpenTelemetry http.server.request.duration).",
             ("http_request_method", "http_route", "http_response_status_code"),
-            buckets=HTTP_BUCKETS,
-            registry=reg,
+            HTTP_BUCKETS,
         )
+        self._families: list[HistogramFamily | CounterFamily] = [
+            self.task_duration,
+            self.tasks,
+            self.expert_duration,
+            self.expert_executions,
+            self.expert_retries,
+            self.routing_latency,
+            self.cache_hits,
+            self.cache_misses,
+            self.genai_duration,
+            self.genai_tokens,
+            self.http_duration,
+        ]
+        self.registry.register(self)
+
+    def collect(self) -> Iterator[Metric]:
+        """The prometheus_client collector protocol: a consistent snapshot of every family."""
+        with self._lock:
+            families = [family.collect() for family in self._families]
+        yield from families
+
+    def describe(self) -> list[Metric]:
+        return []
 
     def exposition(self) -> bytes:
         """The text format, as ``GET /metrics`` serves it."""
         return generate_latest(self.registry)
 
     def __call__(self, event: Event) -> None:
+        with self._lock:
+            self._record(event)
+
+    def _record(self, event: Event) -> None:
         meta = event.metadata
         kind = event.kind
         if kind == "task.aggregated":
             labels = (str(meta.get("task_type", "general")), _outcome(meta.get("success")))
-            self.task_duration.labels(*labels).observe(_seconds(meta))
-            self.tasks.labels(*labels).inc()
+            self.task_duration.observe(labels, _seconds(meta))
+            self.tasks.inc(labels)
         elif kind in ("expert.finished", "expert.failed"):
             expert = event.expert_id or "unknown"
             success = meta.get("success", kind == "expert.finished")
-            self.expert_duration.labels(expert, str(meta.get("task_type", "general"))).observe(_seconds(meta))
-            self.expert_executions.labels(expert, _outcome(success)).inc()
+            self.expert_duration.observe((expert, str(meta.get("task_type", "general"))), _seconds(meta))
+            self.expert_executions.inc((expert, _outcome(success)))
         elif kind == "expert.retry":
-            self.expert_retries.labels(event.expert_id or "unknown").inc()
+            self.expert_retries.inc((event.expert_id or "unknown",))
         elif kind == "task.routed":
-            self.routing_latency.labels(str(meta.get("strategy", "unknown"))).observe(_seconds(meta, "latency_ms"))
+            self.routing_latency.observe((str(meta.get("strategy", "unknown")),), _seconds(meta, "latency_ms"))
             (self.cache_hits if meta.get("cache_hit") else self.cache_misses).inc()
         elif kind == "llm.completed":
             self._observe_llm(meta)
         elif kind == "api.request":
-            self.http_duration.labels(
-                str(meta.get("method", "")).upper(), str(meta.get("route", "")), str(meta.get("status", ""))
-            ).observe(_seconds(meta, "latency_ms"))
+            request = (str(meta.get("method", "")).upper(), str(meta.get("route", "")), str(meta.get("status", "")))
+            self.http_duration.observe(request, _seconds(meta, "latency_ms"))
 
     def _observe_llm(self, meta: dict[str, Any]) -> None:
         names = (
@@ -150,13 +168,12 @@ class PrometheusMetrics:
             str(meta.get("model", "unknown")),
         )
         error = meta.get("error")
-        self.genai_duration.labels(*names, "" if error is None else str(meta.get("error_type", "error"))).observe(
-            _seconds(meta)
-        )
+        error_type = "" if error is None else str(meta.get("error_type") or "error")
+        self.genai_duration.observe((*names, error_type), _seconds(meta))
         for token_type, key in (("input", "input_tokens"), ("output", "output_tokens")):
             count = meta.get(key)
             if isinstance(count, int | float) and count >= 0:
-                self.genai_tokens.labels(*names, token_type).observe(float(count))
+                self.genai_tokens.observe((*names, token_type), float(count))
 
     def replay(self, db_path: Path, *, since: float | None = None) -> int:
         """Record every row of the metrics database (newer than ``since``); returns how many were replayed."""
