@@ -52,6 +52,7 @@ class SafetySettings(_Section):
     critical_error_threshold: int = Field(default=3, ge=1)
     window_seconds: float = Field(default=300.0, gt=0)
     grace_period_seconds: float = Field(default=10.0, ge=0)
+    stop_poll_seconds: float = Field(default=1.0, gt=0)
 
 
 class FileSystemSettings(_Section):
@@ -95,6 +96,7 @@ class GovernanceSettings(_Section):
     low_confidence_action: Literal["fallback", "ask", "deny"] = "fallback"
     max_retries: int = Field(default=3, ge=0)
     require_approval_for_destructive: bool = True
+    approval_ttl_seconds: float = Field(default=86400.0, gt=0)
 
 
 class MetricsSettings(_Section):

@@ -85,8 +85,27 @@ class RoutingError(VyNexusError):
 
 
 class GovernanceError(VyNexusError):
+    """``verdict`` is ``denied``, ``throttled`` or ``needs_approval``; ``policy`` names the policy that decided;
+    ``approval_id`` is the pending approval request to approve (``vy-nexus approvals approve ID``), if any."""
+
     exit_code = 3
     http_status = 403
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        verdict: str = "denied",
+        policy: str | None = None,
+        approval_id: str | None = None,
+        task_id: str | None = None,
+    ) -> None:
+        super().__init__(message, task_id=task_id)
+        self.verdict = verdict
+        self.policy = policy
+        self.approval_id = approval_id
+        if verdict == "throttled":
+            self.http_status = 429
 
 
 class SafetyError(VyNexusError):
