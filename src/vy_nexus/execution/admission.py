@@ -1,0 +1,99 @@
+"""Admission control: at most ``max_running`` tasks run at once, up to ``max_queued`` more wait for a slot in
+arrival order, and beyond that a task is refused (``GovernanceError``, verdict ``denied``).
+
+A semaphore with a bounded queue that works across event loops and threads: the CLI runs each task in its own
+``asyncio.run``, the API in one long-lived loop, the heartbeat in a thread, and they all share one limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from vy_nexus.errors import GovernanceError
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    running: int
+    queued: int
+
+
+class _Waiter:
+    __slots__ = ("future", "granted")
+
+    def __init__(self, future: asyncio.Future[None]) -> None:
+        self.future = future
+        self.granted = False
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class AdmissionControl:
+    def __init__(self, max_running: int, max_queued: int) -> None:
+        if max_running < 1:
+            raise ValueError("max_running must be at least 1")
+        self.max_running = max_running
+        self.max_queued = max_queued
+        self._lock = threading.Lock()
+        self._running = 0
+        self._waiters: deque[_Waiter] = deque()
+
+    def load(self) -> Load:
+        with self._lock:
+            return Load(self._running, len(self._waiters))
+
+    @asynccontextmanager
+    async def slot(self, task_id: str | None = None) -> AsyncIterator[bool]:
+        """Hold a running slot for the body; yields ``True`` when the task had to wait in the queue."""
+        waiter: _Waiter | None = None
+        with self._lock:
+            if self._running < self.max_running:
+                self._running += 1
+            elif len(self._waiters) < self.max_queued:
+                waiter = _Waiter(asyncio.get_running_loop().create_future())
+                self._waiters.append(waiter)
+            else:
+                raise GovernanceError(
+                    f"the task queue is full ({self._running} running, {len(self._waiters)} waiting;"
+                    f" governance.max_queue_size = {self.max_queued})",
+                    verdict="denied",
+                    policy="concurrency",
+                    task_id=task_id,
+                )
+        if waiter is not None:
+            try:
+                await waiter.future
+            except asyncio.CancelledError:
+                with self._lock:
+                    if not waiter.granted and waiter in self._waiters:
+                        self._waiters.remove(waiter)
+                if waiter.granted:  # the slot was passed to us just as we were cancelled: pass it on
+                    self._release()
+                raise
+        try:
+            yield waiter is not None
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        with self._lock:
+            while self._waiters:
+                waiter = self._waiters.popleft()
+                if waiter.future.done():  # cancelled while queued; nothing to hand over
+                    continue
+                # The slot passes straight to the next waiter: ``_running`` stays the same.
+                try:
+                    waiter.future.get_loop().call_soon_threadsafe(_wake, waiter.future)
+                except RuntimeError:  # its event loop is closed: nobody is waiting any more
+                    continue
+                waiter.granted = True
+                return
+            self._running -= 1

@@ -1,0 +1,183 @@
+"""Approval requests for destructive actions, kept in ``<home>/governance/approvals.json``.
+
+A request is ``pending`` until a person approves or denies it (``vy-nexus approvals approve|deny ID``). An approved
+request is single-use: the action it names (same action, target and parameters) consumes it. Requests expire after
+``governance.approval_ttl_seconds``. The file is read and written under a file lock, atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import filelock
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from vy_nexus.errors import GovernanceError, StateError
+from vy_nexus.foundation.atomic import atomic_write_text
+
+Status = Literal["pending", "approved", "denied", "consumed", "expired"]
+
+
+class Approval(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    action: str
+    target: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    reason: str = ""
+    requested_by: str = "unknown"
+    requested_at: float
+    status: Status = "pending"
+    decided_by: str | None = None
+    decided_at: float | None = None
+    note: str | None = None
+
+    def matches(self, action: str, target: str, params: dict[str, Any]) -> bool:
+        return self.action == action and self.target == target and self.params == params
+
+
+class _File(BaseModel):
+    approvals: list[Approval] = Field(default_factory=list)
+
+
+class ApprovalStore:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        ttl_seconds: float = 86400.0,
+        clock: Callable[[], float] = time.time,
+        lock_timeout: float = 10.0,
+    ) -> None:
+        self.path = path
+        self.ttl_seconds = ttl_seconds
+        self._clock = clock
+        self._lock = filelock.FileLock(str(path.with_name(path.name + ".lock")), timeout=lock_timeout)
+
+    def request(
+        self, action: str, target: str, params: dict[str, Any], *, reason: str = "", requested_by: str = "unknown"
+    ) -> Approval:
+        """A pending request for this exact action; an identical pending one is reused instead of duplicated."""
+        with self._edit() as approvals:
+            for existing in approvals:
+                if existing.status == "pending" and existing.matches(action, target, params):
+                    return existing
+            approval = Approval(
+                id=uuid.uuid4().hex[:10],
+                action=action,
+                target=target,
+                params=params,
+                reason=reason,
+                requested_by=requested_by,
+                requested_at=self._clock(),
+            )
+            approvals.append(approval)
+            return approval
+
+    def get(self, approval_id: str) -> Approval:
+        for approval in self.all():
+            if approval.id == approval_id:
+                return approval
+        raise GovernanceError(f"no approval request with id '{approval_id}'", policy="approval")
+
+    def all(self, status: Status | None = None) -> list[Approval]:
+        with self._locked():
+            approvals = self._expire(self._read())
+        return [a for a in approvals if status is None or a.status == status]
+
+    def approve(self, approval_id: str, *, by: str, note: str | None = None) -> Approval:
+        return self._decide(approval_id, "approved", by=by, note=note)
+
+    def deny(self, approval_id: str, *, by: str, note: str | None = None) -> Approval:
+        return self._decide(approval_id, "denied", by=by, note=note)
+
+    def consume(self, approval_id: str, action: str, target: str, params: dict[str, Any]) -> Approval:
+        """Use an approved request for the action it names; afterwards it cannot be used again."""
+        with self._edit() as approvals:
+            approval = self._find(approvals, approval_id)
+            if not approval.matches(action, target, params):
+                raise GovernanceError(
+                    f"approval '{approval_id}' is for {approval.action} of '{approval.target}' {approval.params},"
+                    f" not {action} of '{target}' {params}",
+                    policy="approval",
+                    approval_id=approval_id,
+                )
+            if approval.status != "approved":
+                raise GovernanceError(
+                    f"approval '{approval_id}' is {approval.status}, not approved"
+                    + (
+                        f": run `vy-nexus approvals approve {approval_id}` first"
+                        if approval.status == "pending"
+                        else ""
+                    ),
+                    verdict="needs_approval" if approval.status == "pending" else "denied",
+                    policy="approval",
+                    approval_id=approval_id,
+                )
+            approval.status = "consumed"
+            return approval
+
+    def _decide(self, approval_id: str, status: Status, *, by: str, note: str | None) -> Approval:
+        with self._edit() as approvals:
+            approval = self._find(approvals, approval_id)
+            if approval.status != "pending":
+                raise GovernanceError(
+                    f"approval '{approval_id}' is already {approval.status}", policy="approval", approval_id=approval_id
+                )
+            approval.status = status
+            approval.decided_by = by
+            approval.decided_at = self._clock()
+            approval.note = note
+            return approval
+
+    def _find(self, approvals: list[Approval], approval_id: str) -> Approval:
+        for approval in approvals:
+            if approval.id == approval_id:
+                return approval
+        raise GovernanceError(f"no approval request with id '{approval_id}'", policy="approval")
+
+    def _expire(self, approvals: list[Approval]) -> list[Approval]:
+        now = self._clock()
+        for approval in approvals:
+            if approval.status in ("pending", "approved") and now - approval.requested_at > self.ttl_seconds:
+                approval.status = "expired"
+        return approvals
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock.acquire()
+        except filelock.Timeout as exc:
+            raise StateError(f"{self.path} is locked by another vy-nexus process") from exc
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    @contextlib.contextmanager
+    def _edit(self) -> Iterator[list[Approval]]:
+        with self._locked():
+            approvals = self._expire(self._read())
+            yield approvals
+            payload = _File(approvals=approvals).model_dump(mode="json")
+            atomic_write_text(self.path, json.dumps(payload, indent=2) + "\n")
+
+    def _read(self) -> list[Approval]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        try:
+            return _File.model_validate(json.loads(text)).approvals
+        except (json.JSONDecodeError, ValidationError) as exc:
+            raise StateError(
+                f"{self.path} is corrupt ({exc.__class__.__name__}); fix or remove it to reset pending approvals"
+            ) from exc
