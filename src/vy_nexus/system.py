@@ -20,6 +20,9 @@ from vy_nexus.experts.builtin import BUILTIN_EXPERTS
 from vy_nexus.experts.loader import ExpertLoader, LoadReport
 from vy_nexus.experts.registry import ExpertRegistry
 from vy_nexus.observability.stack import Observability
+from vy_nexus.reasoning.core import ReasoningCore
+from vy_nexus.reasoning.factory import build_reasoning_core
+from vy_nexus.reasoning.llm import LLMBackend
 from vy_nexus.routing.cache import RoutingCache
 from vy_nexus.routing.gating import GatingEngine
 from vy_nexus.routing.keyword import KeywordStrategy
@@ -39,10 +42,14 @@ class VyNexus:
         load_plugins: bool = True,
         strategy: RoutingStrategy | None = None,
         observe: bool = True,
+        llm: LLMBackend | None = None,
     ) -> None:
-        """``observe=False`` builds the system without journal, metrics and Prometheus (tests, benchmarks)."""
+        """``observe=False`` builds the system without journal, metrics and Prometheus (tests, benchmarks).
+        ``llm`` replaces the backend ``settings.reasoning_core`` names (tests, embedding applications)."""
         self.settings = settings
         self.events = events or EventBus()
+        self._llm_backend = llm
+        self._reasoning: ReasoningCore | None = None
         self.registry = ExpertRegistry()
         routing = settings.routing
         self.cache = (
@@ -83,8 +90,17 @@ class VyNexus:
     def from_home(cls, home: Path | str | None = None, **kwargs: Any) -> VyNexus:
         return cls(load_settings(home), **kwargs)
 
+    @property
+    def reasoning(self) -> ReasoningCore:
+        """The reasoning core experts think with, built on first use (a backend connects/loads on its first call)."""
+        if self._reasoning is None:
+            self._reasoning = build_reasoning_core(
+                self.settings.reasoning_core, events=self.events, backend=self._llm_backend
+            )
+        return self._reasoning
+
     def expert_context(self) -> ExpertContext:
-        return ExpertContext(settings=self.settings)
+        return ExpertContext(settings=self.settings, llm=self.reasoning)
 
     def register_builtins(self) -> None:
         for expert_class in BUILTIN_EXPERTS:

@@ -1,4 +1,13 @@
-"""The code expert: checks Python source for syntax errors and describes its structure."""
+"""The code expert: writes code with the reasoning core, then checks it; checks, explains and reviews given code.
+
+Modes, chosen from the task:
+* **check** (code given, no request for words): exact ``ast`` analysis only: syntax error position, or functions,
+  classes, imports and line count. Needs no LLM.
+* **review** (code given and the task asks to review, explain, find bugs, improve...): the analysis, plus the
+  reasoning core's review grounded in it.
+* **generate** (no code given): the reasoning core writes Python, the expert parses it with ``ast``; a syntax error
+  earns one repair round with the error message.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +16,21 @@ import re
 from typing import Any, ClassVar
 
 from vy_nexus.experts.base import BaseExpert, ExpertOutput
+from vy_nexus.experts.builtin.thinking import fenced_code, mentions, require, think
 from vy_nexus.tasks import Task
+
+REVIEW_WORDS = (
+    "review", "explain", "bug", "bugs", "improve", "why", "fix", "refactor", "critique", "wrong", "issue", "issues",
+    "understand", "describe", "comment",
+)  # fmt: skip
+REVIEW_SYSTEM = (
+    "You are a senior Python reviewer. Be concrete and brief: list real problems (bugs, edge cases, style) "
+    "and how to fix them. Do not repeat the code."
+)
+GENERATE_SYSTEM = (
+    "You are a Python programmer. Answer with one complete Python code block in ```python fences, "
+    "then at most two sentences of explanation."
+)
 
 FENCED_CODE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
 
@@ -58,8 +81,25 @@ class CodeExpert(BaseExpert):
     version = "0.1.0"
     description = "Checks, explains and reviews source code (Python syntax and structure)."
     capabilities = (
-        "code", "python", "function", "class", "bug", "debug", "syntax", "refactor", "program", "script",
-        "compile", "implement", "unit test", "algorithm", "javascript", "java", "rust", "go", "sql query",
+        "code",
+        "python",
+        "function",
+        "class",
+        "bug",
+        "debug",
+        "syntax",
+        "refactor",
+        "program",
+        "script",
+        "compile",
+        "implement",
+        "unit test",
+        "algorithm",
+        "javascript",
+        "java",
+        "rust",
+        "go",
+        "sql query",
     )
     task_types = ("code", "coding", "programming")
     examples: ClassVar[tuple[str, ...]] = (
@@ -72,18 +112,70 @@ class CodeExpert(BaseExpert):
     async def execute(self, task: Task) -> ExpertOutput:
         source = extract_code(task)
         if source is None:
+            return await self._generate(task)
+        report = analyse_python(source)
+        output = {"summary": _summary(report), "analysis": report}
+        confidence = 0.9 if report["valid"] else 0.95
+        if not mentions(task.description, REVIEW_WORDS):
+            return ExpertOutput(output, confidence=confidence)
+        thought = await think(
+            self.context,
+            expert_id=self.id,
+            system=REVIEW_SYSTEM,
+            prompt=f"{task.description}\n\n```python\n{source}\n```\n\nStatic analysis: {_facts(report)}",
+        )
+        if thought.response is not None:
+            output["review"] = thought.text
+        output.update(thought.provenance())
+        return ExpertOutput(output, confidence=confidence if thought.response else confidence - 0.2)
+
+    async def _generate(self, task: Task) -> ExpertOutput:
+        thought = await think(self.context, expert_id=self.id, system=GENERATE_SYSTEM, prompt=task.description)
+        if thought.response is None and thought.error == "no reasoning core is configured":
             return ExpertOutput(
                 {"summary": "No code found: pass code as the input payload or in a ```python fenced block."},
                 confidence=0.3,
             )
-        report = analyse_python(source)
-        if report["valid"]:
-            summary = (
-                f"Valid Python: {report['lines']} lines, {len(report['functions'])} functions, "
-                f"{len(report['classes'])} classes."
+        response = require(thought, expert_id=self.id, task_id=task.id, what="write code")
+        code = fenced_code(response.text) or response.text.strip()
+        report = analyse_python(code)
+        attempts = [thought]
+        if not report["valid"]:
+            repair = await think(
+                self.context,
+                expert_id=self.id,
+                system=GENERATE_SYSTEM,
+                prompt=(
+                    f"Task: {task.description}\n\nThis code has a syntax error at line {report['line']}: "
+                    f"{report['error']}\n\n```python\n{code}\n```\n\nReturn the corrected code."
+                ),
             )
-            confidence = 0.9
-        else:
-            summary = f"Syntax error at line {report['line']}, column {report['column']}: {report['error']}"
-            confidence = 0.95
-        return ExpertOutput({"summary": summary, "analysis": report}, confidence=confidence)
+            repaired = fenced_code(repair.text) or repair.text.strip()
+            if repair.response is not None and analyse_python(repaired)["valid"]:
+                code, report = repaired, analyse_python(repaired)
+                attempts.append(repair)
+        output: dict[str, Any] = {
+            "summary": ("Generated " if report["valid"] else "Generated code does not parse: ") + _summary(report),
+            "code": code,
+            "analysis": report,
+            "answer": response.text.strip(),
+            "attempts": len(attempts),
+        }
+        output.update(attempts[-1].provenance())
+        return ExpertOutput(output, confidence=0.75 if report["valid"] else 0.3)
+
+
+def _summary(report: dict[str, Any]) -> str:
+    if report["valid"]:
+        return (
+            f"Valid Python: {report['lines']} lines, {len(report['functions'])} functions, "
+            f"{len(report['classes'])} classes."
+        )
+    return f"Syntax error at line {report['line']}, column {report['column']}: {report['error']}"
+
+
+def _facts(report: dict[str, Any]) -> str:
+    if not report["valid"]:
+        return f"syntax error at line {report['line']}, column {report['column']}: {report['error']}."
+    names = ", ".join(report["functions"] + report["classes"]) or "none"
+    return f"parses; {report['lines']} lines; defines {names}."

@@ -1,73 +1,48 @@
-"""The data-analysis expert: exact statistics of a CSV or JSON payload."""
+"""The data-analysis expert: exact numbers from CSV, JSON or SQLite data, explained by the reasoning core on request.
+
+Every number is computed, never generated: column statistics for the whole table, then the query the task asks for
+(filters, group-by, aggregates; see table_query.py) or an SQL ``SELECT`` (payload or context ``sql``; CSV/JSON rows
+are queryable as the table ``data``). When the task asks to explain or interpret, the reasoning core gets the
+computed results and is told to use only those numbers.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import math
 import statistics
+from decimal import Decimal
 from typing import Any
 
 from vy_nexus.errors import TaskError
 from vy_nexus.experts.base import BaseExpert, ExpertOutput
+from vy_nexus.experts.builtin.table_query import Query, numeric_columns, parse_query, query_from_spec, run_query
+from vy_nexus.experts.builtin.tabular import Row, Table, as_number, load_table, sql_over_rows, to_decimal
+from vy_nexus.experts.builtin.thinking import mentions, think
 from vy_nexus.tasks import Task
 
-Row = dict[str, Any]
-
-
-def _to_number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, str):
-        try:
-            number = float(value.strip().replace(",", "")) if value.strip() else None
-        except ValueError:
-            return None
-        return number if number is not None and math.isfinite(number) else None
-    return None
-
-
-def parse_rows(payload: Any) -> list[Row]:
-    """Rows from a list of objects, ``{"rows": [...]}``, ``{"csv": "..."}``/CSV text, or JSON text."""
-    if isinstance(payload, dict):
-        if "rows" in payload:
-            payload = payload["rows"]
-        elif "csv" in payload:
-            payload = payload["csv"]
-    if isinstance(payload, str):
-        text = payload.strip()
-        if text.startswith(("[", "{")):
-            try:
-                return parse_rows(json.loads(text))
-            except json.JSONDecodeError as exc:
-                raise TaskError(f"the input looks like JSON but is not valid: {exc.msg} at line {exc.lineno}") from exc
-        reader = csv.DictReader(io.StringIO(text))
-        if not reader.fieldnames:
-            raise TaskError("the CSV input has no header row")
-        return [dict(row) for row in reader]
-    if isinstance(payload, list):
-        if not all(isinstance(row, dict) for row in payload):
-            raise TaskError("JSON data must be a list of objects (one object per row)")
-        return [dict(row) for row in payload]
-    raise TaskError("data-analysis needs a CSV or JSON payload: a list of objects, CSV text, or {'rows': [...]}")
+EXPLAIN_WORDS = ("explain", "interpret", "insight", "insights", "why", "meaning", "describe", "tell me about")
+EXPLAIN_SYSTEM = (
+    "You explain data analysis results to a non-expert in a few sentences. Use only the numbers given; "
+    "never invent or recompute numbers."
+)
+MAX_RESULT_ROWS = 200
 
 
 def describe_column(values: list[Any]) -> dict[str, Any]:
-    numbers = [n for n in (_to_number(v) for v in values) if n is not None]
+    """Exact statistics of one column: numeric (sum, mean, median, min, max, stdev) or categorical (top values)."""
     present = [v for v in values if v not in (None, "")]
+    numbers = [n for n in (to_decimal(v) for v in present) if n is not None]
     stats: dict[str, Any] = {"count": len(present), "missing": len(values) - len(present)}
     if numbers and len(numbers) == len(present):
+        total = sum(numbers, Decimal(0))
         stats.update(
             type="numeric",
-            sum=math.fsum(numbers),
-            mean=statistics.fmean(numbers),
-            median=statistics.median(numbers),
-            min=min(numbers),
-            max=max(numbers),
-            stdev=statistics.stdev(numbers) if len(numbers) > 1 else 0.0,
+            sum=as_number(total),
+            mean=as_number(total / len(numbers)),
+            median=as_number(statistics.median(numbers)),
+            min=as_number(min(numbers)),
+            max=as_number(max(numbers)),
+            stdev=as_number(statistics.stdev(numbers)) if len(numbers) > 1 else 0,
         )
     else:
         counts: dict[str, int] = {}
@@ -78,26 +53,52 @@ def describe_column(values: list[Any]) -> dict[str, Any]:
     return stats
 
 
-def describe(rows: list[Row]) -> dict[str, Any]:
-    columns: list[str] = []
-    for row in rows:
-        for key in row:
-            if key not in columns:
-                columns.append(key)
-    return {
-        "rows": len(rows),
-        "columns": {column: describe_column([row.get(column) for row in rows]) for column in columns},
-    }
+def describe(rows: list[Row], columns: list[str] | None = None) -> dict[str, Any]:
+    names = columns if columns is not None else list(dict.fromkeys(key for row in rows for key in row))
+    return {"rows": len(rows), "columns": {c: describe_column([row.get(c) for row in rows]) for c in names}}
+
+
+def _sql_of(task: Task) -> str | None:
+    for holder in (task.input if isinstance(task.input, dict) else {}, task.context):
+        sql = holder.get("sql")
+        if isinstance(sql, str) and sql.strip():
+            return sql
+    return None
+
+
+def _query_of(task: Task, table: Table) -> Query:
+    for holder in (task.input if isinstance(task.input, dict) else {}, task.context):
+        if "query" in holder:
+            return query_from_spec(holder["query"], table)
+    return parse_query(task.description, table)
 
 
 class DataAnalysisExpert(BaseExpert):
     id = "data-analysis"
     name = "Data Analysis Expert"
-    version = "0.1.0"
-    description = "Computes exact statistics of CSV/JSON data: counts, sums, means, medians, spread, top values."
+    version = "0.2.0"
+    description = (
+        "Exact statistics, filters and group-by over CSV, JSON or SQLite data; the reasoning core explains on request."
+    )
     capabilities = (
-        "data", "dataset", "csv", "json", "statistics", "average", "mean", "median", "sum", "analyze", "analyse",
-        "analysis", "table", "column", "aggregate", "group by", "chart", "spreadsheet",
+        "data",
+        "dataset",
+        "csv",
+        "json",
+        "statistics",
+        "average",
+        "mean",
+        "median",
+        "sum",
+        "analyze",
+        "analyse",
+        "analysis",
+        "table",
+        "column",
+        "aggregate",
+        "group by",
+        "chart",
+        "spreadsheet",
     )
     task_types = ("data", "data-analysis", "analysis")
     examples = ("compute the average price per category in this csv", "summarise the columns of this dataset")
@@ -105,16 +106,60 @@ class DataAnalysisExpert(BaseExpert):
 
     def validate(self, task: Task) -> None:
         if task.input is None:
-            raise TaskError("data-analysis needs an input payload (CSV text or JSON rows); use --input FILE",
-                            task_id=task.id)
+            raise TaskError(
+                "data-analysis needs an input payload (CSV text, JSON rows or a SQLite file); use --input FILE",
+                task_id=task.id,
+            )
 
     async def execute(self, task: Task) -> ExpertOutput:
-        rows = parse_rows(task.input)
-        if not rows:
+        settings = self.context.settings
+        base = settings.home if settings is not None else None
+        payload = task.input
+        sql = _sql_of(task)
+        if isinstance(payload, dict) and "sqlite" in payload and sql is not None:
+            payload = {**payload, "sql": sql}
+        table = load_table(payload, base=base)
+        if not table.rows:
             return ExpertOutput({"rows": 0, "columns": {}, "summary": "The data has no rows."}, confidence=0.6)
-        report = describe(rows)
-        numeric = [c for c, s in report["columns"].items() if s["type"] == "numeric"]
+        report: dict[str, Any] = describe(table.rows, table.columns)
+        numeric = numeric_columns(table)
         report["summary"] = (
-            f"{report['rows']} rows, {len(report['columns'])} columns ({len(numeric)} numeric: {', '.join(numeric)})"
+            f"{report['rows']} rows, {len(table.columns)} columns ({len(numeric)} numeric: {', '.join(numeric)})"
         )
+        if table.sql is not None:
+            report["sql"] = table.sql
+        elif sql is not None:
+            result = sql_over_rows(table, sql)
+            report.update(sql=sql, result=result.rows[:MAX_RESULT_ROWS], result_rows=len(result.rows))
+            report["summary"] += f"; SQL returned {len(result.rows)} rows"
+        else:
+            query = _query_of(task, table)
+            if not query.empty:
+                rows, matched = run_query(table, query)
+                report.update(query=query.as_dict(), matched_rows=matched, result=rows[:MAX_RESULT_ROWS])
+                report["summary"] += f"; {_describe_query(query, matched, len(rows))}"
+        if task.context.get("explain") or mentions(task.description, EXPLAIN_WORDS):
+            findings = {k: report[k] for k in ("summary", "query", "result", "columns") if k in report}
+            thought = await think(
+                self.context,
+                expert_id=self.id,
+                system=EXPLAIN_SYSTEM,
+                prompt=f"Question: {task.description}\n\nComputed results (exact):\n"
+                + json.dumps(findings, default=str)[:6000],
+                temperature=0.2,
+            )
+            if thought.response is not None:
+                report["explanation"] = thought.text
+            report.update(thought.provenance())
         return ExpertOutput(report, confidence=0.95)
+
+
+def _describe_query(query: Query, matched: int, groups: int) -> str:
+    parts = []
+    if query.filters:
+        parts.append(" and ".join(f"{f.column} {f.op} {f.value}" for f in query.filters) + f" matched {matched} rows")
+    if query.group_by:
+        parts.append(f"{groups} groups by {', '.join(query.group_by)}")
+    if query.aggregates:
+        parts.append(", ".join(f"{fn}({col or '*'})" for fn, col in query.aggregates))
+    return "; ".join(parts)

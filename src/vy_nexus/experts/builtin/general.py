@@ -1,16 +1,20 @@
-"""The general expert: the fallback that takes any task."""
+"""The general expert: the fallback that takes any task and answers it conversationally with the reasoning core."""
 
 from __future__ import annotations
 
 from vy_nexus.experts.base import BaseExpert, ExpertOutput
+from vy_nexus.experts.builtin.thinking import reasoning_core, require, think
 from vy_nexus.experts.builtin.writing import text_statistics
 from vy_nexus.tasks import Task
+
+SYSTEM = "You are vy-nexus, a concise and helpful assistant. Answer directly; say so when you do not know."
+MAX_INPUT_CHARS = 4000
 
 
 class GeneralExpert(BaseExpert):
     id = "general"
     name = "General Expert"
-    version = "0.1.0"
+    version = "0.2.0"
     description = "Handles any task no specialist claims; answers conversationally with the reasoning core."
     capabilities = ("general", "chat", "help", "hello", "conversation")
     task_types = ("chat", "conversation")
@@ -18,11 +22,21 @@ class GeneralExpert(BaseExpert):
     priority = 0
 
     async def execute(self, task: Task) -> ExpertOutput:
-        stats = text_statistics(task.description)
+        if reasoning_core(self.context) is None:
+            stats = text_statistics(task.description)
+            return ExpertOutput(
+                {
+                    "answer": "No specialist claimed this task and no reasoning core answered it.",
+                    "request_words": stats["words"],
+                },
+                confidence=0.3,
+            )
+        prompt = task.description
+        if isinstance(task.input, str) and task.input.strip():
+            prompt += "\n\n" + task.input[:MAX_INPUT_CHARS]
+        thought = await think(self.context, expert_id=self.id, system=SYSTEM, prompt=prompt)
+        response = require(thought, expert_id=self.id, task_id=task.id, what="answer")
         return ExpertOutput(
-            {
-                "answer": "No specialist claimed this task and no reasoning core answered it.",
-                "request_words": stats["words"],
-            },
-            confidence=0.3,
+            {"answer": response.text.strip(), **thought.provenance()},
+            confidence=0.6 if response.finish_reason == "stop" else 0.45,
         )

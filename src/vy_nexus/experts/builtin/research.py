@@ -1,4 +1,13 @@
-"""The research expert: finds the passages of a local document folder that best match the question."""
+"""The research expert: answers from a local document folder, citing the passages it used.
+
+1. Retrieve: BM25 over the paragraphs of the ``.md``/``.txt``/``.rst`` files in ``experts.documents_dir`` (relative
+   to the home directory) plus any ``{"documents": {name: text}}`` in the task input.
+2. Answer: the reasoning core gets the top passages, numbered, and must answer from them only, citing ``[n]``.
+   Citations the answer makes are checked against the passages it was given.
+
+With no matching passage the expert says so instead of letting the model guess; without a reasoning core (or when
+it fails) the answer is the passages themselves.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +16,68 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vy_nexus.experts.base import BaseExpert, ExpertOutput
+from vy_nexus.experts.builtin.thinking import think
 from vy_nexus.tasks import Task
+
+CITATION = re.compile(r"\[(\d{1,2})\]")
+ANSWER_SYSTEM = (
+    "Answer the question using only the numbered passages. Cite the passages you use like [1]. "
+    "If the passages do not contain the answer, say that they do not."
+)
+MAX_PASSAGE_CHARS = 1200
 
 TERM = re.compile(r"[a-z0-9]{2,}")
 STOPWORDS = frozenset(
-    "the a an and or of to in on for is are was were be what how why when who which does do did with about from"
-    " that this these those it its as at by can i you me my your please tell find".split()
+    [
+        "the",
+        "a",
+        "an",
+        "and",
+        "or",
+        "of",
+        "to",
+        "in",
+        "on",
+        "for",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "what",
+        "how",
+        "why",
+        "when",
+        "who",
+        "which",
+        "does",
+        "do",
+        "did",
+        "with",
+        "about",
+        "from",
+        "that",
+        "this",
+        "these",
+        "those",
+        "it",
+        "its",
+        "as",
+        "at",
+        "by",
+        "can",
+        "i",
+        "you",
+        "me",
+        "my",
+        "your",
+        "please",
+        "tell",
+        "find",
+    ]
 )
 DOCUMENT_SUFFIXES = (".md", ".txt", ".rst")
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
@@ -74,11 +137,24 @@ def load_documents(folder: Path) -> dict[str, str]:
 class ResearchExpert(BaseExpert):
     id = "research"
     name = "Research Expert"
-    version = "0.1.0"
+    version = "0.2.0"
     description = "Answers questions from a local folder of documents, citing the passages it used."
     capabilities = (
-        "research", "find", "search", "explain", "question", "investigate", "compare", "source", "sources",
-        "documentation", "paper", "literature", "fact", "history", "cite",
+        "research",
+        "find",
+        "search",
+        "explain",
+        "question",
+        "investigate",
+        "compare",
+        "source",
+        "sources",
+        "documentation",
+        "paper",
+        "literature",
+        "fact",
+        "history",
+        "cite",
     )
     task_types = ("research", "question")
     examples = ("what does our documentation say about retries", "research the history of the printing press")
@@ -99,9 +175,31 @@ class ResearchExpert(BaseExpert):
         passages = rank_passages(task.description, documents)
         if not passages:
             where = f" in {folder}" if folder is not None else ""
-            return ExpertOutput(
-                {"answer": f"No passage{where} matches the question.", "citations": []}, confidence=0.2
-            )
+            return ExpertOutput({"answer": f"No passage{where} matches the question.", "citations": []}, confidence=0.2)
         citations = [{"source": p.source, "passage": p.text, "score": p.score} for p in passages]
-        answer = "\n\n".join(f"[{i}] {p.text}" for i, p in enumerate(passages, start=1))
-        return ExpertOutput({"answer": answer, "citations": citations}, confidence=min(0.9, 0.4 + 0.1 * len(passages)))
+        numbered = "\n\n".join(f"[{i}] ({p.source}) {p.text[:MAX_PASSAGE_CHARS]}" for i, p in enumerate(passages, 1))
+        thought = await think(
+            self.context,
+            expert_id=self.id,
+            system=ANSWER_SYSTEM,
+            prompt=f"Passages:\n{numbered}\n\nQuestion: {task.description}",
+            temperature=0.2,
+        )
+        extractive = "\n\n".join(f"[{i}] {p.text}" for i, p in enumerate(passages, start=1))
+        retrieval_confidence = min(0.9, 0.4 + 0.1 * len(passages))
+        if thought.response is None:
+            output: dict[str, Any] = {"answer": extractive, "citations": citations, **thought.provenance()}
+            return ExpertOutput(output, confidence=retrieval_confidence)
+        cited = cited_passages(thought.text, len(passages))
+        output = {"answer": thought.text, "cited": cited, "citations": citations, **thought.provenance()}
+        return ExpertOutput(output, confidence=min(0.9, retrieval_confidence + (0.1 if cited else -0.1)))
+
+
+def cited_passages(answer: str, count: int) -> list[int]:
+    """The passage numbers (1-based) an answer cites that exist, in order of first citation."""
+    seen: list[int] = []
+    for match in CITATION.finditer(answer):
+        number = int(match.group(1))
+        if 1 <= number <= count and number not in seen:
+            seen.append(number)
+    return seen

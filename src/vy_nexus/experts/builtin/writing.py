@@ -1,12 +1,31 @@
-"""The writing expert: text statistics and readability of a draft."""
+"""The writing expert: drafts, rewrites and summarises with the reasoning core; reports text statistics.
+
+Modes, chosen from the task's words: **summarise** (summarise, summary, tl;dr, shorten), **rewrite** (rewrite,
+rephrase, proofread, edit, improve, polish, grammar, tone, simplify) and **draft** (anything else). Summarise and
+rewrite work on the input text (``--input``, or the text after the first colon of the request); draft writes from the
+request. Statistics (words, sentences, paragraphs, Flesch reading ease, reading time) are computed exactly for the
+source and for the result. Without a reasoning core the expert reports the statistics only.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from vy_nexus.experts.base import BaseExpert, ExpertOutput
+from vy_nexus.experts.builtin.thinking import mentions, reasoning_core, require, think
 from vy_nexus.tasks import Task
+
+Mode = Literal["summarise", "rewrite", "draft"]
+SUMMARISE_WORDS = ("summarise", "summarize", "summary", "tl;dr", "tldr", "shorten", "condense")
+REWRITE_WORDS = (
+    "rewrite", "rephrase", "proofread", "edit", "improve", "polish", "grammar", "tone", "simplify", "paraphrase",
+)  # fmt: skip
+SYSTEMS: dict[Mode, str] = {
+    "summarise": "You summarise text faithfully and briefly. Answer with the summary only.",
+    "rewrite": "You are an editor. Rewrite the text as asked, keeping its meaning. Answer with the new text only.",
+    "draft": "You are a clear, friendly writer. Answer with the requested text only.",
+}
 
 WORD = re.compile(r"[A-Za-z0-9']+")
 SENTENCE_END = re.compile(r"[.!?]+(?:\s|$)")
@@ -49,17 +68,82 @@ class WritingExpert(BaseExpert):
     version = "0.1.0"
     description = "Drafts, rewrites and summarises text; reports text statistics and readability."
     capabilities = (
-        "write", "writing", "essay", "article", "blog", "email", "letter", "draft", "rewrite", "summarize",
-        "summarise", "summary", "proofread", "grammar", "tone", "story", "poem", "paragraph", "edit",
+        "write",
+        "writing",
+        "essay",
+        "article",
+        "blog",
+        "email",
+        "letter",
+        "draft",
+        "rewrite",
+        "summarize",
+        "summarise",
+        "summary",
+        "proofread",
+        "grammar",
+        "tone",
+        "story",
+        "poem",
+        "paragraph",
+        "edit",
     )
     task_types = ("writing", "text")
     examples = ("write a short email to my landlord", "summarise this article in three sentences")
     priority = 5
 
     async def execute(self, task: Task) -> ExpertOutput:
-        text = task.input if isinstance(task.input, str) else task.description
+        mode = choose_mode(task.description)
+        source = source_text(task, mode)
+        if reasoning_core(self.context) is None:
+            stats = text_statistics(source)
+            return ExpertOutput({"summary": _describe(stats), "statistics": stats, "mode": mode}, confidence=0.5)
+        prompt = task.description if mode == "draft" else f"{_instruction(task, mode)}\n\nText:\n{source}"
+        thought = await think(self.context, expert_id=self.id, system=SYSTEMS[mode], prompt=prompt)
+        response = require(thought, expert_id=self.id, task_id=task.id, what=f"{mode} text")
+        text = response.text.strip()
         stats = text_statistics(text)
-        summary = f"{stats['words']} words in {stats['sentences']} sentences"
-        if "flesch_reading_ease" in stats:
-            summary += f"; Flesch reading ease {stats['flesch_reading_ease']}"
-        return ExpertOutput({"summary": summary, "statistics": stats}, confidence=0.7)
+        output: dict[str, Any] = {
+            "summary": f"{mode}: {_describe(stats)}",
+            "text": text,
+            "mode": mode,
+            "statistics": stats,
+            **thought.provenance(),
+        }
+        if mode != "draft":
+            output["source_statistics"] = text_statistics(source)
+        confidence = 0.75 if text and response.finish_reason == "stop" else 0.5
+        return ExpertOutput(output, confidence=confidence)
+
+
+def choose_mode(request: str) -> Mode:
+    if mentions(request, SUMMARISE_WORDS):
+        return "summarise"
+    if mentions(request, REWRITE_WORDS):
+        return "rewrite"
+    return "draft"
+
+
+def source_text(task: Task, mode: Mode) -> str:
+    """The text to work on: the input payload, else what follows the request's first colon, else the request."""
+    if isinstance(task.input, str) and task.input.strip():
+        return task.input
+    if mode != "draft" and ":" in task.description:
+        tail = task.description.partition(":")[2]
+        if tail.strip():
+            return tail.strip()
+    return task.description
+
+
+def _instruction(task: Task, mode: Mode) -> str:
+    if isinstance(task.input, str) and task.input.strip():
+        return task.description
+    head = task.description.partition(":")[0]
+    return head if ":" in task.description else ("Summarise this text." if mode == "summarise" else "Rewrite this.")
+
+
+def _describe(stats: dict[str, Any]) -> str:
+    summary = f"{stats['words']} words in {stats['sentences']} sentences"
+    if "flesch_reading_ease" in stats:
+        summary += f"; Flesch reading ease {stats['flesch_reading_ease']}"
+    return summary

@@ -17,14 +17,18 @@ from vy_nexus.config_writer import set_config_value
 from vy_nexus.errors import TaskError
 from vy_nexus.execution.aggregation import AGGREGATORS
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
+from vy_nexus.interfaces.cli.token_stream import TokenPrinter, backends_used
 from vy_nexus.observability.signals import publish_config_changed
+from vy_nexus.reasoning.streaming import stream_tokens_to
 from vy_nexus.tasks import AggregatedResult, RoutingDecision, Task
 
 MAX_INPUT_BYTES = 50 * 1024 * 1024
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
 
 def read_input(path: str) -> Any:
-    """The ``--input`` payload: JSON files are parsed, anything else is passed as text. ``-`` reads stdin."""
+    """The ``--input`` payload: JSON files are parsed, SQLite files are passed by path, anything else as text.
+    ``-`` reads stdin."""
     if path == "-":
         text = sys.stdin.read()
         name = "stdin"
@@ -32,6 +36,8 @@ def read_input(path: str) -> Any:
         file = Path(path).expanduser()
         if not file.is_file():
             raise TaskError(f"input file not found: {file}")
+        if file.suffix.lower() in SQLITE_SUFFIXES:
+            return {"sqlite": str(file.resolve())}
         if file.stat().st_size > MAX_INPUT_BYTES:
             raise TaskError(f"input file {file} is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB")
         try:
@@ -90,6 +96,9 @@ def render_result(result: AggregatedResult) -> None:
         if not item.ok:
             console.print(f"[red]✗ {item.expert_id}[/]: {item.error}", highlight=False)
     title = f"{', '.join(result.experts) or 'no expert'} · {result.method} · confidence {result.confidence:.2f}"
+    backends = backends_used(result)
+    if backends:
+        title += f" · reasoning: {', '.join(backends)}"
     console.print(Panel(render_output(result.output), title=title, expand=False))
 
 
@@ -116,7 +125,13 @@ def register(app: typer.Typer) -> None:
             raise TaskError(f"unknown aggregation '{aggregation}'; choose one of {', '.join(AGGREGATORS)}")
         task = build_task(text, task_type, input_path, expert)
         with state(ctx).system() as system:
-            result = system.run(task, top_k=experts, aggregation=aggregation)
+            if as_json:
+                result = system.run(task, top_k=experts, aggregation=aggregation)
+            else:
+                printer = TokenPrinter(console)
+                with stream_tokens_to(printer):
+                    result = system.run(task, top_k=experts, aggregation=aggregation)
+                printer.finish()
         if as_json:
             print_json(result.model_dump(mode="json"))
         else:

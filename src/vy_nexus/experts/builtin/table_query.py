@@ -1,0 +1,247 @@
+"""Filters, group-by and aggregates over a table, computed exactly (``Decimal``), from plain words or a spec.
+
+Plain words: "average price per category where region = north", "total sales by region for year >= 2023",
+"how many orders by status", "max price where category is fruit". Column names are matched as whole words
+(``unit_price`` also as "unit price"; "categories" finds ``category``). A spec (task context ``query`` or payload
+``query``) says the same explicitly::
+
+    {"filters": [["region", "=", "north"]], "group_by": ["category"], "aggregates": [["mean", "price"]]}
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from vy_nexus.errors import TaskError
+from vy_nexus.experts.builtin.tabular import Row, Table, as_number, to_decimal
+
+AGGREGATES = ("count", "sum", "mean", "median", "min", "max", "stdev")
+OPERATORS = ("=", "!=", ">", ">=", "<", "<=", "contains")
+AGGREGATE_WORDS: dict[str, str] = {
+    "average": "mean", "avg": "mean", "mean": "mean", "sum": "sum", "total": "sum", "median": "median",
+    "min": "min", "minimum": "min", "lowest": "min", "smallest": "min", "max": "max", "maximum": "max",
+    "highest": "max", "largest": "max", "stdev": "stdev", "deviation": "stdev", "count": "count", "many": "count",
+    "number": "count",
+}  # fmt: skip
+WORD_OPERATORS: tuple[tuple[str, str], ...] = (
+    ("is not", "!="), ("greater than or equal to", ">="), ("less than or equal to", "<="), ("at least", ">="),
+    ("at most", "<="), ("greater than", ">"), ("more than", ">"), ("above", ">"), ("over", ">"),
+    ("less than", "<"), ("below", "<"), ("under", "<"), ("equals", "="), ("is", "="), ("contains", "contains"),
+)  # fmt: skip
+GROUP_MARKERS = r"(?:per|by|for each|each|grouped by|group by|across)"
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    column: str
+    op: str
+    value: Any
+
+    def matches(self, row: Row) -> bool:
+        cell = row.get(self.column)
+        left, right = to_decimal(cell), to_decimal(self.value)
+        if self.op == "contains":
+            return str(self.value).lower() in str(cell if cell is not None else "").lower()
+        if left is not None and right is not None:
+            return _compare(left, right, self.op)
+        if self.op in ("=", "!="):
+            equal = str(cell if cell is not None else "").strip().lower() == str(self.value).strip().lower()
+            return equal if self.op == "=" else not equal
+        return False  # ordering between text and a number: no match
+
+    def as_list(self) -> list[Any]:
+        return [self.column, self.op, self.value]
+
+
+def _compare(left: Decimal, right: Decimal, op: str) -> bool:
+    checks: dict[str, Callable[[Decimal, Decimal], bool]] = {
+        "=": lambda a, b: a == b,
+        "!=": lambda a, b: a != b,
+        ">": lambda a, b: a > b,
+        ">=": lambda a, b: a >= b,
+        "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b,
+    }
+    return checks[op](left, right)
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    filters: list[Filter] = field(default_factory=list)
+    group_by: list[str] = field(default_factory=list)
+    aggregates: list[tuple[str, str | None]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.filters or self.group_by or self.aggregates)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "filters": [f.as_list() for f in self.filters],
+            "group_by": list(self.group_by),
+            "aggregates": [[func, column] for func, column in self.aggregates],
+        }
+
+
+def numeric_columns(table: Table) -> list[str]:
+    """Columns whose every present value is a number."""
+    numeric = []
+    for column in table.columns:
+        present = [row.get(column) for row in table.rows if row.get(column) not in (None, "")]
+        if present and all(to_decimal(v) is not None for v in present):
+            numeric.append(column)
+    return numeric
+
+
+def _column_pattern(column: str) -> str:
+    words = re.escape(column.lower()).replace("_", "[ _]").replace(r"\ ", "[ _]")
+    plural = r"(?:s|es)?" if not column.lower().endswith("y") else ""
+    if column.lower().endswith("y"):
+        words = words[:-1] + "(?:y|ies)"
+    return rf"\b{words}{plural}\b"
+
+
+def find_columns(text: str, columns: list[str]) -> list[tuple[int, str]]:
+    """(position, column) for each column named in ``text``, longest names first so ``unit_price`` beats ``price``."""
+    found: list[tuple[int, str]] = []
+    taken: list[range] = []
+    for column in sorted(columns, key=len, reverse=True):
+        for match in re.finditer(_column_pattern(column), text.lower()):
+            span = range(match.start(), match.end())
+            if not any(span.start < t.stop and t.start < span.stop for t in taken):
+                found.append((match.start(), column))
+                taken.append(span)
+    return sorted(found)
+
+
+def parse_query(text: str, table: Table) -> Query:
+    """A query from plain words; parts it cannot place are left out (the summary shows what was understood)."""
+    lowered = text.lower()
+    columns = table.columns
+    numeric = numeric_columns(table)
+    filters = _parse_filters(lowered, columns)
+    filter_columns = {f.column for f in filters}
+    group_by: list[str] = []
+    for marker in re.finditer(rf"\b{GROUP_MARKERS}\s+(?:the\s+)?", lowered):
+        rest = lowered[marker.end() :]
+        for position, column in find_columns(rest, columns):
+            if position == 0 and column not in group_by:
+                group_by.append(column)
+    functions: list[str] = []
+    for word in re.findall(r"[a-z]+", lowered):
+        function = AGGREGATE_WORDS.get(word)
+        if function and function not in functions and (word not in ("many", "number") or "how many" in lowered):
+            if word == "number" and "number of" not in lowered:
+                continue
+            functions.append(function)
+    mentioned = [c for _, c in find_columns(lowered, columns)]
+    targets = [c for c in numeric if c in mentioned and c not in group_by and c not in filter_columns]
+    if not targets:
+        targets = [c for c in numeric if c not in group_by]
+    aggregates: list[tuple[str, str | None]] = []
+    for function in functions:
+        if function == "count":
+            aggregates.append(("count", None))
+        else:
+            aggregates.extend((function, column) for column in targets)
+    if group_by and not aggregates:
+        aggregates.append(("count", None))
+    return Query(filters, group_by, aggregates)
+
+
+def _parse_filters(text: str, columns: list[str]) -> list[Filter]:
+    if not columns:
+        return []
+    names = "|".join(_column_pattern(c).removeprefix(r"\b").removesuffix(r"\b") for c in sorted(columns, key=len)[::-1])
+    words = "|".join(re.escape(w) for w, _ in WORD_OPERATORS)
+    value = r"('[^']*'|\"[^\"]*\"|[^\s,;]+)"
+    pattern = re.compile(rf"\b({names})\s*(>=|<=|!=|==|=|>|<|\b(?:{words})\b)\s*{value}")
+    filters = []
+    for match in pattern.finditer(text):
+        column = next(c for _, c in find_columns(match.group(1), columns))
+        raw_op = match.group(2)
+        op = "=" if raw_op == "==" else dict(WORD_OPERATORS).get(raw_op, raw_op)
+        raw = match.group(3).strip("'\"").rstrip(".?!")
+        filters.append(Filter(column, op, raw))
+    return filters
+
+
+def query_from_spec(spec: Any, table: Table) -> Query:
+    """A query from an explicit spec, checking every column and operator against the table."""
+    if not isinstance(spec, dict):
+        raise TaskError("query must be an object with filters, group_by and aggregates")
+
+    def column(name: Any) -> str:
+        if name not in table.columns:
+            raise TaskError(f"query names unknown column {name!r}; columns: {', '.join(table.columns)}")
+        return str(name)
+
+    filters = []
+    for item in spec.get("filters", []):
+        if not (isinstance(item, list | tuple) and len(item) == 3) or item[1] not in (*OPERATORS, "=="):
+            raise TaskError(f"a filter is [column, operator, value] with operator one of {', '.join(OPERATORS)}")
+        filters.append(Filter(column(item[0]), "=" if item[1] == "==" else item[1], item[2]))
+    group_by = [column(name) for name in spec.get("group_by", [])]
+    aggregates: list[tuple[str, str | None]] = []
+    for item in spec.get("aggregates", []):
+        function, target = (item, None) if isinstance(item, str) else (item[0], item[1] if len(item) > 1 else None)
+        if function not in AGGREGATES:
+            raise TaskError(f"unknown aggregate {function!r}; use one of {', '.join(AGGREGATES)}")
+        aggregates.append((function, None if target is None else column(target)))
+    return Query(filters, group_by, aggregates)
+
+
+def aggregate(function: str, values: list[Any]) -> int | float | None:
+    """One aggregate over a column's values, exactly; ``None`` when it is undefined (no numbers)."""
+    present = [v for v in values if v not in (None, "")]
+    if function == "count":
+        return len(present)
+    numbers = [n for n in (to_decimal(v) for v in present) if n is not None]
+    if not numbers:
+        return None
+    if function == "sum":
+        result = sum(numbers, Decimal(0))
+    elif function == "mean":
+        result = sum(numbers, Decimal(0)) / len(numbers)
+    elif function == "median":
+        result = statistics.median(numbers)
+    elif function == "min":
+        result = min(numbers)
+    elif function == "max":
+        result = max(numbers)
+    else:
+        result = statistics.stdev(numbers) if len(numbers) > 1 else Decimal(0)
+    return as_number(result)
+
+
+def result_name(function: str, column: str | None) -> str:
+    return function if column is None else f"{function}_{column}"
+
+
+def run_query(table: Table, query: Query) -> tuple[list[Row], int]:
+    """The query's result rows (sorted by group key) and how many input rows passed the filters."""
+    rows = [row for row in table.rows if all(f.matches(row) for f in query.filters)]
+    groups: dict[tuple[Any, ...], list[Row]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row.get(c) for c in query.group_by), []).append(row)
+    if not query.group_by:
+        groups = {(): rows}
+    result = []
+    for key in sorted(groups, key=lambda k: tuple(_sort_key(v) for v in k)):
+        members = groups[key]
+        out: Row = dict(zip(query.group_by, key, strict=True))
+        for function, column in query.aggregates:
+            values = [1] * len(members) if column is None else [m.get(column) for m in members]
+            out[result_name(function, column)] = aggregate(function, values)
+        result.append(out)
+    return result, len(rows)
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    number = to_decimal(value)
+    return (0, number) if number is not None else (1, str(value))

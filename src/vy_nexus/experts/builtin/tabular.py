@@ -1,0 +1,174 @@
+"""Tabular input for the data-analysis expert: CSV text, JSON rows, or a SQLite database file (read-only).
+
+Accepted payloads: CSV text; JSON text or a list of objects; ``{"rows": [...]}``, ``{"csv": "..."}``;
+``{"sqlite": "path.db", "table": "sales"}`` (``table`` may be left out when the file has one table) or
+``{"sqlite": "path.db", "sql": "SELECT ..."}``. Numbers are read as ``Decimal`` from their text, so sums and means of
+values such as ``0.1`` and ``0.2`` come out exact.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from vy_nexus.errors import TaskError
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    columns: list[str]
+    rows: list[Row]
+    source: str = "input"
+    sql: str | None = field(default=None)
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """The exact number a cell holds (``"1,234.5"`` → ``1234.5``), or ``None`` for text, blanks and booleans."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value)) if value == value and abs(value) != float("inf") else None
+    if isinstance(value, str):
+        text = value.strip().replace(",", "")
+        if not text:
+            return None
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            return None
+        return number if number.is_finite() else None
+    return None
+
+
+def as_number(value: Decimal) -> int | float:
+    """A JSON-friendly number: an int when integral (and exactly representable), else the nearest float."""
+    if value == value.to_integral_value() and abs(value) < 2**53:
+        return int(value)
+    return float(value)
+
+
+def columns_of(rows: list[Row]) -> list[str]:
+    columns: list[str] = []
+    for row in rows:
+        for key in row:
+            if key not in columns:
+                columns.append(key)
+    return columns
+
+
+def parse_rows(payload: Any) -> list[Row]:
+    """Rows from a list of objects, ``{"rows": [...]}``, ``{"csv": "..."}``/CSV text, or JSON text."""
+    if isinstance(payload, dict):
+        if "rows" in payload:
+            payload = payload["rows"]
+        elif "csv" in payload:
+            payload = payload["csv"]
+    if isinstance(payload, str):
+        text = payload.strip()
+        if text.startswith(("[", "{")):
+            try:
+                return parse_rows(json.loads(text))
+            except json.JSONDecodeError as exc:
+                raise TaskError(f"the input looks like JSON but is not valid: {exc.msg} at line {exc.lineno}") from exc
+        reader = csv.DictReader(io.StringIO(text))
+        if not reader.fieldnames:
+            raise TaskError("the CSV input has no header row")
+        return [dict(row) for row in reader]
+    if isinstance(payload, list):
+        if not all(isinstance(row, dict) for row in payload):
+            raise TaskError("JSON data must be a list of objects (one object per row)")
+        return [dict(row) for row in payload]
+    raise TaskError("data-analysis needs a CSV or JSON payload: a list of objects, CSV text, or {'rows': [...]}")
+
+
+def load_table(payload: Any, *, base: Path | None = None) -> Table:
+    """The table a payload describes; SQLite paths are relative to ``base`` (the home directory)."""
+    if isinstance(payload, dict) and "sqlite" in payload:
+        return read_sqlite(payload, base=base)
+    rows = parse_rows(payload)
+    return Table(columns_of(rows), rows)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def read_sqlite(spec: dict[str, Any], *, base: Path | None = None) -> Table:
+    path = Path(str(spec["sqlite"])).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    if not path.is_file():
+        raise TaskError(f"SQLite database not found: {path}")
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise TaskError(f"cannot open SQLite database {path}: {exc}") from exc
+    try:
+        if isinstance(spec.get("sql"), str):
+            return run_select(connection, spec["sql"], source=str(path))
+        tables = [r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        table = spec.get("table")
+        if table is None:
+            if len(tables) != 1:
+                raise TaskError(f"{path} has tables {', '.join(tables) or '(none)'}: name one with 'table'")
+            table = tables[0]
+        if table not in tables:
+            raise TaskError(f"{path} has no table '{table}' (tables: {', '.join(tables) or 'none'})")
+        return run_select(connection, f"SELECT * FROM {_quote(str(table))}", source=f"{path}:{table}")
+    except sqlite3.DatabaseError as exc:
+        raise TaskError(f"cannot read SQLite database {path}: {exc}") from exc
+    finally:
+        connection.close()
+
+
+def run_select(connection: sqlite3.Connection, sql: str, *, source: str) -> Table:
+    """Run one query and return its result as a table (the SQL error becomes a ``TaskError``)."""
+    try:
+        cursor = connection.execute(sql)
+    except (sqlite3.Error, sqlite3.Warning) as exc:
+        raise TaskError(f"SQL error: {exc}") from exc
+    if cursor.description is None:
+        raise TaskError("the SQL statement returned no rows; use a SELECT query")
+    columns = [d[0] for d in cursor.description]
+    rows = [dict(zip(columns, record, strict=True)) for record in cursor.fetchall()]
+    return Table(columns, rows, source=source, sql=sql)
+
+
+def sql_over_rows(table: Table, sql: str) -> Table:
+    """Run ``sql`` against the rows loaded into an in-memory SQLite table named ``data``."""
+    connection = sqlite3.connect(":memory:")
+    try:
+        columns = ", ".join(_quote(c) for c in table.columns)
+        connection.execute(f"CREATE TABLE data ({columns})")
+        placeholders = ", ".join("?" for _ in table.columns)
+        connection.executemany(
+            f"INSERT INTO data VALUES ({placeholders})",
+            [tuple(_sql_value(row.get(c)) for c in table.columns) for row in table.rows],
+        )
+        connection.execute("PRAGMA query_only = ON")
+        return run_select(connection, sql, source=table.source)
+    finally:
+        connection.close()
+
+
+def _sql_value(value: Any) -> Any:
+    number = to_decimal(value)
+    if number is not None:
+        return as_number(number)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str | bytes):
+        return value
+    return json.dumps(value)

@@ -1,0 +1,1 @@
+"""Test doubles that speak real protocols: local HTTP servers (Ollama, OpenAI) and an in-process LLM backend."""

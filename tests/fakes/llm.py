@@ -1,0 +1,53 @@
+"""An in-process LLM backend for tests: answers with ``reply(messages)`` split into word tokens, records calls."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Callable, Sequence
+
+from vy_nexus.reasoning.llm import Chunk, GenerationOptions, Message, Usage
+
+Reply = Callable[[Sequence[Message]], str]
+
+
+def echo(messages: Sequence[Message]) -> str:
+    return f"You said: {messages[-1].content}"
+
+
+class ScriptedBackend:
+    """Deterministic backend. ``delay`` seconds between tokens lets tests exercise timeouts and cancellation."""
+
+    provider = "scripted"
+
+    def __init__(self, reply: Reply | str = echo, *, model: str = "scripted-1", delay: float = 0.0) -> None:
+        self.reply: Reply = (lambda _messages: reply) if isinstance(reply, str) else reply
+        self.model = model
+        self.delay = delay
+        self.calls: list[tuple[list[Message], GenerationOptions]] = []
+        self.cancelled = 0
+        self.closed = False
+
+    async def stream(self, messages: Sequence[Message], options: GenerationOptions) -> AsyncGenerator[Chunk, None]:
+        self.calls.append((list(messages), options))
+        words = self.reply(messages).split(" ")
+        tokens = [w if i == 0 else " " + w for i, w in enumerate(words)]
+        finish = "stop"
+        if options.max_tokens is not None and len(tokens) > options.max_tokens:
+            tokens, finish = tokens[: options.max_tokens], "length"
+        try:
+            for token in tokens:
+                if self.delay:
+                    await asyncio.sleep(self.delay)
+                yield Chunk(text=token)
+        except (GeneratorExit, asyncio.CancelledError):
+            self.cancelled += 1
+            raise
+        prompt = sum(len(m.content.split()) for m in messages)
+        yield Chunk(usage=Usage(prompt, len(tokens)), finish_reason="length" if finish == "length" else "stop")
+
+    @property
+    def last_prompt(self) -> str:
+        return "\n".join(m.content for m in self.calls[-1][0]) if self.calls else ""
+
+    async def aclose(self) -> None:
+        self.closed = True
