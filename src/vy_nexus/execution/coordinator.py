@@ -67,14 +67,14 @@ class Coordinator:
             raise TaskError(f"unknown aggregation '{method}'; choose one of {', '.join(AGGREGATORS)}", task_id=task.id)
         started = time.perf_counter()
         budget = self._budget(task)
-        jobs = [
-            asyncio.ensure_future(self._run_expert(task, expert_id, budget)) for expert_id in decision.expert_ids
-        ]
+        jobs = [asyncio.ensure_future(self._run_expert(task, expert_id, budget)) for expert_id in decision.expert_ids]
         done, pending = await asyncio.wait(jobs, timeout=budget + 1.0)
         for job in pending:  # belt and braces: each job enforces its own timeout first
             job.cancel()
-        results = [job.result() if job in done else self._timed_out(task, eid, budget) for job, eid in zip(
-            jobs, decision.expert_ids, strict=True)]
+        results = [
+            job.result() if job in done else self._timed_out(task, eid, budget)
+            for job, eid in zip(jobs, decision.expert_ids, strict=True)
+        ]
         successes = [r for r in results if r.ok]
         if successes:
             output, confidence = aggregator(successes, decision.confidences)
@@ -97,8 +97,14 @@ class Coordinator:
             level="info" if successes else "error",
             category="milestone" if successes else "error",
             task_id=task.id,
-            metadata={"method": method, "experts": aggregated.experts, "duration_ms": aggregated.duration_ms,
-                      "confidence": aggregated.confidence, "success": bool(successes), "task_type": task.type},
+            metadata={
+                "method": method,
+                "experts": aggregated.experts,
+                "duration_ms": aggregated.duration_ms,
+                "confidence": aggregated.confidence,
+                "success": bool(successes),
+                "task_type": task.type,
+            },
         )
         return aggregated
 
@@ -140,8 +146,14 @@ class Coordinator:
             expert = self.registry.get(expert_id)
         except UnknownExpertError as exc:
             return ExpertResult(task_id=task.id, expert_id=expert_id, error=str(exc))
-        self._events.publish("expert.started", "coordinator", f"{expert_id} started", task_id=task.id,
-                             expert_id=expert_id, category="thought")
+        self._events.publish(
+            "expert.started",
+            "coordinator",
+            f"{expert_id} started",
+            task_id=task.id,
+            expert_id=expert_id,
+            category="thought",
+        )
         attempt = 0
         while True:
             attempt += 1
@@ -160,8 +172,13 @@ class Coordinator:
                 elapsed = time.perf_counter() - started
                 if is_retryable(exc) and attempt <= self.max_retries and elapsed + delay < budget:
                     self._events.publish(
-                        "expert.retry", "coordinator", f"{expert_id} failed ({exc}); retry {attempt} in {delay:.2f}s",
-                        level="warn", task_id=task.id, expert_id=expert_id, metadata={"attempt": attempt},
+                        "expert.retry",
+                        "coordinator",
+                        f"{expert_id} failed ({exc}); retry {attempt} in {delay:.2f}s",
+                        level="warn",
+                        task_id=task.id,
+                        expert_id=expert_id,
+                        metadata={"attempt": attempt},
                     )
                     await self._sleep(delay)
                     continue
@@ -170,26 +187,41 @@ class Coordinator:
             duration = (time.perf_counter() - started) * 1e3
             finished = result.model_copy(update={"duration_ms": duration, "attempts": attempt})
             self._events.publish(
-                "expert.finished", "coordinator", f"{expert_id} finished in {duration:.1f} ms",
-                task_id=task.id, expert_id=expert_id,
-                metadata={"duration_ms": duration, "success": True, "confidence": finished.confidence,
-                          "attempts": attempt, "task_type": task.type},
+                "expert.finished",
+                "coordinator",
+                f"{expert_id} finished in {duration:.1f} ms",
+                task_id=task.id,
+                expert_id=expert_id,
+                metadata={
+                    "duration_ms": duration,
+                    "success": True,
+                    "confidence": finished.confidence,
+                    "attempts": attempt,
+                    "task_type": task.type,
+                },
             )
             return finished
 
-    def _failed(
-        self, task: Task, expert_id: str, error: str, started: float, attempts: int, kind: str
-    ) -> ExpertResult:
+    def _failed(self, task: Task, expert_id: str, error: str, started: float, attempts: int, kind: str) -> ExpertResult:
         duration = (time.perf_counter() - started) * 1e3
         self._events.publish(
-            "expert.failed", "coordinator", f"{expert_id} failed: {error}", level="error", category="error",
-            task_id=task.id, expert_id=expert_id,
-            metadata={"duration_ms": duration, "success": False, "error": error, "kind": kind,
-                      "attempts": attempts, "task_type": task.type},
+            "expert.failed",
+            "coordinator",
+            f"{expert_id} failed: {error}",
+            level="error",
+            category="error",
+            task_id=task.id,
+            expert_id=expert_id,
+            metadata={
+                "duration_ms": duration,
+                "success": False,
+                "error": error,
+                "kind": kind,
+                "attempts": attempts,
+                "task_type": task.type,
+            },
         )
-        return ExpertResult(
-            task_id=task.id, expert_id=expert_id, error=error, duration_ms=duration, attempts=attempts
-        )
+        return ExpertResult(task_id=task.id, expert_id=expert_id, error=error, duration_ms=duration, attempts=attempts)
 
     async def shutdown(self) -> None:
         for expert in self.registry:
@@ -197,5 +229,10 @@ class Coordinator:
                 try:
                     await expert.shutdown()
                 except Exception as exc:
-                    self._events.publish("expert.shutdown_failed", "coordinator", f"{expert.id}: {exc}",
-                                         level="warn", expert_id=expert.id)
+                    self._events.publish(
+                        "expert.shutdown_failed",
+                        "coordinator",
+                        f"{expert.id}: {exc}",
+                        level="warn",
+                        expert_id=expert.id,
+                    )

@@ -126,7 +126,10 @@ class ExpertRegistry:
             self._by_task_type.setdefault(task_type.lower(), set()).add(expert.id)
 
     def _unindex(self, expert: BaseExpert) -> None:
-        for index, keys in ((self._by_capability, expert.capabilities), (self._by_task_type, expert.task_types)):
+        for index, keys in (
+            (self._by_capability, expert.capabilities),
+            (self._by_task_type, expert.task_types),
+        ):
             for key in keys:
                 ids = index.get(key.lower())
                 if ids is not None:

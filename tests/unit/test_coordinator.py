@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from spine_experts import CrashingExpert, FlakyExpert, PickyExpert, SlowExpert, make_expert
+from vy_nexus.errors import TaskError
+from vy_nexus.events import Event, EventBus
+from vy_nexus.execution.coordinator import Coordinator, is_retryable
+from vy_nexus.experts.registry import ExpertRegistry
+from vy_nexus.tasks import RoutingDecision, Task
+
+
+def decision(task: Task, *expert_ids: str) -> RoutingDecision:
+    return RoutingDecision(
+        task_id=task.id,
+        expert_ids=list(expert_ids),
+        confidences=dict.fromkeys(expert_ids, 0.8),
+        strategy="test",
+        reason="test",
+    )
+
+
+class RecordingSleep:
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+
+
+def run(coro: object) -> object:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def test_parallel_experts_and_crash_isolation() -> None:
+    registry = ExpertRegistry()
+    registry.register(make_expert("a", ("x",), output="same", confidence=0.9))
+    registry.register(make_expert("b", ("x",), output="same", confidence=0.7))
+    registry.register(CrashingExpert())
+    coordinator = Coordinator(registry, aggregation="majority_vote")
+    task = Task(description="x")
+    result = asyncio.run(coordinator.run(task, decision(task, "a", "crash", "b")))
+    assert result.output == "same"
+    assert result.experts == ["a", "b"]
+    crashed = next(r for r in result.results if r.expert_id == "crash")
+    assert crashed.error == "RuntimeError: boom"
+    assert crashed.attempts == 1  # not retryable
+
+
+def test_timeout_really_cancels_the_expert() -> None:
+    registry = ExpertRegistry()
+    registry.register(SlowExpert())
+    registry.register(make_expert("fast", ("x",)))
+    coordinator = Coordinator(registry, expert_timeout=0.1)
+    task = Task(description="x")
+    result = asyncio.run(coordinator.run(task, decision(task, "slow", "fast")))
+    slow = next(r for r in result.results if r.expert_id == "slow")
+    assert slow.error is not None and "timed out" in slow.error
+    assert task.id in SlowExpert.cancelled
+    assert result.output == "fast"
+    assert result.duration_ms < 5000
+
+
+def test_retryable_errors_retry_with_exponential_backoff() -> None:
+    registry = ExpertRegistry()
+    flaky = FlakyExpert(failures=2)
+    registry.register(flaky)
+    sleep = RecordingSleep()
+    coordinator = Coordinator(registry, max_retries=3, backoff_base=0.1, backoff_max=10, sleep=sleep)
+    task = Task(description="x")
+    result = asyncio.run(coordinator.run(task, decision(task, "flaky")))
+    assert result.output == "finally"
+    assert result.results[0].attempts == 3
+    assert sleep.delays == [pytest.approx(0.1), pytest.approx(0.2)]
+
+
+def test_retries_are_bounded() -> None:
+    registry = ExpertRegistry()
+    registry.register(FlakyExpert(failures=10))
+    coordinator = Coordinator(registry, max_retries=2, sleep=RecordingSleep())
+    task = Task(description="x")
+    result = asyncio.run(coordinator.run(task, decision(task, "flaky")))
+    assert not result.ok
+    assert result.results[0].attempts == 3
+    assert result.confidence == 0.0 and result.output is None
+
+
+def test_non_retryable_errors_are_not_retried() -> None:
+    registry = ExpertRegistry()
+    flaky = FlakyExpert(failures=1, retryable=False)
+    registry.register(flaky)
+    coordinator = Coordinator(registry, max_retries=3, sleep=RecordingSleep())
+    task = Task(description="x")
+    asyncio.run(coordinator.run(task, decision(task, "flaky")))
+    assert flaky.calls == 1
+    assert is_retryable(ConnectionError()) and not is_retryable(ValueError())
+
+
+def test_validation_failure_is_an_error_result() -> None:
+    registry = ExpertRegistry()
+    registry.register(PickyExpert())
+    coordinator = Coordinator(registry)
+    task = Task(description="x", input=[1])
+    result = asyncio.run(coordinator.run(task, decision(task, "picky")))
+    assert result.results[0].error is not None and "dict" in result.results[0].error
+    ok_task = Task(description="x", input={"b": 1, "a": 2})
+    assert asyncio.run(coordinator.run(ok_task, decision(ok_task, "picky"))).output == ["a", "b"]
+
+
+def test_unknown_expert_and_unknown_aggregation() -> None:
+    registry = ExpertRegistry()
+    coordinator = Coordinator(registry)
+    task = Task(description="x")
+    result = asyncio.run(coordinator.run(task, decision(task, "ghost")))
+    assert "no expert with id 'ghost'" in (result.results[0].error or "")
+    with pytest.raises(TaskError, match="unknown aggregation"):
+        asyncio.run(coordinator.run(task, decision(task, "ghost"), aggregation="median"))
+    with pytest.raises(TaskError):
+        Coordinator(registry, aggregation="nope")
+
+
+def test_expired_deadline_times_out_immediately() -> None:
+    registry = ExpertRegistry()
+    registry.register(make_expert("a", ("x",)))
+    task = Task(description="x", deadline=datetime.now(UTC) - timedelta(seconds=1))
+    result = asyncio.run(Coordinator(registry).run(task, decision(task, "a")))
+    assert "timed out" in (result.results[0].error or "")
+
+
+def test_events_and_lifecycle() -> None:
+    registry = ExpertRegistry()
+    expert = make_expert("a", ("x",))
+    registry.register(expert)
+    bus = EventBus()
+    kinds: list[str] = []
+
+    def listen(event: Event) -> None:
+        kinds.append(event.kind)
+
+    bus.subscribe(listen)
+    coordinator = Coordinator(registry, events=bus)
+    task = Task(description="x")
+    asyncio.run(coordinator.run(task, decision(task, "a")))
+    assert expert.initialized
+    assert kinds == ["expert.started", "expert.finished", "task.aggregated"]
+    asyncio.run(coordinator.shutdown())
+    assert not expert.initialized

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import pytest
+
+from spine_experts import make_expert
+from vy_nexus.errors import RoutingError, UnknownExpertError
+from vy_nexus.events import Event, EventBus
+from vy_nexus.experts.registry import ExpertRegistry
+from vy_nexus.routing.cache import RoutingCache
+from vy_nexus.routing.gating import GatingEngine
+from vy_nexus.routing.keyword import KeywordStrategy
+from vy_nexus.tasks import Task
+
+
+@pytest.fixture
+def registry() -> ExpertRegistry:
+    registry = ExpertRegistry()
+    registry.register(make_expert("general", ("chat",)))
+    registry.register(make_expert("coder", ("python", "bug", "code"), priority=5))
+    registry.register(make_expert("data", ("csv", "python"), priority=1))
+    return registry
+
+
+def engine(registry: ExpertRegistry, **kwargs: object) -> GatingEngine:
+    return GatingEngine(registry, KeywordStrategy(registry), **kwargs)  # type: ignore[arg-type]
+
+
+def test_best_expert_wins(registry: ExpertRegistry) -> None:
+    decision = engine(registry).route(Task(description="there is a bug in my python code"))
+    assert decision.expert_ids == ["coder"]
+    assert 0 < decision.confidence <= 1
+    assert not decision.fallback
+
+
+def test_top_k_orders_by_confidence(registry: ExpertRegistry) -> None:
+    decision = engine(registry).route(Task(description="python code bug in csv loader"), top_k=2)
+    assert decision.expert_ids == ["coder", "data"]
+    assert decision.confidences["coder"] > decision.confidences["data"]
+
+
+def test_ties_break_on_priority(registry: ExpertRegistry) -> None:
+    decision = engine(registry).route(Task(description="python"), top_k=2)
+    assert decision.expert_ids == ["coder", "data"]
+    assert decision.confidences["coder"] == decision.confidences["data"]
+
+
+def test_fallback_when_nothing_clears_threshold(registry: ExpertRegistry) -> None:
+    decision = engine(registry, threshold=0.95).route(Task(description="python"))
+    assert decision.expert_ids == ["general"]
+    assert decision.fallback
+    assert decision.confidence <= 0.5
+    assert "fallback" in decision.reason
+
+
+def test_fallback_missing_is_a_routing_error(registry: ExpertRegistry) -> None:
+    registry.unregister("general")
+    with pytest.raises(RoutingError, match="fallback expert 'general'"):
+        engine(registry).route(Task(description="nothing matches"))
+
+
+def test_explicit_experts(registry: ExpertRegistry) -> None:
+    decision = engine(registry).route(Task(description="x", context={"experts": ["data", "data"]}))
+    assert decision.expert_ids == ["data"]
+    assert decision.strategy == "explicit"
+    with pytest.raises(UnknownExpertError):
+        engine(registry).route(Task(description="x", context={"expert": "nobody"}))
+    with pytest.raises(RoutingError):
+        engine(registry).route(Task(description="x", context={"experts": [1]}))
+
+
+def test_invalid_top_k(registry: ExpertRegistry) -> None:
+    with pytest.raises(RoutingError):
+        engine(registry).route(Task(description="x"), top_k=-1)
+
+
+def test_cache_hits_and_invalidation_on_registry_change(registry: ExpertRegistry) -> None:
+    cache = RoutingCache(max_size=10, ttl_seconds=60)
+    gate = engine(registry, cache=cache)
+    first = gate.route(Task(description="python bug"))
+    second = gate.route(Task(description="  Python   BUG "))
+    assert not first.cache_hit and second.cache_hit
+    assert second.expert_ids == first.expert_ids
+    registry.register(make_expert("debugger", ("bug", "python", "code", "stack trace"), priority=9))
+    third = gate.route(Task(description="python bug"))
+    assert not third.cache_hit
+
+
+def test_routed_event_is_published(registry: ExpertRegistry) -> None:
+    bus = EventBus()
+    seen: list[Event] = []
+    bus.subscribe(seen.append)
+    engine(registry, events=bus).route(Task(id="t1", description="python bug"))
+    assert seen[0].kind == "task.routed"
+    assert seen[0].task_id == "t1"
+    assert seen[0].metadata["experts"] == ["coder"]
