@@ -1,0 +1,105 @@
+"""An on-disk cache of route-utterance embeddings, keyed by encoder model and text hash.
+
+Route utterances are embedded once and then read back: ``CachedEncoder`` wraps any ``Encoder``, looks every text
+up by ``blake2b(text)`` in ``<cache_dir>/embeddings/<model_id>.npz`` and encodes only the misses, in one batch.
+A different model (or truncation length) has a different ``model_id`` and so a different file; a changed
+utterance has a different hash. Writes are atomic (temporary file + rename) under a file lock, and merge with
+what another process may have written meanwhile. Queries are not cached here: they go straight to the encoder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from filelock import FileLock
+
+from vy_nexus.reasoning.embeddings import Encoder, Vectors
+
+KEY_BYTES = 16
+
+
+def text_key(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=KEY_BYTES).digest()
+
+
+def _safe_name(model_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in model_id)
+
+
+class EmbeddingStore:
+    """The vectors of one model on disk: ``keys`` (n, 16 bytes) and ``vectors`` (n, dim) in one .npz file."""
+
+    def __init__(self, directory: Path, model_id: str) -> None:
+        self.path = directory / f"{_safe_name(model_id)}.npz"
+        self._lock_path = self.path.with_suffix(".lock")
+
+    def read(self) -> dict[bytes, Vectors]:
+        if not self.path.exists():
+            return {}
+        try:
+            with np.load(self.path, allow_pickle=False) as data:
+                keys = data["keys"]
+                vectors = data["vectors"].astype(np.float32, copy=False)
+        except (OSError, ValueError, KeyError):
+            return {}  # a damaged cache is rebuilt, never trusted
+        return {bytes(key): vectors[i] for i, key in enumerate(keys)}
+
+    def write(self, entries: dict[bytes, Vectors]) -> None:
+        """Merge ``entries`` with what is on disk and replace the file atomically."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self._lock_path)):
+            merged = self.read()
+            merged.update(entries)
+            if not merged:
+                return
+            keys = np.asarray(list(merged.keys()), dtype=f"S{KEY_BYTES}")
+            vectors = np.stack(list(merged.values())).astype(np.float32)
+            temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            with temporary.open("wb") as handle:
+                np.savez(handle, keys=keys, vectors=vectors)
+            temporary.replace(self.path)
+
+
+class CachedEncoder:
+    """An ``Encoder`` that serves known texts from the on-disk store and encodes only the rest."""
+
+    def __init__(self, encoder: Encoder, directory: Path) -> None:
+        self.encoder = encoder
+        self.directory = directory
+        self._memory: dict[bytes, Vectors] | None = None
+        self._store: EmbeddingStore | None = None
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def model_id(self) -> str:
+        return self.encoder.model_id
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        keys = [text_key(text) for text in texts]
+        with self._lock:
+            if self._memory is None or self._store is None:
+                self._store = EmbeddingStore(self.directory, self.encoder.model_id)
+                self._memory = self._store.read()
+            memory, store = self._memory, self._store
+            unique_missing: dict[bytes, int] = {}
+            for i, key in enumerate(keys):
+                if key not in memory:
+                    unique_missing.setdefault(key, i)
+            missed = sum(1 for key in keys if key in unique_missing)
+            self.hits += len(keys) - missed
+            self.misses += missed
+            if unique_missing:
+                fresh = self.encoder.encode([texts[i] for i in unique_missing.values()])
+                new_entries = {key: fresh[row] for row, key in enumerate(unique_missing)}
+                memory.update(new_entries)
+                store.write(new_entries)
+        if not texts:
+            return self.encoder.encode([])
+        return np.stack([memory[key] for key in keys]).astype(np.float32, copy=False)

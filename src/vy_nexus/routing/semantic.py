@@ -1,0 +1,177 @@
+"""Semantic routing: embed the task, score it against routes, calibrate, detect out-of-scope, map routes to experts.
+
+``SemanticRouter`` is the route-level engine (encode → logits → temperature softmax → per-route and out-of-scope
+checks); it works on batches and needs no registry, so ``routes eval`` and the benchmarks use it directly.
+``SemanticStrategy`` is the ``RoutingStrategy`` the gating engine calls: it assembles the routes (experts'
+``examples`` plus the routes file), builds a router lazily on the first task (the encoder loads then), rebuilds it
+when experts change, and turns route probabilities into expert confidences (the sum over the routes that target
+each expert). An out-of-scope task gets no candidates, so the gating engine hands it to the fallback expert.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from vy_nexus.config import Settings
+from vy_nexus.errors import ConfigError
+from vy_nexus.experts.registry import ExpertRegistry
+from vy_nexus.reasoning.embeddings import Encoder, OnnxSentenceEncoder
+from vy_nexus.routing.calibration import softmax
+from vy_nexus.routing.embedding_cache import CachedEncoder
+from vy_nexus.routing.route_model import RouteModel, centroid_model, model_path_for, utterance_matrix
+from vy_nexus.routing.routes import Route, check_targets, load_routes, merge_routes, routes_from_experts
+from vy_nexus.routing.strategy import Scores
+from vy_nexus.tasks import Task
+
+MIN_REPORTED_PROBABILITY = 0.01
+"""Experts whose summed route probability is below this are not reported as candidates."""
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePrediction:
+    """The verdict for one text: route probabilities (best first), the raw score and whether it is out of scope."""
+
+    ranked: tuple[tuple[str, float], ...]
+    score: float
+    out_of_scope: bool
+    reason: str
+
+    @property
+    def route(self) -> str | None:
+        return None if self.out_of_scope else self.ranked[0][0]
+
+    @property
+    def confidence(self) -> float:
+        return self.ranked[0][1] if self.ranked else 0.0
+
+
+class SemanticRouter:
+    """Routes texts to routes with a fitted (or default centroid) ``RouteModel``."""
+
+    def __init__(self, routes: Sequence[Route], encoder: Encoder, model: RouteModel, *, top_n: int = 5) -> None:
+        if tuple(r.name for r in routes) != model.route_names:
+            raise ValueError("the route model was built for other routes")
+        self.routes = list(routes)
+        # Queries are never written to the on-disk utterance cache: they go to the encoder underneath it.
+        self.encoder = encoder.encoder if isinstance(encoder, CachedEncoder) else encoder
+        self.model = model
+        self.top_n = top_n
+        self._thresholds = np.asarray([r.threshold or 0.0 for r in routes], dtype=np.float64)
+
+    @classmethod
+    def build(cls, routes: Sequence[Route], encoder: Encoder, model: RouteModel | None = None) -> SemanticRouter:
+        """A router using ``model`` when it was fitted for exactly these routes and this encoder, else centroids."""
+        if model is not None and model.matches(routes, encoder.model_id):
+            return cls(routes, encoder, model)
+        vectors, labels = utterance_matrix(routes, encoder)
+        return cls(routes, encoder, centroid_model(routes, vectors, labels, encoder.model_id))
+
+    def probabilities(self, texts: Sequence[str]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64]]:
+        """(logits, calibrated probabilities), one row per text."""
+        logits = self.model.logits(self.encoder.encode(texts))
+        return logits, softmax(logits, self.model.temperature)
+
+    def predict(self, texts: Sequence[str]) -> list[RoutePrediction]:
+        logits, probs = self.probabilities(texts)
+        return [self.verdict(logits[i], probs[i]) for i in range(len(texts))]
+
+    def verdict(self, logits: npt.NDArray[np.float32], probs: npt.NDArray[np.float64]) -> RoutePrediction:
+        """The prediction for one row of ``probabilities``."""
+        order = np.argsort(-probs)[: self.top_n]
+        ranked = tuple((self.routes[i].name, float(probs[i])) for i in order)
+        best = int(order[0])
+        score = float(logits[best])
+        if score < self.model.rejection_threshold:
+            reason = (
+                f"out of scope: best route '{self.routes[best].name}' scored {score:.3f},"
+                f" below the {self.model.kind} cut {self.model.rejection_threshold:.3f}"
+            )
+            return RoutePrediction(ranked, score, True, reason)
+        if probs[best] < self._thresholds[best]:
+            reason = (
+                f"out of scope: route '{self.routes[best].name}' confidence {probs[best]:.2f}"
+                f" is below its threshold {self._thresholds[best]:.2f}"
+            )
+            return RoutePrediction(ranked, score, True, reason)
+        return RoutePrediction(ranked, score, False, f"route '{self.routes[best].name}' ({self.model.kind})")
+
+    def expert_confidences(self, probs: npt.NDArray[np.float64]) -> dict[str, float]:
+        confidences: dict[str, float] = {}
+        for route, p in zip(self.routes, probs, strict=True):
+            confidences[route.expert_id] = confidences.get(route.expert_id, 0.0) + float(p)
+        return {e: min(c, 1.0) for e, c in confidences.items() if c >= MIN_REPORTED_PROBABILITY}
+
+
+def encoder_from_settings(settings: Settings) -> CachedEncoder:
+    """The configured sentence encoder, with route embeddings cached under ``<cache_dir>/embeddings``."""
+    return CachedEncoder(OnnxSentenceEncoder.from_settings(settings), settings.cache_dir / "embeddings")
+
+
+class SemanticStrategy:
+    """``RoutingStrategy`` over routes from the experts' ``examples`` and the routes file."""
+
+    name = "semantic"
+
+    def __init__(
+        self,
+        registry: ExpertRegistry,
+        encoder: Encoder,
+        *,
+        routes_file: Path | None = None,
+        routes_loader: Callable[[Path], list[Route]] = load_routes,
+    ) -> None:
+        self._registry = registry
+        self.encoder = encoder
+        self.routes_file = routes_file
+        self._routes_loader = routes_loader
+        self._lock = threading.Lock()
+        self._router: SemanticRouter | None = None
+        self._version = -1
+
+    @classmethod
+    def from_settings(cls, registry: ExpertRegistry, settings: Settings) -> SemanticStrategy:
+        routes_file = settings.routing.semantic.routes_file
+        return cls(
+            registry,
+            encoder_from_settings(settings),
+            routes_file=settings.resolve(routes_file) if routes_file else None,
+        )
+
+    def routes(self) -> list[Route]:
+        """Expert routes first, then the file's (a file route named like an expert extends that expert's route)."""
+        file_routes = self._routes_loader(self.routes_file) if self.routes_file is not None else []
+        if self.routes_file is not None:
+            check_targets(file_routes, self._registry, str(self.routes_file))
+        return merge_routes(routes_from_experts(self._registry), file_routes)
+
+    def router(self) -> SemanticRouter:
+        """The router for the current experts; built on first use and whenever the registry changes."""
+        with self._lock:
+            if self._router is None or self._version != self._registry.version:
+                version = self._registry.version
+                routes = self.routes()
+                model = None
+                if self.routes_file is not None and model_path_for(self.routes_file).is_file():
+                    model = RouteModel.load(model_path_for(self.routes_file))
+                self._router = SemanticRouter.build(routes, self.encoder, model) if routes else None
+                self._version = version
+            if self._router is None:
+                raise ConfigError(
+                    "semantic routing has no routes: give experts `examples` or set routing.semantic.routes_file"
+                )
+            return self._router
+
+    def score(self, task: Task) -> Scores:
+        router = self.router()
+        logits, probs = router.probabilities([task.description])
+        verdict = router.verdict(logits[0], probs[0])
+        matched = [name for name, _ in verdict.ranked[:3]]
+        if verdict.out_of_scope:
+            return Scores(confidences={}, matched=matched, reason=verdict.reason)
+        return Scores(confidences=router.expert_confidences(probs[0]), matched=matched, reason=verdict.reason)
