@@ -12,20 +12,28 @@ from pathlib import Path
 from typing import Any
 
 from vy_nexus.config import Settings, load_settings
-from vy_nexus.errors import ExpertRegistrationError
+from vy_nexus.errors import ExpertRegistrationError, VyNexusError
 from vy_nexus.events import EventBus, current_task_id
 from vy_nexus.execution.coordinator import Coordinator
+from vy_nexus.execution.governance import SHUTDOWN, UNREGISTER_EXPERT, AdminAction, Governance
+from vy_nexus.execution.inflight import InFlightTasks
 from vy_nexus.experts.base import BaseExpert, ExpertContext
 from vy_nexus.experts.builtin import BUILTIN_EXPERTS
 from vy_nexus.experts.loader import ExpertLoader, LoadReport
 from vy_nexus.experts.registry import ExpertRegistry
+from vy_nexus.foundation.default_state import default_state
+from vy_nexus.foundation.kill_switch import StopRequest, StopWatcher
+from vy_nexus.foundation.pulse import Heartbeat, VerificationRunner
+from vy_nexus.foundation.safe_fs import SafeFileSystem
+from vy_nexus.foundation.safety import SafetyHandler, Severity
+from vy_nexus.foundation.state import StateStore, record_shutdown
 from vy_nexus.observability.stack import Observability
 from vy_nexus.reasoning.core import ReasoningCore
 from vy_nexus.reasoning.factory import build_reasoning_core
 from vy_nexus.reasoning.llm import LLMBackend
 from vy_nexus.routing.cache import RoutingCache
 from vy_nexus.routing.gating import GatingEngine
-from vy_nexus.routing.keyword import KeywordStrategy
+from vy_nexus.routing.selection import build_strategy
 from vy_nexus.routing.strategy import RoutingStrategy
 from vy_nexus.tasks import AggregatedResult, RoutingDecision, Task
 
@@ -59,7 +67,7 @@ class VyNexus:
         )
         self.gating = GatingEngine(
             self.registry,
-            strategy or KeywordStrategy(self.registry),
+            strategy or build_strategy(settings, self.registry),
             cache=self.cache,
             threshold=routing.confidence_threshold,
             fallback_expert=routing.fallback_expert,
@@ -78,6 +86,15 @@ class VyNexus:
             context_factory=self.expert_context,
             events=self.events,
         )
+        self.file_system = SafeFileSystem.from_settings(settings)
+        self.safety = SafetyHandler.from_settings(settings, self.events)
+        self.governance = Governance.from_settings(settings, self.events)
+        self.state = StateStore(settings.state_file, default=default_state)
+        self.inflight = InFlightTasks()
+        self._stop_watcher = StopWatcher(
+            StopRequest(settings.home), self.safety, interval=settings.safety.stop_poll_seconds, events=self.events
+        )
+        self.safety.on_shutdown(self._on_shutdown)
         self.registry.on_change(self._on_registry_change)
         if register_builtins:
             self.register_builtins()
@@ -100,7 +117,7 @@ class VyNexus:
         return self._reasoning
 
     def expert_context(self) -> ExpertContext:
-        return ExpertContext(settings=self.settings, llm=self.reasoning)
+        return ExpertContext(settings=self.settings, llm=self.reasoning, file_system=self.file_system)
 
     def register_builtins(self) -> None:
         for expert_class in BUILTIN_EXPERTS:
@@ -127,20 +144,42 @@ class VyNexus:
         self._started = True
         if self.observability is not None:
             self.observability.start()
-        self.events.publish("system.started", "system", "vy-nexus started", category="milestone", phase="boot",
-                            metadata={"home": str(self.settings.home), "experts": len(self.registry)})
+        self._stop_watcher.start()
+        self.events.publish(
+            "system.started",
+            "system",
+            "vy-nexus started",
+            category="milestone",
+            phase="boot",
+            metadata={"home": str(self.settings.home), "experts": len(self.registry)},
+        )
 
     def route(self, task: Task, top_k: int | None = None) -> RoutingDecision:
         return self.gating.route(task, top_k=top_k)
 
     async def submit(self, task: Task, *, top_k: int | None = None, aggregation: str | None = None) -> AggregatedResult:
-        """Route, then run, then aggregate one task."""
+        """Route, let governance decide, then run and aggregate one task. ``SafetyError`` once shutting down,
+        ``GovernanceError`` when a policy refuses the task."""
         token = current_task_id.set(task.id)
         try:
-            self.events.publish("task.received", "system", f"task received: {task.description[:80]}",
-                                task_id=task.id, metadata={"type": task.type, "priority": task.priority.value})
-            decision = self.route(task, top_k=top_k)
-            return await self.coordinator.run(task, decision, aggregation=aggregation)
+            self.safety.ensure_accepting(task.id)
+            self.events.publish(
+                "task.received",
+                "system",
+                f"task received: {task.description[:80]}",
+                task_id=task.id,
+                metadata={"type": task.type, "priority": task.priority.value},
+            )
+            decision = self.governance.enforce_task(task, self.route(task, top_k=top_k))
+            async with self.governance.admission.slot(task.id):
+                self.safety.ensure_accepting(task.id)  # a shutdown may have begun while the task waited
+                work = self.coordinator.run(task, decision, aggregation=aggregation)
+                return await self.inflight.run(work, task_id=task.id)
+        except VyNexusError:
+            raise
+        except Exception as exc:  # the flow contains expert failures; anything escaping it is a defect
+            self.safety.report(f"internal error in the task flow: {exc!r}", Severity.CRITICAL, task_id=task.id)
+            raise
         finally:
             current_task_id.reset(token)
 
@@ -149,17 +188,31 @@ class VyNexus:
         return asyncio.run(self.submit(task, **kwargs))
 
     async def astop(self, reason: str = "requested") -> None:
+        self._stop_watcher.stop()
         await self.coordinator.shutdown()
-        self.events.publish("system.stopped", "system", f"vy-nexus stopped: {reason}", category="milestone",
-                            phase="shutdown", metadata={"reason": reason})
+        self.events.publish(
+            "system.stopped",
+            "system",
+            f"vy-nexus stopped: {reason}",
+            category="milestone",
+            phase="shutdown",
+            metadata={"reason": reason},
+        )
         self._started = False
         if self.observability is not None:
             await asyncio.to_thread(self.observability.stop)
 
     def stop(self, reason: str = "requested") -> None:
+        self._stop_watcher.stop()
         if self._started:
-            self.events.publish("system.stopped", "system", f"vy-nexus stopped: {reason}", category="milestone",
-                                phase="shutdown", metadata={"reason": reason})
+            self.events.publish(
+                "system.stopped",
+                "system",
+                f"vy-nexus stopped: {reason}",
+                category="milestone",
+                phase="shutdown",
+                metadata={"reason": reason},
+            )
             self._started = False
         if self.observability is not None:
             self.observability.stop()
@@ -187,8 +240,56 @@ class VyNexus:
                 "model": self.settings.reasoning_core.model,
             },
             "executor": self.settings.executor.kind,
+            "safety": {
+                "shutting_down": self.safety.shutting_down,
+                "reason": self.safety.shutdown_reason,
+                "error_counts": self.safety.error_counts(),
+            },
+            "governance": {"running": self.governance.admission.load().running, "in_flight": len(self.inflight)},
         }
 
+    def heartbeat(self) -> Heartbeat:
+        """The heartbeat over this home's sovereign state (``vy-nexus pulse``)."""
+        runner = VerificationRunner(self.settings.home, timeout=self.settings.heartbeat.verification_timeout_seconds)
+        return Heartbeat(self.state, runner, events=self.events)
+
+    def request_shutdown(
+        self,
+        reason: str,
+        *,
+        actor: str = "api",
+        approved_by: str | None = None,
+        approval_id: str | None = None,
+    ) -> bool:
+        """The kill switch as an administrative action: governance decides (it is destructive), then the system
+        stops accepting tasks. ``False`` when a shutdown was already under way."""
+        action = AdminAction(SHUTDOWN, "system", {"reason": reason}, actor=actor, approved_by=approved_by)
+        self.governance.authorize(action, approval_id=approval_id, reason=reason)
+        return self.safety.request_shutdown(reason)
+
+    def unregister_expert(
+        self, expert_id: str, *, actor: str = "api", approved_by: str | None = None, approval_id: str | None = None
+    ) -> BaseExpert:
+        """Remove an expert; destructive, so governance decides first."""
+        self.registry.get(expert_id)  # an unknown id fails before anything is filed for approval
+        action = AdminAction(UNREGISTER_EXPERT, expert_id, actor=actor, approved_by=approved_by)
+        self.governance.authorize(action, approval_id=approval_id)
+        return self.registry.unregister(expert_id)
+
+    def _on_shutdown(self, reason: str) -> None:
+        """Called once by the safety handler: stop taking tasks (it refuses them), cancel in-flight tasks after the
+        grace period, persist the state. The interface notices ``safety.shutting_down`` and exits."""
+        self.inflight.cancel_after(self.settings.safety.grace_period_seconds, reason)
+        try:
+            record_shutdown(self.state, reason, self.safety.error_counts())
+        except VyNexusError as exc:
+            self.safety.report(f"could not record the shutdown in the state file: {exc}", Severity.HIGH)
+
     def _on_registry_change(self, action: str, expert_id: str) -> None:
-        self.events.publish(f"expert.{action}", "registry", f"expert {expert_id} {action}",
-                            category="observation", expert_id=expert_id)
+        self.events.publish(
+            f"expert.{action}",
+            "registry",
+            f"expert {expert_id} {action}",
+            category="observation",
+            expert_id=expert_id,
+        )

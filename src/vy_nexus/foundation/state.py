@@ -210,3 +210,17 @@ class StateStore:
             atomic_write_text(self.path, state.model_dump_json(indent=2) + "\n")
         except OSError as exc:
             raise StateError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+
+
+def record_shutdown(store: StateStore, reason: str, error_counts: dict[str, int]) -> SovereignState:
+    """Persist why the system stopped, and add this run's error counts to the totals."""
+
+    def change(state: SovereignState) -> None:
+        state.meta.last_shutdown_reason = reason
+        state.meta.last_shutdown_at = utc_now()
+        totals = dict(state.meta.error_counts)
+        for severity, count in error_counts.items():
+            totals[severity] = totals.get(severity, 0) + count
+        state.meta.error_counts = totals
+
+    return store.update(change)
