@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Callable, Sequence
+from typing import Any
 
+from vy_nexus.experts.base import BaseExpert, ExpertContext, ExpertOutput
+from vy_nexus.reasoning.core import ReasoningCore
 from vy_nexus.reasoning.llm import Chunk, GenerationOptions, Message, Usage
+from vy_nexus.tasks import Task
 
 Reply = Callable[[Sequence[Message]], str]
 
@@ -51,3 +55,26 @@ class ScriptedBackend:
 
     async def aclose(self) -> None:
         self.closed = True
+
+
+def core_with(backend: ScriptedBackend, *, timeout_seconds: float = 5.0) -> ReasoningCore:
+    return ReasoningCore(backend, defaults=GenerationOptions(max_tokens=256, timeout_seconds=timeout_seconds))
+
+
+def context_with(
+    backend: ScriptedBackend | None, settings: Any = None, *, timeout_seconds: float = 5.0
+) -> ExpertContext:
+    """An expert context whose reasoning core is ``backend`` (``None``: no reasoning core)."""
+    core = core_with(backend, timeout_seconds=timeout_seconds) if backend is not None else None
+    return ExpertContext(llm=core, settings=settings)
+
+
+def run_expert(expert: BaseExpert, task: Task, context: ExpertContext) -> ExpertOutput:
+    """Initialise ``expert`` with ``context`` and run ``task`` through validate and execute."""
+
+    async def go() -> ExpertOutput:
+        await expert.initialize(context)
+        expert.validate(task)
+        return await expert.execute(task)
+
+    return asyncio.run(go())

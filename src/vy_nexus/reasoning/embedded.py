@@ -222,6 +222,11 @@ class EmbeddedBackend:
     def loaded(self) -> bool:
         return self._runtime is not None
 
+    @property
+    def busy(self) -> bool:
+        """Whether a generation is running (a cancelled one stops within a token)."""
+        return self._generate_lock.locked()
+
     def model_path(self) -> Path:
         """The GGUF file this backend runs; raises naming the fix when it is missing."""
         if self._configured_path is None:

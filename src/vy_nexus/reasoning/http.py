@@ -6,7 +6,7 @@ client must not outlive its loop. LLM calls are long, so one connection per call
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -48,7 +48,7 @@ async def stream_lines(
     on_error: ErrorMapper,
     headers: Mapping[str, str] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     """POST ``payload`` as JSON and yield the response body line by line.
 
     Connection failures raise ``BackendUnavailableError`` with ``unreachable_hint``; timeouts raise

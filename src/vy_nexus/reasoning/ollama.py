@@ -8,6 +8,7 @@ Streaming answers are newline-delimited JSON: one object per token batch with ``
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
 from typing import Any
 
 import httpx
@@ -90,7 +91,7 @@ class OllamaBackend:
             wire["num_ctx"] = self.context_window
         return wire
 
-    def _lines(self, path: str, payload: dict[str, Any], options: GenerationOptions) -> AsyncIterator[str]:
+    def _lines(self, path: str, payload: dict[str, Any], options: GenerationOptions) -> AsyncGenerator[str, None]:
         return stream_lines(
             f"{self.base_url}{path}",
             payload,
@@ -108,8 +109,9 @@ class OllamaBackend:
             "stream": True,
             "options": self._options(options),
         }
-        async for chunk in self._chunks(self._lines("/api/chat", payload, options), "/api/chat"):
-            yield chunk
+        async with aclosing(self._lines("/api/chat", payload, options)) as lines:
+            async for chunk in self._chunks(lines, "/api/chat"):
+                yield chunk
 
     async def complete(
         self, prompt: str, options: GenerationOptions, *, system: str | None = None
@@ -119,26 +121,32 @@ class OllamaBackend:
         if system:
             payload["system"] = system
         payload["options"] = self._options(options)
-        async for chunk in self._chunks(self._lines("/api/generate", payload, options), "/api/generate"):
-            yield chunk
+        async with aclosing(self._lines("/api/generate", payload, options)) as lines:
+            async for chunk in self._chunks(lines, "/api/generate"):
+                yield chunk
 
     async def _chunks(self, lines: AsyncIterator[str], path: str) -> AsyncGenerator[Chunk, None]:
         source = f"Ollama {path}"
-        async for data in ndjson_objects(lines, source=source):
-            if "error" in data:
-                raise self._error(500, str(data["error"]))
-            text = _text_of(data, source)
-            if data.get("done") is True:
-                yield Chunk(
-                    text=text,
-                    usage=Usage(int(data.get("prompt_eval_count") or 0), int(data.get("eval_count") or 0)),
-                    finish_reason=_finish(data.get("done_reason")),
-                    model=str(data.get("model") or self.model),
-                )
-                return
-            if text:
-                yield Chunk(text=text)
+        async with aclosing(ndjson_objects(lines, source=source)) as objects:
+            async for data in objects:
+                chunk = self._chunk(data, source)
+                yield chunk
+                if chunk.finish_reason is not None:
+                    return
         raise MalformedResponseError(f"{source} stream ended without a final `done: true` object")
+
+    def _chunk(self, data: dict[str, Any], source: str) -> Chunk:
+        if "error" in data:
+            raise self._error(500, str(data["error"]))
+        text = _text_of(data, source)
+        if data.get("done") is True:
+            return Chunk(
+                text=text,
+                usage=Usage(int(data.get("prompt_eval_count") or 0), int(data.get("eval_count") or 0)),
+                finish_reason=_finish(data.get("done_reason")),
+                model=str(data.get("model") or self.model),
+            )
+        return Chunk(text=text)
 
     def list_models(self) -> list[str]:
         """Names of the models the server has (``GET /api/tags``)."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
 from typing import Any
 
 import httpx
@@ -110,10 +111,15 @@ class OpenAICompatBackend:
             headers=self._headers(),
             transport=self._transport,
         )
+        async with aclosing(lines), aclosing(sse_data(lines, source=source)) as events:
+            async for chunk in self._chunks(events, source):
+                yield chunk
+
+    async def _chunks(self, events: AsyncIterator[str], source: str) -> AsyncGenerator[Chunk, None]:
         finish: FinishReason | None = None
         usage: Usage | None = None
         model = self.model
-        async for data in sse_data(lines, source=source):
+        async for data in events:
             if data.strip() == DONE:
                 yield Chunk(usage=usage, finish_reason=finish or "stop", model=model)
                 return

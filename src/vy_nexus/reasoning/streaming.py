@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -48,14 +48,14 @@ def parse_json_line(line: str, *, source: str) -> dict[str, Any]:
     return data
 
 
-async def ndjson_objects(lines: AsyncIterator[str], *, source: str) -> AsyncIterator[dict[str, Any]]:
+async def ndjson_objects(lines: AsyncIterator[str], *, source: str) -> AsyncGenerator[dict[str, Any], None]:
     """Objects of a newline-delimited JSON stream (Ollama's streaming format); blank lines are skipped."""
     async for line in lines:
         if line.strip():
             yield parse_json_line(line, source=source)
 
 
-async def sse_data(lines: AsyncIterator[str], *, source: str) -> AsyncIterator[str]:
+async def sse_data(lines: AsyncIterator[str], *, source: str) -> AsyncGenerator[str, None]:
     """The ``data:`` payloads of a server-sent-events stream (OpenAI's streaming format), joined per event.
 
     Comments (``:``), ``event:``/``id:``/``retry:`` fields and blank keep-alives are skipped. A line that is none of

@@ -126,7 +126,8 @@ def read_sqlite(spec: dict[str, Any], *, base: Path | None = None) -> Table:
             table = tables[0]
         if table not in tables:
             raise TaskError(f"{path} has no table '{table}' (tables: {', '.join(tables) or 'none'})")
-        return run_select(connection, f"SELECT * FROM {_quote(str(table))}", source=f"{path}:{table}")
+        whole = run_select(connection, f"SELECT * FROM {_quote(str(table))}", source=f"{path}:{table}")
+        return Table(whole.columns, whole.rows, source=whole.source)
     except sqlite3.DatabaseError as exc:
         raise TaskError(f"cannot read SQLite database {path}: {exc}") from exc
     finally:

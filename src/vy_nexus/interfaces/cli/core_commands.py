@@ -96,10 +96,9 @@ def render_result(result: AggregatedResult) -> None:
         if not item.ok:
             console.print(f"[red]✗ {item.expert_id}[/]: {item.error}", highlight=False)
     title = f"{', '.join(result.experts) or 'no expert'} · {result.method} · confidence {result.confidence:.2f}"
-    backends = backends_used(result)
-    if backends:
-        title += f" · reasoning: {', '.join(backends)}"
     console.print(Panel(render_output(result.output), title=title, expand=False))
+    for used in backends_used(result):
+        console.print(f"[dim]answered by {used}[/]", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,94 @@
+"""The code expert: exact ast checks without the LLM; LLM reviews grounded in them; generate → parse → repair."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from fakes.llm import ScriptedBackend, context_with, run_expert
+from vy_nexus.errors import ExpertExecutionError
+from vy_nexus.experts.builtin.code import CodeExpert, analyse_python, extract_code
+from vy_nexus.reasoning.llm import Message
+from vy_nexus.tasks import Task
+
+
+def test_check_mode_is_exact_and_never_asks_the_llm() -> None:
+    backend = ScriptedBackend("should not be used")
+    task = Task(description="check my python code", input="import os\nclass A:\n    def f(self):\n        pass\n")
+    output = run_expert(CodeExpert(), task, context_with(backend)).output
+    assert output["analysis"] == {"valid": True, "lines": 4, "functions": ["f"], "classes": ["A"], "imports": ["os"]}
+    assert output["summary"] == "Valid Python: 4 lines, 1 functions, 1 classes."
+    assert backend.calls == [] and "review" not in output
+
+
+def test_syntax_errors_are_located_exactly() -> None:
+    report = analyse_python("def broken(:\n    pass\n")
+    assert report["valid"] is False and report["line"] == 1 and report["column"] == 12
+    assert report["text"] == "def broken(:"
+
+
+def test_review_sends_code_and_analysis_and_returns_the_llms_review() -> None:
+    backend = ScriptedBackend("Division by zero when xs is empty; guard with `if not xs`.")
+    task = Task(description="Check this code for bugs: ```python\ndef mean(xs):\n    return sum(xs) / len(xs)\n```")
+    result = run_expert(CodeExpert(), task, context_with(backend))
+    assert result.output["review"] == "Division by zero when xs is empty; guard with `if not xs`."
+    assert result.output["analysis"]["functions"] == ["mean"]
+    assert result.output["reasoning"]["provider"] == "scripted"
+    prompt = backend.last_prompt
+    assert "return sum(xs) / len(xs)" in prompt and "parses; 2 lines; defines mean." in prompt
+    assert result.confidence == pytest.approx(0.9)
+
+
+def test_review_degrades_to_the_analysis_when_the_llm_fails() -> None:
+    backend = ScriptedBackend("x " * 100, delay=0.01)
+    context = context_with(backend, timeout_seconds=0.05)
+    result = run_expert(CodeExpert(), Task(description="review this", input="x = (1,\n"), context)
+    assert result.output["analysis"]["valid"] is False
+    assert "did not finish" in result.output["reasoning_error"] and "review" not in result.output
+    assert result.confidence == pytest.approx(0.75)
+
+
+def test_generate_extracts_and_checks_the_code() -> None:
+    answer = "Here you go:\n```python\ndef reverse(text):\n    return text[::-1]\n```\nSlicing reverses it."
+    result = run_expert(CodeExpert(), Task(description="write a function that reverses a string"),
+                        context_with(ScriptedBackend(answer)))  # fmt: skip
+    output = result.output
+    assert output["code"] == "def reverse(text):\n    return text[::-1]"
+    assert output["analysis"]["valid"] is True and output["analysis"]["functions"] == ["reverse"]
+    assert output["summary"].startswith("Generated Valid Python") and output["attempts"] == 1
+
+
+def test_generated_code_with_a_syntax_error_gets_one_repair_round() -> None:
+    replies = iter(["```python\ndef f(:\n  pass\n```", "```python\ndef f():\n    pass\n```"])
+    prompts: list[str] = []
+
+    def reply(messages: Sequence[Message]) -> str:
+        prompts.append(messages[-1].content)
+        return next(replies)
+
+    output = run_expert(CodeExpert(), Task(description="write f"), context_with(ScriptedBackend(reply))).output
+    assert output["code"] == "def f():\n    pass" and output["analysis"]["valid"] and output["attempts"] == 2
+    assert "syntax error at line 1" in prompts[1]
+
+
+def test_unrepairable_code_is_reported_not_hidden() -> None:
+    result = run_expert(CodeExpert(), Task(description="write f"), context_with(ScriptedBackend("def f(:")))
+    assert result.output["analysis"]["valid"] is False
+    assert result.output["summary"].startswith("Generated code does not parse: Syntax error at line 1")
+    assert result.confidence == pytest.approx(0.3)
+
+
+def test_generate_needs_a_reasoning_core() -> None:
+    output = run_expert(CodeExpert(), Task(description="write a sorting function"), context_with(None)).output
+    assert output["summary"].startswith("No code found")
+    backend = ScriptedBackend("x", delay=0.2)
+    context = context_with(backend, timeout_seconds=0.05)
+    with pytest.raises(ExpertExecutionError, match="code needs the reasoning core to write code"):
+        run_expert(CodeExpert(), Task(description="write a sorting function"), context)
+
+
+def test_extract_code_sources() -> None:
+    assert extract_code(Task(description="x", input={"code": "a = 1"})) == "a = 1"
+    assert extract_code(Task(description="see ```py\nb = 2\n```")) == "b = 2\n"
+    assert extract_code(Task(description="no code here")) is None

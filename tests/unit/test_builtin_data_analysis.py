@@ -1,0 +1,154 @@
+"""The data-analysis expert: exact statistics, filters, group-by and SQL over CSV, JSON and SQLite input."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fakes.llm import ScriptedBackend, context_with, run_expert
+from vy_nexus.config import Settings
+from vy_nexus.errors import TaskError
+from vy_nexus.experts.builtin.data_analysis import DataAnalysisExpert, describe_column
+from vy_nexus.experts.builtin.table_query import Filter, aggregate, parse_query
+from vy_nexus.experts.builtin.tabular import as_number, load_table, to_decimal
+from vy_nexus.tasks import Task
+
+SALES = """item,category,region,price,qty
+apple,fruit,north,0.1,3
+pear,fruit,south,0.2,5
+kale,veg,north,2.5,1
+leek,veg,north,1.5,2
+plum,fruit,north,0.7,10
+"""
+
+
+def analyse(description: str, payload: Any = SALES, **task: Any) -> dict[str, Any]:
+    output = run_expert(DataAnalysisExpert(), Task(description=description, input=payload, **task), context_with(None))
+    result: dict[str, Any] = output.output
+    return result
+
+
+def test_column_statistics_are_exact_decimals() -> None:
+    columns = analyse("describe this data")["columns"]
+    price = columns["price"]
+    assert price["sum"] == 5.0 and price["mean"] == 1.0  # 0.1 + 0.2 + 2.5 + 1.5 + 0.7 = 5.0 exactly
+    assert price["median"] == 0.7 and price["min"] == 0.1 and price["max"] == 2.5
+    assert columns["qty"] == {
+        "count": 5, "missing": 0, "type": "numeric", "sum": 21, "mean": 4.2, "median": 3, "min": 1, "max": 10,
+        "stdev": 3.5637059362410923,  # sqrt(50.8 / 4)
+    }  # fmt: skip
+    assert columns["category"]["top"] == [{"value": "fruit", "count": 3}, {"value": "veg", "count": 2}]
+    assert describe_column(["0.1", "0.2"])["sum"] == 0.3  # not 0.30000000000000004
+
+
+def test_mean_per_group() -> None:
+    output = analyse("average price per category")
+    assert output["query"] == {"filters": [], "group_by": ["category"], "aggregates": [["mean", "price"]]}
+    # fruit: (0.1 + 0.2 + 0.7) / 3 = 1/3; veg: (2.5 + 1.5) / 2 = 2
+    assert output["result"] == [{"category": "fruit", "mean_price": 1 / 3}, {"category": "veg", "mean_price": 2}]
+    assert output["summary"].endswith("2 groups by category; mean(price)")
+
+
+def test_filter_then_group_and_sum() -> None:
+    output = analyse("total qty by region where price >= 0.5")
+    assert output["query"]["filters"] == [["price", ">=", "0.5"]]
+    assert output["matched_rows"] == 3  # kale, leek, plum
+    assert output["result"] == [{"region": "north", "sum_qty": 13}]
+
+
+def test_count_per_group_with_a_word_filter() -> None:
+    output = analyse("how many items per category where region is north")
+    assert output["result"] == [{"category": "fruit", "count": 2}, {"category": "veg", "count": 2}]
+
+
+def test_plural_group_names_and_several_aggregates() -> None:
+    output = analyse("minimum and maximum price across categories")
+    assert output["result"] == [
+        {"category": "fruit", "min_price": 0.1, "max_price": 0.7},
+        {"category": "veg", "min_price": 1.5, "max_price": 2.5},
+    ]
+
+
+def test_explicit_query_spec_and_its_errors() -> None:
+    spec = {"filters": [["item", "contains", "E"]], "group_by": [], "aggregates": [["median", "qty"], "count"]}
+    output = analyse("go", context={"query": spec})
+    assert output["result"] == [{"median_qty": 2.5, "count": 4}]  # apple 3, pear 5, kale 1, leek 2
+    with pytest.raises(TaskError, match="unknown column 'colour'"):
+        analyse("go", context={"query": {"group_by": ["colour"]}})
+    with pytest.raises(TaskError, match="unknown aggregate 'mode'"):
+        analyse("go", context={"query": {"aggregates": [["mode", "qty"]]}})
+    with pytest.raises(TaskError, match=r"\[column, operator, value\]"):
+        analyse("go", context={"query": {"filters": [["qty", "~", 1]]}})
+
+
+def test_sql_over_csv_rows() -> None:
+    sql = "SELECT category, SUM(qty) AS units FROM data WHERE price < 2 GROUP BY category ORDER BY category"
+    output = analyse("run my query", context={"sql": sql})
+    assert output["result"] == [{"category": "fruit", "units": 18}, {"category": "veg", "units": 2}]
+    assert output["result_rows"] == 2
+    with pytest.raises(TaskError, match="SQL error"):
+        analyse("x", context={"sql": "SELECT nope FROM data"})
+    with pytest.raises(TaskError, match="SQL error"):
+        analyse("x", context={"sql": "DELETE FROM data"})
+
+
+@pytest.fixture
+def sales_db(settings: Settings) -> Path:
+    path = settings.home / "sales.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE sales (region TEXT, amount REAL)")
+        db.executemany("INSERT INTO sales VALUES (?, ?)", [("north", 10.5), ("south", 4.25), ("north", 0.25)])
+    db.close()
+    return path
+
+
+def test_sqlite_tables_are_read_read_only(settings: Settings, sales_db: Path) -> None:
+    context = context_with(None, settings)
+    task = Task(description="total amount by region", input={"sqlite": "sales.db"})  # relative to home
+    output = run_expert(DataAnalysisExpert(), task, context).output
+    assert output["result"] == [{"region": "north", "sum_amount": 10.75}, {"region": "south", "sum_amount": 4.25}]
+    query = Task(description="x", input={"sqlite": str(sales_db), "sql": "SELECT COUNT(*) AS n FROM sales"})
+    assert run_expert(DataAnalysisExpert(), query, context).output["columns"]["n"]["sum"] == 3
+    writer = Task(description="x", input={"sqlite": str(sales_db), "sql": "DROP TABLE sales"})
+    with pytest.raises(TaskError, match="readonly"):
+        run_expert(DataAnalysisExpert(), writer, context)
+    with pytest.raises(TaskError, match="no table 'orders'"):
+        load_table({"sqlite": str(sales_db), "table": "orders"})
+    with pytest.raises(TaskError, match="SQLite database not found"):
+        load_table({"sqlite": str(settings.home / "missing.db")})
+
+
+def test_json_rows_and_bad_input() -> None:
+    output = analyse("sum of v", [{"v": 2, "k": "a"}, {"v": 5.5, "k": "b"}, {"v": None, "k": "b"}])
+    assert output["result"] == [{"sum_v": 7.5}] and output["columns"]["v"]["missing"] == 1
+    with pytest.raises(TaskError, match="not valid"):
+        analyse("x", "[{broken")
+    with pytest.raises(TaskError, match="list of objects"):
+        analyse("x", [1, 2])
+    assert analyse("x", "a,b\n")["summary"] == "The data has no rows."
+
+
+def test_explanations_come_from_the_llm_using_the_computed_numbers() -> None:
+    backend = ScriptedBackend("Vegetables cost six times more on average than fruit.")
+    task = Task(description="explain the average price per category", input=SALES)
+    output = run_expert(DataAnalysisExpert(), task, context_with(backend)).output
+    assert output["explanation"] == "Vegetables cost six times more on average than fruit."
+    assert output["result"][1] == {"category": "veg", "mean_price": 2}  # numbers are still computed
+    assert '"mean_price": 2' in backend.last_prompt and "never invent" in backend.calls[0][0][0].content
+    quiet = ScriptedBackend("unused")
+    run_expert(DataAnalysisExpert(), Task(description="average price", input=SALES), context_with(quiet))
+    assert quiet.calls == []
+
+
+def test_numbers_helpers() -> None:
+    assert to_decimal("1,234.5") == to_decimal(1234.5) and to_decimal("nan") is None and to_decimal(True) is None
+    assert to_decimal(float("inf")) is None and to_decimal("abc") is None and to_decimal([1]) is None
+    assert as_number(to_decimal("3.0")) == 3 and isinstance(as_number(to_decimal("3.0")), int)  # type: ignore[arg-type]
+    assert aggregate("stdev", [5]) == 0 and aggregate("mean", ["x"]) is None
+    assert not Filter("price", ">", "1").matches({"price": "cheap"})
+    assert Filter("region", "!=", "north").matches({"region": "south"})
+    table = load_table(SALES)
+    assert parse_query("hello", table).empty

@@ -1,0 +1,156 @@
+"""The Ollama backend against a local server speaking Ollama's API, and the official ``ollama`` client against the
+same server (so the server, and with it these tests, stay faithful to the real protocol)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+
+import ollama
+import pytest
+
+from fakes.http_server import serving
+from fakes.ollama_server import OllamaServer
+from vy_nexus.errors import ReasoningError
+from vy_nexus.reasoning.core import ReasoningCore
+from vy_nexus.reasoning.llm import (
+    BackendUnavailableError,
+    GenerationOptions,
+    MalformedResponseError,
+    ModelNotFoundError,
+    ReasoningTimeoutError,
+    Usage,
+    system,
+    user,
+)
+from vy_nexus.reasoning.ollama import OllamaBackend, pull_command, same_model
+
+
+@pytest.fixture
+def server() -> Iterator[OllamaServer]:
+    with serving(OllamaServer(models=("llama3:latest", "phi3:mini"))) as running:
+        yield running
+
+
+def chat(backend: OllamaBackend, text: str = "hello there", **options: object) -> tuple[str, list[str], object]:
+    tokens: list[str] = []
+    core = ReasoningCore(backend, defaults=GenerationOptions(**options))  # type: ignore[arg-type]
+    response = asyncio.run(core.chat([system("be nice"), user(text)], on_token=lambda t: tokens.append(t.text)))
+    return response.text, tokens, response
+
+
+def test_chat_streams_ndjson_and_reports_ollama_token_counts(server: OllamaServer) -> None:
+    text, tokens, response = chat(OllamaBackend(base_url=server.url), temperature=0.1, max_tokens=50)
+    assert text == "You said: hello there"
+    assert tokens == ["You", " said:", " hello", " there"]
+    assert response.usage == Usage(input_tokens=12, output_tokens=4)  # type: ignore[attr-defined]
+    assert response.model == "llama3:latest" and response.provider == "ollama"  # type: ignore[attr-defined]
+    (body,) = server.json_bodies("/api/chat")
+    assert body["model"] == "llama3:latest" and body["stream"] is True
+    assert body["messages"] == [{"role": "system", "content": "be nice"}, {"role": "user", "content": "hello there"}]
+    assert body["options"] == {"temperature": 0.1, "num_predict": 50}
+
+
+def test_num_predict_limit_gives_finish_reason_length(server: OllamaServer) -> None:
+    text, _, response = chat(OllamaBackend(base_url=server.url, context_window=4096), max_tokens=2)
+    assert text == "You said:" and response.finish_reason == "length"  # type: ignore[attr-defined]
+    assert server.json_bodies("/api/chat")[0]["options"]["num_ctx"] == 4096
+
+
+def test_complete_uses_api_generate(server: OllamaServer) -> None:
+    backend = OllamaBackend("phi3:mini", base_url=server.url)
+
+    async def run() -> list[object]:
+        return [c async for c in backend.complete("why is the sky blue", GenerationOptions(), system="short")]
+
+    chunks = asyncio.run(run())
+    assert "".join(c.text for c in chunks) == "You said: why is the sky blue"  # type: ignore[attr-defined]
+    assert chunks[-1].usage is not None and chunks[-1].finish_reason == "stop"  # type: ignore[attr-defined]
+    (body,) = server.json_bodies("/api/generate")
+    assert body["prompt"] == "why is the sky blue" and body["system"] == "short"
+
+
+def test_tags_show_and_check(server: OllamaServer) -> None:
+    backend = OllamaBackend("llama3", base_url=server.url)
+    assert backend.list_models() == ["llama3:latest", "phi3:mini"]
+    backend.check()  # "llama3" is "llama3:latest"
+    assert backend.show()["details"]["family"] == "llama"
+    with pytest.raises(ModelNotFoundError, match=r"run `ollama pull mistral`"):
+        OllamaBackend("mistral:latest", base_url=server.url).check()
+
+
+def test_missing_model_names_the_pull_command(server: OllamaServer) -> None:
+    with pytest.raises(ModelNotFoundError, match=r"has no model 'llama3:8b': run `ollama pull llama3:8b`"):
+        chat(OllamaBackend("llama3:8b", base_url=server.url))
+    assert pull_command("llama3:latest") == "ollama pull llama3"
+    assert same_model("llama3", "llama3:latest") and not same_model("llama3:8b", "llama3")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_server_down_says_how_to_start_ollama() -> None:
+    backend = OllamaBackend(base_url=f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(BackendUnavailableError, match=r"is Ollama running\? start it with `ollama serve`"):
+        chat(backend)
+    with pytest.raises(BackendUnavailableError, match="ollama serve"):
+        backend.list_models()
+
+
+def test_slow_server_times_out(server: OllamaServer) -> None:
+    server.token_delay = 0.3
+    with pytest.raises(ReasoningTimeoutError, match="timed out"):
+        chat(OllamaBackend(base_url=server.url, timeout_seconds=0.1))
+
+
+def test_malformed_and_truncated_streams_are_protocol_errors(server: OllamaServer) -> None:
+    server.malformed = True
+    with pytest.raises(MalformedResponseError, match="not JSON"):
+        chat(OllamaBackend(base_url=server.url))
+    server.malformed, server.truncated = False, True
+    with pytest.raises(MalformedResponseError, match="without a final `done: true`"):
+        chat(OllamaBackend(base_url=server.url))
+
+
+def test_other_http_errors_keep_the_servers_message(server: OllamaServer) -> None:
+    backend = OllamaBackend(base_url=server.url)
+    error = backend._error(500, '{"error": "out of memory"}')
+    assert type(error) is ReasoningError and "answered 500: out of memory" in str(error)
+
+
+def test_official_ollama_client_reads_the_same_server(server: OllamaServer) -> None:
+    """What ollama-python parses from this server equals what OllamaBackend parses: same models, same text, same
+    token counts, same error for a missing model."""
+    with ollama.Client(host=server.url) as client:
+        check_parity(client, server)
+
+
+def check_parity(client: ollama.Client, server: OllamaServer) -> None:
+    assert [m.model for m in client.list().models] == OllamaBackend(base_url=server.url).list_models()
+    parts = list(client.chat(model="llama3", messages=[{"role": "user", "content": "hello there"}], stream=True))
+    assert all(p.message.role == "assistant" for p in parts)
+    assert "".join(p.message.content or "" for p in parts) == "You said: hello there"
+    final = parts[-1]
+    assert final.done and final.done_reason == "stop"
+    whole = client.chat(model="llama3", messages=[{"role": "user", "content": "hello there"}])
+    assert whole.message.content == "You said: hello there" and whole.eval_count == 4
+    generated = client.generate(model="phi3:mini", prompt="sky", options={"num_predict": 1})
+    assert generated.response == "You" and generated.done_reason == "length" and generated.context
+    assert client.show("llama3").details.family == "llama"  # type: ignore[union-attr]
+    with pytest.raises(ollama.ResponseError) as raised:
+        client.chat(model="nope", messages=[{"role": "user", "content": "x"}])
+    assert raised.value.status_code == 404 and "not found" in raised.value.error
+
+    same = list(
+        client.chat(
+            model="llama3",
+            messages=[{"role": "system", "content": "be nice"}, {"role": "user", "content": "hello there"}],
+            stream=True,
+        )
+    )
+    _, _, ours = chat(OllamaBackend(base_url=server.url))
+    assert ours.usage == Usage(same[-1].prompt_eval_count, same[-1].eval_count)  # type: ignore[attr-defined]
