@@ -98,7 +98,7 @@ def test_experts_and_status(home: Path) -> None:
 
 
 def test_configure_roundtrip_and_errors(home: Path) -> None:
-    code, out, _ = invoke(home, "configure", "routing.cache.ttl_seconds", "120")
+    code, out, _ = invoke(home, "configure", "routing.cache.ttl_seconds", "120", "--yes")
     assert code == 0
     code, out, _ = invoke(home, "configure", "routing.cache.ttl_seconds")
     assert json.loads(out) == 120

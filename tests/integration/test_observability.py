@@ -196,7 +196,7 @@ def test_cli_metrics_report_with_no_data(home: Path) -> None:
 def test_configure_is_journaled(home: Path) -> None:
     # Approval of config changes is governance's business, not this test's.
     (home / "config.yaml").write_text("governance:\n  require_approval_for_destructive: false\n")
-    code, _, _ = invoke(home, "configure", "routing.cache.ttl_seconds", "600")
+    code, _, _ = invoke(home, "configure", "routing.cache.ttl_seconds", "600", "--yes")
     assert code == 0
     lines = [json.loads(line) for line in (home / "research_logs" / "structured.jsonl").read_text().splitlines()]
     changed = [line for line in lines if line["kind"] == "config.changed"]

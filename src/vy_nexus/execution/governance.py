@@ -332,7 +332,7 @@ class Governance:
             pending = self.approvals.request(
                 action.kind, action.target, action.params, reason=reason, requested_by=action.actor
             )
-            self._record(action, ruling, pending.id)
+            self.record(action, ruling, pending.id)
             raise GovernanceError(
                 f"{ruling.reason}: it needs approval. Approve it with `vy-nexus approvals approve {pending.id}`,"
                 f" then repeat the command with --approval {pending.id} (or confirm it yourself with --yes)",
@@ -341,7 +341,7 @@ class Governance:
                 approval_id=pending.id,
             )
         if not ruling.proceeds and ruling.verdict is not Verdict.NEEDS_APPROVAL:
-            self._record(action, ruling, approval_id)
+            self.record(action, ruling, approval_id)
             raise GovernanceError(
                 f"{action.kind} of '{action.target}' refused ({ruling.policy}): {ruling.reason}",
                 verdict=ruling.verdict.value,
@@ -353,10 +353,10 @@ class Governance:
             try:
                 self.approvals.consume(approval_id, action.kind, action.target, action.params)
             except GovernanceError as exc:
-                self._record(action, Ruling(Verdict(exc.verdict), "approval", str(exc)), approval_id)
+                self.record(action, Ruling(Verdict(exc.verdict), "approval", str(exc)), approval_id)
                 raise
             ruling = Ruling(Verdict.ALLOWED, ruling.policy, f"approval {approval_id} granted and used")
-        self._record(action, ruling, approval_id)
+        self.record(action, ruling, approval_id)
         return ruling
 
     def decide_approval(self, approval_id: str, *, approve: bool, by: str, note: str | None = None) -> Approval:
@@ -390,7 +390,8 @@ class Governance:
                 return ruling
         return Ruling(Verdict.ALLOWED, "all", f"{len(self.policies)} policies allowed {action.kind}")
 
-    def _record(self, action: AdminAction, ruling: Ruling, approval_id: str | None) -> None:
+    def record(self, action: AdminAction, ruling: Ruling, approval_id: str | None = None) -> None:
+        """Append an action and its ruling to the audit log and publish it (``governance.action``)."""
         self.audit.record(
             action.kind,
             target=action.target,

@@ -242,7 +242,8 @@ class Heartbeat:
         wait_for_stop: Callable[[float], bool],
         *,
         max_beats: int | None = None,
-        on_error: Callable[[VyNexusError], None] | None = None,
+        on_error: Callable[[VyNexusError], object] | None = None,
+        on_beat: Callable[[BeatResult], object] | None = None,
     ) -> int:
         """Beat, then wait ``interval_seconds`` (``wait_for_stop`` returns ``True`` to end early), until stopped or
         ``max_beats`` beats are done. A failed beat goes to ``on_error`` and the loop goes on (without ``on_error``
@@ -250,7 +251,9 @@ class Heartbeat:
         beats = 0
         while max_beats is None or beats < max_beats:
             try:
-                self.beat()
+                result = self.beat()
+                if on_beat is not None:
+                    on_beat(result)
             except VyNexusError as exc:
                 if on_error is None:
                     raise

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import typer
 
-from vy_nexus.interfaces.cli import core_commands, observability_commands, scaffold_commands
+from vy_nexus.interfaces.cli import (
+    core_commands,
+    foundation_commands,
+    observability_commands,
+    routing_commands,
+    scaffold_commands,
+)
 from vy_nexus.interfaces.cli.common import CliState
 
 app = typer.Typer(
@@ -42,6 +48,8 @@ def root(
 core_commands.register(app)
 observability_commands.register(app)
 scaffold_commands.register(app)
+routing_commands.register(app)
+foundation_commands.register(app)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from vy_nexus.config_writer import set_config_value
 from vy_nexus.errors import TaskError
 from vy_nexus.execution.aggregation import AGGREGATORS
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
+from vy_nexus.interfaces.cli.confirm import authorize_config_change
 from vy_nexus.interfaces.cli.token_stream import TokenPrinter, backends_used
 from vy_nexus.observability.signals import publish_config_changed
 from vy_nexus.reasoning.streaming import stream_tokens_to
@@ -107,8 +108,12 @@ def register(app: typer.Typer) -> None:
     def run(
         ctx: typer.Context,
         text: str = typer.Argument(..., help="What you want done, in plain words."),
-        task_type: str = typer.Option("general", "--type", "-t", help="Task type hint: code, research, writing, data..."),
-        input_path: str | None = typer.Option(None, "--input", "-i", help="Input payload file (JSON parsed; '-' = stdin)."),
+        task_type: str = typer.Option(
+            "general", "--type", "-t", help="Task type hint: code, research, writing, data..."
+        ),
+        input_path: str | None = typer.Option(
+            None, "--input", "-i", help="Input payload file (JSON parsed; '-' = stdin)."
+        ),
         experts: int = typer.Option(1, "--experts", "-n", min=1, max=16, help="How many experts to consult."),
         expert: list[str] | None = typer.Option(None, "--expert", "-e", help="Use this expert (repeatable)."),
         aggregation: str | None = typer.Option(
@@ -177,8 +182,14 @@ def register(app: typer.Typer) -> None:
         for column in ("id", "name", "version", "priority", "source", "capabilities"):
             table.add_column(column, overflow="fold")
         for row in rows:
-            table.add_row(row["id"], row["name"], row["version"], str(row["priority"]), row["source"],
-                          ", ".join(row["capabilities"]))
+            table.add_row(
+                row["id"],
+                row["name"],
+                row["version"],
+                str(row["priority"]),
+                row["source"],
+                ", ".join(row["capabilities"]),
+            )
         console.print(table)
         for problem in system.registry.problems:
             console.print(f"[yellow]! {problem}[/]", highlight=False)
@@ -210,10 +221,15 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         key: str = typer.Argument(..., help="Dotted key, e.g. routing.cache.ttl_seconds."),
         value: str | None = typer.Argument(None, help="New value (YAML scalar). Omit to print the current value."),
+        yes: bool = typer.Option(False, "--yes", "-y", help="You approve this change (config changes need approval)."),
+        approval: str | None = typer.Option(None, "--approval", help="Use an approved request (vy-nexus approvals)."),
     ) -> None:
         """Read or change one config key; the file is validated, written atomically and keeps its comments.
 
-        Example: vy-nexus configure routing.cache.ttl_seconds 600
+        A change is destructive (governance.require_approval_for_destructive): confirm it at the prompt, pass
+        --yes, or name an approved request with --approval ID.
+
+        Example: vy-nexus configure routing.cache.ttl_seconds 600 --yes
         """
         cli_state = state(ctx)
         if value is None:
@@ -222,6 +238,7 @@ def register(app: typer.Typer) -> None:
             return
         settings = cli_state.settings()
         previous = get_key(settings, key)
+        authorize_config_change(settings, key, value, yes=yes, approval_id=approval)
         stored = set_config_value(settings.home, key, value)
         system = cli_state.system()  # built after the change, so it journals with the new settings
         publish_config_changed(system.events, key=key, previous=previous, value=stored, source="cli")

@@ -1,0 +1,233 @@
+"""Foundation commands: ``stop`` (the kill switch), ``pulse`` (the heartbeat) and ``approvals`` (governance)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from vy_nexus.execution.approvals import Approval
+from vy_nexus.execution.governance import SHUTDOWN, AdminAction, Governance
+from vy_nexus.foundation.default_state import default_state
+from vy_nexus.foundation.kill_switch import StopRequest, sigterm_requests_shutdown
+from vy_nexus.foundation.pulse import BeatResult, describe
+from vy_nexus.foundation.safety import Severity
+from vy_nexus.foundation.state import StateStore
+from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
+from vy_nexus.interfaces.cli.confirm import authorize, current_user
+
+APPROVAL_COLUMNS = ("id", "status", "action", "target", "params", "requested_by", "decided_by")
+
+
+def _beat_line(result: BeatResult) -> str:
+    if result.action == "complete":
+        return f"phase {result.phase}: every phase holds"
+    if result.action == "advanced":
+        return f"phase {result.phase} holds; now in phase {result.advanced_to}"
+    verification = result.verification
+    assert verification is not None
+    mark = "[green]✓[/]" if verification.passed else "[red]✗[/]"
+    line = f"{mark} phase {result.phase} · job {result.job_id}: {verification.summary()}"
+    if not verification.passed and verification.stderr.strip():
+        line += f"\n  [dim]{verification.stderr.strip().splitlines()[-1]}[/]"
+    if result.advanced_to is not None:
+        line += f"\n[bold]phase {result.phase} holds; now in phase {result.advanced_to}[/]"
+    return line
+
+
+def _status_table(info: dict[str, Any]) -> Table:
+    meta = info["meta"]
+    table = Table(
+        title=f"{meta['project']} · phase {meta['current_phase']} · last heartbeat {meta['last_heartbeat'] or 'never'}",
+        header_style="bold",
+    )
+    for column in ("phase", "job", "task", "status", "last result"):
+        table.add_column(column, overflow="fold")
+    for phase in info["phases"]:
+        marker = "▶ " if phase["current"] else ""
+        label = f"{marker}{phase['id']} {phase['name']}" + (" [green](holds)[/]" if phase["holds"] else "")
+        for index, job in enumerate(phase["jobs"]):
+            colour = {"completed": "green", "cyclic": "cyan"}.get(job["status"], "yellow")
+            table.add_row(
+                label if index == 0 else "",
+                job["id"],
+                job["task"],
+                f"[{colour}]{job['status']}[/]",
+                job["last_result"] or "",
+            )
+    if meta.get("last_shutdown_reason"):
+        table.caption = f"last shutdown: {meta['last_shutdown_reason']} ({meta['last_shutdown_at']})"
+    return table
+
+
+def _approval_row(approval: Approval) -> dict[str, Any]:
+    return approval.model_dump(mode="json")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def stop(
+        ctx: typer.Context,
+        reason: str = typer.Option("stop requested from the command line", "--reason", "-r", help="Why."),
+        yes: bool = typer.Option(False, "--yes", "-y", help="You approve this shutdown (destructive action)."),
+        approval: str | None = typer.Option(None, "--approval", help="Use an approved request (vy-nexus approvals)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the request as JSON."),
+    ) -> None:
+        """Kill switch: ask every running vy-nexus of this home to shut down gracefully.
+
+        Writes <home>/STOP; running systems (and `pulse --every`) notice it within safety.stop_poll_seconds, stop
+        taking tasks, let running ones finish (cancelled after safety.grace_period_seconds) and record the reason.
+        Destructive, so it needs approval: --yes, an interactive confirmation, or --approval ID.
+
+        Example: vy-nexus stop --reason "maintenance" --yes
+        """
+        settings = state(ctx).settings()
+        governance = Governance.from_settings(settings)
+        action = AdminAction(SHUTDOWN, "system", {"reason": reason})
+        authorize(governance, action, yes=yes, approval_id=approval, prompt="Shut down vy-nexus?", reason=reason)
+        notice = StopRequest(settings.home).write(reason, requested_by=f"cli:{current_user()}")
+        if as_json:
+            print_json({"stop_file": str(StopRequest(settings.home).path), "reason": notice.reason})
+            return
+        console.print(
+            f"stop requested: running vy-nexus processes of {settings.home} will shut down ({notice.reason})",
+            highlight=False,
+        )
+
+    @app.command()
+    @handle_errors
+    def pulse(
+        ctx: typer.Context,
+        every: float | None = typer.Option(
+            None, "--every", min=0.0001, help="Beat every MINUTES until stopped (vy-nexus stop, SIGTERM, Ctrl-C)."
+        ),
+        show_status: bool = typer.Option(False, "--status", help="Show phases and jobs; run nothing."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Heartbeat: verify the current phase's first pending job; advance the phase when all its jobs hold.
+
+        Verification commands run without a shell in the home directory, with heartbeat.verification_timeout_seconds
+        as the limit; their output goes to the journal (pulse.verified events).
+
+        Example: vy-nexus pulse --status
+        """
+        if show_status:
+            info = describe(StateStore(state(ctx).settings().state_file, default=default_state).load())
+            if as_json:
+                print_json(info)
+            else:
+                console.print(_status_table(info))
+            return
+        system = state(ctx).system()
+
+        def show(result: BeatResult) -> None:
+            if as_json:
+                print_json(result.as_dict())
+            else:
+                console.print(_beat_line(result), highlight=False)
+
+        with system:
+            heartbeat = system.heartbeat()
+            if every is None:
+                show(heartbeat.beat())
+                return
+            with sigterm_requests_shutdown(system.safety):
+                try:
+                    heartbeat.run(
+                        every * 60.0,
+                        system.safety.wait,
+                        on_beat=show,
+                        on_error=lambda exc: system.safety.report(str(exc), Severity.HIGH, component="heartbeat"),
+                    )
+                except KeyboardInterrupt:
+                    system.safety.request_shutdown("interrupted (Ctrl-C)")
+            if system.safety.shutting_down and not as_json:
+                console.print(f"heartbeat stopped: {system.safety.shutdown_reason}", highlight=False)
+
+    approvals_app = typer.Typer(
+        help="Approval requests for destructive actions (shutdown, unregistering experts, config changes).",
+        no_args_is_help=False,
+        invoke_without_command=True,
+    )
+
+    def _list(ctx: typer.Context, include_all: bool, as_json: bool) -> None:
+        governance = Governance.from_settings(state(ctx).settings())
+        approvals = governance.approvals.all(None if include_all else "pending")
+        if as_json:
+            print_json({"approvals": [_approval_row(a) for a in approvals]})
+            return
+        if not approvals:
+            console.print("no pending approval requests" if not include_all else "no approval requests")
+            return
+        table = Table(title="approval requests", header_style="bold")
+        for column in APPROVAL_COLUMNS:
+            table.add_column(column, overflow="fold")
+        for approval in approvals:
+            row = _approval_row(approval)
+            table.add_row(*(str(row[column] if row[column] is not None else "") for column in APPROVAL_COLUMNS))
+        console.print(table)
+
+    @approvals_app.callback()
+    @handle_errors
+    def approvals_root(ctx: typer.Context) -> None:
+        """List pending approval requests (same as `approvals list`).
+
+        Example: vy-nexus approvals
+        """
+        if ctx.invoked_subcommand is None:
+            _list(ctx, include_all=False, as_json=False)
+
+    @approvals_app.command("list")
+    @handle_errors
+    def list_approvals(
+        ctx: typer.Context,
+        include_all: bool = typer.Option(False, "--all", help="Include decided, used and expired requests."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """List approval requests (pending ones unless --all).
+
+        Example: vy-nexus approvals list --all --json
+        """
+        _list(ctx, include_all, as_json)
+
+    def _decide(ctx: typer.Context, approval_id: str, approve: bool, note: str | None, as_json: bool) -> None:
+        governance = Governance.from_settings(state(ctx).settings())
+        approval = governance.decide_approval(approval_id, approve=approve, by=f"cli:{current_user()}", note=note)
+        if as_json:
+            print_json(_approval_row(approval))
+            return
+        console.print(f"{approval.id}: {approval.action} of '{approval.target}' {approval.status}", highlight=False)
+        if approve:
+            console.print(f"now repeat the command with --approval {approval.id}", highlight=False)
+
+    @approvals_app.command("approve")
+    @handle_errors
+    def approve(
+        ctx: typer.Context,
+        approval_id: str = typer.Argument(..., help="The request id (vy-nexus approvals list)."),
+        note: str | None = typer.Option(None, "--note", help="Why you approve."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Approve a pending request; the action it names may then run once with --approval ID.
+
+        Example: vy-nexus approvals approve 3f9c2a71b0
+        """
+        _decide(ctx, approval_id, True, note, as_json)
+
+    @approvals_app.command("deny")
+    @handle_errors
+    def deny(
+        ctx: typer.Context,
+        approval_id: str = typer.Argument(..., help="The request id (vy-nexus approvals list)."),
+        note: str | None = typer.Option(None, "--note", help="Why you deny."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Deny a pending request.
+
+        Example: vy-nexus approvals deny 3f9c2a71b0 --note "not during the demo"
+        """
+        _decide(ctx, approval_id, False, note, as_json)
+
+    app.add_typer(approvals_app, name="approvals")
