@@ -1,11 +1,11 @@
 """A queue drained in batches by one background thread: how observers keep disk off the hot path.
 
-``offer`` is the only call the hot path makes: a bounded ``deque.append`` (atomic under the GIL, no lock) and, once
-``wake_after`` items wait (default: 16 batches), one ``threading.Event.set`` to wake the writer early (rare wake-ups
-matter: each one makes the writer compete with the hot path for the GIL). The writer thread wakes every ``interval``
-seconds (or when woken), takes up to ``batch_size`` items and hands them to ``sink``. ``flush`` waits until everything
-offered before the call has reached the sink; ``stop`` drains the queue and joins the thread. Without a running thread
-(``start`` never called) ``flush`` and ``stop`` drain in the calling thread, so nothing offered is silently kept.
+``offer`` is the only call the hot path makes: a bounded ``deque.append`` (atomic under the GIL, no lock, no
+signalling). The writer thread wakes every ``interval`` seconds (or when ``flush``/``stop`` ask; never per item,
+because every wake-up makes it compete with the hot path for the GIL) and hands everything waiting to ``sink`` in
+batches of at most ``batch_size``. ``flush`` waits until everything offered before the call has reached the sink;
+``stop`` drains the queue and joins the thread. Without a running thread (``start`` never called) ``flush`` and
+``stop`` drain in the calling thread, so nothing offered is silently kept.
 
 A sink that raises loses that batch only: the error is logged and counted, the thread keeps going.
 """
@@ -41,14 +41,12 @@ class BatchWriter(Generic[T]):
         batch_size: int = 256,
         interval: float = 0.5,
         max_pending: int = 200_000,
-        wake_after: int | None = None,
     ) -> None:
         self._sink = sink
         self.name = name
         self.batch_size = batch_size
         self.interval = interval
         self.max_pending = max_pending
-        self.wake_after = min(max_pending // 2, wake_after if wake_after is not None else batch_size * 16)
         self._queue: deque[T | _FlushMarker] = deque()
         self._wake = threading.Event()
         self._stopping = False
@@ -69,13 +67,10 @@ class BatchWriter(Generic[T]):
     def offer(self, item: T) -> None:
         """Queue one item. Never blocks; drops (and counts) the item when ``max_pending`` items wait already."""
         queue = self._queue
-        size = len(queue)
-        if size >= self.max_pending:
+        if len(queue) < self.max_pending:
+            queue.append(item)
+        else:
             self.dropped += 1
-            return
-        queue.append(item)
-        if size + 1 == self.wake_after:
-            self._wake.set()
 
     def start(self) -> None:
         """Start the writer thread (again, after ``stop``). Idempotent while running."""
