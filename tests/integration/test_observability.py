@@ -153,6 +153,12 @@ def test_cli_logs_filters_and_formats(home: Path, settings: Settings) -> None:
     assert code == 0 and "partial last line (19 bytes)" in err
 
 
+def test_cli_logs_follow_stops_at_the_limit(home: Path, settings: Settings) -> None:
+    run_workload(settings)
+    code, out, _ = invoke(home, "logs", "--follow", "--limit", "2", "--component", "gating")
+    assert code == 0 and len(out.splitlines()) == 2 and "routed to" in out
+
+
 def test_cli_logs_without_a_journal(home: Path) -> None:
     code, out, err = invoke(home, "logs")
     assert code == 0 and out == "" and "no journal yet" in err
