@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import typer
@@ -17,7 +18,7 @@ from vy_nexus.foundation.state import StateStore
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
 from vy_nexus.interfaces.cli.confirm import authorize, current_user
 
-APPROVAL_COLUMNS = ("id", "status", "action", "target", "params", "requested_by", "decided_by")
+APPROVAL_COLUMNS = ("id", "status", "action", "target", "params", "requested_by")
 
 
 def _beat_line(result: BeatResult) -> str:
@@ -163,10 +164,10 @@ def register(app: typer.Typer) -> None:
             return
         table = Table(title="approval requests", header_style="bold")
         for column in APPROVAL_COLUMNS:
-            table.add_column(column, overflow="fold")
+            table.add_column(column, overflow="fold", no_wrap=column in ("id", "status", "action"))
         for approval in approvals:
-            row = _approval_row(approval)
-            table.add_row(*(str(row[column] if row[column] is not None else "") for column in APPROVAL_COLUMNS))
+            params = json.dumps(approval.params, ensure_ascii=False)
+            table.add_row(approval.id, approval.status, approval.action, approval.target, params, approval.requested_by)
         console.print(table)
 
     @approvals_app.callback()
