@@ -103,3 +103,26 @@ class CachedEncoder:
         if not texts:
             return self.encoder.encode([])
         return np.stack([memory[key] for key in keys]).astype(np.float32, copy=False)
+
+
+def disk_stats(directory: Path) -> dict[str, int]:
+    """Files, vectors and bytes of the on-disk embedding cache."""
+    files = sorted(directory.glob("*.npz")) if directory.is_dir() else []
+    vectors = 0
+    for path in files:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                vectors += len(data["keys"])
+        except (OSError, ValueError, KeyError):
+            continue
+    return {"files": len(files), "vectors": vectors, "bytes": sum(p.stat().st_size for p in files)}
+
+
+def clear_disk(directory: Path) -> int:
+    """Delete the cached embeddings; returns how many files were removed. They are recomputed when needed."""
+    removed = 0
+    if directory.is_dir():
+        for path in [*directory.glob("*.npz"), *directory.glob("*.lock")]:
+            path.unlink(missing_ok=True)
+            removed += path.suffix == ".npz"
+    return removed

@@ -49,20 +49,21 @@ class EvaluationReport:
 
 
 def label_index(router: SemanticRouter, labels: set[str], label_field: str) -> tuple[list[str], list[int]]:
-    """(label names, label index of each route): routes map to themselves or to their metadata[label_field]."""
+    """(label names, label index of each route): routes map to themselves or to their ``metadata[label_field]``."""
     route_names = [route.name for route in router.routes]
     if labels <= set(route_names):
         return route_names, list(range(len(route_names)))
-    missing = [route.name for route in router.routes if label_field not in route.metadata]
-    if missing:
+    if not any(label_field in route.metadata for route in router.routes):
         unknown = sorted(labels - set(route_names))[:5]
         raise ConfigError(
-            f"labels {unknown} are not route names, and routes {missing[:5]} have no '{label_field}' metadata"
-            " to map them: evaluate with the label field the routes were fitted on"
+            f"labels {unknown} are not route names, and no route has '{label_field}' metadata to map them:"
+            " evaluate with the label field the routes were fitted on"
         )
-    names = sorted({route.metadata[label_field] for route in router.routes})
+    # A route without the field (an expert's own route) keeps its name: choosing it is never right.
+    mapped = [route.metadata.get(label_field, route.name) for route in router.routes]
+    names = sorted(set(mapped))
     position = {name: i for i, name in enumerate(names)}
-    return names, [position[route.metadata[label_field]] for route in router.routes]
+    return names, [position[label] for label in mapped]
 
 
 def percentiles(samples_ms: Sequence[float]) -> dict[str, float]:
@@ -117,7 +118,7 @@ def evaluate(
         examples=len(examples),
         in_scope=n_in,
         out_of_scope=n_oos,
-        labels=len(names),
+        labels=len(in_labels),
         accuracy=float((closed_correct & ~rejected & in_scope).sum() / n_in) if n_in else 0.0,
         closed_set_accuracy=float(closed_correct[in_scope].mean()) if n_in else 0.0,
         oos_recall=float(rejected[is_oos].mean()) if n_oos else None,

@@ -29,8 +29,9 @@ from vy_nexus.routing.routes import Route, check_targets, load_routes, merge_rou
 from vy_nexus.routing.strategy import Scores
 from vy_nexus.tasks import Task
 
+DEFAULT_ROUTES_FILE = "routes.yaml"
 MIN_REPORTED_PROBABILITY = 0.01
-"""Experts whose summed route probability is below this are not reported as candidates."""
+"""Experts outside the best routes whose summed probability is below this are not reported as candidates."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +103,18 @@ class SemanticRouter:
         return RoutePrediction(ranked, score, False, f"route '{self.routes[best].name}' ({self.model.kind})")
 
     def expert_confidences(self, probs: npt.NDArray[np.float64]) -> dict[str, float]:
+        """Each expert's probability: the sum over the routes that target it. Candidates are the experts of the
+        ``top_n`` best routes (so top-k can return several) plus any other with at least 1% probability."""
         confidences: dict[str, float] = {}
         for route, p in zip(self.routes, probs, strict=True):
             confidences[route.expert_id] = confidences.get(route.expert_id, 0.0) + float(p)
-        return {e: min(c, 1.0) for e, c in confidences.items() if c >= MIN_REPORTED_PROBABILITY}
+        leading = {self.routes[i].expert_id for i in np.argsort(-probs)[: self.top_n]}
+        return {e: min(c, 1.0) for e, c in confidences.items() if e in leading or c >= MIN_REPORTED_PROBABILITY}
+
+
+def routes_file_of(settings: Settings) -> Path:
+    """``routing.semantic.routes_file`` (relative to home), else ``routes.yaml`` in home; used when it exists."""
+    return settings.resolve(settings.routing.semantic.routes_file or DEFAULT_ROUTES_FILE)
 
 
 def encoder_from_settings(settings: Settings) -> CachedEncoder:
@@ -136,19 +145,22 @@ class SemanticStrategy:
 
     @classmethod
     def from_settings(cls, registry: ExpertRegistry, settings: Settings) -> SemanticStrategy:
-        routes_file = settings.routing.semantic.routes_file
-        return cls(
-            registry,
-            encoder_from_settings(settings),
-            routes_file=settings.resolve(routes_file) if routes_file else None,
-        )
+        path = routes_file_of(settings)
+        return cls(registry, encoder_from_settings(settings), routes_file=path if path.is_file() else None)
 
-    def routes(self) -> list[Route]:
-        """Expert routes first, then the file's (a file route named like an expert extends that expert's route)."""
+    def routes(self, *, check: bool = True) -> list[Route]:
+        """Expert routes first, then the file's (a file route named like an expert extends that expert's route).
+        With ``check``, every file route must target a registered expert (routing needs that; fitting does not)."""
         file_routes = self._routes_loader(self.routes_file) if self.routes_file is not None else []
-        if self.routes_file is not None:
+        if check and self.routes_file is not None:
             check_targets(file_routes, self._registry, str(self.routes_file))
         return merge_routes(routes_from_experts(self._registry), file_routes)
+
+    def load_model(self) -> RouteModel | None:
+        """The fitted model saved next to the routes file, if any (it is used only while it matches the routes)."""
+        if self.routes_file is None or not model_path_for(self.routes_file).is_file():
+            return None
+        return RouteModel.load(model_path_for(self.routes_file))
 
     def router(self) -> SemanticRouter:
         """The router for the current experts; built on first use and whenever the registry changes."""
@@ -156,10 +168,7 @@ class SemanticStrategy:
             if self._router is None or self._version != self._registry.version:
                 version = self._registry.version
                 routes = self.routes()
-                model = None
-                if self.routes_file is not None and model_path_for(self.routes_file).is_file():
-                    model = RouteModel.load(model_path_for(self.routes_file))
-                self._router = SemanticRouter.build(routes, self.encoder, model) if routes else None
+                self._router = SemanticRouter.build(routes, self.encoder, self.load_model()) if routes else None
                 self._version = version
             if self._router is None:
                 raise ConfigError(

@@ -1,0 +1,106 @@
+"""What ``vy-nexus routes fit`` and ``routes eval`` do, as library calls the CLI (and tests) drive.
+
+``fit_routes``: labeled examples become routes (one per label; out-of-scope examples are kept aside), merged into
+the routes file (``routing.semantic.routes_file``, default ``routes.yaml`` in home), then the whole route set the
+semantic strategy will see (experts' examples + the file) is fitted and the model saved next to the file.
+``evaluate_routes``: the same route set and model, evaluated on labeled examples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from vy_nexus.config import Settings
+from vy_nexus.experts.registry import ExpertRegistry
+from vy_nexus.routing.evaluate import EvaluationReport, evaluate
+from vy_nexus.routing.route_model import RouteModel, fit_route_model, model_path_for
+from vy_nexus.routing.routes import (
+    OUT_OF_SCOPE_LABEL,
+    LabeledExample,
+    Route,
+    load_routes,
+    merge_routes,
+    routes_from_labeled,
+    save_routes,
+)
+from vy_nexus.routing.semantic import SemanticRouter, SemanticStrategy, encoder_from_settings, routes_file_of
+
+
+@dataclass(frozen=True, slots=True)
+class FitOutcome:
+    routes_file: Path
+    model_file: Path
+    model: RouteModel
+    routes: int
+    new_routes: int
+    untargeted: list[str]
+    """Routes whose target is not a registered expert: fine for evaluation, an error for routing."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "routes_file": str(self.routes_file),
+            "model_file": str(self.model_file),
+            "routes": self.routes,
+            "new_routes": self.new_routes,
+            "kind": self.model.kind,
+            "temperature": round(self.model.temperature, 4),
+            "rejection_threshold": round(self.model.rejection_threshold, 4),
+            "report": self.model.report,
+            "untargeted_routes": self.untargeted,
+        }
+
+
+def strategy_for(settings: Settings, registry: ExpertRegistry, routes_file: Path | None = None) -> SemanticStrategy:
+    path = routes_file or routes_file_of(settings)
+    return SemanticStrategy(registry, encoder_from_settings(settings), routes_file=path if path.is_file() else None)
+
+
+def fit_routes(
+    settings: Settings,
+    registry: ExpertRegistry,
+    examples: Sequence[LabeledExample],
+    *,
+    oos_examples: Sequence[LabeledExample] = (),
+    target: str | None = None,
+    oos_label: str = OUT_OF_SCOPE_LABEL,
+    **fit_options: Any,
+) -> FitOutcome:
+    """Merge labeled examples into the routes file, fit the full route set, save routes and model."""
+    routes_file = routes_file_of(settings)
+    existing = load_routes(routes_file) if routes_file.is_file() else []
+    known = {route.name for route in existing}
+    learned = routes_from_labeled(examples, oos_label)
+    if target is not None:
+        learned = [replace(route, target=target) if route.name not in known else route for route in learned]
+    file_routes = merge_routes(existing, learned)
+    save_routes(routes_file, file_routes)
+    strategy = strategy_for(settings, registry, routes_file)
+    routes = strategy.routes(check=False)
+    oos_texts = [e.text for e in [*examples, *oos_examples] if e.label == oos_label]
+    model = fit_route_model(routes, strategy.encoder, oos_texts=oos_texts, **fit_options)
+    model_file = model_path_for(routes_file)
+    model.save(model_file)
+    return FitOutcome(
+        routes_file=routes_file,
+        model_file=model_file,
+        model=model,
+        routes=len(routes),
+        new_routes=len({r.name for r in learned} - known),
+        untargeted=[r.name for r in file_routes if r.expert_id not in registry],
+    )
+
+
+def router_for(settings: Settings, registry: ExpertRegistry) -> SemanticRouter:
+    """The router the semantic strategy would use (without requiring route targets to be registered)."""
+    strategy = strategy_for(settings, registry)
+    return SemanticRouter.build(strategy.routes(check=False), strategy.encoder, strategy.load_model())
+
+
+def evaluate_routes(
+    settings: Settings, registry: ExpertRegistry, examples: Sequence[LabeledExample], **options: Any
+) -> tuple[EvaluationReport, list[Route]]:
+    router = router_for(settings, registry)
+    return evaluate(router, examples, **options), router.routes

@@ -1,0 +1,120 @@
+"""Semantic routing end to end with the real MiniLM encoder on a small CLINC150 slice (tests/fixtures/routing)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from vy_nexus.config import load_settings
+from vy_nexus.interfaces.cli import app
+from vy_nexus.routing.routes import read_labeled
+from vy_nexus.routing.training import evaluate_routes
+from vy_nexus.system import VyNexus
+from vy_nexus.tasks import Task
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "routing"
+runner = CliRunner()
+
+
+def invoke(home: Path, *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["--home", str(home), *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture(scope="module")
+def fitted_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home whose routes were fitted once through the CLI: 8 intents routed to the research expert."""
+    home = tmp_path_factory.mktemp("routing-home")
+    code, out, err = invoke(
+        home, "routes", "fit", "--data", str(FIXTURE / "train.jsonl"), "--target", "research", "--json"
+    )
+    assert code == 0, err
+    fitted = json.loads(out)
+    assert fitted["routes"] == 13 and fitted["new_routes"] == 8  # 5 built-in experts' example routes + 8 intents
+    assert fitted["untargeted_routes"] == []
+    assert (home / "routes.yaml").is_file() and (home / "routes.model.npz").is_file()
+    return home
+
+
+def test_fitted_routes_are_accurate_and_calibrated(fitted_home: Path) -> None:
+    settings = load_settings(fitted_home, environ={})
+    system = VyNexus(settings, observe=False)
+    examples = read_labeled(FIXTURE / "val.jsonl", "intent")
+    report, _ = evaluate_routes(settings, system.registry, examples, latency_sample=5)
+    assert report.in_scope == 80 and report.out_of_scope == 25
+    assert report.closed_set_accuracy >= 0.9
+    assert report.accuracy >= 0.85
+    assert report.oos_recall is not None and report.oos_recall >= 0.3
+    assert report.ece <= 0.12  # confidence tracks accuracy
+    by_domain = read_labeled(FIXTURE / "val.jsonl", "domain")
+    domain_report, _ = evaluate_routes(settings, system.registry, by_domain, label_field="domain", latency_sample=0)
+    assert domain_report.labels == 6 and domain_report.closed_set_accuracy >= report.closed_set_accuracy
+
+
+def test_system_routes_semantically_and_falls_back_out_of_scope(fitted_home: Path) -> None:
+    settings = load_settings(fitted_home, environ={"VY_NEXUS_ROUTING__STRATEGY": "semantic"})
+    system = VyNexus(settings, observe=False)
+    decision = system.route(Task(description="how would i say good morning in italian"))
+    assert decision.strategy == "semantic" and decision.expert_ids == ["research"]
+    assert decision.capabilities[0] == "translate" and decision.confidence > 0.5
+    assert system.route(Task(description="how would i say good morning in italian")).cache_hit
+    outside = system.route(Task(description="who painted the mona lisa and when was it stolen"))
+    assert outside.fallback and outside.expert_ids == ["general"], outside.reason
+    permissive = load_settings(
+        fitted_home,
+        environ={"VY_NEXUS_ROUTING__STRATEGY": "semantic", "VY_NEXUS_ROUTING__CONFIDENCE_THRESHOLD": "0"},
+    )
+    several = VyNexus(permissive, observe=False).route(
+        Task(description="write a short email to my landlord about the broken heater"), top_k=2
+    )
+    assert several.expert_ids[0] == "writing" and len(several.expert_ids) == 2
+    assert several.confidences["writing"] >= several.confidences[several.expert_ids[1]]
+
+
+def test_hybrid_strategy_through_the_system(fitted_home: Path) -> None:
+    settings = load_settings(fitted_home, environ={"VY_NEXUS_ROUTING__STRATEGY": "hybrid"})
+    system = VyNexus(settings, observe=False)
+    decision = system.route(Task(description="fix the bug in this python function"))
+    assert decision.strategy == "hybrid" and decision.expert_ids == ["code"]
+
+
+def test_cli_eval_list_and_cache(fitted_home: Path) -> None:
+    code, out, err = invoke(
+        fitted_home, "routes", "eval", "--data", str(FIXTURE / "val.jsonl"), "--latency-sample", "3", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["closed_set_accuracy"] >= 0.9
+    code, out, _ = invoke(
+        fitted_home, "routes", "eval", "--data", str(FIXTURE / "val.jsonl"), "--label-field", "domain"
+    )
+    assert code == 0 and "out-of-scope recall" in out
+    code, out, _ = invoke(fitted_home, "routes", "list", "--json")
+    listing = json.loads(out)
+    assert listing["fitted"] is True and len(listing["routes"]) == 13
+    code, out, _ = invoke(fitted_home, "cache", "stats", "--json")
+    stats = json.loads(out)
+    assert stats["routing_cache"]["hits"] == 0 and "per process" in stats["routing_cache_scope"]
+    assert stats["embedding_cache"]["vectors"] >= 190
+    code, out, _ = invoke(fitted_home, "cache", "stats")
+    assert "per process" in out and "embedding cache" in out
+
+
+def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    code, _, err = invoke(tmp_path, "routes", "fit", "--data", str(tmp_path / "missing.jsonl"))
+    assert code == 2 and "labeled data file not found" in err
+    code, _, err = invoke(tmp_path, "routes", "eval", "--data", str(FIXTURE / "val.jsonl"), "--label-field", "colour")
+    assert code == 2 and "missing label field 'colour'" in " ".join(err.split())
+
+
+def test_unknown_route_target_is_reported_by_fit_and_by_routing(tmp_path: Path) -> None:
+    code, out, _ = invoke(tmp_path, "routes", "fit", "--data", str(FIXTURE / "train.jsonl"))
+    assert code == 0 and "target no registered expert" in out
+    settings = load_settings(tmp_path, environ={"VY_NEXUS_ROUTING__STRATEGY": "semantic"})
+    system = VyNexus(settings, observe=False)
+    with pytest.raises(Exception, match="targets unknown expert"):
+        system.route(Task(description="set a timer for 5 minutes"))
+    code, out, _ = invoke(tmp_path, "cache", "clear")
+    assert code == 0 and "removed 1 embedding cache file" in out
