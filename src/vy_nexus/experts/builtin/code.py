@@ -78,7 +78,7 @@ def analyse_python(source: str) -> dict[str, Any]:
 class CodeExpert(BaseExpert):
     id = "code"
     name = "Code Expert"
-    version = "0.1.0"
+    version = "0.2.0"
     description = "Checks, explains and reviews source code (Python syntax and structure)."
     capabilities = (
         "code",
@@ -123,6 +123,7 @@ class CodeExpert(BaseExpert):
             expert_id=self.id,
             system=REVIEW_SYSTEM,
             prompt=f"{task.description}\n\n```python\n{source}\n```\n\nStatic analysis: {_facts(report)}",
+            temperature=0.2,
         )
         if thought.response is not None:
             output["review"] = thought.text
@@ -130,7 +131,9 @@ class CodeExpert(BaseExpert):
         return ExpertOutput(output, confidence=confidence if thought.response else confidence - 0.2)
 
     async def _generate(self, task: Task) -> ExpertOutput:
-        thought = await think(self.context, expert_id=self.id, system=GENERATE_SYSTEM, prompt=task.description)
+        thought = await think(
+            self.context, expert_id=self.id, system=GENERATE_SYSTEM, prompt=task.description, temperature=0.2
+        )
         if thought.response is None and thought.error == "no reasoning core is configured":
             return ExpertOutput(
                 {"summary": "No code found: pass code as the input payload or in a ```python fenced block."},

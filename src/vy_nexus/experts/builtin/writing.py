@@ -65,7 +65,7 @@ def text_statistics(text: str) -> dict[str, Any]:
 class WritingExpert(BaseExpert):
     id = "writing"
     name = "Writing Expert"
-    version = "0.1.0"
+    version = "0.2.0"
     description = "Drafts, rewrites and summarises text; reports text statistics and readability."
     capabilities = (
         "write",
