@@ -152,3 +152,33 @@ def test_numbers_helpers() -> None:
     assert Filter("region", "!=", "north").matches({"region": "south"})
     table = load_table(SALES)
     assert parse_query("hello", table).empty
+
+
+def test_payload_shapes_and_their_errors(tmp_path: Path) -> None:
+    assert load_table({"csv": "a,b\n1,2\n"}).rows == [{"a": "1", "b": "2"}]
+    assert load_table({"rows": [{"x": 1}]}).columns == ["x"]
+    with pytest.raises(TaskError, match="no header row"):
+        load_table("")
+    with pytest.raises(TaskError, match="needs a CSV or JSON payload"):
+        load_table(42)
+    two = tmp_path / "two.db"
+    with sqlite3.connect(two) as db:
+        db.execute("CREATE TABLE a (x)")
+        db.execute("CREATE TABLE b (y)")
+    db.close()
+    with pytest.raises(TaskError, match="has tables a, b: name one with 'table'"):
+        load_table({"sqlite": str(two)})
+    junk = tmp_path / "junk.db"
+    junk.write_text("this is not a database, just text " * 10)
+    with pytest.raises(TaskError, match="cannot read SQLite database"):
+        load_table({"sqlite": str(junk)})
+
+
+def test_sql_sees_nested_values_as_json_and_blanks_as_null() -> None:
+    rows = [{"k": "a", "tags": ["x", "y"], "v": ""}, {"k": "b", "tags": {"z": 1}, "v": "2"}]
+    sql = "SELECT k, tags, v IS NULL AS blank FROM data ORDER BY k"
+    output = analyse("q", rows, context={"sql": sql})
+    assert output["result"] == [
+        {"k": "a", "tags": '["x", "y"]', "blank": 1},
+        {"k": "b", "tags": '{"z": 1}', "blank": 0},
+    ]

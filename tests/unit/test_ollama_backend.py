@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import ollama
 import pytest
@@ -16,6 +16,7 @@ from vy_nexus.errors import ReasoningError
 from vy_nexus.reasoning.core import ReasoningCore
 from vy_nexus.reasoning.llm import (
     BackendUnavailableError,
+    Chunk,
     GenerationOptions,
     MalformedResponseError,
     ModelNotFoundError,
@@ -154,3 +155,23 @@ def check_parity(client: ollama.Client, server: OllamaServer) -> None:
     )
     _, _, ours = chat(OllamaBackend(base_url=server.url))
     assert ours.usage == Usage(same[-1].prompt_eval_count, same[-1].eval_count)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"message": {"role": "assistant", "content": 5}, "done": false}', "without string `content`"),
+        ('{"response": 7, "done": false}', "non-string `response`"),
+        ('{"model": "llama3", "done": false}', "neither `message` nor `response`"),
+        ('{"error": "model crashed"}', "answered 500: model crashed"),
+    ],
+)
+def test_objects_that_break_the_protocol(line: str, message: str) -> None:
+    async def lines() -> AsyncIterator[str]:
+        yield line
+
+    async def run() -> list[Chunk]:
+        return [c async for c in OllamaBackend()._chunks(lines(), "/api/chat")]
+
+    with pytest.raises(ReasoningError, match=message):
+        asyncio.run(run())
