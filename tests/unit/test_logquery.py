@@ -165,6 +165,18 @@ def test_follow_from_the_end_skips_what_is_there(tmp_path: Path) -> None:
     assert first.message == "message number 2"
 
 
+def test_follow_with_since_starts_near_the_end(tmp_path: Path) -> None:
+    path = tmp_path / "big.jsonl"
+    total = 20_000
+    with path.open("w") as handle:
+        handle.writelines(record(i) for i in range(total))
+    stats = QueryStats()
+    entries = follow(path, LogFilter(since=START + total - 2), stats=stats, poll_seconds=0.01)
+    assert [next(entries).message for _ in range(2)] == [f"message number {total - 2}", f"message number {total - 1}"]
+    entries.close()
+    assert stats.lines < total // 4
+
+
 def test_parse_time_forms() -> None:
     now = 1_000_000.0
     assert parse_time("1h", now=now) == now - 3600

@@ -214,8 +214,9 @@ def follow(
 ) -> Iterator[LogEntry]:
     """Like ``query`` but keeps waiting for new lines until ``should_stop()`` is true.
 
-    A line still being written (no newline yet) is held back until it is complete. When the file is replaced
-    (rotation) or shrinks (truncation), reading starts again at its beginning.
+    A line still being written (no newline yet) is held back until it is complete. With ``since`` the first read
+    starts at the bisected offset, as in ``query``; ``from_start=False`` starts at the current end instead. When the
+    file is replaced (rotation) or shrinks (truncation), reading starts again at its beginning.
     """
     counts = stats if stats is not None else QueryStats()
     matcher = _Matcher(flt)
@@ -228,13 +229,18 @@ def follow(
                 try:
                     handle = path.open("rb")
                 except FileNotFoundError:
+                    from_start = True  # a file that appears later is new from its first line
                     time.sleep(poll_seconds)
                     continue
                 stat = os.fstat(handle.fileno())
                 identity = (stat.st_dev, stat.st_ino)
                 if not from_start:
                     handle.seek(0, os.SEEK_END)
-                    from_start = True
+                elif flt.since is not None:
+                    handle.seek(find_start_offset(handle, stat.st_size, flt.since))
+                    if handle.tell() > 0:
+                        handle.readline()
+                from_start = True
                 buffer = b""
             chunk = handle.readline()
             if chunk:
