@@ -63,7 +63,7 @@ def test_an_update_that_breaks_the_state_writes_nothing(store: StateStore, path:
     def break_it(state: SovereignState) -> None:
         state.meta.current_phase = 42
 
-    with pytest.raises(StateError, match="refusing to write an invalid state.*current_phase 42"):
+    with pytest.raises(StateError, match=r"refusing to write an invalid state.*current_phase 42"):
         store.update(break_it)
     assert path.read_text() == before
 
@@ -82,7 +82,7 @@ def test_corrupt_json_is_moved_aside_never_overwritten(store: StateStore, path: 
 
 def test_a_file_that_does_not_match_the_layout_is_corrupt(store: StateStore, path: Path) -> None:
     path.write_text(json.dumps({"meta": {"current_phase": 1}, "phases": [{"id": 1, "name": "x", "jobs": [{}]}]}))
-    with pytest.raises(StateError, match="invalid at 'phases.0.jobs.0.id'"):
+    with pytest.raises(StateError, match=r"invalid at 'phases\.0\.jobs\.0\.id'"):
         store.load()
     assert list(path.parent.glob("sovereign_state.json.corrupt-*"))
 
