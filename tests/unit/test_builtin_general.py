@@ -6,6 +6,7 @@ import pytest
 
 from fakes.llm import ScriptedBackend, context_with, run_expert
 from vy_nexus.errors import ExpertExecutionError
+from vy_nexus.experts.base import ExpertContext
 from vy_nexus.experts.builtin.general import GeneralExpert
 from vy_nexus.tasks import Task
 
@@ -40,3 +41,9 @@ def test_reasoning_failures_fail_the_expert() -> None:
     context = context_with(ScriptedBackend("x", delay=0.2), timeout_seconds=0.05)
     with pytest.raises(ExpertExecutionError, match="general needs the reasoning core to answer"):
         run_expert(GeneralExpert(), Task(description="hi"), context)
+
+
+def test_a_bare_backend_in_the_context_is_used_too() -> None:
+    context = ExpertContext(llm=ScriptedBackend("bare backend answer"))
+    assert run_expert(GeneralExpert(), Task(description="hi"), context).output["answer"] == "bare backend answer"
+    assert run_expert(GeneralExpert(), Task(description="hi"), ExpertContext(llm=object())).confidence == 0.3

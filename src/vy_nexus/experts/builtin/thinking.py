@@ -9,7 +9,7 @@ from typing import Any
 from vy_nexus.errors import ExpertExecutionError, ReasoningError
 from vy_nexus.experts.base import ExpertContext
 from vy_nexus.reasoning.core import ReasoningCore
-from vy_nexus.reasoning.llm import GenerationOptions, LLMResponse, Message
+from vy_nexus.reasoning.llm import GenerationOptions, LLMBackend, LLMResponse, Message
 
 FENCE = re.compile(r"```[a-zA-Z0-9_+-]*[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
@@ -33,8 +33,11 @@ class Thought:
 
 
 def reasoning_core(context: ExpertContext) -> ReasoningCore | None:
+    """The context's reasoning core; a bare backend (e.g. passed by an embedding application) is wrapped."""
     llm = context.llm
-    return llm if isinstance(llm, ReasoningCore) else None
+    if isinstance(llm, ReasoningCore) or llm is None:
+        return llm
+    return ReasoningCore(llm) if isinstance(llm, LLMBackend) else None
 
 
 async def think(
