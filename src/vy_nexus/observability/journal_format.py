@@ -25,7 +25,8 @@ TIMESTAMP_PREFIX = '{"timestamp":"'
 
 TIMESTAMP_WIDTH = 27
 
-_METADATA_CHARS = 600
+_METADATA_BYTES = 600
+_LOUD_LEVELS = frozenset({"warn", "error"})
 
 
 def _default(value: Any) -> str:
@@ -95,20 +96,16 @@ def parse_markdown_header(line: str) -> str | None:
 
 def markdown_entry(event: Event, timestamp: str, metadata_json: bytes) -> bytes:
     """One bullet of daily.md: time, category, component, task/expert, message, metadata (newline included)."""
-    parts = [f"- {timestamp[11:19]} · **{event.category}** · {event.component}"]
-    if event.level in ("warn", "error"):
-        parts.append(f"**{event.level.upper()}**")
-    if event.task_id is not None:
-        parts.append(f"task `{event.task_id}`")
-    if event.expert_id is not None:
-        parts.append(f"expert `{event.expert_id}`")
+    level = f" · **{event.level.upper()}**" if event.level in _LOUD_LEVELS else ""
+    task = f" · task `{event.task_id}`" if event.task_id is not None else ""
+    expert = f" · expert `{event.expert_id}`" if event.expert_id is not None else ""
     message = event.message
     if "\n" in message or "\r" in message:
         message = " ".join(message.split())
-    text = " · ".join(parts) + " — " + message
-    if event.metadata:
-        metadata = metadata_json.decode("utf-8").replace("`", "'")
-        if len(metadata) > _METADATA_CHARS:
-            metadata = metadata[: _METADATA_CHARS - 1] + "…"
-        text += f" · `{metadata}`"
-    return (text + "\n").encode("utf-8")
+    text = f"- {timestamp[11:19]} · **{event.category}** · {event.component}{level}{task}{expert} — {message}"
+    if not event.metadata:
+        return text.encode() + b"\n"
+    metadata = metadata_json.replace(b"`", b"'")
+    if len(metadata) > _METADATA_BYTES:
+        metadata = metadata[: _METADATA_BYTES - 3].decode("utf-8", "ignore").encode() + "…".encode()
+    return b"".join((text.encode(), b" \xc2\xb7 `", metadata, b"`\n"))
