@@ -42,6 +42,7 @@ SHUTDOWN = "system.shutdown"
 UNREGISTER_EXPERT = "expert.unregister"
 CONFIG_SET = "config.set"
 DESTRUCTIVE_ACTIONS = frozenset({SHUTDOWN, UNREGISTER_EXPERT, CONFIG_SET})
+NO_OBJECTION = "no objection"
 
 
 class Verdict(StrEnum):
@@ -94,10 +95,10 @@ class Policy:
     name: ClassVar[str] = "policy"
 
     def check_task(self, request: TaskRequest) -> Ruling:
-        return Ruling(Verdict.ALLOWED, self.name, "no objection")
+        return Ruling(Verdict.ALLOWED, self.name, NO_OBJECTION)
 
     def check_action(self, action: AdminAction) -> Ruling:
-        return Ruling(Verdict.ALLOWED, self.name, "no objection")
+        return Ruling(Verdict.ALLOWED, self.name, NO_OBJECTION)
 
 
 class ConcurrencyPolicy(Policy):
@@ -384,11 +385,14 @@ class Governance:
         return approval
 
     def _decide(self, action: AdminAction) -> Ruling:
+        reasons: list[str] = []
         for policy in self.policies:
             ruling = policy.check_action(action)
             if not ruling.proceeds:
                 return ruling
-        return Ruling(Verdict.ALLOWED, "all", f"{len(self.policies)} policies allowed {action.kind}")
+            if ruling.reason != NO_OBJECTION:
+                reasons.append(ruling.reason)
+        return Ruling(Verdict.ALLOWED, "all", "; ".join(reasons) or f"no policy objected to {action.kind}")
 
     def record(self, action: AdminAction, ruling: Ruling, approval_id: str | None = None) -> None:
         """Append an action and its ruling to the audit log and publish it (``governance.action``)."""
