@@ -107,20 +107,12 @@ class MetricsSettings(_Section):
     retention_days: int = Field(default=30, ge=1)
 
 
-class ApiSettings(_Section):
-    host: str = "127.0.0.1"
-    port: int = Field(default=8765, ge=1, le=65535)
-
-
 class ExecutorSettings(_Section):
-    kind: Literal["local", "celery"] = "local"
     expert_timeout_seconds: float = Field(default=60.0, gt=0)
     max_retries: int = Field(default=2, ge=0)
     backoff_base_seconds: float = Field(default=0.2, ge=0)
     backoff_max_seconds: float = Field(default=5.0, ge=0)
     aggregation: Literal["single", "confidence_weighted", "majority_vote", "ensemble"] = "confidence_weighted"
-    broker_url: str = "redis://127.0.0.1:6379/0"
-    result_backend: str = "redis://127.0.0.1:6379/1"
 
 
 class ExpertsSettings(_Section):
@@ -140,7 +132,6 @@ class Settings(_Section):
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
-    api: ApiSettings = Field(default_factory=ApiSettings)
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     experts: ExpertsSettings = Field(default_factory=ExpertsSettings)
 

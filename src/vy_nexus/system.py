@@ -239,7 +239,11 @@ class VyNexus:
                 "provider": self.settings.reasoning_core.provider,
                 "model": self.settings.reasoning_core.model,
             },
-            "executor": self.settings.executor.kind,
+            "executor": {
+                "expert_timeout_seconds": self.settings.executor.expert_timeout_seconds,
+                "max_retries": self.settings.executor.max_retries,
+                "aggregation": self.settings.executor.aggregation,
+            },
             "safety": {
                 "shutting_down": self.safety.shutting_down,
                 "reason": self.safety.shutdown_reason,

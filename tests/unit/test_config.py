@@ -65,7 +65,7 @@ def test_malformed_files(home: Path, content: str) -> None:
 
 def test_empty_file_is_defaults(home: Path) -> None:
     (home / "config.yaml").write_text("# nothing yet\n")
-    assert load_settings(home, environ={}).api.port == 8765
+    assert load_settings(home, environ={}).routing.top_k == 1
 
 
 def test_get_key(home: Path) -> None:
