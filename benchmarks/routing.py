@@ -1,0 +1,227 @@
+"""Routing benchmark: cache speed-up, cache hit rate on a Zipf stream, semantic latency, CLINC150 accuracy.
+
+Run:  .venv/bin/python benchmarks/routing.py [--clinc DIR] [--cache-dir DIR] [--stream N]
+
+Prints, all measured in this one run:
+1. routing time per task without and with the routing cache (keyword and semantic strategies), and the cut;
+2. the cache hit rate on a Zipf(1.1) stream over 5,000 distinct tasks (max_size 1,000, TTL 300 s), next to the
+   best any 1,000-entry cache could do on that stream (the share of requests for the 1,000 most popular tasks)
+   and the LRU hit rate with room for every task;
+3. keyword / semantic / hybrid accuracy on a small hand-labeled set of tasks for the built-in experts;
+4. semantic routing latency p50/p99 per query (embedding included), one query at a time;
+5. CLINC150 val accuracy for 150 intents and for 10 domains, with out-of-scope recall and ECE — when the data is
+   present (default ../shared/data/clinc150); otherwise it says so and skips that part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from vy_nexus.experts.builtin import BUILTIN_EXPERTS
+from vy_nexus.experts.registry import ExpertRegistry
+from vy_nexus.reasoning.embeddings import OnnxSentenceEncoder, default_model_path, default_tokenizer_path
+from vy_nexus.routing.cache import RoutingCache
+from vy_nexus.routing.embedding_cache import CachedEncoder
+from vy_nexus.routing.evaluate import evaluate, percentiles
+from vy_nexus.routing.gating import GatingEngine
+from vy_nexus.routing.hybrid import HybridStrategy
+from vy_nexus.routing.keyword import KeywordStrategy
+from vy_nexus.routing.route_model import fit_route_model
+from vy_nexus.routing.routes import read_labeled, routes_from_labeled
+from vy_nexus.routing.semantic import SemanticRouter, SemanticStrategy
+from vy_nexus.routing.strategy import RoutingStrategy
+from vy_nexus.tasks import Task
+
+DEFAULT_CLINC = Path(__file__).resolve().parents[2] / "shared" / "data" / "clinc150"
+DISTINCT_TASKS = 5000
+ZIPF_EXPONENT = 1.1
+
+# Hand-labeled tasks for the built-in experts: half use the experts' capability words, half paraphrase.
+LABELED_TASKS: list[tuple[str, str]] = [
+    ("fix the bug in this python function", "code"),
+    ("refactor this javascript class", "code"),
+    ("write a unit test for the parser", "code"),
+    ("my program crashes with a segmentation fault when the list is empty", "code"),
+    ("why does this loop never terminate", "code"),
+    ("make this recursive fibonacci faster", "code"),
+    ("compute the average of the price column in this csv", "data-analysis"),
+    ("group by region and sum the sales", "data-analysis"),
+    ("what is the median age in this dataset", "data-analysis"),
+    ("which month had the most orders last year according to these numbers", "data-analysis"),
+    ("how spread out are the test scores", "data-analysis"),
+    ("find the correlation between height and weight in these records", "data-analysis"),
+    ("research the history of the printing press", "research"),
+    ("compare postgres and mysql with sources", "research"),
+    ("explain how vaccines train the immune system", "research"),
+    ("who invented the telephone and when", "research"),
+    ("what caused the fall of the roman empire", "research"),
+    ("what do we know about the health effects of intermittent fasting", "research"),
+    ("write a blog post about remote work", "writing"),
+    ("proofread this paragraph for grammar", "writing"),
+    ("draft an email to my landlord about the heating", "writing"),
+    ("make this cover letter sound more confident", "writing"),
+    ("turn these notes into a short speech for my sister's wedding", "writing"),
+    ("compose a birthday message for my grandmother", "writing"),
+    ("hello, how are you today", "general"),
+    ("can you help me with something", "general"),
+    ("tell me a joke", "general"),
+    ("good morning!", "general"),
+    ("what's your name", "general"),
+    ("thanks, that was useful", "general"),
+]
+
+
+def registry_with_builtins() -> ExpertRegistry:
+    registry = ExpertRegistry()
+    for expert_class in BUILTIN_EXPERTS:
+        registry.register(expert_class())
+    return registry
+
+
+def per_call_us(call: Callable[[], object], repeat: int) -> float:
+    started = time.perf_counter()
+    for _ in range(repeat):
+        call()
+    return (time.perf_counter() - started) / repeat * 1e6
+
+
+def cache_speedup(name: str, strategy: RoutingStrategy, registry: ExpertRegistry, tasks: list[Task]) -> None:
+    uncached = GatingEngine(registry, strategy)
+    cached = GatingEngine(registry, strategy, cache=RoutingCache(max_size=1000, ttl_seconds=300))
+    for task in tasks:
+        cached.route(task)  # warm: every later call is a hit
+    rounds = max(1, 400 // len(tasks))
+    cold = per_call_us(lambda: [uncached.route(t) for t in tasks], rounds) / len(tasks)
+    warm = per_call_us(lambda: [cached.route(t) for t in tasks], rounds * 5) / len(tasks)
+    assert cached.cache is not None
+    print(
+        f"  {name:<8} uncached {cold:9.1f} µs/task   cached hit {warm:6.1f} µs/task"
+        f"   cut {(1 - warm / cold) * 100:5.1f}%   (hit rate {cached.cache.stats().hit_rate * 100:.1f}%)"
+    )
+
+
+def zipf_stream(length: int, seed: int = 0) -> tuple[np.ndarray, float]:
+    ranks = np.arange(1, DISTINCT_TASKS + 1, dtype=np.float64)
+    weights = ranks**-ZIPF_EXPONENT
+    weights /= weights.sum()
+    stream = np.random.default_rng(seed).choice(DISTINCT_TASKS, size=length, p=weights)
+    return stream, float(weights[:1000].sum())
+
+
+def hit_rate(stream: np.ndarray, max_size: int, registry: ExpertRegistry) -> float:
+    cache = RoutingCache(max_size=max_size, ttl_seconds=300)
+    gating = GatingEngine(registry, KeywordStrategy(registry), cache=cache)
+    tasks = [Task(description=f"task {i}: fix the python bug in module {i}") for i in range(DISTINCT_TASKS)]
+    for index in stream:
+        gating.route(tasks[index])
+    return cache.stats().hit_rate
+
+
+def strategy_accuracy(registry: ExpertRegistry, strategies: dict[str, RoutingStrategy]) -> None:
+    for name, strategy in strategies.items():
+        gating = GatingEngine(registry, strategy)
+        hits = sum(gating.route(Task(description=text)).expert_ids[0] == label for text, label in LABELED_TASKS)
+        print(f"  {name:<8} {hits}/{len(LABELED_TASKS)} = {hits / len(LABELED_TASKS) * 100:.1f}%")
+
+
+def clinc(directory: Path, encoder: CachedEncoder) -> None:
+    if not (directory / "train.jsonl").is_file():
+        print(f"  CLINC150 not found at {directory}: skipped (pass --clinc DIR; the data lives in ../shared/data)")
+        return
+    train = read_labeled(directory / "train.jsonl", "intent")
+    oos_train = read_labeled(directory / "oos_train.jsonl", "intent")
+    routes = routes_from_labeled(train)
+    started = time.perf_counter()
+    model = fit_route_model(routes, encoder, oos_texts=[e.text for e in oos_train])
+    print(
+        f"  fitted {len(routes)} routes on {len(train)} utterances in {time.perf_counter() - started:.1f} s:"
+        f" {model.kind}, held-out accuracy centroid {model.report.get('held_out_accuracy_centroid', 0) * 100:.1f}%"
+        f" / head {model.report.get('held_out_accuracy_head', 0) * 100:.1f}%, T={model.temperature:.3f}"
+    )
+    router = SemanticRouter(routes, encoder, model)
+    centroids = SemanticRouter.build(routes, encoder)
+    for label_field in ("intent", "domain"):
+        val = read_labeled(directory / "val.jsonl", label_field) + read_labeled(
+            directory / "oos_val.jsonl", label_field
+        )
+        for name, candidate in (("head", router), ("centroid", centroids)):
+            if name == "centroid" and label_field == "domain":
+                continue
+            report = evaluate(candidate, val, label_field=label_field, latency_sample=300 if name == "head" else 0)
+            print(
+                f"  val {label_field:<6} ({report.labels:>3} labels, {name:<8}) accuracy {report.accuracy * 100:5.1f}%"
+                f"  closed-set {report.closed_set_accuracy * 100:5.1f}%"
+                f"  oos recall {(report.oos_recall or 0) * 100:5.1f}%"
+                f"  oos precision {(report.oos_precision or 0) * 100:5.1f}%"
+                f"  ECE {report.ece:.4f}"
+            )
+            if report.latency_ms:
+                latency = report.latency_ms
+                print(
+                    f"  semantic routing latency per query (150 routes, head): p50 {latency['p50']:.2f} ms"
+                    f"  p95 {latency['p95']:.2f} ms  p99 {latency['p99']:.2f} ms"
+                )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clinc", type=Path, default=DEFAULT_CLINC, help="CLINC150 directory (train/val jsonl)")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="reuse utterance embeddings across runs")
+    parser.add_argument("--stream", type=int, default=100_000, help="length of the Zipf request stream")
+    args = parser.parse_args()
+    cache_dir = args.cache_dir or Path(tempfile.mkdtemp(prefix="vy-routing-bench-"))
+    registry = registry_with_builtins()
+    encoder = CachedEncoder(OnnxSentenceEncoder(default_model_path(), default_tokenizer_path()), cache_dir)
+    semantic = SemanticStrategy(registry, encoder)
+    semantic.router().encoder.encode(["warm up"])  # load the model outside the measurements
+    tasks = [Task(description=text) for text, _ in LABELED_TASKS]
+
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"machine: {os.cpu_count()} cores, load average {load} (latencies grow with load)")
+    print("1. routing cache: time per routed task (GatingEngine.route, built-in experts)")
+    cache_speedup("keyword", KeywordStrategy(registry), registry, tasks)
+    cache_speedup("semantic", semantic, registry, tasks)
+
+    print(f"2. cache hit rate, Zipf({ZIPF_EXPONENT}) stream of {args.stream:,} requests over {DISTINCT_TASKS:,} tasks")
+    stream, ceiling = zipf_stream(args.stream)
+    print(f"  max_size 1000 (default): {hit_rate(stream, 1000, registry) * 100:.1f}%")
+    print(f"  best possible with 1000 entries (share of requests for the top 1000 tasks): {ceiling * 100:.1f}%")
+    print(f"  max_size 2000: {hit_rate(stream, 2000, registry) * 100:.1f}%")
+    print(f"  max_size 5000 (room for every task): {hit_rate(stream, 5000, registry) * 100:.1f}%")
+
+    print(f"3. built-in experts, {len(LABELED_TASKS)} hand-labeled tasks: top-1 accuracy")
+    strategy_accuracy(
+        registry,
+        {
+            "keyword": KeywordStrategy(registry),
+            "semantic": semantic,
+            "hybrid": HybridStrategy(KeywordStrategy(registry), semantic),
+        },
+    )
+
+    print("4. semantic routing latency, one query at a time (built-in expert routes)")
+    router = semantic.router()
+    samples = []
+    for _ in range(5):
+        for text, _label in LABELED_TASKS:
+            started = time.perf_counter()
+            router.predict([text])
+            samples.append((time.perf_counter() - started) * 1e3)
+    stats = percentiles(samples)
+    print(f"  p50 {stats['p50']:.2f} ms  p95 {stats['p95']:.2f} ms  p99 {stats['p99']:.2f} ms")
+
+    print("5. CLINC150 validation (routes from train.jsonl, out-of-scope from oos_val.jsonl)")
+    clinc(args.clinc, encoder)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
