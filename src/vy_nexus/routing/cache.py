@@ -3,13 +3,17 @@
 The key hashes everything routing depends on: the task type, the normalised description, the routing-relevant
 context, the number of experts asked for and the registry version. Registering, replacing or unregistering an
 expert bumps the registry version and also clears the cache, so a stale decision is never served.
+
+Counters: hits, misses, LRU evictions, TTL expirations and invalidations, read as one consistent snapshot with
+``stats()`` (``VyNexus.status()["routing"]["cache"]`` shows it). Metrics get hits and misses per decision from the
+``task.routed`` event (``cache_hit``); evictions/expirations are gauges an exporter reads from ``stats()`` — the
+hot path publishes nothing extra. The cache lives in process memory: a new process starts empty.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -23,21 +27,22 @@ from vy_nexus.tasks import RoutingDecision, Task
 ROUTING_CONTEXT_KEYS = ("experts", "expert", "capabilities", "language")
 """Context keys that change a routing decision; other context (user ids, payload hints) does not."""
 
-_WHITESPACE = re.compile(r"\s+")
-
 
 def normalise_text(text: str) -> str:
-    return _WHITESPACE.sub(" ", text.strip().lower())
+    """Lower case, whitespace runs collapsed to one space, no leading or trailing space."""
+    return " ".join(text.lower().split())
 
 
 def routing_key(task: Task, registry_version: int, top_k: int) -> str:
-    relevant = {key: task.context[key] for key in ROUTING_CONTEXT_KEYS if key in task.context}
-    material = json.dumps(
-        [task.type, normalise_text(task.description), relevant, top_k, registry_version],
-        sort_keys=True,
-        default=str,
-        separators=(",", ":"),
-    )
+    """A 128-bit hex digest of everything a routing decision depends on.
+
+    The common case (no routing-relevant context) skips JSON entirely, which keeps a cache hit in single-digit
+    microseconds. Fields are length-prefixed, so no choice of type or text can collide with another split.
+    """
+    relevant = [(key, task.context[key]) for key in ROUTING_CONTEXT_KEYS if key in task.context]
+    context = json.dumps(relevant, sort_keys=True, default=str, separators=(",", ":")) if relevant else ""
+    text = normalise_text(task.description)
+    material = f"{len(task.type)}:{task.type}|{len(text)}:{text}|{len(context)}:{context}|{top_k}|{registry_version}"
     return hashlib.blake2b(material.encode("utf-8"), digest_size=16).hexdigest()
 
 
