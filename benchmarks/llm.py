@@ -93,7 +93,7 @@ def bench_llama_cpp_direct(rounds: int, max_tokens: int, threads: int) -> tuple[
 
     started = time.perf_counter()
     llama = llama_cpp.Llama(
-        str(packaged_model_path()), n_ctx=2048, n_threads=threads, n_threads_batch=os.cpu_count(), verbose=False
+        str(packaged_model_path()), n_ctx=2048, n_threads=threads, n_threads_batch=threads, verbose=False
     )
     load = time.perf_counter() - started
 

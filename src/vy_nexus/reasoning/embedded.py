@@ -114,7 +114,7 @@ class LlamaCppRuntime:
                 model_path=str(model_path),
                 n_ctx=context_window,
                 n_threads=threads,
-                n_threads_batch=max(threads, os.cpu_count() or 1),
+                n_threads_batch=threads,
                 verbose=False,
             )
         except (ValueError, RuntimeError) as exc:
@@ -206,8 +206,9 @@ class EmbeddedBackend:
         self._configured_path = Path(model_path).expanduser() if model_path else None
         self.model = model if model != DEFAULT_MODEL_NAME or model_path is None else Path(str(model_path)).stem
         self.context_window = context_window
-        # One generation thread per two cores (llama.cpp's own default): its threads spin-wait on each other, so
-        # using every core collapses throughput as soon as anything else runs. Prompt evaluation uses all cores.
+        # One thread per two cores (llama.cpp's default for generation), for prompt evaluation too: llama.cpp's
+        # threads spin-wait on each other, so using every core collapses throughput and stretches the time to first
+        # token to seconds as soon as anything else runs (measured in docs/reasoning.md).
         self.threads = threads or max(1, (os.cpu_count() or 2) // 2)
         self._loader = loader
         self._runtime: Runtime | None = None
