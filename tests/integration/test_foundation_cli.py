@@ -184,3 +184,18 @@ def test_sigterm_stops_a_real_pulse_loop(home: Path) -> None:
     assert "heartbeat stopped: SIGTERM received" in out
     state = json.loads((home / "sovereign_state.json").read_text())
     assert state["meta"]["last_shutdown_reason"] == "SIGTERM received"
+
+
+def test_an_interactive_confirmation_counts_as_approval(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("vy_nexus.interfaces.cli.confirm.interactive", lambda: True)
+    declined = runner.invoke(app, ["--home", str(home), "configure", "logging.level", "debug"], input="n\n")
+    assert declined.exit_code == 3 and "cancelled: not confirmed" in declined.stderr
+    assert not (home / "config.yaml").exists()
+    accepted = runner.invoke(app, ["--home", str(home), "configure", "logging.level", "debug"], input="y\n")
+    assert accepted.exit_code == 0 and "Set logging.level to 'debug'?" in accepted.stdout
+    assert yaml.safe_load((home / "config.yaml").read_text()) == {"logging": {"level": "debug"}}
+    audit = [json.loads(line) for line in (home / "governance" / "audit.jsonl").read_text().splitlines()]
+    assert [(a["policy"], a["verdict"]) for a in audit] == [("cli_confirmation", "denied"), ("all", "allowed")]
+    assert "interactive confirmation" in audit[1]["reason"]
+    _, out, _ = invoke(home, "approvals", "list", "--all", "--json")
+    assert json.loads(out)["approvals"] == []  # nothing was filed: a person answered
