@@ -196,3 +196,20 @@ def test_unregistering_an_expert_needs_approval(vy: VyNexus) -> None:
     with pytest.raises(UnknownExpertError):
         vy.unregister_expert("nope", approved_by="tester")
     assert [a.target for a in vy.governance.approvals.all()] == ["nap"]
+
+
+@pytest.mark.slow
+def test_the_default_state_checks_this_system_for_real(home: Path) -> None:
+    """A fresh home, one task run with the journal on, then the default jobs' real verification commands."""
+    settings = load_settings(home, environ={})
+    with VyNexus(settings) as system:
+        system.run(Task(description="compute the mean of this data", input=[{"n": 1}, {"n": 3}]))
+    heartbeat = system.heartbeat()
+    results = [heartbeat.beat() for _ in range(4)]
+    assert [(r.job_id, r.passed) for r in results] == [("1.1", True), ("1.2", True), ("1.3", True), ("2.1", True)]
+    assert results[2].advanced_to == 2
+    state = system.state.load()
+    for job_id in ("3.1", "3.2", "3.3", "4.1", "4.2", "5.1"):
+        outcome = heartbeat.runner.run(state.job(job_id).verification)
+        assert outcome.passed, (job_id, outcome.stderr)
+    assert json.loads(heartbeat.runner.run(state.job("3.2").verification).stdout)["expert_ids"]
