@@ -151,7 +151,7 @@ def test_pulse_beats_and_advances(home: Path) -> None:
 
 
 def test_pulse_every_stops_on_the_stop_file(home: Path) -> None:
-    (home / "config.yaml").write_text("safety:\n  stop_poll_seconds: 0.02\n")
+    (home / "config.yaml").write_text("safety:\n  stop_poll_seconds: 0.02\nheartbeat:\n  interval_minutes: 0.001\n")
     write_state(home, ["false"])
 
     def request_stop() -> None:
@@ -160,7 +160,7 @@ def test_pulse_every_stops_on_the_stop_file(home: Path) -> None:
 
     stopper = threading.Thread(target=request_stop)
     stopper.start()
-    code, out, _ = invoke(home, "pulse", "--every", "0.001")
+    code, out, _ = invoke(home, "pulse", "--loop")  # every heartbeat.interval_minutes
     stopper.join()
     assert code == 0
     assert out.count("job 1.1: failed") >= 2 and "heartbeat stopped" in out and "enough" in out

@@ -104,6 +104,7 @@ def register(app: typer.Typer) -> None:
         every: float | None = typer.Option(
             None, "--every", min=0.0001, help="Beat every MINUTES until stopped (vy-nexus stop, SIGTERM, Ctrl-C)."
         ),
+        loop: bool = typer.Option(False, "--loop", help="Beat every heartbeat.interval_minutes until stopped."),
         show_status: bool = typer.Option(False, "--status", help="Show phases and jobs; run nothing."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
@@ -122,6 +123,8 @@ def register(app: typer.Typer) -> None:
                 console.print(_status_table(info))
             return
         system = state(ctx).system()
+        if every is None and loop:
+            every = system.settings.heartbeat.interval_minutes
 
         def show(result: BeatResult) -> None:
             if as_json:
