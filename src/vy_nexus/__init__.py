@@ -22,8 +22,11 @@ from vy_nexus.errors import (
     VyNexusError,
 )
 from vy_nexus.events import Event, EventBus
+from vy_nexus.execution.governance import AdminAction, Governance, Policy, Ruling, TaskRequest, Verdict
 from vy_nexus.experts.base import BaseExpert, ExpertContext, ExpertOutput
 from vy_nexus.experts.registry import ExpertRegistry
+from vy_nexus.foundation.safe_fs import SafeFileSystem
+from vy_nexus.foundation.safety import SafetyHandler, Severity
 from vy_nexus.routing.cache import RoutingCache
 from vy_nexus.routing.gating import GatingEngine
 from vy_nexus.system import VyNexus
@@ -35,6 +38,7 @@ except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0"
 
 __all__ = [
+    "AdminAction",
     "AggregatedResult",
     "BaseExpert",
     "ConfigError",
@@ -49,18 +53,26 @@ __all__ = [
     "ExpertResult",
     "ExpertTimeoutError",
     "GatingEngine",
+    "Governance",
     "GovernanceError",
+    "Policy",
     "Priority",
     "ReasoningError",
     "RoutingCache",
     "RoutingDecision",
     "RoutingError",
+    "Ruling",
+    "SafeFileSystem",
     "SafetyError",
+    "SafetyHandler",
     "Settings",
+    "Severity",
     "StateError",
     "Task",
     "TaskError",
+    "TaskRequest",
     "UnknownExpertError",
+    "Verdict",
     "VyNexus",
     "VyNexusError",
     "__version__",
