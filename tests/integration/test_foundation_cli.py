@@ -199,3 +199,16 @@ def test_an_interactive_confirmation_counts_as_approval(home: Path, monkeypatch:
     assert "interactive confirmation" in audit[1]["reason"]
     _, out, _ = invoke(home, "approvals", "list", "--all", "--json")
     assert json.loads(out)["approvals"] == []  # nothing was filed: a person answered
+
+
+def test_pulse_loop_prints_json_lines(home: Path) -> None:
+    (home / "config.yaml").write_text("safety:\n  stop_poll_seconds: 0.02\n")
+    write_state(home, ["true"], ["false"])
+    stopper = threading.Timer(0.3, lambda: StopRequest(home).write("enough"))
+    stopper.start()
+    code, out, _ = invoke(home, "pulse", "--every", "0.001", "--json")
+    stopper.join()
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(lines) >= 2
+    assert (lines[0]["job_id"], lines[0]["passed"]) == ("1.1", True)
+    assert (lines[1]["job_id"], lines[1]["passed"]) == ("1.2", False)

@@ -111,7 +111,8 @@ def register(app: typer.Typer) -> None:
         """Heartbeat: verify the current phase's first pending job; advance the phase when all its jobs hold.
 
         Verification commands run without a shell in the home directory, with heartbeat.verification_timeout_seconds
-        as the limit; their output goes to the journal (pulse.verified events).
+        as the limit; their output goes to the journal (pulse.verified events). With --every/--loop and --json, each
+        beat is printed as one JSON line.
 
         Example: vy-nexus pulse --status
         """
@@ -127,7 +128,9 @@ def register(app: typer.Typer) -> None:
             every = system.settings.heartbeat.interval_minutes
 
         def show(result: BeatResult) -> None:
-            if as_json:
+            if as_json and every is not None:  # a loop prints one JSON object per line
+                typer.echo(json.dumps(result.as_dict(), default=str, ensure_ascii=False))
+            elif as_json:
                 print_json(result.as_dict())
             else:
                 console.print(_beat_line(result), highlight=False)
