@@ -68,7 +68,12 @@ class Coordinator:
         started = time.perf_counter()
         budget = self._budget(task)
         jobs = [asyncio.ensure_future(self._run_expert(task, expert_id, budget)) for expert_id in decision.expert_ids]
-        done, pending = await asyncio.wait(jobs, timeout=budget + 1.0)
+        try:
+            done, pending = await asyncio.wait(jobs, timeout=budget + 1.0)
+        except asyncio.CancelledError:  # the task itself was cancelled (e.g. a shutdown's grace period ran out)
+            for job in jobs:
+                job.cancel()
+            raise
         for job in pending:  # belt and braces: each job enforces its own timeout first
             job.cancel()
         results = [
