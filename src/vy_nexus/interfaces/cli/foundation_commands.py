@@ -154,7 +154,8 @@ def register(app: typer.Typer) -> None:
                 console.print(f"heartbeat stopped: {system.safety.shutdown_reason}", highlight=False)
 
     approvals_app = typer.Typer(
-        help="Approval requests for destructive actions (shutdown, unregistering experts, config changes).",
+        help="Approval requests for destructive actions (shutdown, unregistering experts, config changes).\n\n"
+        "Example: vy-nexus approvals approve 3f9c2a71b0",
         no_args_is_help=False,
         invoke_without_command=True,
     )
