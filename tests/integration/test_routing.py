@@ -118,3 +118,29 @@ def test_unknown_route_target_is_reported_by_fit_and_by_routing(tmp_path: Path) 
         system.route(Task(description="set a timer for 5 minutes"))
     code, out, _ = invoke(tmp_path, "cache", "clear")
     assert code == 0 and "removed 1 embedding cache file" in out
+
+
+def test_cli_list_table(fitted_home: Path) -> None:
+    code, out, _ = invoke(fitted_home, "routes", "list")
+    assert code == 0 and "13 routes (fitted model)" in out and "translate" in out
+
+
+def test_concurrent_semantic_routing_is_consistent(fitted_home: Path) -> None:
+    import threading
+
+    settings = load_settings(fitted_home, environ={"VY_NEXUS_ROUTING__STRATEGY": "semantic"})
+    system = VyNexus(settings, observe=False)
+    texts = ["set a timer for ten minutes", "what's the weather like in oslo", "play some jazz", "book a flight"]
+    expected = {text: system.gating.strategy.score(Task(description=text)).matched[0] for text in texts}
+    seen: list[tuple[str, str]] = []
+
+    def work() -> None:
+        for text in texts * 3:
+            seen.append((text, system.gating.strategy.score(Task(description=text)).matched[0]))
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 36 and all(expected[text] == route for text, route in seen)
