@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/vy-nexus run "Check this Python code for bugs: \`\`\`python\ndef mean(xs):\n    return sum(xs) / len(xs)\n\`\`\`"
+	$(BIN)/vy-nexus run "Review this Python code for bugs" --input examples/mean.py
+	$(BIN)/vy-nexus run "total units by region in this csv" --input examples/sales.csv
 
 test: setup
 	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=80 $(PYTEST_ARGS)

@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.panel import Panel
-from rich.pretty import Pretty
 from rich.table import Table
 
 from vy_nexus.config import get_key
@@ -18,6 +16,7 @@ from vy_nexus.errors import TaskError
 from vy_nexus.execution.aggregation import AGGREGATORS
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
 from vy_nexus.interfaces.cli.confirm import authorize_config_change
+from vy_nexus.interfaces.cli.render import render_output
 from vy_nexus.interfaces.cli.token_stream import TokenPrinter, backends_used
 from vy_nexus.observability.signals import publish_config_changed
 from vy_nexus.reasoning.streaming import stream_tokens_to
@@ -79,25 +78,15 @@ def render_decision(decision: RoutingDecision) -> Table:
     return table
 
 
-def render_output(output: Any) -> Any:
-    if isinstance(output, str):
-        return output
-    if isinstance(output, dict):
-        headline = output.get("summary") or output.get("answer")
-        if isinstance(headline, str):
-            rest = {k: v for k, v in output.items() if k not in ("summary", "answer")}
-            return headline if not rest else Panel.fit(Pretty(rest), title=headline)
-    return Pretty(output)
-
-
-def render_result(result: AggregatedResult) -> None:
+def render_result(result: AggregatedResult, streamed: list[str] | None = None) -> None:
     if result.decision is not None:
         console.print(render_decision(result.decision))
     for item in result.results:
         if not item.ok:
             console.print(f"[red]✗ {item.expert_id}[/]: {item.error}", highlight=False)
     title = f"{', '.join(result.experts) or 'no expert'} · {result.method} · confidence {result.confidence:.2f}"
-    console.print(Panel(render_output(result.output), title=title, expand=False))
+    console.rule(title, style="dim")
+    console.print(render_output(result.output, streamed or ()))
     for used in backends_used(result):
         console.print(f"[dim]answered by {used}[/]", highlight=False)
 
@@ -139,7 +128,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(result.model_dump(mode="json"))
         else:
-            render_result(result)
+            render_result(result, printer.texts)
         if not result.ok:
             raise typer.Exit(1)
 

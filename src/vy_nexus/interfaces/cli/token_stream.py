@@ -16,6 +16,8 @@ class TokenPrinter:
     def __init__(self, console: Console) -> None:
         self.console = console
         self.tokens = 0
+        self.texts: list[str] = []
+        """The full text of each streamed answer, so the final result need not print it again."""
         self._current: tuple[str | None, str, str] | None = None
 
     def __call__(self, event: TokenEvent) -> None:
@@ -27,7 +29,9 @@ class TokenPrinter:
                 f"[bold cyan]{event.expert_id or 'llm'}[/] [dim]· {event.provider}/{event.model}[/]", highlight=False
             )
             self._current = source
+            self.texts.append("")
         self.tokens += 1
+        self.texts[-1] += event.text
         self.console.print(event.text, end="", markup=False, highlight=False, soft_wrap=True)
         self.console.file.flush()
 

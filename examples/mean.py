@@ -1,0 +1,6 @@
+def mean(values):
+    """Average of a list of numbers."""
+    return sum(values) / len(values)
+
+
+print(mean([]))

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from rich.console import Console
+
+from vy_nexus.interfaces.cli.render import render_output
+
+
+def rendered(output: object, streamed: tuple[str, ...] = ()) -> str:
+    console = Console(width=120, record=True, color_system=None)
+    console.print(render_output(output, streamed))
+    return console.export_text()
+
+
+def test_headline_tables_and_details() -> None:
+    text = rendered(
+        {
+            "summary": "3 groups",
+            "columns": {"units": {"sum": 46, "mean": 9.2}, "region": {"top": [{"value": "north", "count": 2}]}},
+            "result": [{"region": "north", "sum_units": 15}],
+            "rows": 5,
+            "reasoning": {"provider": "embedded"},
+        }
+    )
+    assert text.index("3 groups") < text.index("north") < text.index("columns")
+    assert "sum_units" in text and "north:2" in text and "rows" in text
+    assert "embedded" not in text
+
+
+def test_streamed_text_is_not_repeated() -> None:
+    review = "This function divides by zero when the list is empty.\nFix it by checking the length first."
+    text = rendered({"summary": "Valid Python", "review": review}, streamed=(review + "\n",))
+    assert "divides by zero" not in text
+    assert "review: (streamed above)" in text
+    assert "divides by zero" in rendered({"summary": "Valid Python", "review": review})
+
+
+def test_plain_values() -> None:
+    assert "hello" in rendered("hello")
+    assert "(streamed above)" in rendered("hello", streamed=("hello",))
+    assert "a" in rendered([{"a": 1}]) and "42" in rendered(42)
