@@ -279,3 +279,11 @@ def test_settings_choose_the_strategy(registry: ExpertRegistry, settings: Settin
     settings.routing.strategy = "hybrid"
     hybrid = build_strategy(settings, registry)
     assert isinstance(hybrid, HybridStrategy) and hybrid.name == "hybrid"
+
+
+def test_a_configured_routes_file_must_exist(registry: ExpertRegistry, settings: Settings) -> None:
+    assert SemanticStrategy.from_settings(registry, settings).routes_file is None  # default file absent: fine
+    settings.routing.semantic.routes_file = "missing.yaml"
+    semantic = SemanticStrategy.from_settings(registry, settings)
+    with pytest.raises(ConfigError, match=r"routes file not found: .*missing\.yaml"):
+        semantic.routes()

@@ -146,7 +146,9 @@ class SemanticStrategy:
     @classmethod
     def from_settings(cls, registry: ExpertRegistry, settings: Settings) -> SemanticStrategy:
         path = routes_file_of(settings)
-        return cls(registry, encoder_from_settings(settings), routes_file=path if path.is_file() else None)
+        configured = settings.routing.semantic.routes_file is not None  # a configured file must exist
+        routes_file = path if configured or path.is_file() else None
+        return cls(registry, encoder_from_settings(settings), routes_file=routes_file)
 
     def routes(self, *, check: bool = True) -> list[Route]:
         """Expert routes first, then the file's (a file route named like an expert extends that expert's route).
