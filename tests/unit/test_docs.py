@@ -28,3 +28,15 @@ def test_every_config_key_is_documented() -> None:
     text = (DOCS / "configuration.md").read_text(encoding="utf-8")
     missing = [key for key in config_keys(Settings) if f"`{key}`" not in text]
     assert not missing, f"docs/configuration.md does not document: {missing}"
+
+
+def test_readme_python_example_runs(capsys: object) -> None:
+    import re
+
+    readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    assert blocks, "README has no Python example"
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert "['data-analysis']" in out and "'sum_units': 3" in out
