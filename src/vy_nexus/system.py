@@ -188,8 +188,23 @@ class VyNexus:
         return asyncio.run(self.submit(task, **kwargs))
 
     async def astop(self, reason: str = "requested") -> None:
+        """Stop from inside an event loop: shut the experts down too, drain observers off the loop."""
         self._stop_watcher.stop()
         await self.coordinator.shutdown()
+        self._announce_stopped(reason)
+        if self.observability is not None:
+            await asyncio.to_thread(self.observability.stop)
+
+    def stop(self, reason: str = "requested") -> None:
+        self._stop_watcher.stop()
+        self._announce_stopped(reason)
+        if self.observability is not None:
+            self.observability.stop()
+
+    def _announce_stopped(self, reason: str) -> None:
+        if not self._started:
+            return
+        self._started = False
         self.events.publish(
             "system.stopped",
             "system",
@@ -198,24 +213,6 @@ class VyNexus:
             phase="shutdown",
             metadata={"reason": reason},
         )
-        self._started = False
-        if self.observability is not None:
-            await asyncio.to_thread(self.observability.stop)
-
-    def stop(self, reason: str = "requested") -> None:
-        self._stop_watcher.stop()
-        if self._started:
-            self.events.publish(
-                "system.stopped",
-                "system",
-                f"vy-nexus stopped: {reason}",
-                category="milestone",
-                phase="shutdown",
-                metadata={"reason": reason},
-            )
-            self._started = False
-        if self.observability is not None:
-            self.observability.stop()
 
     def __enter__(self) -> VyNexus:
         self.start()

@@ -134,3 +134,29 @@ class BatchWriter(Generic[T]):
             _log.exception("%s: writing a batch of %d failed", self.name, len(batch))
         else:
             self.written += len(batch)
+
+
+class BatchedObserver(Generic[T]):
+    """Base for observers that queue items on the hot path and write them from a ``BatchWriter`` thread.
+
+    Subclasses set ``self._writer`` in ``__init__`` and implement the subscriber ``__call__``.
+    """
+
+    _writer: BatchWriter[T]
+
+    @property
+    def pending(self) -> int:
+        return self._writer.pending
+
+    @property
+    def dropped(self) -> int:
+        return self._writer.dropped
+
+    def start(self) -> None:
+        self._writer.start()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        return self._writer.flush(timeout)
+
+    def stop(self) -> None:
+        self._writer.stop()

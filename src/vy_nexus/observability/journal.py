@@ -19,7 +19,7 @@ from pathlib import Path
 
 from vy_nexus.config import Settings
 from vy_nexus.events import Event, Level
-from vy_nexus.observability.batching import BatchWriter
+from vy_nexus.observability.batching import BatchedObserver, BatchWriter
 from vy_nexus.observability.journal_format import (
     TimestampFormatter,
     markdown_header,
@@ -60,7 +60,7 @@ def _ends_torn(path: Path) -> bool:
         return False
 
 
-class Journal:
+class Journal(BatchedObserver[Event]):
     """Writes events to ``<logs_dir>/daily.md`` and ``<logs_dir>/structured.jsonl`` from a background thread."""
 
     def __init__(
@@ -101,23 +101,6 @@ class Journal:
         """The subscriber: filter by level and queue. No disk here."""
         if event.level in self._levels:
             self._writer.offer(event)
-
-    @property
-    def pending(self) -> int:
-        return self._writer.pending
-
-    @property
-    def dropped(self) -> int:
-        return self._writer.dropped
-
-    def start(self) -> None:
-        self._writer.start()
-
-    def flush(self, timeout: float = 10.0) -> bool:
-        return self._writer.flush(timeout)
-
-    def stop(self) -> None:
-        self._writer.stop()
 
     # -- writer thread ---------------------------------------------------------------------------------------------
 

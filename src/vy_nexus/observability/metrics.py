@@ -29,7 +29,7 @@ from typing import Any
 
 from vy_nexus.config import Settings
 from vy_nexus.events import Event
-from vy_nexus.observability.batching import BatchWriter
+from vy_nexus.observability.batching import BatchedObserver, BatchWriter
 from vy_nexus.observability.journal_format import to_json
 from vy_nexus.observability.metrics_schema import apply_retention, connect
 
@@ -196,7 +196,7 @@ _ROW_BUILDERS: dict[str, tuple[str, Callable[[Event], tuple[Any, ...]]]] = {
 }
 
 
-class MetricsCollector:
+class MetricsCollector(BatchedObserver[Event | SystemSample]):
     """Records executions, routing decisions, API requests, LLM calls and system samples in SQLite."""
 
     def __init__(
@@ -236,22 +236,8 @@ class MetricsCollector:
     def record_sample(self, sample: SystemSample) -> None:
         self._writer.offer(sample)
 
-    @property
-    def pending(self) -> int:
-        return self._writer.pending
-
-    @property
-    def dropped(self) -> int:
-        return self._writer.dropped
-
-    def start(self) -> None:
-        self._writer.start()
-
-    def flush(self, timeout: float = 10.0) -> bool:
-        return self._writer.flush(timeout)
-
     def stop(self) -> None:
-        self._writer.stop()
+        super().stop()
         if self._connection is not None:
             self._connection.close()
             self._connection = None
