@@ -152,3 +152,16 @@ def test_concurrent_semantic_routing_is_consistent(fitted_home: Path) -> None:
     for thread in threads:
         thread.join()
     assert len(seen) == 36 and all(expected[text] == route for text, route in seen)
+
+
+def test_fit_into_a_configured_json_routes_file_is_deterministic(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("routing:\n  semantic:\n    routes_file: routing/intents.json\n")
+    args = ("routes", "fit", "--data", str(FIXTURE / "train.jsonl"), "--target", "general", "--json")
+    code, first, err = invoke(tmp_path, *args)
+    assert code == 0, err
+    routes_file = tmp_path / "routing" / "intents.json"
+    assert json.loads(routes_file.read_text())["routes"][0]["target"] == "general"
+    assert (tmp_path / "routing" / "intents.model.npz").is_file()
+    code, second, _ = invoke(tmp_path, *args)  # refitting the same data changes nothing
+    assert code == 0 and json.loads(second)["new_routes"] == 0
+    assert json.loads(second)["report"] == json.loads(first)["report"]
