@@ -23,9 +23,13 @@ current_task_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("vy
 _log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
-    """One thing that happened. ``kind`` is a dotted name such as ``task.routed`` or ``expert.finished``."""
+    """One thing that happened. ``kind`` is a dotted name such as ``task.routed`` or ``expert.finished``.
+
+    Treat events as read-only: every subscriber receives the same instance. (Not ``frozen``: a frozen dataclass
+    costs twice as much to build, and the flow builds several events per task.)
+    """
 
     kind: str
     component: str
@@ -65,10 +69,9 @@ class EventBus:
         return bool(self._subscribers)
 
     def emit(self, event: Event) -> None:
+        """Deliver ``event``; an event without a task id takes the current task's (``current_task_id``)."""
         if event.task_id is None:
-            task_id = current_task_id.get()
-            if task_id is not None:
-                event = Event(**{**_as_dict(event), "task_id": task_id})
+            event.task_id = current_task_id.get()
         for subscriber in self._subscribers:
             try:
                 subscriber(event)
@@ -78,8 +81,6 @@ class EventBus:
     def publish(self, kind: str, component: str, message: str, **fields: Any) -> None:
         """Shorthand for ``emit(Event(...))`` that skips building the event when nobody listens."""
         if self._subscribers:
+            if fields.get("task_id") is None:
+                fields["task_id"] = current_task_id.get()
             self.emit(Event(kind=kind, component=component, message=message, **fields))
-
-
-def _as_dict(event: Event) -> dict[str, Any]:
-    return {name: getattr(event, name) for name in Event.__slots__}
