@@ -12,29 +12,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import tempfile
-import time
+
+from common import NoOpExpert, submit_all
 
 from vy_nexus.config import load_settings
-from vy_nexus.experts.base import BaseExpert, ExpertOutput
 from vy_nexus.system import VyNexus
 from vy_nexus.tasks import Task
-
-
-class NoOpExpert(BaseExpert):
-    id = "noop"
-    name = "No-op"
-    capabilities = ("noop",)
-
-    async def execute(self, task: Task) -> ExpertOutput:
-        return ExpertOutput("ok", confidence=1.0)
-
-
-async def submit_all(system: VyNexus, tasks: list[Task]) -> float:
-    started = time.perf_counter()
-    for task in tasks:
-        result = await system.submit(task)
-        assert result.ok
-    return time.perf_counter() - started
 
 
 def main() -> None:

@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import NoOpExpert
+
 from vy_nexus.config import load_settings
 from vy_nexus.experts.base import BaseExpert, ExpertOutput
 from vy_nexus.observability import LogFilter, QueryStats, query
@@ -35,15 +37,6 @@ from vy_nexus.system import VyNexus
 from vy_nexus.tasks import Task
 
 ENV = {name: value for name, value in os.environ.items() if name.startswith("VY_NEXUS_")}
-
-
-class NoOpExpert(BaseExpert):
-    id = "noop"
-    name = "No-op"
-    capabilities = ("noop",)
-
-    async def execute(self, task: Task) -> ExpertOutput:
-        return ExpertOutput("ok", confidence=1.0)
 
 
 class BusyExpert(NoOpExpert):

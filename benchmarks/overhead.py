@@ -13,19 +13,11 @@ import asyncio
 import tempfile
 import time
 
+from common import NoOpExpert, submit_all
+
 from vy_nexus.config import load_settings
-from vy_nexus.experts.base import BaseExpert, ExpertOutput
 from vy_nexus.system import VyNexus
 from vy_nexus.tasks import Task
-
-
-class NoOpExpert(BaseExpert):
-    id = "noop"
-    name = "No-op"
-    capabilities = ("noop",)
-
-    async def execute(self, task: Task) -> ExpertOutput:
-        return ExpertOutput("ok", confidence=1.0)
 
 
 async def direct(tasks: list[Task]) -> float:
@@ -33,14 +25,6 @@ async def direct(tasks: list[Task]) -> float:
     started = time.perf_counter()
     for task in tasks:
         await expert.execute(task)
-    return time.perf_counter() - started
-
-
-async def orchestrated(system: VyNexus, tasks: list[Task]) -> float:
-    started = time.perf_counter()
-    for task in tasks:
-        result = await system.submit(task)
-        assert result.ok
     return time.perf_counter() - started
 
 
@@ -55,9 +39,9 @@ def main() -> None:
         # Distinct texts, so the routing cache does not hide the routing cost.
         tasks = [Task(description=f"noop request number {i}") for i in range(args.tasks)]
         with system:
-            asyncio.run(orchestrated(system, tasks[:200]))  # warm-up
+            asyncio.run(submit_all(system, tasks[:200]))  # warm-up
             baseline = asyncio.run(direct(tasks))
-            total = asyncio.run(orchestrated(system, tasks))
+            total = asyncio.run(submit_all(system, tasks))
     per_task = total / args.tasks * 1e6
     print(f"tasks:                 {args.tasks}")
     print(f"direct expert call:    {baseline / args.tasks * 1e6:8.1f} µs/task")

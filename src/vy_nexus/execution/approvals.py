@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-import filelock
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vy_nexus.errors import GovernanceError, StateError
 from vy_nexus.foundation.atomic import atomic_write_text
+from vy_nexus.foundation.file_lock import FileGuard
 
 Status = Literal["pending", "approved", "denied", "consumed", "expired"]
 
@@ -59,7 +59,7 @@ class ApprovalStore:
         self.path = path
         self.ttl_seconds = ttl_seconds
         self._clock = clock
-        self._lock = filelock.FileLock(str(path.with_name(path.name + ".lock")), timeout=lock_timeout)
+        self._guard = FileGuard(path, lock_timeout)
 
     def request(
         self, action: str, target: str, params: dict[str, Any], *, reason: str = "", requested_by: str = "unknown"
@@ -150,17 +150,8 @@ class ApprovalStore:
                 approval.status = "expired"
         return approvals
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._lock.acquire()
-        except filelock.Timeout as exc:
-            raise StateError(f"{self.path} is locked by another vy-nexus process") from exc
-        try:
-            yield
-        finally:
-            self._lock.release()
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return self._guard.locked()
 
     @contextlib.contextmanager
     def _edit(self) -> Iterator[list[Approval]]:

@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-import filelock
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from vy_nexus.errors import StateError
 from vy_nexus.foundation.atomic import atomic_write_text
+from vy_nexus.foundation.file_lock import FileGuard
 
 SCHEMA_VERSION = 1
 JobStatus = Literal["pending", "completed", "cyclic"]
@@ -140,7 +140,7 @@ class StateStore:
     ) -> None:
         self.path = path
         self._default = default
-        self._lock = filelock.FileLock(str(path.with_name(path.name + ".lock")), timeout=lock_timeout)
+        self._guard = FileGuard(path, lock_timeout)
         self._clock = clock
 
     def exists(self) -> bool:
@@ -167,19 +167,8 @@ class StateStore:
             self._write(checked)
             return checked
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._lock.acquire()
-        except filelock.Timeout as exc:
-            raise StateError(
-                f"{self.path} is locked by another vy-nexus process (waited {self._lock.timeout:g} s)"
-            ) from exc
-        try:
-            yield
-        finally:
-            self._lock.release()
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return self._guard.locked()
 
     def _read_or_create(self) -> SovereignState:
         try:
