@@ -22,6 +22,7 @@ from typing import Any
 
 from cachetools import TTLCache
 
+from vy_nexus.routing.payload import payload_kind
 from vy_nexus.tasks import RoutingDecision, Task
 
 ROUTING_CONTEXT_KEYS = ("experts", "expert", "capabilities", "language")
@@ -42,7 +43,10 @@ def routing_key(task: Task, registry_version: int, top_k: int) -> str:
     relevant = [(key, task.context[key]) for key in ROUTING_CONTEXT_KEYS if key in task.context]
     context = json.dumps(relevant, sort_keys=True, default=str, separators=(",", ":")) if relevant else ""
     text = normalise_text(task.description)
-    material = f"{len(task.type)}:{task.type}|{len(text)}:{text}|{len(context)}:{context}|{top_k}|{registry_version}"
+    kind = payload_kind(task.input) or ""
+    material = (
+        f"{len(task.type)}:{task.type}|{len(text)}:{text}|{len(context)}:{context}|{kind}|{top_k}|{registry_version}"
+    )
     return hashlib.blake2b(material.encode("utf-8"), digest_size=16).hexdigest()
 
 

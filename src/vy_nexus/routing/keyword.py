@@ -8,7 +8,8 @@ How confidence is computed (documented in docs/routing.md):
 
 * evidence(expert) = Σ over distinct matched capabilities of the number of words in the capability
   (a two-word phrase like ``unit test`` is stronger than ``test``), plus ``TASK_TYPE_EVIDENCE`` when the task's
-  type is one the expert declares in ``task_types``;
+  type is one the expert declares in ``task_types``; the kind of input payload (``table`` for rows/CSV, ``code``
+  for source text, see ``routing/payload.py``) counts as one more matched capability word;
 * strength = 1 - 0.3 ** evidence — one single-word hit gives 0.70, two give 0.91, three 0.97;
 * share = evidence / Σ evidence of all candidates — how clearly this expert stands out;
 * confidence = strength × (0.5 + 0.5 × share) — a lone candidate keeps its strength; two candidates tied on the
@@ -22,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Collection
 
 from vy_nexus.experts.registry import ExpertRegistry
+from vy_nexus.routing.payload import TABLE, payload_kind
 from vy_nexus.routing.strategy import Scores
 from vy_nexus.tasks import Task
 
@@ -101,6 +103,9 @@ class KeywordStrategy:
         if isinstance(hint, list):
             text = " ".join([text, *(str(h) for h in hint)])
         phrases = find_phrases(text, known.keys())
+        kind = payload_kind(task.input)
+        if kind is not None and kind in known and kind not in phrases:
+            phrases.append(kind)
         evidence: dict[str, float] = defaultdict(float)
         for phrase in phrases:
             weight = float(len(phrase.split()))
@@ -113,6 +118,8 @@ class KeywordStrategy:
         parts = []
         if phrases:
             parts.append("matched " + ", ".join(f"'{p}'" for p in phrases))
+        if kind is not None and kind in known:
+            parts.append(f"the input looks like {'a ' if kind == TABLE else ''}{kind}")
         if typed:
             parts.append(f"task type '{task.type}'")
         reason = "; ".join(parts) if parts else "no capability matched"
