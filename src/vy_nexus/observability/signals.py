@@ -31,6 +31,8 @@ def publish_llm_completed(
     error: str | None = None,
     error_type: str | None = None,
     expert_id: str | None = None,
+    time_to_first_token_ms: float | None = None,
+    finish_reason: str | None = None,
 ) -> None:
     """Tell observers about one LLM call. ``operation`` follows GenAI naming: chat, text_completion, embeddings."""
     if error is None:
@@ -51,6 +53,8 @@ def publish_llm_completed(
             "duration_ms": duration_ms,
             "input_tokens": input_tokens,
             "output_tokens": output_tokens,
+            "time_to_first_token_ms": time_to_first_token_ms,
+            "finish_reason": finish_reason,
             "error": error,
             "error_type": error_type or (None if error is None else "error"),
         },

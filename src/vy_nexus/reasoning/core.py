@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from vy_nexus.errors import ReasoningError
 from vy_nexus.events import EventBus
+from vy_nexus.observability.signals import publish_llm_completed
 from vy_nexus.reasoning.llm import (
     FinishReason,
     GenerationOptions,
@@ -28,8 +29,6 @@ from vy_nexus.reasoning.llm import (
     Usage,
 )
 from vy_nexus.reasoning.streaming import deliver_token
-
-LLM_COMPLETED = "llm.completed"
 
 
 class ReasoningCore:
@@ -172,31 +171,16 @@ class ReasoningCore:
         expert_id: str | None,
         error: BaseException | None,
     ) -> None:
-        duration = (time.perf_counter() - started) * 1e3
-        if response is not None:
-            message = (
-                f"{self.provider}/{model} chat in {duration:.0f} ms "
-                f"({response.usage.input_tokens}→{response.usage.output_tokens} tokens)"
-            )
-        else:
-            message = f"{self.provider}/{model} chat failed after {duration:.0f} ms: {error}"
-        self.events.publish(
-            LLM_COMPLETED,
-            "reasoning",
-            message,
-            level="info" if error is None else "error",
-            category="observation" if error is None else "error",
+        publish_llm_completed(
+            self.events,
+            provider=self.provider,
+            model=model,
+            duration_ms=(time.perf_counter() - started) * 1e3,
+            input_tokens=response.usage.input_tokens if response else None,
+            output_tokens=response.usage.output_tokens if response else None,
+            error=None if error is None else str(error),
+            error_type=None if error is None else type(error).__name__,
             expert_id=expert_id,
-            metadata={
-                "provider": self.provider,
-                "model": model,
-                "operation": "chat",
-                "duration_ms": duration,
-                "input_tokens": response.usage.input_tokens if response else None,
-                "output_tokens": response.usage.output_tokens if response else None,
-                "time_to_first_token_ms": None if first_token_at is None else (first_token_at - started) * 1e3,
-                "finish_reason": response.finish_reason if response else None,
-                "error": None if error is None else str(error),
-                "error_type": None if error is None else type(error).__name__,
-            },
+            time_to_first_token_ms=None if first_token_at is None else (first_token_at - started) * 1e3,
+            finish_reason=response.finish_reason if response else None,
         )
