@@ -38,3 +38,16 @@ def test_plain_values() -> None:
     assert "hello" in rendered("hello")
     assert "(streamed above)" in rendered("hello", streamed=("hello",))
     assert "a" in rendered([{"a": 1}]) and "42" in rendered(42)
+
+
+def test_status_rows_are_flattened() -> None:
+    from vy_nexus.interfaces.cli.core_commands import flatten
+
+    rows = flatten({"home": "/h", "routing": {"cache": {"hits": 3}, "strategy": "keyword"}, "x": None, "l": [1, 2]})
+    assert rows == [
+        ("home", "/h"),
+        ("routing.cache.hits", "3"),
+        ("routing.strategy", "keyword"),
+        ("x", "-"),
+        ("l", "1, 2"),
+    ]

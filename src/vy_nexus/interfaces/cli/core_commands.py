@@ -65,6 +65,20 @@ def build_task(text: str, task_type: str, input_path: str | None, expert: list[s
     return Task.from_data(data)
 
 
+def flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Nested status data as ``("routing.cache.hits", "3")`` rows for a two-column table."""
+    rows: list[tuple[str, str]] = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            rows.extend(flatten(value, f"{name}."))
+        elif isinstance(value, list):
+            rows.append((name, ", ".join(str(item) for item in value) or "-"))
+        else:
+            rows.append((name, "-" if value is None else str(value)))
+    return rows
+
+
 def render_decision(decision: RoutingDecision) -> Table:
     table = Table(title="Routing decision", show_header=True, header_style="bold")
     table.add_column("expert")
@@ -200,8 +214,8 @@ def register(app: typer.Typer) -> None:
         table = Table(title="vy-nexus status", show_header=False)
         table.add_column("key", style="bold")
         table.add_column("value", overflow="fold")
-        for key, value in info.items():
-            table.add_row(key, value if isinstance(value, str) else json.dumps(value, default=str))
+        for key, value in flatten(info):
+            table.add_row(key, value)
         console.print(table)
 
     @app.command()
