@@ -73,6 +73,9 @@ def test_failed_task_exits_non_zero(home: Path) -> None:
     code, out, _ = invoke(home, "run", "analyse", "--expert", "data-analysis", "--json")
     assert code == 1
     assert "needs an input payload" in json.loads(out)["results"][0]["error"]
+    code, out, _ = invoke(home, "run", "analyse", "--expert", "data-analysis")
+    assert code == 1
+    assert "no result: all 1 chosen expert(s) failed" in out and "needs an input payload" in out
 
 
 def test_route_shows_decision(home: Path) -> None:

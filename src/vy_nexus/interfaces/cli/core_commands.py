@@ -98,7 +98,10 @@ def render_result(result: AggregatedResult, streamed: list[str] | None = None) -
     for item in result.results:
         if not item.ok:
             console.print(f"[red]✗ {item.expert_id}[/]: {item.error}", highlight=False)
-    title = f"{', '.join(result.experts) or 'no expert'} · {result.method} · confidence {result.confidence:.2f}"
+    if not result.ok:
+        console.print(f"[bold red]no result:[/] all {len(result.results)} chosen expert(s) failed", highlight=False)
+        return
+    title = f"{', '.join(result.experts)} · {result.method} · confidence {result.confidence:.2f}"
     console.rule(title, style="dim")
     console.print(render_output(result.output, streamed or ()))
     for used in backends_used(result):
