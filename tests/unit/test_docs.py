@@ -40,3 +40,48 @@ def test_readme_python_example_runs(capsys: object) -> None:
         exec(compile(block, "README.md", "exec"), {})
     out = capsys.readouterr().out  # type: ignore[attr-defined]
     assert "['data-analysis']" in out and "'sum_units': 3" in out
+
+
+def readme_cli_lines() -> list[list[str]]:
+    """Every ``vy-nexus ...`` command shown in the README's bash blocks, as argument lists (after the program)."""
+    import re
+    import shlex
+
+    readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", readme, flags=re.DOTALL):
+        for line in block.splitlines():
+            line = line.split("  #", 1)[0].split(" < ", 1)[0].split(" | ", 1)[0].strip()
+            words = shlex.split(line) if "vy-nexus" in line else []
+            if "vy-nexus" in words:
+                commands.append(words[words.index("vy-nexus") + 1 :])
+    return commands
+
+
+def test_readme_commands_and_options_exist() -> None:
+    from typer.testing import CliRunner
+
+    from vy_nexus.interfaces.cli import app
+
+    runner = CliRunner()
+    commands = readme_cli_lines()
+    assert len(commands) > 20
+    for args in commands:
+        words = [w for w in args if not w.startswith("-")]
+        path: list[str] = []
+        help_text = ""
+        for word in words:  # the longest prefix of words that is a command
+            result = runner.invoke(app, [*path, word, "--help"], env={"COLUMNS": "200"})
+            if result.exit_code != 0 or "Usage:" not in result.stdout:
+                break
+            path.append(word)
+            help_text = result.stdout
+        assert path or args == ["--version"], f"README shows an unknown command: vy-nexus {' '.join(args)}"
+        is_group = "Commands" in help_text
+        assert not (is_group and len(words) > len(path)), (
+            f"README shows an unknown subcommand: vy-nexus {' '.join(args)}"
+        )
+        for option in (a.split("=", 1)[0] for a in args if a.startswith("--")):
+            if option in ("--help", "--version", "--"):
+                continue
+            assert option in help_text, f"README uses {option} but `vy-nexus {' '.join(path)} --help` lacks it"
