@@ -1,6 +1,6 @@
 """The state a new home starts with: this system's own phases, each job checked by a command run in the home.
 
-Verification commands are argument lists (never shell lines) and may start with a placeholder that the heartbeat
+Verification commands are argument lists (never shell lines) and may start with a program variable that the heartbeat
 expands at run time (see ``pulse.expand_command``): ``{python}`` (this interpreter), ``{vy-nexus}`` (this
 installation's CLI) and ``{sqlite3}`` (the sqlite3 CLI, or an equivalent Python one-liner when it is not installed).
 They are the seed's checks adapted to this project: the journal has structured lines, the metrics database has

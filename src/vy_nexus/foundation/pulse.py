@@ -38,7 +38,7 @@ _SQLITE_SNIPPET = (
 
 
 def expand_command(argv: Sequence[str], *, which: Callable[[str], str | None] = shutil.which) -> list[str]:
-    """Expand a leading placeholder: ``{python}``, ``{vy-nexus}``, ``{sqlite3}``. Other arguments stay literal."""
+    """Expand a leading program variable: ``{python}``, ``{vy-nexus}``, ``{sqlite3}``. Other arguments stay literal."""
     if not argv:
         return []
     head, rest = argv[0], list(argv[1:])

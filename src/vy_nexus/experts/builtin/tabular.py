@@ -153,9 +153,9 @@ def sql_over_rows(table: Table, sql: str) -> Table:
     try:
         columns = ", ".join(_quote(c) for c in table.columns)
         connection.execute(f"CREATE TABLE data ({columns})")
-        placeholders = ", ".join("?" for _ in table.columns)
+        parameter_marks = ", ".join("?" for _ in table.columns)
         connection.executemany(
-            f"INSERT INTO data VALUES ({placeholders})",
+            f"INSERT INTO data VALUES ({parameter_marks})",
             [tuple(_sql_value(row.get(c)) for c in table.columns) for row in table.rows],
         )
         connection.execute("PRAGMA query_only = ON")
