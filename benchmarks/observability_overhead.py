@@ -1,19 +1,21 @@
 """What observability costs: tasks/s with journal + metrics ON vs OFF, and log-query time on a 1M-line journal.
 
-Part 1 runs the same tasks through three systems in one process: ``off`` (``observe=False``), ``bus only``
-(``observe=False`` plus a do-nothing subscriber, so events are built and delivered but nothing is written: the floor
-any observer pays) and ``on`` (journal at ``info``, SQLite metrics, Prometheus, system sampler — all started). Rounds
-rotate the order so drift on a shared machine hits all three. Each ON round ends with ``observability.flush()``, so
-the writers' work (and the GIL they take) is inside the ON measurement. It runs once with a no-op expert (the worst
-case: orchestration is all there is) and once with an expert spending 1 ms of CPU per task. Rounds last seconds, so
-the fsyncs of the final flush (milliseconds, which the flow never waits for in steady state) do not dominate. Prints
-the ratios (target ON/OFF ≥ 0.90).
+Part 1 compares four variants of the same system: ``off`` (``observe=False``), ``bus only`` (``observe=False`` plus a
+do-nothing subscriber, so events are built and delivered but nothing is written: the floor any observer pays),
+``on`` (the default: journal at ``info``, SQLite metrics, Prometheus and the system sampler, written by the writer
+process) and ``on, thread`` (the same written by threads in this process, ``logging.writer = "thread"``). Every round
+runs each variant in a fresh Python process of its own (warm-up, then ``--tasks`` timed submits, then
+``observability.flush()``, which returns once everything is on disk, so the writers' work is inside the timed part),
+in a rotating order so drift on a shared machine hits every variant alike: in one process the variants would share
+one heap and garbage collector and slow each other. Rates are medians over rounds. It runs once with a no-op expert
+(the worst case: orchestration is all there is) and once with an expert spending 1 ms of CPU per task. Prints the
+ratios (target ON/OFF >= 0.90).
 
 Part 2 writes a structured.jsonl of ``--lines`` lines (default 1,000,000) and times ``vy_nexus.observability``
 queries over it: a full scan with a rare component filter, a ``--task`` lookup, a ``--grep``, ``--level error``, and
 ``--since 1h`` (which bisects instead of scanning).
 
-    python benchmarks/observability_overhead.py [--tasks 3000] [--rounds 6] [--busy-tasks 1500] [--lines 1000000]
+    python benchmarks/observability_overhead.py [--tasks 3000] [--rounds 7] [--busy-tasks 1000] [--lines 1000000]
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import NoOpExpert
+from common import NoOpExpert, submit_all
 
 from vy_nexus.config import load_settings
 from vy_nexus.experts.base import BaseExpert, ExpertOutput
@@ -53,61 +57,70 @@ class BusyExpert(NoOpExpert):
 
 
 BUSY_SECONDS = 0.001
-VARIANTS = ("off", "bus only", "on")
-
-
-async def run_tasks(system: VyNexus, tasks: list[Task]) -> None:
-    for task in tasks:
-        result = await system.submit(task)
-        assert result.ok
+VARIANTS = ("off", "bus only", "on", "on, thread")
+EXPERTS: dict[str, type[BaseExpert]] = {"noop": NoOpExpert, "busy": BusyExpert}
 
 
 def make_system(home: Path, variant: str, expert: BaseExpert) -> VyNexus:
-    settings = load_settings(home, environ=ENV)
-    system = VyNexus(settings, observe=variant == "on", register_builtins=False, load_plugins=False)
+    environ = {**ENV, "VY_NEXUS_LOGGING__WRITER": "thread" if variant == "on, thread" else "process"}
+    settings = load_settings(home, environ=environ)
+    system = VyNexus(settings, observe=variant.startswith("on"), register_builtins=False, load_plugins=False)
     if variant == "bus only":
         system.events.subscribe(lambda _event: None)  # events are built and delivered, nobody writes them
     system.register(expert, source="benchmark")
     return system
 
 
-def throughput(expert_class: type[BaseExpert], n_tasks: int, rounds: int) -> dict[str, float]:
+def measure(variant: str, expert: str, n_tasks: int) -> float:
+    """Tasks/s of one variant, in this process: warm up, then time ``n_tasks`` submits and the final flush."""
+    with tempfile.TemporaryDirectory() as tmp:
+        system = make_system(Path(tmp), variant, EXPERTS[expert]())
+        system.start()
+        try:
+            asyncio.run(submit_all(system, [Task(description=f"noop warm {i}") for i in range(300)]))
+            if system.observability is not None:
+                system.observability.flush()
+            # Distinct texts, so the routing cache does not hide the routing cost.
+            tasks = [Task(description=f"noop task {i}") for i in range(n_tasks)]
+            started = time.perf_counter()
+            asyncio.run(submit_all(system, tasks))
+            if system.observability is not None:
+                system.observability.flush()  # the writers' work belongs to the ON rounds
+            return n_tasks / (time.perf_counter() - started)
+        finally:
+            system.stop()
+
+
+def measure_in_child(variant: str, expert: str, n_tasks: int) -> float:
+    command = [sys.executable, __file__, "--measure", variant, "--expert", expert, "--tasks", str(n_tasks)]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return float(output.strip().splitlines()[-1])
+
+
+def throughput(expert: str, n_tasks: int, rounds: int) -> dict[str, float]:
     """Median tasks/s per variant; rounds rotate the order so machine drift hits every variant alike."""
     rates: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
-    with tempfile.TemporaryDirectory() as tmp:
-        systems = {v: make_system(Path(tmp) / v.replace(" ", "-"), v, expert_class()) for v in VARIANTS}
-        for system in systems.values():
-            system.start()
-            asyncio.run(run_tasks(system, [Task(description=f"noop warm {i}") for i in range(200)]))
-        try:
-            for round_index in range(rounds):
-                shift = round_index % len(VARIANTS)
-                for variant in VARIANTS[shift:] + VARIANTS[:shift]:
-                    system = systems[variant]
-                    # Distinct texts, so the routing cache does not hide the routing cost.
-                    tasks = [Task(description=f"noop round {round_index} task {i}") for i in range(n_tasks)]
-                    started = time.perf_counter()
-                    asyncio.run(run_tasks(system, tasks))
-                    if system.observability is not None:
-                        system.observability.flush()  # the writers' work belongs to the ON rounds
-                    rates[variant].append(n_tasks / (time.perf_counter() - started))
-        finally:
-            for system in systems.values():
-                system.stop()
+    for round_index in range(rounds):
+        shift = round_index % len(VARIANTS)
+        for variant in VARIANTS[shift:] + VARIANTS[:shift]:
+            rates[variant].append(measure_in_child(variant, expert, n_tasks))
     return {variant: statistics.median(values) for variant, values in rates.items()}
 
 
 def report_throughput(n_tasks: int, rounds: int, busy_tasks: int) -> None:
-    print(f"throughput: medians of {rounds} rounds per variant")
-    for label, expert_class, count in (
-        ("no-op expert", NoOpExpert, n_tasks),
-        (f"{BUSY_SECONDS * 1e3:.0f} ms CPU expert", BusyExpert, busy_tasks),
+    print(f"throughput: medians of {rounds} rounds, each variant in a fresh process per round")
+    for label, expert, count in (
+        ("no-op expert", "noop", n_tasks),
+        (f"{BUSY_SECONDS * 1e3:.0f} ms CPU expert", "busy", busy_tasks),
     ):
-        rates = throughput(expert_class, count, rounds)
+        rates = throughput(expert, count, rounds)
         print(
             f"  {label:<17} {count:>5} tasks/round  OFF {rates['off']:7,.0f}/s  bus only {rates['bus only']:7,.0f}/s  "
-            f"ON {rates['on']:7,.0f}/s  ratio ON/OFF {rates['on'] / rates['off']:.3f}  "
-            f"(bus only/OFF {rates['bus only'] / rates['off']:.3f})"
+            f"ON {rates['on']:7,.0f}/s  ON, thread {rates['on, thread']:7,.0f}/s"
+        )
+        print(
+            f"  {'':<17} ratio ON/OFF {rates['on'] / rates['off']:.3f}  (bus only/OFF "
+            f"{rates['bus only'] / rates['off']:.3f}, ON thread/OFF {rates['on, thread'] / rates['off']:.3f})"
         )
     print("  target: ratio ON/OFF >= 0.90")
 
@@ -172,12 +185,17 @@ def log_query(lines: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=3000)
-    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument(
-        "--busy-tasks", type=int, default=1500, help="tasks per round for the 1 ms expert (rounds of ~1.5 s)"
+        "--busy-tasks", type=int, default=1000, help="tasks per round for the 1 ms expert (rounds of ~1.3 s)"
     )
     parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--measure", choices=VARIANTS, help=argparse.SUPPRESS)  # one variant, in a child process
+    parser.add_argument("--expert", choices=sorted(EXPERTS), default="noop", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.measure:
+        print(measure(args.measure, args.expert, args.tasks))
+        return
     report_throughput(args.tasks, args.rounds, args.busy_tasks)
     log_query(args.lines)
 

@@ -46,6 +46,7 @@ class LoggingSettings(_Section):
     daily_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     flush_interval_seconds: float = Field(default=0.5, gt=0)
     batch_size: int = Field(default=256, ge=1)
+    writer: Literal["process", "thread"] = "process"
 
 
 class SafetySettings(_Section):

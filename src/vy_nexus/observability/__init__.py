@@ -1,45 +1,56 @@
 """vy-nexus observability: the journal (daily.md + structured.jsonl), SQLite metrics, Prometheus exposition.
 
-Observers subscribe to the ``EventBus``; the hot path only queues, background threads write in batches.
-See docs/observability.md.
+Observers subscribe to the ``EventBus``; the hot path only queues. By default a separate writer process renders and
+writes everything (``logging.writer = "process"``); with ``"thread"`` background threads in this process do.
+See docs/observability.md. Names load on first use, so the writer process imports only what it needs.
 """
 
-from vy_nexus.observability.journal import Journal
-from vy_nexus.observability.logquery import LogEntry, LogFilter, QueryStats, follow, query
-from vy_nexus.observability.metrics import MetricsCollector, SystemSample
-from vy_nexus.observability.metricsquery import MetricsReport, build_report, export_table, percentile
-from vy_nexus.observability.prometheus import PrometheusMetrics
-from vy_nexus.observability.sampler import SystemSampler
-from vy_nexus.observability.signals import (
-    API_REQUEST,
-    CONFIG_CHANGED,
-    LLM_COMPLETED,
-    publish_api_request,
-    publish_config_changed,
-    publish_llm_completed,
-)
-from vy_nexus.observability.stack import Observability
+from __future__ import annotations
 
-__all__ = [
-    "API_REQUEST",
-    "CONFIG_CHANGED",
-    "LLM_COMPLETED",
-    "Journal",
-    "LogEntry",
-    "LogFilter",
-    "MetricsCollector",
-    "MetricsReport",
-    "Observability",
-    "PrometheusMetrics",
-    "QueryStats",
-    "SystemSample",
-    "SystemSampler",
-    "build_report",
-    "export_table",
-    "follow",
-    "percentile",
-    "publish_api_request",
-    "publish_config_changed",
-    "publish_llm_completed",
-    "query",
-]
+from typing import TYPE_CHECKING
+
+from vy_nexus._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from vy_nexus.observability.journal import Journal
+    from vy_nexus.observability.logquery import LogEntry, LogFilter, QueryStats, follow, query
+    from vy_nexus.observability.metrics import MetricsCollector, SystemSample
+    from vy_nexus.observability.metricsquery import MetricsReport, build_report, export_table, percentile
+    from vy_nexus.observability.prometheus import PrometheusMetrics
+    from vy_nexus.observability.sampler import SystemSampler
+    from vy_nexus.observability.signals import (
+        API_REQUEST,
+        CONFIG_CHANGED,
+        LLM_COMPLETED,
+        publish_api_request,
+        publish_config_changed,
+        publish_llm_completed,
+    )
+    from vy_nexus.observability.stack import Observability
+
+_EXPORTS: dict[str, str] = {
+    "Journal": "vy_nexus.observability.journal",
+    **dict.fromkeys(("LogEntry", "LogFilter", "QueryStats", "follow", "query"), "vy_nexus.observability.logquery"),
+    **dict.fromkeys(("MetricsCollector", "SystemSample"), "vy_nexus.observability.metrics"),
+    **dict.fromkeys(
+        ("MetricsReport", "build_report", "export_table", "percentile"), "vy_nexus.observability.metricsquery"
+    ),
+    "PrometheusMetrics": "vy_nexus.observability.prometheus",
+    "SystemSampler": "vy_nexus.observability.sampler",
+    **dict.fromkeys(
+        (
+            "API_REQUEST",
+            "CONFIG_CHANGED",
+            "LLM_COMPLETED",
+            "publish_api_request",
+            "publish_config_changed",
+            "publish_llm_completed",
+        ),
+        "vy_nexus.observability.signals",
+    ),
+    "Observability": "vy_nexus.observability.stack",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())

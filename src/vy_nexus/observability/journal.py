@@ -16,8 +16,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vy_nexus.config import Settings
 from vy_nexus.events import Event, Level
 from vy_nexus.observability.batching import BatchedObserver, BatchWriter
 from vy_nexus.observability.journal_format import (
@@ -27,6 +27,9 @@ from vy_nexus.observability.journal_format import (
     render,
 )
 from vy_nexus.observability.timeutil import utc_day
+
+if TYPE_CHECKING:
+    from vy_nexus.config import Settings
 
 LEVELS: tuple[Level, ...] = ("debug", "info", "warn", "error")
 
@@ -79,7 +82,7 @@ class Journal(BatchedObserver[Event]):
         self.daily_max_bytes = daily_max_bytes
         self._levels = levels_at_or_above(level)
         self._writer: BatchWriter[Event] = BatchWriter(
-            self._write_batch, name="journal", batch_size=batch_size, interval=flush_interval
+            self.write, name="journal", batch_size=batch_size, interval=flush_interval
         )
         self._format_time = TimestampFormatter()
         self._daily_day: str | None = None
@@ -102,6 +105,9 @@ class Journal(BatchedObserver[Event]):
         if event.level in self._levels:
             self._writer.offer(event)
 
+    def wants(self, event: Event) -> bool:
+        return event.level in self._levels
+
     # -- writer thread ---------------------------------------------------------------------------------------------
 
     def _open(self) -> bytes:
@@ -117,7 +123,9 @@ class Journal(BatchedObserver[Event]):
                 self._daily_day = utc_day(stat.st_mtime)
         return b"\n" if _ends_torn(self.structured_path) else b""
 
-    def _write_batch(self, events: Sequence[Event]) -> None:
+    def write(self, events: Sequence[Event]) -> None:
+        """Append ``events`` to both files now, in the calling thread (the writer thread's sink; the writer process
+        calls it directly). Events are not filtered here: see ``wants``."""
         repair = b"" if self._opened else self._open()
         stamps = [self._format_time(event.timestamp) for event in events]
         rendered = [render(event, stamp) for event, stamp in zip(events, stamps, strict=True)]

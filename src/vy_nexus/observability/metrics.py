@@ -25,13 +25,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vy_nexus.config import Settings
 from vy_nexus.events import Event
 from vy_nexus.observability.batching import BatchedObserver, BatchWriter
 from vy_nexus.observability.journal_format import to_json
 from vy_nexus.observability.metrics_schema import apply_retention, connect
+
+if TYPE_CHECKING:
+    from vy_nexus.config import Settings
 
 ROW_KINDS = frozenset(
     {"task.aggregated", "task.routed", "expert.finished", "expert.failed", "api.request", "llm.completed"}
@@ -212,7 +214,7 @@ class MetricsCollector(BatchedObserver[Event | SystemSample]):
         self.retention_days = retention_days
         self._exporters = list(exporters)
         self._writer: BatchWriter[Event | SystemSample] = BatchWriter(
-            self._write_batch, name="metrics", batch_size=batch_size, interval=flush_interval
+            self.write, name="metrics", batch_size=batch_size, interval=flush_interval
         )
         self._connection: sqlite3.Connection | None = None
         self._last_retention = 0.0
@@ -232,6 +234,10 @@ class MetricsCollector(BatchedObserver[Event | SystemSample]):
         """The subscriber: keep the kinds that become numbers, queue them. No disk here."""
         if event.kind in OBSERVED_KINDS:
             self._writer.offer(event)
+
+    @staticmethod
+    def wants(event: Event) -> bool:
+        return event.kind in OBSERVED_KINDS
 
     def record_sample(self, sample: SystemSample) -> None:
         self._writer.offer(sample)
@@ -254,7 +260,9 @@ class MetricsCollector(BatchedObserver[Event | SystemSample]):
             apply_retention(self._connection, self.retention_days, now=now)
         return self._connection
 
-    def _write_batch(self, items: Sequence[Event | SystemSample]) -> None:
+    def write(self, items: Sequence[Event | SystemSample]) -> None:
+        """Insert the rows for ``items`` now, in the calling thread, and hand the events to the exporters (the writer
+        thread's sink; the writer process calls it directly). Kinds that make no row are exported only."""
         rows: dict[str, list[tuple[Any, ...]]] = {}
         for item in items:
             if isinstance(item, SystemSample):

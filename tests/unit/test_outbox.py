@@ -1,0 +1,75 @@
+"""ByteOutbox: records reach the sink in order, from the thread or a flush; a full outbox drops and counts."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from vy_nexus.observability.outbox import ByteOutbox
+
+
+class Sink:
+    def __init__(self, fail_first: bool = False) -> None:
+        self.calls: list[tuple[bytes, int]] = []
+        self.fail_first = fail_first
+        self.called = threading.Event()
+
+    def __call__(self, data: bytes, count: int) -> None:
+        if self.fail_first:
+            self.fail_first = False
+            raise OSError("disk on fire")
+        self.calls.append((data, count))
+        self.called.set()
+
+
+def test_flush_hands_everything_over_in_order() -> None:
+    sink = Sink()
+    outbox = ByteOutbox(sink, name="t")
+    for record in (b"a\n", b"b\n", b"c\n"):
+        outbox.append(record)
+    assert outbox.pending == 3
+    outbox.flush()
+    outbox.flush()  # nothing new: the sink is not called with an empty buffer
+    assert sink.calls == [(b"a\nb\nc\n", 3)]
+    assert outbox.pending == 0 and outbox.sent == 3
+
+
+def test_the_thread_hands_over_every_interval_and_stop_drains() -> None:
+    sink = Sink()
+    outbox = ByteOutbox(sink, name="t", interval=0.01)
+    outbox.start()
+    outbox.start()  # idempotent
+    assert outbox.running
+    outbox.append(b"first\n")
+    assert sink.called.wait(5)
+    outbox.append(b"last\n")
+    outbox.stop()
+    outbox.stop()
+    assert not outbox.running
+    assert b"".join(data for data, _ in sink.calls) == b"first\nlast\n"
+
+
+def test_a_full_outbox_drops_and_counts() -> None:
+    sink = Sink()
+    outbox = ByteOutbox(sink, name="t", max_bytes=10)
+    for _ in range(5):
+        outbox.append(b"0123456\n")
+    assert outbox.pending == 2 and outbox.dropped == 3
+    outbox.flush()
+    assert sink.calls == [(b"0123456\n0123456\n", 2)]
+
+
+def test_a_failing_sink_loses_that_hand_over_only(caplog: pytest.LogCaptureFixture) -> None:
+    sink = Sink(fail_first=True)
+    outbox = ByteOutbox(sink, name="t", interval=0.01)
+    outbox.start()
+    outbox.append(b"lost\n")
+    deadline = time.monotonic() + 5
+    while "handing over 1 records failed" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.01)
+    outbox.append(b"kept\n")
+    outbox.stop()
+    assert "disk on fire" in caplog.text
+    assert sink.calls == [(b"kept\n", 1)]
