@@ -9,13 +9,14 @@ runs each variant in a fresh Python process of its own (warm-up, then ``--tasks`
 in a rotating order so drift on a shared machine hits every variant alike: in one process the variants would share
 one heap and garbage collector and slow each other. Rates are medians over rounds. It runs once with a no-op expert
 (the worst case: orchestration is all there is) and once with an expert spending 1 ms of CPU per task. Prints the
-ratios (target ON/OFF >= 0.90).
+median of the per-round ratios to OFF with their interquartile range (target ON/OFF >= 0.90): on a shared 2-core
+machine single runs vary by ±15%, so read the median, not one round.
 
 Part 2 writes a structured.jsonl of ``--lines`` lines (default 1,000,000) and times ``vy_nexus.observability``
 queries over it: a full scan with a rare component filter, a ``--task`` lookup, a ``--grep``, ``--level error``, and
 ``--since 1h`` (which bisects instead of scanning).
 
-    python benchmarks/observability_overhead.py [--tasks 3000] [--rounds 7] [--busy-tasks 1000] [--lines 1000000]
+    python benchmarks/observability_overhead.py [--tasks 4000] [--rounds 9] [--busy-tasks 1000] [--lines 1000000]
 """
 
 from __future__ import annotations
@@ -97,30 +98,38 @@ def measure_in_child(variant: str, expert: str, n_tasks: int) -> float:
     return float(output.strip().splitlines()[-1])
 
 
-def throughput(expert: str, n_tasks: int, rounds: int) -> dict[str, float]:
-    """Median tasks/s per variant; rounds rotate the order so machine drift hits every variant alike."""
+def throughput(expert: str, n_tasks: int, rounds: int) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Median tasks/s per variant, and per round each variant's rate over that round's OFF rate. Rounds rotate the
+    order, so drift on a shared machine hits every variant alike; ratios within a round cancel slower drift."""
     rates: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
     for round_index in range(rounds):
         shift = round_index % len(VARIANTS)
         for variant in VARIANTS[shift:] + VARIANTS[:shift]:
             rates[variant].append(measure_in_child(variant, expert, n_tasks))
-    return {variant: statistics.median(values) for variant, values in rates.items()}
+    ratios = {variant: [r / off for r, off in zip(rates[variant], rates["off"], strict=True)] for variant in VARIANTS}
+    return {variant: statistics.median(values) for variant, values in rates.items()}, ratios
+
+
+def spread(values: list[float]) -> str:
+    """Median and interquartile range, e.g. ``0.912 (IQR 0.87-0.95)``."""
+    quartiles = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
+    return f"{statistics.median(values):.3f} (IQR {quartiles[0]:.2f}-{quartiles[2]:.2f})"
 
 
 def report_throughput(n_tasks: int, rounds: int, busy_tasks: int) -> None:
-    print(f"throughput: medians of {rounds} rounds, each variant in a fresh process per round")
+    print(f"throughput: {rounds} rounds, each variant in a fresh process per round; ratios are per-round medians")
     for label, expert, count in (
         ("no-op expert", "noop", n_tasks),
         (f"{BUSY_SECONDS * 1e3:.0f} ms CPU expert", "busy", busy_tasks),
     ):
-        rates = throughput(expert, count, rounds)
+        rates, ratios = throughput(expert, count, rounds)
         print(
             f"  {label:<17} {count:>5} tasks/round  OFF {rates['off']:7,.0f}/s  bus only {rates['bus only']:7,.0f}/s  "
             f"ON {rates['on']:7,.0f}/s  ON, thread {rates['on, thread']:7,.0f}/s"
         )
         print(
-            f"  {'':<17} ratio ON/OFF {rates['on'] / rates['off']:.3f}  (bus only/OFF "
-            f"{rates['bus only'] / rates['off']:.3f}, ON thread/OFF {rates['on, thread'] / rates['off']:.3f})"
+            f"  {'':<17} ratio ON/OFF {spread(ratios['on'])}  bus only/OFF {spread(ratios['bus only'])}  "
+            f"ON thread/OFF {spread(ratios['on, thread'])}"
         )
     print("  target: ratio ON/OFF >= 0.90")
 
@@ -184,8 +193,8 @@ def log_query(lines: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=3000)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--tasks", type=int, default=4000)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument(
         "--busy-tasks", type=int, default=1000, help="tasks per round for the 1 ms expert (rounds of ~1.3 s)"
     )

@@ -73,3 +73,24 @@ def test_a_failing_sink_loses_that_hand_over_only(caplog: pytest.LogCaptureFixtu
     outbox.stop()
     assert "disk on fire" in caplog.text
     assert sink.calls == [(b"kept\n", 1)]
+
+
+def test_records_appended_during_hand_overs_are_neither_lost_nor_repeated() -> None:
+    sink = Sink()
+    outbox = ByteOutbox(sink, name="t", interval=0.001)
+    outbox.start()
+
+    def produce(worker: int) -> None:
+        for i in range(5000):
+            outbox.append(f"{worker}-{i}\n".encode())
+
+    producers = [threading.Thread(target=produce, args=(worker,)) for worker in range(4)]
+    for producer in producers:
+        producer.start()
+    for producer in producers:
+        producer.join()
+    outbox.stop()
+    lines = b"".join(data for data, _ in sink.calls).decode().splitlines()
+    assert len(sink.calls) > 1  # handed over in several parts while producers ran
+    assert sorted(lines) == sorted(f"{w}-{i}" for w in range(4) for i in range(5000))
+    assert sum(count for _, count in sink.calls) == 20_000 == outbox.sent

@@ -31,27 +31,33 @@ EXPOSITION = b"P"
 
 _HEADER = struct.Struct("!cI")
 
+_dumps = orjson.dumps
+_NEWLINE = orjson.OPT_APPEND_NEWLINE
+
 _EVENT = "e"
 _SAMPLE = "s"
 
 
 def encode_event(event: Event) -> bytes:
-    return to_json(
-        (
-            _EVENT,
-            event.kind,
-            event.component,
-            event.message,
-            event.level,
-            event.category,
-            event.phase,
-            event.task_id,
-            event.expert_id,
-            event.metadata,
-            event.timestamp,
-        ),
-        orjson.OPT_APPEND_NEWLINE,
+    """One JSON line; called on the hot path, so one ``orjson`` call on a tuple (a dict or the dataclass itself
+    costs more), with the journal's fallback only when the metadata has non-string keys."""
+    record = (
+        _EVENT,
+        event.kind,
+        event.component,
+        event.message,
+        event.level,
+        event.category,
+        event.phase,
+        event.task_id,
+        event.expert_id,
+        event.metadata,
+        event.timestamp,
     )
+    try:
+        return _dumps(record, default=str, option=_NEWLINE)
+    except TypeError:
+        return to_json(record, _NEWLINE)
 
 
 def encode_sample(sample: SystemSample) -> bytes:
@@ -66,7 +72,7 @@ def encode_sample(sample: SystemSample) -> bytes:
             sample.disk_free_bytes,
             sample.queue_depth,
         ),
-        orjson.OPT_APPEND_NEWLINE,
+        _NEWLINE,
     )
 
 
