@@ -106,7 +106,11 @@ class EventBus:
                 {} if metadata is None else metadata,
                 time.time(),
             )
-            self._deliver(event, subscribers)
+            for subscriber in subscribers:  # as _deliver, inlined: one call frame less per event
+                try:
+                    subscriber(event)
+                except Exception:
+                    _log.exception("event subscriber %r failed on %s", subscriber, event.kind)
 
     @staticmethod
     def _deliver(event: Event, subscribers: tuple[Subscriber, ...]) -> None:

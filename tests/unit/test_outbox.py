@@ -12,15 +12,15 @@ from vy_nexus.observability.outbox import ByteOutbox
 
 class Sink:
     def __init__(self, fail_first: bool = False) -> None:
-        self.calls: list[tuple[bytes, int]] = []
+        self.calls: list[bytes] = []
         self.fail_first = fail_first
         self.called = threading.Event()
 
-    def __call__(self, data: bytes, count: int) -> None:
+    def __call__(self, data: bytes) -> None:
         if self.fail_first:
             self.fail_first = False
             raise OSError("disk on fire")
-        self.calls.append((data, count))
+        self.calls.append(data)
         self.called.set()
 
 
@@ -32,8 +32,8 @@ def test_flush_hands_everything_over_in_order() -> None:
     assert outbox.pending == 3
     outbox.flush()
     outbox.flush()  # nothing new: the sink is not called with an empty buffer
-    assert sink.calls == [(b"a\nb\nc\n", 3)]
-    assert outbox.pending == 0 and outbox.sent == 3
+    assert sink.calls == [b"a\nb\nc\n"]
+    assert outbox.pending == 0 and outbox.sent_bytes == 6
 
 
 def test_the_thread_hands_over_every_interval_and_stop_drains() -> None:
@@ -48,7 +48,7 @@ def test_the_thread_hands_over_every_interval_and_stop_drains() -> None:
     outbox.stop()
     outbox.stop()
     assert not outbox.running
-    assert b"".join(data for data, _ in sink.calls) == b"first\nlast\n"
+    assert b"".join(sink.calls) == b"first\nlast\n"
 
 
 def test_a_full_outbox_drops_and_counts() -> None:
@@ -58,7 +58,7 @@ def test_a_full_outbox_drops_and_counts() -> None:
         outbox.append(b"0123456\n")
     assert outbox.pending == 2 and outbox.dropped == 3
     outbox.flush()
-    assert sink.calls == [(b"0123456\n0123456\n", 2)]
+    assert sink.calls == [b"0123456\n0123456\n"]
 
 
 def test_a_failing_sink_loses_that_hand_over_only(caplog: pytest.LogCaptureFixture) -> None:
@@ -67,12 +67,12 @@ def test_a_failing_sink_loses_that_hand_over_only(caplog: pytest.LogCaptureFixtu
     outbox.start()
     outbox.append(b"lost\n")
     deadline = time.monotonic() + 5
-    while "handing over 1 records failed" not in caplog.text and time.monotonic() < deadline:
+    while "handing over 5 bytes failed" not in caplog.text and time.monotonic() < deadline:
         time.sleep(0.01)
     outbox.append(b"kept\n")
     outbox.stop()
     assert "disk on fire" in caplog.text
-    assert sink.calls == [(b"kept\n", 1)]
+    assert sink.calls == [b"kept\n"]
 
 
 def test_records_appended_during_hand_overs_are_neither_lost_nor_repeated() -> None:
@@ -90,7 +90,7 @@ def test_records_appended_during_hand_overs_are_neither_lost_nor_repeated() -> N
     for producer in producers:
         producer.join()
     outbox.stop()
-    lines = b"".join(data for data, _ in sink.calls).decode().splitlines()
+    lines = b"".join(sink.calls).decode().splitlines()
     assert len(sink.calls) > 1  # handed over in several parts while producers ran
     assert sorted(lines) == sorted(f"{w}-{i}" for w in range(4) for i in range(5000))
-    assert sum(count for _, count in sink.calls) == 20_000 == outbox.sent
+    assert outbox.sent_bytes == sum(len(data) for data in sink.calls)

@@ -4,7 +4,7 @@ The writer process link's queue. Records are bytes already (``wire``), one JSON 
 into a single ``bytearray`` (one C call, atomic under the GIL, so no lock) and the record itself is freed at once.
 Keeping one object per record alive until the next send instead (a deque of bytes) measurably slowed the whole
 process: allocator and cache pressure, worse the more records wait. The thread wakes every ``interval`` seconds and
-hands what gathered to ``sink(data, count)``; ``flush`` does the same at once in the calling thread. It copies the
+hands what gathered to ``sink(data)``; ``flush`` does the same at once in the calling thread. It copies the
 buffer and then deletes that many bytes from its front (two C calls): a record appended in between stays for the next
 hand-over. Beyond ``max_bytes`` waiting, records are dropped and counted.
 """
@@ -23,7 +23,7 @@ RECORD_END = b"\n"
 class ByteOutbox:
     def __init__(
         self,
-        sink: Callable[[bytes, int], None],
+        sink: Callable[[bytes], None],
         *,
         name: str,
         interval: float = 0.1,
@@ -39,7 +39,7 @@ class ByteOutbox:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.dropped = 0
-        self.sent = 0
+        self.sent_bytes = 0
 
     @property
     def pending(self) -> int:
@@ -73,13 +73,12 @@ class ByteOutbox:
             if not data:
                 return
             del buffer[: len(data)]
-            count = data.count(RECORD_END)
             try:
-                self._sink(data, count)
+                self._sink(data)
             except Exception:  # the sink reports its own trouble; the thread must live on
-                _log.exception("%s: handing over %d records failed", self.name, count)
+                _log.exception("%s: handing over %d bytes failed", self.name, len(data))
             else:
-                self.sent += count
+                self.sent_bytes += len(data)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Hand over everything, then end the thread. Safe to call more than once."""

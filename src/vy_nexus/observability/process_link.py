@@ -64,6 +64,7 @@ class WriterProcessLink:
         self._levels = levels_at_or_above(config.level)
         self._kinds = OBSERVED_KINDS if config.metrics_enabled else frozenset()
         self._outbox = ByteOutbox(self._send, name="writer-link", interval=interval, max_bytes=max_pending_bytes)
+        self._append = self._outbox.append
         self._process: subprocess.Popen[bytes] | None = None
         self._replies: queue.Queue[_Reply] = queue.Queue()
         self._reader: threading.Thread | None = None
@@ -77,7 +78,7 @@ class WriterProcessLink:
 
     def __call__(self, event: Event) -> None:
         if event.level in self._levels or event.kind in self._kinds:
-            self._outbox.append(encode_event(event))
+            self._append(encode_event(event))
 
     def record_sample(self, sample: SystemSample) -> None:
         if self._kinds:
@@ -201,7 +202,7 @@ class WriterProcessLink:
             self._fall_back(f"the observability writer process ended (exit status {process.poll()})")
             return False
 
-    def _send(self, records: bytes, _count: int) -> None:
+    def _send(self, records: bytes) -> None:
         """The outbox's sink: one data frame, or the fallback writers once the child is gone."""
         process = self._process
         if self.fallback is None and process is not None and self._write(process, DATA, records):
