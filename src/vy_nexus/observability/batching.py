@@ -18,6 +18,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
+from vy_nexus.observability.interval import IntervalThread
+
 T = TypeVar("T")
 
 _log = logging.getLogger(__name__)
@@ -32,7 +34,7 @@ class _FlushMarker:
         self.done = threading.Event()
 
 
-class BatchWriter(Generic[T]):
+class BatchWriter(IntervalThread, Generic[T]):
     def __init__(
         self,
         sink: Callable[[Sequence[T]], None],
@@ -42,15 +44,11 @@ class BatchWriter(Generic[T]):
         interval: float = 0.5,
         max_pending: int = 200_000,
     ) -> None:
+        super().__init__(name, interval)
         self._sink = sink
-        self.name = name
         self.batch_size = batch_size
-        self.interval = interval
         self.max_pending = max_pending
         self._queue: deque[T | _FlushMarker] = deque()
-        self._wake = threading.Event()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
         self._drain_lock = threading.Lock()
         self.dropped = 0
         self.failed_batches = 0
@@ -60,10 +58,6 @@ class BatchWriter(Generic[T]):
     def pending(self) -> int:
         return len(self._queue)
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
     def offer(self, item: T) -> None:
         """Queue one item. Never blocks; drops (and counts) the item when ``max_pending`` items wait already."""
         queue = self._queue
@@ -72,14 +66,6 @@ class BatchWriter(Generic[T]):
         else:
             self.dropped += 1
 
-    def start(self) -> None:
-        """Start the writer thread (again, after ``stop``). Idempotent while running."""
-        if self.running:
-            return
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name=f"vy-nexus-{self.name}", daemon=True)
-        self._thread.start()
-
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every item offered before this call has been handed to the sink. True when it was."""
         if not self.running:
@@ -87,27 +73,11 @@ class BatchWriter(Generic[T]):
             return True
         marker = _FlushMarker()
         self._queue.append(marker)
-        self._wake.set()
+        self.wake()
         return marker.done.wait(timeout)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Drain everything queued, then end the writer thread. Safe to call more than once."""
-        thread = self._thread
-        if thread is not None:
-            self._stopping = True
-            self._wake.set()
-            thread.join(timeout)
-            self._thread = None
+    def work(self) -> None:
         self._drain()
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            self._drain()
-            if self._stopping:
-                self._drain()
-                return
 
     def _drain(self) -> None:
         with self._drain_lock:

@@ -15,12 +15,14 @@ import logging
 import threading
 from collections.abc import Callable
 
+from vy_nexus.observability.interval import IntervalThread
+
 _log = logging.getLogger(__name__)
 
 RECORD_END = b"\n"
 
 
-class ByteOutbox:
+class ByteOutbox(IntervalThread):
     def __init__(
         self,
         sink: Callable[[bytes], None],
@@ -29,15 +31,11 @@ class ByteOutbox:
         interval: float = 0.1,
         max_bytes: int = 64 * 1024 * 1024,
     ) -> None:
+        super().__init__(name, interval)
         self._sink = sink
-        self.name = name
-        self.interval = interval
         self.max_bytes = max_bytes
         self._buffer = bytearray()
         self._send_lock = threading.Lock()  # one hand-over at a time, in order
-        self._wake = threading.Event()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
         self.dropped = 0
         self.sent_bytes = 0
 
@@ -46,10 +44,6 @@ class ByteOutbox:
         """Records gathered and not yet handed to the sink (counts line ends: for status, not the hot path)."""
         return self._buffer.count(RECORD_END)
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
     def append(self, record: bytes) -> None:
         """Gather one record (newline-terminated). Never blocks."""
         buffer = self._buffer
@@ -57,13 +51,6 @@ class ByteOutbox:
             buffer += record
         else:
             self.dropped += 1
-
-    def start(self) -> None:
-        if self.running:
-            return
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name=f"vy-nexus-{self.name}", daemon=True)
-        self._thread.start()
 
     def flush(self) -> None:
         """Hand everything gathered so far to the sink, in this thread."""
@@ -80,18 +67,5 @@ class ByteOutbox:
             else:
                 self.sent_bytes += len(data)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Hand over everything, then end the thread. Safe to call more than once."""
-        thread = self._thread
-        if thread is not None:
-            self._stopping = True
-            self._wake.set()
-            thread.join(timeout)
-            self._thread = None
+    def work(self) -> None:
         self.flush()
-
-    def _run(self) -> None:
-        while not self._stopping:
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            self.flush()
