@@ -252,7 +252,8 @@ class VyNexus:
     def heartbeat(self) -> Heartbeat:
         """The heartbeat over this home's sovereign state (``vy-nexus pulse``)."""
         runner = VerificationRunner(self.settings.home, timeout=self.settings.heartbeat.verification_timeout_seconds)
-        return Heartbeat(self.state, runner, events=self.events)
+        flush = self.observability.flush if self.observability is not None else None
+        return Heartbeat(self.state, runner, events=self.events, before_verify=flush)
 
     def request_shutdown(
         self,

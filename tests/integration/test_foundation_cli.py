@@ -150,6 +150,12 @@ def test_pulse_beats_and_advances(home: Path) -> None:
     assert "completed" in out and "(holds)" in out
 
 
+def test_first_pulse_on_a_new_home_sees_the_journal(home: Path) -> None:
+    # The default state's job 1.1 greps research_logs/structured.jsonl: the beat flushes the journal before it checks.
+    code, out, _ = invoke(home, "pulse")
+    assert code == 0 and "job 1.1: passed" in out, out
+
+
 def test_pulse_every_stops_on_the_stop_file(home: Path) -> None:
     (home / "config.yaml").write_text("safety:\n  stop_poll_seconds: 0.02\nheartbeat:\n  interval_minutes: 0.001\n")
     write_state(home, ["false"])

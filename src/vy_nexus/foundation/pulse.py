@@ -176,10 +176,20 @@ def _advance(state: SovereignState) -> int | None:
 class Heartbeat:
     """The heartbeat over one state store."""
 
-    def __init__(self, store: StateStore, runner: VerificationRunner, *, events: EventBus | None = None) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        runner: VerificationRunner,
+        *,
+        events: EventBus | None = None,
+        before_verify: Callable[[], object] | None = None,
+    ) -> None:
+        """``before_verify`` runs before each verification command: checks read what the system wrote (the journal,
+        the metrics), so the system passes its observers' flush here."""
         self.store = store
         self.runner = runner
         self._events = events or EventBus()
+        self._before_verify = before_verify
 
     def beat(self) -> BeatResult:
         state = self.store.load()
@@ -187,6 +197,8 @@ class Heartbeat:
         job = phase.first_pending()
         if job is None:
             return self._advance_only(phase.id)
+        if self._before_verify is not None:
+            self._before_verify()
         result = self.runner.run(job.verification)
         self._events.publish(
             "pulse.verified",

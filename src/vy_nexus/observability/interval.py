@@ -8,9 +8,10 @@ in the calling thread, so nothing queued before ``stop`` is kept back; ``start``
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 
 
-class IntervalThread:
+class IntervalThread(ABC):
     def __init__(self, name: str, interval: float) -> None:
         self.name = name
         self.interval = interval
@@ -22,9 +23,9 @@ class IntervalThread:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @abstractmethod
     def work(self) -> None:
-        """Hand over what is queued; subclasses implement it. Must not raise."""
-        raise NotImplementedError
+        """Hand over what is queued. Must not raise."""
 
     def wake(self) -> None:
         self._wake.set()
