@@ -30,8 +30,8 @@ from vy_nexus.observability.wire import (
 from vy_nexus.observability.writers import LocalWriters, WriterConfig
 
 WRITE_CHUNK = 512
-"""Records per write (one append + fsync per journal file, one transaction). Measured: chunks of a few hundred
-render faster than a whole frame at once, whose buffers outgrow the CPU cache."""
+"""Records per write: one append + fsync per journal file and one transaction each, and a bound on the memory one
+write renders into however large a frame is (a frame holds up to 0.1 s of events, or more after a stall)."""
 
 _log = logging.getLogger("vy_nexus.observability.writer_process")
 
