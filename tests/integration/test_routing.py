@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -117,7 +118,9 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     assert code == 2 and "missing label field 'colour'" in " ".join(err.split())
 
 
-def test_unknown_route_target_is_reported_by_fit_and_by_routing(tmp_path: Path) -> None:
+def test_unknown_route_target_is_reported_by_fit_and_by_routing(tmp_path: Path, fitted_home: Path) -> None:
+    # The same utterances were embedded for fitted_home: start from its embedding cache instead of the encoder.
+    shutil.copytree(fitted_home / "cache" / "embeddings", tmp_path / "cache" / "embeddings")
     code, out, _ = invoke(tmp_path, "routes", "fit", "--data", str(FIXTURE / "train.jsonl"))
     assert code == 0 and "target no registered expert" in out
     settings = load_settings(tmp_path, environ={"VY_NEXUS_ROUTING__STRATEGY": "semantic"})
