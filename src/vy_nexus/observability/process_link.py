@@ -39,7 +39,7 @@ from vy_nexus.observability.wire import (
 )
 from vy_nexus.observability.writers import LocalWriters, WriterConfig
 
-WRITER_COMMAND = (sys.executable, "-m", "vy_nexus.observability.writer_process")
+WRITER_COMMAND = (sys.executable, "-m", "vy_nexus.interfaces.writer")
 
 _log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The observability writer process: ``python -m vy_nexus.observability.writer_process``.
+"""The observability writer process (started as ``python -m vy_nexus.interfaces.writer``).
 
 It reads frames (``wire``) on stdin — first the ``WriterConfig``, then data, flush and exposition requests — and
 writes the journal, the metrics database and its Prometheus registry with ``LocalWriters`` in its own interpreter,
@@ -69,13 +69,10 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> int:
 
 
 def main() -> int:
+    """Serve stdin/stdout; the exit status. Ignores SIGINT (the parent stops the writer in order)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format="vy-nexus writer process: %(levelname)s %(message)s")
     try:
         return serve(sys.stdin.buffer, sys.stdout.buffer)
     except BrokenPipeError:  # the parent is gone; what could be written has been
         return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
