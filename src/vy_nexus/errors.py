@@ -12,7 +12,8 @@
     ├── GovernanceError             a policy refused the task (carries the verdict)
     ├── SafetyError                 the kill switch is engaged, or the file system refused a path
     ├── ReasoningError              an LLM backend failed (server down, model missing, timeout)
-    └── StateError                  sovereign_state.json is corrupt or cannot be written
+    ├── StateError                  sovereign_state.json is corrupt or cannot be written
+    └── TrainingError               route training cannot run (no torch) or was interrupted (resumable)
 
 Interfaces map these to exit codes (``exit_code``) and HTTP statuses (``http_status``).
 """
@@ -121,3 +122,15 @@ class ReasoningError(VyNexusError):
 class StateError(VyNexusError):
     exit_code = 6
     http_status = 500
+
+
+class TrainingError(VyNexusError):
+    """``routes train`` stopped: torch missing, bad data, or Ctrl-C (``interrupted``; the next run resumes)."""
+
+    exit_code = 7
+
+    def __init__(self, message: str, *, interrupted: bool = False) -> None:
+        super().__init__(message)
+        self.interrupted = interrupted
+        if interrupted:
+            self.exit_code = 130

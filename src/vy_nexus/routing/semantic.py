@@ -24,6 +24,7 @@ from vy_nexus.experts.registry import ExpertRegistry
 from vy_nexus.reasoning.embeddings import Encoder, OnnxSentenceEncoder
 from vy_nexus.routing.calibration import softmax
 from vy_nexus.routing.embedding_cache import CachedEncoder
+from vy_nexus.routing.encoders import active_trained_encoder
 from vy_nexus.routing.route_model import RouteModel, centroid_model, model_path_for, utterance_matrix
 from vy_nexus.routing.routes import Route, check_targets, load_routes, merge_routes, routes_from_experts
 from vy_nexus.routing.strategy import Scores
@@ -67,7 +68,14 @@ class SemanticRouter:
 
     @classmethod
     def build(cls, routes: Sequence[Route], encoder: Encoder, model: RouteModel | None = None) -> SemanticRouter:
-        """A router using ``model`` when it was fitted for exactly these routes and this encoder, else centroids."""
+        """A router using ``model`` when it was fitted for exactly these routes, else centroids. A model fitted on
+        another encoder is an error: its head reads another vector space and would route wrongly."""
+        if model is not None and model.model_id != encoder.model_id:
+            raise ConfigError(
+                f"the route model was fitted on encoder {model.model_id}, but routing uses encoder"
+                f" {encoder.model_id}: run `vy-nexus routes fit` to refit it on this encoder,"
+                " or `vy-nexus routes rollback` if a trained encoder was just switched in"
+            )
         if model is not None and model.matches(routes, encoder.model_id):
             return cls(routes, encoder, model)
         vectors, labels = utterance_matrix(routes, encoder)
@@ -117,9 +125,24 @@ def routes_file_of(settings: Settings) -> Path:
     return settings.resolve(settings.routing.semantic.routes_file or DEFAULT_ROUTES_FILE)
 
 
+def route_model_file_of(settings: Settings) -> Path:
+    """Where the route model for the current encoder lives: beside the routes file, or in the active trained
+    encoder's directory (routing/encoders.py)."""
+    trained = active_trained_encoder(settings)
+    routes_file = routes_file_of(settings)
+    return trained.route_model_file(routes_file) if trained is not None else model_path_for(routes_file)
+
+
 def encoder_from_settings(settings: Settings) -> CachedEncoder:
-    """The configured sentence encoder, with route embeddings cached under ``<cache_dir>/embeddings``."""
-    return CachedEncoder(OnnxSentenceEncoder.from_settings(settings), settings.cache_dir / "embeddings")
+    """The configured sentence encoder (or the active trained one), route embeddings cached under
+    ``<cache_dir>/embeddings``."""
+    trained = active_trained_encoder(settings)
+    encoder = (
+        OnnxSentenceEncoder(trained.model_file, trained.tokenizer_file, max_length=settings.routing.semantic.max_length)
+        if trained is not None
+        else OnnxSentenceEncoder.from_settings(settings)
+    )
+    return CachedEncoder(encoder, settings.cache_dir / "embeddings")
 
 
 class SemanticStrategy:
@@ -133,11 +156,13 @@ class SemanticStrategy:
         encoder: Encoder,
         *,
         routes_file: Path | None = None,
+        model_file: Path | None = None,
         routes_loader: Callable[[Path], list[Route]] = load_routes,
     ) -> None:
         self._registry = registry
         self.encoder = encoder
         self.routes_file = routes_file
+        self.model_file = model_file if model_file is not None or routes_file is None else model_path_for(routes_file)
         self._routes_loader = routes_loader
         self._lock = threading.Lock()
         self._router: SemanticRouter | None = None
@@ -148,7 +173,8 @@ class SemanticStrategy:
         path = routes_file_of(settings)
         configured = settings.routing.semantic.routes_file is not None  # a configured file must exist
         routes_file = path if configured or path.is_file() else None
-        return cls(registry, encoder_from_settings(settings), routes_file=routes_file)
+        model_file = route_model_file_of(settings) if routes_file is not None else None
+        return cls(registry, encoder_from_settings(settings), routes_file=routes_file, model_file=model_file)
 
     def routes(self, *, check: bool = True) -> list[Route]:
         """Expert routes first, then the file's (a file route named like an expert extends that expert's route).
@@ -159,10 +185,10 @@ class SemanticStrategy:
         return merge_routes(routes_from_experts(self._registry), file_routes)
 
     def load_model(self) -> RouteModel | None:
-        """The fitted model saved next to the routes file, if any (it is used only while it matches the routes)."""
-        if self.routes_file is None or not model_path_for(self.routes_file).is_file():
+        """The fitted model for the routes file, if any (it is used only while it matches the routes)."""
+        if self.model_file is None or not self.model_file.is_file():
             return None
-        return RouteModel.load(model_path_for(self.routes_file))
+        return RouteModel.load(self.model_file)
 
     def router(self) -> SemanticRouter:
         """The router for the current experts; built on first use and whenever the registry changes."""

@@ -16,7 +16,7 @@ from typing import Any
 from vy_nexus.config import Settings
 from vy_nexus.experts.registry import ExpertRegistry
 from vy_nexus.routing.evaluate import EvaluationReport, evaluate
-from vy_nexus.routing.route_model import RouteModel, fit_route_model, model_path_for
+from vy_nexus.routing.route_model import RouteModel, fit_route_model
 from vy_nexus.routing.routes import (
     OUT_OF_SCOPE_LABEL,
     LabeledExample,
@@ -26,7 +26,13 @@ from vy_nexus.routing.routes import (
     routes_from_labeled,
     save_routes,
 )
-from vy_nexus.routing.semantic import SemanticRouter, SemanticStrategy, encoder_from_settings, routes_file_of
+from vy_nexus.routing.semantic import (
+    SemanticRouter,
+    SemanticStrategy,
+    encoder_from_settings,
+    route_model_file_of,
+    routes_file_of,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +61,12 @@ class FitOutcome:
 
 def strategy_for(settings: Settings, registry: ExpertRegistry, routes_file: Path | None = None) -> SemanticStrategy:
     path = routes_file or routes_file_of(settings)
-    return SemanticStrategy(registry, encoder_from_settings(settings), routes_file=path if path.is_file() else None)
+    return SemanticStrategy(
+        registry,
+        encoder_from_settings(settings),
+        routes_file=path if path.is_file() else None,
+        model_file=route_model_file_of(settings),
+    )
 
 
 def fit_routes(
@@ -81,7 +92,7 @@ def fit_routes(
     routes = strategy.routes(check=False)
     oos_texts = [e.text for e in [*examples, *oos_examples] if e.label == oos_label]
     model = fit_route_model(routes, strategy.encoder, oos_texts=oos_texts, **fit_options)
-    model_file = model_path_for(routes_file)
+    model_file = route_model_file_of(settings)
     model.save(model_file)
     return FitOutcome(
         routes_file=routes_file,

@@ -1,4 +1,5 @@
-"""Routing commands: ``vy-nexus routes fit|eval|list`` and ``vy-nexus cache stats|clear``."""
+"""Routing commands: ``vy-nexus routes fit|eval|list`` and ``vy-nexus cache stats|clear`` (``routes train|rollback``
+live in training_commands.py)."""
 
 from __future__ import annotations
 
@@ -234,5 +235,8 @@ def cache_clear_command(ctx: typer.Context) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    from vy_nexus.interfaces.cli import training_commands
+
+    training_commands.register(routes_app)
     app.add_typer(routes_app, name="routes")
     app.add_typer(cache_app, name="cache")

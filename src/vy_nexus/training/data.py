@@ -1,0 +1,108 @@
+"""What a training run is made of (no torch): examples as label indices, the options, and the hashes naming a run.
+
+A run is keyed by a hash of its data and options (``run_key``): the checkpoints of an interrupted run are found
+again by running the same command. A finished model's version hashes the run key together with its metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from vy_nexus.errors import TrainingError
+from vy_nexus.routing.route_model import stratified_split
+from vy_nexus.routing.routes import LabeledExample
+
+
+@dataclass(frozen=True, slots=True)
+class TrainOptions:
+    """Settings of one fine-tuning run. The defaults are the recipe measured on CLINC150 (docs/routing.md)."""
+
+    epochs: int = 2
+    batch_size: int = 32
+    learning_rate: float = 5e-5
+    head_learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    warmup: float = 0.06
+    label_smoothing: float = 0.1
+    holdout: float = 0.1
+    seed: int = 0
+    max_length: int = 128
+    cosine_floor: float = 0.98
+    checkpoint_every: int = 200
+    max_steps: int | None = None
+    """Stop after this many optimiser steps in all (a quick run); None: train every epoch to the end."""
+
+    def validate(self) -> None:
+        checks = [
+            (self.epochs >= 1, "epochs must be at least 1"),
+            (self.batch_size >= 1, "batch size must be at least 1"),
+            (self.learning_rate > 0 and self.head_learning_rate > 0, "learning rates must be positive"),
+            (0.0 <= self.warmup < 1.0, "warmup must be a share of the steps, between 0 and 1"),
+            (0.0 <= self.label_smoothing < 1.0, "label smoothing must be between 0 and 1"),
+            (0.0 < self.holdout < 1.0, "holdout must be between 0 and 1"),
+            (0.0 < self.cosine_floor <= 1.0, "cosine floor must be in (0, 1]"),
+            (self.checkpoint_every >= 1, "checkpoint interval must be at least 1 step"),
+            (self.max_steps is None or self.max_steps >= 1, "max steps must be at least 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise TrainingError(message)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class LabeledSet:
+    """Texts with label indices into ``label_names``."""
+
+    texts: tuple[str, ...]
+    labels: tuple[int, ...]
+    label_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def labeled_set(examples: Sequence[LabeledExample], label_names: Sequence[str]) -> LabeledSet:
+    position = {name: i for i, name in enumerate(label_names)}
+    unknown = sorted({e.label for e in examples} - set(position))
+    if unknown:
+        raise TrainingError(f"validation labels with no training examples: {', '.join(unknown[:10])}")
+    return LabeledSet(tuple(e.text for e in examples), tuple(position[e.label] for e in examples), tuple(label_names))
+
+
+def split_train_val(
+    examples: Sequence[LabeledExample], val: Sequence[LabeledExample], options: TrainOptions
+) -> tuple[LabeledSet, LabeledSet, str]:
+    """(train, validation, where validation came from). Without ``val``, ``holdout`` of each label is held out."""
+    names = tuple(dict.fromkeys(e.label for e in examples))
+    if len(names) < 2:
+        raise TrainingError("routes train needs examples of at least two labels (out-of-scope ones aside)")
+    if val:
+        return labeled_set(examples, names), labeled_set(val, names), "validation file"
+    full = labeled_set(examples, names)
+    train_idx, held_idx = stratified_split(np.asarray(full.labels, dtype=np.int64), options.holdout, options.seed)
+    if len(held_idx) == 0:
+        raise TrainingError("too few examples to hold any out for validation: give --val, or more examples per label")
+
+    def subset(indices: Sequence[int]) -> LabeledSet:
+        return LabeledSet(tuple(full.texts[i] for i in indices), tuple(full.labels[i] for i in indices), names)
+
+    return subset(train_idx.tolist()), subset(held_idx.tolist()), f"{options.holdout:.0%} of each label held out"
+
+
+def digest(*parts: Any) -> str:
+    """A short, stable hash of JSON-able parts."""
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
+    return hashlib.blake2b(blob, digest_size=8).hexdigest()
+
+
+def data_digest(*sets: Sequence[LabeledExample]) -> str:
+    return digest([[(e.text, e.label) for e in examples] for examples in sets])

