@@ -69,6 +69,19 @@ def strategy_for(settings: Settings, registry: ExpertRegistry, routes_file: Path
     )
 
 
+def with_labeled_routes(
+    routes_file: Path, examples: Sequence[LabeledExample], target: str | None, oos_label: str
+) -> tuple[list[Route], list[str]]:
+    """(the routes file's routes with one route per label merged in, the names of the new routes). New routes send
+    tasks to ``target`` when given; existing routes keep theirs."""
+    existing = load_routes(routes_file) if routes_file.is_file() else []
+    known = {route.name for route in existing}
+    learned = routes_from_labeled(examples, oos_label)
+    if target is not None:
+        learned = [replace(route, target=target) if route.name not in known else route for route in learned]
+    return merge_routes(existing, learned), [r.name for r in learned if r.name not in known]
+
+
 def fit_routes(
     settings: Settings,
     registry: ExpertRegistry,
@@ -81,12 +94,7 @@ def fit_routes(
 ) -> FitOutcome:
     """Merge labeled examples into the routes file, fit the full route set, save routes and model."""
     routes_file = routes_file_of(settings)
-    existing = load_routes(routes_file) if routes_file.is_file() else []
-    known = {route.name for route in existing}
-    learned = routes_from_labeled(examples, oos_label)
-    if target is not None:
-        learned = [replace(route, target=target) if route.name not in known else route for route in learned]
-    file_routes = merge_routes(existing, learned)
+    file_routes, new_routes = with_labeled_routes(routes_file, examples, target, oos_label)
     save_routes(routes_file, file_routes)
     strategy = strategy_for(settings, registry, routes_file)
     routes = strategy.routes(check=False)
@@ -99,7 +107,7 @@ def fit_routes(
         model_file=model_file,
         model=model,
         routes=len(routes),
-        new_routes=len({r.name for r in learned} - known),
+        new_routes=len(new_routes),
         untargeted=[r.name for r in file_routes if r.expert_id not in registry],
     )
 

@@ -34,6 +34,8 @@ class TrainOptions:
     seed: int = 0
     max_length: int = 128
     cosine_floor: float = 0.98
+    max_in_scope_loss: float = 0.01
+    """Refit: held-out in-scope accuracy the out-of-scope cut may cost (as in ``routes fit``)."""
     checkpoint_every: int = 200
     max_steps: int | None = None
     """Stop after this many optimiser steps in all (a quick run); None: train every epoch to the end."""
@@ -47,6 +49,7 @@ class TrainOptions:
             (0.0 <= self.label_smoothing < 1.0, "label smoothing must be between 0 and 1"),
             (0.0 < self.holdout < 1.0, "holdout must be between 0 and 1"),
             (0.0 < self.cosine_floor <= 1.0, "cosine floor must be in (0, 1]"),
+            (0.0 <= self.max_in_scope_loss < 1.0, "max in-scope loss must be between 0 and 1"),
             (self.checkpoint_every >= 1, "checkpoint interval must be at least 1 step"),
             (self.max_steps is None or self.max_steps >= 1, "max steps must be at least 1"),
         ]
@@ -96,6 +99,10 @@ def split_train_val(
         return LabeledSet(tuple(full.texts[i] for i in indices), tuple(full.labels[i] for i in indices), names)
 
     return subset(train_idx.tolist()), subset(held_idx.tolist()), f"{options.holdout:.0%} of each label held out"
+
+
+AFTER_TRAINING = frozenset({"cosine_floor", "max_in_scope_loss"})
+"""Options that judge or refit the result but do not change the weights: not part of a run's key."""
 
 
 def digest(*parts: Any) -> str:

@@ -35,16 +35,10 @@ from vy_nexus.routing.encoders import (
 )
 from vy_nexus.routing.evaluate import evaluate
 from vy_nexus.routing.route_model import RouteModel, fit_route_model
-from vy_nexus.routing.routes import (
-    OUT_OF_SCOPE_LABEL,
-    LabeledExample,
-    load_routes,
-    merge_routes,
-    routes_from_labeled,
-    save_routes,
-)
+from vy_nexus.routing.routes import OUT_OF_SCOPE_LABEL, LabeledExample, save_routes
 from vy_nexus.routing.semantic import SemanticRouter, SemanticStrategy, routes_file_of
-from vy_nexus.training.data import TrainOptions, data_digest, digest, split_train_val
+from vy_nexus.routing.training import with_labeled_routes
+from vy_nexus.training.data import AFTER_TRAINING, TrainOptions, data_digest, digest, split_train_val
 from vy_nexus.training.progress import QuietProgress, TrainingProgress
 
 if TYPE_CHECKING:
@@ -104,9 +98,11 @@ def train_routes(
     options: TrainOptions | None = None,
     base_dir: Path | None = None,
     resume: bool = True,
+    keep_fp32: bool = False,
     progress: TrainingProgress | None = None,
 ) -> TrainOutcome:
-    """Fine-tune, export, refit and switch (see the module docstring)."""
+    """Fine-tune, export, refit and switch (see the module docstring). ``keep_fp32`` keeps ``model.fp32.onnx``
+    beside an accepted int8 model (to compare them)."""
     options = options or TrainOptions(max_length=settings.routing.semantic.max_length)
     options.validate()
     progress = progress or QuietProgress()
@@ -122,11 +118,11 @@ def train_routes(
         raise TrainingError(f"{base_dir} has no tokenizer.json")
     in_scope = [e for e in examples if e.label != oos_label]
     val_in = [e for e in val if e.label != oos_label]
-    oos_texts = [e.text for e in [*examples, *oos_examples] if e.label == oos_label]
     train_set, val_set, val_source = split_train_val(in_scope, val_in, options)
     settings_record = options.as_dict() | {"base": _base_identity(base_dir), "validation": val_source}
-    # What shapes the weights names the run (and its checkpoints); the cosine floor only judges the export.
-    run_key = digest(data_digest(in_scope, val_in), {k: v for k, v in settings_record.items() if k != "cosine_floor"})
+    # What shapes the weights names the run (and so finds its checkpoints again).
+    shaping = {k: v for k, v in settings_record.items() if k not in AFTER_TRAINING}
+    run_key = digest(data_digest(in_scope, val_in), shaping)
     run_dir = settings.cache_dir / "training" / run_key
     if not resume and run_dir.exists():
         shutil.rmtree(run_dir)
@@ -134,28 +130,28 @@ def train_routes(
     from vy_nexus.training import finetune
 
     result = finetune.fine_tune(base_dir, tokenizer_file, train_set, val_set, options, run_dir, run_key, progress)
-    store = encoder_store(settings)
-    staging = store.directory / f".staging-{run_key}"
+    job = _Job(
+        settings=settings,
+        registry=registry,
+        examples=examples,
+        val=val,
+        held_out=list(val_set.texts[:QUANTISATION_SAMPLE]),
+        oos_texts=[e.text for e in [*examples, *oos_examples] if e.label == oos_label],
+        target=target,
+        oos_label=oos_label,
+        options=options,
+        base_dir=base_dir,
+        settings_record=settings_record,
+        run_key=run_key,
+        progress=progress,
+        keep_fp32=keep_fp32,
+    )
+    staging = encoder_store(settings).directory / f".staging-{run_key}"
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
     try:
-        outcome = _finish(
-            settings,
-            registry,
-            examples,
-            val,
-            oos_texts,
-            target,
-            oos_label,
-            options,
-            base_dir,
-            staging,
-            result,
-            settings_record,
-            run_key,
-            progress,
-        )
+        outcome = _finish(job, staging, result)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -163,51 +159,56 @@ def train_routes(
     return outcome
 
 
-def _finish(
-    settings: Settings,
-    registry: ExpertRegistry,
-    examples: Sequence[LabeledExample],
-    val: Sequence[LabeledExample],
-    oos_texts: list[str],
-    target: str | None,
-    oos_label: str,
-    options: TrainOptions,
-    base_dir: Path,
-    staging: Path,
-    result: FineTuneResult,
-    settings_record: dict[str, Any],
-    run_key: str,
-    progress: TrainingProgress,
-) -> TrainOutcome:
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """What the stages after training need to know about the run."""
+
+    settings: Settings
+    registry: ExpertRegistry
+    examples: Sequence[LabeledExample]
+    val: Sequence[LabeledExample]
+    held_out: list[str]
+    oos_texts: list[str]
+    target: str | None
+    oos_label: str
+    options: TrainOptions
+    base_dir: Path
+    settings_record: dict[str, Any]
+    run_key: str
+    progress: TrainingProgress
+    keep_fp32: bool
+
+
+def _finish(job: _Job, staging: Path, result: FineTuneResult) -> TrainOutcome:
     from vy_nexus.training.export import compare_embeddings, export_onnx, quantise_int8
     from vy_nexus.training.finetune import best_encoder_state
 
+    settings, options, progress = job.settings, job.options, job.progress
     progress.stage("exporting the best epoch to ONNX")
     fp32, int8 = staging / "model.fp32.onnx", staging / "model.int8.onnx"
-    export_onnx(base_dir, best_encoder_state(result.best_file), fp32)
-    shutil.copyfile(base_dir / TOKENIZER_FILE, staging / TOKENIZER_FILE)
+    export_onnx(job.base_dir, best_encoder_state(result.best_file), fp32)
+    shutil.copyfile(job.base_dir / TOKENIZER_FILE, staging / TOKENIZER_FILE)
     progress.stage("quantising to int8 and checking it against fp32")
     quantise_int8(fp32, int8)
-    held_out = [e.text for e in val][:QUANTISATION_SAMPLE] or [e.text for e in examples][-QUANTISATION_SAMPLE:]
-    check = compare_embeddings(fp32, int8, staging / TOKENIZER_FILE, held_out, options.cosine_floor, options.max_length)
-    (int8 if check.accepted else fp32).replace(staging / MODEL_FILE)
-    for leftover in (fp32, int8):
-        leftover.unlink(missing_ok=True)
+    tokenizer = staging / TOKENIZER_FILE
+    check = compare_embeddings(fp32, int8, tokenizer, job.held_out, options.cosine_floor, options.max_length)
+    if check.accepted:
+        int8.replace(staging / MODEL_FILE)
+        if not job.keep_fp32:
+            fp32.unlink()
+    else:
+        fp32.replace(staging / MODEL_FILE)
+        int8.unlink()
 
     progress.stage("refitting the route model on the new embeddings")
     routes_file = routes_file_of(settings)
-    existing = load_routes(routes_file) if routes_file.is_file() else []
-    known = {route.name for route in existing}
-    learned = routes_from_labeled(examples, oos_label)
-    if target is not None:
-        learned = [replace(route, target=target) if route.name not in known else route for route in learned]
-    file_routes = merge_routes(existing, learned)
+    file_routes, _ = with_labeled_routes(routes_file, job.examples, job.target, job.oos_label)
     onnx_encoder = OnnxSentenceEncoder(staging / MODEL_FILE, staging / TOKENIZER_FILE, max_length=options.max_length)
     encoder = CachedEncoder(onnx_encoder, settings.cache_dir / "embeddings")
-    strategy = SemanticStrategy(registry, encoder, routes_file=routes_file, routes_loader=lambda _: file_routes)
+    strategy = SemanticStrategy(job.registry, encoder, routes_file=routes_file, routes_loader=lambda _: file_routes)
     routes = strategy.routes(check=False)
     started = time.perf_counter()
-    model = fit_route_model(routes, encoder, oos_texts=oos_texts)
+    model = fit_route_model(routes, encoder, oos_texts=job.oos_texts, max_in_scope_loss=options.max_in_scope_loss)
     metrics: dict[str, Any] = {
         "best_epoch": result.best_epoch,
         "best_val_accuracy_during_training": round(result.best_accuracy, 4),
@@ -218,19 +219,20 @@ def _finish(
         "quantisation": check.as_dict(),
         "route_model": model.report,
     }
-    if val:
-        report = evaluate(SemanticRouter(routes, encoder, model), list(val), oos_label=oos_label, latency_sample=0)
+    if job.val:
+        router = SemanticRouter(routes, encoder, model)
+        report = evaluate(router, list(job.val), oos_label=job.oos_label, latency_sample=0)
         metrics["validation"] = {
             "accuracy": round(report.accuracy, 4),
             "closed_set_accuracy": round(report.closed_set_accuracy, 4),
             "oos_recall": None if report.oos_recall is None else round(report.oos_recall, 4),
         }
-    version = f"enc-{digest(run_key, metrics)}"
+    version = f"enc-{digest(job.run_key, metrics)}"
     manifest = {
         "version": version,
-        "base": str(base_dir),
-        "data": data_digest(examples, val),
-        "settings": settings_record,
+        "base": str(job.base_dir),
+        "data": data_digest(job.examples, job.val),
+        "settings": job.settings_record,
         "metrics": metrics,
         "quantised": check.accepted,
         "model_id": onnx_encoder.model_id,

@@ -67,6 +67,9 @@ def train_command(
     cosine_floor: float = typer.Option(
         0.98, "--cosine-floor", help="Least mean cosine of int8 to fp32 embeddings; below it fp32 is kept."
     ),
+    max_in_scope_loss: float = typer.Option(
+        0.01, "--max-in-scope-loss", help="In-scope accuracy the out-of-scope cut may cost (0.01 = 1 point)."
+    ),
     max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps (a quick run)."),
     base: Path | None = typer.Option(None, "--base", help="Hugging Face model directory to fine-tune."),
     restart: bool = typer.Option(False, "--restart", help="Ignore an interrupted run's checkpoint and start over."),
@@ -93,6 +96,7 @@ def train_command(
         batch_size=batch_size,
         learning_rate=learning_rate,
         cosine_floor=cosine_floor,
+        max_in_scope_loss=max_in_scope_loss,
         max_steps=max_steps,
         max_length=settings.routing.semantic.max_length,
     )

@@ -1,0 +1,160 @@
+"""Route training benchmark: CLINC150 before and after fine-tuning the encoder (`vy-nexus routes train`).
+
+Run:  nice .venv/bin/python benchmarks/routes_train.py [--clinc DIR] [--epochs 2] [--work DIR]
+      (needs the train extra: `make setup-train`; about 10 minutes per epoch-pair on 2 idle cores, longer when shared)
+
+Prints, all measured in this one run:
+1. before: the packaged int8 MiniLM with a fitted head (what `routes fit` gives): 150-intent in-scope accuracy
+   (rejected in-scope queries count as wrong), closed-set accuracy and out-of-scope recall on CLINC150 val;
+2. the fine-tuning itself: minutes per epoch, the best epoch (chosen on 10% of each intent held out of train, so val
+   stays unseen), the int8-vs-fp32 cosine on held-out sentences and whether int8 passed the floor;
+3. after: the same metrics with the trained encoder, int8 and fp32 (each with its own refitted head), and
+   per-query latency (p50/p95, one query at a time, embedding included), with the ratios to before and int8/fp32;
+4. the trained int8 encoder at a few out-of-scope cuts (`--max-in-scope-loss`): the accuracy/recall trade-off.
+
+Data: CLINC150 from ../shared/data/clinc150 (train, val, oos_train, oos_val; CC BY 3.0, Clinc, Inc. and Larson et
+al., EMNLP 2019). When it is not there, the script says so and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from vy_nexus.config import load_settings
+from vy_nexus.experts.registry import ExpertRegistry
+from vy_nexus.reasoning.embeddings import OnnxSentenceEncoder, default_model_path, default_tokenizer_path
+from vy_nexus.routing.embedding_cache import CachedEncoder
+from vy_nexus.routing.evaluate import EvaluationReport, evaluate
+from vy_nexus.routing.route_model import fit_route_model
+from vy_nexus.routing.routes import LabeledExample, Route, read_labeled, routes_from_labeled
+from vy_nexus.routing.semantic import SemanticRouter
+from vy_nexus.training.data import TrainOptions
+from vy_nexus.training.pipeline import train_routes
+from vy_nexus.training.progress import QuietProgress
+
+DEFAULT_CLINC = Path(__file__).resolve().parents[2] / "shared" / "data" / "clinc150"
+LATENCY_SAMPLE = 300
+CUTS = (0.02, 0.01, 0.005, 0.0025)
+
+
+class PrintedProgress(QuietProgress):
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.total = 0
+
+    def begin(self, total_steps: int, done_steps: int) -> None:
+        self.total = total_steps
+        print(f"  training: {total_steps} steps (resuming at {done_steps})", flush=True)
+
+    def step(self, epoch: int, loss: float, accuracy: float) -> None:
+        return None
+
+    def evaluated(self, epoch: int, accuracy: float, best: bool) -> None:
+        elapsed = (time.perf_counter() - self.started) / 60
+        print(f"  epoch {epoch + 1}: held-out accuracy {accuracy:.2%}{' (best)' if best else ''}, {elapsed:.1f} min")
+
+    def stage(self, message: str) -> None:
+        print(f"  {message} ({(time.perf_counter() - self.started) / 60:.1f} min)", flush=True)
+
+
+def measure(
+    name: str, routes: list[Route], encoder: CachedEncoder, oos: list[str], val: list[LabeledExample], loss: float
+) -> EvaluationReport:
+    model = fit_route_model(routes, encoder, oos_texts=oos, max_in_scope_loss=loss)
+    report = evaluate(SemanticRouter(routes, encoder, model), val, latency_sample=LATENCY_SAMPLE)
+    latency = report.latency_ms
+    print(
+        f"  {name:<22} accuracy {report.accuracy:6.2%}  closed-set {report.closed_set_accuracy:6.2%}"
+        f"  oos recall {report.oos_recall or 0:6.1%}  latency p50 {latency['p50']:.2f} ms  p95 {latency['p95']:.2f} ms",
+        flush=True,
+    )
+    return report
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clinc", type=Path, default=DEFAULT_CLINC, help="CLINC150 directory")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--work", type=Path, default=None, help="home to train in (default: a temporary one)")
+    args = parser.parse_args()
+    if not (args.clinc / "train.jsonl").is_file():
+        print(f"CLINC150 not found at {args.clinc}: nothing measured (pass --clinc DIR; the team's copy is in")
+        print("../shared/data/clinc150, which is not part of the repository)")
+        return 0
+    work = args.work or Path(tempfile.mkdtemp(prefix="vy-routes-train-"))
+    print(f"CLINC150 from {args.clinc}; work directory {work}; {os.cpu_count()} cores")
+    train = read_labeled(args.clinc / "train.jsonl")
+    oos_train = read_labeled(args.clinc / "oos_train.jsonl")
+    val = read_labeled(args.clinc / "val.jsonl") + read_labeled(args.clinc / "oos_val.jsonl")
+    routes = routes_from_labeled(train)
+    oos = [e.text for e in oos_train]
+    cache = work / "cache" / "embeddings"
+
+    print("1. before: packaged int8 MiniLM (frozen) + fitted head")
+    base = CachedEncoder(OnnxSentenceEncoder(default_model_path(), default_tokenizer_path()), cache)
+    before = measure("frozen int8", routes, base, oos, val, 0.01)
+
+    print(f"2. fine-tuning all-MiniLM-L6-v2 for {args.epochs} epoch(s) on CPU")
+    settings = load_settings(work, environ={})
+    started = time.perf_counter()
+    outcome = train_routes(
+        settings,
+        ExpertRegistry(),
+        train,
+        oos_examples=oos_train,
+        options=TrainOptions(epochs=args.epochs),
+        keep_fp32=True,
+        progress=PrintedProgress(),
+    )
+    metrics = outcome.manifest["metrics"]
+    check = metrics["quantisation"]
+    print(
+        f"  {metrics['minutes_per_epoch']:.2f} min per epoch; best epoch {metrics['best_epoch'] + 1};"
+        f" whole run {(time.perf_counter() - started) / 60:.1f} min"
+    )
+    print(
+        f"  int8 vs fp32 cosine on {check['sentences']} held-out sentences: mean {check['mean_cosine']:.4f},"
+        f" min {check['min_cosine']:.4f} (floor {check['floor']}: {'accepted' if check['accepted'] else 'refused'})"
+    )
+
+    print("3. after: trained encoder, head refitted on its embeddings")
+    tokenizer = outcome.directory / "tokenizer.json"
+    chosen_file = outcome.directory / "model.onnx"  # int8 when it passed the floor, else fp32
+    files = {"trained fp32": outcome.directory / "model.fp32.onnx", "trained int8": chosen_file}
+    if not outcome.quantised:
+        files = {"trained fp32": chosen_file}
+    after: dict[str, EvaluationReport] = {}
+    for name, path in files.items():
+        after[name] = measure(name, routes, CachedEncoder(OnnxSentenceEncoder(path, tokenizer), cache), oos, val, 0.01)
+    best_name = "trained int8" if "trained int8" in after else "trained fp32"
+    best = after[best_name]
+    print(
+        f"  {best_name} / before: accuracy {best.accuracy / before.accuracy:.4f}x"
+        f" (+{(best.accuracy - before.accuracy) * 100:.2f} points),"
+        f" closed-set +{(best.closed_set_accuracy - before.closed_set_accuracy) * 100:.2f} points,"
+        f" latency p50 {best.latency_ms['p50'] / before.latency_ms['p50']:.2f}x"
+    )
+    if len(after) == 2:
+        ratio = after["trained int8"].latency_ms["p50"] / after["trained fp32"].latency_ms["p50"]
+        print(f"  latency int8 / fp32 (p50): {ratio:.2f}")
+
+    print("4. trained encoder at other out-of-scope cuts (max in-scope loss on held-out train utterances)")
+    chosen = CachedEncoder(OnnxSentenceEncoder(chosen_file, tokenizer), cache)
+    for loss in CUTS:
+        model = fit_route_model(routes, chosen, oos_texts=oos, max_in_scope_loss=loss)
+        report = evaluate(SemanticRouter(routes, chosen, model), val, latency_sample=0)
+        verdict = "meets" if report.accuracy >= 0.975 and (report.oos_recall or 0) >= 0.60 else "misses"
+        print(
+            f"  cut budget {loss:<7} accuracy {report.accuracy:6.2%}  oos recall {report.oos_recall or 0:6.1%}"
+            f"  ({verdict} the target: >= 97.5% with >= 60% recall)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
