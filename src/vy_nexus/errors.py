@@ -3,6 +3,8 @@
     VyNexusError
     ├── ConfigError                 bad config file, key, type or value
     ├── TaskError                   a task that cannot be accepted (bad JSON, empty text, ...)
+    │   └── TaskNotFoundError       no task with that id in the task store
+    ├── TaskCancelledError          the task was cancelled (by id, or by a shutdown) before it finished
     ├── ExpertError                 carries ``expert_id``
     │   ├── ExpertRegistrationError duplicate id, invalid declaration
     │   ├── UnknownExpertError      no expert with that id
@@ -13,6 +15,7 @@
     ├── SafetyError                 the kill switch is engaged, or the file system refused a path
     ├── ReasoningError              an LLM backend failed (server down, model missing, timeout)
     ├── StateError                  sovereign_state.json is corrupt or cannot be written
+    ├── StoreError                  the task store cannot be opened, read or written
     └── TrainingError               route training cannot run (no torch) or was interrupted (resumable)
 
 Interfaces map these to exit codes (``exit_code``) and HTTP statuses (``http_status``).
@@ -44,6 +47,15 @@ class ConfigError(VyNexusError):
 class TaskError(VyNexusError):
     exit_code = 2
     http_status = 422
+
+
+class TaskNotFoundError(TaskError):
+    http_status = 404
+
+
+class TaskCancelledError(VyNexusError):
+    exit_code = 8
+    http_status = 409
 
 
 class ExpertError(VyNexusError):
@@ -124,10 +136,15 @@ class StateError(VyNexusError):
     http_status = 500
 
 
+class StoreError(VyNexusError):
+    exit_code = 7
+    http_status = 503
+
+
 class TrainingError(VyNexusError):
     """``routes train`` stopped: torch missing, bad data, or Ctrl-C (``interrupted``; the next run resumes)."""
 
-    exit_code = 7
+    exit_code = 8
 
     def __init__(self, message: str, *, interrupted: bool = False) -> None:
         super().__init__(message)

@@ -128,7 +128,7 @@ def test_train_without_torch_names_the_extra(
     data = tmp_path / "train.jsonl"
     data.write_text("\n".join(json.dumps({"text": f"t{i}", "intent": f"l{i % 2}"}) for i in range(8)))
     result = runner.invoke(app, ["--home", str(home), "routes", "train", "--data", str(data)])
-    assert result.exit_code == 7 and "vy-nexus[train]" in result.stderr
+    assert result.exit_code == 8 and "vy-nexus[train]" in result.stderr
     settings.routing.semantic.model_path = "custom.onnx"
     with pytest.raises(TrainingError, match="model_path is set"):
         train_routes(settings, None, [])  # type: ignore[arg-type]
