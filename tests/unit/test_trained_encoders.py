@@ -183,3 +183,16 @@ def test_routing_never_imports_torch(home: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "routing ok without torch" in result.stdout
+
+
+def test_the_progress_bar_reports_resume_epochs_and_stages(capsys: pytest.CaptureFixture[str]) -> None:
+    from vy_nexus.interfaces.cli.training_commands import RichTrainingProgress
+
+    with RichTrainingProgress() as progress:
+        progress.begin(total_steps=4, done_steps=2)
+        progress.step(0, loss=1.5, accuracy=0.5)
+        progress.evaluated(0, accuracy=0.9, best=True)
+        progress.stage("exporting")
+    err = capsys.readouterr().err
+    assert "resuming from the checkpoint at step 2 of 4" in err
+    assert "epoch 1: validation accuracy 90.00% (best so far)" in err and "exporting..." in err
