@@ -27,8 +27,10 @@ def invoke(home: Path, *args: str) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def fitted_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A home whose routes were fitted once through the CLI: 8 intents routed to the research expert."""
+    """A home whose routes were fitted once through the CLI: 8 intents routed to the research expert (without the
+    built-in experts' packaged utterances, which would absorb the out-of-scope examples)."""
     home = tmp_path_factory.mktemp("routing-home")
+    (home / "config.yaml").write_text("routing:\n  semantic:\n    builtin_routes: false\n", encoding="utf-8")
     code, out, err = invoke(
         home, "routes", "fit", "--data", str(FIXTURE / "train.jsonl"), "--target", "research", "--json"
     )
@@ -133,7 +135,7 @@ def test_unknown_route_target_is_reported_by_fit_and_by_routing(tmp_path: Path, 
 
 def test_cli_list_table(fitted_home: Path) -> None:
     code, out, _ = invoke(fitted_home, "routes", "list")
-    assert code == 0 and "13 routes (fitted model)" in out and "translate" in out
+    assert code == 0 and "13 routes; model: fitted by `routes fit`" in out and "translate" in out
 
 
 def test_concurrent_semantic_routing_is_consistent(fitted_home: Path) -> None:

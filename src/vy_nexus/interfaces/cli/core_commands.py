@@ -14,6 +14,7 @@ from vy_nexus.config import get_key
 from vy_nexus.config_writer import set_config_value
 from vy_nexus.errors import TaskError
 from vy_nexus.execution.aggregation import AGGREGATORS
+from vy_nexus.execution.governance import RoutingPreview
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
 from vy_nexus.interfaces.cli.confirm import authorize_config_change
 from vy_nexus.interfaces.cli.render import render_output
@@ -92,6 +93,16 @@ def render_decision(decision: RoutingDecision) -> Table:
     return table
 
 
+def render_ruling(preview: RoutingPreview) -> str:
+    ruling = preview.ruling
+    if preview.amended:
+        routed = ", ".join(f"{e} ({c:.2f})" for e, c in preview.routed.confidences.items())
+        return f"governance ({ruling.policy}): gating chose {routed}; {ruling.reason}"
+    if not ruling.proceeds:
+        return f"[bold red]run would not start:[/] {ruling.verdict.value} by {ruling.policy}: {ruling.reason}"
+    return f"[dim]governance: {ruling.verdict.value} ({ruling.reason})[/]"
+
+
 def render_result(result: AggregatedResult, streamed: list[str] | None = None) -> None:
     if result.decision is not None:
         console.print(render_decision(result.decision))
@@ -158,16 +169,18 @@ def register(app: typer.Typer) -> None:
         experts: int = typer.Option(1, "--experts", "-n", min=1, max=16, help="How many experts to choose."),
         as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
     ) -> None:
-        """Show which expert(s) would take a task, with confidences and the reasoning. Runs nothing.
+        """Show which expert(s) `run` would use for a task, with confidences and the reasoning (governance's
+        low-confidence fallback included). Runs nothing.
 
         Example: vy-nexus route "fix this python function"
         """
         task = build_task(text, task_type, None, None)
-        decision = state(ctx).system().route(task, top_k=experts)
+        preview = state(ctx).system().preview(task, top_k=experts)
         if as_json:
-            print_json(decision.model_dump(mode="json"))
+            print_json(preview.as_dict())
         else:
-            console.print(render_decision(decision))
+            console.print(render_decision(preview.decision))
+            console.print(render_ruling(preview), highlight=False)
 
     @app.command("experts")
     @handle_errors
