@@ -9,7 +9,8 @@ Run:  .venv/bin/python scripts/build_builtin_routes.py [--routes-only] [--seed 1
 2. Writes them to ``src/vy_nexus/routing/data/builtin_routes.json`` (one route per built-in expert).
 3. Fits the route model (logistic-regression head, temperature, out-of-scope cut) on exactly the routes a default
    install routes with (experts' ``examples`` + that file), with the packaged MiniLM encoder, and saves it as
-   ``builtin_routes.model.npz`` next to the file.
+   ``builtin_routes.model.npz`` next to the file, with the utterances' vectors (``builtin_routes.embeddings.npz``)
+   so that an automatic refit for a user's changed route set embeds only the new utterances.
 
 The evaluation prompts in ``benchmarks/data/routing_eval.jsonl`` were written separately and are never read here.
 """
@@ -91,7 +92,12 @@ def main() -> int:
     parser.add_argument("--routes-only", action="store_true", help="write the utterances, do not fit")
     args = parser.parse_args()
 
-    from vy_nexus.routing.builtin_routes import packaged_model_path, packaged_routes_path
+    from vy_nexus.routing.builtin_routes import (
+        packaged_embeddings_path,
+        packaged_model_path,
+        packaged_routes_path,
+        save_packaged_embeddings,
+    )
     from vy_nexus.routing.routes import Route, save_routes
 
     composed = compose(args.seed)
@@ -114,9 +120,10 @@ def main() -> int:
         started = time.perf_counter()
         model = fit_route_model(routes, strategy.encoder, seed=args.seed)
         model.save(packaged_model_path())
+        save_packaged_embeddings([u for route in routes for u in route.utterances], strategy.encoder)
     print(f"fitted {model.kind} on {model.report['utterances']} utterances in {time.perf_counter() - started:.1f} s")
     print(f"report: {model.report}")
-    print(f"wrote {packaged_model_path()}")
+    print(f"wrote {packaged_model_path()} and {packaged_embeddings_path()}")
     return 0
 
 

@@ -123,6 +123,7 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
 def test_unknown_route_target_is_reported_by_fit_and_by_routing(tmp_path: Path, fitted_home: Path) -> None:
     # The same utterances were embedded for fitted_home: start from its embedding cache instead of the encoder.
     shutil.copytree(fitted_home / "cache" / "embeddings", tmp_path / "cache" / "embeddings")
+    shutil.copy(fitted_home / "config.yaml", tmp_path / "config.yaml")  # without the packaged routes, like it
     code, out, _ = invoke(tmp_path, "routes", "fit", "--data", str(FIXTURE / "train.jsonl"))
     assert code == 0 and "target no registered expert" in out
     settings = load_settings(tmp_path, environ={"VY_NEXUS_ROUTING__STRATEGY": "semantic"})
@@ -160,7 +161,9 @@ def test_concurrent_semantic_routing_is_consistent(fitted_home: Path) -> None:
 
 
 def test_fit_into_a_configured_json_routes_file_is_deterministic(tmp_path: Path) -> None:
-    (tmp_path / "config.yaml").write_text("routing:\n  semantic:\n    routes_file: routing/intents.json\n")
+    (tmp_path / "config.yaml").write_text(
+        "routing:\n  semantic:\n    routes_file: routing/intents.json\n    builtin_routes: false\n"
+    )
     args = ("routes", "fit", "--data", str(FIXTURE / "train.jsonl"), "--target", "general", "--json")
     code, first, err = invoke(tmp_path, *args)
     assert code == 0, err

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fakes.encoder import BagOfWordsEncoder
 from vy_nexus.errors import ConfigError
 from vy_nexus.experts.builtin import BUILTIN_EXPERTS
 from vy_nexus.experts.registry import ExpertRegistry
-from vy_nexus.routing.builtin_routes import packaged_model_path, packaged_routes
+from vy_nexus.routing.builtin_routes import (
+    PrecomputedEncoder,
+    packaged_model_path,
+    packaged_routes,
+    save_packaged_embeddings,
+    with_packaged_embeddings,
+)
 from vy_nexus.routing.model_resolver import AUTO_FIT_DIRNAME, resolve_model
 from vy_nexus.routing.route_model import RouteModel, fit_route_model, model_path_for
 from vy_nexus.routing.routes import Route, merge_routes, routes_from_experts
@@ -69,3 +76,18 @@ def test_the_packaged_model_matches_the_default_route_set() -> None:
     assert model.matches(routes, model.model_id)  # rebuild with scripts/build_builtin_routes.py when this fails
     registry.unregister("writing")
     assert "writing" not in {r.name for r in packaged_routes(registry)}
+
+
+def test_shipped_vectors_answer_the_packaged_utterances_only_for_their_model(tmp_path: Path) -> None:
+    encoder = BagOfWordsEncoder()
+    assert with_packaged_embeddings(encoder) is encoder  # vectors of another model are never used
+    texts = ["feed the cat", "pay the rent"]
+    save_packaged_embeddings(texts, encoder, tmp_path / "e.npz")
+    with np.load(tmp_path / "e.npz") as data:
+        known = {bytes(k): v.astype(np.float32) for k, v in zip(data["keys"], data["vectors"], strict=True)}
+    seeded = PrecomputedEncoder(encoder, known)
+    encoder.calls.clear()
+    vectors = seeded.encode([*texts, "walk the dog"])
+    assert encoder.calls == [1]  # only the unknown text reached the encoder
+    assert np.allclose(vectors, encoder.encode([*texts, "walk the dog"]), atol=1e-3)
+    assert seeded.encode([]).shape[0] == 0 and seeded.model_id == encoder.model_id

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from vy_nexus.errors import TaskError
 from vy_nexus.experts.builtin import BUILTIN_EXPERTS
+from vy_nexus.experts.builtin.data_analysis import DataAnalysisExpert
 from vy_nexus.experts.registry import ExpertRegistry
 from vy_nexus.routing.gating import GatingEngine
 from vy_nexus.routing.keyword import KeywordStrategy
-from vy_nexus.routing.pasted import CODE, DOCUMENT, TABLE, split_pasted
+from vy_nexus.routing.pasted import CODE, DOCUMENT, TABLE, pasted_table, split_pasted
 from vy_nexus.tasks import Task
 
 HUMANEVAL_STYLE = '''from typing import List
@@ -106,3 +110,37 @@ def test_code_pasted_as_text_is_evidence_like_a_code_input(gating: GatingEngine)
 def test_a_table_pasted_as_text_is_evidence_like_a_table_input(gating: GatingEngine) -> None:
     decision = gating.route(Task(description="what stands out?\nregion,units\nnorth,12\nsouth,40\neast,9"))
     assert decision.expert_ids == ["data-analysis"] and "table pasted in the text" in decision.reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "region,units\nnorth,12\nsouth,40\nnorth,9",
+        "region;units\nnorth;12\nsouth;40\nnorth;9\n\ntotal per region?",
+        "| region | units |\n|---|---:|\n| north | 12 |\n| south | 40 |\n| north | 9 |",
+        'units per region: [{"region": "north", "units": 12}, {"region": "south", "units": 40},'
+        ' {"region": "north", "units": 9}] thanks',
+        '{"rows": [{"region": "north", "units": 12}, {"region": "south", "units": 40},\n'
+        ' {"region": "north", "units": 9}]}',
+        "```csv\nregion,units\nnorth,12\nsouth,40\nnorth,9\n```",
+    ],
+)
+def test_pasted_table_reads_the_rows(text: str) -> None:
+    rows = pasted_table(text)
+    assert rows is not None and [str(r["units"]) for r in rows] == ["12", "40", "9"]
+    assert [r["region"] for r in rows] == ["north", "south", "north"]
+
+
+def test_no_table_no_rows() -> None:
+    assert pasted_table("what is the average of these numbers?") is None
+    assert pasted_table("```json\n[1, 2, 3]\n```") is None
+
+
+def test_data_analysis_answers_from_a_table_pasted_in_the_task() -> None:
+    expert = DataAnalysisExpert()
+    task = Task(description="total units by region\nregion,units\nnorth,12\nsouth,40\nnorth,9")
+    expert.validate(task)
+    output = asyncio.run(expert.execute(task)).output
+    assert output["result"] == [{"region": "north", "sum_units": 21}, {"region": "south", "sum_units": 40}]
+    with pytest.raises(TaskError, match="paste the table into the task"):
+        expert.validate(Task(description="total units by region"))

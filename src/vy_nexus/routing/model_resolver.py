@@ -5,8 +5,8 @@ In order, the first model fitted for exactly these routes and this encoder wins:
 1. the model ``vy-nexus routes fit`` saved next to the routes file;
 2. the model shipped with the package for the built-in experts (a default install);
 3. a model refitted automatically for this route set, cached under ``<cache_dir>/route-models/<fingerprint>``;
-4. with ``auto_fit``, a new fit of the route set now (seconds: utterance embeddings are cached on disk), saved
-   there for the next process.
+4. with ``auto_fit``, a new fit of the route set now (seconds: the built-in experts' utterances come with their
+   vectors, the user's are cached on disk), saved there for the next process.
 
 Otherwise (no ``cache_dir``, ``auto_fit`` off, or too few utterances to fit) the router uses centroids and the
 note says why and what to run.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from vy_nexus.errors import ConfigError
 from vy_nexus.reasoning.embeddings import Encoder
-from vy_nexus.routing.builtin_routes import packaged_model_path
+from vy_nexus.routing.builtin_routes import packaged_model_path, with_packaged_embeddings
 from vy_nexus.routing.route_model import RouteModel, fit_route_model, model_path_for
 from vy_nexus.routing.routes import Route, routes_fingerprint
 
@@ -84,7 +84,7 @@ def resolve_model(
             None, f"no fitted model matches these routes ({why}): centroids; run `vy-nexus routes fit` to fit one"
         )
     started = time.perf_counter()
-    model = fit_route_model(routes, encoder)
+    model = fit_route_model(routes, with_packaged_embeddings(encoder))
     path = auto_fit_path(cache_dir, routes, model_id)
     model.save(path)
     return ResolvedModel(

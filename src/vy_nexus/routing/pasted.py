@@ -13,8 +13,11 @@ Cheap by design (it runs for every routed task): line-based heuristics over at m
 
 from __future__ import annotations
 
+import csv
+import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from vy_nexus.routing.payload import CODE, TABLE
 
@@ -87,12 +90,15 @@ def _code_lines(lines: list[str]) -> int:
     return sum(1 for line in lines if STRONG_CODE.match(line) or WEAK_CODE.search(line))
 
 
+DELIMITERS = (",", "\t", ";")
+
+
 def _delimiter_counts(line: str) -> tuple[int, int, int]:
     return line.count(","), line.count("\t"), line.count(";")
 
 
-def _csv_run(text: str) -> tuple[int, int] | None:
-    """(first line, end line) of the first run of at least 3 lines with the same delimiter count, if any."""
+def _csv_run(text: str) -> tuple[int, int, str] | None:
+    """(first line, end line, delimiter) of the first run of at least 3 lines with the same delimiter count."""
     lines = text.splitlines()
     for delimiter in range(3):
         start = 0
@@ -103,7 +109,7 @@ def _csv_run(text: str) -> tuple[int, int] | None:
                 end += 1
             short_cells = all(len(WORD.findall(line)) <= 3 * (count + 1) for line in lines[start:end])
             if count and end - start >= 3 and short_cells:
-                return start, end
+                return start, end, DELIMITERS[delimiter]
             start = end
     return None
 
@@ -145,7 +151,7 @@ def _take_lines(lines: list[str]) -> tuple[list[str], list[str]]:
     remaining = "\n".join(line if keep[i] else "" for i, line in enumerate(lines))
     run = _csv_run(remaining)
     if run is not None:
-        for i in range(*run):
+        for i in range(run[0], run[1]):
             keep[i] = False
         kinds.append(TABLE)
     # Code: a run holding a strong line, or two weak lines, with indented or blank lines between.
@@ -213,3 +219,63 @@ def split_pasted(text: str) -> Pasted:
         kinds.append(DOCUMENT)
     request = re.sub(r"\n{3,}", "\n\n", request).strip()
     return Pasted(request=request, kinds=tuple(dict.fromkeys(kinds)))
+
+
+Rows = list[dict[str, Any]]
+
+
+def _markdown_rows(lines: list[str]) -> Rows:
+    cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines]
+    cells = [row for row in cells if not all(set(c) <= set("-: ") for c in row)]  # the |---| separator
+    header, body = cells[0], cells[1:]
+    return [dict(zip(header, row, strict=False)) for row in body if len(row) == len(header)]
+
+
+def _json_rows(text: str) -> Rows | None:
+    try:
+        data, _ = json.JSONDecoder().raw_decode(text)
+    except json.JSONDecodeError:
+        return None
+    if isinstance(data, dict):
+        data = data.get("rows")
+    if isinstance(data, list) and data and all(isinstance(row, dict) for row in data):
+        return data
+    return None
+
+
+def _delimited_rows(text: str) -> Rows | None:
+    run = _csv_run(text)
+    if run is None:
+        return None
+    start, end, delimiter = run
+    reader = csv.DictReader(text.splitlines()[start:end], delimiter=delimiter, skipinitialspace=True)
+    return [dict(row) for row in reader]
+
+
+def pasted_table(text: str) -> Rows | None:
+    """The first table pasted in ``text`` as rows (CSV/TSV/semicolon lines, a Markdown table, JSON rows, in a
+    fence or not), for an expert that works on the table the task carries in its text; ``None`` if there is none."""
+    sample = text[:MAX_SCAN_CHARS]
+    for match in FENCE.finditer(sample):
+        if _fence_kind(match.group(1), match.group(2)) == TABLE:
+            body = match.group(2).strip()
+            header = body.splitlines()[0] if body else ""
+            delimiter = max(DELIMITERS, key=header.count)
+            rows = _json_rows(body) or [dict(r) for r in csv.DictReader(body.splitlines(), delimiter=delimiter)]
+            if rows:
+                return rows
+    lines = sample.splitlines()
+    for index, line in enumerate(lines[:-1]):
+        if MARKDOWN_ROW.match(line) and MARKDOWN_ROW.match(lines[index + 1]):
+            end = index
+            while end < len(lines) and MARKDOWN_ROW.match(lines[end]):
+                end += 1
+            markdown = _markdown_rows(lines[index:end])
+            if markdown:
+                return markdown
+    start = INLINE_JSON_ROWS.search(sample) or re.search(r"\{\s*\"rows\"\s*:", sample)
+    if start is not None:
+        found = _json_rows(sample[start.start() :])
+        if found:
+            return found
+    return _delimited_rows(sample)
