@@ -150,6 +150,12 @@ REQUESTS = [
     "write an excel formula that looks up a price by product code",
     "escape user input in a SQL LIKE clause",
     "how do I use environment variables in a docker container",
+    "write a SQL query that finds the second highest salary",
+    "write a query that joins orders with customers and returns customers without orders",
+    "give me the SQL to delete duplicate rows but keep one",
+    "write a postgres query that counts signups per day for the last 30 days",
+    "how do I write a recursive CTE for an org chart",
+    "write a mongodb aggregation pipeline that groups by status",
     "write a python script that converts a folder of csv files to a single parquet file",
 ]
 

@@ -109,6 +109,14 @@ REQUESTS = [
     "if a dozen eggs cost $3.60 what does one egg cost",
     "what's heavier, a ton of bricks or a ton of feathers?",
     "I have two coins that add up to 30 cents and one isn't a nickel. what are they?",
+    "is it rude to wear a hat indoors",
+    "what should I wear to a job interview at a startup",
+    "is it okay to bring my kids to a wedding if the invitation doesn't say",
+    "how much should I tip at a restaurant in the US",
+    "anna is older than ben, ben is older than carl. who is the youngest?",
+    "if all bloops are razzies and all razzies are lazzies, are all bloops lazzies?",
+    "i'm in a race and I overtake the person in second place. what place am I in?",
+    "what's the best way to split rent fairly between roommates with different room sizes",
     "mary's father has five daughters: nana, nene, nini, nono. what's the fifth called?",
 ]
 

@@ -75,6 +75,14 @@ REQUESTS = [
     "write a short horror story that fits in two sentences",
     "write a sympathy card message",
     "improve the flow of my paragraph",
+    "rewrite this explanation of black holes so a ten year old understands it",
+    "simplify this paragraph about inflation for a general audience",
+    "make this paragraph about the immune system easier to read",
+    "write a jingle for a car wash",
+    "write a rhyme I can put on a birthday card",
+    "write a chant for our football team",
+    "write a short skit for a school assembly about recycling",
+    "turn my notes into a project update email: budget on track, two hires delayed, launch in june",
     "write a creative description of a sunset over the desert",
 ]
 
@@ -89,6 +97,7 @@ WITH_TEXT = [
     "turn this into a blog post intro\n{doc}",
     "{doc}\n\nfix any grammar mistakes",
     "give this a better structure and a title:\n{doc}",
+    "condense these notes into a short update\n- {doc}",
 ]
 
 # Neighbours: writing vs research (drafting about a topic vs asking about it) and writing vs general.

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from vy_nexus.config import get_key
 from vy_nexus.config_writer import set_config_value
@@ -80,17 +82,19 @@ def flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     return rows
 
 
-def render_decision(decision: RoutingDecision) -> Table:
+def render_decision(decision: RoutingDecision) -> Group:
+    """The chosen experts as a table, then the strategy and the reason on lines of their own (a reason is often
+    wider than the table)."""
     table = Table(title="Routing decision", show_header=True, header_style="bold")
     table.add_column("expert")
     table.add_column("confidence", justify="right")
     for expert_id in decision.expert_ids:
         table.add_row(expert_id, f"{decision.confidences.get(expert_id, 0.0):.2f}")
-    table.caption = (
+    strategy = (
         f"strategy: {decision.strategy}{' (fallback)' if decision.fallback else ''}"
-        f"{' · cached' if decision.cache_hit else ''} · {decision.latency_ms:.2f} ms\n{decision.reason}"
+        f"{' · cached' if decision.cache_hit else ''} · {decision.latency_ms:.2f} ms"
     )
-    return table
+    return Group(table, Text(strategy, style="dim"), Text(decision.reason))
 
 
 def render_ruling(preview: RoutingPreview) -> str:
