@@ -124,6 +124,9 @@ def test_route_shows_governance_rerouting_with_its_reason(home: Path, system: Vy
     code, out, _ = invoke(home, "route", text, env=strict)
     out = " ".join(out.split())
     assert code == 0 and f"gating chose {routed.expert_ids[0]}" in out and "rerouted to general" in out
+    deny = {**strict, "VY_NEXUS_GOVERNANCE__LOW_CONFIDENCE_ACTION": "deny"}
+    code, out, _ = invoke(home, "route", text, env=deny)
+    assert code == 0 and "run would not start: denied by routing_confidence" in " ".join(out.split())
     settings = load_settings(home, environ={"VY_NEXUS_ROUTING__STRATEGY": "hybrid", **strict})
     with VyNexus(settings, observe=False, load_plugins=False, llm=ScriptedBackend("ok")) as vy:
         assert vy.run(Task(description=text)).experts == ["general"]

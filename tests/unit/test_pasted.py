@@ -144,3 +144,18 @@ def test_data_analysis_answers_from_a_table_pasted_in_the_task() -> None:
     assert output["result"] == [{"region": "north", "sum_units": 21}, {"region": "south", "sum_units": 40}]
     with pytest.raises(TaskError, match="paste the table into the task"):
         expert.validate(Task(description="total units by region"))
+
+
+@pytest.mark.parametrize(
+    ("fence", "kind"),
+    [
+        ("```text\nplain words\n```", DOCUMENT),
+        ("```\na,b\n1,2\n3,4\n```", TABLE),
+        (f"```\n{DOCUMENT_TEXT}\n```", DOCUMENT),
+        ("```\nls -la | grep foo\n```", CODE),
+        ('```json\n[{"a": 1}]\n```', TABLE),
+        ('```json\n{"debug": true}\n```', CODE),
+    ],
+)
+def test_a_fenced_block_is_classified_by_its_language_and_content(fence: str, kind: str) -> None:
+    assert split_pasted(f"look at this\n{fence}").kinds == (kind,)
