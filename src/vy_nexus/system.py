@@ -184,13 +184,27 @@ class VyNexus:
             current_task_id.reset(token)
 
     def run(self, task: Task, **kwargs: Any) -> AggregatedResult:
-        """Synchronous ``submit`` for scripts and the CLI."""
-        return asyncio.run(self.submit(task, **kwargs))
+        """Synchronous ``submit`` for scripts and the CLI, in an event loop of its own: the reasoning core's pooled
+        connections belong to that loop, so they are closed before it ends."""
+
+        async def submit_once() -> AggregatedResult:
+            try:
+                return await self.submit(task, **kwargs)
+            finally:
+                await self.close_reasoning()
+
+        return asyncio.run(submit_once())
+
+    async def close_reasoning(self) -> None:
+        """Close the reasoning core's backend (pooled HTTP clients, the loaded model) if it was built."""
+        if self._reasoning is not None:
+            await self._reasoning.aclose()
 
     async def astop(self, reason: str = "requested") -> None:
         """Stop from inside an event loop: shut the experts down too, drain observers off the loop."""
         self._stop_watcher.stop()
         await self.coordinator.shutdown()
+        await self.close_reasoning()
         self._announce_stopped(reason)
         if self.observability is not None:
             await asyncio.to_thread(self.observability.stop)
