@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -82,6 +83,12 @@ class FakeServer(ThreadingHTTPServer):
         while self.open_connections and time.monotonic() < deadline:
             time.sleep(0.01)
         return self.open_connections == 0
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):  # the client hung up: what a dropped stream looks like
+            self.disconnects += 1
+            return
+        super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import aclosing
 from typing import TypeVar
 
 import ollama
@@ -107,6 +108,26 @@ def test_one_pooled_connection_serves_every_call_until_aclose(server: OllamaServ
     assert backend.clients.open == 0 and server.wait_until_closed()  # aclose closed the client and its connection
     using(backend, lambda: core.generate("again"))  # a closed backend opens a new client on its next call
     assert backend.clients.created == 2 and server.connections == 2 and server.wait_until_closed()
+
+
+def test_leaving_mid_answer_drops_the_connection(server: OllamaServer) -> None:
+    server.token_delay = 0.05
+    server.reply = lambda messages: "one two three four five six seven eight nine ten"
+    backend = OllamaBackend(base_url=server.url)
+    core = ReasoningCore(backend)
+
+    async def first_two() -> list[str]:
+        heard: list[str] = []
+        async with aclosing(core.stream([user("count")])) as texts:
+            async for text in texts:
+                heard.append(text)
+                if len(heard) == 2:
+                    break
+        assert await asyncio.to_thread(server.wait_until_closed)  # now, not at aclose: the server stops generating
+        return heard
+
+    assert using(backend, first_two) == ["one", " two"]
+    assert server.connections == 1
 
 
 def test_tags_show_and_check(server: OllamaServer) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import aclosing
 from typing import TypeVar
 
 import openai
@@ -155,6 +156,26 @@ def test_one_pooled_connection_serves_every_call_until_aclose(server: OpenAIServ
     assert using(backend, calls) == ["You said: call 0", "You said: call 1", "You said: call 2"]
     assert backend.clients.created == 1 and server.connections == 1
     assert backend.clients.open == 0 and server.wait_until_closed()  # aclose closed the client and its connection
+
+
+def test_leaving_mid_answer_drops_the_connection(server: OpenAIServer) -> None:
+    server.token_delay = 0.05
+    server.reply = lambda messages: "one two three four five six seven eight nine ten"
+    backend = backend_for(server)
+    core = ReasoningCore(backend)
+
+    async def first_two() -> list[str]:
+        heard: list[str] = []
+        async with aclosing(core.stream([user("count")])) as texts:
+            async for text in texts:
+                heard.append(text)
+                if len(heard) == 2:
+                    break
+        assert await asyncio.to_thread(server.wait_until_closed)  # now, not at aclose: the server stops generating
+        return heard
+
+    assert using(backend, first_two) == ["one", " two"]
+    assert server.connections == 1
 
 
 def test_server_down_names_the_url() -> None:
