@@ -16,6 +16,7 @@ class JsonHandler(BaseHTTPRequestHandler):
     """Helpers for JSON requests, JSON responses and chunked streaming responses."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # small streamed writes go out at once, as from a real server
     server: FakeServer
 
     def log_message(self, format: str, *args: Any) -> None:
