@@ -15,6 +15,7 @@ import json
 import os
 from collections.abc import AsyncGenerator, Mapping, Sequence
 
+import httpx
 import openai
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
@@ -119,11 +120,12 @@ class OpenAICompatBackend:
 
     def error(self, exc: BaseException) -> ReasoningError | None:
         """The ``ReasoningError`` naming the fix for what the client raised, or ``None`` for anything else."""
-        if isinstance(exc, openai.APITimeoutError):
+        # openai 2.x lets httpx's errors from the middle of a stream through; 3.x wraps them in APIConnectionError.
+        if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
             return ReasoningTimeoutError(
                 f"{self.service} timed out ({type(exc).__name__}); raise reasoning_core.timeout_seconds"
             )
-        if isinstance(exc, openai.APIConnectionError):
+        if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
             return BackendUnavailableError(f"cannot reach {self.service}: {START_HINT}")
         if isinstance(exc, openai.APIStatusError):
             status, text = exc.status_code, _error_text(exc)
