@@ -3,6 +3,8 @@
     VyNexusError
     ├── ConfigError                 bad config file, key, type or value
     ├── TaskError                   a task that cannot be accepted (bad JSON, empty text, ...)
+    │   └── InputError              an input payload that cannot be read (missing, not UTF-8, bad JSON)
+    │       └── PayloadTooLargeError  larger than the limit
     ├── ExpertError                 carries ``expert_id``
     │   ├── ExpertRegistrationError duplicate id, invalid declaration
     │   ├── UnknownExpertError      no expert with that id
@@ -43,6 +45,14 @@ class ConfigError(VyNexusError):
 class TaskError(VyNexusError):
     exit_code = 2
     http_status = 422
+
+
+class InputError(TaskError):
+    """The task's input payload cannot be read: a missing file, bytes that are not UTF-8 text, broken JSON."""
+
+
+class PayloadTooLargeError(InputError):
+    http_status = 413
 
 
 class ExpertError(VyNexusError):
