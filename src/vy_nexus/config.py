@@ -143,7 +143,11 @@ class Settings(BaseSettings):
     """
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", validate_assignment=True
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        env_ignore_empty=True,  # VY_NEXUS_HOME= means "not set", as for default_home()
+        extra="forbid",
+        validate_assignment=True,
     )
 
     reasoning_core: ReasoningCoreSettings = Field(default_factory=ReasoningCoreSettings)
@@ -284,7 +288,7 @@ class EnvironmentSource(EnvSettingsSource):
         super().__init__(settings_cls)
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
-        return {name.lower(): value for name, value in self._environ.items()}
+        return {name.lower(): value for name, value in self._environ.items() if value != ""}
 
     def decode_complex_value(self, field_name: str, field: FieldInfo | None, value: Any) -> Any:
         try:

@@ -173,6 +173,7 @@ def test_home_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.delenv("VY_NEXUS_HOME")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert load_settings(environ={}).home == (tmp_path / ".vy-nexus").resolve()
+    assert load_settings(environ={"VY_NEXUS_HOME": ""}).home == (tmp_path / ".vy-nexus").resolve()  # empty: unset
 
 
 def test_settings_read_the_process_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
