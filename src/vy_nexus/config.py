@@ -318,24 +318,28 @@ def _describe_load_errors(error: ValidationError, environ: Mapping[str, str], ov
     for item in error.errors():
         loc = tuple(str(part) for part in item["loc"])
         line = _describe_error(item)
-        if _holds(overrides, loc):
+        if _given(overrides, loc):
             source = "the arguments"
-        elif _holds(env_values, loc):
+        elif key := _given(env_values, loc):
             source = "VY_NEXUS_* environment variables"
-            line += f" [{ENV_PREFIX}{'__'.join(loc).upper()}]"
+            line += f" [{ENV_PREFIX}{'__'.join(key).upper()}]"
         else:
             source = str(config_file)
         by_source.setdefault(source, []).append(line)
     return "; ".join(f"invalid configuration in {source}: " + "; ".join(lines) for source, lines in by_source.items())
 
 
-def _holds(data: Mapping[str, Any], loc: tuple[str, ...]) -> bool:
+def _given(data: Mapping[str, Any], loc: tuple[str, ...]) -> tuple[str, ...]:
+    """The key path in ``data`` that holds the value at ``loc`` (which may point inside it: a list item);
+    empty when ``data`` does not hold it."""
     node: Any = data
-    for part in loc:
-        if not isinstance(node, Mapping) or part not in node:
-            return False
+    for depth, part in enumerate(loc):
+        if not isinstance(node, Mapping):
+            return loc[:depth]
+        if part not in node:
+            return ()
         node = node[part]
-    return True
+    return loc
 
 
 def _describe_error(item: Any) -> str:

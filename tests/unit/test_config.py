@@ -147,6 +147,9 @@ def test_environment_errors_name_the_variable(home: Path) -> None:
     assert message.startswith("invalid configuration in VY_NEXUS_* environment variables: ")
     assert "unknown key 'routing.nope' [VY_NEXUS_ROUTING__NOPE]" in message
     assert "key 'routing.top_k'" in message and "[VY_NEXUS_ROUTING__TOP_K]" in message
+    in_a_list = r"key 'file_system\.allowed_paths\.1'.*\[VY_NEXUS_FILE_SYSTEM__ALLOWED_PATHS\]"
+    with pytest.raises(ConfigError, match=in_a_list):
+        load_settings(home, environ={"VY_NEXUS_FILE_SYSTEM__ALLOWED_PATHS": "[data, {a: b}]"})
     with pytest.raises(ConfigError, match=r"environment variables: .*allowed_paths = '\[a'"):
         load_settings(home, environ={"VY_NEXUS_FILE_SYSTEM__ALLOWED_PATHS": "[a"})
 
