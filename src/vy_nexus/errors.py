@@ -3,7 +3,9 @@
     VyNexusError
     ├── ConfigError                 bad config file, key, type or value
     ├── TaskError                   a task that cannot be accepted (bad JSON, empty text, ...)
-    │   └── TaskNotFoundError       no task with that id in the task store
+    │   ├── TaskNotFoundError       no task with that id in the task store
+    │   └── InputError              an input payload that cannot be read (missing, not UTF-8, bad JSON)
+    │       └── PayloadTooLargeError  larger than the limit
     ├── TaskCancelledError          the task was cancelled (by id, or by a shutdown) before it finished
     ├── ExpertError                 carries ``expert_id``
     │   ├── ExpertRegistrationError duplicate id, invalid declaration
@@ -50,6 +52,14 @@ class TaskError(VyNexusError):
 
 class TaskNotFoundError(TaskError):
     http_status = 404
+
+
+class InputError(TaskError):
+    """The task's input payload cannot be read: a missing file, bytes that are not UTF-8 text, broken JSON."""
+
+
+class PayloadTooLargeError(InputError):
+    http_status = 413
 
 
 class TaskCancelledError(VyNexusError):
