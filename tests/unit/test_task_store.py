@@ -142,7 +142,7 @@ def test_large_inputs_are_summarised_but_the_text_is_kept_whole(db: Path) -> Non
     finally:
         store.close()
     assert record.description == "x" * 5000
-    assert record.task["input"] == {"omitted": True, "approx_bytes": 1000, "kind": "str"}
+    assert record.task["input"] == {"omitted": True, "json_bytes": 1002, "kind": "str"}
 
 
 def test_cancel_request_is_seen_by_the_owner(db: Path) -> None:
