@@ -50,10 +50,9 @@ def _duration(record: TaskRecord) -> str:
 
 
 def _state_text(record: TaskRecord) -> Text:
-    label = record.state.value + (
-        " (cancel requested)" if record.cancel_requested and not record.state.finished else ""
-    )
-    return Text(label, style=STATE_STYLES[record.state])
+    if record.cancel_requested and not record.state.finished:
+        return Text("cancelling", style=STATE_STYLES[TaskState.CANCELLED])
+    return Text(record.state.value, style=STATE_STYLES[record.state])
 
 
 def tasks_table(records: list[TaskRecord]) -> Table:
