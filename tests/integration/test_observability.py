@@ -83,7 +83,7 @@ def test_a_run_leaves_journal_and_metrics_behind(settings: Settings) -> None:
         counted = conn.execute("SELECT COUNT(*) FROM metrics").fetchone()[0]
         parts = sum(
             conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-            for t in ("tasks", "executions", "routing", "system", "api", "llm")
+            for t in ("tasks", "executions", "routing", "system", "llm")
         )
         assert counted == parts >= 4 + 4 + 4 + 1 + 1
 
