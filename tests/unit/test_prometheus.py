@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 
@@ -117,6 +118,25 @@ def test_replay_reproduces_what_was_recorded_live(tmp_path: Path) -> None:
         assert sorted(s.value for s in live_samples[name]) == sorted(s.value for s in replayed_samples[name]), name
     assert PrometheusMetrics().replay(tmp_path / "absent.db") == 0
     assert replayed.replay(db, since=time.time() + 60) == 0
+
+
+def test_catch_up_records_only_new_rows_even_after_retention_emptied_a_table(tmp_path: Path) -> None:
+    db = tmp_path / "performance.db"
+    assert PrometheusMetrics().catch_up(db) == 0  # no database yet
+    collector = MetricsCollector(db)
+    collector.write(flow_events())
+    metrics = PrometheusMetrics()
+    metrics.skip_recorded(db)
+    assert metrics.catch_up(db) == 0
+    collector.write(flow_events()[:3])
+    assert metrics.catch_up(db) == 3 and metrics.catch_up(db) == 0
+    with sqlite3.connect(db) as conn:
+        for table in ("tasks", "executions", "routing"):
+            conn.execute(f"DELETE FROM {table}")  # as retention does to rows older than retention_days
+    collector.write(flow_events()[:3])  # row ids start again from 1
+    assert metrics.catch_up(db) == 3
+    collector.close()
+    assert value(samples(metrics), "vy_nexus_routing_latency_seconds_count", strategy="keyword") == 2
 
 
 def test_system_sampler_records_periodically_and_on_stop(tmp_path: Path) -> None:

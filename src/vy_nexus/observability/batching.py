@@ -39,7 +39,7 @@ class BatchWriter(Generic[T]):
         *,
         name: str,
         interval: float = 0.5,
-        batch_size: int = 1000,
+        batch_size: int = 4096,
         max_pending: int = 200_000,
     ) -> None:
         self.name = name
@@ -107,13 +107,17 @@ class BatchWriter(Generic[T]):
             self._drain()
 
     def _drain(self) -> None:
+        """Write what is queued now, not what arrives meanwhile: a writer that kept taking the newcomers would
+        write many small batches back to back, each paying the fixed costs (lock, fsync, transaction)."""
         with self._drain_lock:
             queue = self._queue
-            while queue:
+            remaining = len(queue)
+            while remaining:
                 batch: list[T] = []
                 markers: list[_FlushMarker] = []
-                while queue and len(batch) < self.batch_size:
+                while remaining and len(batch) < self.batch_size:
                     item = queue.popleft()
+                    remaining -= 1
                     if isinstance(item, _FlushMarker):
                         markers.append(item)
                         break

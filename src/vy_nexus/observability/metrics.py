@@ -10,7 +10,6 @@ Events read (metadata keys in brackets):
 * ``task.routed``      → ``routing``   [experts, confidences, strategy, cache_hit, fallback, latency_ms]
 * ``expert.finished`` / ``expert.failed`` → ``executions`` [duration_ms, success, error, task_type, attempts]
 * ``llm.completed``    → ``llm``       [duration_ms, model, provider, operation, input_tokens, output_tokens, error]
-* ``expert.retry``     → Prometheus only
 
 Retention (``metrics.retention_days``) runs when the database is first opened and then hourly, on the writer thread.
 """
@@ -28,9 +27,7 @@ from vy_nexus.events import Event
 from vy_nexus.observability.journal_format import to_json
 from vy_nexus.observability.metrics_schema import apply_retention, connect
 
-ROW_KINDS = frozenset({"task.aggregated", "task.routed", "expert.finished", "expert.failed", "llm.completed"})
-EXPORT_ONLY_KINDS = frozenset({"expert.retry"})
-OBSERVED_KINDS = ROW_KINDS | EXPORT_ONLY_KINDS
+OBSERVED_KINDS = frozenset({"task.aggregated", "task.routed", "expert.finished", "expert.failed", "llm.completed"})
 
 RETENTION_EVERY_SECONDS = 3600.0
 
@@ -201,8 +198,7 @@ class MetricsCollector:
         return self._connection
 
     def write(self, items: Sequence[Event | SystemSample]) -> None:
-        """Insert the rows for ``items`` now, in the calling thread, in one transaction. Kinds without a row (see
-        ``EXPORT_ONLY_KINDS``) are skipped."""
+        """Insert the rows for ``items`` now, in the calling thread, in one transaction. Other kinds are skipped."""
         rows: dict[str, list[tuple[Any, ...]]] = {}
         for item in items:
             if isinstance(item, SystemSample):

@@ -1,7 +1,10 @@
 """Prometheus exposition of vy-nexus metrics, on a registry of its own (never prometheus_client's global one).
 
-``PrometheusMetrics`` is fed the same events as the SQLite collector (by ``Observability``'s writer thread, so the
-hot path does not pay for it) and holds prometheus_client metrics:
+``PrometheusMetrics`` holds prometheus_client metrics, recorded from events (``__call__``) or from the rows of the
+metrics database: ``replay`` reads every row since a time (the CLI's ``vy-nexus metrics prometheus``), ``catch_up``
+the rows any process wrote since its previous call (``Observability.exposition``, so neither the flow nor the writer
+thread pays for Prometheus, and a server's ``/metrics`` includes what its workers recorded). Retries come from the
+executions' ``attempts``.
 
 * ``vy_nexus_task_duration_seconds``      histogram  {task_type, outcome}
 * ``vy_nexus_tasks_total``                counter    {task_type, outcome}           outcome: success | failure
@@ -15,14 +18,13 @@ hot path does not pay for it) and holds prometheus_client metrics:
 * ``gen_ai_client_token_usage``           histogram (``gen_ai.client.token.usage``) {..., gen_ai_token_type}
 
 The GenAI bucket boundaries are the ones the OpenTelemetry semantic conventions recommend.
-A process that did not see the events (the CLI) can ``replay`` what metrics/performance.db recorded.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,8 @@ class PrometheusMetrics:
         # ``labels()`` validates and locks on every call; the children it returns are kept, as prometheus_client's
         # docs advise for hot code. A writer thread records several per task.
         self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
+        self._seen: dict[str, int] = {}
+        self._catch_up_lock = threading.Lock()
         self.task_duration = Histogram(
             "vy_nexus_task_duration_seconds",
             "Time from routing to aggregated result, per task.",
@@ -160,45 +164,75 @@ class PrometheusMetrics:
 
     def replay(self, db_path: Path, *, since: float | None = None) -> int:
         """Record every row of the metrics database (newer than ``since``); returns how many were replayed."""
+        return self._read(db_path, lambda table: (f"{_TIME_COLUMNS[table]} >= ?", since or 0.0))
+
+    def skip_recorded(self, db_path: Path) -> None:
+        """From now on ``catch_up`` records only rows written after this call (by any process)."""
+        self._seen = _max_ids(db_path)
+
+    def catch_up(self, db_path: Path) -> int:
+        """Record the rows written since the last ``catch_up`` (or ``skip_recorded``); returns how many."""
+        with self._catch_up_lock:
+            current = _max_ids(db_path)
+            for table, last in current.items():
+                if last < self._seen.get(table, 0):  # emptied by retention, so ids start again from 1
+                    self._seen[table] = 0
+            seen = dict(self._seen)
+            count = self._read(db_path, lambda table: ("id > ?", seen.get(table, 0)))
+            self._seen = current
+            return count
+
+    def _read(self, db_path: Path, where: Callable[[str], tuple[str, float]]) -> int:
         if not db_path.exists():
             return 0
         connection = connect_readonly(db_path)
         try:
             count = 0
-            for event in _recorded_events(connection, since or 0.0):
-                self(event)
-                count += 1
+            for table, columns in _COLUMNS.items():
+                condition, value = where(table)
+                for row in connection.execute(f"SELECT {columns} FROM {table} WHERE {condition}", (value,)):
+                    for event in _events(table, row):
+                        self(event)
+                    count += 1
             return count
         finally:
             connection.close()
 
 
-def _recorded_events(connection: sqlite3.Connection, since: float) -> Iterator[Event]:
-    """The rows of the metrics database as the events that produced them (enough of them to re-record)."""
-    for row in connection.execute(
-        "SELECT task_id, task_type, duration_ms, success FROM tasks WHERE finished_at >= ?", (since,)
-    ):
+_COLUMNS = {
+    "tasks": "task_id, task_type, duration_ms, success",
+    "executions": "task_id, expert_id, task_type, duration_ms, success, attempts",
+    "routing": "task_id, strategy, cache_hit, latency_ms",
+    "llm": "provider, model, operation, duration_ms, input_tokens, output_tokens, error",
+}
+_TIME_COLUMNS = {"tasks": "finished_at", "executions": "started_at", "routing": "timestamp", "llm": "timestamp"}
+
+
+def _max_ids(db_path: Path) -> dict[str, int]:
+    if not db_path.exists():
+        return {}
+    connection = connect_readonly(db_path)
+    try:
+        return {
+            table: connection.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0] for table in _COLUMNS
+        }
+    finally:
+        connection.close()
+
+
+def _events(table: str, row: sqlite3.Row) -> Iterator[Event]:
+    """One row of the metrics database as the event(s) that produced it (enough of them to re-record)."""
+    if table == "tasks":
         meta = {"task_type": row["task_type"], "duration_ms": row["duration_ms"], "success": bool(row["success"])}
         yield Event("task.aggregated", "replay", "", task_id=row["task_id"], metadata=meta)
-    for row in connection.execute(
-        "SELECT task_id, expert_id, task_type, duration_ms, success FROM executions WHERE started_at >= ?", (since,)
-    ):
+    elif table == "executions":
         meta = {"task_type": row["task_type"], "duration_ms": row["duration_ms"], "success": bool(row["success"])}
         kind = "expert.finished" if row["success"] else "expert.failed"
         yield Event(kind, "replay", "", task_id=row["task_id"], expert_id=row["expert_id"], metadata=meta)
-    for row in connection.execute(
-        "SELECT task_id, experts, strategy, cache_hit, latency_ms FROM routing WHERE timestamp >= ?", (since,)
-    ):
-        meta = {
-            "experts": json.loads(row["experts"]),
-            "strategy": row["strategy"],
-            "cache_hit": bool(row["cache_hit"]),
-            "latency_ms": row["latency_ms"],
-        }
+        for _ in range(max(0, row["attempts"] - 1)):
+            yield Event("expert.retry", "replay", "", task_id=row["task_id"], expert_id=row["expert_id"])
+    elif table == "routing":
+        meta = {"strategy": row["strategy"], "cache_hit": bool(row["cache_hit"]), "latency_ms": row["latency_ms"]}
         yield Event("task.routed", "replay", "", task_id=row["task_id"], metadata=meta)
-    for row in connection.execute(
-        "SELECT provider, model, operation, duration_ms, input_tokens, output_tokens, error FROM llm"
-        " WHERE timestamp >= ?",
-        (since,),
-    ):
+    else:
         yield Event("llm.completed", "replay", "", metadata=dict(row))

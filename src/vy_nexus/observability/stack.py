@@ -3,9 +3,10 @@ one event bus. The composition root (``VyNexus``) builds one and starts/stops it
 
 The subscriber only keeps the events someone wants (journal level, metric kinds) and appends them to one queue
 (``BatchWriter``); one background thread per process wakes every ``logging.flush_interval_seconds`` and writes
-what gathered: the journal (``Journal.write``), the metrics rows (``MetricsCollector.write``, one transaction) and the
-Prometheus registry. Both writers are safe with several processes on one home, so a server, workers and CLI runs
-each run one of these and nothing else. ``flush`` waits until everything observed so far is written, ``stop``
+what gathered: the journal (``Journal.write``) and the metrics rows (``MetricsCollector.write``, one transaction).
+Both are safe with several processes on one home, so a server, workers and CLI runs each run one of these and
+nothing else. The Prometheus registry is filled from the metrics database when someone asks for the exposition, so
+the flow and the writer thread never pay for it, and a server's ``/metrics`` counts what its workers did too. ``flush`` waits until everything observed so far is written, ``stop``
 drains the queue and may be followed by another ``start``.
 """
 
@@ -38,6 +39,7 @@ class Observability:
         self.sampler: SystemSampler | None = None
         self._levels = self.journal.levels
         self._kinds: frozenset[str] = frozenset()
+        self._counting = False
         if settings.metrics.enabled:
             self.metrics = MetricsCollector(settings.metrics_db, retention_days=settings.metrics.retention_days)
             self._kinds = OBSERVED_KINDS
@@ -77,13 +79,6 @@ class Observability:
         measured = [item for item in batch if isinstance(item, SystemSample) or item.kind in OBSERVED_KINDS]
         if measured:
             _logged(metrics.write, measured, "metrics")
-            _logged(self._export, measured, "prometheus")
-
-    def _export(self, items: Sequence[Event | SystemSample]) -> None:
-        record = self.prometheus
-        for item in items:
-            if isinstance(item, Event):
-                record(item)
 
     # -- lifecycle -----------------------------------------------------------------------------------------------------
 
@@ -97,6 +92,9 @@ class Observability:
         return self._writer.dropped
 
     def start(self) -> None:
+        if self.metrics is not None and not self._counting:
+            self.prometheus.skip_recorded(self.metrics.db_path)  # Prometheus counts from here on
+            self._counting = True
         self._writer.start()
         if self.sampler is not None:
             self.sampler.start()
@@ -106,7 +104,11 @@ class Observability:
         return self._writer.flush(timeout)
 
     def exposition(self) -> bytes:
-        """The Prometheus text format of everything this process observed since it was built (``GET /metrics``)."""
+        """The Prometheus text format of what every process on this home recorded in the metrics database since the
+        first ``start`` (``GET /metrics``). Reads the rows written since the previous call: call it off the event
+        loop. Lags the flow by up to one ``logging.flush_interval_seconds``."""
+        if self.metrics is not None and self._counting:
+            self.prometheus.catch_up(self.metrics.db_path)
         return self.prometheus.exposition()
 
     def stop(self) -> None:
