@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from vy_nexus.config import Settings
 from vy_nexus.errors import ExpertExecutionError
-from vy_nexus.experts.base import BaseExpert, ExpertOutput
 from vy_nexus.events import Event
+from vy_nexus.experts.base import BaseExpert, ExpertOutput
 from vy_nexus.interfaces.cli import app
 from vy_nexus.observability.metrics import MetricsCollector
 from vy_nexus.observability.signals import publish_llm_completed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Sequence
@@ -188,3 +189,28 @@ def test_batch_writer_thread_writes_on_its_interval() -> None:
     assert written == [1]  # no flush() asked for it: the thread did it on its own
     writer.stop()
     assert not writer.running
+
+
+def test_batch_writer_in_a_forked_child_writes_only_the_childs_items(tmp_path: Path) -> None:
+    out = tmp_path / "child.txt"
+
+    def sink(batch: Sequence[str]) -> None:
+        with out.open("a") as handle:
+            handle.write("".join(batch))
+
+    writer: BatchWriter[str] = BatchWriter(sink, name="fork", interval=60)
+    writer.start()
+    writer.offer("parent ")  # queued in the parent when a prefork pool forks
+    with writer._drain_lock:  # forked while the parent's thread was writing
+        pid = os.fork()
+    if pid == 0:  # the child (a Celery prefork worker, say)
+        try:
+            writer.offer("child")
+            writer.flush(timeout=5)
+            writer.stop()
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert status == 0 and out.read_text() == "child"
+    writer.stop()
+    assert out.read_text() == "childparent "

@@ -13,10 +13,12 @@ A sink that raises loses that batch only: the error is logged and counted, the t
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -52,6 +54,8 @@ class BatchWriter(Generic[T]):
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        writer = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _after_fork(writer))
         self.dropped = 0
         self.failed_batches = 0
         self.written = 0
@@ -63,6 +67,14 @@ class BatchWriter(Generic[T]):
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    def _forget_parent(self) -> None:
+        """Right after a fork, in the child (a Celery prefork worker, say): the thread is gone and its lock may have
+        been copied held. Start afresh; what the parent had queued is the parent's to write."""
+        self._thread = None
+        self._drain_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._queue.clear()
 
     def offer(self, item: T) -> None:
         """Queue one item. Never blocks; drops (and counts) the item when ``max_pending`` items wait already."""
@@ -135,3 +147,9 @@ class BatchWriter(Generic[T]):
             _log.exception("%s: writing a batch of %d failed", self.name, len(batch))
         else:
             self.written += len(batch)
+
+
+def _after_fork(writer: weakref.ref[BatchWriter[Any]]) -> None:
+    alive = writer()
+    if alive is not None:
+        alive._forget_parent()

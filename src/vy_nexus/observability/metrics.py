@@ -16,6 +16,7 @@ Retention (``metrics.retention_days``) runs when the database is first opened an
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -176,6 +177,7 @@ class MetricsCollector:
         self.db_path = db_path
         self.retention_days = retention_days
         self._connection: sqlite3.Connection | None = None
+        self._pid = os.getpid()
         self._last_retention = 0.0
 
     @staticmethod
@@ -188,6 +190,8 @@ class MetricsCollector:
             self._connection = None
 
     def _database(self) -> sqlite3.Connection:
+        if self._pid != os.getpid():  # forked: a SQLite connection must not cross a fork, the parent keeps its own
+            self._pid, self._connection = os.getpid(), None
         if self._connection is None:
             # Used by the writer thread, and by the stopping thread once the writer has ended: never both at once.
             self._connection = connect(self.db_path, check_same_thread=False)

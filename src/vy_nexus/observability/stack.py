@@ -6,8 +6,9 @@ The subscriber only keeps the events someone wants (journal level, metric kinds)
 what gathered: the journal (``Journal.write``) and the metrics rows (``MetricsCollector.write``, one transaction).
 Both are safe with several processes on one home, so a server, workers and CLI runs each run one of these and
 nothing else. The Prometheus registry is filled from the metrics database when someone asks for the exposition, so
-the flow and the writer thread never pay for it, and a server's ``/metrics`` counts what its workers did too. ``flush`` waits until everything observed so far is written, ``stop``
-drains the queue and may be followed by another ``start``.
+the flow and the writer thread never pay for it, and a server's ``/metrics`` counts what its workers did too.
+``flush`` waits until everything observed so far is written, ``stop`` drains the queue and may be followed by another
+``start``.
 """
 
 from __future__ import annotations
