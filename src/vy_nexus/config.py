@@ -110,6 +110,13 @@ class ExecutorSettings(_Section):
     backoff_base_seconds: float = Field(default=0.2, ge=0)
     backoff_max_seconds: float = Field(default=5.0, ge=0)
     aggregation: Literal["single", "confidence_weighted", "majority_vote", "ensemble"] = "confidence_weighted"
+    worker_threads: int = Field(default=8, ge=1, le=256, description="threads for blocking experts")
+
+
+class StoreSettings(_Section):
+    url: str | None = Field(default=None, description="SQLAlchemy URL; default: sqlite file tasks/tasks.db in home")
+    retention_days: float = Field(default=7.0, gt=0, description="finished tasks older than this are deleted")
+    flush_interval_seconds: float = Field(default=0.05, gt=0, le=10, description="write-behind interval")
 
 
 class ExpertsSettings(_Section):
@@ -131,6 +138,7 @@ class Settings(_Section):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     experts: ExpertsSettings = Field(default_factory=ExpertsSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
 
     home: Path = Field(default_factory=lambda: default_home(), exclude=True)
 
@@ -154,6 +162,10 @@ class Settings(_Section):
     @property
     def state_file(self) -> Path:
         return self.home / "sovereign_state.json"
+
+    @property
+    def store_url(self) -> str:
+        return self.store.url or f"sqlite:///{self.home / 'tasks' / 'tasks.db'}"
 
     @property
     def experts_dir(self) -> Path:

@@ -3,6 +3,8 @@
     VyNexusError
     ├── ConfigError                 bad config file, key, type or value
     ├── TaskError                   a task that cannot be accepted (bad JSON, empty text, ...)
+    │   └── TaskNotFoundError       no task with that id in the task store
+    ├── TaskCancelledError          the task was cancelled (by id, or by a shutdown) before it finished
     ├── ExpertError                 carries ``expert_id``
     │   ├── ExpertRegistrationError duplicate id, invalid declaration
     │   ├── UnknownExpertError      no expert with that id
@@ -12,7 +14,8 @@
     ├── GovernanceError             a policy refused the task (carries the verdict)
     ├── SafetyError                 the kill switch is engaged, or the file system refused a path
     ├── ReasoningError              an LLM backend failed (server down, model missing, timeout)
-    └── StateError                  sovereign_state.json is corrupt or cannot be written
+    ├── StateError                  sovereign_state.json is corrupt or cannot be written
+    └── StoreError                  the task store cannot be opened, read or written
 
 Interfaces map these to exit codes (``exit_code``) and HTTP statuses (``http_status``).
 """
@@ -43,6 +46,15 @@ class ConfigError(VyNexusError):
 class TaskError(VyNexusError):
     exit_code = 2
     http_status = 422
+
+
+class TaskNotFoundError(TaskError):
+    http_status = 404
+
+
+class TaskCancelledError(VyNexusError):
+    exit_code = 8
+    http_status = 409
 
 
 class ExpertError(VyNexusError):
@@ -121,3 +133,8 @@ class ReasoningError(VyNexusError):
 class StateError(VyNexusError):
     exit_code = 6
     http_status = 500
+
+
+class StoreError(VyNexusError):
+    exit_code = 7
+    http_status = 503

@@ -20,6 +20,7 @@ DEFAULT_SEMANTIC_WEIGHT = 0.6
 
 class HybridStrategy:
     name = "hybrid"
+    blocking = True  # it encodes: the gating engine runs it off the event loop
 
     def __init__(
         self, keyword: RoutingStrategy, semantic: RoutingStrategy, *, semantic_weight: float = DEFAULT_SEMANTIC_WEIGHT
