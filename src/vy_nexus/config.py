@@ -44,7 +44,7 @@ class ReasoningCoreSettings(_Section):
 class LoggingSettings(_Section):
     level: Literal["debug", "info", "warn", "error"] = "info"
     daily_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
-    flush_interval_seconds: float = Field(default=0.5, gt=0)
+    flush_interval_seconds: float = Field(default=1.0, gt=0)
 
 
 class SafetySettings(_Section):
