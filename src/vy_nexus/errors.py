@@ -3,6 +3,10 @@
     VyNexusError
     ├── ConfigError                 bad config file, key, type or value
     ├── TaskError                   a task that cannot be accepted (bad JSON, empty text, ...)
+    │   ├── TaskNotFoundError       no task with that id in the task store
+    │   └── InputError              an input payload that cannot be read (missing, not UTF-8, bad JSON)
+    │       └── PayloadTooLargeError  larger than the limit
+    ├── TaskCancelledError          the task was cancelled (by id, or by a shutdown) before it finished
     ├── ExpertError                 carries ``expert_id``
     │   ├── ExpertRegistrationError duplicate id, invalid declaration
     │   ├── UnknownExpertError      no expert with that id
@@ -12,7 +16,8 @@
     ├── GovernanceError             a policy refused the task (carries the verdict)
     ├── SafetyError                 the kill switch is engaged, or the file system refused a path
     ├── ReasoningError              an LLM backend failed (server down, model missing, timeout)
-    └── StateError                  sovereign_state.json is corrupt or cannot be written
+    ├── StateError                  sovereign_state.json is corrupt or cannot be written
+    └── StoreError                  the task store cannot be opened, read or written
 
 Interfaces map these to exit codes (``exit_code``) and HTTP statuses (``http_status``).
 """
@@ -43,6 +48,23 @@ class ConfigError(VyNexusError):
 class TaskError(VyNexusError):
     exit_code = 2
     http_status = 422
+
+
+class TaskNotFoundError(TaskError):
+    http_status = 404
+
+
+class InputError(TaskError):
+    """The task's input payload cannot be read: a missing file, bytes that are not UTF-8 text, broken JSON."""
+
+
+class PayloadTooLargeError(InputError):
+    http_status = 413
+
+
+class TaskCancelledError(VyNexusError):
+    exit_code = 8
+    http_status = 409
 
 
 class ExpertError(VyNexusError):
@@ -121,3 +143,8 @@ class ReasoningError(VyNexusError):
 class StateError(VyNexusError):
     exit_code = 6
     http_status = 500
+
+
+class StoreError(VyNexusError):
+    exit_code = 7
+    http_status = 503

@@ -1,8 +1,12 @@
 """The composition root: builds every component from settings and wires them together.
 
-Nothing else in vy-nexus constructs long-lived components; interfaces (CLI, API) create one ``VyNexus`` and call it.
-Flow of a task: ``submit`` → gating (``route``) → coordinator (``run``) → ``AggregatedResult``; events go to the
-observers subscribed on ``events``.
+Nothing else in vy-nexus constructs long-lived components; interfaces (CLI, API, workers) create one ``VyNexus``
+and call it. Flow of a task: ``submit`` → task store (``queued``) → gating → governance → admission → coordinator
+→ executor → ``AggregatedResult``, with the store following every state; events go to the observers.
+
+Lifecycle: ``async with VyNexus(settings) as system`` (or ``await astart()`` / ``await astop()``) in a long-lived
+event loop; ``with system:`` + ``system.run(task)`` for scripts and the CLI, where each ``run`` is its own loop
+and releases the loop-bound resources (pooled HTTP clients) before that loop ends.
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from vy_nexus.config import Settings, load_settings
-from vy_nexus.errors import ExpertRegistrationError, VyNexusError
+from vy_nexus.errors import ExpertRegistrationError, SafetyError, TaskCancelledError, VyNexusError
 from vy_nexus.events import EventBus, current_task_id
 from vy_nexus.execution.coordinator import Coordinator
+from vy_nexus.execution.executor import Executor
 from vy_nexus.execution.governance import SHUTDOWN, UNREGISTER_EXPERT, AdminAction, Governance, RoutingPreview
 from vy_nexus.execution.inflight import InFlightTasks
+from vy_nexus.execution.local import LocalExecutor
 from vy_nexus.experts.base import BaseExpert, ExpertContext
 from vy_nexus.experts.builtin import BUILTIN_EXPERTS
 from vy_nexus.experts.loader import ExpertLoader, LoadReport
@@ -35,6 +41,8 @@ from vy_nexus.routing.cache import RoutingCache
 from vy_nexus.routing.gating import GatingEngine
 from vy_nexus.routing.selection import build_strategy
 from vy_nexus.routing.strategy import RoutingStrategy
+from vy_nexus.store import TaskPage, TaskRecord, TaskState, TaskStore, store_from_settings
+from vy_nexus.store.engine import redact
 from vy_nexus.tasks import AggregatedResult, RoutingDecision, Task
 
 
@@ -51,9 +59,12 @@ class VyNexus:
         strategy: RoutingStrategy | None = None,
         observe: bool = True,
         llm: LLMBackend | None = None,
+        executor: Executor | None = None,
+        store: TaskStore | None = None,
     ) -> None:
         """``observe=False`` builds the system without journal, metrics and Prometheus (tests, benchmarks).
-        ``llm`` replaces the backend ``settings.reasoning_core`` names (tests, embedding applications)."""
+        ``llm`` replaces the backend ``settings.reasoning_core`` names (tests, embedding applications);
+        ``executor`` and ``store`` replace the local executor and the task store of ``settings.store``."""
         self.settings = settings
         self.events = events or EventBus()
         self._llm_backend = llm
@@ -74,18 +85,25 @@ class VyNexus:
             default_top_k=routing.top_k,
             events=self.events,
         )
-        executor = settings.executor
-        self.coordinator = Coordinator(
+        self.executor: Executor = executor or LocalExecutor(
             self.registry,
-            expert_timeout=executor.expert_timeout_seconds,
-            task_timeout=settings.governance.max_task_duration_seconds,
-            max_retries=min(executor.max_retries, settings.governance.max_retries),
-            backoff_base=executor.backoff_base_seconds,
-            backoff_max=executor.backoff_max_seconds,
-            aggregation=executor.aggregation,
             context_factory=self.expert_context,
+            max_retries=min(settings.executor.max_retries, settings.governance.max_retries),
+            backoff_base=settings.executor.backoff_base_seconds,
+            backoff_max=settings.executor.backoff_max_seconds,
+            worker_threads=settings.executor.worker_threads,
             events=self.events,
         )
+        self.coordinator = Coordinator(
+            self.executor,
+            expert_timeout=settings.executor.expert_timeout_seconds,
+            task_timeout=settings.governance.max_task_duration_seconds,
+            aggregation=settings.executor.aggregation,
+            events=self.events,
+        )
+        self.store: TaskStore = store or store_from_settings(settings, on_warning=self._store_warning)
+        self.store.on_cancel = self._cancel_requested_elsewhere
+        self._store_open = False
         self.file_system = SafeFileSystem.from_settings(settings)
         self.safety = SafetyHandler.from_settings(settings, self.events)
         self.governance = Governance.from_settings(settings, self.events)
@@ -117,7 +135,8 @@ class VyNexus:
         return self._reasoning
 
     def expert_context(self) -> ExpertContext:
-        return ExpertContext(settings=self.settings, llm=self.reasoning, file_system=self.file_system)
+        offload = self.executor.pool.run if isinstance(self.executor, LocalExecutor) else None
+        return ExpertContext(settings=self.settings, llm=self.reasoning, file_system=self.file_system, offload=offload)
 
     def register_builtins(self) -> None:
         for expert_class in BUILTIN_EXPERTS:
@@ -137,8 +156,12 @@ class VyNexus:
             )
         self.registry.register(expert, source=source, replace=replace)
 
+    # Lifecycle ---------------------------------------------------------------------------------------------------
+
     def start(self) -> None:
-        """Start background parts (observers, samplers). Idempotent."""
+        """Start the background parts (observers, stop watcher). Idempotent; blocking — from an event loop use
+        ``astart``. The task store opens on first use (``submit``, ``run``, ``get_task``...), so commands that run
+        no task never touch it."""
         if self._started:
             return
         self._started = True
@@ -154,58 +177,78 @@ class VyNexus:
             metadata={"home": str(self.settings.home), "experts": len(self.registry)},
         )
 
-    def route(self, task: Task, top_k: int | None = None) -> RoutingDecision:
-        return self.gating.route(task, top_k=top_k)
-
-    def preview(self, task: Task, top_k: int | None = None) -> RoutingPreview:
-        """The decision ``submit`` would execute for ``task`` now: gating, then governance's ruling (its
-        low-confidence fallback included), without running or recording anything."""
-        routed = self.route(task, top_k=top_k)
-        return RoutingPreview(routed, self.governance.preview_task(task, routed))
-
-    async def submit(self, task: Task, *, top_k: int | None = None, aggregation: str | None = None) -> AggregatedResult:
-        """Route, let governance decide, then run and aggregate one task. ``SafetyError`` once shutting down,
-        ``GovernanceError`` when a policy refuses the task."""
-        token = current_task_id.set(task.id)
-        try:
-            self.safety.ensure_accepting(task.id)
-            self.events.publish(
-                "task.received",
-                "system",
-                f"task received: {task.description[:80]}",
-                task_id=task.id,
-                metadata={"type": task.type, "priority": task.priority.value},
-            )
-            decision = self.governance.enforce_task(task, self.route(task, top_k=top_k))
-            async with self.governance.admission.slot(task.id):
-                self.safety.ensure_accepting(task.id)  # a shutdown may have begun while the task waited
-                work = self.coordinator.run(task, decision, aggregation=aggregation)
-                return await self.inflight.run(work, task_id=task.id)
-        except VyNexusError:
-            raise
-        except Exception as exc:  # the flow contains expert failures; anything escaping it is a defect
-            self.safety.report(f"internal error in the task flow: {exc!r}", Severity.CRITICAL, task_id=task.id)
-            raise
-        finally:
-            current_task_id.reset(token)
-
-    def run(self, task: Task, **kwargs: Any) -> AggregatedResult:
-        """Synchronous ``submit`` for scripts and the CLI."""
-        return asyncio.run(self.submit(task, **kwargs))
-
-    async def astop(self, reason: str = "requested") -> None:
-        """Stop from inside an event loop: shut the experts down too, drain observers off the loop."""
-        self._stop_watcher.stop()
-        await self.coordinator.shutdown()
-        self._announce_stopped(reason)
-        if self.observability is not None:
-            await asyncio.to_thread(self.observability.stop)
-
     def stop(self, reason: str = "requested") -> None:
+        """Stop the background parts: pending task records and observations are written first."""
         self._stop_watcher.stop()
         self._announce_stopped(reason)
+        self._close_store()
         if self.observability is not None:
             self.observability.stop()
+
+    async def astart(self) -> VyNexus:
+        """``start`` for a long-lived event loop, with the task store opened (and crashed tasks recovered) at once;
+        the disk work runs in a thread."""
+        await asyncio.to_thread(self.start)
+        await asyncio.to_thread(self._open_store)
+        return self
+
+    async def astop(self, reason: str = "requested") -> None:
+        """Stop from inside the event loop that ran the tasks: cancel what still runs, shut the experts down, close
+        the executor and the reasoning core's clients, then write and close the store and the observers."""
+        self.inflight.cancel_after(0.0, reason)
+        await self.release_loop_resources()
+        failures = await self._shutdown_experts()
+        for expert_id, exc in failures:
+            self.events.publish(
+                "expert.shutdown_failed", "system", f"{expert_id}: {exc}", level="warn", expert_id=expert_id
+            )
+        await self.executor.aclose()
+        await asyncio.to_thread(self.stop, reason)
+
+    async def release_loop_resources(self) -> None:
+        """Close what belongs to the running event loop (pooled HTTP clients); they reopen on the next use."""
+        if self._reasoning is not None:
+            await self._reasoning.aclose()
+
+    async def _shutdown_experts(self) -> list[tuple[str, Exception]]:
+        if isinstance(self.executor, LocalExecutor):
+            return await self.executor.shutdown_experts(list(self.registry))
+        return []
+
+    async def __aenter__(self) -> VyNexus:
+        return await self.astart()
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.astop()
+
+    def __enter__(self) -> VyNexus:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def _open_store(self) -> None:
+        if self._store_open:
+            return
+        for record in self.store.open():
+            self.events.publish(
+                "task.interrupted",
+                "store",
+                record.error or "interrupted",
+                level="warn",
+                task_id=record.id,
+                metadata={"state": record.state.value},
+            )
+        self._store_open = True
+
+    def _close_store(self) -> None:
+        if self._store_open:
+            self._store_open = False
+            self.store.close()
+
+    def _store_warning(self, message: str) -> None:
+        self.events.publish("store.warning", "store", message, level="warn")
 
     def _announce_stopped(self, reason: str) -> None:
         if not self._started:
@@ -220,12 +263,112 @@ class VyNexus:
             metadata={"reason": reason},
         )
 
-    def __enter__(self) -> VyNexus:
-        self.start()
-        return self
+    # Tasks -------------------------------------------------------------------------------------------------------
 
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
+    def route(self, task: Task, top_k: int | None = None) -> RoutingDecision:
+        return self.gating.route(task, top_k=top_k)
+
+    def preview(self, task: Task, top_k: int | None = None) -> RoutingPreview:
+        """The decision ``submit`` would execute for ``task`` now: gating, then governance's ruling (its
+        low-confidence fallback included), without running or recording anything."""
+        routed = self.route(task, top_k=top_k)
+        return RoutingPreview(routed, self.governance.preview_task(task, routed))
+
+    async def submit(
+        self, task: Task, *, top_k: int | None = None, aggregation: str | None = None, durable: bool = False
+    ) -> AggregatedResult:
+        """Record, route, let governance decide, then run and aggregate one task.
+
+        The task is in the store (``queued``) before any work starts; with ``durable=True`` it is committed to disk
+        before routing begins (else within ``store.flush_interval_seconds``). Raises ``SafetyError`` once shutting
+        down, ``GovernanceError`` when a policy refuses the task, ``TaskCancelledError`` when it is cancelled.
+        """
+        token = current_task_id.set(task.id)
+        try:
+            self.safety.ensure_accepting(task.id)
+            if not self._store_open:  # a system used without start/astart: open on first use, once
+                self._open_store()
+            self.store.accept(task)
+            if durable:
+                await asyncio.to_thread(self.store.flush)
+            return await self._process(task, top_k, aggregation)
+        finally:
+            current_task_id.reset(token)
+
+    async def _process(self, task: Task, top_k: int | None, aggregation: str | None) -> AggregatedResult:
+        self.events.publish(
+            "task.received",
+            "system",
+            f"task received: {task.description[:80]}",
+            task_id=task.id,
+            metadata={"type": task.type, "priority": task.priority.value},
+        )
+        try:
+            decision = await self.gating.aroute(task, top_k=top_k)
+            self.store.routed(task.id, decision)
+            ruling = self.governance.rule_task(task, decision)
+            assert ruling.decision is not None
+            self.store.routed(task.id, ruling.decision, ruling.as_dict())
+            async with self.governance.admission.slot(task.id):
+                self.safety.ensure_accepting(task.id)  # a shutdown may have begun while the task waited
+                self.store.started(task.id)
+                work = self.coordinator.run(task, ruling.decision, aggregation=aggregation)
+                result = await self.inflight.run(work, task_id=task.id)
+        except TaskCancelledError as exc:
+            self.store.finished(task.id, TaskState.CANCELLED, error=str(exc))
+            raise
+        except SafetyError as exc:
+            self.store.finished(task.id, TaskState.INTERRUPTED, error=str(exc))
+            raise
+        except asyncio.CancelledError:
+            self.store.finished(task.id, TaskState.CANCELLED, error="cancelled by its caller")
+            raise
+        except VyNexusError as exc:
+            self.store.finished(task.id, TaskState.FAILED, error=str(exc))
+            raise
+        except Exception as exc:  # the flow contains expert failures; anything escaping it is a defect
+            self.store.finished(task.id, TaskState.FAILED, error=f"internal error: {exc!r}")
+            self.safety.report(f"internal error in the task flow: {exc!r}", Severity.CRITICAL, task_id=task.id)
+            raise
+        state = TaskState.SUCCEEDED if result.ok else TaskState.FAILED
+        self.store.finished(task.id, state, result=result, error=None if result.ok else "every chosen expert failed")
+        return result
+
+    def run(self, task: Task, **kwargs: Any) -> AggregatedResult:
+        """Synchronous ``submit`` for scripts and the CLI: one event loop per call, the task committed to the
+        store before it runs and its result after."""
+
+        async def once() -> AggregatedResult:
+            try:
+                return await self.submit(task, durable=True, **kwargs)
+            finally:
+                await self.release_loop_resources()
+                await asyncio.to_thread(self.store.flush)
+
+        return asyncio.run(once())
+
+    def cancel(self, task_id: str, reason: str = "cancelled on request") -> TaskRecord:
+        """Cancel a queued or running task: at once when this process runs it, else through the store (its owner
+        notices within a moment). Thread-safe. Returns the record as it is now."""
+        if not self._store_open:
+            self._open_store()
+        if self.inflight.cancel(task_id, reason):
+            return self.store.get(task_id)
+        return self.store.request_cancel(task_id)
+
+    def get_task(self, task_id: str) -> TaskRecord:
+        if not self._store_open:
+            self._open_store()
+        return self.store.get(task_id)
+
+    def list_tasks(self, **filters: Any) -> TaskPage:
+        """Filters: ``states``, ``expert``, ``since``, ``until`` (epoch seconds), ``limit``, ``offset``."""
+        if not self._store_open:
+            self._open_store()
+        return self.store.list_tasks(**filters)
+
+    def _cancel_requested_elsewhere(self, task_id: str) -> None:
+        self.inflight.cancel(task_id, "cancelled on request (from another process)")
 
     def status(self) -> dict[str, Any]:
         return {
@@ -243,10 +386,13 @@ class VyNexus:
                 "model": self.settings.reasoning_core.model,
             },
             "executor": {
+                "kind": self.executor.name,
                 "expert_timeout_seconds": self.settings.executor.expert_timeout_seconds,
                 "max_retries": self.settings.executor.max_retries,
                 "aggregation": self.settings.executor.aggregation,
+                **self._thread_pool_status(),
             },
+            "store": {"url": redact(self.settings.store_url), "retention_days": self.settings.store.retention_days},
             "safety": {
                 "shutting_down": self.safety.shutting_down,
                 "reason": self.safety.shutdown_reason,
@@ -254,6 +400,12 @@ class VyNexus:
             },
             "governance": {"running": self.governance.admission.load().running, "in_flight": len(self.inflight)},
         }
+
+    def _thread_pool_status(self) -> dict[str, int]:
+        if not isinstance(self.executor, LocalExecutor):
+            return {}
+        pool = self.executor.pool
+        return {"worker_threads": pool.max_workers, "abandoned_threads": pool.abandoned}
 
     def heartbeat(self) -> Heartbeat:
         """The heartbeat over this home's sovereign state (``vy-nexus pulse``)."""

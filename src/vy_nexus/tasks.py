@@ -94,6 +94,7 @@ class ExpertResult(BaseModel):
     confidence: float = Field(default=0.0, ge=0.0, le=1.0)
     duration_ms: float = 0.0
     error: str | None = None
+    error_kind: str | None = Field(default=None, description="timeout, invalid, error, unknown or cancelled")
     attempts: int = 1
     metadata: dict[str, Any] = Field(default_factory=dict)
 

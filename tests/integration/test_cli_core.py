@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from vy_nexus.interfaces.cli import app
@@ -111,7 +112,22 @@ def test_configure_roundtrip_and_errors(home: Path) -> None:
     assert code == 2 and "unknown config key" in err
 
 
-def test_bad_config_file_is_reported(home: Path) -> None:
+def test_bad_config_file_is_reported(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VY_NEXUS_ROUTING__STRATEGY")  # the suite's variable would win over the file
     (home / "config.yaml").write_text("routing:\n  strategy: psychic\n")
     code, _, err = invoke(home, "status")
     assert code == 2 and "routing.strategy" in err and "config.yaml" in err
+
+
+def test_stdin_is_read_as_bytes(home: Path, tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "t.db"
+    sqlite3.connect(db).close()
+    with sqlite3.connect(db) as connection:
+        connection.execute("CREATE TABLE t (v)")
+    connection.close()
+    result = runner.invoke(app, ["--home", str(home), "run", "sum", "--input", "-"], input=db.read_bytes())
+    assert result.exit_code == 2 and "stdin is an SQLite database: pass it as a file path" in result.stderr
+    code, _, err = invoke(home, "run", "sum", "--input", "-", input="[1,")
+    assert code == 2 and "stdin is not valid JSON" in err

@@ -2,13 +2,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from spine_experts import CrashingExpert, FlakyExpert, PickyExpert, SlowExpert, make_expert
 from vy_nexus.errors import TaskError
 from vy_nexus.events import Event, EventBus
-from vy_nexus.execution.coordinator import Coordinator, is_retryable
+from vy_nexus.execution.coordinator import Coordinator
+from vy_nexus.execution.local import LocalExecutor, is_retryable
 from vy_nexus.experts.registry import ExpertRegistry
 from vy_nexus.tasks import RoutingDecision, Task
 
@@ -31,8 +33,14 @@ class RecordingSleep:
         self.delays.append(delay)
 
 
-def run(coro: object) -> object:
-    return asyncio.run(coro)  # type: ignore[arg-type]
+COORDINATOR_OPTIONS = {"expert_timeout", "task_timeout", "aggregation", "events"}
+
+
+def coordinator_for(registry: ExpertRegistry, **options: Any) -> Coordinator:
+    """A coordinator over a local executor; options go to whichever of the two takes them."""
+    ours = {k: v for k, v in options.items() if k in COORDINATOR_OPTIONS}
+    theirs = {k: v for k, v in options.items() if k not in COORDINATOR_OPTIONS}
+    return Coordinator(LocalExecutor(registry, **theirs), **ours)
 
 
 def test_parallel_experts_and_crash_isolation() -> None:
@@ -40,7 +48,7 @@ def test_parallel_experts_and_crash_isolation() -> None:
     registry.register(make_expert("a", ("x",), output="same", confidence=0.9))
     registry.register(make_expert("b", ("x",), output="same", confidence=0.7))
     registry.register(CrashingExpert())
-    coordinator = Coordinator(registry, aggregation="majority_vote")
+    coordinator = coordinator_for(registry, aggregation="majority_vote")
     task = Task(description="x")
     result = asyncio.run(coordinator.run(task, decision(task, "a", "crash", "b")))
     assert result.output == "same"
@@ -54,7 +62,7 @@ def test_timeout_really_cancels_the_expert() -> None:
     registry = ExpertRegistry()
     registry.register(SlowExpert())
     registry.register(make_expert("fast", ("x",)))
-    coordinator = Coordinator(registry, expert_timeout=0.1)
+    coordinator = coordinator_for(registry, expert_timeout=0.1)
     task = Task(description="x")
     result = asyncio.run(coordinator.run(task, decision(task, "slow", "fast")))
     slow = next(r for r in result.results if r.expert_id == "slow")
@@ -69,7 +77,7 @@ def test_retryable_errors_retry_with_exponential_backoff() -> None:
     flaky = FlakyExpert(failures=2)
     registry.register(flaky)
     sleep = RecordingSleep()
-    coordinator = Coordinator(registry, max_retries=3, backoff_base=0.1, backoff_max=10, sleep=sleep)
+    coordinator = coordinator_for(registry, max_retries=3, backoff_base=0.1, backoff_max=10, sleep=sleep)
     task = Task(description="x")
     result = asyncio.run(coordinator.run(task, decision(task, "flaky")))
     assert result.output == "finally"
@@ -80,7 +88,7 @@ def test_retryable_errors_retry_with_exponential_backoff() -> None:
 def test_retries_are_bounded() -> None:
     registry = ExpertRegistry()
     registry.register(FlakyExpert(failures=10))
-    coordinator = Coordinator(registry, max_retries=2, sleep=RecordingSleep())
+    coordinator = coordinator_for(registry, max_retries=2, sleep=RecordingSleep())
     task = Task(description="x")
     result = asyncio.run(coordinator.run(task, decision(task, "flaky")))
     assert not result.ok
@@ -92,7 +100,7 @@ def test_non_retryable_errors_are_not_retried() -> None:
     registry = ExpertRegistry()
     flaky = FlakyExpert(failures=1, retryable=False)
     registry.register(flaky)
-    coordinator = Coordinator(registry, max_retries=3, sleep=RecordingSleep())
+    coordinator = coordinator_for(registry, max_retries=3, sleep=RecordingSleep())
     task = Task(description="x")
     asyncio.run(coordinator.run(task, decision(task, "flaky")))
     assert flaky.calls == 1
@@ -102,7 +110,7 @@ def test_non_retryable_errors_are_not_retried() -> None:
 def test_validation_failure_is_an_error_result() -> None:
     registry = ExpertRegistry()
     registry.register(PickyExpert())
-    coordinator = Coordinator(registry)
+    coordinator = coordinator_for(registry)
     task = Task(description="x", input=[1])
     result = asyncio.run(coordinator.run(task, decision(task, "picky")))
     assert result.results[0].error is not None and "dict" in result.results[0].error
@@ -112,21 +120,21 @@ def test_validation_failure_is_an_error_result() -> None:
 
 def test_unknown_expert_and_unknown_aggregation() -> None:
     registry = ExpertRegistry()
-    coordinator = Coordinator(registry)
+    coordinator = coordinator_for(registry)
     task = Task(description="x")
     result = asyncio.run(coordinator.run(task, decision(task, "ghost")))
     assert "no expert with id 'ghost'" in (result.results[0].error or "")
     with pytest.raises(TaskError, match="unknown aggregation"):
         asyncio.run(coordinator.run(task, decision(task, "ghost"), aggregation="median"))
     with pytest.raises(TaskError):
-        Coordinator(registry, aggregation="nope")
+        coordinator_for(registry, aggregation="nope")
 
 
 def test_expired_deadline_times_out_immediately() -> None:
     registry = ExpertRegistry()
     registry.register(make_expert("a", ("x",)))
     task = Task(description="x", deadline=datetime.now(UTC) - timedelta(seconds=1))
-    result = asyncio.run(Coordinator(registry).run(task, decision(task, "a")))
+    result = asyncio.run(coordinator_for(registry).run(task, decision(task, "a")))
     assert "timed out" in (result.results[0].error or "")
 
 
@@ -141,10 +149,12 @@ def test_events_and_lifecycle() -> None:
         kinds.append(event.kind)
 
     bus.subscribe(listen)
-    coordinator = Coordinator(registry, events=bus)
+    coordinator = coordinator_for(registry, events=bus)
     task = Task(description="x")
     asyncio.run(coordinator.run(task, decision(task, "a")))
     assert expert.initialized
     assert kinds == ["expert.started", "expert.finished", "task.aggregated"]
-    asyncio.run(coordinator.shutdown())
+    executor = coordinator.executor
+    assert isinstance(executor, LocalExecutor)
+    assert asyncio.run(executor.shutdown_experts(list(registry))) == []
     assert not expert.initialized

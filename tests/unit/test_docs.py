@@ -93,3 +93,16 @@ def test_readme_commands_and_options_exist() -> None:
             if option in ("--help", "--version", "--"):
                 continue
             assert option in help_text, f"README uses {option} but `vy-nexus {' '.join(path)} --help` lacks it"
+
+
+def test_architecture_embedding_example_runs(capsys: object) -> None:
+    import re
+
+    text = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    match = re.search(
+        r"## Embedding vy-nexus in your async app.*?```python\n(.*?)```\n\nprints\n\n```\n(.*?)```", text, re.DOTALL
+    )
+    assert match, "architecture.md lost its embedding example"
+    exec(compile(match.group(1), "architecture.md", "exec"), {})
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert out == match.group(2)

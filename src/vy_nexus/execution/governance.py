@@ -64,6 +64,9 @@ class Ruling:
     def proceeds(self) -> bool:
         return self.verdict in (Verdict.ALLOWED, Verdict.THROTTLED)
 
+    def as_dict(self) -> dict[str, str]:
+        return {"verdict": self.verdict.value, "policy": self.policy, "reason": self.reason}
+
 
 @dataclass(frozen=True, slots=True)
 class RoutingPreview:
@@ -349,6 +352,13 @@ class Governance:
 
     def enforce_task(self, task: Task, decision: RoutingDecision) -> RoutingDecision:
         """The (possibly amended) decision when the task may run; ``GovernanceError`` otherwise."""
+        ruling = self.rule_task(task, decision)
+        assert ruling.decision is not None
+        return ruling.decision
+
+    def rule_task(self, task: Task, decision: RoutingDecision) -> Ruling:
+        """The ruling, carrying the (possibly amended) decision, when the task may run; ``GovernanceError``
+        otherwise."""
         ruling = self.check_task(task, decision)
         if not ruling.proceeds:
             raise GovernanceError(
@@ -357,8 +367,7 @@ class Governance:
                 policy=ruling.policy,
                 task_id=task.id,
             )
-        assert ruling.decision is not None
-        return ruling.decision
+        return ruling
 
     # Administrative actions --------------------------------------------------------------------------------------
 

@@ -7,13 +7,19 @@ Only ``execute`` is required.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from vy_nexus.errors import ExpertRegistrationError, TaskError
 from vy_nexus.tasks import Task
+
+T = TypeVar("T")
+Offload = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 EXPERT_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 CAPABILITY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9 .+#_/-]{0,63}$")
@@ -35,6 +41,8 @@ class ExpertContext:
     llm: Any = None
     settings: Any = None
     file_system: Any = None
+    offload: Offload | None = None
+    """Runs a blocking function in the system's bounded worker pool (see ``BaseExpert.run_blocking``)."""
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -44,6 +52,10 @@ class BaseExpert(ABC):
     ``capabilities`` are the words and phrases the keyword router matches (whole words, case-insensitive);
     ``task_types`` are task types this expert handles outright; ``examples`` are sample requests for semantic
     routing; ``priority`` breaks ties (higher wins).
+
+    Where it runs: an ``async def execute`` runs on the event loop and must not block it — send blocking steps
+    (file reads, parsing, SQLite) through ``await self.run_blocking(fn, *args)``. An expert whose whole work
+    blocks sets ``blocking = True`` (or defines a plain ``def execute``) and runs in a worker thread instead.
     """
 
     id: ClassVar[str]
@@ -54,6 +66,7 @@ class BaseExpert(ABC):
     task_types: ClassVar[tuple[str, ...]] = ()
     examples: ClassVar[tuple[str, ...]] = ()
     priority: ClassVar[int] = 0
+    blocking: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.context = ExpertContext()
@@ -81,6 +94,14 @@ class BaseExpert(ABC):
         """Release resources. Called once when the system stops."""
         self.initialized = False
 
+    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking function off the event loop; cancelling the caller abandons it (see execution/blocking.py)."""
+        call = functools.partial(fn, *args)
+        if self.context.offload is not None:
+            result: T = await self.context.offload(call)
+            return result
+        return await asyncio.to_thread(call)
+
     def describe(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -90,6 +111,7 @@ class BaseExpert(ABC):
             "capabilities": list(self.capabilities),
             "task_types": list(self.task_types),
             "priority": self.priority,
+            "blocking": self.blocking,
         }
 
     @staticmethod

@@ -7,6 +7,7 @@ clears the threshold the fallback expert (``general``) takes the task.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from vy_nexus.errors import RoutingError, UnknownExpertError
@@ -41,6 +42,12 @@ class GatingEngine:
         self._events = events or EventBus()
         if cache is not None:
             registry.on_change(lambda _action, _expert_id: cache.invalidate())
+
+    async def aroute(self, task: Task, top_k: int | None = None) -> RoutingDecision:
+        """``route`` for an event loop: a strategy that declares ``blocking`` (it encodes text) runs in a thread."""
+        if getattr(self.strategy, "blocking", False):
+            return await asyncio.to_thread(self.route, task, top_k)
+        return self.route(task, top_k)
 
     def route(self, task: Task, top_k: int | None = None) -> RoutingDecision:
         k = top_k or self.default_top_k

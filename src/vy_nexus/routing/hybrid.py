@@ -35,6 +35,7 @@ KEYWORD_ONLY_PRIOR = 0.01
 
 class HybridStrategy:
     name = "hybrid"
+    blocking = True  # it encodes: the gating engine runs it off the event loop
 
     def __init__(
         self, keyword: KeywordStrategy, semantic: RoutingStrategy, *, keyword_weight: float = DEFAULT_KEYWORD_WEIGHT

@@ -158,6 +158,7 @@ class SemanticStrategy:
     """``RoutingStrategy`` over routes from the experts' ``examples`` and the routes file."""
 
     name = "semantic"
+    blocking = True  # encoder load and inference: the gating engine runs it off the event loop
 
     def __init__(
         self,

@@ -18,6 +18,9 @@ class Scores:
 
 
 class RoutingStrategy(Protocol):
+    """``name`` labels decisions. A strategy that does CPU-heavy work (encoding) also sets a class attribute
+    ``blocking = True``, and the gating engine calls it in a thread when routing from an event loop."""
+
     name: str
 
     def score(self, task: Task) -> Scores:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import statistics
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from vy_nexus.errors import TaskError
@@ -80,6 +81,36 @@ def _query_of(task: Task, table: Table) -> Query:
     return parse_query(request, table)
 
 
+def analyse(task: Task, base: Path | None) -> dict[str, Any] | None:
+    """The exact part of the work (parse, describe, query): blocking, so the expert runs it in a worker thread.
+    ``None`` when the data has no rows."""
+    payload = _payload_of(task)
+    sql = _sql_of(task)
+    if isinstance(payload, dict) and "sqlite" in payload and sql is not None:
+        payload = {**payload, "sql": sql}
+    table = load_table(payload, base=base)
+    if not table.rows:
+        return None
+    report: dict[str, Any] = describe(table.rows, table.columns)
+    numeric = numeric_columns(table)
+    report["summary"] = (
+        f"{report['rows']} rows, {len(table.columns)} columns ({len(numeric)} numeric: {', '.join(numeric)})"
+    )
+    if table.sql is not None:
+        report["sql"] = table.sql
+    elif sql is not None:
+        result = sql_over_rows(table, sql)
+        report.update(sql=sql, result=result.rows[:MAX_RESULT_ROWS], result_rows=len(result.rows))
+        report["summary"] += f"; SQL returned {len(result.rows)} rows"
+    else:
+        query = _query_of(task, table)
+        if not query.empty:
+            rows, matched = run_query(table, query)
+            report.update(query=query.as_dict(), matched_rows=matched, result=rows[:MAX_RESULT_ROWS])
+            report["summary"] += f"; {_describe_query(query, matched, len(rows))}"
+    return report
+
+
 class DataAnalysisExpert(BaseExpert):
     id = "data-analysis"
     name = "Data Analysis Expert"
@@ -122,30 +153,9 @@ class DataAnalysisExpert(BaseExpert):
     async def execute(self, task: Task) -> ExpertOutput:
         settings = self.context.settings
         base = settings.home if settings is not None else None
-        payload = _payload_of(task)
-        sql = _sql_of(task)
-        if isinstance(payload, dict) and "sqlite" in payload and sql is not None:
-            payload = {**payload, "sql": sql}
-        table = load_table(payload, base=base)
-        if not table.rows:
+        report = await self.run_blocking(analyse, task, base)
+        if report is None:
             return ExpertOutput({"rows": 0, "columns": {}, "summary": "The data has no rows."}, confidence=0.6)
-        report: dict[str, Any] = describe(table.rows, table.columns)
-        numeric = numeric_columns(table)
-        report["summary"] = (
-            f"{report['rows']} rows, {len(table.columns)} columns ({len(numeric)} numeric: {', '.join(numeric)})"
-        )
-        if table.sql is not None:
-            report["sql"] = table.sql
-        elif sql is not None:
-            result = sql_over_rows(table, sql)
-            report.update(sql=sql, result=result.rows[:MAX_RESULT_ROWS], result_rows=len(result.rows))
-            report["summary"] += f"; SQL returned {len(result.rows)} rows"
-        else:
-            query = _query_of(task, table)
-            if not query.empty:
-                rows, matched = run_query(table, query)
-                report.update(query=query.as_dict(), matched_rows=matched, result=rows[:MAX_RESULT_ROWS])
-                report["summary"] += f"; {_describe_query(query, matched, len(rows))}"
         if task.context.get("explain") or mentions(task.description, EXPLAIN_WORDS):
             findings = {k: report[k] for k in ("summary", "query", "result", "columns") if k in report}
             thought = await think(

@@ -134,6 +134,14 @@ def load_documents(folder: Path) -> dict[str, str]:
     return documents
 
 
+def retrieve(task: Task, folder: Path | None) -> list[Passage]:
+    """Read the documents and rank their passages: blocking, so the expert runs it in a worker thread."""
+    documents = load_documents(folder) if folder is not None else {}
+    if isinstance(task.input, dict) and isinstance(task.input.get("documents"), dict):
+        documents.update({str(k): str(v) for k, v in task.input["documents"].items()})
+    return rank_passages(task.description, documents)
+
+
 class ResearchExpert(BaseExpert):
     id = "research"
     name = "Research Expert"
@@ -169,10 +177,7 @@ class ResearchExpert(BaseExpert):
 
     async def execute(self, task: Task) -> ExpertOutput:
         folder = self.documents_folder()
-        documents = load_documents(folder) if folder is not None else {}
-        if isinstance(task.input, dict) and isinstance(task.input.get("documents"), dict):
-            documents.update({str(k): str(v) for k, v in task.input["documents"].items()})
-        passages = rank_passages(task.description, documents)
+        passages = await self.run_blocking(retrieve, task, folder)
         if not passages:
             where = f" in {folder}" if folder is not None else ""
             return ExpertOutput({"answer": f"No passage{where} matches the question.", "citations": []}, confidence=0.2)

@@ -12,6 +12,7 @@ from vy_nexus.interfaces.cli import (
     observability_commands,
     routing_commands,
     scaffold_commands,
+    tasks_commands,
 )
 from vy_nexus.interfaces.cli.common import CliState
 
@@ -50,6 +51,7 @@ observability_commands.register(app)
 scaffold_commands.register(app)
 routing_commands.register(app)
 foundation_commands.register(app)
+tasks_commands.register(app)
 
 
 def main() -> None:

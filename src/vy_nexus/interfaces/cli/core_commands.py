@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -12,60 +10,29 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from vy_nexus.admin import change_config
 from vy_nexus.config import get_key
-from vy_nexus.config_writer import set_config_value
 from vy_nexus.errors import TaskError
 from vy_nexus.execution.aggregation import AGGREGATORS
 from vy_nexus.execution.governance import RoutingPreview
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
-from vy_nexus.interfaces.cli.confirm import authorize_config_change
+from vy_nexus.interfaces.cli.confirm import cli_approval
 from vy_nexus.interfaces.cli.render import render_output
 from vy_nexus.interfaces.cli.token_stream import TokenPrinter, backends_used
 from vy_nexus.observability.signals import publish_config_changed
+from vy_nexus.payloads import build_task, parse_payload, read_limited, read_payload
 from vy_nexus.reasoning.streaming import stream_tokens_to
 from vy_nexus.tasks import AggregatedResult, RoutingDecision, Task
 
-MAX_INPUT_BYTES = 50 * 1024 * 1024
-SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
-
-def read_input(path: str) -> Any:
-    """The ``--input`` payload: JSON files are parsed, SQLite files are passed by path, anything else as text.
-    ``-`` reads stdin."""
-    if path == "-":
-        text = sys.stdin.read()
-        name = "stdin"
-    else:
-        file = Path(path).expanduser()
-        if not file.is_file():
-            raise TaskError(f"input file not found: {file}")
-        if file.suffix.lower() in SQLITE_SUFFIXES:
-            return {"sqlite": str(file.resolve())}
-        if file.stat().st_size > MAX_INPUT_BYTES:
-            raise TaskError(f"input file {file} is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB")
-        try:
-            text = file.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise TaskError(f"input file {file} is not UTF-8 text") from exc
-        name = str(file)
-        if file.suffix.lower() != ".json":
-            return text
-    stripped = text.lstrip()
-    if name.endswith(".json") or (name == "stdin" and stripped[:1] in "[{"):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise TaskError(f"{name} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from exc
-    return text
-
-
-def build_task(text: str, task_type: str, input_path: str | None, expert: list[str] | None) -> Task:
-    data: dict[str, Any] = {"description": text, "type": task_type}
-    if input_path is not None:
-        data["input"] = read_input(input_path)
-    if expert:
-        data["context"] = {"experts": expert}
-    return Task.from_data(data)
+def task_from_options(text: str, task_type: str, input_path: str | None, experts: list[str] | None) -> Task:
+    """``--input PATH`` reads a file; ``--input -`` reads stdin."""
+    payload: Any = None
+    if input_path == "-":
+        payload = parse_payload(read_limited(typer.get_binary_stream("stdin"), name="stdin"), filename="stdin")
+    elif input_path is not None:
+        payload = read_payload(input_path)
+    return build_task(text, task_type=task_type, payload=payload, experts=experts)
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
@@ -148,7 +115,7 @@ def register(app: typer.Typer) -> None:
         """
         if aggregation is not None and aggregation not in AGGREGATORS:
             raise TaskError(f"unknown aggregation '{aggregation}'; choose one of {', '.join(AGGREGATORS)}")
-        task = build_task(text, task_type, input_path, expert)
+        task = task_from_options(text, task_type, input_path, expert)
         with state(ctx).system() as system:
             if as_json:
                 result = system.run(task, top_k=experts, aggregation=aggregation)
@@ -178,7 +145,7 @@ def register(app: typer.Typer) -> None:
 
         Example: vy-nexus route "fix this python function"
         """
-        task = build_task(text, task_type, None, None)
+        task = build_task(text, task_type=task_type)
         preview = state(ctx).system().preview(task, top_k=experts)
         if as_json:
             print_json(preview.as_dict())
@@ -259,11 +226,17 @@ def register(app: typer.Typer) -> None:
             current = get_key(cli_state.settings(), key)
             typer.echo(json.dumps(current, default=str))
             return
-        settings = cli_state.settings()
-        previous = get_key(settings, key)
-        authorize_config_change(settings, key, value, yes=yes, approval_id=approval)
-        stored = set_config_value(settings.home, key, value)
+        who = cli_approval(yes)
+        change = change_config(
+            cli_state.settings(),
+            key,
+            value,
+            actor=who.actor,
+            approved_by=who.approved_by,
+            approval_id=approval,
+            confirm=who.confirm,
+        )
         system = cli_state.system()  # built after the change, so it journals with the new settings
-        publish_config_changed(system.events, key=key, previous=previous, value=stored, source="cli")
+        publish_config_changed(system.events, key=key, previous=change.previous, value=change.value, source="cli")
         system.stop("config changed")
-        console.print(f"{key} = {json.dumps(stored, default=str)}  [dim]({settings.config_file})[/]", highlight=False)
+        console.print(f"{key} = {json.dumps(change.value, default=str)}  [dim]({change.path})[/]", highlight=False)

@@ -8,15 +8,16 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from vy_nexus.admin import request_stop
 from vy_nexus.execution.approvals import Approval
-from vy_nexus.execution.governance import SHUTDOWN, AdminAction, Governance
+from vy_nexus.execution.governance import Governance
 from vy_nexus.foundation.default_state import default_state
 from vy_nexus.foundation.kill_switch import StopRequest, sigterm_requests_shutdown
 from vy_nexus.foundation.pulse import BeatResult, describe
 from vy_nexus.foundation.safety import Severity
 from vy_nexus.foundation.state import StateStore
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
-from vy_nexus.interfaces.cli.confirm import authorize, current_user
+from vy_nexus.interfaces.cli.confirm import cli_approval, current_user
 
 APPROVAL_COLUMNS = ("id", "status", "action", "target", "params", "requested_by")
 
@@ -85,10 +86,10 @@ def register(app: typer.Typer) -> None:
         Example: vy-nexus stop --reason "maintenance" --yes
         """
         settings = state(ctx).settings()
-        governance = Governance.from_settings(settings)
-        action = AdminAction(SHUTDOWN, "system", {"reason": reason})
-        authorize(governance, action, yes=yes, approval_id=approval, prompt="Shut down vy-nexus?", reason=reason)
-        notice = StopRequest(settings.home).write(reason, requested_by=f"cli:{current_user()}")
+        who = cli_approval(yes)
+        notice = request_stop(
+            settings, reason, actor=who.actor, approved_by=who.approved_by, approval_id=approval, confirm=who.confirm
+        )
         if as_json:
             print_json({"stop_file": str(StopRequest(settings.home).path), "reason": notice.reason})
             return

@@ -1,0 +1,135 @@
+"""Opening the store's database: an SQLite file in the home by default, PostgreSQL (or any SQLAlchemy URL) by config.
+
+SQLite runs in WAL mode with ``synchronous=NORMAL`` (a commit survives a process crash; only a power loss can take
+the last transactions) and a busy timeout, so a server, workers and CLI runs can share one file. A file that is
+not a database is moved aside with a warning and a new one is started: the tasks it held are lost, every later
+task is not.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
+
+from vy_nexus.errors import StoreError
+from vy_nexus.store.schema import SCHEMA_VERSION, metadata, schema_info
+
+Warn = Callable[[str], None]
+
+
+def normalise_url(url: str) -> str:
+    """``postgresql://`` means the psycopg (3) driver, the one vy-nexus depends on."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<invalid URL>"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def parse_url(url: str) -> URL:
+    try:
+        return make_url(normalise_url(url))
+    except ArgumentError as exc:
+        raise StoreError(f"store.url is not a database URL: {url!r}") from exc
+
+
+def create_engine(url: str) -> sa.Engine:
+    url = normalise_url(url)
+    parsed = parse_url(url)
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    except (NoSuchModuleError, ModuleNotFoundError) as exc:
+        raise StoreError(f"no database driver for {redact(url)}: {exc}") from exc
+
+
+def sqlite_path(url: str) -> Path | None:
+    parsed = parse_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def _move_aside(path: Path, warn: Warn) -> None:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    path.replace(aside)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.replace(aside.with_name(aside.name + suffix))
+    warn(f"the task store {path} was damaged; moved it to {aside.name} and started a new one")
+
+
+def _create_schema(engine: sa.Engine) -> None:
+    """Create what is missing. Processes starting together race to create the tables; the loser sees "already
+    exists" (or a duplicate key in PostgreSQL's catalog) and simply looks again."""
+    for attempt in range(5):
+        try:
+            _create_schema_once(engine)
+            return
+        except DatabaseError as exc:
+            raced = "already exists" in str(exc) or "duplicate key" in str(exc) or "UNIQUE constraint" in str(exc)
+            if not raced or attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
+def _create_schema_once(engine: sa.Engine) -> None:
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        row = conn.execute(sa.select(schema_info.c.version).where(schema_info.c.name == "tasks")).first()
+        if row is None:
+            conn.execute(sa.insert(schema_info).values(name="tasks", version=SCHEMA_VERSION))
+        elif row.version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the task store has schema version {row.version}, newer than this vy-nexus understands"
+                f" ({SCHEMA_VERSION}); upgrade vy-nexus"
+            )
+
+
+def open_database(url: str, warn: Warn) -> sa.Engine:
+    """An engine with the schema in place; a damaged SQLite file is replaced (see the module docstring)."""
+    path = sqlite_path(url)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the task store folder {path.parent}: {exc.strerror}") from exc
+        if path.is_dir():
+            raise StoreError(f"the task store {path} is a directory, not a database file")
+    engine = create_engine(url)
+    try:
+        _create_schema(engine)
+    except DatabaseError as exc:
+        engine.dispose()
+        damaged = "not a database" in str(exc) or "malformed" in str(exc)
+        if path is None or not damaged:
+            raise StoreError(f"cannot open the task store at {redact(url)}: {exc.orig}") from exc
+        _move_aside(path, warn)
+        engine = create_engine(url)
+        _create_schema(engine)
+    return engine

@@ -1,0 +1,59 @@
+"""What the task store keeps about a task: its state, and everything that happened to it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TaskState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def finished(self) -> bool:
+        return self in FINISHED_STATES
+
+
+FINISHED_STATES = frozenset({TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED, TaskState.INTERRUPTED})
+LIVE_STATES = frozenset({TaskState.QUEUED, TaskState.RUNNING})
+
+
+class TaskRecord(BaseModel):
+    """One task as the store knows it. Times are seconds since the epoch (UTC)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    state: TaskState
+    description: str
+    type: str = "general"
+    priority: str = "medium"
+    task: dict[str, Any] = Field(default_factory=dict, description="the submitted task (large inputs summarised)")
+    owner: str | None = Field(default=None, description="the store that accepted it: host:pid:start:nonce")
+    experts: list[str] = Field(default_factory=list, description="the experts chosen by routing")
+    decision: dict[str, Any] | None = None
+    ruling: dict[str, Any] | None = None
+    results: list[dict[str, Any]] = Field(default_factory=list)
+    output: Any = None
+    confidence: float | None = None
+    error: str | None = None
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    duration_ms: float | None = None
+    cancel_requested: bool = False
+
+
+class TaskPage(BaseModel):
+    """One page of ``list``: the records, and the cursor for the next page (``None`` on the last)."""
+
+    items: list[TaskRecord]
+    total: int
+    next_offset: int | None = None

@@ -1,0 +1,473 @@
+"""The task store on SQLAlchemy Core: an SQLite file by default, PostgreSQL by URL, one code path.
+
+Writes are buffered (store/buffer.py) and written by a background thread every ``flush_interval`` seconds in one
+transaction; ``flush`` writes at once and returns when the data is committed — ``accept(..., durable=True)``
+callers (the CLI, the API's 202) use it, so a task they report is on disk. Reads flush first, so a process
+always sees its own writes.
+
+Each process registers as an *owner* and refreshes its heartbeat; ``recover`` (run on start) marks the queued and
+running tasks of owners that are gone as ``interrupted`` with the reason. Cancellation across processes: a
+``request_cancel`` for a task another process runs sets ``cancel_requested``; the owner's thread polls for these
+while it has live tasks and hands them to ``on_cancel``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+import psutil
+import sqlalchemy as sa
+from pydantic import TypeAdapter
+from sqlalchemy.exc import SQLAlchemyError
+
+from vy_nexus.errors import StoreError, TaskNotFoundError
+from vy_nexus.store.buffer import PendingWrites, Row
+from vy_nexus.store.engine import open_database, redact
+from vy_nexus.store.records import LIVE_STATES, TaskPage, TaskRecord, TaskState
+from vy_nexus.store.schema import owners, tasks
+from vy_nexus.tasks import AggregatedResult, ExpertResult, RoutingDecision, Task
+
+Clock = Callable[[], float]
+MAX_PAGE = 500
+
+
+def new_owner_id() -> str:
+    """host:pid:start:nonce — unique across hosts, pid reuse and several stores in one process."""
+    started = int(psutil.Process().create_time())
+    return f"{socket.gethostname()}:{os.getpid()}:{started}:{uuid.uuid4().hex[:8]}"
+
+
+def _owner_alive(owner_id: str, heartbeat_at: float | None, now: float, lease: float) -> bool:
+    host, pid_text, started_text = ([*owner_id.split(":"), "", ""])[:3]
+    if host == socket.gethostname() and pid_text.isdigit():
+        try:
+            process = psutil.Process(int(pid_text))
+            return started_text == str(int(process.create_time()))
+        except psutil.Error:
+            return False
+    return heartbeat_at is not None and now - heartbeat_at < lease
+
+
+def to_json(value: Any) -> str:
+    """One JSON text for any output an expert may return (unknown types as their ``repr``)."""
+    return orjson.dumps(value, default=repr, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def summarise_input(value: Any, max_bytes: int) -> str:
+    """The input as stored (JSON text): itself when small, else a note of its size. The task text is always kept."""
+    text = to_json(value)
+    if len(text) <= max_bytes:
+        return text
+    return to_json({"omitted": True, "json_bytes": len(text), "kind": type(value).__name__})
+
+
+_RESULTS = TypeAdapter(list[ExpertResult])
+
+
+class SqlTaskStore:
+    def __init__(
+        self,
+        url: str,
+        *,
+        flush_interval: float = 0.05,
+        retention_seconds: float = 7 * 86400,
+        lease_seconds: float = 30.0,
+        max_input_bytes: int = 1 << 20,
+        clock: Clock = time.time,
+        owner_id: str | None = None,
+        on_warning: Callable[[str], None] | None = None,
+    ) -> None:
+        self.url = url
+        self.flush_interval = flush_interval
+        self.retention_seconds = retention_seconds
+        self.lease_seconds = lease_seconds
+        self.max_input_bytes = max_input_bytes
+        self.owner_id = owner_id or new_owner_id()
+        self.on_cancel: Callable[[str], None] | None = None
+        self._clock = clock
+        self._warn = on_warning or (lambda _message: None)
+        self._pending = PendingWrites()
+        self._live: set[str] = set()
+        self._cancel_delivered: set[str] = set()
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closing = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._engine: sa.Engine | None = None
+        self._insert_sql: tuple[str, list[str] | None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------------------
+
+    def open(self) -> list[TaskRecord]:
+        """Connect, create the schema, register this process, recover orphans, prune; return the recovered tasks."""
+        if self._engine is not None:
+            return []
+        self._engine = open_database(self.url, self._warn)
+        now = self._clock()
+        with self._transaction() as conn:
+            conn.execute(sa.delete(owners).where(owners.c.id == self.owner_id))
+            host, pid = socket.gethostname(), os.getpid()
+            conn.execute(
+                sa.insert(owners).values(id=self.owner_id, host=host, pid=pid, started_at=now, heartbeat_at=now)
+            )
+        recovered = self.recover()
+        self.prune()
+        self._thread = threading.Thread(target=self._run, name="vy-nexus-task-store", daemon=True)
+        self._thread.start()
+        return recovered
+
+    def close(self) -> None:
+        """Write what is pending, unregister this process, release connections. Idempotent."""
+        if self._engine is None:
+            return
+        self._closing.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.flush()
+        try:
+            with self._transaction() as conn:
+                conn.execute(sa.delete(owners).where(owners.c.id == self.owner_id))
+        except StoreError as exc:
+            self._warn(str(exc))
+        self._engine.dispose()
+        self._engine = None
+
+    # -- writes (hot path: memory only) ----------------------------------------------------------------------------
+
+    def accept(self, task: Task) -> TaskRecord:
+        now = self._clock()
+        self._live.add(task.id)
+        row: Row = {"id": task.id, "state": TaskState.QUEUED.value, "created_at": now, "_task": task}
+        self._pending.insert(task.id, row)
+        return TaskRecord(
+            id=task.id,
+            state=TaskState.QUEUED,
+            description=task.description,
+            type=task.type,
+            priority=task.priority.value,
+            owner=self.owner_id,
+            created_at=now,
+        )
+
+    def routed(self, task_id: str, decision: RoutingDecision, ruling: dict[str, Any] | None = None) -> None:
+        self._pending.update(task_id, {"_decision": decision, "ruling": ruling})
+
+    def started(self, task_id: str) -> None:
+        self._pending.update(task_id, {"state": TaskState.RUNNING.value, "started_at": self._clock()})
+
+    def finished(
+        self,
+        task_id: str,
+        state: TaskState,
+        *,
+        result: AggregatedResult | None = None,
+        error: str | None = None,
+    ) -> None:
+        now = self._clock()
+        fields: Row = {"state": state.value, "finished_at": now, "error": error}
+        if result is not None:
+            fields["_result"] = result
+        self._pending.update(task_id, fields)
+        self._live.discard(task_id)
+        self._cancel_delivered.discard(task_id)
+
+    # -- durability ------------------------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write everything pending now, in one transaction; returns once it is committed."""
+        with self._write_lock:
+            inserts, updates = self._pending.take()
+            if not inserts and not updates:
+                return
+            try:
+                with self._transaction() as conn:
+                    if inserts:
+                        self._insert_many(conn, [self._insert_row(row) for row in inserts.values()])
+                    for columns, rows in _group_updates(self._update_row(i, f) for i, f in updates.items()):
+                        statement = (
+                            sa.update(tasks)
+                            .where(tasks.c.id == sa.bindparam("_id"))
+                            .values({c: sa.bindparam(c) for c in columns})
+                        )
+                        conn.execute(statement, rows)
+            except StoreError:
+                self._pending.give_back(inserts, updates)
+                raise
+
+    def _insert_many(self, conn: sa.Connection, rows: list[Row]) -> None:
+        """The batch insert, compiled once per dialect and sent as plain driver parameters: SQLAlchemy's per-row
+        parameter processing cost more than SQLite's own insert (benchmarks/overhead.py)."""
+        if self._insert_sql is None:
+            compiled = sa.insert(tasks).compile(dialect=conn.dialect, column_keys=[c.name for c in tasks.columns])
+            keys = list(compiled.positiontup or []) if compiled.positional else None
+            self._insert_sql = (str(compiled), keys)
+        sql, keys = self._insert_sql
+        params: list[Any] = [tuple(row[k] for k in keys) for row in rows] if keys is not None else rows
+        conn.exec_driver_sql(sql, params)
+
+    def _insert_row(self, row: Row) -> Row:
+        task: Task = row["_task"]
+        values: Row = {
+            "id": task.id,
+            "description": task.description,
+            "type": task.type,
+            "priority": task.priority.value,
+            "task": task.model_dump_json(exclude={"input"}),
+            "input": summarise_input(task.input, self.max_input_bytes),
+            "owner": self.owner_id,
+            "experts": "",
+            "results": "[]",
+            "cancel_requested": False,
+            "ruling": None,
+            "decision": None,
+            "output": None,
+            "confidence": None,
+            "error": None,
+            "started_at": None,
+            "finished_at": None,
+            "duration_ms": None,
+        }
+        values.update(self._convert(row))
+        return values
+
+    def _update_row(self, task_id: str, fields: Row) -> Row:
+        return {"_id": task_id, **self._convert(fields)}
+
+    @staticmethod
+    def _convert(fields: Row) -> Row:
+        out = {k: v for k, v in fields.items() if not k.startswith("_")}
+        if "ruling" in out:
+            out["ruling"] = None if out["ruling"] is None else to_json(out["ruling"])
+        decision: RoutingDecision | None = fields.get("_decision")
+        if decision is not None:
+            out["decision"] = decision.model_dump_json()
+            out["experts"] = "," + ",".join(decision.expert_ids) + ","
+        result: AggregatedResult | None = fields.get("_result")
+        if result is not None:
+            out["results"] = _RESULTS.dump_json(result.results).decode()
+            out["output"] = to_json(result.output)
+            out["confidence"] = result.confidence
+            out["duration_ms"] = result.duration_ms
+        return out
+
+    # -- reads -----------------------------------------------------------------------------------------------------
+
+    def get(self, task_id: str) -> TaskRecord:
+        self.flush()
+        with self._connect() as conn:
+            row = conn.execute(sa.select(tasks).where(tasks.c.id == task_id)).mappings().first()
+        if row is None:
+            raise TaskNotFoundError(f"no task with id '{task_id}' in the task store", task_id=task_id)
+        return _record(row)
+
+    def list_tasks(
+        self,
+        *,
+        states: Iterable[TaskState] = (),
+        expert: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> TaskPage:
+        """Newest first, filtered by state, expert and creation time."""
+        self.flush()
+        limit = max(1, min(limit, MAX_PAGE))
+        offset = max(0, offset)
+        conditions: list[sa.ColumnElement[bool]] = []
+        chosen = [s.value for s in states]
+        if chosen:
+            conditions.append(tasks.c.state.in_(chosen))
+        if expert:
+            conditions.append(tasks.c.experts.like(f"%,{_escape_like(expert)},%", escape="\\"))
+        if since is not None:
+            conditions.append(tasks.c.created_at >= since)
+        if until is not None:
+            conditions.append(tasks.c.created_at < until)
+        where = sa.and_(sa.true(), *conditions)
+        with self._connect() as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(tasks).where(where)).scalar_one()
+            rows = conn.execute(
+                sa.select(tasks)
+                .where(where)
+                .order_by(tasks.c.created_at.desc(), tasks.c.id)
+                .limit(limit)
+                .offset(offset)
+            ).mappings()
+            items = [_record(row) for row in rows]
+        following = offset + len(items)
+        return TaskPage(items=items, total=total, next_offset=following if following < total else None)
+
+    # -- cancellation, recovery, retention -------------------------------------------------------------------------
+
+    def request_cancel(self, task_id: str) -> TaskRecord:
+        """Mark a live task for cancellation by its owner (see the module docstring); returns the record as it is."""
+        record = self.get(task_id)
+        if record.state in LIVE_STATES and not record.cancel_requested:
+            with self._transaction() as conn:
+                conn.execute(sa.update(tasks).where(tasks.c.id == task_id).values(cancel_requested=True))
+            record = record.model_copy(update={"cancel_requested": True})
+        return record
+
+    def recover(self) -> list[TaskRecord]:
+        """Mark the live tasks of owners that are gone as interrupted; return them."""
+        now = self._clock()
+        with self._connect() as conn:
+            live = conn.execute(
+                sa.select(tasks.c.id, tasks.c.owner, tasks.c.state).where(
+                    tasks.c.state.in_([s.value for s in LIVE_STATES]), tasks.c.owner != self.owner_id
+                )
+            ).all()
+            beats = {row[0]: row[1] for row in conn.execute(sa.select(owners.c.id, owners.c.heartbeat_at))}
+        gone = {
+            owner
+            for _, owner, _ in live
+            if not _owner_alive(owner or "", beats.get(owner or ""), now, self.lease_seconds)
+        }
+        orphans = [(task_id, owner, state) for task_id, owner, state in live if owner in gone]
+        if not orphans:
+            return []
+        with self._transaction() as conn:
+            for task_id, owner, state in orphans:
+                when = "before it started" if state == TaskState.QUEUED.value else "while it ran"
+                conn.execute(
+                    sa.update(tasks)
+                    .where(tasks.c.id == task_id, tasks.c.state == state)
+                    .values(
+                        state=TaskState.INTERRUPTED.value,
+                        finished_at=now,
+                        error=f"interrupted: the process that accepted it ({owner}) stopped {when}",
+                    )
+                )
+            conn.execute(sa.delete(owners).where(owners.c.id.in_(gone)))
+        return [self.get(task_id) for task_id, _, _ in orphans]
+
+    def prune(self) -> int:
+        """Delete finished tasks older than the retention period; return how many."""
+        cutoff = self._clock() - self.retention_seconds
+        finished = [s.value for s in TaskState if s.finished]
+        with self._transaction() as conn:
+            deleted = conn.execute(
+                sa.delete(tasks).where(tasks.c.state.in_(finished), tasks.c.finished_at < cutoff)
+            ).rowcount
+        return int(deleted or 0)
+
+    # -- background thread -----------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        last_beat = last_prune = self._clock()
+        while not self._closing.is_set():
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            try:
+                self.flush()
+                now = self._clock()
+                if now - last_beat >= self.lease_seconds / 3:
+                    last_beat = now
+                    self._heartbeat(now)
+                if self._live and self.on_cancel is not None:
+                    self._deliver_cancel_requests()
+                if now - last_prune >= 3600:
+                    last_prune = now
+                    self.prune()
+            except StoreError as exc:  # the database is away: keep the writes, try again next round
+                self._warn(str(exc))
+                self._closing.wait(1.0)
+
+    def _heartbeat(self, now: float) -> None:
+        with self._transaction() as conn:
+            conn.execute(sa.update(owners).where(owners.c.id == self.owner_id).values(heartbeat_at=now))
+
+    def _deliver_cancel_requests(self) -> None:
+        live = list(self._live)
+        with self._connect() as conn:
+            wanted = conn.execute(
+                sa.select(tasks.c.id).where(
+                    tasks.c.cancel_requested.is_(True),
+                    tasks.c.id.in_(live),
+                    tasks.c.state.in_([s.value for s in LIVE_STATES]),
+                )
+            ).scalars()
+            requested = list(wanted)
+        for task_id in requested:
+            if self.on_cancel is not None and task_id in self._live and task_id not in self._cancel_delivered:
+                self._cancel_delivered.add(task_id)
+                self.on_cancel(task_id)
+
+    # -- plumbing --------------------------------------------------------------------------------------------------
+
+    def _require_engine(self) -> sa.Engine:
+        if self._engine is None:
+            raise StoreError("the task store is not open (start the system first)")
+        return self._engine
+
+    def _transaction(self) -> _Guarded:
+        return _Guarded(self._require_engine(), self.url, begin=True)
+
+    def _connect(self) -> _Guarded:
+        return _Guarded(self._require_engine(), self.url, begin=False)
+
+
+class _Guarded:
+    """A connection (or transaction) whose database errors become ``StoreError`` naming the store."""
+
+    def __init__(self, engine: sa.Engine, url: str, *, begin: bool) -> None:
+        self._engine = engine
+        self._url = url
+        self._begin = begin
+        self._context: Any = None
+
+    def __enter__(self) -> sa.Connection:
+        try:
+            self._context = self._engine.begin() if self._begin else self._engine.connect()
+            connection: sa.Connection = self._context.__enter__()
+            return connection
+        except SQLAlchemyError as exc:
+            raise StoreError(f"task store {redact(self._url)}: {_reason(exc)}") from exc
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            self._context.__exit__(exc_type, exc, tb)
+        except SQLAlchemyError as error:
+            raise StoreError(f"task store {redact(self._url)}: {_reason(error)}") from error
+        if isinstance(exc, SQLAlchemyError):
+            raise StoreError(f"task store {redact(self._url)}: {_reason(exc)}") from exc
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(orig if orig is not None else exc).strip().splitlines()[0]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _group_updates(rows: Iterable[Row]) -> list[tuple[tuple[str, ...], list[Row]]]:
+    groups: dict[tuple[str, ...], list[Row]] = {}
+    for row in rows:
+        columns = tuple(sorted(k for k in row if k != "_id"))
+        groups.setdefault(columns, []).append(row)
+    return list(groups.items())
+
+
+def _record(row: Any) -> TaskRecord:
+    data = dict(row)
+    data["experts"] = [e for e in (data.get("experts") or "").split(",") if e]
+    task = orjson.loads(data.pop("task") or "{}")
+    stored_input = data.pop("input", None)
+    task["input"] = None if stored_input is None else orjson.loads(stored_input)
+    data["task"] = task
+    for key in ("decision", "ruling", "output"):
+        text = data.get(key)
+        data[key] = None if text is None else orjson.loads(text)
+    data["results"] = orjson.loads(data.get("results") or "[]")
+    return TaskRecord.model_validate(data)
