@@ -162,3 +162,16 @@ def test_routes_eval_names_bad_accept_data(home: Path, tmp_path: Path) -> None:
     assert code == 2 and "unregistered expert(s): wizard" in " ".join(err.split())
     code, _, err = invoke(home, "routes", "eval", "--data", str(EVAL_SAMPLE), "--strategy", "magic")
     assert code == 2 and "unknown strategy 'magic'" in err
+
+
+def test_fitting_your_routes_next_to_the_built_ins_reuses_their_shipped_vectors(tmp_path: Path) -> None:
+    train = Path(__file__).parents[1] / "fixtures" / "routing" / "train.jsonl"
+    code, out, err = invoke(tmp_path, "routes", "fit", "--data", str(train), "--target", "research", "--json")
+    assert code == 0, err
+    assert json.loads(out)["routes"] == 13  # the 5 built-in experts' routes + 8 intents
+    code, out, _ = invoke(tmp_path, "cache", "stats", "--json")
+    assert json.loads(out)["embedding_cache"]["vectors"] < 300  # only the 212 new texts were embedded
+    code, out, _ = invoke(tmp_path, "route", "set a timer for ten minutes", "--json")
+    assert code == 0 and json.loads(out)["routed"]["capabilities"][0] == "timer"
+    code, out, _ = invoke(tmp_path, "route", "HTTP 500 from my flask endpoint, here's the traceback", "--json")
+    assert code == 0 and json.loads(out)["expert_ids"] == ["code"]

@@ -15,6 +15,7 @@ from typing import Any
 
 from vy_nexus.config import Settings
 from vy_nexus.experts.registry import ExpertRegistry
+from vy_nexus.routing.builtin_routes import with_packaged_embeddings
 from vy_nexus.routing.evaluate import EvaluationReport, evaluate
 from vy_nexus.routing.route_model import RouteModel, fit_route_model, model_path_for
 from vy_nexus.routing.routes import (
@@ -89,7 +90,8 @@ def fit_routes(
     strategy = strategy_for(settings, registry, routes_file, auto_fit=False)
     routes = strategy.routes(check=False)
     oos_texts = [e.text for e in [*examples, *oos_examples] if e.label == oos_label]
-    model = fit_route_model(routes, strategy.encoder, oos_texts=oos_texts, **fit_options)
+    encoder = with_packaged_embeddings(strategy.encoder)  # the built-ins' utterances come with their vectors
+    model = fit_route_model(routes, encoder, oos_texts=oos_texts, **fit_options)
     model_file = model_path_for(routes_file)
     model.save(model_file)
     return FitOutcome(
