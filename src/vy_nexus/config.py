@@ -89,10 +89,11 @@ class SemanticSettings(_Section):
     tokenizer_path: str | None = Field(default=None, description="tokenizer.json; default: packaged MiniLM")
     routes_file: str | None = Field(default=None, description="YAML/JSON routes, relative to home")
     max_length: int = Field(default=128, ge=8, le=512)
+    builtin_routes: bool = Field(default=True, description="add the packaged utterances of the built-in experts")
 
 
 class RoutingSettings(_Section):
-    strategy: Literal["keyword", "semantic", "hybrid"] = "keyword"
+    strategy: Literal["keyword", "semantic", "hybrid"] = "hybrid"
     confidence_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
     fallback_expert: str = "general"
     top_k: int = Field(default=1, ge=1, le=16)

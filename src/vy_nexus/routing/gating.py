@@ -109,10 +109,18 @@ class GatingEngine:
                 expert_ids=[expert_id for expert_id, _ in chosen],
                 confidences={expert_id: round(conf, 4) for expert_id, conf in chosen},
                 strategy=self.strategy.name,
-                reason=scores.reason,
+                reason=scores.reason if len(chosen) == k else f"{scores.reason}; {self._fewer(k, ranked, len(chosen))}",
                 capabilities=scores.matched,
             )
         return self._fallback(task, scores.reason, ranked[0][1] if ranked else 0.0, scores.matched)
+
+    def _fewer(self, k: int, ranked: list[tuple[str, float]], found: int) -> str:
+        """Why a top-``k`` request got fewer experts."""
+        asked = f"asked for {k} experts, {found} cleared the threshold {self.threshold:.2f}"
+        if found < len(ranked):
+            expert_id, confidence = ranked[found]
+            return f"{asked} (next: {expert_id} at {confidence:.2f})"
+        return f"{asked}; no other expert is a candidate"
 
     def _fallback(self, task: Task, reason: str, best: float, matched: list[str]) -> RoutingDecision:
         if self.fallback_expert not in self.registry:
