@@ -44,10 +44,18 @@ class GatingEngine:
             registry.on_change(lambda _action, _expert_id: cache.invalidate())
 
     async def aroute(self, task: Task, top_k: int | None = None) -> RoutingDecision:
-        """``route`` for an event loop: a strategy that declares ``blocking`` (it encodes text) runs in a thread."""
-        if getattr(self.strategy, "blocking", False):
+        """``route`` for an event loop: a strategy that declares ``blocking`` (it encodes text) runs in a thread,
+        unless the answer needs no scoring (an explicit choice, a cached decision)."""
+        if getattr(self.strategy, "blocking", False) and not self._answers_without_scoring(task, top_k):
             return await asyncio.to_thread(self.route, task, top_k)
         return self.route(task, top_k)
+
+    def _answers_without_scoring(self, task: Task, top_k: int | None) -> bool:
+        if "experts" in task.context or "expert" in task.context:
+            return True
+        if self.cache is None:
+            return False
+        return routing_key(task, self.registry.version, top_k or self.default_top_k) in self.cache
 
     def route(self, task: Task, top_k: int | None = None) -> RoutingDecision:
         k = top_k or self.default_top_k
