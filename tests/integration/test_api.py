@@ -344,4 +344,63 @@ def test_stop_is_governed_then_shuts_the_server_down(tmp_path: Path) -> None:
         while not api.exits and time.monotonic() < deadline:
             time.sleep(0.02)
         assert api.exits == ["exit"]
-        assert httpx.get(f"{api.url}/api/health").status_code in (503, 200)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the server stops serving
+            try:
+                httpx.get(f"{api.url}/api/health", timeout=1)
+            except httpx.ConnectError:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the server still serves after the stop")
+
+
+# -- the CLI as a client ----------------------------------------------------------------------------------------------
+
+
+def test_the_cli_talks_to_the_server_with_server_url(
+    api: LiveApi, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from vy_nexus.interfaces.cli import app
+
+    monkeypatch.setenv("VY_NEXUS_API_KEY", api.key)
+    runner = CliRunner()
+
+    def cli(*args: str) -> Any:
+        result = runner.invoke(app, ["--server", api.url, *args])
+        return result
+
+    ran = cli("run", "tell me a story", "--expert", "general")
+    assert ran.exit_code == 0, ran.output
+    assert "streamed answer from the model" in ran.output
+    (tmp_path / "sales.csv").write_text(CSV, encoding="utf-8")
+    computed = cli("run", "total units by region in this csv", "--input", str(tmp_path / "sales.csv"), "--json")
+    assert computed.exit_code == 0, computed.output
+    assert json.loads(computed.output)["output"]["result"][0] == {"region": "north", "sum_units": 5}
+    decision = json.loads(cli("route", "fix the bug in this python function", "--json").output)
+    assert decision["expert_ids"] == ["code"]
+    experts = json.loads(cli("experts", "--json").output)
+    assert "slow" in [expert["id"] for expert in experts["experts"]]
+    page = json.loads(cli("tasks", "list", "--json", "--limit", "1").output)
+    task_id = page["items"][0]["id"]
+    assert json.loads(cli("tasks", "show", task_id, "--json").output)["id"] == task_id
+    assert "already ended" in cli("tasks", "cancel", task_id).output
+    assert json.loads(cli("status", "--json").output)["server"]["rate_limit_per_minute"] == 100
+    assert cli("approvals", "list", "--json").exit_code == 0
+    missing = cli("tasks", "show", "nope")
+    assert missing.exit_code == 2 and "no task" in missing.output
+    monkeypatch.setenv("VY_NEXUS_API_KEY", "wrong")
+    refused = cli("experts")
+    assert refused.exit_code == 2 and "API key" in refused.output
+
+
+def test_a_server_that_is_not_there_is_a_clear_error() -> None:
+    from typer.testing import CliRunner
+
+    from vy_nexus.interfaces.cli import app
+
+    result = CliRunner().invoke(app, ["--server", "http://127.0.0.1:9", "experts"])
+    assert result.exit_code == 1
+    assert "cannot reach the vy-nexus server at http://127.0.0.1:9" in result.output

@@ -55,11 +55,19 @@ def create_app(
                 requests=requests,
                 feeds=feeds,
             )
+            background: set[asyncio.Task[None]] = set()
             if request_exit is not None:
                 exit_now = request_exit
 
+                async def exit_after_grace() -> None:
+                    # Running tasks get the grace period the safety handler gives them, then the server exits.
+                    jobs = list(shared.jobs.values())
+                    if jobs:
+                        await asyncio.wait(jobs, timeout=settings.safety.grace_period_seconds)
+                    exit_now()
+
                 def on_shutdown(_reason: str) -> None:
-                    loop.call_soon_threadsafe(exit_now)
+                    loop.call_soon_threadsafe(lambda: background.add(loop.create_task(exit_after_grace())))
 
                 vy.safety.on_shutdown(on_shutdown)
             requests.start()

@@ -101,14 +101,13 @@ class TaskFeeds:
             return
         queue: asyncio.Queue[FeedItem | None] = asyncio.Queue()
         backlog = list(feed.items)
-        if not feed.closed:
-            feed.listeners.add(queue)
+        listening = not feed.closed
+        if listening:
+            feed.listeners.add(queue)  # what arrives while the backlog is sent waits here
         try:
             for item in backlog:
                 yield item
-            if feed.closed:
-                return
-            while (live := await queue.get()) is not None:
+            while listening and (live := await queue.get()) is not None:
                 yield live
         finally:
             feed.listeners.discard(queue)

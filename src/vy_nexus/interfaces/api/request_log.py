@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vy_nexus.observability.batching import BatchWriter
+from vy_nexus.observability.metrics_schema import connect
 from vy_nexus.observability.metricsquery import DurationStats, GroupStats
 
 Row = tuple[float, str, str, int, float]
@@ -90,9 +91,8 @@ class RequestLog:
         ]
 
     def _open(self) -> sqlite3.Connection:
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.db_path, timeout=10.0, check_same_thread=False)
-        connection.execute("PRAGMA journal_mode=WAL")
+        # The metrics database with its whole schema (reports read its other tables too), and the api table.
+        connection = connect(self.db_path, check_same_thread=False)
         connection.executescript(_SCHEMA)
         return connection
 

@@ -1,17 +1,18 @@
-"""Serving the app with uvicorn: ``serve`` in the foreground, and the background server ``vy-nexus start`` /
-``stop`` / ``status`` manage through a pid file in the home (``<home>/api/server.json``: pid, process start time,
-URL), so a pid left by a crashed server, or reused by another process, is recognised as stale."""
+"""Serving the app with uvicorn: ``serve`` in the foreground, and the background server that ``vy-nexus start``,
+``stop`` (the kill switch, then ``await_stop``) and ``status`` manage through a pid file in the home
+(``<home>/api/server.json``: pid, process start time, URL), so a pid left by a crashed server, or reused by another
+process, is recognised as stale."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -86,40 +87,55 @@ def start_background(settings: Settings, *, host: str, port: int, wait: float = 
     command = [sys.executable, "-m", "vy_nexus.interfaces.cli", "--home", str(settings.home), "serve"]
     command += ["--host", host, "--port", str(port)]
     with log.open("ab") as output:
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=output, stderr=output, start_new_session=True
+        # A detached child (own session, no Popen object left behind to wait for it): it outlives this command.
+        pid = os.posix_spawn(
+            sys.executable,
+            command,
+            dict(os.environ),
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, output.fileno(), 1),
+                (os.POSIX_SPAWN_DUP2, output.fileno(), 2),
+            ],
+            setsid=True,
         )
-    info = ServerInfo(process.pid, psutil.Process(process.pid).create_time(), f"http://{_url_host(host)}:{port}")
+    info = ServerInfo(pid, psutil.Process(pid).create_time(), f"http://{_url_host(host)}:{port}")
     atomic_write_text(pid_file(settings.home), json.dumps({"pid": info.pid, "started": info.started, "url": info.url}))
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if os.waitpid(pid, os.WNOHANG) != (0, 0):
             pid_file(settings.home).unlink(missing_ok=True)
-            raise StateError(f"the server exited at once (code {process.returncode}); see {log}")
+            raise StateError(f"the server exited at once; see {log}")
         if _healthy(info.url):
             return info
         time.sleep(0.1)
     raise StateError(f"the server did not answer within {wait:g} s; see {log}")
 
 
-def stop_background(settings: Settings, *, wait: float = 30.0) -> ServerInfo | None:
-    """Stop the recorded server (SIGTERM: a graceful stop), wait for it, remove the pid file. ``None`` when no
-    server was recorded or the record was stale."""
+def await_stop(settings: Settings, *, wait: float | None = None) -> dict[str, Any]:
+    """After the kill switch: wait for the recorded background server to exit (it notices the stop request, lets
+    running tasks finish within the grace period), SIGTERM it if it does not, and remove its pid file."""
     info = read_info(settings.home)
     if info is None:
-        return None
+        return {"running": False}
     if not info.alive:
         pid_file(settings.home).unlink(missing_ok=True)
-        return None
-    os.kill(info.pid, signal.SIGTERM)
+        return {"running": False, "stale_pid_file_removed": True}
+    safety = settings.safety
+    limit = wait if wait is not None else safety.stop_poll_seconds + safety.grace_period_seconds + 10.0
+    process = psutil.Process(info.pid)
     try:
-        psutil.Process(info.pid).wait(timeout=wait)
-    except psutil.TimeoutExpired as exc:
-        raise StateError(f"the server (pid {info.pid}) did not stop within {wait:g} s") from exc
+        process.wait(timeout=limit)
+    except psutil.TimeoutExpired:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=limit)
+        except psutil.TimeoutExpired as exc:
+            raise StateError(f"the server (pid {info.pid}) did not stop within {2 * limit:g} s") from exc
     except psutil.NoSuchProcess:
         pass
     pid_file(settings.home).unlink(missing_ok=True)
-    return info
+    return {"running": False, "stopped": True, "pid": info.pid, "url": info.url}
 
 
 def _url_host(host: str) -> str:

@@ -43,8 +43,14 @@ def root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    server: str | None = typer.Option(
+        None,
+        "--server",
+        help="URL of a running vy-nexus server: run, route, tasks, experts, approvals, status use it"
+        " (key from $VY_NEXUS_API_KEY).",
+    ),
 ) -> None:
-    ctx.obj = CliState(home=home)
+    ctx.obj = CliState(home=home, server=server)
 
 
 core_commands.register(app)

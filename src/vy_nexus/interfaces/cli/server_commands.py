@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from enum import StrEnum
 
 import typer
 from rich.table import Table
@@ -11,6 +12,13 @@ from vy_nexus.interfaces.api.keys import KeyStore, keys_file
 from vy_nexus.interfaces.api.server import serve as serve_forever
 from vy_nexus.interfaces.api.server import start_background
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
+
+
+class QueryTarget(StrEnum):
+    TASKS = "tasks"
+    EXPERTS = "experts"
+    METRICS = "metrics"
+
 
 keys_app = typer.Typer(help="API keys for the server: create (shown once), list, revoke.", no_args_is_help=True)
 
@@ -47,6 +55,34 @@ def register(app: typer.Typer) -> None:
         settings = state(ctx).settings()
         info = start_background(settings, host=host or settings.api.host, port=port or settings.api.port)
         console.print(f"server running at {info.url} (pid {info.pid})", highlight=False)
+
+    @app.command()
+    @handle_errors
+    def shell(ctx: typer.Context) -> None:
+        """An interactive shell (prompt `moie-os>`) with history and tab completion over these commands.
+
+        Example: vy-nexus shell
+        """
+        from vy_nexus.interfaces.shell import Shell
+
+        cli_state = state(ctx)
+        history = cli_state.settings().cache_dir / "shell_history"
+        Shell(typer.main.get_command(app), cli_state.global_args(), history_file=history).run()
+
+    @app.command()
+    @handle_errors
+    def query(
+        ctx: typer.Context,
+        what: QueryTarget = typer.Argument(..., help="tasks, experts or metrics."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """The seed's query command: `query tasks` (tasks list), `query experts`, `query metrics` (metrics report).
+
+        Example: vy-nexus query tasks --json
+        """
+        commands = {"tasks": ["tasks", "list"], "experts": ["experts"], "metrics": ["metrics", "report"]}
+        args = [*state(ctx).global_args(), *commands[what.value], *(["--json"] if as_json else [])]
+        typer.main.get_command(app).main(args, prog_name="vy-nexus", standalone_mode=False)
 
     @keys_app.command("create")
     @handle_errors
