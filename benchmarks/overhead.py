@@ -79,7 +79,8 @@ async def direct(tasks: list[Task]) -> float:
 
 
 async def measure(home: Path, tasks: list[Task], *, keep: bool) -> float:
-    settings = load_settings(home, environ={})
+    # Keyword routing: this measures orchestration; benchmarks/routing.py measures the semantic encoder's cost.
+    settings = load_settings(home, environ={"VY_NEXUS_ROUTING__STRATEGY": "keyword"})
     system = VyNexus(settings, store=None if keep else ForgetfulStore(), load_plugins=False)  # type: ignore[arg-type]
     system.register(NoOpExpert(), source="benchmark")
     async with system:

@@ -57,9 +57,7 @@ class ReasoningCoreSettings(_Section):
 class LoggingSettings(_Section):
     level: Literal["debug", "info", "warn", "error"] = "info"
     daily_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
-    flush_interval_seconds: float = Field(default=0.5, gt=0)
-    batch_size: int = Field(default=256, ge=1)
-    writer: Literal["process", "thread"] = "process"
+    flush_interval_seconds: float = Field(default=1.0, gt=0)
 
 
 class SafetySettings(_Section):
@@ -91,10 +89,11 @@ class SemanticSettings(_Section):
     tokenizer_path: str | None = Field(default=None, description="tokenizer.json; default: packaged MiniLM")
     routes_file: str | None = Field(default=None, description="YAML/JSON routes, relative to home")
     max_length: int = Field(default=128, ge=8, le=512)
+    builtin_routes: bool = Field(default=True, description="add the packaged utterances of the built-in experts")
 
 
 class RoutingSettings(_Section):
-    strategy: Literal["keyword", "semantic", "hybrid"] = "keyword"
+    strategy: Literal["keyword", "semantic", "hybrid"] = "hybrid"
     confidence_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
     fallback_expert: str = "general"
     top_k: int = Field(default=1, ge=1, le=16)
@@ -115,8 +114,6 @@ class GovernanceSettings(_Section):
 
 class MetricsSettings(_Section):
     enabled: bool = True
-    flush_interval_seconds: float = Field(default=1.0, gt=0)
-    batch_size: int = Field(default=500, ge=1)
     system_sample_seconds: float = Field(default=15.0, gt=0)
     retention_days: int = Field(default=30, ge=1)
 

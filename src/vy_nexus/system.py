@@ -20,7 +20,7 @@ from vy_nexus.errors import ExpertRegistrationError, SafetyError, TaskCancelledE
 from vy_nexus.events import EventBus, current_task_id
 from vy_nexus.execution.coordinator import Coordinator
 from vy_nexus.execution.executor import Executor
-from vy_nexus.execution.governance import SHUTDOWN, UNREGISTER_EXPERT, AdminAction, Governance
+from vy_nexus.execution.governance import SHUTDOWN, UNREGISTER_EXPERT, AdminAction, Governance, RoutingPreview
 from vy_nexus.execution.inflight import InFlightTasks
 from vy_nexus.execution.local import LocalExecutor
 from vy_nexus.experts.base import BaseExpert, ExpertContext
@@ -267,6 +267,17 @@ class VyNexus:
 
     def route(self, task: Task, top_k: int | None = None) -> RoutingDecision:
         return self.gating.route(task, top_k=top_k)
+
+    def preview(self, task: Task, top_k: int | None = None) -> RoutingPreview:
+        """The decision ``submit`` would execute for ``task`` now: gating, then governance's ruling (its
+        low-confidence fallback included), without running or recording anything."""
+        routed = self.route(task, top_k=top_k)
+        return RoutingPreview(routed, self.governance.preview_task(task, routed))
+
+    async def apreview(self, task: Task, top_k: int | None = None) -> RoutingPreview:
+        """``preview`` for an event loop (routing as ``submit`` does it, off the loop when it encodes text)."""
+        routed = await self.gating.aroute(task, top_k=top_k)
+        return RoutingPreview(routed, self.governance.preview_task(task, routed))
 
     async def submit(
         self, task: Task, *, top_k: int | None = None, aggregation: str | None = None, durable: bool = False

@@ -6,12 +6,15 @@ import json
 from typing import Any
 
 import typer
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from vy_nexus.admin import change_config
 from vy_nexus.config import get_key
 from vy_nexus.errors import TaskError
 from vy_nexus.execution.aggregation import AGGREGATORS
+from vy_nexus.execution.governance import RoutingPreview
 from vy_nexus.interfaces.cli import remote
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
 from vy_nexus.interfaces.cli.confirm import cli_approval
@@ -48,17 +51,29 @@ def flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     return rows
 
 
-def render_decision(decision: RoutingDecision) -> Table:
+def render_decision(decision: RoutingDecision) -> Group:
+    """The chosen experts as a table, then the strategy and the reason on lines of their own (a reason is often
+    wider than the table)."""
     table = Table(title="Routing decision", show_header=True, header_style="bold")
     table.add_column("expert")
     table.add_column("confidence", justify="right")
     for expert_id in decision.expert_ids:
         table.add_row(expert_id, f"{decision.confidences.get(expert_id, 0.0):.2f}")
-    table.caption = (
+    strategy = (
         f"strategy: {decision.strategy}{' (fallback)' if decision.fallback else ''}"
-        f"{' · cached' if decision.cache_hit else ''} · {decision.latency_ms:.2f} ms\n{decision.reason}"
+        f"{' · cached' if decision.cache_hit else ''} · {decision.latency_ms:.2f} ms"
     )
-    return table
+    return Group(table, Text(strategy, style="dim"), Text(decision.reason))
+
+
+def render_ruling(preview: RoutingPreview) -> str:
+    ruling = preview.ruling
+    if preview.amended:
+        routed = ", ".join(f"{e} ({c:.2f})" for e, c in preview.routed.confidences.items())
+        return f"governance ({ruling.policy}): gating chose {routed}; {ruling.reason}"
+    if not ruling.proceeds:
+        return f"[bold red]run would not start:[/] {ruling.verdict.value} by {ruling.policy}: {ruling.reason}"
+    return f"[dim]governance: {ruling.verdict.value} ({ruling.reason})[/]"
 
 
 def render_result(result: AggregatedResult, streamed: list[str] | None = None) -> None:
@@ -137,7 +152,8 @@ def register(app: typer.Typer) -> None:
         experts: int = typer.Option(1, "--experts", "-n", min=1, max=16, help="How many experts to choose."),
         as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
     ) -> None:
-        """Show which expert(s) would take a task, with confidences and the reasoning. Runs nothing.
+        """Show which expert(s) `run` would use for a task, with confidences and the reasoning (governance's
+        low-confidence fallback included). Runs nothing.
 
         Example: vy-nexus route "fix this python function"
         """
@@ -145,14 +161,14 @@ def register(app: typer.Typer) -> None:
         client = state(ctx).client()
         if client is not None:
             with client:
-                reply = client.route({"description": text, "type": task_type, "top_k": experts})
-            decision = RoutingDecision.model_validate(reply)
+                preview = remote.preview(client.route({"description": text, "type": task_type, "top_k": experts}))
         else:
-            decision = state(ctx).system().route(task, top_k=experts)
+            preview = state(ctx).system().preview(task, top_k=experts)
         if as_json:
-            print_json(decision.model_dump(mode="json"))
+            print_json(preview.as_dict())
         else:
-            console.print(render_decision(decision))
+            console.print(render_decision(preview.decision))
+            console.print(render_ruling(preview), highlight=False)
 
     @app.command("experts")
     @handle_errors

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from vy_nexus.errors import VyNexusError
+from vy_nexus.execution.governance import RoutingPreview, Ruling, Verdict
 from vy_nexus.interfaces.cli.common import console
 from vy_nexus.interfaces.cli.token_stream import TokenPrinter
 from vy_nexus.interfaces.client import ApiClient
@@ -77,3 +78,15 @@ def to_result(record: TaskRecord, method: str = "single") -> AggregatedResult:
         decision=RoutingDecision.model_validate(record.decision) if record.decision else None,
         duration_ms=record.duration_ms or 0.0,
     )
+
+
+def preview(reply: dict[str, Any]) -> RoutingPreview:
+    """``POST /api/route``'s answer (``RoutingPreview.as_dict``) as the preview ``route`` renders."""
+    governance = reply["governance"]
+    ruling = Ruling(
+        Verdict(governance["verdict"]),
+        governance["policy"],
+        governance["reason"],
+        RoutingDecision.model_validate(reply),
+    )
+    return RoutingPreview(RoutingDecision.model_validate(reply["routed"]), ruling)

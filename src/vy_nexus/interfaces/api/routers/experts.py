@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Query
 
 from vy_nexus.interfaces.api.deps import Actor, System, api_key
 from vy_nexus.interfaces.api.schemas import ExpertRemoved, RouteRequest
-from vy_nexus.tasks import RoutingDecision
 
 router = APIRouter(tags=["experts"], dependencies=[Depends(api_key)])
 
@@ -45,8 +44,10 @@ def remove_expert(
     return ExpertRemoved(id=expert_id)
 
 
-@router.post("/api/route", response_model=RoutingDecision)
-async def route(system: System, body: RouteRequest) -> RoutingDecision:
-    """The experts a task would go to, with confidences and the reasoning. Runs nothing, records nothing."""
+@router.post("/api/route")
+async def route(system: System, body: RouteRequest) -> dict[str, Any]:
+    """The decision a submit would execute, as ``vy-nexus route --json``: gating's choice with confidences and the
+    reasoning, and governance's ruling on it (its low-confidence fallback included). Runs and records nothing."""
     task = body.to_task(system.settings.cache_dir / "uploads")
-    return await system.gating.aroute(task, top_k=body.top_k)
+    preview = await system.apreview(task, top_k=body.top_k)
+    return preview.as_dict()
