@@ -274,6 +274,11 @@ class VyNexus:
         routed = self.route(task, top_k=top_k)
         return RoutingPreview(routed, self.governance.preview_task(task, routed))
 
+    async def apreview(self, task: Task, top_k: int | None = None) -> RoutingPreview:
+        """``preview`` for an event loop (routing as ``submit`` does it, off the loop when it encodes text)."""
+        routed = await self.gating.aroute(task, top_k=top_k)
+        return RoutingPreview(routed, self.governance.preview_task(task, routed))
+
     async def submit(
         self, task: Task, *, top_k: int | None = None, aggregation: str | None = None, durable: bool = False
     ) -> AggregatedResult:
@@ -285,15 +290,30 @@ class VyNexus:
         """
         token = current_task_id.set(task.id)
         try:
-            self.safety.ensure_accepting(task.id)
-            if not self._store_open:  # a system used without start/astart: open on first use, once
-                self._open_store()
-            self.store.accept(task)
-            if durable:
-                await asyncio.to_thread(self.store.flush)
+            await self._accept(task, durable=durable)
             return await self._process(task, top_k, aggregation)
         finally:
             current_task_id.reset(token)
+
+    async def enqueue(
+        self, task: Task, *, top_k: int | None = None, aggregation: str | None = None
+    ) -> asyncio.Task[AggregatedResult]:
+        """``submit`` in the background: returns once the task is committed to the store (an API's 202), with the
+        asyncio task that routes and runs it (it inherits the caller's context: a token sink set around the call)."""
+        token = current_task_id.set(task.id)
+        try:
+            await self._accept(task, durable=True)
+            return asyncio.create_task(self._process(task, top_k, aggregation), name=f"vy-nexus-task-{task.id}")
+        finally:
+            current_task_id.reset(token)
+
+    async def _accept(self, task: Task, *, durable: bool) -> None:
+        self.safety.ensure_accepting(task.id)
+        if not self._store_open:  # a system used without start/astart: open on first use, once
+            self._open_store()
+        self.store.accept(task)
+        if durable:
+            await asyncio.to_thread(self.store.flush)
 
     async def _process(self, task: Task, top_k: int | None, aggregation: str | None) -> AggregatedResult:
         self.events.publish(

@@ -15,9 +15,11 @@ from vy_nexus.config import get_key
 from vy_nexus.errors import TaskError
 from vy_nexus.execution.aggregation import AGGREGATORS
 from vy_nexus.execution.governance import RoutingPreview
+from vy_nexus.interfaces.cli import remote
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
 from vy_nexus.interfaces.cli.confirm import cli_approval
 from vy_nexus.interfaces.cli.render import render_output
+from vy_nexus.interfaces.cli.server_status import server_status
 from vy_nexus.interfaces.cli.token_stream import TokenPrinter, backends_used
 from vy_nexus.observability.signals import publish_config_changed
 from vy_nexus.payloads import build_task, parse_payload, read_limited, read_payload
@@ -116,6 +118,16 @@ def register(app: typer.Typer) -> None:
         if aggregation is not None and aggregation not in AGGREGATORS:
             raise TaskError(f"unknown aggregation '{aggregation}'; choose one of {', '.join(AGGREGATORS)}")
         task = task_from_options(text, task_type, input_path, expert)
+        client = state(ctx).client()
+        if client is not None:
+            with client:
+                body = remote.task_body(text, task_type, task.input, expert, experts, aggregation)
+                result, streamed = remote.run(client, body, stream=not as_json)
+            if as_json:
+                print_json(result.model_dump(mode="json"))
+            else:
+                render_result(result, streamed)
+            raise typer.Exit(0 if result.ok else 1)
         with state(ctx).system() as system:
             if as_json:
                 result = system.run(task, top_k=experts, aggregation=aggregation)
@@ -146,7 +158,12 @@ def register(app: typer.Typer) -> None:
         Example: vy-nexus route "fix this python function"
         """
         task = build_task(text, task_type=task_type)
-        preview = state(ctx).system().preview(task, top_k=experts)
+        client = state(ctx).client()
+        if client is not None:
+            with client:
+                preview = remote.preview(client.route({"description": text, "type": task_type, "top_k": experts}))
+        else:
+            preview = state(ctx).system().preview(task, top_k=experts)
         if as_json:
             print_json(preview.as_dict())
         else:
@@ -163,10 +180,17 @@ def register(app: typer.Typer) -> None:
 
         Example: vy-nexus experts --json
         """
-        system = state(ctx).system()
-        rows = [{**e.describe(), "source": system.registry.source(e.id)} for e in system.registry.list()]
+        client = state(ctx).client()
+        if client is not None:
+            with client:
+                listing = client.experts()
+        else:
+            system = state(ctx).system()
+            rows = [{**e.describe(), "source": system.registry.source(e.id)} for e in system.registry.list()]
+            listing = {"experts": rows, "problems": system.registry.problems}
+        rows, problems = listing["experts"], listing["problems"]
         if as_json:
-            print_json({"experts": rows, "problems": system.registry.problems})
+            print_json(listing)
             return
         table = Table(title=f"{len(rows)} experts", header_style="bold")
         for column in ("id", "name", "version", "priority", "source", "capabilities"):
@@ -181,7 +205,7 @@ def register(app: typer.Typer) -> None:
                 ", ".join(row["capabilities"]),
             )
         console.print(table)
-        for problem in system.registry.problems:
+        for problem in problems:
             console.print(f"[yellow]! {problem}[/]", highlight=False)
 
     @app.command()
@@ -194,7 +218,13 @@ def register(app: typer.Typer) -> None:
 
         Example: vy-nexus status
         """
-        info = state(ctx).system().status()
+        cli_state = state(ctx)
+        client = cli_state.client()
+        if client is not None:
+            with client:
+                info = client.status()
+        else:
+            info = {**cli_state.system().status(), "server": server_status(cli_state.settings())}
         if as_json:
             print_json(info)
             return
