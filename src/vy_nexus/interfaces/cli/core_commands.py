@@ -19,7 +19,7 @@ from vy_nexus.interfaces.cli import remote
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
 from vy_nexus.interfaces.cli.confirm import cli_approval
 from vy_nexus.interfaces.cli.render import render_output
-from vy_nexus.interfaces.cli.server_status import server_status
+from vy_nexus.interfaces.api.server import server_status
 from vy_nexus.interfaces.cli.token_stream import TokenPrinter, backends_used
 from vy_nexus.observability.signals import publish_config_changed
 from vy_nexus.payloads import build_task, parse_payload, read_limited, read_payload
