@@ -13,6 +13,7 @@ from vy_nexus.interfaces.cli import (
     routing_commands,
     scaffold_commands,
     tasks_commands,
+    worker_commands,
 )
 from vy_nexus.interfaces.cli.common import CliState
 
@@ -52,6 +53,7 @@ scaffold_commands.register(app)
 routing_commands.register(app)
 foundation_commands.register(app)
 tasks_commands.register(app)
+worker_commands.register(app)
 
 
 def main() -> None:
