@@ -3,7 +3,7 @@
 The event loop never waits on the network: messages are published from a small thread pool (with Celery's
 publish retries while the broker is away, bounded by the call's budget), and one watcher thread polls the call
 ledger in the task store for the results of every call in flight, in one query per round (every 2 ms while
-results keep coming, backing off to 50 ms). A broker that cannot be reached, or no result within the budget,
+results keep coming, backing off to 25 ms). A broker that cannot be reached, or no result within the budget,
 comes back as an error result naming the broker or the queue, so aggregation always runs.
 """
 
@@ -33,7 +33,7 @@ RESULT_GRACE = 0.5
 class ResultWatcher:
     """One thread that polls the ledger for the calls in flight and hands each result to its waiting future."""
 
-    def __init__(self, ledger: CallLedger, *, fastest: float = 0.002, slowest: float = 0.05) -> None:
+    def __init__(self, ledger: CallLedger, *, fastest: float = 0.002, slowest: float = 0.025) -> None:
         self._ledger = ledger
         self._fastest = fastest
         self._slowest = slowest
@@ -86,7 +86,7 @@ class ResultWatcher:
                 if waiter is not None:
                     loop, future = waiter
                     loop.call_soon_threadsafe(_resolve, future, result)
-            interval = self._fastest if found else min(self._slowest, interval * 1.5)
+            interval = self._fastest if found else min(self._slowest, interval * 1.25)
             if self._wake.wait(interval):
                 self._wake.clear()
                 interval = self._fastest
