@@ -101,7 +101,7 @@ async def wait_for_workers(system: VyNexus, count: int, timeout: float = 60.0) -
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = await asyncio.to_thread(system.status)
-        if len(status["executor"].get("workers", [])) >= count:
+        if len(status["executor"].get("workers", {})) >= count:
             return
         await asyncio.sleep(0.5)
     raise SystemExit(f"{count} worker(s) did not answer within {timeout:.0f}s")

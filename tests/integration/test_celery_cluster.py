@@ -26,6 +26,8 @@ import pytest
 import yaml
 
 from vy_nexus.config import load_settings
+from vy_nexus.execution.celery_executor import CeleryExecutor
+from vy_nexus.execution.executor import ExpertCall
 from vy_nexus.store.calls import CallLedger
 from vy_nexus.system import VyNexus
 from vy_nexus.tasks import AggregatedResult, Task
@@ -198,9 +200,20 @@ def cluster_factory(tmp_path: Path, pg_url: str) -> Iterator[Callable[..., Clust
 def test_a_task_fans_out_to_two_experts_on_two_workers_and_is_aggregated(
     cluster_factory: Callable[..., Cluster], broker_url: str
 ) -> None:
-    cluster = cluster_factory(broker_url)
+    cluster = cluster_factory(broker_url, expert_timeout_seconds=1.0)
+    unanswered = cluster.submit(cluster.task("sleepy", sleep=0))  # no worker consumes the sleepy queue
+    assert unanswered.results[0].error_kind == "timeout"
+    assert f"queue {cluster.queues['sleepy']} (is a worker consuming it?)" in (unanswered.results[0].error or "")
     cluster.worker("alpha")
     cluster.worker("beta")
+    server = VyNexus(load_settings(cluster.home), observe=False)
+    waiting = ExpertCall(cluster.task("sleepy", sleep=0), "sleepy", 60.0)
+    assert isinstance(server.executor, CeleryExecutor)
+    server.executor._publish(waiting, cluster.queues["sleepy"])  # a call that waits (until it expires)
+    status = server.status()["executor"]
+    assert sorted(status["workers"].values()) == [[cluster.queues["alpha"]], [cluster.queues["beta"]]]
+    # The waiting call counts; on Redis so does the expired one from above (RabbitMQ has dropped it already).
+    assert status["queues"][cluster.queues["sleepy"]] >= 1 and status["queues"][cluster.queues["alpha"]] == 0
     result = cluster.submit(cluster.task("alpha", "beta"))
     assert result.ok and sorted(result.experts) == ["alpha", "beta"]
     assert result.method == "confidence_weighted"

@@ -168,36 +168,33 @@ class CeleryExecutor:
                 self._opened = True
 
     def status(self) -> dict[str, Any]:
-        """The broker, each expert queue with the messages waiting in it, and the workers that answer with the
-        queues they consume (waits up to a second for their replies)."""
+        """The broker, the workers that answer with the queues they consume, and each expert queue with the
+        messages waiting in it (``None``: unknown). Waits up to a second for the workers' replies."""
         info: dict[str, Any] = {"broker": self.broker}
         queues = sorted({queue_for(self.settings.executor, expert.id) for expert in self.registry})
         try:
             check_broker(self.app, timeout=2.0)
         except BrokerError as exc:
-            return {**info, "broker_error": str(exc), "workers": [], "queues": [{"name": q} for q in queues]}
+            return {**info, "broker_error": str(exc), "workers": {}, "queues": dict.fromkeys(queues)}
         replies = self.app.control.inspect(timeout=1.0).active_queues() or {}
-        info["workers"] = [
-            {"name": name, "queues": sorted(q["name"] for q in consumed)} for name, consumed in sorted(replies.items())
-        ]
+        info["workers"] = {name: sorted(q["name"] for q in consumed) for name, consumed in sorted(replies.items())}
         info["queues"] = self.queue_depths(queues)
         return info
 
-    def queue_depths(self, queues: list[str]) -> list[dict[str, Any]]:
+    def queue_depths(self, queues: list[str]) -> dict[str, int | None]:
         """Messages waiting in each queue (``None`` where the broker does not know the queue yet: AMQP before
         the first worker or message declared it)."""
-        depths: list[dict[str, Any]] = []
+        depths: dict[str, int | None] = {}
         with self.app.connection_for_read() as connection:
             for name in queues:
                 channel = connection.channel()
                 try:
-                    depth: int | None = _depth(channel, name)
+                    depths[name] = _depth(channel, name)
                 except Exception:
-                    depth = None
+                    depths[name] = None
                 finally:
                     with contextlib.suppress(Exception):
                         channel.close()
-                depths.append({"name": name, "depth": depth})
         return depths
 
     async def aclose(self) -> None:
