@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from vy_nexus.config import load_settings
+from vy_nexus.errors import TaskCancelledError
 from vy_nexus.execution.celery_executor import CeleryExecutor
 from vy_nexus.execution.executor import ExpertCall
 from vy_nexus.store.calls import CallLedger
@@ -270,6 +271,32 @@ def test_retryable_failures_are_retried_by_celery_with_backoff(
     result = cluster.submit(cluster.task("flaky"))
     assert result.ok and result.output == "third time lucky"
     assert result.results[0].attempts == 3 and len(cluster.runs("flaky")) == 3
+
+
+def test_a_cancelled_task_revokes_its_queued_call(cluster_factory: Callable[..., Cluster], redis_url: str) -> None:
+    cluster = cluster_factory(redis_url)
+    cluster.worker("sleepy")  # one pool process: the second call waits behind the first
+    busy, cancelled = cluster.task("sleepy", sleep=3.0), cluster.task("sleepy", sleep=0.0)
+
+    async def scenario() -> AggregatedResult:
+        async with VyNexus(load_settings(cluster.home), observe=False) as system:
+            first = asyncio.ensure_future(system.submit(busy))
+            await asyncio.to_thread(wait_until, lambda: cluster.runs("sleepy"), 30, "the first call to start")
+            second = asyncio.ensure_future(system.submit(cancelled))
+            await asyncio.sleep(0.5)  # published and waiting
+            system.cancel(cancelled.id)
+            with pytest.raises(TaskCancelledError):
+                await second
+            return await asyncio.wait_for(first, 60)
+
+    assert asyncio.run(scenario()).ok
+    time.sleep(1.0)  # the worker is free again: a call that was not revoked would run now
+    assert len(cluster.runs("sleepy")) == 1
+    ledger = CallLedger(cluster.store_url).open()
+    try:
+        assert ledger.get(cancelled.id, "sleepy") is None  # never claimed by a worker
+    finally:
+        ledger.close()
 
 
 class PrivateRedis:

@@ -89,3 +89,22 @@ def test_worker_options_are_checked_before_anything_starts(home: Path, args: lis
     result = CliRunner().invoke(app, ["--home", str(home), "worker", *args])
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+def test_a_store_that_cannot_be_reached_is_an_error_value(home: Path) -> None:
+    settings = load_settings(
+        home,
+        executor={"kind": "celery", "broker_url": f"redis://127.0.0.1:{closed_port()}/0"},
+        store={"url": f"postgresql://postgres@127.0.0.1:{closed_port()}/vy"},
+    )
+
+    async def scenario() -> tuple[str | None, str | None]:
+        executor = CeleryExecutor(settings, VyNexus(settings, observe=False).registry)
+        try:
+            result = await executor.run(ExpertCall(Task(description="anything"), "code", 1.0))
+        finally:
+            await executor.aclose()
+        return result.error, result.error_kind
+
+    error, kind = asyncio.run(scenario())
+    assert kind == "store" and error is not None and "cannot reach the task store" in error

@@ -19,7 +19,7 @@ from typing import Any
 from kombu.exceptions import OperationalError
 
 from vy_nexus.config import Settings
-from vy_nexus.errors import BrokerError
+from vy_nexus.errors import BrokerError, StoreError
 from vy_nexus.execution.celery_app import TASK_NAME, broker_label, build_celery_app, check_broker, queue_for
 from vy_nexus.execution.executor import ExpertCall
 from vy_nexus.experts.registry import ExpertRegistry
@@ -117,7 +117,10 @@ class CeleryExecutor:
     async def run(self, call: ExpertCall) -> ExpertResult:
         task, expert_id, budget = call.task, call.expert_id, call.budget_seconds
         started = time.perf_counter()
-        await self._open()
+        try:
+            await self._open()
+        except StoreError as exc:
+            return _failure(call, f"cannot reach the task store, where the results come back: {exc}", "store", started)
         key = (task.id, expert_id)
         result = self.watcher.watch(key)
         queue = queue_for(self.settings.executor, expert_id)
@@ -127,12 +130,17 @@ class CeleryExecutor:
                 await loop.run_in_executor(self._publisher, self._publish, call, queue)
             except OperationalError as exc:
                 return _failure(call, f"cannot reach the broker {self.broker}: {exc}", "unreachable", started)
+            except Exception as exc:
+                return _failure(call, f"could not send the call to {queue}: {exc!r}", "error", started)
             try:
                 async with asyncio.timeout(max(0.0, budget - (time.perf_counter() - started)) + RESULT_GRACE):
                     data = await result
             except TimeoutError:
                 message = f"no result within {budget:.1f}s from queue {queue} (is a worker consuming it?)"
                 return _failure(call, message, "timeout", started)
+            except asyncio.CancelledError:  # the task was cancelled: a call still queued need not run
+                self._publisher.submit(self.app.control.revoke, celery_id(call))
+                raise
         finally:
             self.watcher.forget(key)
         return ExpertResult.model_validate_json(data)
@@ -142,7 +150,7 @@ class CeleryExecutor:
         self.app.send_task(
             TASK_NAME,
             args=[call.task.model_dump(mode="json"), call.expert_id, budget, time.time()],
-            task_id=f"{call.task.id}.{call.expert_id}",
+            task_id=celery_id(call),
             queue=queue,
             expires=budget,
             soft_time_limit=budget + 2.0,
@@ -201,6 +209,11 @@ class CeleryExecutor:
         self.watcher.close()
         self._publisher.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(self.ledger.close)
+
+
+def celery_id(call: ExpertCall) -> str:
+    """The Celery task id of a call: its dedupe key."""
+    return f"{call.task.id}.{call.expert_id}"
 
 
 def _depth(channel: Any, queue: str) -> int:
