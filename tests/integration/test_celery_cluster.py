@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -115,16 +116,15 @@ class Worker:
             raise AssertionError(f"{exc}; worker output:\n{self.output}") from None
 
     def stop(self) -> None:
+        """A warm shutdown (SIGTERM to the main process: its pool processes finish and write their journal), then
+        SIGKILL to whatever of the group is left."""
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
-        else:  # the main process is gone; make sure no pool process outlives it
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=20)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=5)
         self._reader.join(timeout=5)
         if self.process.stdout is not None:
             self.process.stdout.close()
@@ -182,6 +182,7 @@ class Cluster:
     def stop(self) -> None:
         for worker in self.workers:
             worker.stop()
+        self.workers.clear()
 
 
 @pytest.fixture
@@ -224,6 +225,12 @@ def test_a_task_fans_out_to_two_experts_on_two_workers_and_is_aggregated(
     assert len(alpha_pid) == 1 and len(beta_pid) == 1 and alpha_pid != beta_pid  # one run each, two processes
     assert by_expert["alpha"].output == {"expert": "alpha", "pid": alpha_pid[0]}
     assert by_expert["alpha"].metadata["worker"] != by_expert["beta"].metadata["worker"]
+    cluster.stop()  # each pool process writes its journal on the way out
+    lines = (cluster.home / "research_logs" / "structured.jsonl").read_text(encoding="utf-8").splitlines()
+    journal = [json.loads(line) for line in lines]
+    calls = {entry["expert_id"]: entry for entry in journal if entry["kind"] == "worker.call"}
+    assert calls["alpha"]["metadata"]["worker"] == by_expert["alpha"].metadata["worker"]  # one home, one journal
+    assert calls["beta"]["metadata"]["worker"] == by_expert["beta"].metadata["worker"]
 
 
 def test_a_worker_killed_mid_task_gets_the_call_again_and_it_completes_once(

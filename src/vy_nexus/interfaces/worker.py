@@ -23,6 +23,7 @@ from vy_nexus.config import Settings
 from vy_nexus.errors import BrokerError, ConfigError
 from vy_nexus.execution.celery_app import CallOutcome, broker_label, build_celery_app, check_broker, queue_for
 from vy_nexus.execution.executor import ExpertCall
+from vy_nexus.observability.stack import Observability
 from vy_nexus.store.calls import CallLedger
 from vy_nexus.system import VyNexus
 from vy_nexus.tasks import ExpertResult, Task
@@ -95,9 +96,25 @@ class WorkerRuntime:
             executor = self.settings.executor
             delay = min(executor.backoff_max_seconds, executor.backoff_base_seconds * 2**attempt)
             if time.time() - sent_at + delay < budget:
+                self._journal(result, f"failed ({result.error}); Celery retries in {delay:.2f}s")
                 return CallOutcome(retry_in=delay)
         ledger.complete(task.id, expert_id, result.model_dump_json())
+        self._journal(result, "succeeded" if result.ok else f"failed: {result.error}")
         return CallOutcome()
+
+    def _journal(self, result: ExpertResult, outcome: str) -> None:
+        """One line in this home's journal per call, so `vy-nexus logs` shows what every worker process did. The
+        metrics of the call are recorded by the server, which receives the result (no double counting)."""
+        self.system.events.publish(
+            "worker.call",
+            "worker",
+            f"{result.expert_id} {outcome} in {result.duration_ms:.1f} ms on {worker_id()}",
+            level="info" if result.ok else "warn",
+            task_id=result.task_id,
+            expert_id=result.expert_id,
+            metadata={k: v for k, v in result.metadata.items() if k in ("worker", "deliveries", "retryable")}
+            | {"attempt": result.attempts, "duration_ms": result.duration_ms},
+        )
 
     def _run(self, task: Task, expert_id: str, budget: float) -> ExpertResult:
         from celery.exceptions import SoftTimeLimitExceeded
@@ -112,12 +129,31 @@ class WorkerRuntime:
             return failure(task.id, expert_id, f"timed out after {budget:.1f}s (worker time limit)", "timeout")
 
     def _process_ledger(self) -> CallLedger:
-        if self._pid != os.getpid():  # first call in this (pool) process
+        if self._pid != os.getpid():  # first call in this (pool) process: its own connections, loop and writer
             self._pid = os.getpid()
             self._ledger = CallLedger(self.settings.store_url).open()
             self._loop = None
+            # Observers hold file locks and threads, which do not cross a fork: each pool process builds its own.
+            self.system.observability = Observability(self.system.settings, self.system.events)
+            self.system.observability.start()
         assert self._ledger is not None
         return self._ledger
+
+    def close(self) -> None:
+        """End of a pool process: write what its observers hold, release its connections and clients."""
+        if self._pid != os.getpid():
+            return
+        if self._loop is not None:
+            self._loop.run_until_complete(self.system.release_loop_resources())
+            self._loop.close()
+            self._loop = None
+        if self.system.observability is not None:
+            self.system.observability.close()
+            self.system.observability = None
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+        self._pid = 0
 
     def _process_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
@@ -164,11 +200,15 @@ def run_worker(
         raise ConfigError(f"--loglevel must be debug, info, warning, error or critical, got {loglevel!r}")
     if concurrency is not None and concurrency < 1:
         raise ConfigError(f"--concurrency must be at least 1, got {concurrency}")
-    system = VyNexus(worker_settings(settings), observe=False)
+    from celery.signals import worker_process_shutdown
+
+    system = VyNexus(worker_settings(settings), observe=False)  # pool processes observe (WorkerRuntime)
     chosen = worker_queues(settings, system, queues)
     if not chosen:
         raise ConfigError("no queues to consume: no expert is registered and --queues was not given")
-    app = build_celery_app(settings, WorkerRuntime(settings, system))
+    runtime = WorkerRuntime(settings, system)
+    app = build_celery_app(settings, runtime)
+    worker_process_shutdown.connect(lambda **_: runtime.close(), weak=False)
     wait_for_broker(app, on_waiting)
     on_ready(chosen)
     worker = app.Worker(
