@@ -108,3 +108,24 @@ def test_a_store_that_cannot_be_reached_is_an_error_value(home: Path) -> None:
 
     error, kind = asyncio.run(scenario())
     assert kind == "store" and error is not None and "cannot reach the task store" in error
+
+
+def test_the_task_body_retries_while_the_store_is_away_and_when_the_runner_asks(home: Path) -> None:
+    from vy_nexus.errors import StoreError
+    from vy_nexus.execution.celery_app import TASK_NAME, CallOutcome, build_celery_app
+
+    calls: list[tuple[int, int]] = []
+
+    def runner(
+        task: dict[str, object], expert: str, budget: float, sent: float, attempt: int, left: int
+    ) -> CallOutcome:
+        calls.append((attempt, left))
+        if len(calls) == 1:
+            raise StoreError("task store sqlite:///x: database is locked")
+        return CallOutcome(retry_in=0.0) if len(calls) == 2 else CallOutcome()
+
+    settings = load_settings(home, executor={"max_retries": 2})
+    app = build_celery_app(settings, runner)
+    outcome = app.tasks[TASK_NAME].apply(args=[{"description": "x"}, "code", 5.0, 0.0])  # eager: no broker
+    assert outcome.successful(), outcome.traceback
+    assert calls == [(0, 2), (1, 1), (2, 0)]  # each retry is the next attempt, with one retry fewer left

@@ -19,7 +19,7 @@ from celery import Celery
 from kombu.utils.url import maybe_sanitize_url
 
 from vy_nexus.config import ExecutorSettings, Settings
-from vy_nexus.errors import BrokerError
+from vy_nexus.errors import BrokerError, StoreError
 
 TASK_NAME = "vy_nexus.run_expert"
 QUEUE_PREFIX = "vy-nexus.expert."
@@ -83,7 +83,10 @@ def _register_task(app: Celery, runner: CallRunner, max_retries: int) -> None:
     @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=max_retries)  # type: ignore[untyped-decorator]
     def run_expert(self: Any, task: dict[str, Any], expert_id: str, budget: float, sent_at: float) -> None:
         retries = int(self.request.retries or 0)
-        outcome = runner(task, expert_id, float(budget), float(sent_at), retries, max(0, max_retries - retries))
+        try:
+            outcome = runner(task, expert_id, float(budget), float(sent_at), retries, max(0, max_retries - retries))
+        except StoreError as exc:  # the store is away: the call cannot be claimed or answered yet, try again soon
+            raise self.retry(exc=exc, countdown=1.0, max_retries=max(max_retries, 3)) from exc
         if outcome.retry_in is not None:
             raise self.retry(countdown=outcome.retry_in)
 
