@@ -12,6 +12,7 @@ from vy_nexus.interfaces.cli import (
     observability_commands,
     routing_commands,
     scaffold_commands,
+    server_commands,
     tasks_commands,
     worker_commands,
 )
@@ -43,8 +44,14 @@ def root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    server: str | None = typer.Option(
+        None,
+        "--server",
+        help="URL of a running vy-nexus server: run, route, tasks, experts, approvals, status use it"
+        " (key from $VY_NEXUS_API_KEY).",
+    ),
 ) -> None:
-    ctx.obj = CliState(home=home)
+    ctx.obj = CliState(home=home, server=server)
 
 
 core_commands.register(app)
@@ -53,6 +60,7 @@ scaffold_commands.register(app)
 routing_commands.register(app)
 foundation_commands.register(app)
 tasks_commands.register(app)
+server_commands.register(app)
 worker_commands.register(app)
 
 
