@@ -125,6 +125,18 @@ class ExecutorSettings(_Section):
     backoff_max_seconds: float = Field(default=5.0, ge=0)
     aggregation: Literal["single", "confidence_weighted", "majority_vote", "ensemble"] = "confidence_weighted"
     worker_threads: int = Field(default=8, ge=1, le=256, description="threads for blocking experts")
+    kind: Literal["local", "celery"] = Field(default="local", description="where experts run: this process or Celery")
+    broker_url: str = Field(default="redis://127.0.0.1:6379/0", description="Celery broker: redis://... or amqp://...")
+    queues: dict[str, str] = Field(default_factory=dict, description="expert id -> Celery queue (default per expert)")
+    max_redeliveries: int = Field(default=2, ge=0, le=100, description="redeliveries after a lost worker")
+    visibility_timeout_seconds: float = Field(default=3600.0, gt=0, description="Redis: unacked message redelivery")
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")):
+            raise ValueError("must start with redis://, rediss://, amqp:// or amqps://")
+        return value
 
 
 class StoreSettings(_Section):

@@ -17,7 +17,8 @@
     ├── SafetyError                 the kill switch is engaged, or the file system refused a path
     ├── ReasoningError              an LLM backend failed (server down, model missing, timeout)
     ├── StateError                  sovereign_state.json is corrupt or cannot be written
-    └── StoreError                  the task store cannot be opened, read or written
+    ├── StoreError                  the task store cannot be opened, read or written
+    └── BrokerError                 the Celery broker (executor.broker_url) cannot be reached
 
 Interfaces map these to exit codes (``exit_code``) and HTTP statuses (``http_status``).
 """
@@ -147,4 +148,9 @@ class StateError(VyNexusError):
 
 class StoreError(VyNexusError):
     exit_code = 7
+    http_status = 503
+
+
+class BrokerError(VyNexusError):
+    exit_code = 9
     http_status = 503

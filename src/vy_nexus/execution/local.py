@@ -7,7 +7,8 @@
   returns at its limit. A blocking async expert gets a private loop in its worker thread; its reasoning core calls
   are sent back to the system's loop, where the pooled clients live.
 * Retryable failures (``ExpertExecutionError(retryable=True)``, ``ConnectionError``) are retried up to
-  ``max_retries`` times with exponential backoff (base × 2^attempt, capped) while the budget allows.
+  ``max_retries`` times with exponential backoff (base × 2^attempt, capped) while the budget allows; when they
+  are exhausted the error result carries ``metadata["retryable"] = True``.
 """
 
 from __future__ import annotations
@@ -122,7 +123,10 @@ class LocalExecutor:
                     )
                     await self._sleep(delay)
                     continue
-                return _failure(task, expert_id, f"{type(exc).__name__}: {exc}", "error", started, attempt)
+                failure = _failure(task, expert_id, f"{type(exc).__name__}: {exc}", "error", started, attempt)
+                if is_retryable(exc):  # a caller with retries of its own (the Celery worker) may try again
+                    failure.metadata["retryable"] = True
+                return failure
             return ExpertResult(
                 task_id=task.id,
                 expert_id=expert_id,
@@ -162,6 +166,9 @@ class LocalExecutor:
                 except Exception as exc:
                     failures.append((expert.id, exc))
         return failures
+
+    def status(self) -> dict[str, Any]:
+        return {"worker_threads": self.pool.max_workers, "abandoned_threads": self.pool.abandoned}
 
     async def aclose(self) -> None:
         self.pool.shutdown()

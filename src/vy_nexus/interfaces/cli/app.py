@@ -14,6 +14,7 @@ from vy_nexus.interfaces.cli import (
     scaffold_commands,
     server_commands,
     tasks_commands,
+    worker_commands,
 )
 from vy_nexus.interfaces.cli.common import CliState
 
@@ -60,6 +61,7 @@ routing_commands.register(app)
 foundation_commands.register(app)
 tasks_commands.register(app)
 server_commands.register(app)
+worker_commands.register(app)
 
 
 def main() -> None:
