@@ -23,3 +23,38 @@ def test_a_stale_malformed_stop_file_does_not_break_run(home: Path) -> None:
     code, _, err = invoke(home, "run", "sum this data", "--input", "-", "--json", input='[{"v": 2}]')
     assert code == 0, err
     assert not (home / "STOP").exists()
+
+
+def test_input_names_with_markup_are_reported_literally(home: Path) -> None:
+    for name in ("[/]", "notes[draft].txt"):
+        code, _, err = invoke(home, "run", "x", "--input", name)
+        assert code == 2 and f"input file not found: {name}" in err, err
+
+
+def test_table_cells_with_markup_are_printed_literally(home: Path, tmp_path: Path) -> None:
+    data = tmp_path / "marked.csv"
+    data.write_text("region,units\n[red]north[/red],3\n[/],4\n")
+    code, out, err = invoke(home, "run", "total units by region", "--input", str(data))
+    assert code == 0, err
+    assert "[red]north[/red]" in out and "[/]" in out
+
+
+def test_markup_in_keys_names_and_times_is_reported_literally(home: Path) -> None:
+    cases = [
+        (("configure", "[/]"), 2, "unknown config key '[/]'"),
+        (("configure", "a[/]", "x", "--yes"), 2, "unknown config key 'a[/]'"),
+        (("logs", "--since", "[/]"), 2, "cannot read the time '[/]'"),
+        (("approvals", "approve", "[/]"), 3, "no approval request with id '[/]'"),
+        (("create-expert", "--name", "[/]", "--capabilities", "x"), 2, "the expert name '[/]'"),
+    ]
+    for args, exit_code, message in cases:
+        code, _, err = invoke(home, *args)
+        assert code == exit_code and message in err, (args, err)
+
+
+def test_route_labels_with_markup_are_listed_literally(home: Path) -> None:
+    (home / "routes.yaml").write_text('routes:\n  - name: "[/]"\n    target: "[red]x"\n    utterances: ["a b c"]\n')
+    (home / "config.yaml").write_text("routing:\n  semantic:\n    routes_file: routes.yaml\n")
+    code, out, err = invoke(home, "routes", "list")
+    assert code == 0, err
+    assert "[/]" in out and "[red]x (not registered)" in out

@@ -11,6 +11,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from vy_nexus.config import Settings, load_settings
 from vy_nexus.errors import VyNexusError
@@ -19,8 +20,10 @@ from vy_nexus.system import VyNexus
 P = ParamSpec("P")
 R = TypeVar("R")
 
-console = Console()
-err_console = Console(stderr=True)
+# Markup off: every string printed is shown literally (user text such as "[/]" or "notes[draft].txt" included);
+# styling is explicit, with Text objects.
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
 
 
 @dataclass
@@ -52,7 +55,7 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except VyNexusError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            err_console.print(Text.assemble(("error:", "bold red"), " ", str(exc)), soft_wrap=True)
             raise typer.Exit(exc.exit_code) from exc
 
     return wrapper

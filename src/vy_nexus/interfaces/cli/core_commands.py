@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from vy_nexus.admin import change_config
 from vy_nexus.config import get_key
@@ -64,15 +65,15 @@ def render_result(result: AggregatedResult, streamed: list[str] | None = None) -
         console.print(render_decision(result.decision))
     for item in result.results:
         if not item.ok:
-            console.print(f"[red]✗ {item.expert_id}[/]: {item.error}", highlight=False)
+            console.print(Text.assemble((f"✗ {item.expert_id}", "red"), f": {item.error}"))
     if not result.ok:
-        console.print(f"[bold red]no result:[/] all {len(result.results)} chosen expert(s) failed", highlight=False)
+        console.print(Text.assemble(("no result:", "bold red"), f" all {len(result.results)} chosen expert(s) failed"))
         return
     title = f"{', '.join(result.experts)} · {result.method} · confidence {result.confidence:.2f}"
     console.rule(title, style="dim")
     console.print(render_output(result.output, streamed or ()))
     for used in backends_used(result):
-        console.print(f"[dim]answered by {used}[/]", highlight=False)
+        console.print(Text(f"answered by {used}", style="dim"))
 
 
 def register(app: typer.Typer) -> None:
@@ -165,7 +166,7 @@ def register(app: typer.Typer) -> None:
             )
         console.print(table)
         for problem in system.registry.problems:
-            console.print(f"[yellow]! {problem}[/]", highlight=False)
+            console.print(Text(f"! {problem}", style="yellow"))
 
     @app.command()
     @handle_errors
@@ -222,4 +223,4 @@ def register(app: typer.Typer) -> None:
         system = cli_state.system()  # built after the change, so it journals with the new settings
         publish_config_changed(system.events, key=key, previous=change.previous, value=change.value, source="cli")
         system.stop("config changed")
-        console.print(f"{key} = {json.dumps(change.value, default=str)}  [dim]({change.path})[/]", highlight=False)
+        console.print(Text.assemble(f"{key} = {json.dumps(change.value, default=str)}  ", (f"({change.path})", "dim")))

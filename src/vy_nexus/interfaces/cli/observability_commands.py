@@ -9,6 +9,7 @@ from typing import cast
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from vy_nexus.errors import ConfigError
 from vy_nexus.events import Level
@@ -54,11 +55,10 @@ def format_entry(entry: LogEntry, *, colour: bool = False) -> str:
 
 def _report_damage(stats: QueryStats) -> None:
     if stats.malformed:
-        err_console.print(f"[yellow]skipped {stats.malformed} malformed line(s)[/]", highlight=False)
+        err_console.print(Text(f"skipped {stats.malformed} malformed line(s)", style="yellow"))
     if stats.partial_tail:
         err_console.print(
-            f"[yellow]skipped a partial last line ({stats.partial_tail} bytes): a write was cut short[/]",
-            highlight=False,
+            Text(f"skipped a partial last line ({stats.partial_tail} bytes): a write was cut short", style="yellow")
         )
 
 

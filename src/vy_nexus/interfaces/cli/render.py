@@ -42,7 +42,7 @@ def rows_table(title: str, rows: list[dict[str, Any]]) -> Table:
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*(_cell(row.get(column)) for column in columns))
+        table.add_row(*(Text(_cell(row.get(column))) for column in columns))
     return table
 
 
@@ -57,7 +57,7 @@ def details_table(items: Iterable[tuple[str, Any]]) -> Table | None:
     table.add_column(overflow="fold")
     count = 0
     for key, value in items:
-        table.add_row(key, _cell(value))
+        table.add_row(Text(key), Text(_cell(value)))
         count += 1
     return table if count else None
 

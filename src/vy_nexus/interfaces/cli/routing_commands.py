@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
 
@@ -62,7 +63,9 @@ def fit_command(
         print_json(outcome.as_dict())
         return
     report = outcome.model.report
-    console.print(f"fitted {outcome.routes} routes ({outcome.new_routes} new) → [bold]{outcome.model.kind}[/]")
+    console.print(
+        Text.assemble(f"fitted {outcome.routes} routes ({outcome.new_routes} new) → ", (outcome.model.kind, "bold"))
+    )
     for key in ("held_out_accuracy_centroid", "held_out_accuracy_head", "held_out_oos_recall"):
         if key in report:
             console.print(f"  {key.replace('_', ' ')}: {_pct(report[key])}")
@@ -73,8 +76,11 @@ def fit_command(
     if outcome.untargeted:
         shown = ", ".join(outcome.untargeted[:5]) + (" ..." if len(outcome.untargeted) > 5 else "")
         console.print(
-            f"[yellow]{len(outcome.untargeted)} route(s) target no registered expert ({shown}):[/] fine for"
-            " `routes eval`; set their `target` (or refit with --target) before routing.strategy semantic/hybrid"
+            Text.assemble(
+                (f"{len(outcome.untargeted)} route(s) target no registered expert ({shown}):", "yellow"),
+                " fine for `routes eval`; set their `target` (or refit with --target) before routing.strategy"
+                " semantic/hybrid",
+            )
         )
 
 
@@ -161,10 +167,10 @@ def list_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
     for column in ("name", "target", "utterances", "threshold"):
         table.add_column(column)
     for row in rows:
-        target = row["target"] if row["registered"] else f"[red]{row['target']} (not registered)[/]"
+        target = Text(str(row["target"])) if row["registered"] else Text(f"{row['target']} (not registered)", "red")
         table.add_row(
             str(row["name"]),
-            str(target),
+            target,
             str(row["utterances"]),
             "-" if row["threshold"] is None else str(row["threshold"]),
         )

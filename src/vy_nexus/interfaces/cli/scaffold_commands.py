@@ -6,6 +6,7 @@ import shlex
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
 from vy_nexus.scaffold.create_expert import ScaffoldResult, create_expert, route_example
@@ -14,24 +15,25 @@ from vy_nexus.scaffold.create_expert import ScaffoldResult, create_expert, route
 def render_created(result: ScaffoldResult) -> None:
     spec = result.spec
     console.print(
-        f"[green]✓[/] created expert [bold]{spec.name.expert_id}[/] ({spec.name.class_name})",
-        highlight=False,
+        Text.assemble(("✓", "green"), " created expert ", (spec.name.expert_id, "bold"), f" ({spec.name.class_name})")
     )
     for planned in result.files:
         marker = " (overwritten)" if planned.path in result.overwritten else ""
         console.print(f"  {planned.kind:<6} {planned.path}{marker}", highlight=False)
     for expert_id, source in result.replaces.items():
-        console.print(f"[yellow]! replaces '{expert_id}' from {source}[/]", highlight=False)
+        console.print(Text(f"! replaces '{expert_id}' from {source}", style="yellow"))
     console.print("next:", highlight=False)
     console.print(f"  python -m pytest {result.test_path}", highlight=False)
     if result.discovered_automatically:
         console.print(f"  vy-nexus route {shlex.quote(route_example(spec))}", highlight=False)
     else:
         console.print(
-            f"[yellow]note:[/] {result.directory} is not the configured experts directory, so vy-nexus will not load "
-            "this expert by itself; move it there or set experts.directory "
-            f"(vy-nexus configure experts.directory {result.directory})",
-            highlight=False,
+            Text.assemble(
+                ("note:", "yellow"),
+                f" {result.directory} is not the configured experts directory, so vy-nexus will not load this expert"
+                " by itself; move it there or set experts.directory"
+                f" (vy-nexus configure experts.directory {result.directory})",
+            )
         )
 
 

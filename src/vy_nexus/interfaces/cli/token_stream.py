@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
 from vy_nexus.reasoning.llm import TokenEvent
 from vy_nexus.tasks import AggregatedResult
@@ -26,7 +27,9 @@ class TokenPrinter:
             if self._current is not None:
                 self.console.print()
             self.console.print(
-                f"[bold cyan]{event.expert_id or 'llm'}[/] [dim]· {event.provider}/{event.model}[/]", highlight=False
+                Text.assemble(
+                    (event.expert_id or "llm", "bold cyan"), " ", (f"· {event.provider}/{event.model}", "dim")
+                )
             )
             self._current = source
             self.texts.append("")
