@@ -3,8 +3,10 @@ command line gives a clear message and the right exit code, never a traceback; u
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from vy_nexus.interfaces.cli import app
@@ -58,3 +60,40 @@ def test_route_labels_with_markup_are_listed_literally(home: Path) -> None:
     code, out, err = invoke(home, "routes", "list")
     assert code == 0, err
     assert "[/]" in out and "[red]x (not registered)" in out
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port  # nothing listens there once the probe is closed
+
+
+@pytest.mark.parametrize("backend", ["ollama", "openai"])
+def test_an_unreachable_reasoning_server_exits_with_the_backend_code(home: Path, backend: str) -> None:
+    url = f"http://127.0.0.1:{closed_port()}" + ("/v1" if backend == "openai" else "")
+    (home / "config.yaml").write_text(f"reasoning_core:\n  provider: {backend}\n  base_url: {url}\n")
+    code, out, err = invoke(home, "run", "tell me a joke", "--expert", "general")
+    assert code == 5, (out, err)
+    assert "general needs the reasoning core" in out
+
+
+@pytest.mark.slow  # the embedded backend (default runs swap it for a scripted one)
+@pytest.mark.parametrize("problem", ["model-missing", "model-not-gguf", "prompt-too-long"])
+def test_an_embedded_model_problem_exits_with_the_backend_code(home: Path, problem: str) -> None:
+    core = {
+        "model-missing": f"model_path: {home / 'missing.gguf'}",
+        "model-not-gguf": f"model_path: {home / 'config.yaml'}",
+        "prompt-too-long": "context_window: 128",
+    }[problem]
+    (home / "config.yaml").write_text(f"reasoning_core:\n  {core}\n")
+    (home / "long.txt").write_text("word " * 1000)
+    code, out, err = invoke(home, "run", "tell me about this", "--expert", "general", "--input", str(home / "long.txt"))
+    assert code == 5, (out, err)
+
+
+def test_a_file_that_is_not_a_database_exits_with_the_bad_input_code(home: Path, tmp_path: Path) -> None:
+    fake = tmp_path / "sales.db"
+    fake.write_bytes(b"not a database at all " * 200)
+    code, out, _ = invoke(home, "run", "total units by region", "--input", str(fake))
+    assert code == 2 and "file is not a database" in " ".join(out.split())

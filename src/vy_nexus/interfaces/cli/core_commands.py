@@ -11,7 +11,7 @@ from rich.text import Text
 
 from vy_nexus.admin import change_config
 from vy_nexus.config import get_key
-from vy_nexus.errors import TaskError
+from vy_nexus.errors import TaskError, failure_error
 from vy_nexus.execution.aggregation import AGGREGATORS
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
 from vy_nexus.interfaces.cli.confirm import cli_approval
@@ -115,7 +115,7 @@ def register(app: typer.Typer) -> None:
         else:
             render_result(result, printer.texts)
         if not result.ok:
-            raise typer.Exit(1)
+            raise typer.Exit(failure_error(result.failure_kind).exit_code)
 
     @app.command()
     @handle_errors
