@@ -97,3 +97,62 @@ def test_a_file_that_is_not_a_database_exits_with_the_bad_input_code(home: Path,
     fake.write_bytes(b"not a database at all " * 200)
     code, out, _ = invoke(home, "run", "total units by region", "--input", str(fake))
     assert code == 2 and "file is not a database" in " ".join(out.split())
+
+
+def test_files_in_the_home_that_are_not_utf8_are_named(home: Path) -> None:
+    (home / "config.yaml").write_bytes(b"logging:\n  level: \xff\n")
+    for args in (("status",), ("configure", "logging.level", "info", "--yes")):
+        code, _, err = invoke(home, *args)
+        assert code == 2 and f"{home / 'config.yaml'} is not UTF-8 text" in err, err
+    (home / "config.yaml").unlink()
+    (home / "governance").mkdir()
+    (home / "governance" / "approvals.json").write_bytes(b"\xff")
+    code, _, err = invoke(home, "approvals")
+    assert code == 6 and "approvals.json is corrupt" in err
+
+
+def test_a_state_file_that_is_not_utf8_is_moved_aside(home: Path) -> None:
+    (home / "sovereign_state.json").write_bytes(b"\xff\xfe")
+    code, _, err = invoke(home, "pulse")
+    assert code == 6 and "not UTF-8 text" in err and "moved to" in err
+    assert len(list(home.glob("sovereign_state.json.corrupt-*"))) == 1
+    code, out, err = invoke(home, "pulse")
+    assert code == 0 and "job 1.1" in out, err
+
+
+def test_a_home_that_is_a_file_or_empty_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    for home, message in ((str(tmp_path / "afile"), "is not a directory"), ("", "the home directory is empty")):
+        result = runner.invoke(app, ["--home", home, "run", "x", "--input", "-"], input="[]")
+        assert result.exit_code == 2 and message in result.stderr, result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["afile"]  # nothing written into the current directory
+
+
+def test_a_time_too_far_back_is_refused(home: Path) -> None:
+    code, _, err = invoke(home, "logs", "--since", "99999999d")
+    assert code == 2 and "too far back" in err
+
+
+def test_routes_fit_refuses_bad_options_and_bad_lines_before_writing(home: Path, tmp_path: Path) -> None:
+    data = tmp_path / "train.jsonl"
+    data.write_text('{"text": "hi there", "intent": "greet"}\n{"text": "bye now", "intent": "leave"}\n')
+    code, _, err = invoke(home, "routes", "fit", "--data", str(data), "--c", "-1")
+    assert code == 2 and "must be a positive number" in err
+    assert not list(home.rglob("routes*"))  # refused before the routes file was written
+    data.write_bytes(b'{"text": "hi", "intent": "greet"}\n\xff\n')
+    code, _, err = invoke(home, "routes", "fit", "--data", str(data))
+    assert code == 2 and "train.jsonl:2: not UTF-8 text" in err
+    data.write_text('{"text": "hi", "intent": 3}\n')
+    code, _, err = invoke(home, "routes", "fit", "--data", str(data))
+    assert code == 2 and "field 'intent' must be a string, not int" in err
+
+
+def test_deeply_nested_json_input_is_refused(home: Path, tmp_path: Path) -> None:
+    for depth in (300, 100_000):
+        deep = tmp_path / f"deep{depth}.json"
+        deep.write_text("[" * depth + "]" * depth)
+        code, _, err = invoke(home, "run", "sum", "--input", str(deep))
+        assert code == 2 and "nested deeper than 100 levels" in err, err
+    code, _, err = invoke(home, "run", "sum", "--input", "-", "--json", input="null")
+    assert "nested" not in err

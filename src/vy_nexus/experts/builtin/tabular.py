@@ -100,6 +100,8 @@ def parse_rows(payload: Any) -> list[Row]:
                 return parse_rows(json.loads(text))
             except json.JSONDecodeError as exc:
                 raise TaskError(f"the input looks like JSON but is not valid: {exc.msg} at line {exc.lineno}") from exc
+            except RecursionError:
+                raise TaskError("the input is JSON nested too deeply to read") from None
         reader = csv.DictReader(io.StringIO(text))
         if not reader.fieldnames:
             raise TaskError("the CSV input has no header row")

@@ -6,7 +6,6 @@ import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import typer
@@ -30,7 +29,8 @@ err_console = Console(stderr=True, markup=False)
 class CliState:
     """Per-invocation state, created by the app callback and found on ``ctx.obj``."""
 
-    home: Path | None = None
+    home: str | None = None
+    """As given (``--home``/``$VY_NEXUS_HOME``): an empty string is an error for ``load_settings`` to name."""
 
     def settings(self) -> Settings:
         return load_settings(self.home)
