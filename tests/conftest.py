@@ -19,12 +19,6 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
         if name.startswith("VY_NEXUS_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("VY_NEXUS_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("VY_NEXUS_LOGGING__WRITER", TEST_WRITER)
-
-
-TEST_WRITER = "thread"
-"""Tests write observations from threads: a writer process per system would cost every test that starts one about
-0.2 s. tests/integration/test_writer_process.py runs the default ``process`` writer end to end."""
 
 
 @pytest.fixture
@@ -36,7 +30,7 @@ def home(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(home: Path) -> Settings:
-    return load_settings(home, environ={"VY_NEXUS_LOGGING__WRITER": TEST_WRITER})
+    return load_settings(home, environ={})
 
 
 @pytest.fixture

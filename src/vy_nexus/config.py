@@ -57,9 +57,7 @@ class ReasoningCoreSettings(_Section):
 class LoggingSettings(_Section):
     level: Literal["debug", "info", "warn", "error"] = "info"
     daily_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
-    flush_interval_seconds: float = Field(default=0.5, gt=0)
-    batch_size: int = Field(default=256, ge=1)
-    writer: Literal["process", "thread"] = "process"
+    flush_interval_seconds: float = Field(default=1.0, gt=0)
 
 
 class SafetySettings(_Section):
@@ -115,8 +113,6 @@ class GovernanceSettings(_Section):
 
 class MetricsSettings(_Section):
     enabled: bool = True
-    flush_interval_seconds: float = Field(default=1.0, gt=0)
-    batch_size: int = Field(default=500, ge=1)
     system_sample_seconds: float = Field(default=15.0, gt=0)
     retention_days: int = Field(default=30, ge=1)
 

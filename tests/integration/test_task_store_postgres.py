@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from store_helpers import die
 from vy_nexus.store import SqlTaskStore, TaskState
 from vy_nexus.tasks import AggregatedResult, ExpertResult, RoutingDecision, Task
 
@@ -83,7 +84,7 @@ def test_tasks_of_a_dead_owner_are_interrupted_on_postgresql(pg_url: str) -> Non
     gone.accept(task)
     gone.started(task.id)
     gone.flush()
-    gone._engine.dispose()  # type: ignore[union-attr]  # dies without closing
+    die(gone)
     survivor = SqlTaskStore(pg_url)
     try:
         assert [r.state for r in survivor.open()] == [TaskState.INTERRUPTED]

@@ -61,7 +61,7 @@ def test_cancel_marks_a_live_task_for_its_owner(home: Path) -> None:
     code, out, _ = invoke(home, "tasks", "cancel", task.id)
     assert code == 0 and f"cancel requested for task {task.id} (running)" in out
     code, out, _ = invoke(home, "tasks", "list")
-    assert "cancel requested" in out and "[with brackets]" in out  # user text printed literally
+    assert "cancelling" in out and "[with brackets]" in out  # user text printed literally
     record = server.get(task.id)
     server.close()
     assert record.state is TaskState.RUNNING and record.cancel_requested

@@ -6,7 +6,6 @@ Raw tables (one row per thing that happened; times are Unix seconds, durations m
 * ``executions``  one expert run: task, expert, task type, start, duration, success, error, attempts
 * ``routing``     one routing decision: chosen experts, top confidence, all confidences, strategy, cache hit, latency
 * ``system``      one periodic sample: CPU %, memory %, process RSS, disk %, free disk, observer queue depth
-* ``api``         one HTTP request: route, method, status, latency
 * ``llm``         one LLM call: provider, model, operation, duration, input/output tokens, error
 
 ``metrics`` is a view over all raw tables (``kind``, ``timestamp``, ``task_id``, ``name``, ``value``), so
@@ -23,9 +22,14 @@ import sqlite3
 import time
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-RAW_TABLES = ("tasks", "executions", "routing", "system", "api", "llm")
+_MIGRATIONS = {
+    # Version 2 drops the ``api`` table, which nothing filled yet; the ``metrics`` view is rebuilt without it.
+    1: "DROP VIEW IF EXISTS metrics; DROP TABLE IF EXISTS api;",
+}
+
+RAW_TABLES = ("tasks", "executions", "routing", "system", "llm")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -82,16 +86,6 @@ CREATE TABLE IF NOT EXISTS system (
 );
 CREATE INDEX IF NOT EXISTS system_time ON system (timestamp);
 
-CREATE TABLE IF NOT EXISTS api (
-    id INTEGER PRIMARY KEY,
-    timestamp REAL NOT NULL,
-    route TEXT NOT NULL,
-    method TEXT NOT NULL,
-    status INTEGER NOT NULL,
-    latency_ms REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS api_time ON api (timestamp);
-
 CREATE TABLE IF NOT EXISTS llm (
     id INTEGER PRIMARY KEY,
     timestamp REAL NOT NULL,
@@ -133,7 +127,6 @@ CREATE VIEW IF NOT EXISTS metrics (kind, timestamp, task_id, name, value) AS
     UNION ALL SELECT 'execution', started_at, task_id, expert_id, duration_ms FROM executions
     UNION ALL SELECT 'routing', timestamp, task_id, top_expert, latency_ms FROM routing
     UNION ALL SELECT 'system', timestamp, NULL, 'cpu_percent', cpu_percent FROM system
-    UNION ALL SELECT 'api', timestamp, NULL, method || ' ' || route, latency_ms FROM api
     UNION ALL SELECT 'llm', timestamp, task_id, provider || '/' || model, duration_ms FROM llm;
 """
 
@@ -160,7 +153,6 @@ _ROLL_UP = (
     "DELETE FROM executions WHERE started_at < :cutoff",
     "DELETE FROM routing WHERE timestamp < :cutoff",
     "DELETE FROM system WHERE timestamp < :cutoff",
-    "DELETE FROM api WHERE timestamp < :cutoff",
     "DELETE FROM llm WHERE timestamp < :cutoff",
 )
 
@@ -168,11 +160,17 @@ _ROLL_UP = (
 def connect(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
     """Open (creating if needed) the metrics database in WAL mode with the current schema."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, timeout=10.0, check_same_thread=check_same_thread)
+    # IMMEDIATE: a write transaction takes the write lock at BEGIN, so a process waiting for another one's commit
+    # waits in the busy handler (``timeout``) instead of failing on a stale snapshot.
+    connection = sqlite3.connect(path, timeout=30.0, check_same_thread=check_same_thread, isolation_level="IMMEDIATE")
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
-    connection.executescript(SCHEMA)
-    connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    if version < SCHEMA_VERSION:
+        for step in range(version, SCHEMA_VERSION):
+            connection.executescript(_MIGRATIONS.get(step, ""))
+        connection.executescript(SCHEMA)
+        connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     return connection
 
 

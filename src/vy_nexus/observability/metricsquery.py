@@ -25,7 +25,6 @@ TIME_COLUMNS = {
     "executions": "started_at",
     "routing": "timestamp",
     "system": "timestamp",
-    "api": "timestamp",
     "llm": "timestamp",
 }
 
@@ -73,7 +72,7 @@ class DurationStats:
 
 @dataclass(frozen=True)
 class GroupStats:
-    """Duration statistics for one group (an expert and task type, a task type, an API route, an LLM model)."""
+    """Duration statistics for one group (an expert and task type, a task type, an LLM model)."""
 
     group: dict[str, str]
     stats: DurationStats
@@ -113,7 +112,6 @@ class MetricsReport:
     tasks: list[GroupStats] = field(default_factory=list)
     routing: RoutingStats | None = None
     system: SystemStats | None = None
-    api: list[GroupStats] = field(default_factory=list)
     llm: list[GroupStats] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -221,13 +219,6 @@ def build_report(db_path: Path, *, since: float | None = None, expert: str | Non
             ).fetchall(),
             ("task_type",),
         )
-        api = _grouped(
-            connection.execute(
-                "SELECT method, route, latency_ms AS duration, status < 500 AS ok FROM api WHERE timestamp >= ?",
-                (start,),
-            ).fetchall(),
-            ("method", "route"),
-        )
         llm = _grouped(
             connection.execute(
                 "SELECT provider, model, duration_ms AS duration, error IS NULL AS ok FROM llm WHERE timestamp >= ?",
@@ -242,7 +233,6 @@ def build_report(db_path: Path, *, since: float | None = None, expert: str | Non
             tasks=tasks,
             routing=_routing(connection, start),
             system=_system(connection, start),
-            api=api,
             llm=llm,
         )
     finally:

@@ -17,6 +17,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -37,15 +38,14 @@ Clock = Callable[[], float]
 MAX_PAGE = 500
 
 
-def process_owner_id() -> str:
-    """host:pid:start — unique across hosts and pid reuse."""
+def new_owner_id() -> str:
+    """host:pid:start:nonce — unique across hosts, pid reuse and several stores in one process."""
     started = int(psutil.Process().create_time())
-    return f"{socket.gethostname()}:{os.getpid()}:{started}"
+    return f"{socket.gethostname()}:{os.getpid()}:{started}:{uuid.uuid4().hex[:8]}"
 
 
 def _owner_alive(owner_id: str, heartbeat_at: float | None, now: float, lease: float) -> bool:
-    host, _, rest = owner_id.partition(":")
-    pid_text, _, started_text = rest.partition(":")
+    host, pid_text, started_text = ([*owner_id.split(":"), "", ""])[:3]
     if host == socket.gethostname() and pid_text.isdigit():
         try:
             process = psutil.Process(int(pid_text))
@@ -89,7 +89,7 @@ class SqlTaskStore:
         self.retention_seconds = retention_seconds
         self.lease_seconds = lease_seconds
         self.max_input_bytes = max_input_bytes
-        self.owner_id = owner_id or process_owner_id()
+        self.owner_id = owner_id or new_owner_id()
         self.on_cancel: Callable[[str], None] | None = None
         self._clock = clock
         self._warn = on_warning or (lambda _message: None)

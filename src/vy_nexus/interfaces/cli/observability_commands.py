@@ -111,8 +111,6 @@ def render_report(report: MetricsReport) -> None:
             "  ".join(f"{b['from']:.1f}+:{b['count']}" for b in routing.confidence_histogram if b["count"]),
         )
         console.print(table)
-    if report.api:
-        console.print(_group_table("API", report.api))
     if report.llm:
         console.print(_group_table("LLM calls", report.llm))
     system = report.system
@@ -188,7 +186,7 @@ def register(app: typer.Typer) -> None:
         expert: str | None = typer.Option(None, "--expert", "-e", help="Only this expert's executions."),
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     ) -> None:
-        """Per expert and task type: count, success rate, p50/p95/p99 duration; routing; system; API; LLM calls.
+        """Per expert and task type: count, success rate, p50/p95/p99 duration; routing; system; LLM calls.
 
         Example: vy-nexus metrics report --since 1d --expert code
         """

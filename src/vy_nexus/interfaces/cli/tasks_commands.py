@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -49,26 +50,26 @@ def _duration(record: TaskRecord) -> str:
 
 
 def _state_text(record: TaskRecord) -> Text:
-    label = record.state.value + (
-        " (cancel requested)" if record.cancel_requested and not record.state.finished else ""
-    )
-    return Text(label, style=STATE_STYLES[record.state])
+    if record.cancel_requested and not record.state.finished:
+        return Text("cancelling", style=STATE_STYLES[TaskState.CANCELLED])
+    return Text(record.state.value, style=STATE_STYLES[record.state])
 
 
 def tasks_table(records: list[TaskRecord]) -> Table:
-    table = Table(header_style="bold", title_justify="left")
-    table.add_column("id", no_wrap=True)
-    table.add_column("state", no_wrap=True)
-    table.add_column("experts")
-    table.add_column("created (UTC)", no_wrap=True)
-    table.add_column("took", justify="right", no_wrap=True)
-    table.add_column("task", overflow="ellipsis", no_wrap=True, max_width=40)
+    """Fits 80 columns: the fixed-width columns never wrap, the task text takes what is left."""
+    table = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("id", no_wrap=True, min_width=16)
+    table.add_column("state", no_wrap=True, min_width=11)
+    table.add_column("experts", no_wrap=True, overflow="ellipsis", max_width=16)
+    table.add_column("created", no_wrap=True, min_width=11)
+    table.add_column("took", justify="right", no_wrap=True, min_width=7)
+    table.add_column("task", no_wrap=True, overflow="ellipsis", min_width=8)
     for record in records:
         table.add_row(
             Text(record.id),
             _state_text(record),
             Text(", ".join(record.experts)),
-            _when(record.created_at),
+            _when(record.created_at)[5:16],
             _duration(record),
             Text(record.description.splitlines()[0] if record.description else ""),
         )
