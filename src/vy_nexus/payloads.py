@@ -32,6 +32,12 @@ def read_payload(path: str | Path, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> Any
     """The payload in a file. An SQLite database stays where it is: ``{"sqlite": "<absolute path>"}``."""
     file = Path(path).expanduser()
     if not file.is_file():
+        if file.is_dir():
+            raise InputError(f"input {file} is a directory: name a file")
+        if file.exists():
+            raise InputError(
+                f"input {file} is not a regular file (a device or a pipe): name a file, or use '-' for stdin"
+            )
         raise InputError(f"input file not found: {file}")
     try:
         with file.open("rb") as handle:
@@ -76,6 +82,8 @@ def parse_payload(
             raise InputError(f"{name} is not UTF-8 text (byte {exc.start})") from exc
     else:
         text = data.removeprefix("\ufeff")
+    if not text.strip():
+        raise InputError(f"{name} is empty")
     if not _is_json(filename, text):
         return text
     too_deep = InputError(f"{name} is JSON nested deeper than {MAX_NESTING} levels")

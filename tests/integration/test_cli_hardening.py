@@ -3,7 +3,12 @@ command line gives a clear message and the right exit code, never a traceback; u
 
 from __future__ import annotations
 
+import io
+import json
+import os
+import pty
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -156,3 +161,108 @@ def test_deeply_nested_json_input_is_refused(home: Path, tmp_path: Path) -> None
         assert code == 2 and "nested deeper than 100 levels" in err, err
     code, _, err = invoke(home, "run", "sum", "--input", "-", "--json", input="null")
     assert "nested" not in err
+
+
+def test_an_empty_input_is_refused_not_invented(home: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "notes.txt"
+    empty.write_text("  \n")
+    code, _, err = invoke(home, "run", "summarise this", "--input", str(empty))
+    assert code == 2 and f"{empty} is empty" in err
+    code, _, err = invoke(home, "run", "summarise this", "--input", "-", input="")
+    assert code == 2 and "stdin is empty" in err
+
+
+def test_an_input_that_is_not_a_regular_file_is_named_as_such(home: Path, tmp_path: Path) -> None:
+    code, _, err = invoke(home, "run", "x", "--input", str(tmp_path))
+    assert code == 2 and "is a directory" in err
+    code, _, err = invoke(home, "run", "x", "--input", os.devnull)
+    assert code == 2 and "is not a regular file" in err
+
+
+def test_a_csv_with_a_quoted_delimiter_is_still_a_table(home: Path, tmp_path: Path) -> None:
+    data = tmp_path / "sales.csv"
+    data.write_text('region,units\nnorth,"1,200"\nsouth,300\nwest,5\n')
+    code, out, _ = invoke(home, "run", "total units by region", "--input", str(data), "--json")
+    result = json.loads(out)
+    assert code == 0 and result["experts"] == ["data-analysis"]
+    assert result["output"]["result"][0] == {"region": "north", "sum_units": 1200}
+
+
+def test_reading_stdin_from_a_terminal_says_what_it_waits_for(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    leader, follower = pty.openpty()
+    os.write(leader, b'[{"v": 2}, {"v": 5}]\n\x04')  # Ctrl-D on a new line: end of input
+    with os.fdopen(follower, "rb", buffering=0) as raw, io.TextIOWrapper(raw) as terminal:
+        monkeypatch.setattr(sys, "stdin", terminal)
+        with pytest.raises(SystemExit) as ended:
+            app(["--home", str(home), "run", "sum", "--input", "-", "--json"])
+    os.close(leader)
+    captured = capsys.readouterr()
+    assert ended.value.code == 0, captured.err
+    assert "press Ctrl-D" in captured.err and json.loads(captured.out)["output"]["columns"]["v"]["sum"] == 7
+
+
+def test_column_statistics_fit_80_columns_without_splitting_numbers(home: Path) -> None:
+    data = Path(__file__).parents[2] / "examples" / "sales.csv"
+    result = runner.invoke(app, ["--home", str(home), "run", "total units by region", "--input", str(data)],
+                           env={"COLUMNS": "80"})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert any("stdev=4.60435" in line for line in lines)  # one number, one line
+    assert any(line.lstrip().startswith("units") and "sum=46" in line for line in lines)
+    assert any("strategy: keyword" in line and "looks like a table" in line for line in lines)  # caption on one line
+
+
+def test_the_routing_decision_prints_before_the_streamed_answer(home: Path) -> None:
+    code, out, err = invoke(home, "run", "tell me a joke", "--expert", "general")
+    assert code == 0, err
+    assert out.index("Routing decision") < out.index("A scripted answer") < out.index("general · single")
+    assert out.count("Routing decision") == 1
+
+
+def test_an_answer_cut_at_the_token_limit_is_marked(home: Path) -> None:
+    (home / "config.yaml").write_text("reasoning_core:\n  max_tokens: 2\n")
+    code, out, _ = invoke(home, "run", "tell me a joke", "--expert", "general")
+    assert code == 0 and "general: the answer was cut at the token limit (2 tokens" in " ".join(out.split())
+
+
+def test_an_ensemble_shows_each_experts_output_under_its_name(home: Path, tmp_path: Path) -> None:
+    code = tmp_path / "mean.py"
+    code.write_text("def mean(xs):\n    return sum(xs) / len(xs)\n")
+    args = ["run", "check this", "--input", str(code), "-e", "code", "-e", "general", "--aggregation", "ensemble"]
+    status, out, err = invoke(home, *args)
+    assert status == 0, err
+    assert "Valid Python: 2 lines" in out and '{"summary"' not in out and '"analysis"' not in out
+    assert out.index("code ──") < out.index("Valid Python") < out.index("general ──")
+    assert "functions=mean" in out
+
+
+STREAM_THEN_STOP = """
+import asyncio
+
+from vy_nexus.experts.base import BaseExpert, ExpertOutput
+from vy_nexus.experts.builtin.thinking import think
+
+
+class StreamThenStop(BaseExpert):
+    id = "stream-then-stop"
+    name = "Streams, then asks everything to stop"
+    capabilities = ("interrupt",)
+
+    async def execute(self, task):
+        await think(self.context, expert_id=self.id, system="s", prompt="p")
+        (self.context.settings.home / "STOP").write_text("enough")
+        await asyncio.sleep(30)
+        return ExpertOutput("never")
+"""
+
+
+def test_an_interrupted_run_prints_its_error_on_a_new_line(home: Path) -> None:
+    (home / "experts").mkdir()
+    (home / "experts" / "stream_then_stop.py").write_text(STREAM_THEN_STOP)
+    (home / "config.yaml").write_text("safety:\n  stop_poll_seconds: 0.02\n  grace_period_seconds: 0\n")
+    result = runner.invoke(app, ["--home", str(home), "run", "x", "--expert", "stream-then-stop"])
+    assert result.exit_code == 4, result.output
+    assert "A scripted answer from the test reasoning core.\nerror: task cancelled" in result.output

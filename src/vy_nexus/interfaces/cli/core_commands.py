@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import typer
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -13,10 +14,10 @@ from vy_nexus.admin import change_config
 from vy_nexus.config import get_key
 from vy_nexus.errors import TaskError, failure_error
 from vy_nexus.execution.aggregation import AGGREGATORS
-from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
+from vy_nexus.interfaces.cli.common import console, err_console, handle_errors, print_json, state
 from vy_nexus.interfaces.cli.confirm import cli_approval
 from vy_nexus.interfaces.cli.render import render_output
-from vy_nexus.interfaces.cli.token_stream import TokenPrinter, backends_used
+from vy_nexus.interfaces.cli.token_stream import RoutingPrinter, TokenPrinter, backends_used, truncation_notes
 from vy_nexus.observability.signals import publish_config_changed
 from vy_nexus.payloads import build_task, parse_payload, read_limited, read_payload
 from vy_nexus.reasoning.streaming import stream_tokens_to
@@ -27,7 +28,10 @@ def task_from_options(text: str, task_type: str, input_path: str | None, experts
     """``--input PATH`` reads a file; ``--input -`` reads stdin."""
     payload: Any = None
     if input_path == "-":
-        payload = parse_payload(read_limited(typer.get_binary_stream("stdin"), name="stdin"), filename="stdin")
+        stdin = typer.get_binary_stream("stdin")
+        if stdin.isatty():
+            err_console.print("reading the input from the terminal: type or paste it, then press Ctrl-D on a new line")
+        payload = parse_payload(read_limited(stdin, name="stdin"), filename="stdin")
     elif input_path is not None:
         payload = read_payload(input_path)
     return build_task(text, task_type=task_type, payload=payload, experts=experts)
@@ -47,21 +51,26 @@ def flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     return rows
 
 
-def render_decision(decision: RoutingDecision) -> Table:
-    table = Table(title="Routing decision", show_header=True, header_style="bold")
+def render_decision(decision: RoutingDecision) -> RenderableType:
+    table = Table(title="Routing decision", show_header=True, header_style="bold", title_justify="left")
     table.add_column("expert")
     table.add_column("confidence", justify="right")
     for expert_id in decision.expert_ids:
         table.add_row(expert_id, f"{decision.confidences.get(expert_id, 0.0):.2f}")
-    table.caption = (
+    # Below the table, not its caption: a caption wraps to the table's width.
+    why = Text(
         f"strategy: {decision.strategy}{' (fallback)' if decision.fallback else ''}"
-        f"{' · cached' if decision.cache_hit else ''} · {decision.latency_ms:.2f} ms\n{decision.reason}"
+        f"{' · cached' if decision.cache_hit else ''} · {decision.latency_ms:.2f} ms · {decision.reason}",
+        style="dim",
     )
-    return table
+    return Group(table, why)
 
 
-def render_result(result: AggregatedResult, streamed: list[str] | None = None) -> None:
-    if result.decision is not None:
+def render_result(
+    result: AggregatedResult, streamed: list[str] | None = None, shown: RoutingDecision | None = None
+) -> None:
+    """``shown``: the decision already printed while the task ran; printed again only when governance changed it."""
+    if result.decision is not None and (shown is None or shown.expert_ids != result.decision.expert_ids):
         console.print(render_decision(result.decision))
     for item in result.results:
         if not item.ok:
@@ -71,9 +80,17 @@ def render_result(result: AggregatedResult, streamed: list[str] | None = None) -
         return
     title = f"{', '.join(result.experts)} · {result.method} · confidence {result.confidence:.2f}"
     console.rule(title, style="dim")
-    console.print(render_output(result.output, streamed or ()))
+    output = result.output
+    if result.method == "ensemble" and isinstance(output, dict) and list(output) == result.experts:
+        for expert_id, part in output.items():  # one section per expert, not one JSON blob
+            console.rule(Text(expert_id), style="dim", align="left")
+            console.print(render_output(part, streamed or ()))
+    else:
+        console.print(render_output(output, streamed or ()))
     for used in backends_used(result):
         console.print(Text(f"answered by {used}", style="dim"))
+    for note in truncation_notes(result):
+        console.print(Text(note, style="yellow"))
 
 
 def register(app: typer.Typer) -> None:
@@ -107,13 +124,18 @@ def register(app: typer.Typer) -> None:
                 result = system.run(task, top_k=experts, aggregation=aggregation)
             else:
                 printer = TokenPrinter(console)
-                with stream_tokens_to(printer):
-                    result = system.run(task, top_k=experts, aggregation=aggregation)
-                printer.finish()
+                routing = RoutingPrinter(console, render_decision)  # the decision shows before any streamed answer
+                unsubscribe = system.events.subscribe(routing)
+                try:
+                    with stream_tokens_to(printer):
+                        result = system.run(task, top_k=experts, aggregation=aggregation)
+                finally:
+                    unsubscribe()
+                    printer.finish()  # an error printed next starts on its own line
         if as_json:
             print_json(result.model_dump(mode="json"))
         else:
-            render_result(result, printer.texts)
+            render_result(result, printer.texts, routing.shown)
         if not result.ok:
             raise typer.Exit(failure_error(result.failure_kind).exit_code)
 
