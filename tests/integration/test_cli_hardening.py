@@ -8,6 +8,7 @@ import json
 import os
 import pty
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -266,3 +267,77 @@ def test_an_interrupted_run_prints_its_error_on_a_new_line(home: Path) -> None:
     result = runner.invoke(app, ["--home", str(home), "run", "x", "--expert", "stream-then-stop"])
     assert result.exit_code == 4, result.output
     assert "A scripted answer from the test reasoning core.\nerror: task cancelled" in result.output
+
+
+def test_one_result_is_not_called_an_ensemble(home: Path) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"  # general fails: only code's result is left
+    (home / "config.yaml").write_text(f"reasoning_core:\n  provider: ollama\n  base_url: {url}\n")
+    args = ["run", "check this", "--input", "-", "-e", "code", "-e", "general", "--aggregation", "ensemble", "--json"]
+    code, out, _ = invoke(home, *args, input="x = 1\n")
+    result = json.loads(out)
+    assert code == 0 and result["experts"] == ["code"] and result["method"] == "single"
+
+
+def test_the_create_expert_hint_is_a_command_that_reaches_the_new_expert(home: Path) -> None:
+    code, out, _ = invoke(home, "create-expert", "--name", "CsvTool", "--capabilities", "csv,table")
+    assert code == 0 and "--expert csv-tool" in out and "sends this example to 'data-analysis'" in " ".join(out.split())
+    code, out, _ = invoke(home, "create-expert", "--name", "Zebra", "--capabilities", "zebra")
+    assert code == 0 and "vy-nexus route 'Work on this zebra'" in out
+
+
+def test_a_failing_heartbeat_verification_exits_non_zero(home: Path) -> None:
+    state = {"meta": {"current_phase": 1}, "phases": [{"id": 1, "name": "p", "jobs": [{"id": "1.1", "task": "t",
+             "verification": ["false"]}]}]}  # fmt: skip
+    (home / "sovereign_state.json").write_text(json.dumps(state))
+    code, out, _ = invoke(home, "pulse")
+    assert code == 1 and "job 1.1: failed" in out
+
+
+def test_logs_limit_shows_the_newest_entries(home: Path) -> None:
+    (home / "research_logs").mkdir()
+    lines = [
+        json.dumps(
+            {"timestamp": f"2026-01-01T00:00:0{i}.000000Z", "level": "info", "component": "c", "message": f"m{i}"}
+        )
+        for i in range(5)
+    ]
+    (home / "research_logs" / "structured.jsonl").write_text("\n".join(lines) + "\n")
+    code, out, _ = invoke(home, "logs", "-n", "2")
+    assert code == 0 and [line.split()[-1] for line in out.splitlines()] == ["m3", "m4"]
+
+
+def test_metrics_export_json_writes_lists_as_lists(home: Path) -> None:
+    invoke(home, "run", "sum this data", "--input", "-", input='[{"v": 2}]')
+    code, out, _ = invoke(home, "metrics", "export", "--table", "routing", "--format", "json")
+    (row,) = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and row["experts"] == ["data-analysis"] and isinstance(row["confidences"], dict)
+
+
+def test_configure_prints_a_whole_number_as_typed(home: Path) -> None:
+    code, out, _ = invoke(home, "configure", "routing.cache.ttl_seconds", "600", "--yes")
+    assert code == 0 and "routing.cache.ttl_seconds = 600 " in out
+    code, out, _ = invoke(home, "configure", "routing.cache.ttl_seconds")
+    assert code == 0 and out.strip() == "600"
+
+
+def test_help_shows_no_type_placeholders_for_flags() -> None:
+    result = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0 and "--json" in result.stdout and "<bool>" not in result.stdout
+
+
+def test_a_command_group_without_a_subcommand_prints_its_help(home: Path) -> None:
+    for group in ("routes", "cache", "metrics", "tasks"):
+        result = runner.invoke(app, ["--home", str(home), group])
+        assert "Missing command" not in result.output and "Commands" in result.output, (group, result.output)
+
+
+@pytest.mark.slow  # runs the generated tests in a pytest subprocess
+def test_generated_tests_pass_when_another_expert_shares_the_sample_capability(home: Path) -> None:
+    code, _, err = invoke(home, "create-expert", "--name", "CsvTool", "--capabilities", "csv,table")
+    assert code == 0, err
+    test_file = home / "experts" / "tests" / "test_csv_tool.py"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test_file)],
+        capture_output=True, text=True, timeout=300, check=False, env={**os.environ, "VY_NEXUS_HOME": str(home)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -51,6 +51,11 @@ def flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     return rows
 
 
+def _plain(value: Any) -> Any:
+    """A whole float as an int (``600``, not ``600.0``): as the person typed it."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def render_decision(decision: RoutingDecision) -> RenderableType:
     table = Table(title="Routing decision", show_header=True, header_style="bold", title_justify="left")
     table.add_column("expert")
@@ -230,7 +235,7 @@ def register(app: typer.Typer) -> None:
         cli_state = state(ctx)
         if value is None:
             current = get_key(cli_state.settings(), key)
-            typer.echo(json.dumps(current, default=str))
+            typer.echo(json.dumps(_plain(current), default=str))
             return
         who = cli_approval(yes)
         change = change_config(
@@ -245,4 +250,5 @@ def register(app: typer.Typer) -> None:
         system = cli_state.system()  # built after the change, so it journals with the new settings
         publish_config_changed(system.events, key=key, previous=change.previous, value=change.value, source="cli")
         system.stop("config changed")
-        console.print(Text.assemble(f"{key} = {json.dumps(change.value, default=str)}  ", (f"({change.path})", "dim")))
+        shown = json.dumps(_plain(change.value), default=str)
+        console.print(Text.assemble(f"{key} = {shown}  ", (f"({change.path})", "dim")))

@@ -142,7 +142,10 @@ def register(app: typer.Typer) -> None:
         with system:
             heartbeat = system.heartbeat()
             if every is None:
-                show(heartbeat.beat())
+                beat = heartbeat.beat()
+                show(beat)
+                if beat.verification is not None and not beat.verification.passed:
+                    raise typer.Exit(1)  # scripts (cron) see that the job does not hold yet
                 return
             with sigterm_requests_shutdown(system.safety):
                 try:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import math
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import cast
 
@@ -135,7 +137,9 @@ def register(app: typer.Typer) -> None:
         until: str | None = typer.Option(None, "--until", help="Up to this time: 30m, 1h, 2d or ISO 8601 (UTC)."),
         task: str | None = typer.Option(None, "--task", "-t", help="Only entries of this task id."),
         grep: str | None = typer.Option(None, "--grep", "-g", help="Only lines containing this text (any case)."),
-        limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="Stop after this many entries."),
+        limit: int | None = typer.Option(
+            None, "--limit", "-n", min=1, help="Only the newest N entries (with --follow: stop after N new ones)."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print the matching JSON lines as they are."),
         follow_file: bool = typer.Option(False, "--follow", "-f", help="Keep waiting for new entries (Ctrl-C ends)."),
     ) -> None:
@@ -154,7 +158,11 @@ def register(app: typer.Typer) -> None:
             grep=grep,
         )
         stats = QueryStats()
-        entries = follow(path, flt, stats=stats) if follow_file else query(path, flt, stats)
+        entries: Iterable[LogEntry]
+        if follow_file:
+            entries = follow(path, flt, stats=stats)
+        else:  # like tail: the newest, still in time order; the scan streams, only N entries are kept
+            entries = query(path, flt, stats) if limit is None else collections.deque(query(path, flt, stats), limit)
         shown = 0
         out = sys.stdout
         colour = out.isatty()
@@ -164,7 +172,7 @@ def register(app: typer.Typer) -> None:
                 shown += 1
                 if follow_file:
                     out.flush()
-                if limit is not None and shown >= limit:
+                if follow_file and limit is not None and shown >= limit:
                     break
         except KeyboardInterrupt:  # --follow ends with Ctrl-C
             pass

@@ -11,8 +11,10 @@ from rich.text import Text
 
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
 
-routes_app = typer.Typer(help="Semantic routes: fit them on labeled examples, evaluate them, list them.")
-cache_app = typer.Typer(help="The routing cache and the on-disk embedding cache.")
+routes_app = typer.Typer(
+    help="Semantic routes: fit them on labeled examples, evaluate them, list them.", no_args_is_help=True
+)
+cache_app = typer.Typer(help="The routing cache and the on-disk embedding cache.", no_args_is_help=True)
 
 LABEL_FIELD_HELP = "JSON field holding the label (e.g. intent or domain)."
 
