@@ -3,6 +3,7 @@ command line gives a clear message and the right exit code, never a traceback; u
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -341,3 +342,23 @@ def test_generated_tests_pass_when_another_expert_shares_the_sample_capability(h
         capture_output=True, text=True, timeout=300, check=False, env={**os.environ, "VY_NEXUS_HOME": str(home)},
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_metrics_export_to_a_full_or_closed_stdout_is_a_clear_error(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    invoke(home, "run", "sum this data", "--input", "-", input='[{"v": 2}]')
+    with Path("/dev/full").open("w") as full:
+        monkeypatch.setattr(sys, "stdout", full)
+        with pytest.raises(SystemExit) as ended:
+            app(["--home", str(home), "metrics", "export"])
+        monkeypatch.setattr(sys, "stdout", None)
+        with pytest.raises(SystemExit) as closed:
+            app(["--home", str(home), "metrics", "export"])
+        monkeypatch.undo()
+        with contextlib.suppress(OSError):  # what the failed write left in the buffer
+            full.close()
+    err = capsys.readouterr().err
+    assert ended.value.code == 2 and "cannot write the export to stdout: No space left on device" in err
+    assert closed.value.code == 2 and "stdout is closed" in err

@@ -224,7 +224,13 @@ def register(app: typer.Typer) -> None:
         export_format = cast(ExportFormat, fmt)
         start = _optional_time(since)
         if output is None:
-            export_table(settings.metrics_db, table, export_format, sys.stdout, since=start)
+            if sys.stdout is None:  # started with stdout closed (>&-)
+                raise ConfigError("cannot write the export: stdout is closed; use --output FILE")
+            try:
+                export_table(settings.metrics_db, table, export_format, sys.stdout, since=start)
+                sys.stdout.flush()
+            except OSError as exc:  # a full disk (/dev/full), a closed pipe
+                raise ConfigError(f"cannot write the export to stdout: {exc.strerror or exc}") from None
             return
         try:
             with output.open("w", encoding="utf-8", newline="") as handle:
