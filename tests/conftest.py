@@ -19,6 +19,12 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
         if name.startswith("VY_NEXUS_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("VY_NEXUS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("VY_NEXUS_ROUTING__STRATEGY", TEST_STRATEGY)
+
+
+TEST_STRATEGY = "keyword"
+"""Tests route by keyword unless they test routing: the default hybrid strategy loads the sentence encoder in every
+system that routes a task (~0.3 s each). tests/integration/test_default_routing.py tests the default end to end."""
 
 
 @pytest.fixture
@@ -30,7 +36,7 @@ def home(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(home: Path) -> Settings:
-    return load_settings(home, environ={})
+    return load_settings(home, environ={"VY_NEXUS_ROUTING__STRATEGY": TEST_STRATEGY})
 
 
 @pytest.fixture

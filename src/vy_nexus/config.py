@@ -89,10 +89,11 @@ class SemanticSettings(_Section):
     tokenizer_path: str | None = Field(default=None, description="tokenizer.json; default: packaged MiniLM")
     routes_file: str | None = Field(default=None, description="YAML/JSON routes, relative to home")
     max_length: int = Field(default=128, ge=8, le=512)
+    builtin_routes: bool = Field(default=True, description="add the packaged utterances of the built-in experts")
 
 
 class RoutingSettings(_Section):
-    strategy: Literal["keyword", "semantic", "hybrid"] = "keyword"
+    strategy: Literal["keyword", "semantic", "hybrid"] = "hybrid"
     confidence_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
     fallback_expert: str = "general"
     top_k: int = Field(default=1, ge=1, le=16)
@@ -132,6 +133,16 @@ class StoreSettings(_Section):
     flush_interval_seconds: float = Field(default=0.05, gt=0, le=10, description="write-behind interval")
 
 
+class ApiSettings(_Section):
+    host: str = Field(default="127.0.0.1", description="address `vy-nexus serve` binds; loopback unless you say so")
+    port: int = Field(default=8000, ge=1, le=65535)
+    rate_limit_per_minute: int = Field(default=100, ge=1, description="requests per API key per minute")
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="larger request bodies get 413")
+    cors_origins: list[str] = Field(default_factory=list, description="origins allowed by CORS; empty: CORS off")
+    server_url: str | None = Field(default=None, description="CLI: talk to this server instead of running in-process")
+    key_env: str = Field(default="VY_NEXUS_API_KEY", description="environment variable the CLI reads its key from")
+
+
 class ExpertsSettings(_Section):
     directory: str = "experts"
     disabled: list[str] = Field(default_factory=list)
@@ -164,6 +175,7 @@ class Settings(BaseSettings):
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     experts: ExpertsSettings = Field(default_factory=ExpertsSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     home: Path = Field(default_factory=lambda: Path.home() / ".vy-nexus", exclude=True)
     """Keyword argument, else ``$VY_NEXUS_HOME`` (the environment source reads it), else ``~/.vy-nexus``."""

@@ -20,7 +20,7 @@ from vy_nexus.errors import ExpertRegistrationError, SafetyError, TaskCancelledE
 from vy_nexus.events import EventBus, current_task_id
 from vy_nexus.execution.coordinator import Coordinator
 from vy_nexus.execution.executor import Executor
-from vy_nexus.execution.governance import SHUTDOWN, UNREGISTER_EXPERT, AdminAction, Governance
+from vy_nexus.execution.governance import SHUTDOWN, UNREGISTER_EXPERT, AdminAction, Governance, RoutingPreview
 from vy_nexus.execution.inflight import InFlightTasks
 from vy_nexus.execution.local import LocalExecutor
 from vy_nexus.experts.base import BaseExpert, ExpertContext
@@ -268,6 +268,17 @@ class VyNexus:
     def route(self, task: Task, top_k: int | None = None) -> RoutingDecision:
         return self.gating.route(task, top_k=top_k)
 
+    def preview(self, task: Task, top_k: int | None = None) -> RoutingPreview:
+        """The decision ``submit`` would execute for ``task`` now: gating, then governance's ruling (its
+        low-confidence fallback included), without running or recording anything."""
+        routed = self.route(task, top_k=top_k)
+        return RoutingPreview(routed, self.governance.preview_task(task, routed))
+
+    async def apreview(self, task: Task, top_k: int | None = None) -> RoutingPreview:
+        """``preview`` for an event loop (routing as ``submit`` does it, off the loop when it encodes text)."""
+        routed = await self.gating.aroute(task, top_k=top_k)
+        return RoutingPreview(routed, self.governance.preview_task(task, routed))
+
     async def submit(
         self, task: Task, *, top_k: int | None = None, aggregation: str | None = None, durable: bool = False
     ) -> AggregatedResult:
@@ -279,15 +290,30 @@ class VyNexus:
         """
         token = current_task_id.set(task.id)
         try:
-            self.safety.ensure_accepting(task.id)
-            if not self._store_open:  # a system used without start/astart: open on first use, once
-                self._open_store()
-            self.store.accept(task)
-            if durable:
-                await asyncio.to_thread(self.store.flush)
+            await self._accept(task, durable=durable)
             return await self._process(task, top_k, aggregation)
         finally:
             current_task_id.reset(token)
+
+    async def enqueue(
+        self, task: Task, *, top_k: int | None = None, aggregation: str | None = None
+    ) -> asyncio.Task[AggregatedResult]:
+        """``submit`` in the background: returns once the task is committed to the store (an API's 202), with the
+        asyncio task that routes and runs it (it inherits the caller's context: a token sink set around the call)."""
+        token = current_task_id.set(task.id)
+        try:
+            await self._accept(task, durable=True)
+            return asyncio.create_task(self._process(task, top_k, aggregation), name=f"vy-nexus-task-{task.id}")
+        finally:
+            current_task_id.reset(token)
+
+    async def _accept(self, task: Task, *, durable: bool) -> None:
+        self.safety.ensure_accepting(task.id)
+        if not self._store_open:  # a system used without start/astart: open on first use, once
+            self._open_store()
+        self.store.accept(task)
+        if durable:
+            await asyncio.to_thread(self.store.flush)
 
     async def _process(self, task: Task, top_k: int | None, aggregation: str | None) -> AggregatedResult:
         self.events.publish(

@@ -112,9 +112,9 @@ def test_configure_roundtrip_and_errors(home: Path) -> None:
 
 
 def test_bad_config_file_is_reported(home: Path) -> None:
-    (home / "config.yaml").write_text("routing:\n  strategy: psychic\n")
+    (home / "config.yaml").write_text("routing:\n  top_k: many\n")
     code, _, err = invoke(home, "status")
-    assert code == 2 and "routing.strategy" in err and "config.yaml" in err
+    assert code == 2 and "routing.top_k" in err and "config.yaml" in err
 
 
 def test_stdin_is_read_as_bytes(home: Path, tmp_path: Path) -> None:

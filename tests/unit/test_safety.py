@@ -166,8 +166,9 @@ def test_an_unreadable_stop_file_is_still_a_stop_request(tmp_path: Path, bus: Ev
         time.sleep(0.02)
         if make == "directory":
             request.path.mkdir()
-        else:
-            request.path.write_bytes(b"\xff\xfe")
+        else:  # appears whole, as an editor's save does: the watcher never sees it half-written
+            (tmp_path / "STOP.tmp").write_bytes(b"\xff\xfe")
+            (tmp_path / "STOP.tmp").replace(request.path)
         assert safety.wait(2.0)
         assert safety.shutdown_reason is not None and "unreadable STOP file" in safety.shutdown_reason
     finally:

@@ -4,7 +4,8 @@
 
 1. split every route's utterances into train and held-out parts (stratified, seeded);
 2. fit nearest centroids and a logistic-regression head on the train part and keep the head only if it is more
-   accurate on the held-out part ("a light classifier, if it helps accuracy");
+   accurate on the held-out part ("a light classifier, if it helps accuracy"); the head weighs every route the same,
+   so a route with a handful of utterances is not drowned by routes with hundreds;
 3. fit the softmax temperature on the held-out logits (calibration) and the out-of-scope cut on the max logit
    (the highest cut costing at most ``max_in_scope_loss`` of held-out in-scope accuracy; out-of-scope examples,
    when given, only measure the recall that cut achieves);
@@ -140,7 +141,7 @@ def stratified_split(labels: Labels, holdout: float, seed: int) -> tuple[npt.NDA
 
 def _fit_kind(kind: Kind, vectors: Matrix, labels: Labels, n_routes: int, c: float) -> dict[str, Matrix]:
     if kind == "head":
-        head = LogisticHead.fit(vectors, labels, n_routes, c=c)
+        head = LogisticHead.fit(vectors, labels, n_routes, c=c, balanced=True)
         return {"weights": head.weights, "bias": head.bias}
     return {"centroids": CentroidClassifier.fit(vectors, labels, n_routes).centroids}
 

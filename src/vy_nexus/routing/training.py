@@ -15,6 +15,7 @@ from typing import Any
 
 from vy_nexus.config import Settings
 from vy_nexus.experts.registry import ExpertRegistry
+from vy_nexus.routing.builtin_routes import with_packaged_embeddings
 from vy_nexus.routing.evaluate import EvaluationReport, evaluate
 from vy_nexus.routing.route_model import RouteModel, check_fit_options, fit_route_model, model_path_for
 from vy_nexus.routing.routes import (
@@ -53,9 +54,18 @@ class FitOutcome:
         }
 
 
-def strategy_for(settings: Settings, registry: ExpertRegistry, routes_file: Path | None = None) -> SemanticStrategy:
+def strategy_for(
+    settings: Settings, registry: ExpertRegistry, routes_file: Path | None = None, *, auto_fit: bool = True
+) -> SemanticStrategy:
     path = routes_file or routes_file_of(settings)
-    return SemanticStrategy(registry, encoder_from_settings(settings), routes_file=path if path.is_file() else None)
+    return SemanticStrategy(
+        registry,
+        encoder_from_settings(settings),
+        routes_file=path if path.is_file() else None,
+        cache_dir=settings.cache_dir,
+        auto_fit=auto_fit,
+        builtin_routes=settings.routing.semantic.builtin_routes,
+    )
 
 
 def fit_routes(
@@ -78,10 +88,11 @@ def fit_routes(
         learned = [replace(route, target=target) if route.name not in known else route for route in learned]
     file_routes = merge_routes(existing, learned)
     save_routes(routes_file, file_routes)
-    strategy = strategy_for(settings, registry, routes_file)
+    strategy = strategy_for(settings, registry, routes_file, auto_fit=False)
     routes = strategy.routes(check=False)
     oos_texts = [e.text for e in [*examples, *oos_examples] if e.label == oos_label]
-    model = fit_route_model(routes, strategy.encoder, oos_texts=oos_texts, **fit_options)
+    encoder = with_packaged_embeddings(strategy.encoder)  # the built-ins' utterances come with their vectors
+    model = fit_route_model(routes, encoder, oos_texts=oos_texts, **fit_options)
     model_file = model_path_for(routes_file)
     model.save(model_file)
     return FitOutcome(

@@ -35,6 +35,7 @@ from vy_nexus.experts.builtin.tabular import (
     to_decimal,
 )
 from vy_nexus.experts.builtin.thinking import mentions, think
+from vy_nexus.routing.pasted import pasted_table, split_pasted
 from vy_nexus.tasks import Task
 
 EXPLAIN_WORDS = ("explain", "interpret", "insight", "insights", "why", "meaning", "describe", "tell me about")
@@ -91,17 +92,23 @@ def _sql_of(task: Task) -> str | None:
     return None
 
 
+def _payload_of(task: Task) -> Any:
+    """The input payload, else a table pasted into the task text (rows), else ``None``."""
+    return task.input if task.input is not None else pasted_table(task.description)
+
+
 def _query_of(task: Task, table: Table) -> Query:
     for holder in (task.input if isinstance(task.input, dict) else {}, task.context):
         if "query" in holder:
             return query_from_spec(holder["query"], table)
-    return parse_query(task.description, table)
+    request = task.description if task.input is not None else split_pasted(task.description).request
+    return parse_query(request, table)
 
 
 def analyse(task: Task, base: Path | None) -> dict[str, Any] | None:
     """The exact part of the work (parse, describe, query): blocking, so the expert runs it in a worker thread.
     ``None`` when the data has no rows."""
-    payload = task.input
+    payload = _payload_of(task)
     sql = _sql_of(task)
     if isinstance(payload, dict) and "sqlite" in payload and sql is not None:
         payload = {**payload, "sql": sql}
@@ -204,9 +211,10 @@ class DataAnalysisExpert(BaseExpert):
     priority = 10
 
     def validate(self, task: Task) -> None:
-        if task.input is None:
+        if _payload_of(task) is None:
             raise TaskError(
-                "data-analysis needs an input payload (CSV text, JSON rows or a SQLite file); use --input FILE",
+                "data-analysis needs an input payload (CSV text, JSON rows or a SQLite file); use --input FILE"
+                " or paste the table into the task",
                 task_id=task.id,
             )
 

@@ -10,6 +10,7 @@ from vy_nexus.interfaces.cli import (
     observability_commands,
     routing_commands,
     scaffold_commands,
+    server_commands,
     tasks_commands,
 )
 from vy_nexus.interfaces.cli.common import CliState
@@ -40,8 +41,14 @@ def root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    server: str | None = typer.Option(
+        None,
+        "--server",
+        help="URL of a running vy-nexus server: run, route, tasks, experts, approvals, status use it"
+        " (key from $VY_NEXUS_API_KEY).",
+    ),
 ) -> None:
-    ctx.obj = CliState(home=home)
+    ctx.obj = CliState(home=home, server=server)
 
 
 core_commands.register(app)
@@ -50,6 +57,7 @@ scaffold_commands.register(app)
 routing_commands.register(app)
 foundation_commands.register(app)
 tasks_commands.register(app)
+server_commands.register(app)
 
 
 def main() -> None:

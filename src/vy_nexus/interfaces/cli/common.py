@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
@@ -14,6 +15,7 @@ from rich.text import Text
 
 from vy_nexus.config import Settings, load_settings
 from vy_nexus.errors import VyNexusError
+from vy_nexus.interfaces.client import ApiClient
 from vy_nexus.system import VyNexus
 
 P = ParamSpec("P")
@@ -31,9 +33,22 @@ class CliState:
 
     home: str | None = None
     """As given (``--home``/``$VY_NEXUS_HOME``): an empty string is an error for ``load_settings`` to name."""
+    server: str | None = None
 
     def settings(self) -> Settings:
         return load_settings(self.home)
+
+    def global_args(self) -> list[str]:
+        """The global options of this invocation, to run another command the same way (shell, query)."""
+        return [*(["--home", str(self.home)] if self.home else []), *(["--server", self.server] if self.server else [])]
+
+    def client(self) -> ApiClient | None:
+        """A client of the server named by ``--server`` (else ``api.server_url``), or ``None``: work in-process."""
+        settings = self.settings()
+        url = self.server or settings.api.server_url
+        if not url:
+            return None
+        return ApiClient(url, os.environ.get(settings.api.key_env))
 
     def system(self, **kwargs: Any) -> VyNexus:
         return VyNexus(self.settings(), **kwargs)

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import typer
-from rich.console import Group, RenderableType
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -14,9 +14,12 @@ from vy_nexus.admin import change_config
 from vy_nexus.config import get_key
 from vy_nexus.errors import TaskError, failure_error
 from vy_nexus.execution.aggregation import AGGREGATORS
+from vy_nexus.execution.governance import RoutingPreview
+from vy_nexus.interfaces.cli import remote
 from vy_nexus.interfaces.cli.common import console, err_console, handle_errors, print_json, state
 from vy_nexus.interfaces.cli.confirm import cli_approval
 from vy_nexus.interfaces.cli.render import render_output
+from vy_nexus.interfaces.cli.server_status import server_status
 from vy_nexus.interfaces.cli.token_stream import RoutingPrinter, TokenPrinter, backends_used, truncation_notes
 from vy_nexus.observability.signals import publish_config_changed
 from vy_nexus.payloads import build_task, parse_payload, read_limited, read_payload
@@ -56,19 +59,31 @@ def _plain(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def render_decision(decision: RoutingDecision) -> RenderableType:
-    table = Table(title="Routing decision", show_header=True, header_style="bold", title_justify="left")
+def render_decision(decision: RoutingDecision) -> Group:
+    """The chosen experts as a table, then the strategy and the reason on lines of their own (a reason is often
+    wider than the table)."""
+    table = Table(title="Routing decision", show_header=True, header_style="bold")
     table.add_column("expert")
     table.add_column("confidence", justify="right")
     for expert_id in decision.expert_ids:
         table.add_row(expert_id, f"{decision.confidences.get(expert_id, 0.0):.2f}")
-    # Below the table, not its caption: a caption wraps to the table's width.
-    why = Text(
+    strategy = (
         f"strategy: {decision.strategy}{' (fallback)' if decision.fallback else ''}"
-        f"{' · cached' if decision.cache_hit else ''} · {decision.latency_ms:.2f} ms · {decision.reason}",
-        style="dim",
+        f"{' · cached' if decision.cache_hit else ''} · {decision.latency_ms:.2f} ms"
     )
-    return Group(table, why)
+    return Group(table, Text(strategy, style="dim"), Text(decision.reason))
+
+
+def render_ruling(preview: RoutingPreview) -> Text:
+    ruling = preview.ruling
+    if preview.amended:
+        routed = ", ".join(f"{e} ({c:.2f})" for e, c in preview.routed.confidences.items())
+        return Text(f"governance ({ruling.policy}): gating chose {routed}; {ruling.reason}")
+    if not ruling.proceeds:
+        return Text.assemble(
+            ("run would not start:", "bold red"), f" {ruling.verdict.value} by {ruling.policy}: {ruling.reason}"
+        )
+    return Text(f"governance: {ruling.verdict.value} ({ruling.reason})", style="dim")
 
 
 def render_result(
@@ -124,6 +139,16 @@ def register(app: typer.Typer) -> None:
         if aggregation is not None and aggregation not in AGGREGATORS:
             raise TaskError(f"unknown aggregation '{aggregation}'; choose one of {', '.join(AGGREGATORS)}")
         task = task_from_options(text, task_type, input_path, expert)
+        client = state(ctx).client()
+        if client is not None:
+            with client:
+                body = remote.task_body(text, task_type, task.input, expert, experts, aggregation)
+                result, streamed = remote.run(client, body, stream=not as_json)
+            if as_json:
+                print_json(result.model_dump(mode="json"))
+            else:
+                render_result(result, streamed)
+            raise typer.Exit(0 if result.ok else failure_error(result.failure_kind).exit_code)
         with state(ctx).system() as system:
             if as_json:
                 result = system.run(task, top_k=experts, aggregation=aggregation)
@@ -153,16 +178,23 @@ def register(app: typer.Typer) -> None:
         experts: int = typer.Option(1, "--experts", "-n", min=1, max=16, help="How many experts to choose."),
         as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
     ) -> None:
-        """Show which expert(s) would take a task, with confidences and the reasoning. Runs nothing.
+        """Show which expert(s) `run` would use for a task, with confidences and the reasoning (governance's
+        low-confidence fallback included). Runs nothing.
 
         Example: vy-nexus route "fix this python function"
         """
         task = build_task(text, task_type=task_type)
-        decision = state(ctx).system().route(task, top_k=experts)
-        if as_json:
-            print_json(decision.model_dump(mode="json"))
+        client = state(ctx).client()
+        if client is not None:
+            with client:
+                preview = remote.preview(client.route({"description": text, "type": task_type, "top_k": experts}))
         else:
-            console.print(render_decision(decision))
+            preview = state(ctx).system().preview(task, top_k=experts)
+        if as_json:
+            print_json(preview.as_dict())
+        else:
+            console.print(render_decision(preview.decision))
+            console.print(render_ruling(preview), highlight=False)
 
     @app.command("experts")
     @handle_errors
@@ -174,10 +206,17 @@ def register(app: typer.Typer) -> None:
 
         Example: vy-nexus experts --json
         """
-        system = state(ctx).system()
-        rows = [{**e.describe(), "source": system.registry.source(e.id)} for e in system.registry.list()]
+        client = state(ctx).client()
+        if client is not None:
+            with client:
+                listing = client.experts()
+        else:
+            system = state(ctx).system()
+            rows = [{**e.describe(), "source": system.registry.source(e.id)} for e in system.registry.list()]
+            listing = {"experts": rows, "problems": system.registry.problems}
+        rows, problems = listing["experts"], listing["problems"]
         if as_json:
-            print_json({"experts": rows, "problems": system.registry.problems})
+            print_json(listing)
             return
         table = Table(title=f"{len(rows)} experts", header_style="bold")
         for column in ("id", "name", "version", "priority", "source", "capabilities"):
@@ -192,7 +231,7 @@ def register(app: typer.Typer) -> None:
                 ", ".join(row["capabilities"]),
             )
         console.print(table)
-        for problem in system.registry.problems:
+        for problem in problems:
             console.print(Text(f"! {problem}", style="yellow"))
 
     @app.command()
@@ -205,7 +244,13 @@ def register(app: typer.Typer) -> None:
 
         Example: vy-nexus status
         """
-        info = state(ctx).system().status()
+        cli_state = state(ctx)
+        client = cli_state.client()
+        if client is not None:
+            with client:
+                info = client.status()
+        else:
+            info = {**cli_state.system().status(), "server": server_status(cli_state.settings())}
         if as_json:
             print_json(info)
             return

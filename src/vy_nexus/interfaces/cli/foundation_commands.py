@@ -17,6 +17,7 @@ from vy_nexus.foundation.kill_switch import StopRequest, sigterm_requests_shutdo
 from vy_nexus.foundation.pulse import BeatResult, describe
 from vy_nexus.foundation.safety import Severity
 from vy_nexus.foundation.state import StateStore
+from vy_nexus.interfaces.api.server import await_stop
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
 from vy_nexus.interfaces.cli.confirm import cli_approval, current_user
 
@@ -86,6 +87,8 @@ def register(app: typer.Typer) -> None:
         taking tasks, let running ones finish (cancelled after safety.grace_period_seconds) and record the reason.
         Destructive, so it needs approval: --yes, an interactive confirmation, or --approval ID.
 
+        A background server (`vy-nexus start`) is waited for and its pid file removed.
+
         Example: vy-nexus stop --reason "maintenance" --yes
         """
         settings = state(ctx).settings()
@@ -93,13 +96,18 @@ def register(app: typer.Typer) -> None:
         notice = request_stop(
             settings, reason, actor=who.actor, approved_by=who.approved_by, approval_id=approval, confirm=who.confirm
         )
+        server = await_stop(settings)
         if as_json:
-            print_json({"stop_file": str(StopRequest(settings.home).path), "reason": notice.reason})
+            print_json({"stop_file": str(StopRequest(settings.home).path), "reason": notice.reason, "server": server})
             return
         console.print(
             f"stop requested: running vy-nexus processes of {settings.home} will shut down ({notice.reason})",
             highlight=False,
         )
+        if server.get("stopped"):
+            console.print(f"server stopped ({server['url']}, pid {server['pid']})", highlight=False)
+        elif server.get("stale_pid_file_removed"):
+            console.print("removed a stale server pid file (its process was gone)", highlight=False)
 
     @app.command()
     @handle_errors
@@ -168,8 +176,13 @@ def register(app: typer.Typer) -> None:
     )
 
     def _list(ctx: typer.Context, include_all: bool, as_json: bool) -> None:
-        governance = Governance.from_settings(state(ctx).settings())
-        approvals = governance.approvals.all(None if include_all else "pending")
+        client = state(ctx).client()
+        if client is not None:
+            with client:
+                approvals = [Approval.model_validate(item) for item in client.approvals(include_all=include_all)]
+        else:
+            governance = Governance.from_settings(state(ctx).settings())
+            approvals = governance.approvals.all(None if include_all else "pending")
         if as_json:
             print_json({"approvals": [_approval_row(a) for a in approvals]})
             return
@@ -208,8 +221,13 @@ def register(app: typer.Typer) -> None:
         _list(ctx, include_all, as_json)
 
     def _decide(ctx: typer.Context, approval_id: str, approve: bool, note: str | None, as_json: bool) -> None:
-        governance = Governance.from_settings(state(ctx).settings())
-        approval = governance.decide_approval(approval_id, approve=approve, by=f"cli:{current_user()}", note=note)
+        client = state(ctx).client()
+        if client is not None:
+            with client:
+                approval = Approval.model_validate(client.decide(approval_id, approve=approve, note=note))
+        else:
+            governance = Governance.from_settings(state(ctx).settings())
+            approval = governance.decide_approval(approval_id, approve=approve, by=f"cli:{current_user()}", note=note)
         if as_json:
             print_json(_approval_row(approval))
             return

@@ -12,7 +12,7 @@ from rich.text import Text
 from vy_nexus.errors import ConfigError
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
 from vy_nexus.observability.timeutil import iso_utc, parse_time
-from vy_nexus.store import TaskRecord, TaskState, open_task_store
+from vy_nexus.store import TaskPage, TaskRecord, TaskState, open_task_store
 
 tasks_app = typer.Typer(
     no_args_is_help=True, help="Tasks in the task store: list them, show one with its history, cancel one."
@@ -126,15 +126,18 @@ def list_tasks(
 
     Example: vy-nexus tasks list --state failed --since 1d
     """
-    settings = state(ctx).settings()
-    with open_task_store(settings) as store:
-        page = store.list_tasks(
-            states=_states(task_state),
-            expert=expert,
-            since=None if since is None else parse_time(since),
-            limit=limit,
-            offset=offset,
-        )
+    cli_state = state(ctx)
+    states, start = _states(task_state), None if since is None else parse_time(since)
+    client = cli_state.client()
+    if client is not None:
+        with client:
+            reply = client.tasks(
+                state=[s.value for s in states], expert=expert, since=start, limit=limit, offset=offset
+            )
+        page = TaskPage.model_validate(reply)
+    else:
+        with open_task_store(cli_state.settings()) as store:
+            page = store.list_tasks(states=states, expert=expert, since=start, limit=limit, offset=offset)
     if as_json:
         print_json(page.model_dump(mode="json"))
         return
@@ -158,8 +161,7 @@ def show_task(
 
     Example: vy-nexus tasks show 3f2a9c0d1e4b5a69
     """
-    with open_task_store(state(ctx).settings()) as store:
-        record = store.get(task_id)
+    record = _remote_or_local(ctx, task_id, cancel=False)
     if as_json:
         print_json(record.model_dump(mode="json"))
     else:
@@ -177,14 +179,23 @@ def cancel_task(
 
     Example: vy-nexus tasks cancel 3f2a9c0d1e4b5a69
     """
-    with open_task_store(state(ctx).settings()) as store:
-        record = store.request_cancel(task_id)
+    record = _remote_or_local(ctx, task_id, cancel=True)
     if as_json:
         print_json(record.model_dump(mode="json"))
     elif record.state.finished:
         console.print(Text(f"task {record.id} already ended: {record.state.value}"))
     else:
         console.print(Text(f"cancel requested for task {record.id} ({record.state.value})"))
+
+
+def _remote_or_local(ctx: typer.Context, task_id: str, *, cancel: bool) -> TaskRecord:
+    """The record from the server (``--server``) or the store; ``cancel`` asks for the task to be cancelled first."""
+    client = state(ctx).client()
+    if client is not None:
+        with client:
+            return TaskRecord.model_validate(client.cancel(task_id) if cancel else client.task(task_id))
+    with open_task_store(state(ctx).settings()) as store:
+        return store.request_cancel(task_id) if cancel else store.get(task_id)
 
 
 def register(app: typer.Typer) -> None:
