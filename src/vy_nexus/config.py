@@ -270,6 +270,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start})") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
     if data is None:
@@ -290,8 +292,13 @@ def load_settings(
     mappings, e.g. ``routing={"top_k": 2}``) take precedence over everything else.
     """
     env = os.environ if environ is None else environ
+    if isinstance(home, str) and not home.strip():
+        raise ConfigError("the home directory is empty: name one (--home DIR or VY_NEXUS_HOME), or leave it unset")
     if home is not None:
         overrides["home"] = Path(home)
+    chosen = Path(home).expanduser() if home is not None else default_home(env)
+    if chosen.exists() and not chosen.is_dir():
+        raise ConfigError(f"the home directory {chosen} is not a directory (--home DIR or VY_NEXUS_HOME)")
     token = _LOAD_ENVIRON.set(env)
     try:
         return Settings(**overrides)

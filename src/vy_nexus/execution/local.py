@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from vy_nexus.errors import ExpertExecutionError, TaskError, UnknownExpertError
+from vy_nexus.errors import ExpertExecutionError, ReasoningError, TaskError, UnknownExpertError
 from vy_nexus.events import EventBus
 from vy_nexus.execution.blocking import BlockingPool, on_loop
 from vy_nexus.execution.executor import ExpertCall
@@ -35,6 +35,16 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, ExpertExecutionError):
         return exc.retryable
     return isinstance(exc, ConnectionError)
+
+
+def caused_by_reasoning(exc: BaseException) -> bool:
+    """Whether an LLM backend's failure (server down, model missing, prompt too long) made the expert fail."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ReasoningError):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 def runs_in_thread(expert: BaseExpert) -> bool:
@@ -123,7 +133,8 @@ class LocalExecutor:
                     )
                     await self._sleep(delay)
                     continue
-                failure = _failure(task, expert_id, f"{type(exc).__name__}: {exc}", "error", started, attempt)
+                kind = "reasoning" if caused_by_reasoning(exc) else "error"
+                failure = _failure(task, expert_id, f"{type(exc).__name__}: {exc}", kind, started, attempt)
                 if is_retryable(exc):  # a caller with retries of its own (the Celery worker) may try again
                     failure.metadata["retryable"] = True
                 return failure

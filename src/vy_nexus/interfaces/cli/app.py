@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from vy_nexus.interfaces.cli import (
@@ -38,7 +36,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    home: Path | None = typer.Option(
+    home: str | None = typer.Option(
         None, "--home", envvar="VY_NEXUS_HOME", help="Home directory (config, logs, metrics, state, experts)."
     ),
     version: bool = typer.Option(
