@@ -173,9 +173,12 @@ _ROW_BUILDERS: dict[str, tuple[str, Callable[[Event], tuple[Any, ...]]]] = {
 class MetricsCollector:
     """Records executions, routing decisions, LLM calls and system samples in SQLite; a sink (``write``)."""
 
-    def __init__(self, db_path: Path, *, retention_days: float = 30.0) -> None:
+    def __init__(
+        self, db_path: Path, *, retention_days: float = 30.0, on_damage: Callable[[str], None] | None = None
+    ) -> None:
         self.db_path = db_path
         self.retention_days = retention_days
+        self.on_damage = on_damage
         self._connection: sqlite3.Connection | None = None
         self._pid = os.getpid()
         self._last_retention = 0.0
@@ -183,6 +186,10 @@ class MetricsCollector:
     @staticmethod
     def wants(event: Event) -> bool:
         return event.kind in OBSERVED_KINDS
+
+    def open(self) -> None:
+        """Open the database now (moving a damaged one aside) instead of on the first write."""
+        self._database()
 
     def close(self) -> None:
         if self._connection is not None:
@@ -194,7 +201,7 @@ class MetricsCollector:
             self._pid, self._connection = os.getpid(), None
         if self._connection is None:
             # Used by the writer thread, and by the stopping thread once the writer has ended: never both at once.
-            self._connection = connect(self.db_path, check_same_thread=False)
+            self._connection = connect(self.db_path, check_same_thread=False, on_damage=self.on_damage)
         now = time.time()
         if now - self._last_retention >= RETENTION_EVERY_SECONDS:
             self._last_retention = now

@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from vy_nexus.errors import StateError
 
 SCHEMA_VERSION = 2
 
@@ -157,27 +160,72 @@ _ROLL_UP = (
 )
 
 
-def connect(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
-    """Open (creating if needed) the metrics database in WAL mode with the current schema."""
+def connect(
+    path: Path, *, check_same_thread: bool = True, on_damage: Callable[[str], None] | None = None
+) -> sqlite3.Connection:
+    """Open (creating if needed) the metrics database in WAL mode with the current schema. A file that is not a
+    database (or is malformed) is moved aside, ``on_damage`` hears of it, and a new database is started: the
+    metrics it held are lost, the ones after it are not."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return _open(path, check_same_thread)
+    except sqlite3.DatabaseError as exc:
+        if not _damaged(exc):
+            raise
+        aside = move_aside(path)
+        if on_damage is not None:
+            on_damage(f"the metrics database {path} was damaged ({exc}); moved it to {aside.name}, started a new one")
+        return _open(path, check_same_thread)
+
+
+def _open(path: Path, check_same_thread: bool) -> sqlite3.Connection:
     # IMMEDIATE: a write transaction takes the write lock at BEGIN, so a process waiting for another one's commit
     # waits in the busy handler (``timeout``) instead of failing on a stale snapshot.
     connection = sqlite3.connect(path, timeout=30.0, check_same_thread=check_same_thread, isolation_level="IMMEDIATE")
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
-    version = connection.execute("PRAGMA user_version").fetchone()[0]
-    if version < SCHEMA_VERSION:
-        for step in range(version, SCHEMA_VERSION):
-            connection.executescript(_MIGRATIONS.get(step, ""))
-        connection.executescript(SCHEMA)
-        connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version < SCHEMA_VERSION:
+            for step in range(version, SCHEMA_VERSION):
+                connection.executescript(_MIGRATIONS.get(step, ""))
+            connection.executescript(SCHEMA)
+            connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    except sqlite3.DatabaseError:
+        connection.close()
+        raise
     return connection
 
 
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    text = str(exc)
+    return "not a database" in text or "malformed" in text
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a damaged database (and its WAL files) to ``<name>.damaged-<UTC time>``; returns the new path."""
+    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+    path.replace(aside)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.replace(aside.with_name(aside.name + suffix))
+    return aside
+
+
 def connect_readonly(path: Path) -> sqlite3.Connection:
-    """A read-only connection for reports and exports; the file must exist."""
+    """A read-only connection for reports and exports; the file must exist. A damaged file is a ``StateError``
+    that says what happens next (readers never move files)."""
     connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10.0)
     connection.row_factory = sqlite3.Row
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        connection.close()
+        raise StateError(
+            f"the metrics database {path} is damaged ({exc}); the next vy-nexus run that records metrics moves it"
+            " aside and starts a new one"
+        ) from exc
     return connection
 
 

@@ -32,6 +32,7 @@ _log = logging.getLogger(__name__)
 
 class Observability:
     def __init__(self, settings: Settings, events: EventBus) -> None:
+        self._events = events
         self.journal = Journal(
             settings.logs_dir, level=settings.logging.level, daily_max_bytes=settings.logging.daily_max_bytes
         )
@@ -42,7 +43,9 @@ class Observability:
         self._kinds: frozenset[str] = frozenset()
         self._counting = False
         if settings.metrics.enabled:
-            self.metrics = MetricsCollector(settings.metrics_db, retention_days=settings.metrics.retention_days)
+            self.metrics = MetricsCollector(
+                settings.metrics_db, retention_days=settings.metrics.retention_days, on_damage=self._damaged
+            )
             self._kinds = OBSERVED_KINDS
             self.sampler = SystemSampler(
                 self._queue_sample,
@@ -94,11 +97,16 @@ class Observability:
 
     def start(self) -> None:
         if self.metrics is not None and not self._counting:
+            self.metrics.open()  # a damaged database is moved aside before anything reads it
             self.prometheus.skip_recorded(self.metrics.db_path)  # Prometheus counts from here on
             self._counting = True
         self._writer.start()
         if self.sampler is not None:
             self.sampler.start()
+
+    def _damaged(self, message: str) -> None:
+        _log.warning("%s", message)
+        self._events.publish("metrics.damaged", "metrics", message, level="warn", category="error")
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything observed so far is on disk (and in the Prometheus registry)."""
