@@ -271,3 +271,9 @@ def test_writes_survive_a_failed_flush(store: SqlTaskStore, db: Path) -> None:
         store.flush()
     store._engine = engine
     assert store.get(task.id).description == "kept"
+
+
+def test_an_offset_beyond_any_page_is_an_empty_page(store: SqlTaskStore) -> None:
+    store.accept(Task(description="only one"))
+    page = store.list_tasks(offset=10**30)
+    assert page.items == [] and page.total == 1 and page.next_offset is None

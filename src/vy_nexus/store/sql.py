@@ -36,6 +36,7 @@ from vy_nexus.tasks import AggregatedResult, ExpertResult, RoutingDecision, Task
 
 Clock = Callable[[], float]
 MAX_PAGE = 500
+MAX_OFFSET = 2**62  # past any real page, inside every database's integer range
 
 
 def new_owner_id() -> str:
@@ -281,7 +282,7 @@ class SqlTaskStore:
         """Newest first, filtered by state, expert and creation time."""
         self.flush()
         limit = max(1, min(limit, MAX_PAGE))
-        offset = max(0, offset)
+        offset = max(0, min(offset, MAX_OFFSET))
         conditions: list[sa.ColumnElement[bool]] = []
         chosen = [s.value for s in states]
         if chosen:

@@ -7,7 +7,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -15,8 +15,10 @@ from rich.text import Text
 
 from vy_nexus.config import Settings, load_settings
 from vy_nexus.errors import VyNexusError
-from vy_nexus.interfaces.client import ApiClient
-from vy_nexus.system import VyNexus
+
+if TYPE_CHECKING:
+    from vy_nexus.interfaces.client import ApiClient
+    from vy_nexus.system import VyNexus
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -48,9 +50,13 @@ class CliState:
         url = self.server or settings.api.server_url
         if not url:
             return None
+        from vy_nexus.interfaces.client import ApiClient  # httpx loads only when a server is named
+
         return ApiClient(url, os.environ.get(settings.api.key_env))
 
     def system(self, **kwargs: Any) -> VyNexus:
+        from vy_nexus.system import VyNexus  # the whole system loads only for commands that use it
+
         return VyNexus(self.settings(), **kwargs)
 
 

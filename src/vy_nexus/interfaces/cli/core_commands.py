@@ -15,7 +15,6 @@ from vy_nexus.config import get_key
 from vy_nexus.errors import TaskError, failure_error
 from vy_nexus.execution.aggregation import AGGREGATORS
 from vy_nexus.execution.governance import RoutingPreview
-from vy_nexus.interfaces.api.server import server_status
 from vy_nexus.interfaces.cli import remote
 from vy_nexus.interfaces.cli.common import console, err_console, handle_errors, print_json, state
 from vy_nexus.interfaces.cli.confirm import cli_approval
@@ -250,6 +249,8 @@ def register(app: typer.Typer) -> None:
             with client:
                 info = client.status()
         else:
+            from vy_nexus.interfaces.api.server import server_status  # httpx loads only for status
+
             info = {**cli_state.system().status(), "server": server_status(cli_state.settings())}
         if as_json:
             print_json(info)

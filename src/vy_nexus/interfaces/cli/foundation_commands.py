@@ -17,7 +17,6 @@ from vy_nexus.foundation.kill_switch import StopRequest, sigterm_requests_shutdo
 from vy_nexus.foundation.pulse import BeatResult, describe
 from vy_nexus.foundation.safety import Severity
 from vy_nexus.foundation.state import StateStore
-from vy_nexus.interfaces.api.server import await_stop
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
 from vy_nexus.interfaces.cli.confirm import cli_approval, current_user
 
@@ -96,6 +95,8 @@ def register(app: typer.Typer) -> None:
         notice = request_stop(
             settings, reason, actor=who.actor, approved_by=who.approved_by, approval_id=approval, confirm=who.confirm
         )
+        from vy_nexus.interfaces.api.server import await_stop  # httpx loads only for stop
+
         server = await_stop(settings)
         if as_json:
             print_json({"stop_file": str(StopRequest(settings.home).path), "reason": notice.reason, "server": server})

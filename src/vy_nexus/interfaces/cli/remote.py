@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vy_nexus.errors import VyNexusError
 from vy_nexus.execution.governance import RoutingPreview, Ruling, Verdict
 from vy_nexus.interfaces.cli.common import console
 from vy_nexus.interfaces.cli.token_stream import TokenPrinter
-from vy_nexus.interfaces.client import ApiClient
 from vy_nexus.reasoning.llm import TokenEvent
 from vy_nexus.store import TaskRecord, TaskState
 from vy_nexus.tasks import AggregatedResult, ExpertResult, RoutingDecision
@@ -21,6 +20,10 @@ _EXIT_BY_STATE = {TaskState.CANCELLED: 8, TaskState.INTERRUPTED: 4}
 
 class RemoteTaskError(VyNexusError):
     """The server ran the task and it ended without a result (refused, cancelled, interrupted)."""
+
+
+if TYPE_CHECKING:
+    from vy_nexus.interfaces.client import ApiClient
 
 
 def task_body(

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.text import Text
 
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
 from vy_nexus.payloads import build_task
-from vy_nexus.scaffold.create_expert import ScaffoldResult, create_expert, route_example
+
+if TYPE_CHECKING:
+    from vy_nexus.scaffold.create_expert import ScaffoldResult
 
 
 def render_created(result: ScaffoldResult, routed_to: str | None = None) -> None:
@@ -26,6 +29,8 @@ def render_created(result: ScaffoldResult, routed_to: str | None = None) -> None
         console.print(Text(f"! replaces '{expert_id}' from {source}", style="yellow"))
     console.print("next:", highlight=False)
     console.print(f"  python -m pytest {result.test_path}", highlight=False)
+    from vy_nexus.scaffold.create_expert import route_example
+
     example = shlex.quote(route_example(spec))
     if result.discovered_automatically and routed_to in (None, spec.name.expert_id):
         console.print(f"  vy-nexus route {example}", highlight=False)
@@ -95,6 +100,8 @@ def register(app: typer.Typer) -> None:
         Example: vy-nexus create-expert --name "DataCleaner" --capabilities "csv,dedupe" --description "Cleans tables"
         """
         settings = state(ctx).settings()
+        from vy_nexus.scaffold.create_expert import create_expert, route_example  # loads the experts
+
         result = create_expert(
             settings,
             name=name,

@@ -12,7 +12,7 @@ from rich.text import Text
 from vy_nexus.errors import ConfigError
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
 from vy_nexus.observability.timeutil import iso_utc, parse_time
-from vy_nexus.store import TaskPage, TaskRecord, TaskState, open_task_store
+from vy_nexus.store import TaskPage, TaskRecord, TaskState
 
 tasks_app = typer.Typer(
     no_args_is_help=True, help="Tasks in the task store: list them, show one with its history, cancel one."
@@ -136,6 +136,8 @@ def list_tasks(
             )
         page = TaskPage.model_validate(reply)
     else:
+        from vy_nexus.store import open_task_store  # SQLAlchemy loads only for the tasks commands
+
         with open_task_store(cli_state.settings()) as store:
             page = store.list_tasks(states=states, expert=expert, since=start, limit=limit, offset=offset)
     if as_json:
@@ -194,6 +196,8 @@ def _remote_or_local(ctx: typer.Context, task_id: str, *, cancel: bool) -> TaskR
     if client is not None:
         with client:
             return TaskRecord.model_validate(client.cancel(task_id) if cancel else client.task(task_id))
+    from vy_nexus.store import open_task_store  # SQLAlchemy loads only for the tasks commands
+
     with open_task_store(state(ctx).settings()) as store:
         return store.request_cancel(task_id) if cancel else store.get(task_id)
 

@@ -41,7 +41,7 @@ async def list_tasks(
     since: Annotated[float | None, Query(description="Created at or after (epoch seconds).")] = None,
     until: Annotated[float | None, Query(description="Created before (epoch seconds).")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> TaskPage:
     """Newest first, one page at a time: ``next_offset`` is the next page's offset (``null`` on the last)."""
     return await asyncio.to_thread(
