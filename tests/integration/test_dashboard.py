@@ -11,31 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from fakes.llm import ScriptedBackend
+from dashboard_app import dashboard_settings, dashboard_system
 from live_api import LiveApi, live_api
-from spine_experts import CrashingExpert, make_expert
-from vy_nexus.config import Settings, load_settings
-from vy_nexus.system import VyNexus
 
 CSV = b"region,units\nnorth,3\nsouth,4\nnorth,2\n"
-
-
-def dashboard_system(settings: Settings) -> VyNexus:
-    system = VyNexus(settings, llm=ScriptedBackend("streamed answer", delay=0.01), load_plugins=False)
-    system.register(CrashingExpert(), source="test")
-    system.register(make_expert("second-opinion", ("python", "code"), output={"summary": "fine"}), source="test")
-    return system
-
-
-def dashboard_settings(home: Any) -> Settings:
-    return load_settings(
-        home,
-        store={"flush_interval_seconds": 0.02},
-        logging={"flush_interval_seconds": 0.05},
-        executor={"max_retries": 0},
-        alerts={"expert_failures": 2, "error_rate": 1.0},
-        routing={"strategy": "keyword"},
-    )
 
 
 @pytest.fixture(scope="module")
@@ -140,8 +119,11 @@ def test_a_task_run_from_the_form_shows_its_why(browser: httpx.Client) -> None:
         assert part in page.text
     listing = browser.get("/dashboard/tasks")
     assert task_id in listing.text and "succeeded" in listing.text
-    filtered = browser.get("/dashboard/fragments/tasks", params={"state": "failed"})
-    assert task_id not in filtered.text
+    filtered = browser.get("/dashboard/fragments/tasks", params={"state": "failed", "expert": ""})
+    assert filtered.status_code == 200 and task_id not in filtered.text
+    assert task_id in browser.get("/dashboard/fragments/tasks", params={"state": "", "expert": ""}).text
+    wrong = browser.get("/dashboard/tasks", params={"state": "sleeping"})
+    assert wrong.status_code == 422 and "unknown task state 'sleeping'" in wrong.json()["message"]
 
 
 def test_the_form_takes_an_expert_choice_and_a_number_of_experts(browser: httpx.Client) -> None:
@@ -225,4 +207,4 @@ def test_pages_are_self_contained(browser: httpx.Client) -> None:
     for path in ("/dashboard", "/dashboard/routing", "/dashboard/login"):
         html = browser.get(path).text
         for url in re.findall(r'(?:src|href)="([^"]+)"', html):
-            assert url.startswith(("/dashboard", "?")), url
+            assert url.startswith(("/dashboard", "?", "data:")), url

@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from vy_nexus.errors import VyNexusError
+from vy_nexus.errors import InputError, VyNexusError
 from vy_nexus.interfaces.api import sse
 from vy_nexus.interfaces.api.deps import Services
 from vy_nexus.interfaces.api.errors import scrub
@@ -142,6 +142,8 @@ async def live(shared: Services, _key: Key) -> EventSourceResponse:
 async def _task_page(
     shared: ApiServices, state: str | None, expert: str | None, offset: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    if state and state not in STATES:
+        raise InputError(f"unknown task state {state!r}; choose one of {', '.join(STATES)}")
     states = [TaskState(state)] if state else []
     page = await asyncio.to_thread(
         shared.system.list_tasks, states=states, expert=expert or None, limit=PAGE_SIZE, offset=offset
@@ -150,7 +152,8 @@ async def _task_page(
     return page.model_dump(mode="json"), filters
 
 
-StateFilter = Annotated[TaskState | None, Query()]
+STATES = [state.value for state in TaskState]
+StateFilter = Annotated[str, Query(max_length=16, description="empty: any state")]
 ExpertFilter = Annotated[str | None, Query(max_length=128)]
 Offset = Annotated[int, Query(ge=0)]
 
@@ -160,12 +163,12 @@ async def tasks_page(
     request: Request,
     shared: Services,
     key: Key,
-    state: StateFilter = None,
+    state: StateFilter = "",
     expert: ExpertFilter = None,
     offset: Offset = 0,
 ) -> HTMLResponse:
     page, filters = await _task_page(shared, state, expert, offset)
-    return _page(request, "tasks.html", key, page=page, filters=filters, states=[s.value for s in TaskState])
+    return _page(request, "tasks.html", key, page=page, filters=filters, states=STATES)
 
 
 @router.get("/fragments/tasks", response_class=HTMLResponse)
@@ -173,7 +176,7 @@ async def tasks_fragment(
     request: Request,
     shared: Services,
     _key: Key,
-    state: StateFilter = None,
+    state: StateFilter = "",
     expert: ExpertFilter = None,
     offset: Offset = 0,
 ) -> HTMLResponse:
