@@ -131,3 +131,15 @@ def test_numbers_print_for_people() -> None:
     assert (formats.ms(12.34), formats.ms(1500), formats.ms(None)) == ("12.3 ms", "1.50 s", "—")
     assert formats.clock(None) == "—" and formats.clock(0).count(":") == 2
     assert formats.pretty("text") == "text" and formats.pretty({"a": 1}) == '{\n  "a": 1\n}'
+
+
+def test_the_documented_alert_config_loads(tmp_path: Path) -> None:
+    import re
+
+    from vy_nexus.config import load_settings
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "dashboard.md").read_text(encoding="utf-8")
+    [block] = re.findall(r"```yaml\n(.*?)```", doc, flags=re.DOTALL)
+    (tmp_path / "config.yaml").write_text(block, encoding="utf-8")
+    rules = load_settings(tmp_path).alerts
+    assert (rules.error_rate, rules.latency_p95_ms, rules.expert_failures) == (0.1, 20000.0, 5)
