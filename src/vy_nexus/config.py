@@ -125,6 +125,18 @@ class ExecutorSettings(_Section):
     backoff_max_seconds: float = Field(default=5.0, ge=0)
     aggregation: Literal["single", "confidence_weighted", "majority_vote", "ensemble"] = "confidence_weighted"
     worker_threads: int = Field(default=8, ge=1, le=256, description="threads for blocking experts")
+    kind: Literal["local", "celery"] = Field(default="local", description="where experts run: this process or Celery")
+    broker_url: str = Field(default="redis://127.0.0.1:6379/0", description="Celery broker: redis://... or amqp://...")
+    queues: dict[str, str] = Field(default_factory=dict, description="expert id -> Celery queue (default per expert)")
+    max_redeliveries: int = Field(default=2, ge=0, le=100, description="redeliveries after a lost worker")
+    visibility_timeout_seconds: float = Field(default=3600.0, gt=0, description="Redis: unacked message redelivery")
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")):
+            raise ValueError("must start with redis://, rediss://, amqp:// or amqps://")
+        return value
 
 
 class StoreSettings(_Section):
@@ -271,6 +283,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start})") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
     if data is None:
@@ -291,8 +305,13 @@ def load_settings(
     mappings, e.g. ``routing={"top_k": 2}``) take precedence over everything else.
     """
     env = os.environ if environ is None else environ
+    if isinstance(home, str) and not home.strip():
+        raise ConfigError("the home directory is empty: name one (--home DIR or VY_NEXUS_HOME), or leave it unset")
     if home is not None:
         overrides["home"] = Path(home)
+    chosen = Path(home).expanduser() if home is not None else default_home(env)
+    if chosen.exists() and not chosen.is_dir():
+        raise ConfigError(f"the home directory {chosen} is not a directory (--home DIR or VY_NEXUS_HOME)")
     token = _LOAD_ENVIRON.set(env)
     try:
         return Settings(**overrides)

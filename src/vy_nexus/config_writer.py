@@ -94,6 +94,8 @@ def _load_document(yaml_rt: YAML, path: Path) -> Any:
         return CommentedMap()
     try:
         document = yaml_rt.load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start})") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
     except Exception as exc:  # ruamel's parser and scanner errors share no public base class

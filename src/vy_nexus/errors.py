@@ -17,9 +17,11 @@
     ├── SafetyError                 the kill switch is engaged, or the file system refused a path
     ├── ReasoningError              an LLM backend failed (server down, model missing, timeout)
     ├── StateError                  sovereign_state.json is corrupt or cannot be written
-    └── StoreError                  the task store cannot be opened, read or written
+    ├── StoreError                  the task store cannot be opened, read or written
+    └── BrokerError                 the Celery broker (executor.broker_url) cannot be reached
 
-Interfaces map these to exit codes (``exit_code``) and HTTP statuses (``http_status``).
+Interfaces map these to exit codes (``exit_code``) and HTTP statuses (``http_status``); a task whose experts all
+failed for one reason maps through ``FAILURE_ERRORS`` (``ExpertResult.error_kind`` → the error it amounts to).
 """
 
 from __future__ import annotations
@@ -148,3 +150,21 @@ class StateError(VyNexusError):
 class StoreError(VyNexusError):
     exit_code = 7
     http_status = 503
+
+
+class BrokerError(VyNexusError):
+    exit_code = 9
+    http_status = 503
+
+
+FAILURE_ERRORS: dict[str, type[VyNexusError]] = {
+    "invalid": TaskError,
+    "reasoning": ReasoningError,
+    "cancelled": TaskCancelledError,
+}
+"""The error a task amounts to when every expert failed with this ``error_kind`` (others: ``VyNexusError``)."""
+
+
+def failure_error(kind: str | None) -> type[VyNexusError]:
+    """The error class whose ``exit_code``/``http_status`` describe a task that failed with ``kind``."""
+    return FAILURE_ERRORS.get(kind or "", VyNexusError)

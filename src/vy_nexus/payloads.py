@@ -6,7 +6,8 @@
   is parsed;
 * anything else must be UTF-8 text (CSV, code, prose) and is passed as a string: routing and the experts look inside.
 
-Payloads over ``MAX_PAYLOAD_BYTES`` are refused. Every problem is an ``InputError`` naming the input.
+Payloads over ``MAX_PAYLOAD_BYTES``, and JSON nested deeper than ``MAX_NESTING`` levels (the task store and the
+experts walk it), are refused. Every problem is an ``InputError`` naming the input.
 """
 
 from __future__ import annotations
@@ -24,12 +25,19 @@ from vy_nexus.tasks import Task
 MAX_PAYLOAD_BYTES = 50 * 1024 * 1024
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 SQLITE_HEADER = b"SQLite format 3\x00"
+MAX_NESTING = 100
 
 
 def read_payload(path: str | Path, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> Any:
     """The payload in a file. An SQLite database stays where it is: ``{"sqlite": "<absolute path>"}``."""
     file = Path(path).expanduser()
     if not file.is_file():
+        if file.is_dir():
+            raise InputError(f"input {file} is a directory: name a file")
+        if file.exists():
+            raise InputError(
+                f"input {file} is not a regular file (a device or a pipe): name a file, or use '-' for stdin"
+            )
         raise InputError(f"input file not found: {file}")
     try:
         with file.open("rb") as handle:
@@ -74,12 +82,20 @@ def parse_payload(
             raise InputError(f"{name} is not UTF-8 text (byte {exc.start})") from exc
     else:
         text = data.removeprefix("\ufeff")
+    if not text.strip():
+        raise InputError(f"{name} is empty")
     if not _is_json(filename, text):
         return text
+    too_deep = InputError(f"{name} is JSON nested deeper than {MAX_NESTING} levels")
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{name} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from exc
+    except RecursionError:
+        raise too_deep from None
+    if _nested_too_deeply(value):
+        raise too_deep
+    return value
 
 
 def build_task(
@@ -91,11 +107,27 @@ def build_task(
 ) -> Task:
     """A task from an interface's fields; ``experts`` names the experts to use instead of routing."""
     data: dict[str, Any] = {"description": description, "type": task_type}
+    if _nested_too_deeply(payload):
+        raise InputError(f"the input payload is nested deeper than {MAX_NESTING} levels")
     if payload is not None:
         data["input"] = payload
     if experts:
         data["context"] = {"experts": list(experts)}
     return Task.from_data(data)
+
+
+def _nested_too_deeply(value: Any, limit: int = MAX_NESTING) -> bool:
+    """Whether lists/objects in ``value`` nest deeper than ``limit`` (walked without recursion)."""
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth >= limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _is_sqlite(filename: str, head: bytes) -> bool:

@@ -85,15 +85,7 @@ class VyNexus:
             default_top_k=routing.top_k,
             events=self.events,
         )
-        self.executor: Executor = executor or LocalExecutor(
-            self.registry,
-            context_factory=self.expert_context,
-            max_retries=min(settings.executor.max_retries, settings.governance.max_retries),
-            backoff_base=settings.executor.backoff_base_seconds,
-            backoff_max=settings.executor.backoff_max_seconds,
-            worker_threads=settings.executor.worker_threads,
-            events=self.events,
-        )
+        self.executor: Executor = executor or self._build_executor()
         self.coordinator = Coordinator(
             self.executor,
             expert_timeout=settings.executor.expert_timeout_seconds,
@@ -120,6 +112,22 @@ class VyNexus:
             self.load_experts()
         self.observability = Observability(settings, self.events) if observe else None
         self._started = False
+
+    def _build_executor(self) -> Executor:
+        settings = self.settings
+        if settings.executor.kind == "celery":  # imported here: Celery loads only where it is used
+            from vy_nexus.execution.celery_executor import CeleryExecutor
+
+            return CeleryExecutor(settings, self.registry)
+        return LocalExecutor(
+            self.registry,
+            context_factory=self.expert_context,
+            max_retries=min(settings.executor.max_retries, settings.governance.max_retries),
+            backoff_base=settings.executor.backoff_base_seconds,
+            backoff_max=settings.executor.backoff_max_seconds,
+            worker_threads=settings.executor.worker_threads,
+            events=self.events,
+        )
 
     @classmethod
     def from_home(cls, home: Path | str | None = None, **kwargs: Any) -> VyNexus:
@@ -410,7 +418,7 @@ class VyNexus:
                 "expert_timeout_seconds": self.settings.executor.expert_timeout_seconds,
                 "max_retries": self.settings.executor.max_retries,
                 "aggregation": self.settings.executor.aggregation,
-                **self._thread_pool_status(),
+                **self._executor_status(),
             },
             "store": {"url": redact(self.settings.store_url), "retention_days": self.settings.store.retention_days},
             "safety": {
@@ -421,11 +429,10 @@ class VyNexus:
             "governance": {"running": self.governance.admission.load().running, "in_flight": len(self.inflight)},
         }
 
-    def _thread_pool_status(self) -> dict[str, int]:
-        if not isinstance(self.executor, LocalExecutor):
-            return {}
-        pool = self.executor.pool
-        return {"worker_threads": pool.max_workers, "abandoned_threads": pool.abandoned}
+    def _executor_status(self) -> dict[str, Any]:
+        """The executor's own part: thread pool (local); broker, workers and queue depths (celery)."""
+        status = getattr(self.executor, "status", None)
+        return dict(status()) if callable(status) else {}
 
     def heartbeat(self) -> Heartbeat:
         """The heartbeat over this home's sovereign state (``vy-nexus pulse``)."""

@@ -71,10 +71,10 @@ def test_bad_input_is_a_clear_error(home: Path, tmp_path: Path) -> None:
 
 def test_failed_task_exits_non_zero(home: Path) -> None:
     code, out, _ = invoke(home, "run", "analyse", "--expert", "data-analysis", "--json")
-    assert code == 1
+    assert code == 2  # the expert refused the input: bad input
     assert "needs an input payload" in json.loads(out)["results"][0]["error"]
     code, out, _ = invoke(home, "run", "analyse", "--expert", "data-analysis")
-    assert code == 1
+    assert code == 2
     assert "no result: all 1 chosen expert(s) failed" in out and "needs an input payload" in out
 
 

@@ -136,7 +136,7 @@ def test_pulse_status_on_a_fresh_home(home: Path) -> None:
 def test_pulse_never_runs_a_shell(home: Path) -> None:
     write_state(home, ["true; touch pwned"], ["echo", "ok"])
     code, out, _ = invoke(home, "pulse")
-    assert code == 0 and "command not found: true; touch pwned" in out
+    assert code == 1 and "command not found: true; touch pwned" in out  # the job does not hold
     assert not (home / "pwned").exists()
     code, out, _ = invoke(home, "pulse", "--json")
     result = json.loads(out)

@@ -6,38 +6,10 @@ Skips, naming what to install, when no PostgreSQL answers (a user's machine); CI
 from __future__ import annotations
 
 import socket
-import uuid
-from collections.abc import Iterator
-
-import pytest
-import sqlalchemy as sa
 
 from store_helpers import die
 from vy_nexus.store import SqlTaskStore, TaskState
 from vy_nexus.tasks import AggregatedResult, ExpertResult, RoutingDecision, Task
-
-SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
-
-
-def _server_engine() -> sa.Engine:
-    return sa.create_engine(f"{SERVER}/postgres", isolation_level="AUTOCOMMIT")
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    try:
-        engine = _server_engine()
-        with engine.connect() as conn:
-            name = f"vy_test_{uuid.uuid4().hex[:10]}"
-            conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    except sa.exc.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432 (install and start postgresql to run this): {exc.orig}")
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        engine.dispose()
 
 
 def test_the_store_works_the_same_on_postgresql(pg_url: str) -> None:

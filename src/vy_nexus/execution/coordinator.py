@@ -50,6 +50,8 @@ class Coordinator:
             output, confidence = aggregator(successes, decision.confidences)
         else:
             output, confidence = None, 0.0
+        if len(successes) == 1 and method != "single":  # nothing was combined: say so, do not claim the method
+            method = "single"
         aggregated = AggregatedResult(
             task_id=task.id,
             output=output,

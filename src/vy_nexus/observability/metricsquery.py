@@ -239,6 +239,10 @@ def build_report(db_path: Path, *, since: float | None = None, expert: str | Non
         connection.close()
 
 
+JSON_COLUMNS = frozenset({"experts", "confidences"})
+"""Columns stored as JSON text; a JSON export writes them as lists and objects, not as strings."""
+
+
 def export_table(db_path: Path, table: str, fmt: ExportFormat, out: TextIO, *, since: float | None = None) -> int:
     """Write the rows of one raw table (since ``since``) as CSV (with a header) or JSON lines; returns the count.
 
@@ -266,8 +270,13 @@ def export_table(db_path: Path, table: str, fmt: ExportFormat, out: TextIO, *, s
                 writer.writerow(tuple(row))
                 count += 1
         else:
+            nested = [c in JSON_COLUMNS for c in columns]
             for row in cursor:
-                out.write(json.dumps(dict(zip(columns, tuple(row), strict=True)), ensure_ascii=False) + "\n")
+                values = [
+                    json.loads(v) if is_json and isinstance(v, str) else v
+                    for v, is_json in zip(row, nested, strict=True)
+                ]
+                out.write(json.dumps(dict(zip(columns, values, strict=True)), ensure_ascii=False) + "\n")
                 count += 1
         return count
     finally:

@@ -146,6 +146,18 @@ def _fit_kind(kind: Kind, vectors: Matrix, labels: Labels, n_routes: int, c: flo
     return {"centroids": CentroidClassifier.fit(vectors, labels, n_routes).centroids}
 
 
+def check_fit_options(
+    *, holdout: float = 0.2, c: float = 10.0, max_in_scope_loss: float = DEFAULT_IN_SCOPE_LOSS, **_other: Any
+) -> None:
+    """Refuse fit options no model can be fitted with, before anything is written."""
+    if not 0.0 < holdout < 1.0:
+        raise ConfigError(f"holdout must be between 0 and 1, not {holdout:g}")
+    if not (c > 0 and math.isfinite(c)):
+        raise ConfigError(f"c (the head's inverse L2 strength) must be a positive number, not {c:g}")
+    if not 0.0 <= max_in_scope_loss <= 1.0:
+        raise ConfigError(f"max_in_scope_loss must be between 0 and 1, not {max_in_scope_loss:g}")
+
+
 def fit_route_model(
     routes: Sequence[Route],
     encoder: Encoder,
@@ -160,8 +172,7 @@ def fit_route_model(
     """Fit classifier, temperature and out-of-scope cut for ``routes`` (see the module docstring)."""
     if len(routes) < 2:
         raise ConfigError("routes fit needs at least two routes")
-    if not 0.0 < holdout < 1.0:
-        raise ConfigError("holdout must be between 0 and 1")
+    check_fit_options(holdout=holdout, c=c, max_in_scope_loss=max_in_scope_loss)
     vectors, labels = utterance_matrix(routes, encoder)
     oos_vectors = encoder.encode(list(oos_texts)) if oos_texts else None
     train, held = stratified_split(labels, holdout, seed)

@@ -17,7 +17,7 @@ from vy_nexus.config import Settings
 from vy_nexus.experts.registry import ExpertRegistry
 from vy_nexus.routing.builtin_routes import with_packaged_embeddings
 from vy_nexus.routing.evaluate import EvaluationReport, evaluate
-from vy_nexus.routing.route_model import RouteModel, fit_route_model, model_path_for
+from vy_nexus.routing.route_model import RouteModel, check_fit_options, fit_route_model, model_path_for
 from vy_nexus.routing.routes import (
     OUT_OF_SCOPE_LABEL,
     LabeledExample,
@@ -79,6 +79,7 @@ def fit_routes(
     **fit_options: Any,
 ) -> FitOutcome:
     """Merge labeled examples into the routes file, fit the full route set, save routes and model."""
+    check_fit_options(**fit_options)
     routes_file = routes_file_of(settings)
     existing = load_routes(routes_file) if routes_file.is_file() else []
     known = {route.name for route in existing}

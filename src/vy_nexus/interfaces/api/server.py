@@ -112,15 +112,25 @@ def start_background(settings: Settings, *, host: str, port: int, wait: float = 
     raise StateError(f"the server did not answer within {wait:g} s; see {log}")
 
 
-def await_stop(settings: Settings, *, wait: float | None = None) -> dict[str, Any]:
-    """After the kill switch: wait for the recorded background server to exit (it notices the stop request, lets
-    running tasks finish within the grace period), SIGTERM it if it does not, and remove its pid file."""
+def server_status(settings: Settings) -> dict[str, Any]:
+    """Whether this home's background server runs: ``{"running": True, "url", "pid"}``; a pid file whose process
+    is gone is removed and said so."""
     info = read_info(settings.home)
     if info is None:
         return {"running": False}
     if not info.alive:
         pid_file(settings.home).unlink(missing_ok=True)
         return {"running": False, "stale_pid_file_removed": True}
+    return {"running": True, "url": info.url, "pid": info.pid}
+
+
+def await_stop(settings: Settings, *, wait: float | None = None) -> dict[str, Any]:
+    """After the kill switch: wait for the recorded background server to exit (it notices the stop request, lets
+    running tasks finish within the grace period), SIGTERM it if it does not, and remove its pid file."""
+    status = server_status(settings)
+    info = read_info(settings.home)
+    if not status["running"] or info is None:
+        return status
     safety = settings.safety
     limit = wait if wait is not None else safety.stop_poll_seconds + safety.grace_period_seconds + 10.0
     process = psutil.Process(info.pid)

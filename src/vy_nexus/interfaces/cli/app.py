@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from vy_nexus.interfaces.cli import (
@@ -14,6 +12,7 @@ from vy_nexus.interfaces.cli import (
     scaffold_commands,
     server_commands,
     tasks_commands,
+    worker_commands,
 )
 from vy_nexus.interfaces.cli.common import CliState
 
@@ -37,7 +36,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    home: Path | None = typer.Option(
+    home: str | None = typer.Option(
         None, "--home", envvar="VY_NEXUS_HOME", help="Home directory (config, logs, metrics, state, experts)."
     ),
     version: bool = typer.Option(
@@ -60,6 +59,7 @@ routing_commands.register(app)
 foundation_commands.register(app)
 tasks_commands.register(app)
 server_commands.register(app)
+worker_commands.register(app)
 
 
 def main() -> None:

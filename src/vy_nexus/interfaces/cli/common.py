@@ -7,11 +7,11 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from vy_nexus.config import Settings, load_settings
 from vy_nexus.errors import VyNexusError
@@ -21,15 +21,18 @@ from vy_nexus.system import VyNexus
 P = ParamSpec("P")
 R = TypeVar("R")
 
-console = Console()
-err_console = Console(stderr=True)
+# Markup off: every string printed is shown literally (user text such as "[/]" or "notes[draft].txt" included);
+# styling is explicit, with Text objects.
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
 
 
 @dataclass
 class CliState:
     """Per-invocation state, created by the app callback and found on ``ctx.obj``."""
 
-    home: Path | None = None
+    home: str | None = None
+    """As given (``--home``/``$VY_NEXUS_HOME``): an empty string is an error for ``load_settings`` to name."""
     server: str | None = None
 
     def settings(self) -> Settings:
@@ -67,7 +70,7 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except VyNexusError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            err_console.print(Text.assemble(("error:", "bold red"), " ", str(exc)), soft_wrap=True)
             raise typer.Exit(exc.exit_code) from exc
 
     return wrapper

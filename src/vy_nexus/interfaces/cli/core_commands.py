@@ -12,15 +12,15 @@ from rich.text import Text
 
 from vy_nexus.admin import change_config
 from vy_nexus.config import get_key
-from vy_nexus.errors import TaskError
+from vy_nexus.errors import TaskError, failure_error
 from vy_nexus.execution.aggregation import AGGREGATORS
 from vy_nexus.execution.governance import RoutingPreview
+from vy_nexus.interfaces.api.server import server_status
 from vy_nexus.interfaces.cli import remote
-from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
+from vy_nexus.interfaces.cli.common import console, err_console, handle_errors, print_json, state
 from vy_nexus.interfaces.cli.confirm import cli_approval
 from vy_nexus.interfaces.cli.render import render_output
-from vy_nexus.interfaces.cli.server_status import server_status
-from vy_nexus.interfaces.cli.token_stream import TokenPrinter, backends_used
+from vy_nexus.interfaces.cli.token_stream import RoutingPrinter, TokenPrinter, backends_used, truncation_notes
 from vy_nexus.observability.signals import publish_config_changed
 from vy_nexus.payloads import build_task, parse_payload, read_limited, read_payload
 from vy_nexus.reasoning.streaming import stream_tokens_to
@@ -31,7 +31,10 @@ def task_from_options(text: str, task_type: str, input_path: str | None, experts
     """``--input PATH`` reads a file; ``--input -`` reads stdin."""
     payload: Any = None
     if input_path == "-":
-        payload = parse_payload(read_limited(typer.get_binary_stream("stdin"), name="stdin"), filename="stdin")
+        stdin = typer.get_binary_stream("stdin")
+        if stdin.isatty():
+            err_console.print("reading the input from the terminal: type or paste it, then press Ctrl-D on a new line")
+        payload = parse_payload(read_limited(stdin, name="stdin"), filename="stdin")
     elif input_path is not None:
         payload = read_payload(input_path)
     return build_task(text, task_type=task_type, payload=payload, experts=experts)
@@ -51,6 +54,11 @@ def flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     return rows
 
 
+def _plain(value: Any) -> Any:
+    """A whole float as an int (``600``, not ``600.0``): as the person typed it."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def render_decision(decision: RoutingDecision) -> Group:
     """The chosen experts as a table, then the strategy and the reason on lines of their own (a reason is often
     wider than the table)."""
@@ -66,30 +74,43 @@ def render_decision(decision: RoutingDecision) -> Group:
     return Group(table, Text(strategy, style="dim"), Text(decision.reason))
 
 
-def render_ruling(preview: RoutingPreview) -> str:
+def render_ruling(preview: RoutingPreview) -> Text:
     ruling = preview.ruling
     if preview.amended:
         routed = ", ".join(f"{e} ({c:.2f})" for e, c in preview.routed.confidences.items())
-        return f"governance ({ruling.policy}): gating chose {routed}; {ruling.reason}"
+        return Text(f"governance ({ruling.policy}): gating chose {routed}; {ruling.reason}")
     if not ruling.proceeds:
-        return f"[bold red]run would not start:[/] {ruling.verdict.value} by {ruling.policy}: {ruling.reason}"
-    return f"[dim]governance: {ruling.verdict.value} ({ruling.reason})[/]"
+        return Text.assemble(
+            ("run would not start:", "bold red"), f" {ruling.verdict.value} by {ruling.policy}: {ruling.reason}"
+        )
+    return Text(f"governance: {ruling.verdict.value} ({ruling.reason})", style="dim")
 
 
-def render_result(result: AggregatedResult, streamed: list[str] | None = None) -> None:
-    if result.decision is not None:
+def render_result(
+    result: AggregatedResult, streamed: list[str] | None = None, shown: RoutingDecision | None = None
+) -> None:
+    """``shown``: the decision already printed while the task ran; printed again only when governance changed it."""
+    if result.decision is not None and (shown is None or shown.expert_ids != result.decision.expert_ids):
         console.print(render_decision(result.decision))
     for item in result.results:
         if not item.ok:
-            console.print(f"[red]✗ {item.expert_id}[/]: {item.error}", highlight=False)
+            console.print(Text.assemble((f"✗ {item.expert_id}", "red"), f": {item.error}"))
     if not result.ok:
-        console.print(f"[bold red]no result:[/] all {len(result.results)} chosen expert(s) failed", highlight=False)
+        console.print(Text.assemble(("no result:", "bold red"), f" all {len(result.results)} chosen expert(s) failed"))
         return
     title = f"{', '.join(result.experts)} · {result.method} · confidence {result.confidence:.2f}"
     console.rule(title, style="dim")
-    console.print(render_output(result.output, streamed or ()))
+    output = result.output
+    if result.method == "ensemble" and isinstance(output, dict) and list(output) == result.experts:
+        for expert_id, part in output.items():  # one section per expert, not one JSON blob
+            console.rule(Text(expert_id), style="dim", align="left")
+            console.print(render_output(part, streamed or ()))
+    else:
+        console.print(render_output(output, streamed or ()))
     for used in backends_used(result):
-        console.print(f"[dim]answered by {used}[/]", highlight=False)
+        console.print(Text(f"answered by {used}", style="dim"))
+    for note in truncation_notes(result):
+        console.print(Text(note, style="yellow"))
 
 
 def register(app: typer.Typer) -> None:
@@ -127,21 +148,26 @@ def register(app: typer.Typer) -> None:
                 print_json(result.model_dump(mode="json"))
             else:
                 render_result(result, streamed)
-            raise typer.Exit(0 if result.ok else 1)
+            raise typer.Exit(0 if result.ok else failure_error(result.failure_kind).exit_code)
         with state(ctx).system() as system:
             if as_json:
                 result = system.run(task, top_k=experts, aggregation=aggregation)
             else:
                 printer = TokenPrinter(console)
-                with stream_tokens_to(printer):
-                    result = system.run(task, top_k=experts, aggregation=aggregation)
-                printer.finish()
+                routing = RoutingPrinter(console, render_decision)  # the decision shows before any streamed answer
+                unsubscribe = system.events.subscribe(routing)
+                try:
+                    with stream_tokens_to(printer):
+                        result = system.run(task, top_k=experts, aggregation=aggregation)
+                finally:
+                    unsubscribe()
+                    printer.finish()  # an error printed next starts on its own line
         if as_json:
             print_json(result.model_dump(mode="json"))
         else:
-            render_result(result, printer.texts)
+            render_result(result, printer.texts, routing.shown)
         if not result.ok:
-            raise typer.Exit(1)
+            raise typer.Exit(failure_error(result.failure_kind).exit_code)
 
     @app.command()
     @handle_errors
@@ -206,7 +232,7 @@ def register(app: typer.Typer) -> None:
             )
         console.print(table)
         for problem in problems:
-            console.print(f"[yellow]! {problem}[/]", highlight=False)
+            console.print(Text(f"! {problem}", style="yellow"))
 
     @app.command()
     @handle_errors
@@ -254,7 +280,7 @@ def register(app: typer.Typer) -> None:
         cli_state = state(ctx)
         if value is None:
             current = get_key(cli_state.settings(), key)
-            typer.echo(json.dumps(current, default=str))
+            typer.echo(json.dumps(_plain(current), default=str))
             return
         who = cli_approval(yes)
         change = change_config(
@@ -269,4 +295,5 @@ def register(app: typer.Typer) -> None:
         system = cli_state.system()  # built after the change, so it journals with the new settings
         publish_config_changed(system.events, key=key, previous=change.previous, value=change.value, source="cli")
         system.stop("config changed")
-        console.print(f"{key} = {json.dumps(change.value, default=str)}  [dim]({change.path})[/]", highlight=False)
+        shown = json.dumps(_plain(change.value), default=str)
+        console.print(Text.assemble(f"{key} = {shown}  ", (f"({change.path})", "dim")))

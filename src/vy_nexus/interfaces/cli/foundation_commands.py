@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from vy_nexus.admin import request_stop
 from vy_nexus.execution.approvals import Approval
@@ -23,19 +24,19 @@ from vy_nexus.interfaces.cli.confirm import cli_approval, current_user
 APPROVAL_COLUMNS = ("id", "status", "action", "target", "params", "requested_by")
 
 
-def _beat_line(result: BeatResult) -> str:
+def _beat_line(result: BeatResult) -> Text:
     if result.action == "complete":
-        return f"phase {result.phase}: every phase holds"
+        return Text(f"phase {result.phase}: every phase holds")
     if result.action == "advanced":
-        return f"phase {result.phase} holds; now in phase {result.advanced_to}"
+        return Text(f"phase {result.phase} holds; now in phase {result.advanced_to}")
     verification = result.verification
     assert verification is not None
-    mark = "[green]✓[/]" if verification.passed else "[red]✗[/]"
-    line = f"{mark} phase {result.phase} · job {result.job_id}: {verification.summary()}"
+    mark = ("✓", "green") if verification.passed else ("✗", "red")
+    line = Text.assemble(mark, f" phase {result.phase} · job {result.job_id}: {verification.summary()}")
     if not verification.passed and verification.stderr.strip():
-        line += f"\n  [dim]{verification.stderr.strip().splitlines()[-1]}[/]"
+        line.append(f"\n  {verification.stderr.strip().splitlines()[-1]}", style="dim")
     if result.advanced_to is not None:
-        line += f"\n[bold]phase {result.phase} holds; now in phase {result.advanced_to}[/]"
+        line.append(f"\nphase {result.phase} holds; now in phase {result.advanced_to}", style="bold")
     return line
 
 
@@ -49,14 +50,16 @@ def _status_table(info: dict[str, Any]) -> Table:
         table.add_column(column, overflow="fold")
     for phase in info["phases"]:
         marker = "▶ " if phase["current"] else ""
-        label = f"{marker}{phase['id']} {phase['name']}" + (" [green](holds)[/]" if phase["holds"] else "")
+        label = Text(f"{marker}{phase['id']} {phase['name']}")
+        if phase["holds"]:
+            label.append(" (holds)", style="green")
         for index, job in enumerate(phase["jobs"]):
             colour = {"completed": "green", "cyclic": "cyan"}.get(job["status"], "yellow")
             table.add_row(
                 label if index == 0 else "",
                 job["id"],
                 job["task"],
-                f"[{colour}]{job['status']}[/]",
+                Text(job["status"], style=colour),
                 job["last_result"] or "",
             )
     if meta.get("last_shutdown_reason"):
@@ -142,12 +145,15 @@ def register(app: typer.Typer) -> None:
             elif as_json:
                 print_json(result.as_dict())
             else:
-                console.print(_beat_line(result), highlight=False)
+                console.print(_beat_line(result))
 
         with system:
             heartbeat = system.heartbeat()
             if every is None:
-                show(heartbeat.beat())
+                beat = heartbeat.beat()
+                show(beat)
+                if beat.verification is not None and not beat.verification.passed:
+                    raise typer.Exit(1)  # scripts (cron) see that the job does not hold yet
                 return
             with sigterm_requests_shutdown(system.safety):
                 try:

@@ -7,11 +7,14 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
 
-routes_app = typer.Typer(help="Semantic routes: fit them on labeled examples, evaluate them, list them.")
-cache_app = typer.Typer(help="The routing cache and the on-disk embedding cache.")
+routes_app = typer.Typer(
+    help="Semantic routes: fit them on labeled examples, evaluate them, list them.", no_args_is_help=True
+)
+cache_app = typer.Typer(help="The routing cache and the on-disk embedding cache.", no_args_is_help=True)
 
 LABEL_FIELD_HELP = "JSON field holding the label (e.g. intent or domain)."
 STRATEGIES = ("keyword", "semantic", "hybrid")
@@ -63,7 +66,9 @@ def fit_command(
         print_json(outcome.as_dict())
         return
     report = outcome.model.report
-    console.print(f"fitted {outcome.routes} routes ({outcome.new_routes} new) → [bold]{outcome.model.kind}[/]")
+    console.print(
+        Text.assemble(f"fitted {outcome.routes} routes ({outcome.new_routes} new) → ", (outcome.model.kind, "bold"))
+    )
     for key in ("held_out_accuracy_centroid", "held_out_accuracy_head", "held_out_oos_recall"):
         if key in report:
             console.print(f"  {key.replace('_', ' ')}: {_pct(report[key])}")
@@ -74,8 +79,11 @@ def fit_command(
     if outcome.untargeted:
         shown = ", ".join(outcome.untargeted[:5]) + (" ..." if len(outcome.untargeted) > 5 else "")
         console.print(
-            f"[yellow]{len(outcome.untargeted)} route(s) target no registered expert ({shown}):[/] fine for"
-            " `routes eval`; set their `target` (or refit with --target) before routing.strategy semantic/hybrid"
+            Text.assemble(
+                (f"{len(outcome.untargeted)} route(s) target no registered expert ({shown}):", "yellow"),
+                " fine for `routes eval`; set their `target` (or refit with --target) before routing.strategy"
+                " semantic/hybrid",
+            )
         )
 
 
@@ -175,9 +183,11 @@ def _eval_decisions(ctx: typer.Context, data: Path, strategy: str | None, as_jso
     console.print(table)
     for miss in report.misses:
         console.print(
-            f"[yellow]miss[/] {miss['executed']} (routed {miss['routed']} {miss['confidence']:.2f}),"
-            f" accept {', '.join(miss['accept'])}: {miss['text'][:100]!r}",
-            highlight=False,
+            Text.assemble(
+                ("miss", "yellow"),
+                f" {miss['executed']} (routed {miss['routed']} {miss['confidence']:.2f}),"
+                f" accept {', '.join(miss['accept'])}: {miss['text'][:100]!r}",
+            )
         )
 
 
@@ -212,10 +222,10 @@ def list_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
     for column in ("name", "target", "utterances", "threshold"):
         table.add_column(column)
     for row in rows:
-        target = row["target"] if row["registered"] else f"[red]{row['target']} (not registered)[/]"
+        target = Text(str(row["target"])) if row["registered"] else Text(f"{row['target']} (not registered)", "red")
         table.add_row(
             str(row["name"]),
-            str(target),
+            target,
             str(row["utterances"]),
             "-" if row["threshold"] is None else str(row["threshold"]),
         )

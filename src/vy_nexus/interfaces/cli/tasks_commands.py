@@ -14,7 +14,9 @@ from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, s
 from vy_nexus.observability.timeutil import iso_utc, parse_time
 from vy_nexus.store import TaskPage, TaskRecord, TaskState, open_task_store
 
-tasks_app = typer.Typer(help="Tasks in the task store: list them, show one with its history, cancel one.")
+tasks_app = typer.Typer(
+    no_args_is_help=True, help="Tasks in the task store: list them, show one with its history, cancel one."
+)
 
 STATE_STYLES = {
     TaskState.QUEUED: "cyan",
