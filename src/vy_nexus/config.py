@@ -155,6 +155,18 @@ class ApiSettings(_Section):
     key_env: str = Field(default="VY_NEXUS_API_KEY", description="environment variable the CLI reads its key from")
 
 
+class AlertsSettings(_Section):
+    """The dashboard's alerts (docs/dashboard.md): thresholds over the last ``window_seconds`` of metrics."""
+
+    enabled: bool = True
+    window_seconds: float = Field(default=300.0, gt=0, description="how far back error rate and latency look")
+    error_rate: float = Field(default=0.2, ge=0.0, le=1.0, description="failed share of finished tasks")
+    latency_p95_ms: float = Field(default=60000.0, gt=0, description="p95 task duration")
+    min_tasks: int = Field(default=5, ge=1, description="tasks in the window before rate and latency alert")
+    expert_failures: int = Field(default=3, ge=1, description="an expert's failures in a row")
+    kill_switch: bool = Field(default=True, description="alert while a shutdown is under way")
+
+
 class ExpertsSettings(_Section):
     directory: str = "experts"
     disabled: list[str] = Field(default_factory=list)
@@ -188,6 +200,7 @@ class Settings(BaseSettings):
     experts: ExpertsSettings = Field(default_factory=ExpertsSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
 
     home: Path = Field(default_factory=lambda: Path.home() / ".vy-nexus", exclude=True)
     """Keyword argument, else ``$VY_NEXUS_HOME`` (the environment source reads it), else ``~/.vy-nexus``."""

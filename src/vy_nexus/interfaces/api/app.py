@@ -19,7 +19,7 @@ from vy_nexus.interfaces.api.feeds import TaskFeeds
 from vy_nexus.interfaces.api.keys import KeyStore, keys_file
 from vy_nexus.interfaces.api.ratelimit import RateLimiter
 from vy_nexus.interfaces.api.request_log import RequestLog, RequestLogMiddleware
-from vy_nexus.interfaces.api.routers import approvals, experts, openai, system, tasks
+from vy_nexus.interfaces.api.routers import approvals, dashboard, experts, openai, system, tasks
 from vy_nexus.interfaces.api.services import ApiServices
 from vy_nexus.system import VyNexus
 
@@ -91,6 +91,7 @@ def create_app(
     app.include_router(system.public)
     for router in (system.router, tasks.router, experts.router, approvals.router, openai.router):
         app.include_router(router)
+    dashboard.install(app)
     if api.cors_origins:
         app.add_middleware(
             CORSMiddleware,

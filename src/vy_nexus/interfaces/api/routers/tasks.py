@@ -70,10 +70,11 @@ async def follow(shared: Services, task_id: str) -> EventSourceResponse:
     """The task's story as Server-Sent Events: ``state`` changes, the routing decision (``task.routed``), the
     ruling (``task.governed``), ``expert.*``, each streamed LLM ``token``, then ``result`` (the task record)."""
     record = await asyncio.to_thread(shared.system.get_task, task_id)  # 404 before any stream starts
-    return sse.stream(_frames(shared, task_id, record))
+    return sse.stream(task_frames(shared, task_id, record))
 
 
-async def _frames(shared: ApiServices, task_id: str, record: TaskRecord) -> AsyncIterator[bytes]:
+async def task_frames(shared: ApiServices, task_id: str, record: TaskRecord) -> AsyncIterator[bytes]:
+    """The SSE frames of one task (shared with the dashboard)."""
     if task_id in shared.feeds:
         async for item in shared.feeds.follow(task_id):
             yield sse.frame(item.event, item.data)
