@@ -19,12 +19,12 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
         if name.startswith("VY_NEXUS_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("VY_NEXUS_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("VY_NEXUS_LOGGING__WRITER", TEST_WRITER)
+    monkeypatch.setenv("VY_NEXUS_ROUTING__STRATEGY", TEST_STRATEGY)
 
 
-TEST_WRITER = "thread"
-"""Tests write observations from threads: a writer process per system would cost every test that starts one about
-0.2 s. tests/integration/test_writer_process.py runs the default ``process`` writer end to end."""
+TEST_STRATEGY = "keyword"
+"""Tests route by keyword unless they test routing: the default hybrid strategy loads the sentence encoder in every
+system that routes a task (~0.3 s each). tests/integration/test_default_routing.py tests the default end to end."""
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def home(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(home: Path) -> Settings:
-    return load_settings(home, environ={"VY_NEXUS_LOGGING__WRITER": TEST_WRITER})
+    return load_settings(home, environ={"VY_NEXUS_ROUTING__STRATEGY": TEST_STRATEGY})
 
 
 @pytest.fixture
@@ -120,3 +120,30 @@ def _scripted_embedded_llm(request: pytest.FixtureRequest, monkeypatch: pytest.M
         return build_reasoning_core(settings, events=events, backend=backend)
 
     monkeypatch.setattr(vy_nexus.system, "build_reasoning_core", build)
+
+
+# Real services on loopback ---------------------------------------------------------------------------------------
+
+POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database on 127.0.0.1:5432 (trust auth), dropped after the test."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(f"{POSTGRES_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            name = f"vy_test_{uuid.uuid4().hex[:10]}"
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    except sa.exc.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432 (install and start postgresql to run this): {exc.orig}")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        engine.dispose()

@@ -1,7 +1,7 @@
 """vy-nexus: MOIE-OS, a local-first Mixture of Intelligent Experts task router.
 
 Import from here; the submodules are the implementation. Names load on first use (PEP 562), so importing one
-submodule — as the observability writer process does — does not import the whole system.
+submodule does not import the whole system.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
         ExpertRegistrationError,
         ExpertTimeoutError,
         GovernanceError,
+        InputError,
+        PayloadTooLargeError,
         ReasoningError,
         RoutingError,
         SafetyError,
@@ -49,6 +51,8 @@ _EXPORTS: dict[str, str] = {
             "ExpertRegistrationError",
             "ExpertTimeoutError",
             "GovernanceError",
+            "InputError",
+            "PayloadTooLargeError",
             "ReasoningError",
             "RoutingError",
             "SafetyError",

@@ -1,8 +1,9 @@
-"""Typed settings loaded from ``<home>/config.yaml`` with ``VY_NEXUS_*`` environment overrides.
+"""Typed settings loaded by pydantic-settings from ``<home>/config.yaml`` and ``VY_NEXUS_*`` environment variables.
 
-Precedence, lowest first: built-in defaults, the YAML file, environment variables. An environment variable names a
-key path with double underscores: ``VY_NEXUS_ROUTING__CACHE__TTL_SECONDS=60`` sets ``routing.cache.ttl_seconds``.
-Values from the environment are parsed as YAML scalars, so ``true``, ``3`` and ``0.5`` get their natural types.
+Precedence, lowest first: built-in defaults, the YAML file, environment variables, keyword arguments. An environment
+variable names a key path with double underscores: ``VY_NEXUS_ROUTING__CACHE__TTL_SECONDS=60`` sets
+``routing.cache.ttl_seconds``. Values get their natural types (``true``, ``3``, ``0.5``); lists are YAML flow
+values (``[data, /srv/docs]``).
 
 Every path is derived from the home directory (``--home``, else ``$VY_NEXUS_HOME``, else ``~/.vy-nexus``).
 """
@@ -11,11 +12,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextvars import ContextVar
+from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+    YamlConfigSettingsSource,
+)
 
 from vy_nexus.errors import ConfigError
 
@@ -44,9 +57,7 @@ class ReasoningCoreSettings(_Section):
 class LoggingSettings(_Section):
     level: Literal["debug", "info", "warn", "error"] = "info"
     daily_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
-    flush_interval_seconds: float = Field(default=0.5, gt=0)
-    batch_size: int = Field(default=256, ge=1)
-    writer: Literal["process", "thread"] = "process"
+    flush_interval_seconds: float = Field(default=1.0, gt=0)
 
 
 class SafetySettings(_Section):
@@ -78,10 +89,11 @@ class SemanticSettings(_Section):
     tokenizer_path: str | None = Field(default=None, description="tokenizer.json; default: packaged MiniLM")
     routes_file: str | None = Field(default=None, description="YAML/JSON routes, relative to home")
     max_length: int = Field(default=128, ge=8, le=512)
+    builtin_routes: bool = Field(default=True, description="add the packaged utterances of the built-in experts")
 
 
 class RoutingSettings(_Section):
-    strategy: Literal["keyword", "semantic", "hybrid"] = "keyword"
+    strategy: Literal["keyword", "semantic", "hybrid"] = "hybrid"
     confidence_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
     fallback_expert: str = "general"
     top_k: int = Field(default=1, ge=1, le=16)
@@ -102,8 +114,6 @@ class GovernanceSettings(_Section):
 
 class MetricsSettings(_Section):
     enabled: bool = True
-    flush_interval_seconds: float = Field(default=1.0, gt=0)
-    batch_size: int = Field(default=500, ge=1)
     system_sample_seconds: float = Field(default=15.0, gt=0)
     retention_days: int = Field(default=30, ge=1)
 
@@ -115,6 +125,18 @@ class ExecutorSettings(_Section):
     backoff_max_seconds: float = Field(default=5.0, ge=0)
     aggregation: Literal["single", "confidence_weighted", "majority_vote", "ensemble"] = "confidence_weighted"
     worker_threads: int = Field(default=8, ge=1, le=256, description="threads for blocking experts")
+    kind: Literal["local", "celery"] = Field(default="local", description="where experts run: this process or Celery")
+    broker_url: str = Field(default="redis://127.0.0.1:6379/0", description="Celery broker: redis://... or amqp://...")
+    queues: dict[str, str] = Field(default_factory=dict, description="expert id -> Celery queue (default per expert)")
+    max_redeliveries: int = Field(default=2, ge=0, le=100, description="redeliveries after a lost worker")
+    visibility_timeout_seconds: float = Field(default=3600.0, gt=0, description="Redis: unacked message redelivery")
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")):
+            raise ValueError("must start with redis://, rediss://, amqp:// or amqps://")
+        return value
 
 
 class StoreSettings(_Section):
@@ -123,14 +145,48 @@ class StoreSettings(_Section):
     flush_interval_seconds: float = Field(default=0.05, gt=0, le=10, description="write-behind interval")
 
 
+class ApiSettings(_Section):
+    host: str = Field(default="127.0.0.1", description="address `vy-nexus serve` binds; loopback unless you say so")
+    port: int = Field(default=8000, ge=1, le=65535)
+    rate_limit_per_minute: int = Field(default=100, ge=1, description="requests per API key per minute")
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="larger request bodies get 413")
+    cors_origins: list[str] = Field(default_factory=list, description="origins allowed by CORS; empty: CORS off")
+    server_url: str | None = Field(default=None, description="CLI: talk to this server instead of running in-process")
+    key_env: str = Field(default="VY_NEXUS_API_KEY", description="environment variable the CLI reads its key from")
+
+
+class AlertsSettings(_Section):
+    """The dashboard's alerts (docs/dashboard.md): thresholds over the last ``window_seconds`` of metrics."""
+
+    enabled: bool = True
+    window_seconds: float = Field(default=300.0, gt=0, description="how far back error rate and latency look")
+    error_rate: float = Field(default=0.2, ge=0.0, le=1.0, description="failed share of finished tasks")
+    latency_p95_ms: float = Field(default=60000.0, gt=0, description="p95 task duration")
+    min_tasks: int = Field(default=5, ge=1, description="tasks in the window before rate and latency alert")
+    expert_failures: int = Field(default=3, ge=1, description="an expert's failures in a row")
+    kill_switch: bool = Field(default=True, description="alert while a shutdown is under way")
+
+
 class ExpertsSettings(_Section):
     directory: str = "experts"
     disabled: list[str] = Field(default_factory=list)
     documents_dir: str = "documents"
 
 
-class Settings(_Section):
-    """All settings. ``home`` is not read from the file; it is where the file lives."""
+class Settings(BaseSettings):
+    """All settings. ``home`` is not read from the file; it is where the file lives.
+
+    ``Settings(**values)`` reads the sources itself; ``load_settings`` does the same and turns problems into a
+    ``ConfigError`` naming each bad key and where its value came from.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        env_ignore_empty=True,  # VY_NEXUS_HOME= means "not set", as for default_home()
+        extra="forbid",
+        validate_assignment=True,
+    )
 
     reasoning_core: ReasoningCoreSettings = Field(default_factory=ReasoningCoreSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
@@ -143,8 +199,35 @@ class Settings(_Section):
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     experts: ExpertsSettings = Field(default_factory=ExpertsSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
 
-    home: Path = Field(default_factory=lambda: default_home(), exclude=True)
+    home: Path = Field(default_factory=lambda: Path.home() / ".vy-nexus", exclude=True)
+    """Keyword argument, else ``$VY_NEXUS_HOME`` (the environment source reads it), else ``~/.vy-nexus``."""
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments, then ``VY_NEXUS_*`` variables, then ``<home>/config.yaml``; no dotenv, no secrets dir."""
+        environ = _LOAD_ENVIRON.get()
+        environ = os.environ if environ is None else environ
+        home = _source_home(cast(InitSettingsSource, init_settings).init_kwargs, environ)
+        return (
+            init_settings,
+            EnvironmentSource(settings_cls, environ),
+            _ConfigFileSource(settings_cls, yaml_file=home / CONFIG_FILENAME),
+        )
 
     # Derived paths: every file vy-nexus writes lives under ``home``.
     @property
@@ -186,51 +269,10 @@ class Settings(_Section):
 
 
 def default_home(environ: Mapping[str, str] | None = None) -> Path:
+    """``$VY_NEXUS_HOME``, else ``~/.vy-nexus``."""
     env = os.environ if environ is None else environ
     value = env.get(HOME_ENV)
     return Path(value).expanduser() if value else Path.home() / ".vy-nexus"
-
-
-def _format_validation_error(error: ValidationError, source: str) -> str:
-    lines = []
-    for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(root)"
-        if item["type"] == "extra_forbidden":
-            lines.append(f"unknown key '{key}'")
-        else:
-            lines.append(f"key '{key}': {item['msg']} (got {item.get('input')!r})")
-    return f"invalid configuration in {source}: " + "; ".join(lines)
-
-
-def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
-    for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == HOME_ENV:
-            continue
-        parts = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
-        if not parts:
-            continue
-        try:
-            value = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError:
-            value = raw
-        node = overrides
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"environment variable {name} conflicts with another VY_NEXUS_ variable")
-        node[parts[-1]] = value
-    return overrides
-
-
-def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -241,32 +283,126 @@ def read_config_file(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start})") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of sections, not {type(data).__name__}")
+    if "home" in data:
+        raise ConfigError(f"unknown key 'home' in {path}: the home directory is where the file lives")
     return data
 
 
-def load_settings(home: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Load settings for ``home`` (default: ``$VY_NEXUS_HOME`` or ``~/.vy-nexus``). Reads, never writes."""
+def load_settings(
+    home: Path | str | None = None, environ: Mapping[str, str] | None = None, **overrides: Any
+) -> Settings:
+    """Load settings for ``home`` (default: ``$VY_NEXUS_HOME`` or ``~/.vy-nexus``). Reads, never writes.
+
+    ``environ`` replaces ``os.environ`` as the source of ``VY_NEXUS_*`` variables; ``overrides`` (sections as
+    mappings, e.g. ``routing={"top_k": 2}``) take precedence over everything else.
+    """
     env = os.environ if environ is None else environ
-    home_path = Path(home).expanduser() if home is not None else default_home(env)
-    config_path = home_path / CONFIG_FILENAME
-    data = read_config_file(config_path)
-    if "home" in data:
-        raise ConfigError(f"unknown key 'home' in {config_path}: the home directory is where the file lives")
+    if isinstance(home, str) and not home.strip():
+        raise ConfigError("the home directory is empty: name one (--home DIR or VY_NEXUS_HOME), or leave it unset")
+    if home is not None:
+        overrides["home"] = Path(home)
+    chosen = Path(home).expanduser() if home is not None else default_home(env)
+    if chosen.exists() and not chosen.is_dir():
+        raise ConfigError(f"the home directory {chosen} is not a directory (--home DIR or VY_NEXUS_HOME)")
+    token = _LOAD_ENVIRON.set(env)
     try:
-        Settings.model_validate(data)
+        return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, str(config_path))) from exc
-    merged = _deep_merge(data, _env_overrides(env))
-    try:
-        return Settings.model_validate({**merged, "home": home_path.resolve()})
-    except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, "VY_NEXUS_* environment variables")) from exc
+        raise ConfigError(_describe_load_errors(exc, env, overrides)) from exc
+    except SettingsError as exc:
+        detail = exc.__cause__ if exc.__cause__ is not None else exc
+        raise ConfigError(f"invalid configuration in VY_NEXUS_* environment variables: {detail}") from exc
+    finally:
+        _LOAD_ENVIRON.reset(token)
+
+
+# Settings sources ---------------------------------------------------------------------------------------------------
+
+_LOAD_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("vy_nexus_load_environ", default=None)
+"""The environment ``load_settings`` was given; pydantic-settings builds sources in a classmethod with no
+per-call arguments, so the mapping travels to it this way (None: ``os.environ``)."""
+
+
+class EnvironmentSource(EnvSettingsSource):
+    """``VY_NEXUS_*`` variables from a given mapping. Lists and sections are read as YAML flow values
+    (``[data, /srv/docs]``), like ``vy-nexus configure`` values; scalars are left to pydantic's coercion."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {name.lower(): value for name, value in self._environ.items() if value != ""}
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo | None, value: Any) -> Any:
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or "not a YAML value"
+            raise ValueError(f"{field_name} = {value!r}: {problem}") from exc
+
+
+class _ConfigFileSource(YamlConfigSettingsSource):
+    """``<home>/config.yaml``, with errors that name the file."""
+
+    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
+        return read_config_file(Path(str(file_path)))
+
+
+def _source_home(init_kwargs: Mapping[str, Any], environ: Mapping[str, str]) -> Path:
+    home = init_kwargs.get("home")
+    return Path(home).expanduser() if home is not None else default_home(environ)
+
+
+def _describe_load_errors(error: ValidationError, environ: Mapping[str, str], overrides: Mapping[str, Any]) -> str:
+    """Name each bad key and where its value came from: the arguments, an environment variable or the file."""
+    env_values = EnvironmentSource(Settings, environ)()
+    config_file = _source_home(overrides, environ) / CONFIG_FILENAME
+    by_source: dict[str, list[str]] = {}
+    for item in error.errors():
+        loc = tuple(str(part) for part in item["loc"])
+        line = _describe_error(item)
+        if _given(overrides, loc):
+            source = "the arguments"
+        elif key := _given(env_values, loc):
+            source = "VY_NEXUS_* environment variables"
+            line += f" [{ENV_PREFIX}{'__'.join(key).upper()}]"
+        else:
+            source = str(config_file)
+        by_source.setdefault(source, []).append(line)
+    return "; ".join(f"invalid configuration in {source}: " + "; ".join(lines) for source, lines in by_source.items())
+
+
+def _given(data: Mapping[str, Any], loc: tuple[str, ...]) -> tuple[str, ...]:
+    """The key path in ``data`` that holds the value at ``loc`` (which may point inside it: a list item);
+    empty when ``data`` does not hold it."""
+    node: Any = data
+    for depth, part in enumerate(loc):
+        if not isinstance(node, Mapping):
+            return loc[:depth]
+        if part not in node:
+            return ()
+        node = node[part]
+    return loc
+
+
+def _describe_error(item: Any) -> str:
+    key = ".".join(str(part) for part in item["loc"]) or "(root)"
+    if item["type"] == "extra_forbidden":
+        return f"unknown key '{key}'"
+    return f"key '{key}': {item['msg']} (got {item.get('input')!r})"
+
+
+def _format_validation_error(error: ValidationError, source: str) -> str:
+    return f"invalid configuration in {source}: " + "; ".join(_describe_error(item) for item in error.errors())
 
 
 def get_key(settings: Settings, key: str) -> Any:

@@ -1,8 +1,11 @@
-"""``vy-nexus configure KEY VALUE``: change one key in config.yaml, keeping its comments, atomically."""
+"""Change one key of ``<home>/config.yaml``: the whole file is validated with the new value before anything is
+written, then replaced atomically, keeping its comments. Every interface (``vy-nexus configure``, the API) calls
+these functions; nothing else writes the config file."""
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,16 @@ from vy_nexus.errors import ConfigError
 from vy_nexus.foundation.atomic import atomic_write_text
 
 
+@dataclass(frozen=True, slots=True)
+class ConfigEdit:
+    """A validated change, not yet written: ``value`` is what the key will hold, ``text`` the new file."""
+
+    path: Path
+    key: str
+    value: Any
+    text: str
+
+
 def parse_value(raw: str) -> Any:
     """Parse a command-line value as a YAML scalar or flow collection: ``3``, ``true``, ``[a, b]``, ``text``."""
     try:
@@ -24,7 +37,8 @@ def parse_value(raw: str) -> Any:
         return raw
 
 
-def _check_key(key: str) -> list[str]:
+def check_key(key: str) -> list[str]:
+    """The parts of a dotted key that names a setting or a section; ``ConfigError`` naming the first unknown part."""
     parts = key.split(".")
     model: type[BaseModel] = Settings
     for index, part in enumerate(parts):
@@ -39,27 +53,14 @@ def _check_key(key: str) -> list[str]:
     return parts
 
 
-def set_config_value(home: Path, key: str, raw_value: str) -> Any:
-    """Set ``key`` to the parsed ``raw_value`` in ``home/config.yaml``; returns the stored value.
-
-    The whole file is validated before it is written; on any error nothing changes.
-    """
-    parts = _check_key(key)
-    value = parse_value(raw_value)
+def prepare_config_edit(home: Path, key: str, value: Any) -> ConfigEdit:
+    """Validate setting ``key`` to ``value`` in ``home/config.yaml``; writes nothing. A ``str`` value is parsed
+    with ``parse_value`` (``"3"`` is 3); other values are used as they are."""
+    parts = check_key(key)
     path = home / CONFIG_FILENAME
     yaml_rt = YAML()
     yaml_rt.preserve_quotes = True
-    if path.exists():
-        try:
-            document = yaml_rt.load(path.read_text(encoding="utf-8"))
-        except Exception as exc:
-            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
-        if document is None:
-            document = CommentedMap()
-        if not isinstance(document, dict):
-            raise ConfigError(f"{path} must hold a mapping of sections")
-    else:
-        document = CommentedMap()
+    document = _load_document(yaml_rt, path)
     node = document
     for part in parts[:-1]:
         child = node.get(part)
@@ -69,17 +70,43 @@ def set_config_value(home: Path, key: str, raw_value: str) -> Any:
         elif not isinstance(child, dict):
             raise ConfigError(f"{path}: '{part}' must be a section, found {type(child).__name__}")
         node = child
-    node[parts[-1]] = value
-    plain = yaml.safe_load(_dump(yaml_rt, document)) or {}
+    node[parts[-1]] = parse_value(value) if isinstance(value, str) else value
+    text = _dump(yaml_rt, document)
     try:
-        validated = Settings.model_validate(plain)
+        validated = Settings.model_validate(yaml.safe_load(text) or {})
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc, f"{path} (after setting {key})")) from exc
-    atomic_write_text(path, _dump(yaml_rt, document))
     stored: Any = validated
     for part in parts:
         stored = getattr(stored, part)
-    return stored.model_dump(mode="json") if isinstance(stored, BaseModel) else stored
+    return ConfigEdit(path, key, stored.model_dump(mode="json") if isinstance(stored, BaseModel) else stored, text)
+
+
+def set_config_value(home: Path, key: str, value: Any) -> Any:
+    """Set ``key`` to ``value`` in ``home/config.yaml``; returns the stored value. On any error nothing changes."""
+    edit = prepare_config_edit(home, key, value)
+    atomic_write_text(edit.path, edit.text)
+    return edit.value
+
+
+def _load_document(yaml_rt: YAML, path: Path) -> Any:
+    if not path.exists():
+        return CommentedMap()
+    try:
+        document = yaml_rt.load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start})") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    except Exception as exc:  # ruamel's parser and scanner errors share no public base class
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if document is None:
+        return CommentedMap()
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections")
+    if "home" in document:
+        raise ConfigError(f"unknown key 'home' in {path}: the home directory is where the file lives")
+    return document
 
 
 def _dump(yaml_rt: YAML, document: Any) -> str:

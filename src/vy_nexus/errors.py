@@ -3,7 +3,9 @@
     VyNexusError
     ├── ConfigError                 bad config file, key, type or value
     ├── TaskError                   a task that cannot be accepted (bad JSON, empty text, ...)
-    │   └── TaskNotFoundError       no task with that id in the task store
+    │   ├── TaskNotFoundError       no task with that id in the task store
+    │   └── InputError              an input payload that cannot be read (missing, not UTF-8, bad JSON)
+    │       └── PayloadTooLargeError  larger than the limit
     ├── TaskCancelledError          the task was cancelled (by id, or by a shutdown) before it finished
     ├── ExpertError                 carries ``expert_id``
     │   ├── ExpertRegistrationError duplicate id, invalid declaration
@@ -16,9 +18,11 @@
     ├── ReasoningError              an LLM backend failed (server down, model missing, timeout)
     ├── StateError                  sovereign_state.json is corrupt or cannot be written
     ├── StoreError                  the task store cannot be opened, read or written
+    ├── BrokerError                 the Celery broker (executor.broker_url) cannot be reached
     └── TrainingError               route training cannot run (no torch) or was interrupted (resumable)
 
-Interfaces map these to exit codes (``exit_code``) and HTTP statuses (``http_status``).
+Interfaces map these to exit codes (``exit_code``) and HTTP statuses (``http_status``); a task whose experts all
+failed for one reason maps through ``FAILURE_ERRORS`` (``ExpertResult.error_kind`` → the error it amounts to).
 """
 
 from __future__ import annotations
@@ -51,6 +55,14 @@ class TaskError(VyNexusError):
 
 class TaskNotFoundError(TaskError):
     http_status = 404
+
+
+class InputError(TaskError):
+    """The task's input payload cannot be read: a missing file, bytes that are not UTF-8 text, broken JSON."""
+
+
+class PayloadTooLargeError(InputError):
+    http_status = 413
 
 
 class TaskCancelledError(VyNexusError):
@@ -141,13 +153,31 @@ class StoreError(VyNexusError):
     http_status = 503
 
 
+class BrokerError(VyNexusError):
+    exit_code = 9
+    http_status = 503
+
+
 class TrainingError(VyNexusError):
     """``routes train`` stopped: torch missing, bad data, or Ctrl-C (``interrupted``; the next run resumes)."""
 
-    exit_code = 8
+    exit_code = 10
 
     def __init__(self, message: str, *, interrupted: bool = False) -> None:
         super().__init__(message)
         self.interrupted = interrupted
         if interrupted:
             self.exit_code = 130
+
+
+FAILURE_ERRORS: dict[str, type[VyNexusError]] = {
+    "invalid": TaskError,
+    "reasoning": ReasoningError,
+    "cancelled": TaskCancelledError,
+}
+"""The error a task amounts to when every expert failed with this ``error_kind`` (others: ``VyNexusError``)."""
+
+
+def failure_error(kind: str | None) -> type[VyNexusError]:
+    """The error class whose ``exit_code``/``http_status`` describe a task that failed with ``kind``."""
+    return FAILURE_ERRORS.get(kind or "", VyNexusError)

@@ -1,8 +1,8 @@
 """Events: how the flow tells observers (journal, metrics, dashboard) what happened.
 
-The flow only calls ``EventBus.emit``; subscribers must be quick and must not raise into the flow (a failing
-subscriber is reported once per kind to the remaining subscribers and otherwise ignored). Subscribers that write to
-disk queue the event and flush it from a background thread.
+The flow only calls ``EventBus.publish``; subscribers must be quick and must not raise into the flow (a failing
+subscriber is logged and otherwise ignored). Subscribers that write to disk queue the event and write it from a
+background thread.
 """
 
 from __future__ import annotations
@@ -47,9 +47,13 @@ Subscriber = Callable[[Event], None]
 
 
 class EventBus:
-    """Synchronous fan-out of events to subscribers. Thread-safe; cheap when nobody listens."""
+    """Synchronous fan-out of events to subscribers. Thread-safe; cheap when nobody listens.
 
-    def __init__(self) -> None:
+    ``clock`` stamps each event (Unix seconds); tests inject one to publish at a chosen time (say, across midnight).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
         self._subscribers: tuple[Subscriber, ...] = ()
         self._lock = threading.Lock()
 
@@ -67,12 +71,6 @@ class EventBus:
     @property
     def has_subscribers(self) -> bool:
         return bool(self._subscribers)
-
-    def emit(self, event: Event) -> None:
-        """Deliver ``event``; an event without a task id takes the current task's (``current_task_id``)."""
-        if event.task_id is None:
-            event.task_id = current_task_id.get()
-        self._deliver(event, self._subscribers)
 
     def publish(
         self,
@@ -104,18 +102,10 @@ class EventBus:
                 current_task_id.get() if task_id is None else task_id,
                 expert_id,
                 {} if metadata is None else metadata,
-                time.time(),
+                self._clock(),
             )
-            for subscriber in subscribers:  # as _deliver, inlined: one call frame less per event
+            for subscriber in subscribers:
                 try:
                     subscriber(event)
-                except Exception:
+                except Exception:  # an observer must never break the flow
                     _log.exception("event subscriber %r failed on %s", subscriber, event.kind)
-
-    @staticmethod
-    def _deliver(event: Event, subscribers: tuple[Subscriber, ...]) -> None:
-        for subscriber in subscribers:
-            try:
-                subscriber(event)
-            except Exception:  # an observer must never break the flow
-                _log.exception("event subscriber %r failed on %s", subscriber, event.kind)

@@ -20,7 +20,7 @@ from vy_nexus.errors import ExpertRegistrationError, SafetyError, TaskCancelledE
 from vy_nexus.events import EventBus, current_task_id
 from vy_nexus.execution.coordinator import Coordinator
 from vy_nexus.execution.executor import Executor
-from vy_nexus.execution.governance import SHUTDOWN, UNREGISTER_EXPERT, AdminAction, Governance
+from vy_nexus.execution.governance import SHUTDOWN, UNREGISTER_EXPERT, AdminAction, Governance, RoutingPreview
 from vy_nexus.execution.inflight import InFlightTasks
 from vy_nexus.execution.local import LocalExecutor
 from vy_nexus.experts.base import BaseExpert, ExpertContext
@@ -85,15 +85,7 @@ class VyNexus:
             default_top_k=routing.top_k,
             events=self.events,
         )
-        self.executor: Executor = executor or LocalExecutor(
-            self.registry,
-            context_factory=self.expert_context,
-            max_retries=min(settings.executor.max_retries, settings.governance.max_retries),
-            backoff_base=settings.executor.backoff_base_seconds,
-            backoff_max=settings.executor.backoff_max_seconds,
-            worker_threads=settings.executor.worker_threads,
-            events=self.events,
-        )
+        self.executor: Executor = executor or self._build_executor()
         self.coordinator = Coordinator(
             self.executor,
             expert_timeout=settings.executor.expert_timeout_seconds,
@@ -120,6 +112,22 @@ class VyNexus:
             self.load_experts()
         self.observability = Observability(settings, self.events) if observe else None
         self._started = False
+
+    def _build_executor(self) -> Executor:
+        settings = self.settings
+        if settings.executor.kind == "celery":  # imported here: Celery loads only where it is used
+            from vy_nexus.execution.celery_executor import CeleryExecutor
+
+            return CeleryExecutor(settings, self.registry)
+        return LocalExecutor(
+            self.registry,
+            context_factory=self.expert_context,
+            max_retries=min(settings.executor.max_retries, settings.governance.max_retries),
+            backoff_base=settings.executor.backoff_base_seconds,
+            backoff_max=settings.executor.backoff_max_seconds,
+            worker_threads=settings.executor.worker_threads,
+            events=self.events,
+        )
 
     @classmethod
     def from_home(cls, home: Path | str | None = None, **kwargs: Any) -> VyNexus:
@@ -268,6 +276,17 @@ class VyNexus:
     def route(self, task: Task, top_k: int | None = None) -> RoutingDecision:
         return self.gating.route(task, top_k=top_k)
 
+    def preview(self, task: Task, top_k: int | None = None) -> RoutingPreview:
+        """The decision ``submit`` would execute for ``task`` now: gating, then governance's ruling (its
+        low-confidence fallback included), without running or recording anything."""
+        routed = self.route(task, top_k=top_k)
+        return RoutingPreview(routed, self.governance.preview_task(task, routed))
+
+    async def apreview(self, task: Task, top_k: int | None = None) -> RoutingPreview:
+        """``preview`` for an event loop (routing as ``submit`` does it, off the loop when it encodes text)."""
+        routed = await self.gating.aroute(task, top_k=top_k)
+        return RoutingPreview(routed, self.governance.preview_task(task, routed))
+
     async def submit(
         self, task: Task, *, top_k: int | None = None, aggregation: str | None = None, durable: bool = False
     ) -> AggregatedResult:
@@ -279,15 +298,30 @@ class VyNexus:
         """
         token = current_task_id.set(task.id)
         try:
-            self.safety.ensure_accepting(task.id)
-            if not self._store_open:  # a system used without start/astart: open on first use, once
-                self._open_store()
-            self.store.accept(task)
-            if durable:
-                await asyncio.to_thread(self.store.flush)
+            await self._accept(task, durable=durable)
             return await self._process(task, top_k, aggregation)
         finally:
             current_task_id.reset(token)
+
+    async def enqueue(
+        self, task: Task, *, top_k: int | None = None, aggregation: str | None = None
+    ) -> asyncio.Task[AggregatedResult]:
+        """``submit`` in the background: returns once the task is committed to the store (an API's 202), with the
+        asyncio task that routes and runs it (it inherits the caller's context: a token sink set around the call)."""
+        token = current_task_id.set(task.id)
+        try:
+            await self._accept(task, durable=True)
+            return asyncio.create_task(self._process(task, top_k, aggregation), name=f"vy-nexus-task-{task.id}")
+        finally:
+            current_task_id.reset(token)
+
+    async def _accept(self, task: Task, *, durable: bool) -> None:
+        self.safety.ensure_accepting(task.id)
+        if not self._store_open:  # a system used without start/astart: open on first use, once
+            self._open_store()
+        self.store.accept(task)
+        if durable:
+            await asyncio.to_thread(self.store.flush)
 
     async def _process(self, task: Task, top_k: int | None, aggregation: str | None) -> AggregatedResult:
         self.events.publish(
@@ -384,7 +418,7 @@ class VyNexus:
                 "expert_timeout_seconds": self.settings.executor.expert_timeout_seconds,
                 "max_retries": self.settings.executor.max_retries,
                 "aggregation": self.settings.executor.aggregation,
-                **self._thread_pool_status(),
+                **self._executor_status(),
             },
             "store": {"url": redact(self.settings.store_url), "retention_days": self.settings.store.retention_days},
             "safety": {
@@ -395,11 +429,10 @@ class VyNexus:
             "governance": {"running": self.governance.admission.load().running, "in_flight": len(self.inflight)},
         }
 
-    def _thread_pool_status(self) -> dict[str, int]:
-        if not isinstance(self.executor, LocalExecutor):
-            return {}
-        pool = self.executor.pool
-        return {"worker_threads": pool.max_workers, "abandoned_threads": pool.abandoned}
+    def _executor_status(self) -> dict[str, Any]:
+        """The executor's own part: thread pool (local); broker, workers and queue depths (celery)."""
+        status = getattr(self.executor, "status", None)
+        return dict(status()) if callable(status) else {}
 
     def heartbeat(self) -> Heartbeat:
         """The heartbeat over this home's sovereign state (``vy-nexus pulse``)."""

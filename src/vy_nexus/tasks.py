@@ -94,7 +94,9 @@ class ExpertResult(BaseModel):
     confidence: float = Field(default=0.0, ge=0.0, le=1.0)
     duration_ms: float = 0.0
     error: str | None = None
-    error_kind: str | None = Field(default=None, description="timeout, invalid, error, unknown or cancelled")
+    error_kind: str | None = Field(
+        default=None, description="timeout, invalid, reasoning (the LLM backend failed), error, unknown or cancelled"
+    )
     attempts: int = 1
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -118,3 +120,11 @@ class AggregatedResult(BaseModel):
     @property
     def ok(self) -> bool:
         return any(result.ok for result in self.results)
+
+    @property
+    def failure_kind(self) -> str | None:
+        """When every expert failed for the same kind of reason (``error_kind``), that kind; else ``None``."""
+        kinds = {result.error_kind for result in self.results}
+        if self.ok or len(kinds) != 1:
+            return None
+        return next(iter(kinds))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,10 +16,19 @@ class JsonHandler(BaseHTTPRequestHandler):
     """Helpers for JSON requests, JSON responses and chunked streaming responses."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # small streamed writes go out at once, as from a real server
     server: FakeServer
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.count_connection(+1)
+
+    def finish(self) -> None:
+        super().finish()
+        self.server.count_connection(-1)
 
     def read_json(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)
@@ -58,6 +69,27 @@ class FakeServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), handler)
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
         self.disconnects = 0
+        self.connections = 0  # accepted so far
+        self.open_connections = 0  # not yet closed by the client
+        self._lock = threading.Lock()
+
+    def count_connection(self, change: int) -> None:
+        with self._lock:
+            self.open_connections += change
+            self.connections += max(change, 0)
+
+    def wait_until_closed(self, timeout: float = 5.0) -> bool:
+        """Whether every client connection has been closed within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while self.open_connections and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.open_connections == 0
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):  # the client hung up: what a dropped stream looks like
+            self.disconnects += 1
+            return
+        super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:

@@ -4,7 +4,7 @@ Endpoints: ``GET /api/tags``, ``POST /api/show``, ``POST /api/chat`` and ``POST 
 default, one JSON object when ``"stream": false``), ``GET /api/version``. Unknown models get Ollama's 404
 ``{"error": "model \"x\" not found, try pulling it first"}``. The "model" answers with ``reply(messages)``.
 Knobs for failure paths: ``token_delay`` (seconds between streamed objects), ``malformed`` (a non-JSON line
-mid-stream), ``truncated`` (the stream ends without ``done: true``).
+mid-stream), ``truncated`` (the stream ends without ``done: true``), ``raw_lines`` (stream these lines instead).
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ class OllamaServer(FakeServer):
         self.token_delay = 0.0
         self.malformed = False
         self.truncated = False
+        self.raw_lines: list[str] | None = None
 
     def resolve(self, name: str) -> str | None:
         full = name if ":" in name else f"{name}:latest"
@@ -122,6 +123,9 @@ class OllamaHandler(JsonHandler):
         return {"message": {"role": "assistant", "content": text}} if chat else {"response": text}
 
     def _objects(self, model: str, chat: bool, tokens: list[str], final: dict[str, Any]) -> Iterator[bytes]:
+        if self.server.raw_lines is not None:
+            yield from (line.encode() + b"\n" for line in self.server.raw_lines)
+            return
         for index, token in enumerate(tokens):
             if self.server.token_delay:
                 time.sleep(self.server.token_delay)

@@ -4,7 +4,8 @@
 Requires ``Authorization: Bearer <api_key>`` when ``api_key`` is set (401 otherwise, with OpenAI's error shape);
 unknown models get 404 ``model_not_found``. With ``stream_options.include_usage`` the last event before
 ``data: [DONE]`` carries ``usage`` and empty ``choices``, as OpenAI sends it.
-Knobs: ``token_delay``, ``malformed`` (a non-JSON event mid-stream), ``truncated`` (no ``[DONE]``).
+Knobs: ``token_delay``, ``malformed`` (a non-JSON event mid-stream), ``truncated`` (no ``[DONE]``), ``status``
+(answer chat completions with this status and body), ``error_event`` (an error object mid-stream).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class OpenAIServer(FakeServer):
         self.token_delay = 0.0
         self.malformed = False
         self.truncated = False
+        self.status: tuple[int, Any] | None = None
+        self.error_event: dict[str, Any] | None = None
 
 
 def _error(message: str, kind: str, code: str) -> dict[str, Any]:
@@ -71,6 +74,9 @@ class OpenAIHandler(JsonHandler):
         if self.path != "/v1/chat/completions":
             self.send_json(404, _error(f"Unknown path {self.path}", "invalid_request_error", "unknown_url"))
             return
+        if self.server.status is not None:
+            self._send_status(*self.server.status)
+            return
         model = str(body.get("model", ""))
         if model not in self.server.models:
             message = f"The model `{model}` does not exist or you do not have access to it."
@@ -96,6 +102,17 @@ class OpenAIHandler(JsonHandler):
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         self.send_stream("text/event-stream", self._events(base, tokens, finish, usage if include_usage else None))
 
+    def _send_status(self, status: int, body: Any) -> None:
+        if not isinstance(body, str):
+            self.send_json(status, body)
+            return
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _events(
         self, base: dict[str, Any], tokens: list[str], finish: str, usage: dict[str, int] | None
     ) -> Iterator[bytes]:
@@ -111,6 +128,9 @@ class OpenAIHandler(JsonHandler):
                 time.sleep(self.server.token_delay)
             if self.server.malformed and index == 1:
                 yield b"data: {not json\n\n"
+                return
+            if self.server.error_event is not None and index == 1:
+                yield f"data: {json.dumps(self.server.error_event)}\n\n".encode()
                 return
             yield event([{"index": 0, "delta": {"content": token}, "logprobs": None, "finish_reason": None}])
         if self.server.truncated:

@@ -71,10 +71,10 @@ def test_bad_input_is_a_clear_error(home: Path, tmp_path: Path) -> None:
 
 def test_failed_task_exits_non_zero(home: Path) -> None:
     code, out, _ = invoke(home, "run", "analyse", "--expert", "data-analysis", "--json")
-    assert code == 1
+    assert code == 2  # the expert refused the input: bad input
     assert "needs an input payload" in json.loads(out)["results"][0]["error"]
     code, out, _ = invoke(home, "run", "analyse", "--expert", "data-analysis")
-    assert code == 1
+    assert code == 2
     assert "no result: all 1 chosen expert(s) failed" in out and "needs an input payload" in out
 
 
@@ -112,6 +112,20 @@ def test_configure_roundtrip_and_errors(home: Path) -> None:
 
 
 def test_bad_config_file_is_reported(home: Path) -> None:
-    (home / "config.yaml").write_text("routing:\n  strategy: psychic\n")
+    (home / "config.yaml").write_text("routing:\n  top_k: many\n")
     code, _, err = invoke(home, "status")
-    assert code == 2 and "routing.strategy" in err and "config.yaml" in err
+    assert code == 2 and "routing.top_k" in err and "config.yaml" in err
+
+
+def test_stdin_is_read_as_bytes(home: Path, tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "t.db"
+    sqlite3.connect(db).close()
+    with sqlite3.connect(db) as connection:
+        connection.execute("CREATE TABLE t (v)")
+    connection.close()
+    result = runner.invoke(app, ["--home", str(home), "run", "sum", "--input", "-"], input=db.read_bytes())
+    assert result.exit_code == 2 and "stdin is an SQLite database: pass it as a file path" in result.stderr
+    code, _, err = invoke(home, "run", "sum", "--input", "-", input="[1,")
+    assert code == 2 and "stdin is not valid JSON" in err

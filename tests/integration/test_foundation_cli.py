@@ -74,7 +74,11 @@ def test_stop_needs_approval_then_writes_the_stop_file(home: Path) -> None:
 def test_stop_with_yes_and_json(home: Path) -> None:
     code, out, _ = invoke(home, "stop", "--yes", "--json")
     assert code == 0
-    assert json.loads(out) == {"stop_file": str(home / "STOP"), "reason": "stop requested from the command line"}
+    assert json.loads(out) == {
+        "stop_file": str(home / "STOP"),
+        "reason": "stop requested from the command line",
+        "server": {"running": False},  # no background server recorded
+    }
 
 
 def test_stop_without_approval_when_governance_allows_it(home: Path) -> None:
@@ -132,7 +136,7 @@ def test_pulse_status_on_a_fresh_home(home: Path) -> None:
 def test_pulse_never_runs_a_shell(home: Path) -> None:
     write_state(home, ["true; touch pwned"], ["echo", "ok"])
     code, out, _ = invoke(home, "pulse")
-    assert code == 0 and "command not found: true; touch pwned" in out
+    assert code == 1 and "command not found: true; touch pwned" in out  # the job does not hold
     assert not (home / "pwned").exists()
     code, out, _ = invoke(home, "pulse", "--json")
     result = json.loads(out)

@@ -12,8 +12,10 @@ from typer.testing import CliRunner
 
 from vy_nexus.config import Settings
 from vy_nexus.errors import ExpertExecutionError
+from vy_nexus.events import Event
 from vy_nexus.experts.base import BaseExpert, ExpertOutput
 from vy_nexus.interfaces.cli import app
+from vy_nexus.observability.metrics import MetricsCollector
 from vy_nexus.observability.signals import publish_llm_completed
 from vy_nexus.system import VyNexus
 from vy_nexus.tasks import Task
@@ -83,7 +85,7 @@ def test_a_run_leaves_journal_and_metrics_behind(settings: Settings) -> None:
         counted = conn.execute("SELECT COUNT(*) FROM metrics").fetchone()[0]
         parts = sum(
             conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-            for t in ("tasks", "executions", "routing", "system", "api", "llm")
+            for t in ("tasks", "executions", "routing", "system", "llm")
         )
         assert counted == parts >= 4 + 4 + 4 + 1 + 1
 
@@ -117,6 +119,38 @@ def test_observability_flush_and_close(settings: Settings) -> None:
     observability.flush()
     with sqlite3.connect(settings.metrics_db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM routing").fetchone() == (1,)
+
+
+def exposition_value(text: bytes, name: str, **labels: str) -> float:
+    for family in text_string_to_metric_families(text.decode()):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
+def test_exposition_counts_what_every_process_on_the_home_recorded_since_start(settings: Settings) -> None:
+    with VyNexus(settings) as earlier:
+        earlier.run(Task(description="fix this python code"))  # before the server started: not counted
+    other_process = MetricsCollector(settings.metrics_db)
+    with VyNexus(settings) as server:
+        assert server.observability is not None
+        server.run(Task(description="fix this python code please"))
+        # A worker on the same home records an execution with one retry.
+        meta = {"duration_ms": 5.0, "success": True, "task_type": "code", "attempts": 2}
+        other_process.write([Event("expert.finished", "worker", "", task_id="w1", expert_id="remote", metadata=meta)])
+        server.observability.flush()
+        text = server.observability.exposition()
+        assert exposition_value(text, "vy_nexus_tasks_total", outcome="success") == 1
+        assert exposition_value(text, "vy_nexus_expert_executions_total", expert_id="code") == 1
+        assert exposition_value(text, "vy_nexus_expert_executions_total", expert_id="remote") == 1
+        assert exposition_value(text, "vy_nexus_expert_retries_total", expert_id="remote") == 1
+        server.run(Task(description="fix that python code"))
+        server.observability.flush()
+        again = server.observability.exposition()  # reads only the new rows, adds them
+        assert exposition_value(again, "vy_nexus_tasks_total", outcome="success") == 2
+        assert exposition_value(again, "vy_nexus_expert_executions_total", expert_id="remote") == 1
+    other_process.close()
 
 
 def test_astop_flushes(settings: Settings) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from fakes.openai_server import OpenAIServer
 from vy_nexus.config import Settings, load_settings
 from vy_nexus.events import Event
 from vy_nexus.interfaces.cli import app
+from vy_nexus.reasoning.ollama import OllamaBackend
 from vy_nexus.system import VyNexus
 from vy_nexus.tasks import Task
 
@@ -53,10 +55,29 @@ def test_an_injected_backend_answers_and_each_call_is_an_event(settings: Setting
 
 def test_configured_ollama_answers_through_the_system(home: Path, ollama_server: OllamaServer) -> None:
     settings = configure(home, provider="ollama", base_url=ollama_server.url)
-    result = VyNexus(settings, observe=False).run(Task(description="hello"))
+    vy = VyNexus(settings, observe=False)
+    result = vy.run(Task(description="hello"))
     assert result.output["answer"] == "Hi! I am a local llama."
     assert result.output["reasoning"]["provider"] == "ollama"
     assert result.output["reasoning"]["model"] == "llama3:latest"
+    # run() has its own event loop; the pooled client was closed before that loop ended.
+    backend = vy.reasoning.backend
+    assert isinstance(backend, OllamaBackend) and backend.clients.open == 0 and ollama_server.wait_until_closed()
+    assert vy.run(Task(description="hello again")).output["answer"] == "Hi! I am a local llama."
+    assert backend.clients.created == 2 and ollama_server.wait_until_closed()
+
+
+def test_astop_closes_the_reasoning_backend_in_the_running_loop(settings: Settings) -> None:
+    backend = ScriptedBackend("hi")
+    vy = VyNexus(settings, llm=backend, observe=False)
+
+    async def serve() -> None:
+        vy.start()
+        await vy.submit(Task(description="hello there"))
+        await vy.astop()
+
+    asyncio.run(serve())
+    assert backend.closed
 
 
 def test_a_missing_ollama_model_fails_the_task_with_the_fix(home: Path, ollama_server: OllamaServer) -> None:
@@ -80,9 +101,11 @@ def test_cli_run_streams_tokens_and_names_expert_and_backend(home: Path, ollama_
     result = runner.invoke(app, ["--home", str(home), "run", "hello"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0] == "general · ollama/llama3:latest"
-    assert lines[1] == "Hi! I am a local llama."
+    assert lines[0].strip() == "Routing decision"  # the decision comes first, then the answer as it streams
+    start = lines.index("general · ollama/llama3:latest")
+    assert lines[start + 1] == "Hi! I am a local llama."
     assert lines[-1] == "answered by general: ollama/llama3:latest"
+    assert ollama_server.wait_until_closed()  # the CLI's loop closed its pooled connection
 
 
 def test_cli_run_json_output_stays_clean(home: Path, ollama_server: OllamaServer) -> None:

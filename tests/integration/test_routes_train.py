@@ -21,7 +21,7 @@ from vy_nexus.interfaces.cli import app
 from vy_nexus.reasoning.embeddings import OnnxSentenceEncoder, default_model_path
 from vy_nexus.routing.encoders import encoder_store
 from vy_nexus.routing.routes import read_labeled
-from vy_nexus.routing.semantic import encoder_from_settings, route_model_file_of
+from vy_nexus.routing.semantic import SemanticStrategy, encoder_from_settings, route_model_file_of
 from vy_nexus.system import VyNexus
 from vy_nexus.tasks import Task
 from vy_nexus.training.data import TrainOptions
@@ -122,6 +122,8 @@ def test_train_interrupt_resume_quantise_switch_and_rollback(settings: Settings,
     assert not list((settings.cache_dir / "training").glob("*/last.pt"))  # checkpoints dropped once switched
     experts, reason = _route(settings, "how would i say good morning in italian")
     assert experts == ["research"] and "translate" in reason
+    strategy = SemanticStrategy.from_settings(registry, settings)
+    assert strategy.load_model() is not None and str(first.directory) in strategy.model_note  # the trained pair
 
     # A second run through the CLI (default floor): int8 is accepted and becomes active; the first is kept.
     result = CliRunner().invoke(

@@ -27,8 +27,10 @@ def invoke(home: Path, *args: str) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def fitted_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A home whose routes were fitted once through the CLI: 8 intents routed to the research expert."""
+    """A home whose routes were fitted once through the CLI: 8 intents routed to the research expert (without the
+    built-in experts' packaged utterances, which would absorb the out-of-scope examples)."""
     home = tmp_path_factory.mktemp("routing-home")
+    (home / "config.yaml").write_text("routing:\n  semantic:\n    builtin_routes: false\n", encoding="utf-8")
     code, out, err = invoke(
         home, "routes", "fit", "--data", str(FIXTURE / "train.jsonl"), "--target", "research", "--json"
     )
@@ -121,6 +123,7 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
 def test_unknown_route_target_is_reported_by_fit_and_by_routing(tmp_path: Path, fitted_home: Path) -> None:
     # The same utterances were embedded for fitted_home: start from its embedding cache instead of the encoder.
     shutil.copytree(fitted_home / "cache" / "embeddings", tmp_path / "cache" / "embeddings")
+    shutil.copy(fitted_home / "config.yaml", tmp_path / "config.yaml")  # without the packaged routes, like it
     code, out, _ = invoke(tmp_path, "routes", "fit", "--data", str(FIXTURE / "train.jsonl"))
     assert code == 0 and "target no registered expert" in out
     settings = load_settings(tmp_path, environ={"VY_NEXUS_ROUTING__STRATEGY": "semantic"})
@@ -133,7 +136,7 @@ def test_unknown_route_target_is_reported_by_fit_and_by_routing(tmp_path: Path, 
 
 def test_cli_list_table(fitted_home: Path) -> None:
     code, out, _ = invoke(fitted_home, "routes", "list")
-    assert code == 0 and "13 routes (fitted model)" in out and "translate" in out
+    assert code == 0 and "13 routes; model: fitted by `routes fit`" in out and "translate" in out
 
 
 def test_concurrent_semantic_routing_is_consistent(fitted_home: Path) -> None:
@@ -158,7 +161,9 @@ def test_concurrent_semantic_routing_is_consistent(fitted_home: Path) -> None:
 
 
 def test_fit_into_a_configured_json_routes_file_is_deterministic(tmp_path: Path) -> None:
-    (tmp_path / "config.yaml").write_text("routing:\n  semantic:\n    routes_file: routing/intents.json\n")
+    (tmp_path / "config.yaml").write_text(
+        "routing:\n  semantic:\n    routes_file: routing/intents.json\n    builtin_routes: false\n"
+    )
     args = ("routes", "fit", "--data", str(FIXTURE / "train.jsonl"), "--target", "general", "--json")
     code, first, err = invoke(tmp_path, *args)
     assert code == 0, err

@@ -81,7 +81,7 @@ class QuickExpert(BaseExpert):
 
 
 def make_settings(home: Path, **overrides: str) -> Settings:
-    environ = {"VY_NEXUS_LOGGING__WRITER": "thread", "VY_NEXUS_STORE__FLUSH_INTERVAL_SECONDS": "0.02", **overrides}
+    environ = {"VY_NEXUS_STORE__FLUSH_INTERVAL_SECONDS": "0.02", **overrides}
     return load_settings(home, environ=environ)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -41,8 +40,7 @@ WORKER = textwrap.dedent(
 def test_a_task_of_a_killed_process_is_interrupted_after_restart(home: Path, tmp_path: Path) -> None:
     script = tmp_path / "worker.py"
     script.write_text(WORKER, encoding="utf-8")
-    env = {**os.environ, "VY_NEXUS_LOGGING__WRITER": "thread"}
-    child = subprocess.Popen([sys.executable, str(script), str(home)], env=env)
+    child = subprocess.Popen([sys.executable, str(script), str(home)])
     settings = load_settings(home, environ={})
     try:
         deadline = time.monotonic() + 30

@@ -17,7 +17,9 @@ def test_check_mode_is_exact_and_never_asks_the_llm() -> None:
     backend = ScriptedBackend("should not be used")
     task = Task(description="check my python code", input="import os\nclass A:\n    def f(self):\n        pass\n")
     output = run_expert(CodeExpert(), task, context_with(backend)).output
-    assert output["analysis"] == {"valid": True, "lines": 4, "functions": ["f"], "classes": ["A"], "imports": ["os"]}
+    assert output["analysis"] == {
+        "valid": True, "looks_like_code": True, "lines": 4, "functions": ["f"], "classes": ["A"], "imports": ["os"]
+    }  # fmt: skip
     assert output["summary"] == "Valid Python: 4 lines, 1 functions, 1 classes."
     assert backend.calls == [] and "review" not in output
 
@@ -75,7 +77,7 @@ def test_generated_code_with_a_syntax_error_gets_one_repair_round() -> None:
 def test_unrepairable_code_is_reported_not_hidden() -> None:
     result = run_expert(CodeExpert(), Task(description="write f"), context_with(ScriptedBackend("def f(:")))
     assert result.output["analysis"]["valid"] is False
-    assert result.output["summary"].startswith("Generated code does not parse: Syntax error at line 1")
+    assert result.output["summary"].startswith("Generated code does not compile: Syntax error at line 1")
     assert result.confidence == pytest.approx(0.3)
 
 
@@ -92,3 +94,39 @@ def test_extract_code_sources() -> None:
     assert extract_code(Task(description="x", input={"code": "a = 1"})) == "a = 1"
     assert extract_code(Task(description="see ```py\nb = 2\n```")) == "b = 2\n"
     assert extract_code(Task(description="no code here")) is None
+
+
+@pytest.mark.parametrize(
+    ("source", "error", "text"),
+    [
+        ("def f(a, a):\n    pass\n", "duplicate argument 'a' in function definition", "def f(a, a):"),
+        ("x = 1\nreturn x\n", "'return' outside function", "return x"),
+        ("break\n", "'break' outside loop", "break"),
+    ],
+)
+def test_code_that_parses_but_does_not_compile_is_not_valid(source: str, error: str, text: str) -> None:
+    output = run_expert(CodeExpert(), Task(description="check this", input=source), context_with(None)).output
+    assert output["analysis"]["valid"] is False and output["analysis"]["error"] == error
+    assert output["analysis"]["text"] == text and output["summary"].startswith("Syntax error at line")
+    assert analyse_python("a = 1\0")["error"] == "source code string cannot contain null bytes"
+
+
+def test_data_given_to_the_code_expert_is_said_not_to_be_code() -> None:
+    csv = "region,product,units\nnorth,widget,12\nsouth,gadget,9\n"
+    result = run_expert(CodeExpert(), Task(description="check this", input=csv), context_with(None))
+    assert result.output["summary"].startswith("Not Python code: 3 lines of bare values")
+    assert result.output["analysis"]["looks_like_code"] is False and result.confidence == pytest.approx(0.3)
+    assert analyse_python("print(1)\n")["looks_like_code"] is True
+
+
+def test_generated_code_that_does_not_compile_gets_the_repair_round() -> None:
+    replies = iter(["```python\ndef f(a, a):\n    return a\n```", "```python\ndef f(a, b):\n    return a\n```"])
+    prompts: list[str] = []
+
+    def reply(messages: Sequence[Message]) -> str:
+        prompts.append(messages[-1].content)
+        return next(replies)
+
+    output = run_expert(CodeExpert(), Task(description="write f"), context_with(ScriptedBackend(reply))).output
+    assert output["code"] == "def f(a, b):\n    return a" and output["attempts"] == 2
+    assert "duplicate argument 'a'" in prompts[1]

@@ -182,3 +182,50 @@ def test_sql_sees_nested_values_as_json_and_blanks_as_null() -> None:
         {"k": "a", "tags": '["x", "y"]', "blank": 1},
         {"k": "b", "tags": '{"z": 1}', "blank": 0},
     ]
+
+
+def expert_output(description: str, payload: Any) -> tuple[dict[str, Any], float]:
+    output = run_expert(DataAnalysisExpert(), Task(description=description, input=payload), context_with(None))
+    return output.output, output.confidence
+
+
+def test_missing_value_markers_in_a_numeric_column_are_missing_and_counted() -> None:
+    output, confidence = expert_output("total units by region", "region,units\nnorth,3\nsouth,n/a\nnorth,4\nsouth,2\n")
+    assert output["result"] == [{"region": "north", "sum_units": 7}, {"region": "south", "sum_units": 2}]
+    assert output["columns"]["units"]["type"] == "numeric" and output["columns"]["units"]["missing"] == 1
+    assert "1 missing units value(s) left out" in output["summary"] and confidence == 0.95
+    assert describe_column(["NA", "x"])["type"] == "categorical"  # a marker is only missing among numbers
+
+
+def test_a_group_by_column_the_table_lacks_is_named_not_dropped() -> None:
+    output, confidence = expert_output("average price per colour", SALES)
+    assert "result" not in output and confidence < 0.5
+    assert output["problems"] == ["the table has no column 'colour' (columns: item, category, region, price, qty)"]
+
+
+def test_an_aggregate_over_a_column_the_table_lacks_is_named_not_replaced() -> None:
+    output, confidence = expert_output("average weight", SALES)
+    assert "result" not in output and confidence < 0.5 and "no column 'weight'" in output["summary"]
+    # generic words are not columns: these still answer over every numeric column
+    assert analyse("compute the mean of this csv")["result"] == [{"mean_price": 1, "mean_qty": 4.2}]
+
+
+def test_which_group_has_the_highest_total_ranks_the_groups() -> None:
+    output, _ = expert_output("which item has the highest total qty", SALES + "plum,fruit,south,0.7,1\n")
+    assert output["query"]["group_by"] == ["item"] and output["query"]["aggregates"] == [["sum", "qty"]]
+    assert output["result"][:2] == [{"item": "plum", "sum_qty": 11}, {"item": "pear", "sum_qty": 5}]
+    assert output["summary"].endswith("highest sum(qty): plum (11)")
+    lowest, _ = expert_output("which region has the fewest rows", SALES)
+    assert lowest["result"][0] == {"region": "south", "count": 1}
+    unknown, confidence = expert_output("which customer has the highest qty", SALES)
+    assert "no column 'customer'" in unknown["summary"] and confidence < 0.5
+
+
+def test_a_number_beyond_the_float_range_is_reported_not_nulled() -> None:
+    output, confidence = expert_output("total value", "item,value\na,1e400\nb,2\n")
+    assert "result" not in output and confidence < 0.5
+    assert output["problems"] == [
+        "column 'value' does not hold numbers ('1e400' is beyond the range of numbers that can be reported)"
+    ]
+    text, _ = expert_output("total region", SALES)
+    assert text["problems"] == ["column 'region' does not hold numbers ('north' is not a number)"]

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from vy_nexus.config import default_home, get_key, load_settings
-from vy_nexus.config_writer import parse_value, set_config_value
+from vy_nexus.config import Settings, default_home, get_key, load_settings
+from vy_nexus.config_writer import parse_value, prepare_config_edit, set_config_value
 from vy_nexus.errors import ConfigError
 
 
@@ -109,3 +110,109 @@ def test_parse_value() -> None:
     assert parse_value("true") is True
     assert parse_value("") == ""
     assert parse_value("a: [") == "a: ["
+
+
+def test_precedence_defaults_file_environment_arguments(home: Path) -> None:
+    (home / "config.yaml").write_text("routing:\n  top_k: 2\n  cache:\n    ttl_seconds: 60\n")
+    environ = {"VY_NEXUS_ROUTING__TOP_K": "3"}
+    assert load_settings(home, environ={}).routing.top_k == 2
+    routing = load_settings(home, environ=environ).routing
+    assert (routing.top_k, routing.cache.ttl_seconds, routing.cache.max_size) == (3, 60, 1000)
+    settings = load_settings(home, environ=environ, routing={"top_k": 4})
+    assert (settings.routing.top_k, settings.routing.cache.ttl_seconds) == (4, 60)
+
+
+def test_environment_values_get_natural_types(home: Path) -> None:
+    settings = load_settings(
+        home,
+        environ={
+            "VY_NEXUS_ROUTING__CACHE__ENABLED": "false",
+            "VY_NEXUS_REASONING_CORE__TEMPERATURE": "0.25",
+            "VY_NEXUS_REASONING_CORE__MODEL": "1.5",  # a str key keeps its text
+            "VY_NEXUS_FILE_SYSTEM__ALLOWED_PATHS": "[data, /srv/docs]",
+            "VY_NEXUS_EXPERTS__DISABLED": '["code"]',
+            "vy_nexus_logging__level": "error",  # names are not case-sensitive
+        },
+    )
+    assert settings.routing.cache.enabled is False
+    assert settings.reasoning_core.temperature == 0.25 and settings.reasoning_core.model == "1.5"
+    assert settings.file_system.allowed_paths == ["data", "/srv/docs"]
+    assert settings.experts.disabled == ["code"] and settings.logging.level == "error"
+
+
+def test_environment_errors_name_the_variable(home: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(home, environ={"VY_NEXUS_ROUTING__NOPE": "1", "VY_NEXUS_ROUTING__TOP_K": "0"})
+    message = str(info.value)
+    assert message.startswith("invalid configuration in VY_NEXUS_* environment variables: ")
+    assert "unknown key 'routing.nope' [VY_NEXUS_ROUTING__NOPE]" in message
+    assert "key 'routing.top_k'" in message and "[VY_NEXUS_ROUTING__TOP_K]" in message
+    in_a_list = r"key 'file_system\.allowed_paths\.1'.*\[VY_NEXUS_FILE_SYSTEM__ALLOWED_PATHS\]"
+    with pytest.raises(ConfigError, match=in_a_list):
+        load_settings(home, environ={"VY_NEXUS_FILE_SYSTEM__ALLOWED_PATHS": "[data, {a: b}]"})
+    with pytest.raises(ConfigError, match=r"environment variables: .*allowed_paths = '\[a'"):
+        load_settings(home, environ={"VY_NEXUS_FILE_SYSTEM__ALLOWED_PATHS": "[a"})
+
+
+def test_each_error_names_its_own_source(home: Path) -> None:
+    (home / "config.yaml").write_text("routing:\n  strategy: psychic\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(home, environ={"VY_NEXUS_SAFETY__WINDOW_SECONDS": "-1"}, governance={"max_retries": -1})
+    message = str(info.value)
+    assert f"invalid configuration in {home / 'config.yaml'}: key 'routing.strategy'" in message
+    assert "environment variables: key 'safety.window_seconds'" in message
+    assert "invalid configuration in the arguments: key 'governance.max_retries'" in message
+
+
+def test_home_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "config.yaml").write_text("routing:\n  top_k: 5\n")
+    settings = load_settings(environ={"VY_NEXUS_HOME": str(elsewhere)})
+    assert settings.home == elsewhere.resolve() and settings.routing.top_k == 5  # the file of that home is read
+    assert load_settings(tmp_path / "given", environ={"VY_NEXUS_HOME": str(elsewhere)}).routing.top_k == 1
+    monkeypatch.chdir(tmp_path)
+    assert load_settings("relative", environ={}).home == tmp_path / "relative"
+    monkeypatch.delenv("VY_NEXUS_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert load_settings(environ={}).home == (tmp_path / ".vy-nexus").resolve()
+    assert load_settings(environ={"VY_NEXUS_HOME": ""}).home == (tmp_path / ".vy-nexus").resolve()  # empty: unset
+
+
+def test_settings_read_the_process_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VY_NEXUS_HOME", str(tmp_path))
+    monkeypatch.setenv("VY_NEXUS_ROUTING__TOP_K", "7")
+    (tmp_path / "config.yaml").write_text("routing:\n  fallback_expert: writing\n")
+    for settings in (load_settings(), Settings()):
+        assert settings.home == tmp_path.resolve()
+        assert (settings.routing.top_k, settings.routing.fallback_expert) == (7, "writing")
+    assert Settings(routing={"top_k": 2}).routing.top_k == 2
+
+
+def test_settings_validate_assignment() -> None:
+    settings = Settings()
+    with pytest.raises(ValueError, match="top_k"):
+        settings.routing.top_k = 0
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("a: [unclosed", "is not valid YAML"),
+        ("[1, 2]", "must hold a mapping of sections"),
+        ("home: /elsewhere\n", "unknown key 'home'"),
+        ("routing: 3\n", "'routing' must be a section, found int"),
+    ],
+)
+def test_configure_refuses_a_broken_file(home: Path, content: str, problem: str) -> None:
+    (home / "config.yaml").write_text(content)
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        set_config_value(home, "routing.top_k", "2")
+    assert (home / "config.yaml").read_text() == content
+
+
+def test_prepare_config_edit_writes_nothing_and_takes_typed_values(home: Path) -> None:
+    edit = prepare_config_edit(home, "file_system.allowed_paths", ["data", "/srv"])
+    assert edit.value == ["data", "/srv"] and "allowed_paths" in edit.text
+    assert not (home / "config.yaml").exists()
+    assert prepare_config_edit(home, "routing.cache", {"ttl_seconds": 5}).value["ttl_seconds"] == 5

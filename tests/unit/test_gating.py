@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import pytest
 
 from spine_experts import make_expert
@@ -9,7 +12,8 @@ from vy_nexus.experts.registry import ExpertRegistry
 from vy_nexus.routing.cache import RoutingCache
 from vy_nexus.routing.gating import GatingEngine
 from vy_nexus.routing.keyword import KeywordStrategy
-from vy_nexus.tasks import Task
+from vy_nexus.routing.strategy import Scores
+from vy_nexus.tasks import RoutingDecision, Task
 
 
 @pytest.fixture
@@ -93,3 +97,34 @@ def test_routed_event_is_published(registry: ExpertRegistry) -> None:
     assert seen[0].kind == "task.routed"
     assert seen[0].task_id == "t1"
     assert seen[0].metadata["experts"] == ["coder"]
+
+
+class ThreadRecordingStrategy:
+    """A strategy that declares it blocks (like the semantic one) and records which thread scored."""
+
+    name = "recording"
+    blocking = True
+
+    def __init__(self) -> None:
+        self.threads: list[str] = []
+
+    def score(self, task: Task) -> Scores:
+        self.threads.append(threading.current_thread().name)
+        return Scores({"coder": 0.9}, reason="recorded")
+
+
+def test_a_blocking_strategy_scores_off_the_loop_but_cached_and_explicit_answers_stay_on_it(
+    registry: ExpertRegistry,
+) -> None:
+    strategy = ThreadRecordingStrategy()
+    gating = GatingEngine(registry, strategy, cache=RoutingCache())
+
+    async def scenario() -> list[RoutingDecision]:
+        first = await gating.aroute(Task(description="scored in a thread"))
+        again = await gating.aroute(Task(description="scored in a thread"))  # cached
+        named = await gating.aroute(Task(description="anything", context={"experts": ["data"]}))
+        return [first, again, named]
+
+    first, again, named = asyncio.run(scenario())
+    assert first.expert_ids == ["coder"] and again.cache_hit and named.strategy == "explicit"
+    assert len(strategy.threads) == 1 and strategy.threads[0] != "MainThread"

@@ -148,8 +148,9 @@ def test_base_policy_allows_everything() -> None:
 def test_check_task_publishes_the_ruling(governance: Governance, seen: list[Event]) -> None:
     task = Task(description="x")
     ruling = governance.check_task(task, decision({"code": 0.4}))
-    assert ruling.verdict is Verdict.ALLOWED and ruling.policy == "all"
+    assert ruling.verdict is Verdict.ALLOWED and ruling.policy == "routing_confidence"  # the amending policy speaks
     assert ruling.decision is not None and ruling.decision.expert_ids == ["general"]  # amended by the fallback
+    assert "rerouted to general" in ruling.reason
     event = seen[-1]
     assert event.kind == "task.governed" and event.task_id == task.id and event.category == "decision"
     assert event.metadata["verdict"] == "allowed" and event.metadata["experts"] == ["general"]

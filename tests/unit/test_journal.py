@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Sequence
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from vy_nexus.config import load_settings
 from vy_nexus.events import Event, EventBus
 from vy_nexus.observability.batching import BatchWriter
 from vy_nexus.observability.journal import Journal
@@ -29,8 +29,8 @@ def read_lines(path: Path) -> list[dict[str, object]]:
 def test_both_files_hold_every_event_with_the_right_fields(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "logs")
     bus = EventBus()
-    bus.subscribe(journal)
-    journal.start()
+    seen: list[Event] = []
+    bus.subscribe(seen.append)
     bus.publish("task.received", "system", "task received: hi", task_id="t1", metadata={"type": "code"})
     bus.publish(
         "expert.failed",
@@ -43,7 +43,7 @@ def test_both_files_hold_every_event_with_the_right_fields(tmp_path: Path) -> No
         metadata={"error": "boom", "when": datetime(2026, 1, 1, tzinfo=UTC), "file": Path("/x/y")},
     )
     bus.publish("system.started", "system", "vy-nexus started", category="milestone", phase="boot")
-    journal.stop()
+    journal.write(seen)
 
     lines = read_lines(journal.structured_path)
     assert [line["kind"] for line in lines] == ["task.received", "expert.failed", "system.started"]
@@ -69,21 +69,16 @@ def test_both_files_hold_every_event_with_the_right_fields(tmp_path: Path) -> No
     assert re.match(r"^- \d\d:\d\d:\d\d · ", entries[0])
 
 
-def test_level_comes_from_settings(home: Path) -> None:
-    (home / "config.yaml").write_text("logging:\n  level: warn\n")
-    journal = Journal.from_settings(load_settings(home, environ={}))
-    for level in ("debug", "info", "warn", "error"):
-        journal(Event("x.y", "test", f"at {level}", level=level))  # type: ignore[arg-type]
-    journal.flush()
-    assert [line["level"] for line in read_lines(journal.structured_path)] == ["warn", "error"]
-    assert journal.structured_path.parent == home / "research_logs"
+def test_the_journal_wants_its_level_and_above(tmp_path: Path) -> None:
+    journal = Journal(tmp_path, level="warn")
+    wanted = [journal.wants(Event("x.y", "test", "m", level=level)) for level in ("debug", "info", "warn", "error")]
+    assert wanted == [False, False, True, True]
 
 
 def test_daily_md_rotates_when_the_day_changes(tmp_path: Path) -> None:
     journal = Journal(tmp_path)
-    journal(Event("a", "test", "late on day one", timestamp=DAY1))
-    journal(Event("b", "test", "early on day two", timestamp=DAY2))
-    journal.flush()
+    journal.write([Event("a", "test", "late on day one", timestamp=DAY1)])
+    journal.write([Event("b", "test", "early on day two", timestamp=DAY2)])
     archived = tmp_path / "archive" / "daily-2026-03-01.md"
     assert archived.read_text().startswith("# vy-nexus research log — 2026-03-01 (UTC)")
     assert "late on day one" in archived.read_text() and "early on day two" not in archived.read_text()
@@ -91,18 +86,37 @@ def test_daily_md_rotates_when_the_day_changes(tmp_path: Path) -> None:
     assert current.startswith("# vy-nexus research log — 2026-03-02 (UTC)") and "early on day two" in current
     # A new journal on the same directory keeps appending to day two's file, and rotates on day three.
     again = Journal(tmp_path)
-    again(Event("c", "test", "still day two", timestamp=DAY2 + 60))
-    again(Event("d", "test", "day three", timestamp=DAY2 + 86400))
-    again.flush()
+    again.write([Event("c", "test", "still day two", timestamp=DAY2 + 60)])
+    again.write([Event("d", "test", "day three", timestamp=DAY2 + 86400)])
     assert "still day two" in (tmp_path / "archive" / "daily-2026-03-02.md").read_text()
     assert "day three" in journal.daily_path.read_text()
 
 
+def test_one_batch_across_midnight_and_late_entries_land_in_their_own_day(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.write(
+        [
+            Event("a", "test", "day one", timestamp=DAY1),
+            Event("b", "test", "day two", timestamp=DAY2),
+            Event("c", "test", "day one, late", timestamp=DAY1 + 1),  # a batch is not sorted by time
+        ]
+    )
+    journal.write([Event("d", "test", "day one, later still", timestamp=DAY1 + 1.5)])
+    journal.write([Event("e", "test", "a day with no file yet", timestamp=DAY1 - 86400)])
+    day1 = (tmp_path / "archive" / "daily-2026-03-01.md").read_text()
+    day2 = journal.daily_path.read_text()
+    assert day1.count("# vy-nexus research log — 2026-03-01") == 1
+    assert "— day one\n" in day1
+    assert "day one, late" in day1 and "day one, later still" in day1 and "day two" not in day1
+    assert day2.startswith("# vy-nexus research log — 2026-03-02") and "day one" not in day2
+    day0 = (tmp_path / "archive" / "daily-2026-02-28.md").read_text()
+    assert day0.startswith("# vy-nexus research log — 2026-02-28 (UTC)") and "a day with no file yet" in day0
+
+
 def test_daily_md_rotates_past_the_size_limit(tmp_path: Path) -> None:
     journal = Journal(tmp_path, daily_max_bytes=1024)
-    for i in range(40):
-        journal(Event("a", "test", f"entry {i:02d} " + "x" * 60, timestamp=DAY1 - 100 + i))
-    journal.flush()
+    journal.write([Event("a", "test", f"entry {i:02d} " + "x" * 60, timestamp=DAY1 - 100 + i) for i in range(30)])
+    journal.write([Event("a", "test", f"entry {i:02d} " + "x" * 60, timestamp=DAY1 - 100 + i) for i in range(30, 40)])
     archives = sorted(p.name for p in (tmp_path / "archive").iterdir())
     assert {"daily-2026-03-01.md", "daily-2026-03-01.1.md"} <= set(archives)
     files = [tmp_path / "archive" / name for name in archives] + [journal.daily_path]
@@ -118,8 +132,7 @@ def test_a_torn_last_line_stays_one_skipped_line(tmp_path: Path) -> None:
     assert len(list(query(path, LogFilter(), stats))) == 1
     assert stats.partial_tail == len(b'{"timestamp":"2026-03-0')
     journal = Journal(tmp_path)
-    journal(Event("after.crash", "test", "written after the crash"))
-    journal.flush()
+    journal.write([Event("after.crash", "test", "written after the crash")])
     stats = QueryStats()
     entries = list(query(path, LogFilter(), stats))
     assert [e.record.get("kind") for e in entries] == [None, "after.crash"]
@@ -164,18 +177,40 @@ def test_batch_writer_survives_a_failing_sink(caplog: pytest.LogCaptureFixture) 
     assert "writing a batch of 1 failed" in caplog.text
 
 
-def test_background_thread_flushes_on_its_interval(tmp_path: Path) -> None:
-    journal = Journal(tmp_path, flush_interval=0.02)
-    journal.start()
-    assert journal._writer.running
-    journal(Event("a", "test", "soon on disk"))
-
-    def written() -> bool:
-        return journal.structured_path.exists() and "soon on disk" in journal.structured_path.read_text()
-
+def test_batch_writer_thread_writes_on_its_interval() -> None:
+    written: list[int] = []
+    writer: BatchWriter[int] = BatchWriter(written.extend, name="t", interval=0.02)
+    writer.start()
+    writer.start()  # idempotent
+    writer.offer(1)
     deadline = time.monotonic() + 5
-    while not written() and time.monotonic() < deadline:
+    while not written and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert written()  # no flush() asked for it: the writer thread did it on its own
-    journal.stop()
-    assert not journal._writer.running
+    assert written == [1]  # no flush() asked for it: the thread did it on its own
+    writer.stop()
+    assert not writer.running
+
+
+def test_batch_writer_in_a_forked_child_writes_only_the_childs_items(tmp_path: Path) -> None:
+    out = tmp_path / "child.txt"
+
+    def sink(batch: Sequence[str]) -> None:
+        with out.open("a") as handle:
+            handle.write("".join(batch))
+
+    writer: BatchWriter[str] = BatchWriter(sink, name="fork", interval=60)
+    writer.start()
+    writer.offer("parent ")  # queued in the parent when a prefork pool forks
+    with writer._drain_lock:  # forked while the parent's thread was writing
+        pid = os.fork()
+    if pid == 0:  # the child (a Celery prefork worker, say)
+        try:
+            writer.offer("child")
+            writer.flush(timeout=5)
+            writer.stop()
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert status == 0 and out.read_text() == "child"
+    writer.stop()
+    assert out.read_text() == "childparent "

@@ -16,11 +16,13 @@ from vy_nexus.reasoning.llm import (
     GenerationOptions,
     LLMResponse,
     Message,
+    ModelNotFoundError,
     ReasoningTimeoutError,
     TokenEvent,
     Usage,
     assistant,
     system,
+    translated_errors,
     user,
 )
 from vy_nexus.reasoning.streaming import stream_tokens_to
@@ -165,3 +167,26 @@ def test_aclose_reaches_the_backend() -> None:
     core, _ = make_core(backend)
     asyncio.run(core.aclose())
     assert backend.closed and core.provider == "scripted" and core.model == "scripted-1"
+
+
+def test_async_with_closes_the_backend_when_the_block_ends() -> None:
+    backend = ScriptedBackend()
+
+    async def main() -> str:
+        async with ReasoningCore(backend) as core:
+            answer = await core.generate("hi")
+            assert not backend.closed
+        return answer.text
+
+    assert asyncio.run(main()) == "You said: hi" and backend.closed
+
+
+def test_translated_errors_name_the_fix_and_leave_foreign_exceptions_alone() -> None:
+    with pytest.raises(KeyError), translated_errors(lambda exc: None):
+        raise KeyError("not a client error")
+    with (
+        pytest.raises(ModelNotFoundError, match="pull it") as raised,
+        translated_errors(lambda exc: ModelNotFoundError("pull it")),
+    ):
+        raise KeyError("404")
+    assert isinstance(raised.value.__cause__, KeyError)

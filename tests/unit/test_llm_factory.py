@@ -38,9 +38,9 @@ def test_openai_needs_a_model_or_a_local_server() -> None:
         build_backend(ReasoningCoreSettings(provider="openai"))
     hosted = build_backend(ReasoningCoreSettings(provider="openai", model="gpt-4o-mini", api_key_env="K"), {"K": "s"})
     assert isinstance(hosted, OpenAICompatBackend) and hosted.base_url == "https://api.openai.com/v1"
-    assert hosted._headers() == {"Authorization": "Bearer s"}
+    assert hosted._key() == "s"
     local = build_backend(ReasoningCoreSettings(provider="openai", base_url="http://127.0.0.1:8080/v1"), {})
-    assert isinstance(local, OpenAICompatBackend) and local._headers() == {}
+    assert isinstance(local, OpenAICompatBackend) and local._key() == ""
 
 
 def test_reasoning_core_takes_defaults_from_settings() -> None:

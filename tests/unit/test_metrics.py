@@ -18,7 +18,7 @@ from vy_nexus.events import Event, EventBus
 from vy_nexus.observability.metrics import MetricsCollector, SystemSample
 from vy_nexus.observability.metrics_schema import apply_retention, connect
 from vy_nexus.observability.metricsquery import build_report, export_table, percentile
-from vy_nexus.observability.signals import publish_api_request, publish_llm_completed
+from vy_nexus.observability.signals import publish_llm_completed
 
 
 def routed(task: str, expert: str, confidence: float, *, cache_hit: bool = False, latency: float = 0.2) -> Event:
@@ -58,14 +58,18 @@ def db(tmp_path: Path) -> Path:
 
 def test_rows_for_every_execution_and_routing_decision(db: Path) -> None:
     collector = MetricsCollector(db)
-    collector.start()
+    items: list[Event | SystemSample] = []
     for i in range(20):
-        collector(routed(f"t{i}", "code", 0.9, cache_hit=i % 4 == 0))
-        collector(finished(f"t{i}", "code", 10.0 + i, ok=i % 5 != 0))
-        collector(aggregated(f"t{i}", 11.0 + i, ok=i % 5 != 0))
-    collector(Event("expert.started", "coordinator", "ignored"))  # not a metric
-    collector.record_sample(SystemSample(time.time(), 12.5, 40.0, 1000, 50.0, 10**9, 3))
-    collector.stop()
+        items += [
+            routed(f"t{i}", "code", 0.9, cache_hit=i % 4 == 0),
+            finished(f"t{i}", "code", 10.0 + i, ok=i % 5 != 0),
+            aggregated(f"t{i}", 11.0 + i, ok=i % 5 != 0),
+        ]
+    items.append(Event("expert.started", "coordinator", "ignored"))  # not a metric
+    assert not collector.wants(items[-1]) and collector.wants(items[0])
+    items.append(SystemSample(time.time(), 12.5, 40.0, 1000, 50.0, 10**9, 3))
+    collector.write(items)
+    collector.close()
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM executions").fetchone() == (20,)
         assert conn.execute("SELECT COUNT(*) FROM routing").fetchone() == (20,)
@@ -84,20 +88,18 @@ def test_rows_for_every_execution_and_routing_decision(db: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
-def test_api_and_llm_events_become_rows(db: Path) -> None:
+def test_llm_events_become_rows(db: Path) -> None:
     collector = MetricsCollector(db)
     bus = EventBus()
-    bus.subscribe(collector)
-    publish_api_request(bus, route="/tasks", method="post", status=201, latency_ms=12.5)
+    seen: list[Event] = []
+    bus.subscribe(seen.append)
     publish_llm_completed(
         bus, provider="embedded", model="smollm2", duration_ms=800.0, input_tokens=20, output_tokens=5
     )
     publish_llm_completed(bus, provider="ollama", model="m", duration_ms=5.0, error="connection refused")
-    collector.stop()
+    collector.write(seen)
+    collector.close()
     with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT route, method, status, latency_ms FROM api").fetchall() == [
-            ("/tasks", "POST", 201, 12.5)
-        ]
         rows = conn.execute("SELECT provider, model, operation, input_tokens, output_tokens, error FROM llm").fetchall()
         assert rows == [
             ("embedded", "smollm2", "chat", 20, 5, None),
@@ -109,8 +111,9 @@ def test_retention_rolls_old_rows_up_and_deletes_them(db: Path) -> None:
     now = time.time()
     old = now - 40 * 86400
     collector = MetricsCollector(db, retention_days=30)
+    items: list[Event] = []
     for i, when in enumerate((old, old + 1, now)):
-        collector(
+        items.append(
             Event(
                 "expert.finished",
                 "c",
@@ -121,7 +124,7 @@ def test_retention_rolls_old_rows_up_and_deletes_them(db: Path) -> None:
                 metadata={"duration_ms": 100.0 * (i + 1), "success": True, "task_type": "code"},
             )
         )
-        collector(
+        items.append(
             Event(
                 "task.routed",
                 "g",
@@ -130,7 +133,8 @@ def test_retention_rolls_old_rows_up_and_deletes_them(db: Path) -> None:
                 metadata={"experts": ["code"], "strategy": "keyword", "cache_hit": i == 0, "latency_ms": 1.0},
             )
         )
-    collector.flush()
+    collector._last_retention = now  # as if retention had just run: this test runs it by hand
+    collector.write(items)
     connection = connect(db)
     removed = apply_retention(connection, 30, now=now)
     assert removed == 4
@@ -142,7 +146,7 @@ def test_retention_rolls_old_rows_up_and_deletes_them(db: Path) -> None:
     assert connection.execute("SELECT count, cache_hits FROM routing_daily").fetchone() == (2, 1)
     assert apply_retention(connection, 30, now=now) == 0
     connection.close()
-    collector.stop()
+    collector.close()
 
 
 def test_percentile_on_a_known_sample() -> None:
@@ -163,14 +167,18 @@ def test_percentile_on_a_known_sample() -> None:
 
 def test_report(db: Path) -> None:
     collector = MetricsCollector(db)
+    items: list[Event | SystemSample] = []
     for i in range(10):
-        collector(routed(f"t{i}", "code", 0.05 + i / 10, cache_hit=i < 3, latency=float(i + 1)))
-        collector(finished(f"t{i}", "code", float(i + 1), ok=i != 9))
-        collector(finished(f"t{i}", "research", 100.0, task_type="research"))
-        collector(aggregated(f"t{i}", float(i + 2)))
-    collector.record_sample(SystemSample(time.time(), 10.0, 40.0, 2000, 50.0, 123, 4))
-    collector.record_sample(SystemSample(time.time() + 1, 30.0, 60.0, 1000, 55.0, 100, 1))
-    collector.stop()
+        items += [
+            routed(f"t{i}", "code", 0.05 + i / 10, cache_hit=i < 3, latency=float(i + 1)),
+            finished(f"t{i}", "code", float(i + 1), ok=i != 9),
+            finished(f"t{i}", "research", 100.0, task_type="research"),
+            aggregated(f"t{i}", float(i + 2)),
+        ]
+    items.append(SystemSample(time.time(), 10.0, 40.0, 2000, 50.0, 123, 4))
+    items.append(SystemSample(time.time() + 1, 30.0, 60.0, 1000, 55.0, 100, 1))
+    collector.write(items)
+    collector.close()
     report = build_report(db)
     code, research = report.experts
     assert code.group == {"expert_id": "code", "task_type": "code"}
@@ -198,9 +206,8 @@ def test_report(db: Path) -> None:
 
 def test_export_csv_and_json(db: Path) -> None:
     collector = MetricsCollector(db)
-    for i in range(3):
-        collector(finished(f"t{i}", "code", float(i)))
-    collector.stop()
+    collector.write([finished(f"t{i}", "code", float(i)) for i in range(3)])
+    collector.close()
     buffer = io.StringIO()
     assert export_table(db, "executions", "csv", buffer) == 3
     rows = list(csv.DictReader(io.StringIO(buffer.getvalue())))
@@ -213,5 +220,5 @@ def test_export_csv_and_json(db: Path) -> None:
     with pytest.raises(ConfigError, match="unknown metrics table 'users'"):
         export_table(db, "users", "csv", buffer)
     with pytest.raises(ConfigError, match="unknown export format"):
-        export_table(db, "api", "xml", buffer)  # type: ignore[arg-type]
-    assert export_table(db.parent / "absent.db", "api", "csv", buffer) == 0
+        export_table(db, "llm", "xml", buffer)  # type: ignore[arg-type]
+    assert export_table(db.parent / "absent.db", "llm", "csv", buffer) == 0

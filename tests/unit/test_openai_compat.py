@@ -1,11 +1,15 @@
-"""The OpenAI-compatible backend against a local server speaking the chat-completions API (SSE streaming)."""
+"""The OpenAI-compatible backend (the official ``openai`` AsyncOpenAI underneath) against a local server speaking the
+chat-completions API, and the official sync client against the same server (streamed and whole answers)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import aclosing
+from typing import TypeVar
 
+import openai
 import pytest
 
 from fakes.http_server import serving
@@ -21,11 +25,14 @@ from vy_nexus.reasoning.llm import (
     ModelNotFoundError,
     ReasoningTimeoutError,
     Usage,
+    assistant,
+    system,
     user,
 )
 from vy_nexus.reasoning.openai_compat import OpenAICompatBackend
 
 SECRET = "sk-test-do-not-leak-8f3a9c"
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -40,9 +47,25 @@ def backend_for(server: OpenAIServer, key: str | None = SECRET, **kwargs: object
     return OpenAICompatBackend(base_url=f"{server.url}/v1", api_key_env="MY_LLM_KEY", environ=environ, **options)  # type: ignore[arg-type]
 
 
+def authorization(headers: dict[str, str]) -> str | None:
+    return next((value for name, value in headers.items() if name.lower() == "authorization"), None)
+
+
+def using(backend: OpenAICompatBackend, work: Callable[[], Awaitable[T]]) -> T:
+    """Run ``work`` in a fresh event loop and close the backend before that loop ends, as VyNexus does."""
+
+    async def go() -> T:
+        try:
+            return await work()
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(go())
+
+
 def chat(backend: OpenAICompatBackend, events: EventBus | None = None, **options: object) -> LLMResponse:
     core = ReasoningCore(backend, defaults=GenerationOptions(**options), events=events)  # type: ignore[arg-type]
-    return asyncio.run(core.chat([user("hello there")]))
+    return using(backend, lambda: core.chat([user("hello there")]))
 
 
 def test_streams_sse_deltas_and_reads_usage(server: OpenAIServer) -> None:
@@ -60,8 +83,14 @@ def test_streams_sse_deltas_and_reads_usage(server: OpenAIServer) -> None:
         "max_tokens": 64,
         "stop": ["###"],
     }
-    headers = server.requests[-1][2]
-    assert headers["Authorization"] == f"Bearer {SECRET}"
+    assert authorization(server.requests[-1][2]) == f"Bearer {SECRET}"
+
+
+def test_a_conversation_keeps_every_role(server: OpenAIServer) -> None:
+    backend = backend_for(server)
+    conversation = [system("be brief"), user("hi"), assistant("hello"), user("again")]
+    assert using(backend, lambda: ReasoningCore(backend).chat(conversation)).text == "You said: again"
+    assert server.json_bodies("/v1/chat/completions")[0]["messages"] == [m.as_dict() for m in conversation]
 
 
 def test_max_tokens_gives_finish_reason_length(server: OpenAIServer) -> None:
@@ -74,7 +103,7 @@ def test_missing_or_wrong_key_names_the_environment_variable(server: OpenAIServe
         with pytest.raises(BackendUnavailableError, match="set the environment variable MY_LLM_KEY") as raised:
             chat(backend_for(server, key=key))
         assert "401" in str(raised.value)
-    assert "Authorization" not in server.requests[-2][2]  # no key: no header at all
+    assert authorization(server.requests[-2][2]) is None  # no key: no header at all
 
 
 def test_the_api_key_never_appears_in_logs_events_errors_or_reprs(
@@ -102,12 +131,58 @@ def test_unknown_model(server: OpenAIServer) -> None:
 
 
 def test_list_models(server: OpenAIServer) -> None:
-    assert backend_for(server).list_models() == ["local-model"]
+    backend = backend_for(server)
+    assert using(backend, backend.list_models) == ["local-model"]
 
 
-def test_server_down() -> None:
+def test_without_a_key_no_authorization_header_is_sent(server: OpenAIServer) -> None:
+    server.api_key = None
+    backend = backend_for(server, key=None)
+    assert chat(backend).text == "You said: hello there" and using(backend, backend.list_models) == ["local-model"]
+    assert all(authorization(headers) is None for _, _, headers, _ in server.requests)
+
+
+def test_one_pooled_connection_serves_every_call_until_aclose(server: OpenAIServer) -> None:
+    backend = backend_for(server)
+    core = ReasoningCore(backend)
+
+    async def calls() -> list[str]:
+        texts = [(await core.generate(f"call {n}")).text for n in range(3)]
+        first = backend.clients.get()
+        assert await backend.list_models() == ["local-model"] and backend.clients.get() is first
+        assert server.open_connections == 1  # the kept-alive connection
+        return texts
+
+    assert using(backend, calls) == ["You said: call 0", "You said: call 1", "You said: call 2"]
+    assert backend.clients.created == 1 and server.connections == 1
+    assert backend.clients.open == 0 and server.wait_until_closed()  # aclose closed the client and its connection
+
+
+def test_leaving_mid_answer_drops_the_connection(server: OpenAIServer) -> None:
+    server.token_delay = 0.05
+    server.reply = lambda messages: "one two three four five six seven eight nine ten"
+    backend = backend_for(server)
+    core = ReasoningCore(backend)
+
+    async def first_two() -> list[str]:
+        heard: list[str] = []
+        async with aclosing(core.stream([user("count")])) as texts:
+            async for text in texts:
+                heard.append(text)
+                if len(heard) == 2:
+                    break
+        assert await asyncio.to_thread(server.wait_until_closed)  # now, not at aclose: the server stops generating
+        return heard
+
+    assert using(backend, first_two) == ["one", " two"]
+    assert server.connections == 1
+
+
+def test_server_down_names_the_url() -> None:
     backend = OpenAICompatBackend("m", base_url="http://127.0.0.1:9/v1", environ={})
-    with pytest.raises(BackendUnavailableError, match=r"cannot reach .* is the server running"):
+    with pytest.raises(
+        BackendUnavailableError, match=r"cannot reach .* at http://127.0.0.1:9/v1: is the server running"
+    ):
         chat(backend)
 
 
@@ -122,12 +197,46 @@ def test_malformed_and_truncated_streams(server: OpenAIServer) -> None:
     with pytest.raises(MalformedResponseError, match="not JSON"):
         chat(backend_for(server))
     server.malformed, server.truncated = False, True
-    with pytest.raises(MalformedResponseError, match=r"without `data: \[DONE\]`"):
+    with pytest.raises(MalformedResponseError, match="ended before any choice had a `finish_reason`"):
         chat(backend_for(server))
 
 
-def test_error_objects_and_other_statuses() -> None:
+def test_other_statuses_keep_the_servers_message(server: OpenAIServer) -> None:
+    server.status = (429, {"error": {"message": "slow down", "type": "requests", "code": "rate_limit_exceeded"}})
+    with pytest.raises(ReasoningError, match=r"answered 429: slow down") as raised:
+        chat(backend_for(server))
+    assert type(raised.value) is ReasoningError
+    server.status = (500, "upstream exploded")
+    with pytest.raises(ReasoningError, match=r"answered 500: upstream exploded"):
+        chat(backend_for(server))
     backend = OpenAICompatBackend("m", environ={})
-    assert "answered 500: boom" in str(backend._error(500, '{"error": {"message": "boom"}}'))
-    assert type(backend._error(429, "slow down")) is ReasoningError
+    assert backend.error(KeyError("x")) is None  # not the client's: raised as it is
     assert backend.base_url == "https://api.openai.com/v1" and "api_key_env='OPENAI_API_KEY'" in repr(backend)
+
+
+def test_an_error_event_mid_stream(server: OpenAIServer) -> None:
+    server.error_event = {"error": {"message": "the model crashed", "type": "server_error", "code": None}}
+    with pytest.raises(ReasoningError, match="reported an error mid-stream: the model crashed"):
+        chat(backend_for(server))
+
+
+def test_official_openai_client_reads_the_same_server(server: OpenAIServer) -> None:
+    """What openai-python's sync client parses from this server equals what the backend reports."""
+    with openai.OpenAI(base_url=f"{server.url}/v1", api_key=SECRET, max_retries=0) as client:
+        messages: list[openai.types.chat.ChatCompletionMessageParam] = [{"role": "user", "content": "hello there"}]
+        whole = client.chat.completions.create(model="local-model", messages=messages)
+        assert whole.choices[0].message.content == "You said: hello there" and whole.choices[0].finish_reason == "stop"
+        assert whole.usage is not None and (whole.usage.prompt_tokens, whole.usage.completion_tokens) == (6, 4)
+        parts = list(
+            client.chat.completions.create(
+                model="local-model", messages=messages, stream=True, stream_options={"include_usage": True}
+            )
+        )
+        assert "".join(c.delta.content or "" for p in parts for c in p.choices) == "You said: hello there"
+        assert parts[-1].usage is not None and parts[-1].usage.completion_tokens == 4
+        assert [m.id for m in client.models.list()] == ["local-model"]
+        with pytest.raises(openai.NotFoundError) as raised:
+            client.chat.completions.create(model="gpt-9", messages=messages)
+        assert raised.value.code == "model_not_found"
+    ours = chat(backend_for(server))
+    assert ours.text == whole.choices[0].message.content and ours.usage == Usage(6, 4)

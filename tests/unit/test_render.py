@@ -51,3 +51,19 @@ def test_status_rows_are_flattened() -> None:
         ("x", "-"),
         ("l", "1, 2"),
     ]
+
+
+def test_user_data_with_markup_is_rendered_literally_on_any_console() -> None:
+    text = rendered({"result": [{"region": "[red]north[/red]"}, {"region": "[/]"}], "note": "[bold]x"})
+    assert "[red]north[/red]" in text and "[/]" in text and "[bold]x" in text
+
+
+def test_streamed_answer_headers_print_expert_names_literally() -> None:
+    from vy_nexus.interfaces.cli.token_stream import TokenPrinter
+    from vy_nexus.reasoning.llm import TokenEvent
+
+    console = Console(width=120, record=True, color_system=None)  # markup on: the printer must not depend on it
+    printer = TokenPrinter(console)
+    printer(TokenEvent(text="[/]hi", provider="embedded", model="[m]", expert_id="[/]"))
+    printer.finish()
+    assert console.export_text() == "[/] · embedded/[m]\n[/]hi\n"

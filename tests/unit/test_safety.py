@@ -11,7 +11,7 @@ import pytest
 
 from vy_nexus.errors import SafetyError
 from vy_nexus.events import Event, EventBus
-from vy_nexus.foundation.kill_switch import StopRequest, StopWatcher, sigterm_requests_shutdown
+from vy_nexus.foundation.kill_switch import StopNotice, StopRequest, StopWatcher, sigterm_requests_shutdown
 from vy_nexus.foundation.safety import SafetyHandler, Severity
 
 
@@ -154,3 +154,68 @@ def test_sigterm_engages_the_kill_switch_and_the_old_handler_returns(bus: EventB
         assert safety.wait(2.0)
     assert safety.shutdown_reason == "SIGTERM received"
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+@pytest.mark.parametrize("make", ["not_utf8", "directory"], ids=["not-utf8", "directory"])
+def test_an_unreadable_stop_file_is_still_a_stop_request(tmp_path: Path, bus: EventBus, make: str) -> None:
+    request = StopRequest(tmp_path)
+    safety = handler(bus)
+    watcher = StopWatcher(request, safety, interval=0.01, events=bus)
+    watcher.start()
+    try:
+        time.sleep(0.02)
+        if make == "directory":
+            request.path.mkdir()
+        else:  # appears whole, as an editor's save does: the watcher never sees it half-written
+            (tmp_path / "STOP.tmp").write_bytes(b"\xff\xfe")
+            (tmp_path / "STOP.tmp").replace(request.path)
+        assert safety.wait(2.0)
+        assert safety.shutdown_reason is not None and "unreadable STOP file" in safety.shutdown_reason
+    finally:
+        watcher.stop()
+    assert request.clear() is True and not request.path.exists()
+
+
+def test_a_stale_unreadable_stop_file_does_not_keep_the_system_from_starting(tmp_path: Path, bus: EventBus) -> None:
+    (tmp_path / "STOP").mkdir()
+    (tmp_path / "STOP" / "keep").write_text("")  # cannot be removed: still stale, so still ignored
+    safety = handler(bus)
+    watcher = StopWatcher(StopRequest(tmp_path), safety, interval=0.01, events=bus)
+    watcher.start()
+    try:
+        time.sleep(0.05)
+        assert watcher.running and not safety.shutting_down
+    finally:
+        watcher.stop()
+
+
+class FlakyRequest(StopRequest):
+    """A stop file whose first two reads fail the way a broken file system would."""
+
+    def __init__(self, home: Path) -> None:
+        super().__init__(home)
+        self.failures = 2
+
+    def read(self) -> StopNotice | None:
+        if self.failures and self.path.exists():
+            self.failures -= 1
+            raise OSError(5, "Input/output error")
+        return super().read()
+
+
+def test_the_stop_watcher_survives_an_error_and_honours_a_later_stop(
+    tmp_path: Path, bus: EventBus, seen: list[Event]
+) -> None:
+    request = FlakyRequest(tmp_path)
+    safety = handler(bus)
+    watcher = StopWatcher(request, safety, interval=0.01, events=bus)
+    watcher.start()
+    try:
+        time.sleep(0.02)
+        request.write("after the errors")
+        assert safety.wait(2.0)
+        assert safety.shutdown_reason is not None and safety.shutdown_reason.endswith(": after the errors")
+    finally:
+        watcher.stop()
+    assert request.failures == 0
+    assert any(e.kind == "safety.stop_watch_error" for e in seen)

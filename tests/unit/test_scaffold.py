@@ -40,7 +40,7 @@ def make(settings: Settings, **kwargs: object) -> ScaffoldResult:
 def test_build_spec_defaults() -> None:
     spec = build_spec("Weather", "weather, forecast")
     assert spec.description == "Handles weather, forecast tasks."
-    assert spec.examples == ("Help me with weather", "Help me with forecast")
+    assert spec.examples == ("Work on this weather", "Work on this forecast")
 
 
 def test_read_examples_from_text_and_json(tmp_path: Path) -> None:

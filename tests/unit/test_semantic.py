@@ -191,7 +191,7 @@ def strategy(registry: ExpertRegistry, tmp_path: Path, file_routes: list[Route] 
     if file_routes is not None:
         path = tmp_path / "routes.yaml"
         save_routes(path, file_routes)
-    return SemanticStrategy(registry, BagOfWordsEncoder(), routes_file=path)
+    return SemanticStrategy(registry, BagOfWordsEncoder(), routes_file=path, builtin_routes=False)
 
 
 def test_strategy_maps_routes_to_experts_and_sums_their_probability(registry: ExpertRegistry, tmp_path: Path) -> None:
@@ -244,32 +244,58 @@ def test_fitted_model_is_used_only_while_routes_match(registry: ExpertRegistry, 
 
 
 class _Fixed:
-    def __init__(self, name: str, confidences: dict[str, float]) -> None:
+    def __init__(self, name: str, confidences: dict[str, float], typed: frozenset[str] = frozenset()) -> None:
         self.name = name
         self._confidences = confidences
+        self._typed = typed
+
+    def typed_experts(self, task: Task) -> frozenset[str]:
+        return self._typed
 
     def score(self, task: Task) -> Scores:
         return Scores(confidences=self._confidences, matched=[self.name], reason=self.name)
 
 
+def _product(semantic: dict[str, float], keyword: dict[str, float]) -> dict[str, float]:
+    raw = {e: semantic.get(e, 0.01) * math.exp(2.0 * keyword.get(e, 0.0)) for e in {*semantic, *keyword}}
+    total = sum(raw.values()) + max(0.0, 1 - sum(semantic.values()))
+    return {e: v / total for e, v in raw.items()}
+
+
 @pytest.mark.parametrize(
     ("keyword", "semantic", "expected"),
     [
-        ({"a": 0.7}, {"a": 0.9}, {"a": 0.4 * 0.7 + 0.6 * 0.9}),
+        ({"a": 0.7}, {"a": 0.6, "b": 0.3}, _product({"a": 0.6, "b": 0.3}, {"a": 0.7})),
         ({}, {"a": 0.9}, {"a": 0.9}),  # keyword abstains
         ({"b": 0.7}, {}, {"b": 0.7}),  # semantic says out of scope
-        ({"b": 0.7}, {"a": 0.9}, {"a": 0.54, "b": 0.28}),
+        ({"b": 0.7}, {"a": 0.9}, _product({"a": 0.9}, {"b": 0.7})),
         ({}, {}, {}),
     ],
 )
-def test_hybrid_averages_the_strategies_that_have_an_opinion(
+def test_hybrid_combines_the_strategies_that_have_an_opinion(
     keyword: dict[str, float], semantic: dict[str, float], expected: dict[str, float]
 ) -> None:
     scores = HybridStrategy(_Fixed("kw", keyword), _Fixed("sem", semantic)).score(Task(description="x"))
     assert scores.confidences == pytest.approx(expected)
     assert scores.matched == ["kw", "sem"]
     with pytest.raises(ValueError):
-        HybridStrategy(_Fixed("kw", {}), _Fixed("sem", {}), semantic_weight=2)
+        HybridStrategy(_Fixed("kw", {}), _Fixed("sem", {}), keyword_weight=-1)
+
+
+def test_hybrid_agreement_raises_confidence_and_a_stray_keyword_does_not_overturn() -> None:
+    semantic = {"code": 0.6, "data-analysis": 0.3, "general": 0.1}
+    agree = HybridStrategy(_Fixed("kw", {"code": 0.7}), _Fixed("sem", semantic)).score(Task(description="x"))
+    assert agree.confidences["code"] > 0.85
+    stray = HybridStrategy(_Fixed("kw", {"data-analysis": 0.7}), _Fixed("sem", {"code": 0.9, "general": 0.1}))
+    confidences = stray.score(Task(description="x")).confidences
+    assert max(confidences, key=confidences.__getitem__) == "code"
+
+
+def test_hybrid_keeps_only_the_experts_that_declare_the_task_type() -> None:
+    keyword = _Fixed("kw", {"forecast": 0.99}, typed=frozenset({"forecast"}))
+    semantic = _Fixed("sem", {"general": 0.97, "forecast": 0.02, "code": 0.01})
+    scores = HybridStrategy(keyword, semantic).score(Task(description="x", type="forecast"))  # type: ignore[arg-type]
+    assert scores.confidences == {"forecast": pytest.approx(1.0)}
 
 
 def test_settings_choose_the_strategy(registry: ExpertRegistry, settings: Settings) -> None:

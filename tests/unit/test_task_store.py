@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from store_helpers import die
 from vy_nexus.errors import StoreError, TaskNotFoundError
 from vy_nexus.store import SqlTaskStore, TaskState
 from vy_nexus.store.schema import owners, tasks
@@ -142,7 +143,7 @@ def test_large_inputs_are_summarised_but_the_text_is_kept_whole(db: Path) -> Non
     finally:
         store.close()
     assert record.description == "x" * 5000
-    assert record.task["input"] == {"omitted": True, "approx_bytes": 1000, "kind": "str"}
+    assert record.task["input"] == {"omitted": True, "json_bytes": 1002, "kind": "str"}
 
 
 def test_cancel_request_is_seen_by_the_owner(db: Path) -> None:
@@ -181,7 +182,7 @@ def test_tasks_of_a_dead_process_become_interrupted_on_start(db: Path, clock: Cl
     gone.started(running.id)
     gone.finished(done.id, TaskState.SUCCEEDED, result=result_for(done, "general"))
     gone.flush()
-    gone._engine.dispose()  # type: ignore[union-attr]  # the process "dies": no close, its owner row stays
+    die(gone)
     survivor = SqlTaskStore(url_of(db), clock=clock)
     recovered = survivor.open()
     try:
@@ -202,7 +203,7 @@ def test_a_foreign_owner_is_gone_when_its_heartbeat_is_older_than_the_lease(db: 
     remote.accept(task)
     remote.started(task.id)
     remote.flush()
-    remote._engine.dispose()  # type: ignore[union-attr]
+    die(remote)
     fresh = SqlTaskStore(url_of(db), clock=clock, lease_seconds=30)
     assert fresh.open() == []  # heartbeat is recent: it may still be working
     fresh.close()
@@ -270,3 +271,9 @@ def test_writes_survive_a_failed_flush(store: SqlTaskStore, db: Path) -> None:
         store.flush()
     store._engine = engine
     assert store.get(task.id).description == "kept"
+
+
+def test_an_offset_beyond_any_page_is_an_empty_page(store: SqlTaskStore) -> None:
+    store.accept(Task(description="only one"))
+    page = store.list_tasks(offset=10**30)
+    assert page.items == [] and page.total == 1 and page.next_offset is None

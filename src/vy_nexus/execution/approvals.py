@@ -163,12 +163,14 @@ class ApprovalStore:
 
     def _read(self) -> list[Approval]:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            data = self.path.read_bytes()
         except FileNotFoundError:
             return []
+        except OSError as exc:
+            raise StateError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
         try:
-            return _File.model_validate(json.loads(text)).approvals
-        except (json.JSONDecodeError, ValidationError) as exc:
+            return _File.model_validate(json.loads(data.decode("utf-8"))).approvals
+        except (UnicodeDecodeError, RecursionError, json.JSONDecodeError, ValidationError) as exc:
             raise StateError(
                 f"{self.path} is corrupt ({exc.__class__.__name__}); fix or remove it to reset pending approvals"
             ) from exc

@@ -44,24 +44,14 @@ class Coordinator:
             raise TaskError(f"unknown aggregation '{method}'; choose one of {', '.join(AGGREGATORS)}", task_id=task.id)
         started = time.perf_counter()
         budget = self._budget(task)
-        jobs = [asyncio.ensure_future(self._run_expert(task, expert_id, budget)) for expert_id in decision.expert_ids]
-        try:
-            done, pending = await asyncio.wait(jobs, timeout=budget + 1.0)
-        except asyncio.CancelledError:  # the task itself was cancelled (e.g. a shutdown's grace period ran out)
-            for job in jobs:
-                job.cancel()
-            raise
-        for job in pending:  # belt and braces: each job enforces its own timeout first
-            job.cancel()
-        results = [
-            job.result() if job in done else self._timed_out(task, eid, budget)
-            for job, eid in zip(jobs, decision.expert_ids, strict=True)
-        ]
+        results = await self._run_experts(task, decision.expert_ids, budget)
         successes = [r for r in results if r.ok]
         if successes:
             output, confidence = aggregator(successes, decision.confidences)
         else:
             output, confidence = None, 0.0
+        if len(successes) == 1 and method != "single":  # nothing was combined: say so, do not claim the method
+            method = "single"
         aggregated = AggregatedResult(
             task_id=task.id,
             output=output,
@@ -89,6 +79,28 @@ class Coordinator:
             },
         )
         return aggregated
+
+    async def _run_experts(self, task: Task, expert_ids: list[str], budget: float) -> list[ExpertResult]:
+        # Each call enforces its own budget first; the outer bound is belt and braces.
+        if len(expert_ids) == 1:  # the common case, without a task of its own
+            try:
+                async with asyncio.timeout(budget + 1.0):
+                    return [await self._run_expert(task, expert_ids[0], budget)]
+            except TimeoutError:
+                return [self._timed_out(task, expert_ids[0], budget)]
+        jobs = [asyncio.ensure_future(self._run_expert(task, expert_id, budget)) for expert_id in expert_ids]
+        try:
+            done, pending = await asyncio.wait(jobs, timeout=budget + 1.0)
+        except asyncio.CancelledError:  # the task itself was cancelled (by id, or a shutdown's grace period ran out)
+            for job in jobs:
+                job.cancel()
+            raise
+        for job in pending:
+            job.cancel()
+        return [
+            job.result() if job in done else self._timed_out(task, eid, budget)
+            for job, eid in zip(jobs, expert_ids, strict=True)
+        ]
 
     def _budget(self, task: Task) -> float:
         budget = min(self.expert_timeout, self.task_timeout)

@@ -69,6 +69,37 @@ class Ruling:
 
 
 @dataclass(frozen=True, slots=True)
+class RoutingPreview:
+    """The routing decision ``submit`` would execute: gating's choice (``routed``) and governance's ruling on it,
+    whose ``decision`` replaces it when a policy amended it (the low-confidence fallback)."""
+
+    routed: RoutingDecision
+    ruling: Ruling
+
+    @property
+    def decision(self) -> RoutingDecision:
+        return self.ruling.decision or self.routed
+
+    @property
+    def amended(self) -> bool:
+        return self.decision.expert_ids != self.routed.expert_ids
+
+    def as_dict(self) -> dict[str, Any]:
+        """The executed decision's fields, plus gating's own choice and governance's ruling."""
+        return {
+            **self.decision.model_dump(mode="json"),
+            "routed": self.routed.model_dump(mode="json"),
+            "amended": self.amended,
+            "governance": {
+                "verdict": self.ruling.verdict.value,
+                "policy": self.ruling.policy,
+                "reason": self.ruling.reason,
+                "proceeds": self.ruling.proceeds,
+            },
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class TaskRequest:
     task: Task
     decision: RoutingDecision
@@ -276,21 +307,8 @@ class Governance:
 
     def check_task(self, task: Task, decision: RoutingDecision) -> Ruling:
         """Ask every policy about a routed task; publishes ``task.governed``. Never raises."""
-        load = self.admission.load()
-        final: Ruling | None = None
-        throttled: Ruling | None = None
-        for policy in self.policies:
-            ruling = policy.check_task(TaskRequest(task, decision, load))
-            if ruling.decision is not None:
-                decision = ruling.decision
-            if ruling.verdict is Verdict.THROTTLED:
-                throttled = ruling
-            elif not ruling.proceeds:
-                final = ruling
-                break
-        if final is None:
-            final = throttled or Ruling(Verdict.ALLOWED, "all", f"{len(self.policies)} policies allowed the task")
-        final = Ruling(final.verdict, final.policy, final.reason, decision)
+        final = self.preview_task(task, decision)
+        assert final.decision is not None
         self._events.publish(
             "task.governed",
             "governance",
@@ -302,10 +320,35 @@ class Governance:
                 "verdict": final.verdict.value,
                 "policy": final.policy,
                 "reason": final.reason,
-                "experts": decision.expert_ids,
+                "experts": final.decision.expert_ids,
             },
         )
         return final
+
+    def preview_task(self, task: Task, decision: RoutingDecision) -> Ruling:
+        """What ``check_task`` would rule right now, publishing nothing; the ruling carries the (possibly amended)
+        decision. ``vy-nexus route`` shows it, so it names the experts ``run`` would use."""
+        load = self.admission.load()
+        final: Ruling | None = None
+        throttled: Ruling | None = None
+        amending: Ruling | None = None
+        for policy in self.policies:
+            ruling = policy.check_task(TaskRequest(task, decision, load))
+            if ruling.decision is not None:
+                decision = ruling.decision
+                amending = ruling
+            if ruling.verdict is Verdict.THROTTLED:
+                throttled = ruling
+            elif not ruling.proceeds:
+                final = ruling
+                break
+        if final is None:
+            final = (
+                throttled
+                or amending
+                or Ruling(Verdict.ALLOWED, "all", f"{len(self.policies)} policies allowed the task")
+            )
+        return Ruling(final.verdict, final.policy, final.reason, decision)
 
     def enforce_task(self, task: Task, decision: RoutingDecision) -> RoutingDecision:
         """The (possibly amended) decision when the task may run; ``GovernanceError`` otherwise."""

@@ -22,11 +22,20 @@ T = TypeVar("T")
 class _Running:
     task: asyncio.Task[Any]
     loop: asyncio.AbstractEventLoop
+    active: bool = True
     cancel_reason: str | None = None
+    cancelled_by_us: bool = False
+
+
+def _cancel(entry: _Running) -> None:
+    """On the task's loop: cancel it, unless it already left ``InFlightTasks.run``."""
+    if entry.active and not entry.cancelled_by_us:
+        entry.cancelled_by_us = True
+        entry.task.cancel()
 
 
 def _cancel_later(entry: _Running, delay: float) -> None:
-    entry.loop.call_later(delay, entry.task.cancel)
+    entry.loop.call_later(delay, _cancel, entry)
 
 
 class InFlightTasks:
@@ -41,28 +50,31 @@ class InFlightTasks:
             return len(self._running)
 
     async def run(self, work: Coroutine[Any, Any, T], *, task_id: str) -> T:
-        """Run ``work`` as a tracked task; ``TaskCancelledError`` or ``SafetyError`` when cancelled from outside."""
-        loop = asyncio.get_running_loop()
-        inner = loop.create_task(work)
-        entry = _Running(inner, loop)
+        """Await ``work`` in the caller's asyncio task, tracked under ``task_id``: a cancel by id or a shutdown
+        cancels that task, and the caller gets ``TaskCancelledError`` or ``SafetyError`` instead of a bare
+        ``CancelledError`` (a cancellation of the caller's own is passed on as it is)."""
+        current = asyncio.current_task()
+        if current is None:
+            raise RuntimeError("InFlightTasks.run must be awaited inside an asyncio task")
+        loop = current.get_loop()
+        entry = _Running(current, loop)
         with self._lock:
             self._running[task_id] = entry
             grace = self._grace
         if grace is not None:  # a shutdown began while this task was being admitted
-            loop.call_later(grace, inner.cancel)
+            loop.call_later(grace, _cancel, entry)
         try:
-            return await inner
+            return await work
         except asyncio.CancelledError:
-            outer = asyncio.current_task()
-            if inner.cancelled() and (outer is None or not outer.cancelling()):
+            if entry.cancelled_by_us and current.uncancel() == 0:
                 if entry.cancel_reason is not None:
                     raise TaskCancelledError(f"task cancelled: {entry.cancel_reason}", task_id=task_id) from None
-                if self._shutdown_reason is not None:
-                    raise SafetyError(
-                        f"task cancelled: vy-nexus is shutting down ({self._shutdown_reason})", task_id=task_id
-                    ) from None
+                raise SafetyError(
+                    f"task cancelled: vy-nexus is shutting down ({self._shutdown_reason})", task_id=task_id
+                ) from None
             raise
         finally:
+            entry.active = False
             with self._lock:
                 if self._running.get(task_id) is entry:
                     del self._running[task_id]
@@ -75,7 +87,7 @@ class InFlightTasks:
                 return False
             entry.cancel_reason = reason
         try:
-            entry.loop.call_soon_threadsafe(entry.task.cancel)
+            entry.loop.call_soon_threadsafe(_cancel, entry)
         except RuntimeError:  # its loop is closed: the task is gone with it
             return False
         return True

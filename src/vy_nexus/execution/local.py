@@ -7,7 +7,8 @@
   returns at its limit. A blocking async expert gets a private loop in its worker thread; its reasoning core calls
   are sent back to the system's loop, where the pooled clients live.
 * Retryable failures (``ExpertExecutionError(retryable=True)``, ``ConnectionError``) are retried up to
-  ``max_retries`` times with exponential backoff (base × 2^attempt, capped) while the budget allows.
+  ``max_retries`` times with exponential backoff (base × 2^attempt, capped) while the budget allows; when they
+  are exhausted the error result carries ``metadata["retryable"] = True``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from vy_nexus.errors import ExpertExecutionError, TaskError, UnknownExpertError
+from vy_nexus.errors import ExpertExecutionError, ReasoningError, TaskError, UnknownExpertError
 from vy_nexus.events import EventBus
 from vy_nexus.execution.blocking import BlockingPool, on_loop
 from vy_nexus.execution.executor import ExpertCall
@@ -34,6 +35,16 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, ExpertExecutionError):
         return exc.retryable
     return isinstance(exc, ConnectionError)
+
+
+def caused_by_reasoning(exc: BaseException) -> bool:
+    """Whether an LLM backend's failure (server down, model missing, prompt too long) made the expert fail."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ReasoningError):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 def runs_in_thread(expert: BaseExpert) -> bool:
@@ -122,7 +133,11 @@ class LocalExecutor:
                     )
                     await self._sleep(delay)
                     continue
-                return _failure(task, expert_id, f"{type(exc).__name__}: {exc}", "error", started, attempt)
+                kind = "reasoning" if caused_by_reasoning(exc) else "error"
+                failure = _failure(task, expert_id, f"{type(exc).__name__}: {exc}", kind, started, attempt)
+                if is_retryable(exc):  # a caller with retries of its own (the Celery worker) may try again
+                    failure.metadata["retryable"] = True
+                return failure
             return ExpertResult(
                 task_id=task.id,
                 expert_id=expert_id,
@@ -162,6 +177,9 @@ class LocalExecutor:
                 except Exception as exc:
                     failures.append((expert.id, exc))
         return failures
+
+    def status(self) -> dict[str, Any]:
+        return {"worker_threads": self.pool.max_workers, "abandoned_threads": self.pool.abandoned}
 
     async def aclose(self) -> None:
         self.pool.shutdown()

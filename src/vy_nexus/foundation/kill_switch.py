@@ -48,12 +48,23 @@ class StopRequest:
         return notice
 
     def read(self) -> StopNotice | None:
-        """The pending request, if any. A hand-written file (``echo reason > STOP``) counts, dated by its mtime."""
+        """The pending request, if any. A hand-written file (``echo reason > STOP``) counts, dated by its mtime.
+        So does a ``STOP`` that cannot be read (not UTF-8, a directory, no permission): it still asks to stop."""
         try:
-            text = self.path.read_text(encoding="utf-8")
             mtime = self.path.stat().st_mtime
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError:
+            mtime = time.time()
+        try:
+            text = self.path.read_bytes().decode("utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            problem = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or type(exc).__name__
+            return StopNotice(
+                reason=f"stop requested (unreadable STOP file: {problem})", requested_at=mtime, requested_by="file"
+            )
         try:
             data: Any = json.loads(text)
         except json.JSONDecodeError:
@@ -67,8 +78,12 @@ class StopRequest:
         return StopNotice(reason=text.strip() or "stop requested", requested_at=mtime, requested_by="file")
 
     def clear(self) -> bool:
+        """Remove the request; ``False`` when there was none. A directory named STOP is removed when empty."""
         try:
-            self.path.unlink()
+            if self.path.is_dir() and not self.path.is_symlink():
+                self.path.rmdir()
+            else:
+                self.path.unlink()
         except FileNotFoundError:
             return False
         return True
@@ -103,7 +118,8 @@ class StopWatcher:
         self._since = time.time()
         stale = self.request.read()
         if stale is not None and stale.requested_at < self._since:
-            self.request.clear()
+            with contextlib.suppress(OSError):  # e.g. a non-empty directory: still stale, so still ignored
+                self.request.clear()
             self._events.publish(
                 "safety.stale_stop",
                 "safety",
@@ -130,8 +146,13 @@ class StopWatcher:
 
     def _loop(self) -> None:
         while not self._stopped.wait(self.interval):
-            if self.safety.shutting_down or self.check():
-                return
+            try:
+                if self.safety.shutting_down or self.check():
+                    return
+            except Exception as exc:  # the kill switch must outlive any one bad look
+                self._events.publish(
+                    "safety.stop_watch_error", "safety", f"could not check the stop file: {exc}", level="warn"
+                )
 
 
 @contextlib.contextmanager

@@ -119,6 +119,10 @@ class SovereignState(_Model):
 def _problem(exc: Exception) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.start})"
+    if isinstance(exc, RecursionError):
+        return "JSON nested too deeply"
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "(root)"
@@ -172,16 +176,16 @@ class StateStore:
 
     def _read_or_create(self) -> SovereignState:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            data = self.path.read_bytes()
         except FileNotFoundError:
             state = self._default()
             self._write(state)
             return state
-        except (OSError, UnicodeDecodeError) as exc:
-            raise StateError(f"cannot read {self.path}: {exc}") from exc
+        except OSError as exc:
+            raise StateError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
         try:
-            return SovereignState.model_validate(json.loads(text))
-        except (json.JSONDecodeError, ValidationError) as exc:
+            return SovereignState.model_validate(json.loads(data.decode("utf-8")))
+        except (UnicodeDecodeError, RecursionError, json.JSONDecodeError, ValidationError) as exc:
             aside = self._move_aside()
             raise StateError(
                 f"{self.path} is corrupt: {_problem(exc)}. It was moved to {aside}; the next run starts from a"

@@ -1,8 +1,7 @@
 """vy-nexus observability: the journal (daily.md + structured.jsonl), SQLite metrics, Prometheus exposition.
 
-Observers subscribe to the ``EventBus``; the hot path only queues. By default a separate writer process renders and
-writes everything (``logging.writer = "process"``); with ``"thread"`` background threads in this process do.
-See docs/observability.md. Names load on first use, so the writer process imports only what it needs.
+Observers subscribe to the ``EventBus``; the hot path only queues, and one background thread per process writes
+(safe with several processes on one home). See docs/observability.md. Names load on first use.
 """
 
 from __future__ import annotations
@@ -19,10 +18,8 @@ if TYPE_CHECKING:
     from vy_nexus.observability.prometheus import PrometheusMetrics
     from vy_nexus.observability.sampler import SystemSampler
     from vy_nexus.observability.signals import (
-        API_REQUEST,
         CONFIG_CHANGED,
         LLM_COMPLETED,
-        publish_api_request,
         publish_config_changed,
         publish_llm_completed,
     )
@@ -39,10 +36,8 @@ _EXPORTS: dict[str, str] = {
     "SystemSampler": "vy_nexus.observability.sampler",
     **dict.fromkeys(
         (
-            "API_REQUEST",
             "CONFIG_CHANGED",
             "LLM_COMPLETED",
-            "publish_api_request",
             "publish_config_changed",
             "publish_llm_completed",
         ),

@@ -1,51 +1,36 @@
 """The metrics collector: events and system samples in, rows of metrics/performance.db out.
 
-A ``MetricsCollector`` is an ``EventBus`` subscriber. It keeps only the kinds it turns into numbers and queues them;
-a background ``BatchWriter`` converts each batch into rows and inserts them with ``executemany`` inside one
-transaction (SQLite in WAL mode). The same thread hands each event to the exporters (the Prometheus registry), so
-the hot path pays for one ``deque.append`` whatever is listening.
+A ``MetricsCollector`` is a sink: ``write(items)`` turns a batch into rows and inserts them with multi-row
+``INSERT``s inside one ``BEGIN IMMEDIATE`` transaction (SQLite in WAL mode, so several processes on one home write
+one after another and readers never wait). ``Observability`` calls it from its writer thread, never from the flow.
 
 Events read (metadata keys in brackets):
 
 * ``task.aggregated``  → ``tasks``     [task_type, duration_ms, success, experts, method, confidence]
 * ``task.routed``      → ``routing``   [experts, confidences, strategy, cache_hit, fallback, latency_ms]
 * ``expert.finished`` / ``expert.failed`` → ``executions`` [duration_ms, success, error, task_type, attempts]
-* ``api.request``      → ``api``       [route, method, status, latency_ms]
 * ``llm.completed``    → ``llm``       [duration_ms, model, provider, operation, input_tokens, output_tokens, error]
-* ``expert.retry``     → exporters only
 
 Retention (``metrics.retention_days``) runs when the database is first opened and then hourly, on the writer thread.
 """
 
 from __future__ import annotations
 
-import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vy_nexus.events import Event
-from vy_nexus.observability.batching import BatchedObserver, BatchWriter
 from vy_nexus.observability.journal_format import to_json
 from vy_nexus.observability.metrics_schema import apply_retention, connect
 
-if TYPE_CHECKING:
-    from vy_nexus.config import Settings
-
-ROW_KINDS = frozenset(
-    {"task.aggregated", "task.routed", "expert.finished", "expert.failed", "api.request", "llm.completed"}
-)
-EXPORT_ONLY_KINDS = frozenset({"expert.retry"})
-OBSERVED_KINDS = ROW_KINDS | EXPORT_ONLY_KINDS
+OBSERVED_KINDS = frozenset({"task.aggregated", "task.routed", "expert.finished", "expert.failed", "llm.completed"})
 
 RETENTION_EVERY_SECONDS = 3600.0
-
-Exporter = Callable[[Event], None]
-
-_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,17 +115,6 @@ def routing_row(event: Event) -> tuple[Any, ...]:
     )
 
 
-def api_row(event: Event) -> tuple[Any, ...]:
-    meta = event.metadata
-    return (
-        event.timestamp,
-        str(meta.get("route", "")),
-        str(meta.get("method", "")).upper(),
-        int(_number(meta, "status")),
-        _number(meta, "latency_ms"),
-    )
-
-
 def llm_row(event: Event) -> tuple[Any, ...]:
     meta = event.metadata
     error = meta.get("error")
@@ -165,7 +139,6 @@ _INSERTS = {
     " attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     "routing": "INSERT INTO routing (task_id, timestamp, experts, top_expert, confidence, confidences, strategy,"
     " cache_hit, fallback, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    "api": "INSERT INTO api (timestamp, route, method, status, latency_ms) VALUES (?, ?, ?, ?, ?)",
     "llm": "INSERT INTO llm (timestamp, task_id, expert_id, provider, model, operation, duration_ms, input_tokens,"
     " output_tokens, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "system": "INSERT INTO system (timestamp, cpu_percent, memory_percent, rss_bytes, disk_percent, disk_free_bytes,"
@@ -193,67 +166,42 @@ _ROW_BUILDERS: dict[str, tuple[str, Callable[[Event], tuple[Any, ...]]]] = {
     "task.routed": ("routing", routing_row),
     "expert.finished": ("executions", execution_row),
     "expert.failed": ("executions", execution_row),
-    "api.request": ("api", api_row),
     "llm.completed": ("llm", llm_row),
 }
 
 
-class MetricsCollector(BatchedObserver[Event | SystemSample]):
-    """Records executions, routing decisions, API requests, LLM calls and system samples in SQLite."""
+class MetricsCollector:
+    """Records executions, routing decisions, LLM calls and system samples in SQLite; a sink (``write``)."""
 
     def __init__(
-        self,
-        db_path: Path,
-        *,
-        batch_size: int = 500,
-        flush_interval: float = 1.0,
-        retention_days: float = 30.0,
-        exporters: Sequence[Exporter] = (),
+        self, db_path: Path, *, retention_days: float = 30.0, on_damage: Callable[[str], None] | None = None
     ) -> None:
         self.db_path = db_path
         self.retention_days = retention_days
-        self._exporters = list(exporters)
-        self._writer: BatchWriter[Event | SystemSample] = BatchWriter(
-            self.write, name="metrics", batch_size=batch_size, interval=flush_interval
-        )
+        self.on_damage = on_damage
         self._connection: sqlite3.Connection | None = None
+        self._pid = os.getpid()
         self._last_retention = 0.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings, exporters: Sequence[Exporter] = ()) -> MetricsCollector:
-        metrics = settings.metrics
-        return cls(
-            settings.metrics_db,
-            batch_size=metrics.batch_size,
-            flush_interval=metrics.flush_interval_seconds,
-            retention_days=metrics.retention_days,
-            exporters=exporters,
-        )
-
-    def __call__(self, event: Event) -> None:
-        """The subscriber: keep the kinds that become numbers, queue them. No disk here."""
-        if event.kind in OBSERVED_KINDS:
-            self._writer.offer(event)
 
     @staticmethod
     def wants(event: Event) -> bool:
         return event.kind in OBSERVED_KINDS
 
-    def record_sample(self, sample: SystemSample) -> None:
-        self._writer.offer(sample)
+    def open(self) -> None:
+        """Open the database now (moving a damaged one aside) instead of on the first write."""
+        self._database()
 
-    def stop(self) -> None:
-        super().stop()
+    def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
 
-    # -- writer thread ---------------------------------------------------------------------------------------------
-
     def _database(self) -> sqlite3.Connection:
+        if self._pid != os.getpid():  # forked: a SQLite connection must not cross a fork, the parent keeps its own
+            self._pid, self._connection = os.getpid(), None
         if self._connection is None:
             # Used by the writer thread, and by the stopping thread once the writer has ended: never both at once.
-            self._connection = connect(self.db_path, check_same_thread=False)
+            self._connection = connect(self.db_path, check_same_thread=False, on_damage=self.on_damage)
         now = time.time()
         if now - self._last_retention >= RETENTION_EVERY_SECONDS:
             self._last_retention = now
@@ -261,8 +209,7 @@ class MetricsCollector(BatchedObserver[Event | SystemSample]):
         return self._connection
 
     def write(self, items: Sequence[Event | SystemSample]) -> None:
-        """Insert the rows for ``items`` now, in the calling thread, and hand the events to the exporters (the writer
-        thread's sink; the writer process calls it directly). Kinds that make no row are exported only."""
+        """Insert the rows for ``items`` now, in the calling thread, in one transaction. Other kinds are skipped."""
         rows: dict[str, list[tuple[Any, ...]]] = {}
         for item in items:
             if isinstance(item, SystemSample):
@@ -282,17 +229,9 @@ class MetricsCollector(BatchedObserver[Event | SystemSample]):
             if builder is not None:
                 table, make_row = builder
                 rows.setdefault(table, []).append(make_row(item))
-            self._export(item)
         if not rows:
             return
         connection = self._database()
         with connection:
             for table, table_rows in rows.items():
                 insert_rows(connection, table, table_rows)
-
-    def _export(self, event: Event) -> None:
-        for exporter in self._exporters:
-            try:
-                exporter(event)
-            except Exception:  # an exporter bug must not cost the SQLite rows
-                _log.exception("metrics exporter %r failed on %s", exporter, event.kind)

@@ -6,7 +6,6 @@ Raw tables (one row per thing that happened; times are Unix seconds, durations m
 * ``executions``  one expert run: task, expert, task type, start, duration, success, error, attempts
 * ``routing``     one routing decision: chosen experts, top confidence, all confidences, strategy, cache hit, latency
 * ``system``      one periodic sample: CPU %, memory %, process RSS, disk %, free disk, observer queue depth
-* ``api``         one HTTP request: route, method, status, latency
 * ``llm``         one LLM call: provider, model, operation, duration, input/output tokens, error
 
 ``metrics`` is a view over all raw tables (``kind``, ``timestamp``, ``task_id``, ``name``, ``value``), so
@@ -21,11 +20,19 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+from vy_nexus.errors import StateError
 
-RAW_TABLES = ("tasks", "executions", "routing", "system", "api", "llm")
+SCHEMA_VERSION = 2
+
+_MIGRATIONS = {
+    # Version 2 drops the ``api`` table, which nothing filled yet; the ``metrics`` view is rebuilt without it.
+    1: "DROP VIEW IF EXISTS metrics; DROP TABLE IF EXISTS api;",
+}
+
+RAW_TABLES = ("tasks", "executions", "routing", "system", "llm")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -82,16 +89,6 @@ CREATE TABLE IF NOT EXISTS system (
 );
 CREATE INDEX IF NOT EXISTS system_time ON system (timestamp);
 
-CREATE TABLE IF NOT EXISTS api (
-    id INTEGER PRIMARY KEY,
-    timestamp REAL NOT NULL,
-    route TEXT NOT NULL,
-    method TEXT NOT NULL,
-    status INTEGER NOT NULL,
-    latency_ms REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS api_time ON api (timestamp);
-
 CREATE TABLE IF NOT EXISTS llm (
     id INTEGER PRIMARY KEY,
     timestamp REAL NOT NULL,
@@ -133,7 +130,6 @@ CREATE VIEW IF NOT EXISTS metrics (kind, timestamp, task_id, name, value) AS
     UNION ALL SELECT 'execution', started_at, task_id, expert_id, duration_ms FROM executions
     UNION ALL SELECT 'routing', timestamp, task_id, top_expert, latency_ms FROM routing
     UNION ALL SELECT 'system', timestamp, NULL, 'cpu_percent', cpu_percent FROM system
-    UNION ALL SELECT 'api', timestamp, NULL, method || ' ' || route, latency_ms FROM api
     UNION ALL SELECT 'llm', timestamp, task_id, provider || '/' || model, duration_ms FROM llm;
 """
 
@@ -160,26 +156,76 @@ _ROLL_UP = (
     "DELETE FROM executions WHERE started_at < :cutoff",
     "DELETE FROM routing WHERE timestamp < :cutoff",
     "DELETE FROM system WHERE timestamp < :cutoff",
-    "DELETE FROM api WHERE timestamp < :cutoff",
     "DELETE FROM llm WHERE timestamp < :cutoff",
 )
 
 
-def connect(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
-    """Open (creating if needed) the metrics database in WAL mode with the current schema."""
+def connect(
+    path: Path, *, check_same_thread: bool = True, on_damage: Callable[[str], None] | None = None
+) -> sqlite3.Connection:
+    """Open (creating if needed) the metrics database in WAL mode with the current schema. A file that is not a
+    database (or is malformed) is moved aside, ``on_damage`` hears of it, and a new database is started: the
+    metrics it held are lost, the ones after it are not."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, timeout=10.0, check_same_thread=check_same_thread)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
-    connection.executescript(SCHEMA)
-    connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    try:
+        return _open(path, check_same_thread)
+    except sqlite3.DatabaseError as exc:
+        if not _damaged(exc):
+            raise
+        aside = move_aside(path)
+        if on_damage is not None:
+            on_damage(f"the metrics database {path} was damaged ({exc}); moved it to {aside.name}, started a new one")
+        return _open(path, check_same_thread)
+
+
+def _open(path: Path, check_same_thread: bool) -> sqlite3.Connection:
+    # IMMEDIATE: a write transaction takes the write lock at BEGIN, so a process waiting for another one's commit
+    # waits in the busy handler (``timeout``) instead of failing on a stale snapshot.
+    connection = sqlite3.connect(path, timeout=30.0, check_same_thread=check_same_thread, isolation_level="IMMEDIATE")
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version < SCHEMA_VERSION:
+            for step in range(version, SCHEMA_VERSION):
+                connection.executescript(_MIGRATIONS.get(step, ""))
+            connection.executescript(SCHEMA)
+            connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    except sqlite3.DatabaseError:
+        connection.close()
+        raise
     return connection
 
 
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    text = str(exc)
+    return "not a database" in text or "malformed" in text
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a damaged database (and its WAL files) to ``<name>.damaged-<UTC time>``; returns the new path."""
+    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+    path.replace(aside)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.replace(aside.with_name(aside.name + suffix))
+    return aside
+
+
 def connect_readonly(path: Path) -> sqlite3.Connection:
-    """A read-only connection for reports and exports; the file must exist."""
+    """A read-only connection for reports and exports; the file must exist. A damaged file is a ``StateError``
+    that says what happens next (readers never move files)."""
     connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10.0)
     connection.row_factory = sqlite3.Row
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        connection.close()
+        raise StateError(
+            f"the metrics database {path} is damaged ({exc}); the next vy-nexus run that records metrics moves it"
+            " aside and starts a new one"
+        ) from exc
     return connection
 
 

@@ -25,7 +25,6 @@ TIME_COLUMNS = {
     "executions": "started_at",
     "routing": "timestamp",
     "system": "timestamp",
-    "api": "timestamp",
     "llm": "timestamp",
 }
 
@@ -73,7 +72,7 @@ class DurationStats:
 
 @dataclass(frozen=True)
 class GroupStats:
-    """Duration statistics for one group (an expert and task type, a task type, an API route, an LLM model)."""
+    """Duration statistics for one group (an expert and task type, a task type, an LLM model)."""
 
     group: dict[str, str]
     stats: DurationStats
@@ -113,7 +112,6 @@ class MetricsReport:
     tasks: list[GroupStats] = field(default_factory=list)
     routing: RoutingStats | None = None
     system: SystemStats | None = None
-    api: list[GroupStats] = field(default_factory=list)
     llm: list[GroupStats] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -221,13 +219,6 @@ def build_report(db_path: Path, *, since: float | None = None, expert: str | Non
             ).fetchall(),
             ("task_type",),
         )
-        api = _grouped(
-            connection.execute(
-                "SELECT method, route, latency_ms AS duration, status < 500 AS ok FROM api WHERE timestamp >= ?",
-                (start,),
-            ).fetchall(),
-            ("method", "route"),
-        )
         llm = _grouped(
             connection.execute(
                 "SELECT provider, model, duration_ms AS duration, error IS NULL AS ok FROM llm WHERE timestamp >= ?",
@@ -242,11 +233,14 @@ def build_report(db_path: Path, *, since: float | None = None, expert: str | Non
             tasks=tasks,
             routing=_routing(connection, start),
             system=_system(connection, start),
-            api=api,
             llm=llm,
         )
     finally:
         connection.close()
+
+
+JSON_COLUMNS = frozenset({"experts", "confidences"})
+"""Columns stored as JSON text; a JSON export writes them as lists and objects, not as strings."""
 
 
 def export_table(db_path: Path, table: str, fmt: ExportFormat, out: TextIO, *, since: float | None = None) -> int:
@@ -276,8 +270,13 @@ def export_table(db_path: Path, table: str, fmt: ExportFormat, out: TextIO, *, s
                 writer.writerow(tuple(row))
                 count += 1
         else:
+            nested = [c in JSON_COLUMNS for c in columns]
             for row in cursor:
-                out.write(json.dumps(dict(zip(columns, tuple(row), strict=True)), ensure_ascii=False) + "\n")
+                values = [
+                    json.loads(v) if is_json and isinstance(v, str) else v
+                    for v, is_json in zip(row, nested, strict=True)
+                ]
+                out.write(json.dumps(dict(zip(columns, values, strict=True)), ensure_ascii=False) + "\n")
                 count += 1
         return count
     finally:

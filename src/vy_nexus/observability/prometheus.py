@@ -1,7 +1,10 @@
 """Prometheus exposition of vy-nexus metrics, on a registry of its own (never prometheus_client's global one).
 
-``PrometheusMetrics`` is fed the same events as the SQLite collector (from the collector's writer thread, so the hot
-path does not pay for it) and holds:
+``PrometheusMetrics`` holds prometheus_client metrics, recorded from events (``__call__``) or from the rows of the
+metrics database: ``replay`` reads every row since a time (the CLI's ``vy-nexus metrics prometheus``), ``catch_up``
+the rows any process wrote since its previous call (``Observability.exposition``, so neither the flow nor the writer
+thread pays for Prometheus, and a server's ``/metrics`` includes what its workers recorded). Retries come from the
+executions' ``attempts``.
 
 * ``vy_nexus_task_duration_seconds``      histogram  {task_type, outcome}
 * ``vy_nexus_tasks_total``                counter    {task_type, outcome}           outcome: success | failure
@@ -13,34 +16,28 @@ path does not pay for it) and holds:
 * ``gen_ai_client_operation_duration_seconds``  histogram (OpenTelemetry GenAI ``gen_ai.client.operation.duration``)
   {gen_ai_operation_name, gen_ai_provider_name, gen_ai_request_model, error_type}
 * ``gen_ai_client_token_usage``           histogram (``gen_ai.client.token.usage``) {..., gen_ai_token_type}
-* ``http_server_request_duration_seconds`` histogram (OpenTelemetry ``http.server.request.duration``)
-  {http_request_method, http_route, http_response_status_code}
 
-The GenAI and HTTP bucket boundaries are the ones the OpenTelemetry semantic conventions recommend.
-A process that did not see the events (the CLI) can ``replay`` what metrics/performance.db recorded.
+The GenAI bucket boundaries are the ones the OpenTelemetry semantic conventions recommend.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.metrics_core import Metric
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
 
 from vy_nexus.events import Event
 from vy_nexus.observability.metrics_schema import connect_readonly
-from vy_nexus.observability.prom_families import CounterFamily, HistogramFamily
 
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 ROUTING_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 GENAI_DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 GENAI_TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
-HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
 GENAI_LABELS = ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model")
 
@@ -57,109 +54,99 @@ def _seconds(metadata: dict[str, Any], key: str = "duration_ms") -> float:
 
 
 class PrometheusMetrics:
-    """The registry and its metrics; call it with an event to record that event. Thread-safe."""
+    """The registry and its metrics; call it with an event to record that event. Thread-safe (prometheus_client is)."""
 
     content_type = CONTENT_TYPE_LATEST
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        self._lock = threading.Lock()
-        self.task_duration = HistogramFamily(
+        registry = self.registry
+        # ``labels()`` validates and locks on every call; the children it returns are kept, as prometheus_client's
+        # docs advise for hot code. A writer thread records several per task.
+        self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
+        self._seen: dict[str, int] = {}
+        self._catch_up_lock = threading.Lock()
+        self.task_duration = Histogram(
             "vy_nexus_task_duration_seconds",
             "Time from routing to aggregated result, per task.",
             ("task_type", "outcome"),
-            DURATION_BUCKETS,
+            buckets=DURATION_BUCKETS,
+            registry=registry,
         )
-        self.tasks = CounterFamily("vy_nexus_tasks", "Tasks finished, by outcome.", ("task_type", "outcome"))
-        self.expert_duration = HistogramFamily(
+        self.tasks = Counter(
+            "vy_nexus_tasks", "Tasks finished, by outcome.", ("task_type", "outcome"), registry=registry
+        )
+        self.expert_duration = Histogram(
             "vy_nexus_expert_duration_seconds",
             "Time one expert spent on one task, retries included.",
             ("expert_id", "task_type"),
-            DURATION_BUCKETS,
+            buckets=DURATION_BUCKETS,
+            registry=registry,
         )
-        self.expert_executions = CounterFamily(
-            "vy_nexus_expert_executions", "Expert runs, by outcome.", ("expert_id", "outcome")
+        self.expert_executions = Counter(
+            "vy_nexus_expert_executions", "Expert runs, by outcome.", ("expert_id", "outcome"), registry=registry
         )
-        self.expert_retries = CounterFamily("vy_nexus_expert_retries", "Expert retries.", ("expert_id",))
-        self.routing_latency = HistogramFamily(
-            "vy_nexus_routing_latency_seconds", "Time the gating engine took to decide.", ("strategy",), ROUTING_BUCKETS
+        self.expert_retries = Counter("vy_nexus_expert_retries", "Expert retries.", ("expert_id",), registry=registry)
+        self.routing_latency = Histogram(
+            "vy_nexus_routing_latency_seconds",
+            "Time the gating engine took to decide.",
+            ("strategy",),
+            buckets=ROUTING_BUCKETS,
+            registry=registry,
         )
-        self.cache_hits = CounterFamily("vy_nexus_routing_cache_hits", "Routing decisions served from the cache.")
-        self.cache_misses = CounterFamily(
-            "vy_nexus_routing_cache_misses", "Routing decisions computed (not in the cache)."
+        self.cache_hits = Counter(
+            "vy_nexus_routing_cache_hits", "Routing decisions served from the cache.", registry=registry
         )
-        self.genai_duration = HistogramFamily(
+        self.cache_misses = Counter(
+            "vy_nexus_routing_cache_misses", "Routing decisions computed (not in the cache).", registry=registry
+        )
+        self.genai_duration = Histogram(
             "gen_ai_client_operation_duration_seconds",
             "GenAI operation duration (OpenTelemetry gen_ai.client.operation.duration).",
             (*GENAI_LABELS, "error_type"),
-            GENAI_DURATION_BUCKETS,
+            buckets=GENAI_DURATION_BUCKETS,
+            registry=registry,
         )
-        self.genai_tokens = HistogramFamily(
+        self.genai_tokens = Histogram(
             "gen_ai_client_token_usage",
             "Tokens used per GenAI operation (OpenTelemetry gen_ai.client.token.usage).",
             (*GENAI_LABELS, "gen_ai_token_type"),
-            GENAI_TOKEN_BUCKETS,
+            buckets=GENAI_TOKEN_BUCKETS,
+            registry=registry,
         )
-        self.http_duration = HistogramFamily(
-            "http_server_request_duration_seconds",
-            "HTTP request duration (OpenTelemetry http.server.request.duration).",
-            ("http_request_method", "http_route", "http_response_status_code"),
-            HTTP_BUCKETS,
-        )
-        self._families: list[HistogramFamily | CounterFamily] = [
-            self.task_duration,
-            self.tasks,
-            self.expert_duration,
-            self.expert_executions,
-            self.expert_retries,
-            self.routing_latency,
-            self.cache_hits,
-            self.cache_misses,
-            self.genai_duration,
-            self.genai_tokens,
-            self.http_duration,
-        ]
-        self.registry.register(self)
 
-    def collect(self) -> Iterator[Metric]:
-        """The prometheus_client collector protocol: a consistent snapshot of every family."""
-        with self._lock:
-            families = [family.collect() for family in self._families]
-        yield from families
-
-    def describe(self) -> list[Metric]:
-        return []
+    def _child(self, metric: MetricWrapperBase, *labels: str) -> Any:
+        key = (metric, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def exposition(self) -> bytes:
         """The text format, as ``GET /metrics`` serves it."""
         return generate_latest(self.registry)
 
     def __call__(self, event: Event) -> None:
-        with self._lock:
-            self._record(event)
-
-    def _record(self, event: Event) -> None:
         meta = event.metadata
         kind = event.kind
         if kind == "task.aggregated":
             labels = (str(meta.get("task_type", "general")), _outcome(meta.get("success")))
-            self.task_duration.observe(labels, _seconds(meta))
-            self.tasks.inc(labels)
+            self._child(self.task_duration, *labels).observe(_seconds(meta))
+            self._child(self.tasks, *labels).inc()
         elif kind in ("expert.finished", "expert.failed"):
             expert = event.expert_id or "unknown"
             success = meta.get("success", kind == "expert.finished")
-            self.expert_duration.observe((expert, str(meta.get("task_type", "general"))), _seconds(meta))
-            self.expert_executions.inc((expert, _outcome(success)))
+            self._child(self.expert_duration, expert, str(meta.get("task_type", "general"))).observe(_seconds(meta))
+            self._child(self.expert_executions, expert, _outcome(success)).inc()
         elif kind == "expert.retry":
-            self.expert_retries.inc((event.expert_id or "unknown",))
+            self._child(self.expert_retries, event.expert_id or "unknown").inc()
         elif kind == "task.routed":
-            self.routing_latency.observe((str(meta.get("strategy", "unknown")),), _seconds(meta, "latency_ms"))
+            self._child(self.routing_latency, str(meta.get("strategy", "unknown"))).observe(
+                _seconds(meta, "latency_ms")
+            )
             (self.cache_hits if meta.get("cache_hit") else self.cache_misses).inc()
         elif kind == "llm.completed":
             self._observe_llm(meta)
-        elif kind == "api.request":
-            request = (str(meta.get("method", "")).upper(), str(meta.get("route", "")), str(meta.get("status", "")))
-            self.http_duration.observe(request, _seconds(meta, "latency_ms"))
 
     def _observe_llm(self, meta: dict[str, Any]) -> None:
         names = (
@@ -169,55 +156,83 @@ class PrometheusMetrics:
         )
         error = meta.get("error")
         error_type = "" if error is None else str(meta.get("error_type") or "error")
-        self.genai_duration.observe((*names, error_type), _seconds(meta))
+        self._child(self.genai_duration, *names, error_type).observe(_seconds(meta))
         for token_type, key in (("input", "input_tokens"), ("output", "output_tokens")):
             count = meta.get(key)
             if isinstance(count, int | float) and count >= 0:
-                self.genai_tokens.observe((*names, token_type), float(count))
+                self._child(self.genai_tokens, *names, token_type).observe(float(count))
 
     def replay(self, db_path: Path, *, since: float | None = None) -> int:
         """Record every row of the metrics database (newer than ``since``); returns how many were replayed."""
+        return self._read(db_path, lambda table: (f"{_TIME_COLUMNS[table]} >= ?", since or 0.0))
+
+    def skip_recorded(self, db_path: Path) -> None:
+        """From now on ``catch_up`` records only rows written after this call (by any process)."""
+        self._seen = _max_ids(db_path)
+
+    def catch_up(self, db_path: Path) -> int:
+        """Record the rows written since the last ``catch_up`` (or ``skip_recorded``); returns how many."""
+        with self._catch_up_lock:
+            current = _max_ids(db_path)
+            for table, last in current.items():
+                if last < self._seen.get(table, 0):  # emptied by retention, so ids start again from 1
+                    self._seen[table] = 0
+            seen = dict(self._seen)
+            count = self._read(db_path, lambda table: ("id > ?", seen.get(table, 0)))
+            self._seen = current
+            return count
+
+    def _read(self, db_path: Path, where: Callable[[str], tuple[str, float]]) -> int:
         if not db_path.exists():
             return 0
         connection = connect_readonly(db_path)
         try:
             count = 0
-            for event in _recorded_events(connection, since or 0.0):
-                self(event)
-                count += 1
+            for table, columns in _COLUMNS.items():
+                condition, value = where(table)
+                for row in connection.execute(f"SELECT {columns} FROM {table} WHERE {condition}", (value,)):
+                    for event in _events(table, row):
+                        self(event)
+                    count += 1
             return count
         finally:
             connection.close()
 
 
-def _recorded_events(connection: sqlite3.Connection, since: float) -> Iterator[Event]:
-    """The rows of the metrics database as the events that produced them (enough of them to re-record)."""
-    for row in connection.execute(
-        "SELECT task_id, task_type, duration_ms, success FROM tasks WHERE finished_at >= ?", (since,)
-    ):
+_COLUMNS = {
+    "tasks": "task_id, task_type, duration_ms, success",
+    "executions": "task_id, expert_id, task_type, duration_ms, success, attempts",
+    "routing": "task_id, strategy, cache_hit, latency_ms",
+    "llm": "provider, model, operation, duration_ms, input_tokens, output_tokens, error",
+}
+_TIME_COLUMNS = {"tasks": "finished_at", "executions": "started_at", "routing": "timestamp", "llm": "timestamp"}
+
+
+def _max_ids(db_path: Path) -> dict[str, int]:
+    if not db_path.exists():
+        return {}
+    connection = connect_readonly(db_path)
+    try:
+        return {
+            table: connection.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0] for table in _COLUMNS
+        }
+    finally:
+        connection.close()
+
+
+def _events(table: str, row: sqlite3.Row) -> Iterator[Event]:
+    """One row of the metrics database as the event(s) that produced it (enough of them to re-record)."""
+    if table == "tasks":
         meta = {"task_type": row["task_type"], "duration_ms": row["duration_ms"], "success": bool(row["success"])}
         yield Event("task.aggregated", "replay", "", task_id=row["task_id"], metadata=meta)
-    for row in connection.execute(
-        "SELECT task_id, expert_id, task_type, duration_ms, success FROM executions WHERE started_at >= ?", (since,)
-    ):
+    elif table == "executions":
         meta = {"task_type": row["task_type"], "duration_ms": row["duration_ms"], "success": bool(row["success"])}
         kind = "expert.finished" if row["success"] else "expert.failed"
         yield Event(kind, "replay", "", task_id=row["task_id"], expert_id=row["expert_id"], metadata=meta)
-    for row in connection.execute(
-        "SELECT task_id, experts, strategy, cache_hit, latency_ms FROM routing WHERE timestamp >= ?", (since,)
-    ):
-        meta = {
-            "experts": json.loads(row["experts"]),
-            "strategy": row["strategy"],
-            "cache_hit": bool(row["cache_hit"]),
-            "latency_ms": row["latency_ms"],
-        }
+        for _ in range(max(0, row["attempts"] - 1)):
+            yield Event("expert.retry", "replay", "", task_id=row["task_id"], expert_id=row["expert_id"])
+    elif table == "routing":
+        meta = {"strategy": row["strategy"], "cache_hit": bool(row["cache_hit"]), "latency_ms": row["latency_ms"]}
         yield Event("task.routed", "replay", "", task_id=row["task_id"], metadata=meta)
-    for row in connection.execute(
-        "SELECT provider, model, operation, duration_ms, input_tokens, output_tokens, error FROM llm"
-        " WHERE timestamp >= ?",
-        (since,),
-    ):
+    else:
         yield Event("llm.completed", "replay", "", metadata=dict(row))
-    for row in connection.execute("SELECT route, method, status, latency_ms FROM api WHERE timestamp >= ?", (since,)):
-        yield Event("api.request", "replay", "", metadata=dict(row))

@@ -4,8 +4,6 @@
 * ``llm.completed``: one LLM call finished (or failed). The LLM backends call ``publish_llm_completed``; the metrics
   collector stores it in the ``llm`` table and turns it into the OpenTelemetry GenAI metrics
   ``gen_ai_client_operation_duration_seconds`` and ``gen_ai_client_token_usage``.
-* ``api.request``: one HTTP request served. The API calls ``publish_api_request``; it lands in the ``api`` table and in
-  ``http_server_request_duration_seconds``. Published at ``debug`` level so the journal only keeps them when asked to.
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ from vy_nexus.events import EventBus
 
 LLM_COMPLETED = "llm.completed"
 CONFIG_CHANGED = "config.changed"
-API_REQUEST = "api.request"
 
 
 def publish_llm_completed(
@@ -58,18 +55,6 @@ def publish_llm_completed(
             "error": error,
             "error_type": error_type or (None if error is None else "error"),
         },
-    )
-
-
-def publish_api_request(events: EventBus, *, route: str, method: str, status: int, latency_ms: float) -> None:
-    """Tell observers about one served HTTP request. ``route`` is the template (``/tasks/{id}``), not the raw path."""
-    events.publish(
-        API_REQUEST,
-        "api",
-        f"{method.upper()} {route} → {status} in {latency_ms:.1f} ms",
-        level="debug" if status < 500 else "error",
-        category="observation" if status < 500 else "error",
-        metadata={"route": route, "method": method.upper(), "status": status, "latency_ms": latency_ms},
     )
 
 

@@ -1,65 +1,131 @@
 """``Observability``: the journal, the metrics collector, the Prometheus registry and the system sampler, wired to
 one event bus. The composition root (``VyNexus``) builds one and starts/stops it with the system.
 
-Who writes depends on ``logging.writer``: ``"process"`` (the default) hands every event to a writer process
-(``process_link``), so rendering and disk work run outside this interpreter; ``"thread"`` writes from background
-threads in this process (``writers.LocalWriters``). Either way the subscriber only queues, ``flush`` waits until
-everything observed so far is on disk, and ``stop`` drains every queue and may be followed by another ``start``.
+The subscriber only keeps the events someone wants (journal level, metric kinds) and appends them to one queue
+(``BatchWriter``); one background thread per process wakes every ``logging.flush_interval_seconds`` and writes
+what gathered: the journal (``Journal.write``) and the metrics rows (``MetricsCollector.write``, one transaction).
+Both are safe with several processes on one home, so a server, workers and CLI runs each run one of these and
+nothing else. The Prometheus registry is filled from the metrics database when someone asks for the exposition, so
+the flow and the writer thread never pay for it, and a server's ``/metrics`` counts what its workers did too.
+``flush`` waits until everything observed so far is written, ``stop`` drains the queue and may be followed by another
+``start``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from vy_nexus.config import Settings
-from vy_nexus.events import EventBus
-from vy_nexus.observability.process_link import WriterProcessLink
+from vy_nexus.events import Event, EventBus
+from vy_nexus.observability.batching import BatchWriter
+from vy_nexus.observability.journal import Journal
+from vy_nexus.observability.metrics import OBSERVED_KINDS, MetricsCollector, SystemSample
+from vy_nexus.observability.prometheus import PrometheusMetrics
 from vy_nexus.observability.sampler import SystemSampler
-from vy_nexus.observability.writers import LocalWriters, WriterConfig
+
+T = TypeVar("T")
+
+_log = logging.getLogger(__name__)
 
 
 class Observability:
     def __init__(self, settings: Settings, events: EventBus) -> None:
-        config = WriterConfig.from_settings(settings)
-        self.writers: LocalWriters | WriterProcessLink
-        if settings.logging.writer == "process":
-            # Handing over is cheap, and the child writes what it receives at once: send often (at least every
-            # 0.1 s), so the child never has much left to write when someone flushes or stops.
-            interval = min(0.1, settings.logging.flush_interval_seconds, settings.metrics.flush_interval_seconds)
-            self.writers = WriterProcessLink(config, interval=interval)
-        else:
-            self.writers = LocalWriters(config)
+        self._events = events
+        self.journal = Journal(
+            settings.logs_dir, level=settings.logging.level, daily_max_bytes=settings.logging.daily_max_bytes
+        )
+        self.prometheus = PrometheusMetrics()
+        self.metrics: MetricsCollector | None = None
         self.sampler: SystemSampler | None = None
+        self._levels = self.journal.levels
+        self._kinds: frozenset[str] = frozenset()
+        self._counting = False
         if settings.metrics.enabled:
+            self.metrics = MetricsCollector(
+                settings.metrics_db, retention_days=settings.metrics.retention_days, on_damage=self._damaged
+            )
+            self._kinds = OBSERVED_KINDS
             self.sampler = SystemSampler(
-                self.writers.record_sample,
+                self._queue_sample,
                 interval=settings.metrics.system_sample_seconds,
                 disk_path=settings.home,
                 queue_depth=self.backlog,
             )
-        self._unsubscribe: list[Callable[[], None]] = [events.subscribe(self.writers)]
+        self._writer: BatchWriter[Event | SystemSample] = BatchWriter(
+            self._write, name="observability", interval=settings.logging.flush_interval_seconds
+        )
+        self._offer = self._writer.offer
+        self._unsubscribe: list[Callable[[], None]] = [events.subscribe(self._observe)]
+
+    # -- hot path ----------------------------------------------------------------------------------------------------
+
+    def _observe(self, event: Event) -> None:
+        """The subscriber: keep what a writer wants, queue it. No disk, no rendering."""
+        if event.level in self._levels or event.kind in self._kinds:
+            self._offer(event)
+
+    def _queue_sample(self, sample: SystemSample) -> None:
+        self._offer(sample)
+
+    # -- the writer thread ---------------------------------------------------------------------------------------------
+
+    def _write(self, batch: Sequence[Event | SystemSample]) -> None:
+        """Write one batch; a writer that fails loses this batch only (logged), the others still write."""
+        levels = self._levels
+        journaled = [item for item in batch if isinstance(item, Event) and item.level in levels]
+        if journaled:
+            _logged(self.journal.write, journaled, "journal")
+        metrics = self.metrics
+        if metrics is None:
+            return
+        measured = [item for item in batch if isinstance(item, SystemSample) or item.kind in OBSERVED_KINDS]
+        if measured:
+            _logged(metrics.write, measured, "metrics")
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------------
 
     def backlog(self) -> int:
         """Events queued by the observers and not yet written."""
-        return self.writers.pending
+        return self._writer.pending
+
+    @property
+    def dropped(self) -> int:
+        """Events dropped because the queue was full (the writer could not keep up)."""
+        return self._writer.dropped
 
     def start(self) -> None:
-        self.writers.start()
+        if self.metrics is not None and not self._counting:
+            self.metrics.open()  # a damaged database is moved aside before anything reads it
+            self.prometheus.skip_recorded(self.metrics.db_path)  # Prometheus counts from here on
+            self._counting = True
+        self._writer.start()
         if self.sampler is not None:
             self.sampler.start()
 
+    def _damaged(self, message: str) -> None:
+        _log.warning("%s", message)
+        self._events.publish("metrics.damaged", "metrics", message, level="warn", category="error")
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything observed so far is on disk (and in the Prometheus registry)."""
-        return self.writers.flush(timeout)
+        return self._writer.flush(timeout)
 
     def exposition(self) -> bytes:
-        """The Prometheus text format of everything observed since ``start`` (what ``GET /metrics`` serves)."""
-        return self.writers.exposition()
+        """The Prometheus text format of what every process on this home recorded in the metrics database since the
+        first ``start`` (``GET /metrics``). Reads the rows written since the previous call: call it off the event
+        loop. Lags the flow by up to one ``logging.flush_interval_seconds``."""
+        if self.metrics is not None and self._counting:
+            self.prometheus.catch_up(self.metrics.db_path)
+        return self.prometheus.exposition()
 
     def stop(self) -> None:
         if self.sampler is not None:
             self.sampler.stop()
-        self.writers.stop()
+        self._writer.stop()
+        if self.metrics is not None:
+            self.metrics.close()
 
     def close(self) -> None:
         """Stop, and stop listening to the bus."""
@@ -67,3 +133,10 @@ class Observability:
             unsubscribe()
         self._unsubscribe.clear()
         self.stop()
+
+
+def _logged(write: Callable[[Sequence[T]], None], batch: Sequence[T], name: str) -> None:
+    try:
+        write(batch)
+    except Exception:  # disk full, a locked database: this batch is lost for this writer, the next one may succeed
+        _log.exception("%s: writing a batch of %d failed", name, len(batch))

@@ -29,7 +29,12 @@ def parse_time(text: str, *, now: float | None = None) -> float:
     current = time.time() if now is None else now
     match = _RELATIVE.match(text)
     if match:
-        return current - float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+        moment = current - float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+        try:
+            datetime.fromtimestamp(moment, UTC)  # the journal's time stamps must be able to express it
+        except (OverflowError, OSError, ValueError):
+            raise ConfigError(f"the time {text!r} is too far back: use a shorter duration or an ISO time") from None
+        return moment
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:

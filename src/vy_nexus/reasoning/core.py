@@ -160,7 +160,14 @@ class ReasoningCore:
                 await asyncio.gather(job, return_exceptions=True)
 
     async def aclose(self) -> None:
+        """Release the backend's pooled connections and model memory; call it in the event loop that used it."""
         await self.backend.aclose()
+
+    async def __aenter__(self) -> ReasoningCore:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
 
     def _publish(
         self,

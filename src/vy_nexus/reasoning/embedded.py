@@ -56,7 +56,8 @@ class Generation:
 
 
 class Runtime(Protocol):
-    """A loaded model. ``generate`` blocks, calls ``emit`` with each text piece, and checks ``cancelled``."""
+    """A loaded model. ``generate`` blocks, calls ``emit`` with each text piece, and checks ``cancelled``;
+    ``close`` frees it."""
 
     def generate(
         self,
@@ -65,6 +66,10 @@ class Runtime(Protocol):
         emit: Callable[[str], None],
         cancelled: threading.Event,
     ) -> Generation: ...
+
+    def close(self) -> None:
+        """Free the model's memory; the runtime is not used again."""
+        ...
 
 
 RuntimeLoader = Callable[[Path, int, int], Runtime]
@@ -182,6 +187,9 @@ class LlamaCppRuntime:
             emit(tail)
         return Generation(Usage(len(prompt), produced), finish)
 
+    def close(self) -> None:
+        self._llama.close()
+
 
 def _as_list(value: str | list[str] | None) -> list[str]:
     if value is None:
@@ -214,6 +222,7 @@ class EmbeddedBackend:
         self._runtime: Runtime | None = None
         self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()
+        self._in_flight: set[threading.Event] = set()
         self.loads = 0
 
     def __repr__(self) -> str:
@@ -255,16 +264,17 @@ class EmbeddedBackend:
         cancelled: threading.Event,
     ) -> Generation:
         """Generate in the calling thread (serialised per backend); the async ``stream`` wraps this."""
-        runtime = self.runtime()
+        # Loading under the generation lock: aclose() holds it too, so no generation ever runs on a freed model.
         with self._generate_lock:
             if cancelled.is_set():
                 return Generation(Usage(), "cancelled")
-            return runtime.generate(messages, options, emit, cancelled)
+            return self.runtime().generate(messages, options, emit, cancelled)
 
     async def stream(self, messages: Sequence[Message], options: GenerationOptions) -> AsyncGenerator[Chunk, None]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Chunk | BaseException] = asyncio.Queue()
         cancelled = threading.Event()
+        self._in_flight.add(cancelled)
 
         def put(item: Chunk | BaseException) -> None:
             try:
@@ -293,8 +303,17 @@ class EmbeddedBackend:
                     return
         finally:
             cancelled.set()
+            self._in_flight.discard(cancelled)
 
     async def aclose(self) -> None:
-        """Drop the model (it is reloaded if the backend is used again)."""
-        with self._load_lock:
-            self._runtime = None
+        """Stop the generations in flight (within a token) and free the model; it is reloaded if the backend is
+        used again. The waiting happens in a worker thread, so the event loop keeps running meanwhile."""
+        for cancelled in list(self._in_flight):
+            cancelled.set()
+        await asyncio.to_thread(self._unload)
+
+    def _unload(self) -> None:
+        with self._generate_lock, self._load_lock:
+            runtime, self._runtime = self._runtime, None
+        if runtime is not None:
+            runtime.close()

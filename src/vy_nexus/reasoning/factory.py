@@ -11,9 +11,6 @@ from vy_nexus.events import EventBus
 from vy_nexus.reasoning.core import ReasoningCore
 from vy_nexus.reasoning.embedded import DEFAULT_MODEL_NAME, EmbeddedBackend
 from vy_nexus.reasoning.llm import GenerationOptions, LLMBackend
-from vy_nexus.reasoning.ollama import DEFAULT_MODEL as OLLAMA_DEFAULT_MODEL
-from vy_nexus.reasoning.ollama import OllamaBackend
-from vy_nexus.reasoning.openai_compat import OpenAICompatBackend
 
 
 def build_embedded_backend(settings: ReasoningCoreSettings) -> LLMBackend:
@@ -32,7 +29,11 @@ def build_backend(settings: ReasoningCoreSettings, environ: Mapping[str, str] | 
         return build_embedded_backend(settings)
     # The model key defaults to the embedded model's name; other providers then use their own default.
     model = settings.model
+    # The HTTP backends import their clients (ollama, openai) only when chosen: a CLI call should not pay for them.
     if settings.provider == "ollama":
+        from vy_nexus.reasoning.ollama import DEFAULT_MODEL as OLLAMA_DEFAULT_MODEL
+        from vy_nexus.reasoning.ollama import OllamaBackend
+
         return OllamaBackend(
             OLLAMA_DEFAULT_MODEL if model == DEFAULT_MODEL_NAME else model,
             base_url=settings.base_url,
@@ -44,6 +45,8 @@ def build_backend(settings: ReasoningCoreSettings, environ: Mapping[str, str] | 
             raise ConfigError(
                 "reasoning_core.provider is openai: set reasoning_core.model (and base_url for local servers)"
             )
+        from vy_nexus.reasoning.openai_compat import OpenAICompatBackend
+
         return OpenAICompatBackend(
             model,
             base_url=settings.base_url,

@@ -10,7 +10,8 @@ event) lives once in ``ReasoningCore`` (see core.py), so backends stay small and
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -148,3 +149,15 @@ class ReasoningTimeoutError(ReasoningError):
 
 class MalformedResponseError(ReasoningError):
     """The backend answered with something that does not follow its protocol."""
+
+
+@contextmanager
+def translated_errors(translate: Callable[[Exception], ReasoningError | None]) -> Iterator[None]:
+    """Re-raise what a client library raises as the ``ReasoningError`` that ``translate`` names (``None``: as is)."""
+    try:
+        yield
+    except Exception as exc:
+        mapped = translate(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc

@@ -1,35 +1,41 @@
-"""Ollama backend: a client for Ollama's HTTP API (``/api/chat``, ``/api/generate``, ``/api/tags``, ``/api/show``).
+"""Ollama backend: chat (``/api/chat``) and raw completion (``/api/generate``) through the official ``ollama`` client.
 
-Streaming answers are newline-delimited JSON: one object per token batch with ``message.content`` (chat) or
-``response`` (generate), then a last object with ``done: true``, ``done_reason`` and the token counts
-``prompt_eval_count``/``eval_count``. Errors come back as ``{"error": "..."}`` with a 4xx/5xx status.
+One ``ollama.AsyncClient`` per backend and event loop (see pool.py), closed by ``aclose()``. What this module adds is
+the mapping from the client's objects and errors to ``Chunk``s and errors that name the fix: server down →
+``ollama serve``, model missing → ``ollama pull <model>``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from contextlib import aclosing
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
+import ollama
+import pydantic
 
 from vy_nexus.errors import ReasoningError
-from vy_nexus.reasoning.http import error_text, get_json, stream_lines
 from vy_nexus.reasoning.llm import (
+    BackendUnavailableError,
     Chunk,
     FinishReason,
     GenerationOptions,
     MalformedResponseError,
     Message,
     ModelNotFoundError,
+    ReasoningTimeoutError,
     Usage,
+    translated_errors,
 )
-from vy_nexus.reasoning.streaming import ndjson_objects
+from vy_nexus.reasoning.pool import LoopClients
 
 DEFAULT_BASE_URL = "http://localhost:11434"
 DEFAULT_MODEL = "llama3:latest"
-SERVICE = "Ollama"
 START_HINT = "is Ollama running? start it with `ollama serve`"
+
+Part = ollama.ChatResponse | ollama.GenerateResponse
 
 
 def pull_command(model: str) -> str:
@@ -58,26 +64,20 @@ class OllamaBackend:
         base_url: str | None = None,
         timeout_seconds: float = 120.0,
         context_window: int | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        sync_transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.model = model
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.timeout_seconds = timeout_seconds
         self.context_window = context_window
-        self._transport = transport
-        self._sync_transport = sync_transport
+        self.clients: LoopClients[ollama.AsyncClient] = LoopClients(self._client, _close)
 
     def __repr__(self) -> str:
         return f"OllamaBackend(model={self.model!r}, base_url={self.base_url!r})"
 
-    def _error(self, status: int, body: str) -> ReasoningError:
-        text = error_text(body)
-        if status == 404 or ("not found" in text and "model" in text):
-            return ModelNotFoundError(
-                f"Ollama at {self.base_url} has no model '{self.model}': run `{pull_command(self.model)}`"
-            )
-        return ReasoningError(f"Ollama at {self.base_url} answered {status}: {text}")
+    def _client(self) -> ollama.AsyncClient:
+        # The timeout is the limit between two bytes of an answer; ReasoningCore bounds the whole call.
+        timeout = httpx.Timeout(self.timeout_seconds, connect=min(self.timeout_seconds, 10.0))
+        return ollama.AsyncClient(host=self.base_url, timeout=timeout)
 
     def _options(self, options: GenerationOptions) -> dict[str, Any]:
         wire: dict[str, Any] = {}
@@ -91,115 +91,110 @@ class OllamaBackend:
             wire["num_ctx"] = self.context_window
         return wire
 
-    def _lines(self, path: str, payload: dict[str, Any], options: GenerationOptions) -> AsyncGenerator[str, None]:
-        return stream_lines(
-            f"{self.base_url}{path}",
-            payload,
-            service=SERVICE,
-            unreachable_hint=START_HINT,
-            timeout=options.timeout_seconds or self.timeout_seconds,
-            on_error=self._error,
-            transport=self._transport,
-        )
-
     async def stream(self, messages: Sequence[Message], options: GenerationOptions) -> AsyncGenerator[Chunk, None]:
-        payload = {
-            "model": self.model,
-            "messages": [m.as_dict() for m in messages],
-            "stream": True,
-            "options": self._options(options),
-        }
-        async with aclosing(self._lines("/api/chat", payload, options)) as lines:
-            async for chunk in self._chunks(lines, "/api/chat"):
+        client = self.clients.get()
+        wire = [m.as_dict() for m in messages]
+        with self._errors("/api/chat"):
+            parts = await client.chat(self.model, wire, stream=True, options=self._options(options))
+            async for chunk in self._chunks(parts, "/api/chat"):
                 yield chunk
 
     async def complete(
         self, prompt: str, options: GenerationOptions, *, system: str | None = None
     ) -> AsyncGenerator[Chunk, None]:
         """Raw completion through ``/api/generate`` (the model's own template is applied by Ollama)."""
-        payload: dict[str, Any] = {"model": self.model, "prompt": prompt, "stream": True}
-        if system:
-            payload["system"] = system
-        payload["options"] = self._options(options)
-        async with aclosing(self._lines("/api/generate", payload, options)) as lines:
-            async for chunk in self._chunks(lines, "/api/generate"):
+        client = self.clients.get()
+        with self._errors("/api/generate"):
+            parts = await client.generate(
+                self.model, prompt, system=system or "", stream=True, options=self._options(options)
+            )
+            async for chunk in self._chunks(parts, "/api/generate"):
                 yield chunk
 
-    async def _chunks(self, lines: AsyncIterator[str], path: str) -> AsyncGenerator[Chunk, None]:
-        source = f"Ollama {path}"
-        async with aclosing(ndjson_objects(lines, source=source)) as objects:
-            async for data in objects:
-                chunk = self._chunk(data, source)
+    async def _chunks(self, parts: AsyncIterator[Part], path: str) -> AsyncGenerator[Chunk, None]:
+        done = False
+        try:
+            # Read to the end of the body even after `done: true`: a fully read response returns its connection
+            # to the pool. Leaving early (the caller stopped listening) drops the connection, which stops generation.
+            async for part in parts:
+                chunk = self._chunk(part)
+                done = done or chunk.finish_reason is not None
                 yield chunk
-                if chunk.finish_reason is not None:
-                    return
-        raise MalformedResponseError(f"{source} stream ended without a final `done: true` object")
+        finally:
+            await parts.aclose()  # type: ignore[attr-defined]
+        if not done:
+            raise MalformedResponseError(
+                f"Ollama {path} at {self.base_url}: the stream ended without a final `done: true`"
+            )
 
-    def _chunk(self, data: dict[str, Any], source: str) -> Chunk:
-        if "error" in data:
-            raise self._error(500, str(data["error"]))
-        text = _text_of(data, source)
-        if data.get("done") is True:
+    def _chunk(self, part: Part) -> Chunk:
+        text = (part.message.content if isinstance(part, ollama.ChatResponse) else part.response) or ""
+        if part.done:
             return Chunk(
                 text=text,
-                usage=Usage(int(data.get("prompt_eval_count") or 0), int(data.get("eval_count") or 0)),
-                finish_reason=_finish(data.get("done_reason")),
-                model=str(data.get("model") or self.model),
+                usage=Usage(part.prompt_eval_count or 0, part.eval_count or 0),
+                finish_reason=_finish(part.done_reason),
+                model=part.model or self.model,
             )
         return Chunk(text=text)
 
-    def list_models(self) -> list[str]:
+    async def list_models(self) -> list[str]:
         """Names of the models the server has (``GET /api/tags``)."""
-        data = self._get("/api/tags")
-        models = data.get("models") if isinstance(data, dict) else None
-        if not isinstance(models, list):
-            raise MalformedResponseError(f"Ollama /api/tags at {self.base_url} returned no `models` list")
-        return [str(m.get("name") or m.get("model")) for m in models if isinstance(m, dict)]
+        with self._errors("/api/tags"):
+            listing = await self.clients.get().list()
+        return [str(m.model) for m in listing.models]
 
-    def show(self) -> dict[str, Any]:
+    async def show(self) -> dict[str, Any]:
         """Details of the configured model (``POST /api/show``)."""
-        data = self._get("/api/show", method="POST", payload={"model": self.model})
-        if not isinstance(data, dict):
-            raise MalformedResponseError(f"Ollama /api/show at {self.base_url} did not return an object")
-        return data
+        with self._errors("/api/show"):
+            shown = await self.clients.get().show(self.model)
+        return shown.model_dump(exclude_none=True)
 
-    def check(self) -> None:
-        """Raise with the fixing command when the server is down or lacks the model."""
-        if not any(same_model(name, self.model) for name in self.list_models()):
-            raise ModelNotFoundError(
-                f"Ollama at {self.base_url} has no model '{self.model}': run `{pull_command(self.model)}`"
+    async def check(self) -> None:
+        """Raise naming the fix unless the server is up and has the configured model."""
+        if not any(same_model(name, self.model) for name in await self.list_models()):
+            raise ModelNotFoundError(self._missing())
+
+    def _missing(self) -> str:
+        return f"Ollama at {self.base_url} has no model '{self.model}': run `{pull_command(self.model)}`"
+
+    def _errors(self, path: str) -> AbstractContextManager[None]:
+        return translated_errors(lambda exc: self.error(exc, path))
+
+    def error(self, exc: BaseException, path: str) -> ReasoningError | None:
+        """The ``ReasoningError`` naming the fix for what the client raised, or ``None`` for anything else."""
+        where = f"Ollama at {self.base_url}"
+        if isinstance(exc, ollama.ResponseError):
+            if exc.status_code == 404 or ("model" in exc.error and "not found" in exc.error):
+                return ModelNotFoundError(self._missing())
+            if exc.status_code < 0:  # an `{"error": ...}` object in the middle of a stream
+                return ReasoningError(f"{where} reported an error mid-answer: {exc.error}")
+            return ReasoningError(f"{where} answered {exc.status_code}: {exc.error}")
+        if isinstance(exc, httpx.TimeoutException):
+            return ReasoningTimeoutError(
+                f"{where} sent nothing for {self.timeout_seconds:g} s ({type(exc).__name__}); "
+                "raise reasoning_core.timeout_seconds"
             )
-
-    def _get(self, path: str, *, method: str = "GET", payload: dict[str, Any] | None = None) -> Any:
-        return get_json(
-            f"{self.base_url}{path}",
-            service=SERVICE,
-            unreachable_hint=START_HINT,
-            timeout=min(self.timeout_seconds, 30.0),
-            on_error=self._error,
-            method=method,
-            payload=payload,
-            transport=self._sync_transport,
-        )
+        if isinstance(exc, httpx.TransportError | ConnectionError):
+            return BackendUnavailableError(f"cannot reach Ollama at {self.base_url}{path}: {START_HINT}")
+        if isinstance(exc, json.JSONDecodeError):
+            return MalformedResponseError(f"Ollama {path} at {self.base_url} sent a line that is not JSON: {exc}")
+        if isinstance(exc, pydantic.ValidationError):
+            problem = exc.errors()[0]
+            field = ".".join(str(p) for p in problem["loc"])
+            return MalformedResponseError(
+                f"Ollama {path} at {self.base_url} sent an object that breaks the protocol: `{field}` {problem['msg']}"
+            )
+        return None
 
     async def aclose(self) -> None:
-        """Nothing to release: every call opens and closes its own connection."""
+        """Close the pooled clients (their keep-alive connections)."""
+        await self.clients.aclose()
 
 
-def _text_of(data: dict[str, Any], source: str) -> str:
-    if "message" in data:
-        message = data["message"]
-        if not isinstance(message, dict) or not isinstance(message.get("content", ""), str):
-            raise MalformedResponseError(f"{source} sent a `message` without string `content`")
-        return str(message.get("content", ""))
-    if "response" in data:
-        if not isinstance(data["response"], str):
-            raise MalformedResponseError(f"{source} sent a non-string `response`")
-        return data["response"]
-    if data.get("done") is True:
-        return ""
-    raise MalformedResponseError(f"{source} sent an object with neither `message` nor `response`: {str(data)[:120]}")
+async def _close(client: ollama.AsyncClient) -> None:
+    await client.close()  # type: ignore[no-untyped-call]
 
 
-def _finish(reason: Any) -> FinishReason:
+def _finish(reason: str | None) -> FinishReason:
     return "length" if reason == "length" else "stop"

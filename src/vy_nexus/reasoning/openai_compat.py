@@ -1,23 +1,25 @@
-"""OpenAI-compatible backend: ``POST {base_url}/chat/completions`` with ``stream: true`` (server-sent events).
+"""OpenAI-compatible backend: streamed chat completions through the official ``openai`` client (``AsyncOpenAI``).
 
 Works with llama.cpp's server, vLLM, LM Studio, Ollama's ``/v1`` and hosted APIs. ``base_url`` includes the version
-prefix, as in OpenAI's own clients (``http://localhost:8080/v1``). The API key is read from the environment variable
-named by ``reasoning_core.api_key_env`` when a call is made; it is sent only in the ``Authorization`` header and
-never appears in reprs, messages, logs or events.
+prefix, as in OpenAI's own clients (``http://localhost:8080/v1``). One ``AsyncOpenAI`` per backend and event loop
+(see pool.py), closed by ``aclose()``; the client's own retries are off (the coordinator retries experts).
+
+The API key is read from the environment variable named by ``reasoning_core.api_key_env`` on every request (the
+client's key provider); without a key no ``Authorization`` header is sent (local servers). The key never appears in
+reprs, messages, logs or events.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
-from contextlib import aclosing
-from typing import Any
+from collections.abc import AsyncGenerator, Mapping, Sequence
 
 import httpx
+import openai
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from vy_nexus.errors import ReasoningError
-from vy_nexus.reasoning.http import error_text, get_json, stream_lines
 from vy_nexus.reasoning.llm import (
     BackendUnavailableError,
     Chunk,
@@ -26,12 +28,14 @@ from vy_nexus.reasoning.llm import (
     MalformedResponseError,
     Message,
     ModelNotFoundError,
+    ReasoningTimeoutError,
     Usage,
+    translated_errors,
 )
-from vy_nexus.reasoning.streaming import sse_data
+from vy_nexus.reasoning.pool import LoopClients
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-DONE = "[DONE]"
+START_HINT = "is the server running? check reasoning_core.base_url"
 
 
 class OpenAICompatBackend:
@@ -47,16 +51,13 @@ class OpenAICompatBackend:
         api_key_env: str = "OPENAI_API_KEY",
         timeout_seconds: float = 120.0,
         environ: Mapping[str, str] | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        sync_transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.model = model
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.api_key_env = api_key_env
         self.timeout_seconds = timeout_seconds
         self._environ = environ
-        self._transport = transport
-        self._sync_transport = sync_transport
+        self.clients: LoopClients[openai.AsyncOpenAI] = LoopClients(self._client, _close)
 
     def __repr__(self) -> str:
         return (
@@ -67,111 +68,109 @@ class OpenAICompatBackend:
     def service(self) -> str:
         return f"the OpenAI-compatible server at {self.base_url}"
 
-    def _headers(self) -> dict[str, str]:
-        key = (self._environ if self._environ is not None else os.environ).get(self.api_key_env, "")
-        return {"Authorization": f"Bearer {key}"} if key else {}
+    def _key(self) -> str:
+        return (self._environ if self._environ is not None else os.environ).get(self.api_key_env, "")
 
-    def _error(self, status: int, body: str) -> ReasoningError:
-        text = error_text(body)
-        if status in (401, 403):
-            return BackendUnavailableError(
-                f"{self.service} refused the API key ({status}: {text}); "
-                f"set the environment variable {self.api_key_env}"
-            )
-        if status == 404 or "model_not_found" in body:
-            return ModelNotFoundError(
-                f"{self.service} has no model '{self.model}' ({status}: {text}); set reasoning_core.model"
-            )
-        return ReasoningError(f"{self.service} answered {status}: {text}")
+    async def _provide_key(self) -> str:
+        return self._key()
 
-    def _payload(self, messages: Sequence[Message], options: GenerationOptions) -> dict[str, Any]:
-        payload: dict[str, Any] = {
-            "model": self.model,
-            "messages": [m.as_dict() for m in messages],
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        if options.temperature is not None:
-            payload["temperature"] = options.temperature
-        if options.max_tokens is not None:
-            payload["max_tokens"] = options.max_tokens
-        if options.stop:
-            payload["stop"] = list(options.stop)
-        return payload
+    def _client(self) -> openai.AsyncOpenAI:
+        timeout = openai.Timeout(self.timeout_seconds, connect=min(self.timeout_seconds, 10.0))
+        return openai.AsyncOpenAI(api_key=self._provide_key, base_url=self.base_url, timeout=timeout, max_retries=0)
+
+    def _auth(self) -> dict[str, str | openai.Omit]:
+        """Per-request header override: none with a key (the key provider sends it), an omitted header without."""
+        return {} if self._key() else {"Authorization": openai.omit}
 
     async def stream(self, messages: Sequence[Message], options: GenerationOptions) -> AsyncGenerator[Chunk, None]:
+        client = self.clients.get()
         source = f"{self.service} (/chat/completions)"
-        lines = stream_lines(
-            f"{self.base_url}/chat/completions",
-            self._payload(messages, options),
-            service=self.service,
-            unreachable_hint="is the server running? check reasoning_core.base_url",
-            timeout=options.timeout_seconds or self.timeout_seconds,
-            on_error=self._error,
-            headers=self._headers(),
-            transport=self._transport,
-        )
-        async with aclosing(lines), aclosing(sse_data(lines, source=source)) as events:
-            async for chunk in self._chunks(events, source):
-                yield chunk
+        with translated_errors(self.error):
+            events = await client.chat.completions.create(
+                model=self.model,
+                messages=[_param(m) for m in messages],
+                stream=True,
+                stream_options={"include_usage": True},
+                temperature=openai.omit if options.temperature is None else options.temperature,
+                max_tokens=openai.omit if options.max_tokens is None else options.max_tokens,
+                stop=list(options.stop) if options.stop else openai.omit,
+                timeout=options.timeout_seconds or self.timeout_seconds,
+                extra_headers=self._auth(),
+            )
+            async with events:
+                finish: FinishReason | None = None
+                usage: Usage | None = None
+                model = self.model
+                async for event in events:
+                    model = event.model or model
+                    usage = _usage(event) or usage
+                    for choice in event.choices:
+                        if choice.delta.content:
+                            yield Chunk(text=choice.delta.content)
+                        if choice.finish_reason:
+                            finish = "length" if choice.finish_reason == "length" else "stop"
+        if finish is None:
+            raise MalformedResponseError(f"{source}: the stream ended before any choice had a `finish_reason`")
+        yield Chunk(usage=usage, finish_reason=finish, model=model)
 
-    async def _chunks(self, events: AsyncIterator[str], source: str) -> AsyncGenerator[Chunk, None]:
-        finish: FinishReason | None = None
-        usage: Usage | None = None
-        model = self.model
-        async for data in events:
-            if data.strip() == DONE:
-                yield Chunk(usage=usage, finish_reason=finish or "stop", model=model)
-                return
-            event = _decode(data, source)
-            if "error" in event:
-                raise ReasoningError(f"{self.service} reported an error mid-stream: {error_text(json.dumps(event))}")
-            model = str(event.get("model") or model)
-            if isinstance(event.get("usage"), dict):
-                usage = Usage(
-                    int(event["usage"].get("prompt_tokens") or 0), int(event["usage"].get("completion_tokens") or 0)
-                )
-            for choice in _choices(event, source):
-                delta = choice.get("delta") or {}
-                text = delta.get("content") if isinstance(delta, dict) else None
-                if text:
-                    yield Chunk(text=str(text))
-                if choice.get("finish_reason"):
-                    finish = "length" if choice["finish_reason"] == "length" else "stop"
-        raise MalformedResponseError(f"{source} stream ended without `data: [DONE]`")
-
-    def list_models(self) -> list[str]:
+    async def list_models(self) -> list[str]:
         """Model ids the server offers (``GET {base_url}/models``)."""
-        data = get_json(
-            f"{self.base_url}/models",
-            service=self.service,
-            unreachable_hint="is the server running? check reasoning_core.base_url",
-            timeout=min(self.timeout_seconds, 30.0),
-            on_error=self._error,
-            headers=self._headers(),
-            transport=self._sync_transport,
-        )
-        items = data.get("data") if isinstance(data, dict) else None
-        if not isinstance(items, list):
-            raise MalformedResponseError(f"{self.service} /models returned no `data` list")
-        return [str(item.get("id")) for item in items if isinstance(item, dict)]
+        with translated_errors(self.error):
+            return [model.id async for model in self.clients.get().models.list(extra_headers=self._auth())]
+
+    def error(self, exc: BaseException) -> ReasoningError | None:
+        """The ``ReasoningError`` naming the fix for what the client raised, or ``None`` for anything else."""
+        # openai 2.x lets httpx's errors from the middle of a stream through; 3.x wraps them in APIConnectionError.
+        if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
+            return ReasoningTimeoutError(
+                f"{self.service} timed out ({type(exc).__name__}); raise reasoning_core.timeout_seconds"
+            )
+        if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
+            return BackendUnavailableError(f"cannot reach {self.service}: {START_HINT}")
+        if isinstance(exc, openai.APIStatusError):
+            status, text = exc.status_code, _error_text(exc)
+            if status in (401, 403):
+                return BackendUnavailableError(
+                    f"{self.service} refused the API key ({status}: {text}); "
+                    f"set the environment variable {self.api_key_env}"
+                )
+            if status == 404 or exc.code == "model_not_found":
+                return ModelNotFoundError(
+                    f"{self.service} has no model '{self.model}' ({status}: {text}); set reasoning_core.model"
+                )
+            return ReasoningError(f"{self.service} answered {status}: {text}")
+        if isinstance(exc, openai.APIError):  # an error event in the middle of the stream
+            return ReasoningError(f"{self.service} reported an error mid-stream: {_error_text(exc)}")
+        if isinstance(exc, json.JSONDecodeError):
+            return MalformedResponseError(f"{self.service} sent an event that is not JSON ({exc})")
+        return None
 
     async def aclose(self) -> None:
-        """Nothing to release: every call opens and closes its own connection."""
+        """Close the pooled clients (their keep-alive connections)."""
+        await self.clients.aclose()
 
 
-def _decode(data: str, source: str) -> dict[str, Any]:
-    try:
-        event = json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise MalformedResponseError(f"{source} sent an event that is not JSON: {data[:120]!r}") from exc
-    if not isinstance(event, dict):
-        raise MalformedResponseError(f"{source} sent an event that is not an object: {data[:120]!r}")
-    return event
+def _param(message: Message) -> ChatCompletionMessageParam:
+    if message.role == "system":
+        return {"role": "system", "content": message.content}
+    if message.role == "assistant":
+        return {"role": "assistant", "content": message.content}
+    return {"role": "user", "content": message.content}
 
 
-def _choices(event: dict[str, Any], source: str) -> list[dict[str, Any]]:
-    choices = event.get("choices", [])
-    if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
-        raise MalformedResponseError(f"{source} sent `choices` that is not a list of objects")
-    return choices
+def _usage(event: ChatCompletionChunk) -> Usage | None:
+    if event.usage is None:
+        return None
+    return Usage(event.usage.prompt_tokens or 0, event.usage.completion_tokens or 0)
+
+
+def _error_text(exc: openai.APIError) -> str:
+    """The human part of an error: OpenAI's ``{"error": {"message": ...}}`` or the raw body."""
+    body = exc.body
+    if isinstance(body, Mapping):
+        body = body.get("message", body)
+    return str(body if body is not None else exc.message)[:300]
+
+
+async def _close(client: openai.AsyncOpenAI) -> None:
+    await client.close()

@@ -123,6 +123,11 @@ class RoutingCache:
                 self._hits += 1
             return decision
 
+    def __contains__(self, key: object) -> bool:
+        """Whether ``key`` has a live entry; counts neither a hit nor a miss."""
+        with self._lock:
+            return key in self._cache
+
     def put(self, key: str, decision: RoutingDecision) -> None:
         with self._lock:
             self._cache[key] = decision

@@ -44,10 +44,18 @@ class GatingEngine:
             registry.on_change(lambda _action, _expert_id: cache.invalidate())
 
     async def aroute(self, task: Task, top_k: int | None = None) -> RoutingDecision:
-        """``route`` for an event loop: a strategy that declares ``blocking`` (it encodes text) runs in a thread."""
-        if getattr(self.strategy, "blocking", False):
+        """``route`` for an event loop: a strategy that declares ``blocking`` (it encodes text) runs in a thread,
+        unless the answer needs no scoring (an explicit choice, a cached decision)."""
+        if getattr(self.strategy, "blocking", False) and not self._answers_without_scoring(task, top_k):
             return await asyncio.to_thread(self.route, task, top_k)
         return self.route(task, top_k)
+
+    def _answers_without_scoring(self, task: Task, top_k: int | None) -> bool:
+        if "experts" in task.context or "expert" in task.context:
+            return True
+        if self.cache is None:
+            return False
+        return routing_key(task, self.registry.version, top_k or self.default_top_k) in self.cache
 
     def route(self, task: Task, top_k: int | None = None) -> RoutingDecision:
         k = top_k or self.default_top_k
@@ -109,10 +117,18 @@ class GatingEngine:
                 expert_ids=[expert_id for expert_id, _ in chosen],
                 confidences={expert_id: round(conf, 4) for expert_id, conf in chosen},
                 strategy=self.strategy.name,
-                reason=scores.reason,
+                reason=scores.reason if len(chosen) == k else f"{scores.reason}; {self._fewer(k, ranked, len(chosen))}",
                 capabilities=scores.matched,
             )
         return self._fallback(task, scores.reason, ranked[0][1] if ranked else 0.0, scores.matched)
+
+    def _fewer(self, k: int, ranked: list[tuple[str, float]], found: int) -> str:
+        """Why a top-``k`` request got fewer experts."""
+        asked = f"asked for {k} experts, {found} cleared the threshold {self.threshold:.2f}"
+        if found < len(ranked):
+            expert_id, confidence = ranked[found]
+            return f"{asked} (next: {expert_id} at {confidence:.2f})"
+        return f"{asked}; no other expert is a candidate"
 
     def _fallback(self, task: Task, reason: str, best: float, matched: list[str]) -> RoutingDecision:
         if self.fallback_expert not in self.registry:

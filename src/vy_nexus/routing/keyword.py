@@ -9,7 +9,8 @@ How confidence is computed (documented in docs/routing.md):
 * evidence(expert) = Σ over distinct matched capabilities of the number of words in the capability
   (a two-word phrase like ``unit test`` is stronger than ``test``), plus ``TASK_TYPE_EVIDENCE`` when the task's
   type is one the expert declares in ``task_types``; the kind of input payload (``table`` for rows/CSV, ``code``
-  for source text, see ``routing/payload.py``) counts as one more matched capability word;
+  for source text, see ``routing/payload.py``) and the kinds of material pasted into the task text (code, a
+  CSV/Markdown/JSON table, see ``routing/pasted.py``) each count as one more matched capability word;
 * strength = 1 - 0.3 ** evidence — one single-word hit gives 0.70, two give 0.91, three 0.97;
 * share = evidence / Σ evidence of all candidates — how clearly this expert stands out;
 * confidence = strength × (0.5 + 0.5 × share) — a lone candidate keeps its strength; two candidates tied on the
@@ -23,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Collection
 
 from vy_nexus.experts.registry import ExpertRegistry
+from vy_nexus.routing.pasted import split_pasted
 from vy_nexus.routing.payload import TABLE, payload_kind
 from vy_nexus.routing.strategy import Scores
 from vy_nexus.tasks import Task
@@ -84,8 +86,10 @@ class KeywordStrategy:
 
     name = "keyword"
 
-    def __init__(self, registry: ExpertRegistry) -> None:
+    def __init__(self, registry: ExpertRegistry, *, note: str = "") -> None:
+        """``note`` is added to every reason (why keyword routing is in use when another strategy was meant)."""
         self._registry = registry
+        self.note = note
         self._known: dict[str, str] = {}
         self._known_version = -1
 
@@ -96,6 +100,10 @@ class KeywordStrategy:
             self._known = {normalise_capability(c): c for c in self._registry.capabilities()}
         return self._known
 
+    def typed_experts(self, task: Task) -> frozenset[str]:
+        """The experts that declare the task's type (none for the generic type)."""
+        return self._registry.by_task_type(task.type) if task.type != GENERIC_TASK_TYPE else frozenset()
+
     def score(self, task: Task) -> Scores:
         known = self._capabilities()
         text = task.description
@@ -104,23 +112,29 @@ class KeywordStrategy:
             text = " ".join([text, *(str(h) for h in hint)])
         phrases = find_phrases(text, known.keys())
         kind = payload_kind(task.input)
-        if kind is not None and kind in known and kind not in phrases:
-            phrases.append(kind)
+        evidence_of_kind = {k: "pasted in the text" for k in split_pasted(task.description).kinds if k in known}
+        if kind is not None and kind in known:
+            evidence_of_kind[kind] = "the input"
+        phrases.extend(k for k in evidence_of_kind if k not in phrases)
         evidence: dict[str, float] = defaultdict(float)
         for phrase in phrases:
             weight = float(len(phrase.split()))
             for expert_id in self._registry.by_capability(known[phrase]):
                 evidence[expert_id] += weight
-        typed = self._registry.by_task_type(task.type) if task.type != GENERIC_TASK_TYPE else frozenset()
+        typed = self.typed_experts(task)
         for expert_id in typed:
             evidence[expert_id] += TASK_TYPE_EVIDENCE
         confidences = confidence_from_evidence(evidence)
         parts = []
         if phrases:
             parts.append("matched " + ", ".join(f"'{p}'" for p in phrases))
-        if kind is not None and kind in known:
-            parts.append(f"the input looks like {'a ' if kind == TABLE else ''}{kind}")
+        parts.extend(
+            f"the input looks like {'a ' if k == TABLE else ''}{k}" if where == "the input" else f"{k} {where}"
+            for k, where in evidence_of_kind.items()
+        )
         if typed:
             parts.append(f"task type '{task.type}'")
         reason = "; ".join(parts) if parts else "no capability matched"
+        if self.note:
+            reason = f"{reason} ({self.note})"
         return Scores(confidences=confidences, matched=phrases, reason=reason)

@@ -6,6 +6,7 @@ line-based heuristics instead of a parser.
 
 from __future__ import annotations
 
+import csv
 import re
 from typing import Any
 
@@ -24,9 +25,10 @@ def _looks_like_csv(text: str) -> bool:
     lines = [line for line in text.splitlines()[:8] if line.strip()][:6]
     if len(lines) < 2:
         return False
+    complete = lines[:-1] if len(lines) > 2 else lines  # the sample may cut the last line short
     for delimiter in (",", "\t", ";", "|"):
-        counts = {line.count(delimiter) for line in lines[:-1] or lines}
-        if len(counts) == 1 and counts != {0}:
+        counts = {len(row) for row in csv.reader(complete, delimiter=delimiter)}  # quoted "1,200" is one cell
+        if len(counts) == 1 and counts != {1}:
             return True
     return False
 

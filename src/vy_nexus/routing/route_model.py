@@ -4,7 +4,8 @@
 
 1. split every route's utterances into train and held-out parts (stratified, seeded);
 2. fit nearest centroids and a logistic-regression head on the train part and keep the head only if it is more
-   accurate on the held-out part ("a light classifier, if it helps accuracy");
+   accurate on the held-out part ("a light classifier, if it helps accuracy"); the head weighs every route the same,
+   so a route with a handful of utterances is not drowned by routes with hundreds;
 3. fit the softmax temperature on the held-out logits (calibration) and the out-of-scope cut on the max logit
    (the highest cut costing at most ``max_in_scope_loss`` of held-out in-scope accuracy; out-of-scope examples,
    when given, only measure the recall that cut achieves);
@@ -140,9 +141,21 @@ def stratified_split(labels: Labels, holdout: float, seed: int) -> tuple[npt.NDA
 
 def _fit_kind(kind: Kind, vectors: Matrix, labels: Labels, n_routes: int, c: float) -> dict[str, Matrix]:
     if kind == "head":
-        head = LogisticHead.fit(vectors, labels, n_routes, c=c)
+        head = LogisticHead.fit(vectors, labels, n_routes, c=c, balanced=True)
         return {"weights": head.weights, "bias": head.bias}
     return {"centroids": CentroidClassifier.fit(vectors, labels, n_routes).centroids}
+
+
+def check_fit_options(
+    *, holdout: float = 0.2, c: float = 10.0, max_in_scope_loss: float = DEFAULT_IN_SCOPE_LOSS, **_other: Any
+) -> None:
+    """Refuse fit options no model can be fitted with, before anything is written."""
+    if not 0.0 < holdout < 1.0:
+        raise ConfigError(f"holdout must be between 0 and 1, not {holdout:g}")
+    if not (c > 0 and math.isfinite(c)):
+        raise ConfigError(f"c (the head's inverse L2 strength) must be a positive number, not {c:g}")
+    if not 0.0 <= max_in_scope_loss <= 1.0:
+        raise ConfigError(f"max_in_scope_loss must be between 0 and 1, not {max_in_scope_loss:g}")
 
 
 def fit_route_model(
@@ -159,8 +172,7 @@ def fit_route_model(
     """Fit classifier, temperature and out-of-scope cut for ``routes`` (see the module docstring)."""
     if len(routes) < 2:
         raise ConfigError("routes fit needs at least two routes")
-    if not 0.0 < holdout < 1.0:
-        raise ConfigError("holdout must be between 0 and 1")
+    check_fit_options(holdout=holdout, c=c, max_in_scope_loss=max_in_scope_loss)
     vectors, labels = utterance_matrix(routes, encoder)
     oos_vectors = encoder.encode(list(oos_texts)) if oos_texts else None
     train, held = stratified_split(labels, holdout, seed)

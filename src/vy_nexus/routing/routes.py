@@ -194,17 +194,27 @@ def read_labeled(path: Path, label_field: str = "intent", text_field: str = "tex
     if not path.is_file():
         raise ConfigError(f"labeled data file not found: {path}")
     examples: list[LabeledExample] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ConfigError(f"{path}:{number}: not UTF-8 text (byte {exc.start} of the line)") from exc
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ConfigError(f"{path}:{number}: not valid JSON: {exc.msg}") from exc
+            except RecursionError:
+                raise ConfigError(f"{path}:{number}: JSON nested too deeply") from None
             if not isinstance(row, dict):
                 raise ConfigError(f"{path}:{number}: each line must be a JSON object")
             text, label = row.get(text_field), row.get(label_field)
+            for name, value in ((text_field, text), (label_field, label)):
+                if value is not None and not isinstance(value, str):
+                    kind = type(value).__name__
+                    raise ConfigError(f"{path}:{number}: field '{name}' must be a string, not {kind} ({value!r})")
             if not isinstance(text, str) or not text.strip():
                 raise ConfigError(f"{path}:{number}: missing text field '{text_field}'")
             if not isinstance(label, str) or not label.strip():

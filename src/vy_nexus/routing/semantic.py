@@ -21,10 +21,14 @@ import numpy.typing as npt
 from vy_nexus.config import Settings
 from vy_nexus.errors import ConfigError
 from vy_nexus.experts.registry import ExpertRegistry
-from vy_nexus.reasoning.embeddings import Encoder, OnnxSentenceEncoder
+from vy_nexus.reasoning.embeddings import Encoder, OnnxSentenceEncoder, Vectors
+from vy_nexus.routing.builtin_routes import packaged_routes
 from vy_nexus.routing.calibration import softmax
 from vy_nexus.routing.embedding_cache import CachedEncoder
 from vy_nexus.routing.encoders import active_trained_encoder
+from vy_nexus.routing.model_resolver import resolve_model
+from vy_nexus.routing.pasted import DESCRIPTIONS, split_pasted
+from vy_nexus.routing.payload import payload_kind
 from vy_nexus.routing.route_model import RouteModel, centroid_model, model_path_for, utterance_matrix
 from vy_nexus.routing.routes import Route, check_targets, load_routes, merge_routes, routes_from_experts
 from vy_nexus.routing.strategy import Scores
@@ -120,6 +124,31 @@ class SemanticRouter:
         return {e: min(c, 1.0) for e, c in confidences.items() if e in leading or c >= MIN_REPORTED_PROBABILITY}
 
 
+class PastedTextEncoder:
+    """Encodes what a text asks, not what was pasted into it: the request plus a few words naming the pasted
+    code, table or document (``routing/pasted.py``). Route utterances and tasks go through the same view."""
+
+    VIEW = "pasted1"
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.encoder = encoder
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.encoder.model_id}+{self.VIEW}"
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        return self.encoder.encode([split_pasted(text).routing_text() for text in texts])
+
+
+def task_text(task: Task) -> str:
+    """The task's text for routing, with a line naming an input payload's kind (code, table) when it has one."""
+    kind = payload_kind(task.input)
+    if kind is None or kind in split_pasted(task.description).kinds:
+        return task.description
+    return f"{task.description}\n({DESCRIPTIONS[kind]})"
+
+
 def routes_file_of(settings: Settings) -> Path:
     """``routing.semantic.routes_file`` (relative to home), else ``routes.yaml`` in home; used when it exists."""
     return settings.resolve(settings.routing.semantic.routes_file or DEFAULT_ROUTES_FILE)
@@ -134,15 +163,20 @@ def route_model_file_of(settings: Settings) -> Path:
 
 
 def encoder_from_settings(settings: Settings) -> CachedEncoder:
-    """The configured sentence encoder (or the active trained one), route embeddings cached under
-    ``<cache_dir>/embeddings``."""
+    """The configured sentence encoder (or the active trained one, routing/encoders.py), seeing texts through
+    ``PastedTextEncoder``, with route embeddings cached under ``<cache_dir>/embeddings``."""
     trained = active_trained_encoder(settings)
     encoder = (
         OnnxSentenceEncoder(trained.model_file, trained.tokenizer_file, max_length=settings.routing.semantic.max_length)
         if trained is not None
         else OnnxSentenceEncoder.from_settings(settings)
     )
-    return CachedEncoder(encoder, settings.cache_dir / "embeddings")
+    return routing_view(encoder, settings.cache_dir)
+
+
+def routing_view(encoder: Encoder, cache_dir: Path) -> CachedEncoder:
+    """How routing sees an ONNX encoder: through ``PastedTextEncoder``, utterance vectors cached on disk."""
+    return CachedEncoder(PastedTextEncoder(encoder), cache_dir / "embeddings")
 
 
 class SemanticStrategy:
@@ -159,37 +193,63 @@ class SemanticStrategy:
         routes_file: Path | None = None,
         model_file: Path | None = None,
         routes_loader: Callable[[Path], list[Route]] = load_routes,
+        cache_dir: Path | None = None,
+        auto_fit: bool = True,
+        builtin_routes: bool = True,
     ) -> None:
+        """``cache_dir`` holds models refitted automatically (``auto_fit``) when the experts or routes no longer
+        match a fitted model; ``builtin_routes`` adds the packaged utterances of the registered built-in experts."""
         self._registry = registry
         self.encoder = encoder
         self.routes_file = routes_file
         self.model_file = model_file if model_file is not None or routes_file is None else model_path_for(routes_file)
         self._routes_loader = routes_loader
+        self.cache_dir = cache_dir
+        self.auto_fit = auto_fit
+        self.builtin_routes = builtin_routes
+        self.model_note = "not built yet: the router is built on the first routed task"
         self._lock = threading.Lock()
         self._router: SemanticRouter | None = None
         self._version = -1
 
     @classmethod
-    def from_settings(cls, registry: ExpertRegistry, settings: Settings) -> SemanticStrategy:
+    def from_settings(cls, registry: ExpertRegistry, settings: Settings, *, auto_fit: bool = True) -> SemanticStrategy:
         path = routes_file_of(settings)
         configured = settings.routing.semantic.routes_file is not None  # a configured file must exist
         routes_file = path if configured or path.is_file() else None
-        model_file = route_model_file_of(settings) if routes_file is not None else None
-        return cls(registry, encoder_from_settings(settings), routes_file=routes_file, model_file=model_file)
+        return cls(
+            registry,
+            encoder_from_settings(settings),
+            routes_file=routes_file,
+            model_file=route_model_file_of(settings) if routes_file is not None else None,
+            cache_dir=settings.cache_dir,
+            auto_fit=auto_fit,
+            builtin_routes=settings.routing.semantic.builtin_routes,
+        )
 
     def routes(self, *, check: bool = True) -> list[Route]:
-        """Expert routes first, then the file's (a file route named like an expert extends that expert's route).
-        With ``check``, every file route must target a registered expert (routing needs that; fitting does not)."""
+        """Expert routes first (experts' ``examples``, extended by the packaged utterances of built-in experts),
+        then the file's (a file route named like an expert extends that expert's route). With ``check``, every
+        file route must target a registered expert (routing needs that; fitting does not)."""
         file_routes = self._routes_loader(self.routes_file) if self.routes_file is not None else []
         if check and self.routes_file is not None:
             check_targets(file_routes, self._registry, str(self.routes_file))
-        return merge_routes(routes_from_experts(self._registry), file_routes)
+        packaged = packaged_routes(self._registry) if self.builtin_routes else []
+        return merge_routes(routes_from_experts(self._registry), packaged, file_routes)
 
-    def load_model(self) -> RouteModel | None:
-        """The fitted model for the routes file, if any (it is used only while it matches the routes)."""
-        if self.model_file is None or not self.model_file.is_file():
-            return None
-        return RouteModel.load(self.model_file)
+    def load_model(self, routes: Sequence[Route] | None = None) -> RouteModel | None:
+        """The fitted model for the current routes (``routing/model_resolver.py``); ``None`` means centroids.
+        Sets ``model_note`` to where it came from, or why there is none."""
+        resolved = resolve_model(
+            self.routes(check=False) if routes is None else routes,
+            self.encoder,
+            routes_file=self.routes_file,
+            model_file=self.model_file,
+            cache_dir=self.cache_dir,
+            auto_fit=self.auto_fit,
+        )
+        self.model_note = resolved.note
+        return resolved.model
 
     def router(self) -> SemanticRouter:
         """The router for the current experts; built on first use and whenever the registry changes."""
@@ -197,7 +257,7 @@ class SemanticStrategy:
             if self._router is None or self._version != self._registry.version:
                 version = self._registry.version
                 routes = self.routes()
-                self._router = SemanticRouter.build(routes, self.encoder, self.load_model()) if routes else None
+                self._router = SemanticRouter.build(routes, self.encoder, self.load_model(routes)) if routes else None
                 self._version = version
             if self._router is None:
                 raise ConfigError(
@@ -207,7 +267,7 @@ class SemanticStrategy:
 
     def score(self, task: Task) -> Scores:
         router = self.router()
-        logits, probs = router.probabilities([task.description])
+        logits, probs = router.probabilities([task_text(task)])
         verdict = router.verdict(logits[0], probs[0])
         matched = [name for name, _ in verdict.ranked[:3]]
         if verdict.out_of_scope:

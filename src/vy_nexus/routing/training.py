@@ -15,8 +15,9 @@ from typing import Any
 
 from vy_nexus.config import Settings
 from vy_nexus.experts.registry import ExpertRegistry
+from vy_nexus.routing.builtin_routes import with_packaged_embeddings
 from vy_nexus.routing.evaluate import EvaluationReport, evaluate
-from vy_nexus.routing.route_model import RouteModel, fit_route_model
+from vy_nexus.routing.route_model import RouteModel, check_fit_options, fit_route_model
 from vy_nexus.routing.routes import (
     OUT_OF_SCOPE_LABEL,
     LabeledExample,
@@ -59,13 +60,18 @@ class FitOutcome:
         }
 
 
-def strategy_for(settings: Settings, registry: ExpertRegistry, routes_file: Path | None = None) -> SemanticStrategy:
+def strategy_for(
+    settings: Settings, registry: ExpertRegistry, routes_file: Path | None = None, *, auto_fit: bool = True
+) -> SemanticStrategy:
     path = routes_file or routes_file_of(settings)
     return SemanticStrategy(
         registry,
         encoder_from_settings(settings),
         routes_file=path if path.is_file() else None,
         model_file=route_model_file_of(settings),
+        cache_dir=settings.cache_dir,
+        auto_fit=auto_fit,
+        builtin_routes=settings.routing.semantic.builtin_routes,
     )
 
 
@@ -93,13 +99,15 @@ def fit_routes(
     **fit_options: Any,
 ) -> FitOutcome:
     """Merge labeled examples into the routes file, fit the full route set, save routes and model."""
+    check_fit_options(**fit_options)
     routes_file = routes_file_of(settings)
     file_routes, new_routes = with_labeled_routes(routes_file, examples, target, oos_label)
     save_routes(routes_file, file_routes)
-    strategy = strategy_for(settings, registry, routes_file)
+    strategy = strategy_for(settings, registry, routes_file, auto_fit=False)
     routes = strategy.routes(check=False)
     oos_texts = [e.text for e in [*examples, *oos_examples] if e.label == oos_label]
-    model = fit_route_model(routes, strategy.encoder, oos_texts=oos_texts, **fit_options)
+    encoder = with_packaged_embeddings(strategy.encoder)  # the built-ins' utterances come with their vectors
+    model = fit_route_model(routes, encoder, oos_texts=oos_texts, **fit_options)
     model_file = route_model_file_of(settings)
     model.save(model_file)
     return FitOutcome(

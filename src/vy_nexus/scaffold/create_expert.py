@@ -159,7 +159,7 @@ def build_spec(
     examples = (
         read_examples(examples_file)
         if examples_file is not None
-        else tuple(f"Help me with {cap}" for cap in caps[:DEFAULT_EXAMPLE_COUNT])
+        else tuple(f"Work on this {cap}" for cap in caps[:DEFAULT_EXAMPLE_COUNT])  # no word of another expert
     )
     return ExpertSpec(expert_name, caps, text, examples)
 

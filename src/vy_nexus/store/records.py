@@ -36,7 +36,7 @@ class TaskRecord(BaseModel):
     type: str = "general"
     priority: str = "medium"
     task: dict[str, Any] = Field(default_factory=dict, description="the submitted task (large inputs summarised)")
-    owner: str | None = Field(default=None, description="the process that accepted it: host:pid:start")
+    owner: str | None = Field(default=None, description="the store that accepted it: host:pid:start:nonce")
     experts: list[str] = Field(default_factory=list, description="the experts chosen by routing")
     decision: dict[str, Any] | None = None
     ruling: dict[str, Any] | None = None

@@ -16,14 +16,16 @@ tasks = sa.Table(
     sa.Column("description", sa.Text, nullable=False),
     sa.Column("type", sa.String(64), nullable=False),
     sa.Column("priority", sa.String(16), nullable=False),
-    sa.Column("task", sa.JSON, nullable=False),
+    # JSON documents are stored as text, serialised once by pydantic/orjson (the JSON type would encode again).
+    sa.Column("task", sa.Text, nullable=False),
+    sa.Column("input", sa.Text),
     sa.Column("owner", sa.String(200)),
     # ",code,research," so one LIKE finds the tasks of an expert on every database.
     sa.Column("experts", sa.Text, nullable=False, default=""),
-    sa.Column("decision", sa.JSON),
-    sa.Column("ruling", sa.JSON),
-    sa.Column("results", sa.JSON),
-    sa.Column("output", sa.JSON),
+    sa.Column("decision", sa.Text),
+    sa.Column("ruling", sa.Text),
+    sa.Column("results", sa.Text),
+    sa.Column("output", sa.Text),
     sa.Column("confidence", sa.Float),
     sa.Column("error", sa.Text),
     sa.Column("created_at", sa.Float, nullable=False),
@@ -53,4 +55,23 @@ schema_info = sa.Table(
     metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("version", sa.Integer, nullable=False),
+)
+
+# One row per expert call run on a worker (executor.kind: celery): the dedupe key (task id, expert id) and the
+# result. A redelivered message finds the row: ``done`` means answer with the stored result, ``running`` counts
+# one more delivery (bounded by executor.max_redeliveries). ``attempt`` is Celery's retry number, so a retry is
+# a new attempt, not a redelivery. The server reads the results here: the store is the cluster's result backend.
+expert_calls = sa.Table(
+    "expert_calls",
+    metadata,
+    sa.Column("task_id", sa.String(128), primary_key=True),
+    sa.Column("expert_id", sa.String(64), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False, default=0),
+    sa.Column("deliveries", sa.Integer, nullable=False, default=1),
+    sa.Column("worker", sa.String(255)),
+    sa.Column("result", sa.Text),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float),
+    sa.Index("ix_expert_calls_finished", "finished_at"),
 )

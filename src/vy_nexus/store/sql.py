@@ -17,12 +17,14 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import orjson
 import psutil
 import sqlalchemy as sa
-from pydantic_core import to_jsonable_python
+from pydantic import TypeAdapter
 from sqlalchemy.exc import SQLAlchemyError
 
 from vy_nexus.errors import StoreError, TaskNotFoundError
@@ -30,21 +32,21 @@ from vy_nexus.store.buffer import PendingWrites, Row
 from vy_nexus.store.engine import open_database, redact
 from vy_nexus.store.records import LIVE_STATES, TaskPage, TaskRecord, TaskState
 from vy_nexus.store.schema import owners, tasks
-from vy_nexus.tasks import AggregatedResult, RoutingDecision, Task
+from vy_nexus.tasks import AggregatedResult, ExpertResult, RoutingDecision, Task
 
 Clock = Callable[[], float]
 MAX_PAGE = 500
+MAX_OFFSET = 2**62  # past any real page, inside every database's integer range
 
 
-def process_owner_id() -> str:
-    """host:pid:start — unique across hosts and pid reuse."""
+def new_owner_id() -> str:
+    """host:pid:start:nonce — unique across hosts, pid reuse and several stores in one process."""
     started = int(psutil.Process().create_time())
-    return f"{socket.gethostname()}:{os.getpid()}:{started}"
+    return f"{socket.gethostname()}:{os.getpid()}:{started}:{uuid.uuid4().hex[:8]}"
 
 
 def _owner_alive(owner_id: str, heartbeat_at: float | None, now: float, lease: float) -> bool:
-    host, _, rest = owner_id.partition(":")
-    pid_text, _, started_text = rest.partition(":")
+    host, pid_text, started_text = ([*owner_id.split(":"), "", ""])[:3]
     if host == socket.gethostname() and pid_text.isdigit():
         try:
             process = psutil.Process(int(pid_text))
@@ -54,14 +56,20 @@ def _owner_alive(owner_id: str, heartbeat_at: float | None, now: float, lease: f
     return heartbeat_at is not None and now - heartbeat_at < lease
 
 
-def summarise_input(value: Any, max_bytes: int) -> Any:
-    """The input as stored: itself when small, else a note of its size (the task text is always kept whole)."""
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    size = len(value) if isinstance(value, str | bytes) else len(repr(value))
-    if size <= max_bytes:
-        return to_jsonable_python(value, fallback=repr)
-    return {"omitted": True, "approx_bytes": size, "kind": type(value).__name__}
+def to_json(value: Any) -> str:
+    """One JSON text for any output an expert may return (unknown types as their ``repr``)."""
+    return orjson.dumps(value, default=repr, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def summarise_input(value: Any, max_bytes: int) -> str:
+    """The input as stored (JSON text): itself when small, else a note of its size. The task text is always kept."""
+    text = to_json(value)
+    if len(text) <= max_bytes:
+        return text
+    return to_json({"omitted": True, "json_bytes": len(text), "kind": type(value).__name__})
+
+
+_RESULTS = TypeAdapter(list[ExpertResult])
 
 
 class SqlTaskStore:
@@ -82,7 +90,7 @@ class SqlTaskStore:
         self.retention_seconds = retention_seconds
         self.lease_seconds = lease_seconds
         self.max_input_bytes = max_input_bytes
-        self.owner_id = owner_id or process_owner_id()
+        self.owner_id = owner_id or new_owner_id()
         self.on_cancel: Callable[[str], None] | None = None
         self._clock = clock
         self._warn = on_warning or (lambda _message: None)
@@ -94,6 +102,7 @@ class SqlTaskStore:
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
         self._engine: sa.Engine | None = None
+        self._insert_sql: tuple[str, list[str] | None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
 
@@ -182,7 +191,7 @@ class SqlTaskStore:
             try:
                 with self._transaction() as conn:
                     if inserts:
-                        conn.execute(sa.insert(tasks), [self._insert_row(row) for row in inserts.values()])
+                        self._insert_many(conn, [self._insert_row(row) for row in inserts.values()])
                     for columns, rows in _group_updates(self._update_row(i, f) for i, f in updates.items()):
                         statement = (
                             sa.update(tasks)
@@ -194,19 +203,29 @@ class SqlTaskStore:
                 self._pending.give_back(inserts, updates)
                 raise
 
+    def _insert_many(self, conn: sa.Connection, rows: list[Row]) -> None:
+        """The batch insert, compiled once per dialect and sent as plain driver parameters: SQLAlchemy's per-row
+        parameter processing cost more than SQLite's own insert (benchmarks/overhead.py)."""
+        if self._insert_sql is None:
+            compiled = sa.insert(tasks).compile(dialect=conn.dialect, column_keys=[c.name for c in tasks.columns])
+            keys = list(compiled.positiontup or []) if compiled.positional else None
+            self._insert_sql = (str(compiled), keys)
+        sql, keys = self._insert_sql
+        params: list[Any] = [tuple(row[k] for k in keys) for row in rows] if keys is not None else rows
+        conn.exec_driver_sql(sql, params)
+
     def _insert_row(self, row: Row) -> Row:
         task: Task = row["_task"]
-        data = task.model_dump(mode="json", exclude={"input"})
-        data["input"] = summarise_input(task.input, self.max_input_bytes)
         values: Row = {
             "id": task.id,
             "description": task.description,
             "type": task.type,
             "priority": task.priority.value,
-            "task": data,
+            "task": task.model_dump_json(exclude={"input"}),
+            "input": summarise_input(task.input, self.max_input_bytes),
             "owner": self.owner_id,
             "experts": "",
-            "results": [],
+            "results": "[]",
             "cancel_requested": False,
             "ruling": None,
             "decision": None,
@@ -218,7 +237,6 @@ class SqlTaskStore:
             "duration_ms": None,
         }
         values.update(self._convert(row))
-        values.pop("_id", None)
         return values
 
     def _update_row(self, task_id: str, fields: Row) -> Row:
@@ -227,14 +245,16 @@ class SqlTaskStore:
     @staticmethod
     def _convert(fields: Row) -> Row:
         out = {k: v for k, v in fields.items() if not k.startswith("_")}
+        if "ruling" in out:
+            out["ruling"] = None if out["ruling"] is None else to_json(out["ruling"])
         decision: RoutingDecision | None = fields.get("_decision")
         if decision is not None:
-            out["decision"] = decision.model_dump(mode="json")
+            out["decision"] = decision.model_dump_json()
             out["experts"] = "," + ",".join(decision.expert_ids) + ","
         result: AggregatedResult | None = fields.get("_result")
         if result is not None:
-            out["results"] = [r.model_dump(mode="json") for r in result.results]
-            out["output"] = to_jsonable_python(result.output, fallback=repr)
+            out["results"] = _RESULTS.dump_json(result.results).decode()
+            out["output"] = to_json(result.output)
             out["confidence"] = result.confidence
             out["duration_ms"] = result.duration_ms
         return out
@@ -262,7 +282,7 @@ class SqlTaskStore:
         """Newest first, filtered by state, expert and creation time."""
         self.flush()
         limit = max(1, min(limit, MAX_PAGE))
-        offset = max(0, offset)
+        offset = max(0, min(offset, MAX_OFFSET))
         conditions: list[sa.ColumnElement[bool]] = []
         chosen = [s.value for s in states]
         if chosen:
@@ -442,8 +462,13 @@ def _group_updates(rows: Iterable[Row]) -> list[tuple[tuple[str, ...], list[Row]
 
 def _record(row: Any) -> TaskRecord:
     data = dict(row)
-    experts = data.pop("experts", "") or ""
-    data["experts"] = [e for e in experts.split(",") if e]
-    data["results"] = data.get("results") or []
-    data["task"] = data.get("task") or {}
+    data["experts"] = [e for e in (data.get("experts") or "").split(",") if e]
+    task = orjson.loads(data.pop("task") or "{}")
+    stored_input = data.pop("input", None)
+    task["input"] = None if stored_input is None else orjson.loads(stored_input)
+    data["task"] = task
+    for key in ("decision", "ruling", "output"):
+        text = data.get(key)
+        data[key] = None if text is None else orjson.loads(text)
+    data["results"] = orjson.loads(data.get("results") or "[]")
     return TaskRecord.model_validate(data)

@@ -25,7 +25,6 @@ from vy_nexus.config import Settings
 from vy_nexus.errors import TrainingError
 from vy_nexus.experts.registry import ExpertRegistry
 from vy_nexus.reasoning.embeddings import OnnxSentenceEncoder
-from vy_nexus.routing.embedding_cache import CachedEncoder
 from vy_nexus.routing.encoders import (
     MANIFEST_FILE,
     MODEL_FILE,
@@ -36,7 +35,7 @@ from vy_nexus.routing.encoders import (
 from vy_nexus.routing.evaluate import evaluate
 from vy_nexus.routing.route_model import RouteModel, fit_route_model
 from vy_nexus.routing.routes import OUT_OF_SCOPE_LABEL, LabeledExample, save_routes
-from vy_nexus.routing.semantic import SemanticRouter, SemanticStrategy, routes_file_of
+from vy_nexus.routing.semantic import SemanticRouter, SemanticStrategy, routes_file_of, routing_view
 from vy_nexus.routing.training import with_labeled_routes
 from vy_nexus.training.data import AFTER_TRAINING, TrainOptions, data_digest, digest, split_train_val
 from vy_nexus.training.progress import QuietProgress, TrainingProgress
@@ -204,8 +203,14 @@ def _finish(job: _Job, staging: Path, result: FineTuneResult) -> TrainOutcome:
     routes_file = routes_file_of(settings)
     file_routes, _ = with_labeled_routes(routes_file, job.examples, job.target, job.oos_label)
     onnx_encoder = OnnxSentenceEncoder(staging / MODEL_FILE, staging / TOKENIZER_FILE, max_length=options.max_length)
-    encoder = CachedEncoder(onnx_encoder, settings.cache_dir / "embeddings")
-    strategy = SemanticStrategy(job.registry, encoder, routes_file=routes_file, routes_loader=lambda _: file_routes)
+    encoder = routing_view(onnx_encoder, settings.cache_dir)  # as routing will see it: the model ids must agree
+    strategy = SemanticStrategy(
+        job.registry,
+        encoder,
+        routes_file=routes_file,
+        routes_loader=lambda _: file_routes,
+        builtin_routes=settings.routing.semantic.builtin_routes,
+    )
     routes = strategy.routes(check=False)
     started = time.perf_counter()
     model = fit_route_model(routes, encoder, oos_texts=job.oos_texts, max_in_scope_loss=options.max_in_scope_loss)
@@ -235,7 +240,7 @@ def _finish(job: _Job, staging: Path, result: FineTuneResult) -> TrainOutcome:
         "settings": job.settings_record,
         "metrics": metrics,
         "quantised": check.accepted,
-        "model_id": onnx_encoder.model_id,
+        "model_id": encoder.model_id,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     model = replace(model, report=model.report | {"encoder_version": version})

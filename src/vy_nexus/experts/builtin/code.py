@@ -1,12 +1,14 @@
 """The code expert: writes code with the reasoning core, then checks it; checks, explains and reviews given code.
 
 Modes, chosen from the task:
-* **check** (code given, no request for words): exact ``ast`` analysis only: syntax error position, or functions,
-  classes, imports and line count. Needs no LLM.
+* **check** (code given, no request for words): exact analysis only: ``compile()`` finds every error the compiler
+  would (``def f(a, a)``, ``return`` outside a function, not only what ``ast.parse`` refuses), then functions,
+  classes, imports and line count. Text that parses but does nothing (CSV rows, a bare word) is reported as not
+  code. Needs no LLM.
 * **review** (code given and the task asks to review, explain, find bugs, improve...): the analysis, plus the
   reasoning core's review grounded in it.
-* **generate** (no code given): the reasoning core writes Python, the expert parses it with ``ast``; a syntax error
-  earns one repair round with the error message.
+* **generate** (no code given): the reasoning core writes Python, the expert compiles it; an error earns one repair
+  round with the error message.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ GENERATE_SYSTEM = (
     "then at most two sentences of explanation."
 )
 
+NOT_CODE_CONFIDENCE = 0.3
+MAX_LINE_SHOWN = 200
 FENCED_CODE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
 
 
@@ -46,18 +50,29 @@ def extract_code(task: Task) -> str | None:
     return match.group(1) if match else None
 
 
+INERT_EXPRESSIONS = (ast.Name, ast.Constant, ast.Tuple, ast.Attribute, ast.BinOp, ast.UnaryOp, ast.Compare)
+"""Statements of these alone do nothing: a "program" made only of them is data that happens to parse (CSV rows)."""
+
+
 def analyse_python(source: str) -> dict[str, Any]:
-    """Syntax check plus a structural summary (functions, classes, imports, line count)."""
+    """Compile check plus a structural summary (functions, classes, imports, line count). ``looks_like_code`` is
+    ``False`` for text that compiles but only holds bare values (CSV rows, a word)."""
     try:
         tree = ast.parse(source)
+        compile(tree, "<input>", "exec", dont_inherit=True)
     except SyntaxError as exc:
+        lines = source.splitlines()
+        text = exc.text or (lines[exc.lineno - 1] if exc.lineno and exc.lineno <= len(lines) else "")
         return {
             "valid": False,
             "error": exc.msg,
             "line": exc.lineno,
             "column": exc.offset,
-            "text": (exc.text or "").rstrip("\n"),
+            "text": text.rstrip("\n")[:MAX_LINE_SHOWN],
         }
+    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes; nesting deeper than the compiler goes
+        reason = "nested too deeply to compile" if isinstance(exc, RecursionError | MemoryError) else str(exc)
+        return {"valid": False, "error": reason, "line": None, "column": None, "text": ""}
     functions = [n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
     classes = [n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]
     imports: list[str] = []
@@ -66,8 +81,10 @@ def analyse_python(source: str) -> dict[str, Any]:
             imports.extend(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             imports.append(node.module)
+    inert = all(isinstance(s, ast.Expr) and isinstance(s.value, INERT_EXPRESSIONS) for s in tree.body)
     return {
         "valid": True,
+        "looks_like_code": not inert,
         "lines": len(source.splitlines()),
         "functions": functions,
         "classes": classes,
@@ -116,6 +133,8 @@ class CodeExpert(BaseExpert):
         report = analyse_python(source)
         output = {"summary": _summary(report), "analysis": report}
         confidence = 0.9 if report["valid"] else 0.95
+        if report.get("looks_like_code") is False:
+            confidence = NOT_CODE_CONFIDENCE
         if not mentions(task.description, REVIEW_WORDS):
             return ExpertOutput(output, confidence=confidence)
         thought = await think(
@@ -149,8 +168,8 @@ class CodeExpert(BaseExpert):
                 expert_id=self.id,
                 system=GENERATE_SYSTEM,
                 prompt=(
-                    f"Task: {task.description}\n\nThis code has a syntax error at line {report['line']}: "
-                    f"{report['error']}\n\n```python\n{code}\n```\n\nReturn the corrected code."
+                    f"Task: {task.description}\n\nThis code does not compile: {_facts(report)}"
+                    f"\n\n```python\n{code}\n```\n\nReturn the corrected code."
                 ),
             )
             repaired = fenced_code(repair.text) or repair.text.strip()
@@ -158,7 +177,7 @@ class CodeExpert(BaseExpert):
                 code, report = repaired, analyse_python(repaired)
                 attempts.append(repair)
         output: dict[str, Any] = {
-            "summary": ("Generated " if report["valid"] else "Generated code does not parse: ") + _summary(report),
+            "summary": ("Generated " if report["valid"] else "Generated code does not compile: ") + _summary(report),
             "code": code,
             "analysis": report,
             "answer": response.text.strip(),
@@ -169,16 +188,27 @@ class CodeExpert(BaseExpert):
 
 
 def _summary(report: dict[str, Any]) -> str:
+    if report["valid"] and not report["looks_like_code"]:
+        return (
+            f"Not Python code: {report['lines']} lines of bare values that define and do nothing"
+            " (data such as CSV rows, or prose?)."
+        )
     if report["valid"]:
         return (
             f"Valid Python: {report['lines']} lines, {len(report['functions'])} functions, "
             f"{len(report['classes'])} classes."
         )
+    if report["line"] is None:
+        return f"Cannot compile: {report['error']}"
     return f"Syntax error at line {report['line']}, column {report['column']}: {report['error']}"
 
 
 def _facts(report: dict[str, Any]) -> str:
+    if not report["valid"] and report["line"] is None:
+        return f"cannot compile: {report['error']}."
     if not report["valid"]:
         return f"syntax error at line {report['line']}, column {report['column']}: {report['error']}."
+    if not report["looks_like_code"]:
+        return "compiles, but holds only bare values: probably data or prose, not code."
     names = ", ".join(report["functions"] + report["classes"]) or "none"
     return f"parses; {report['lines']} lines; defines {names}."

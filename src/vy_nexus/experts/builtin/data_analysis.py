@@ -16,9 +16,26 @@ from typing import Any
 
 from vy_nexus.errors import TaskError
 from vy_nexus.experts.base import BaseExpert, ExpertOutput
-from vy_nexus.experts.builtin.table_query import Query, numeric_columns, parse_query, query_from_spec, run_query
-from vy_nexus.experts.builtin.tabular import Row, Table, as_number, load_table, sql_over_rows, to_decimal
+from vy_nexus.experts.builtin.table_query import (
+    Query,
+    numeric_columns,
+    parse_query,
+    query_from_spec,
+    result_name,
+    run_query,
+)
+from vy_nexus.experts.builtin.tabular import (
+    Row,
+    Table,
+    as_number,
+    is_missing,
+    load_table,
+    numbers_of,
+    sql_over_rows,
+    to_decimal,
+)
 from vy_nexus.experts.builtin.thinking import mentions, think
+from vy_nexus.routing.pasted import pasted_table, split_pasted
 from vy_nexus.tasks import Task
 
 EXPLAIN_WORDS = ("explain", "interpret", "insight", "insights", "why", "meaning", "describe", "tell me about")
@@ -27,16 +44,19 @@ EXPLAIN_SYSTEM = (
     "never invent or recompute numbers."
 )
 MAX_RESULT_ROWS = 200
+UNANSWERED_CONFIDENCE = 0.3
+"""When the question names what the table does not have: the columns are described, the question is not answered."""
 
 
 def describe_column(values: list[Any]) -> dict[str, Any]:
-    """Exact statistics of one column: numeric (sum, mean, median, min, max, stdev) or categorical (top values)."""
-    present = [v for v in values if v not in (None, "")]
-    numbers = [n for n in (to_decimal(v) for v in present) if n is not None]
-    stats: dict[str, Any] = {"count": len(present), "missing": len(values) - len(present)}
-    if numbers and len(numbers) == len(present):
+    """Exact statistics of one column: numeric (sum, mean, median, min, max, stdev) or categorical (top values).
+    In a numeric column, markers such as ``n/a`` count as missing."""
+    numbers = numbers_of(values)
+    if numbers is not None:
         total = sum(numbers, Decimal(0))
-        stats.update(
+        return dict(
+            count=len(numbers),
+            missing=len(values) - len(numbers),
             type="numeric",
             sum=as_number(total),
             mean=as_number(total / len(numbers)),
@@ -45,13 +65,18 @@ def describe_column(values: list[Any]) -> dict[str, Any]:
             max=as_number(max(numbers)),
             stdev=as_number(statistics.stdev(numbers)) if len(numbers) > 1 else 0,
         )
-    else:
-        counts: dict[str, int] = {}
-        for value in present:
-            counts[str(value)] = counts.get(str(value), 0) + 1
-        top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:5]
-        stats.update(type="categorical", unique=len(counts), top=[{"value": v, "count": c} for v, c in top])
-    return stats
+    present = [v for v in values if v not in (None, "")]
+    counts: dict[str, int] = {}
+    for value in present:
+        counts[str(value)] = counts.get(str(value), 0) + 1
+    top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:5]
+    return {
+        "count": len(present),
+        "missing": len(values) - len(present),
+        "type": "categorical",
+        "unique": len(counts),
+        "top": [{"value": v, "count": c} for v, c in top],
+    }
 
 
 def describe(rows: list[Row], columns: list[str] | None = None) -> dict[str, Any]:
@@ -67,17 +92,23 @@ def _sql_of(task: Task) -> str | None:
     return None
 
 
+def _payload_of(task: Task) -> Any:
+    """The input payload, else a table pasted into the task text (rows), else ``None``."""
+    return task.input if task.input is not None else pasted_table(task.description)
+
+
 def _query_of(task: Task, table: Table) -> Query:
     for holder in (task.input if isinstance(task.input, dict) else {}, task.context):
         if "query" in holder:
             return query_from_spec(holder["query"], table)
-    return parse_query(task.description, table)
+    request = task.description if task.input is not None else split_pasted(task.description).request
+    return parse_query(request, table)
 
 
 def analyse(task: Task, base: Path | None) -> dict[str, Any] | None:
     """The exact part of the work (parse, describe, query): blocking, so the expert runs it in a worker thread.
     ``None`` when the data has no rows."""
-    payload = task.input
+    payload = _payload_of(task)
     sql = _sql_of(task)
     if isinstance(payload, dict) and "sqlite" in payload and sql is not None:
         payload = {**payload, "sql": sql}
@@ -86,9 +117,8 @@ def analyse(task: Task, base: Path | None) -> dict[str, Any] | None:
         return None
     report: dict[str, Any] = describe(table.rows, table.columns)
     numeric = numeric_columns(table)
-    report["summary"] = (
-        f"{report['rows']} rows, {len(table.columns)} columns ({len(numeric)} numeric: {', '.join(numeric)})"
-    )
+    numeric_part = f"{len(numeric)} numeric: {', '.join(numeric)}" if numeric else "none numeric"
+    report["summary"] = f"{report['rows']} rows, {len(table.columns)} columns ({numeric_part})"
     if table.sql is not None:
         report["sql"] = table.sql
     elif sql is not None:
@@ -97,11 +127,56 @@ def analyse(task: Task, base: Path | None) -> dict[str, Any] | None:
         report["summary"] += f"; SQL returned {len(result.rows)} rows"
     else:
         query = _query_of(task, table)
-        if not query.empty:
+        problems = _problems(query, table)
+        if problems:
+            report["problems"] = problems
+            report["summary"] += "; cannot answer: " + "; ".join(problems)
+        elif not query.empty:
             rows, matched = run_query(table, query)
             report.update(query=query.as_dict(), matched_rows=matched, result=rows[:MAX_RESULT_ROWS])
             report["summary"] += f"; {_describe_query(query, matched, len(rows))}"
+            report["summary"] += _ranked(query, rows) + _missing(query, report["columns"])
     return report
+
+
+def _problems(query: Query, table: Table) -> list[str]:
+    """What the question names that the table cannot answer: answering something else instead would mislead."""
+    problems = []
+    if query.unknown:
+        names = ", ".join(f"'{name}'" for name in query.unknown)
+        problems.append(f"the table has no column {names} (columns: {', '.join(table.columns)})")
+    for column in query.not_numeric:
+        sample = next(
+            (v for v in (row.get(column) for row in table.rows) if not is_missing(v) and to_decimal(v) is None), None
+        )
+        why = "beyond the range of numbers that can be reported" if _too_large(sample) else "not a number"
+        problems.append(f"column '{column}' does not hold numbers ({sample!r} is {why})")
+    return problems
+
+
+def _too_large(value: Any) -> bool:
+    try:
+        return Decimal(str(value).strip().replace(",", "")).is_finite()
+    except ArithmeticError:
+        return False
+
+
+def _ranked(query: Query, rows: list[Row]) -> str:
+    if query.order is None or not rows or not query.aggregates:
+        return ""
+    function, column = query.aggregates[0]
+    name = result_name(function, column)
+    best = rows[0][name]
+    if best is None:
+        return ""
+    winners = [" ".join(str(row[c]) for c in query.group_by) for row in rows if row[name] == best]
+    word = "highest" if query.order == "desc" else "lowest"
+    return f"; {word} {function}({column or '*'}): {', '.join(winners)} ({best})"
+
+
+def _missing(query: Query, columns: dict[str, Any]) -> str:
+    counts = {c: columns[c]["missing"] for _, c in query.aggregates if c is not None and columns[c]["missing"]}
+    return "".join(f"; {n} missing {c} value(s) left out" for c, n in counts.items())
 
 
 class DataAnalysisExpert(BaseExpert):
@@ -136,9 +211,10 @@ class DataAnalysisExpert(BaseExpert):
     priority = 10
 
     def validate(self, task: Task) -> None:
-        if task.input is None:
+        if _payload_of(task) is None:
             raise TaskError(
-                "data-analysis needs an input payload (CSV text, JSON rows or a SQLite file); use --input FILE",
+                "data-analysis needs an input payload (CSV text, JSON rows or a SQLite file); use --input FILE"
+                " or paste the table into the task",
                 task_id=task.id,
             )
 
@@ -148,6 +224,8 @@ class DataAnalysisExpert(BaseExpert):
         report = await self.run_blocking(analyse, task, base)
         if report is None:
             return ExpertOutput({"rows": 0, "columns": {}, "summary": "The data has no rows."}, confidence=0.6)
+        if report.get("problems"):
+            return ExpertOutput(report, confidence=UNANSWERED_CONFIDENCE)
         if task.context.get("explain") or mentions(task.description, EXPLAIN_WORDS):
             findings = {k: report[k] for k in ("summary", "query", "result", "columns") if k in report}
             thought = await think(

@@ -1,9 +1,11 @@
 """Filters, group-by and aggregates over a table, computed exactly (``Decimal``), from plain words or a spec.
 
 Plain words: "average price per category where region = north", "total sales by region for year >= 2023",
-"how many orders by status", "max price where category is fruit". Column names are matched as whole words
-(``unit_price`` also as "unit price"; "categories" finds ``category``). A spec (task context ``query`` or payload
-``query``) says the same explicitly::
+"how many orders by status", "max price where category is fruit", "which product has the highest total qty"
+(groups ranked by their aggregate). Column names are matched as whole words (``unit_price`` also as "unit price";
+"categories" finds ``category``). A name the question uses as a column that the table does not have ("average
+weight", "per category") is reported in ``Query.unknown`` instead of being dropped or guessed. A spec (task context
+``query`` or payload ``query``) says the same explicitly::
 
     {"filters": [["region", "=", "north"]], "group_by": ["category"], "aggregates": [["mean", "price"]]}
 """
@@ -18,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from vy_nexus.errors import TaskError
-from vy_nexus.experts.builtin.tabular import Row, Table, as_number, to_decimal
+from vy_nexus.experts.builtin.tabular import Row, Table, as_number, numbers_of, to_decimal
 
 AGGREGATES = ("count", "sum", "mean", "median", "min", "max", "stdev")
 OPERATORS = ("=", "!=", ">", ">=", "<", "<=", "contains")
@@ -34,6 +36,23 @@ WORD_OPERATORS: tuple[tuple[str, str], ...] = (
     ("less than", "<"), ("below", "<"), ("under", "<"), ("equals", "="), ("is", "="), ("contains", "contains"),
 )  # fmt: skip
 GROUP_MARKERS = r"(?:per|by|for each|each|grouped by|group by|across)"
+RANK_WORDS: dict[str, str] = {
+    "highest": "desc", "largest": "desc", "most": "desc", "biggest": "desc", "greatest": "desc", "top": "desc",
+    "lowest": "asc", "smallest": "asc", "least": "asc", "fewest": "asc",
+}  # fmt: skip
+PHRASE_END = frozenset((
+    "by", "per", "for", "where", "in", "from", "across", "grouped", "group", "each", "with", "whose", "when", "if",
+    "has", "have", "had", "is", "are", "was", "were", "and", "or", "than", "to", "at", "on",
+))  # fmt: skip
+"""Words that end the phrase naming what an aggregate applies to ("average price | per category")."""
+NOT_A_COLUMN = frozenset((
+    "the", "of", "a", "an", "all", "this", "that", "these", "those", "its", "their", "my", "our", "value", "values",
+    "overall", "total", "column", "columns", "field", "fields", "csv", "data", "dataset", "table", "tables", "file",
+    "json", "sheet", "spreadsheet", "row", "rows", "record", "records", "line", "lines", "entry", "entries",
+    "everything", "numbers", "number", "numeric", "it", "them", "here", "above", "below", "please", "given",
+    "following", "me", "us",
+))  # fmt: skip
+"""Words that may follow an aggregate or a group marker without naming a column ("the mean of this csv")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,27 +94,31 @@ class Query:
     filters: list[Filter] = field(default_factory=list)
     group_by: list[str] = field(default_factory=list)
     aggregates: list[tuple[str, str | None]] = field(default_factory=list)
+    order: str | None = None
+    """``desc``/``asc``: rank the groups by the first aggregate ("which product has the highest total qty")."""
+    unknown: list[str] = field(default_factory=list)
+    """Names the question uses as columns that the table does not have; such a query must not be answered."""
+    not_numeric: list[str] = field(default_factory=list)
+    """Columns the question aggregates that do not hold numbers."""
 
     @property
     def empty(self) -> bool:
         return not (self.filters or self.group_by or self.aggregates)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "filters": [f.as_list() for f in self.filters],
             "group_by": list(self.group_by),
             "aggregates": [[func, column] for func, column in self.aggregates],
         }
+        if self.order is not None:
+            data["order"] = self.order
+        return data
 
 
 def numeric_columns(table: Table) -> list[str]:
-    """Columns whose every present value is a number."""
-    numeric = []
-    for column in table.columns:
-        present = [row.get(column) for row in table.rows if row.get(column) not in (None, "")]
-        if present and all(to_decimal(v) is not None for v in present):
-            numeric.append(column)
-    return numeric
+    """Columns whose every value is a number or missing (blank, ``n/a``...), with at least one number."""
+    return [c for c in table.columns if numbers_of([row.get(c) for row in table.rows]) is not None]
 
 
 def _column_pattern(column: str) -> str:
@@ -120,30 +143,53 @@ def find_columns(text: str, columns: list[str]) -> list[tuple[int, str]]:
 
 
 def parse_query(text: str, table: Table) -> Query:
-    """A query from plain words; parts it cannot place are left out (the summary shows what was understood)."""
+    """A query from plain words. Names it cannot place as columns go to ``unknown``; words it does not understand
+    otherwise are left out (the summary shows what was understood)."""
     lowered = text.lower()
     columns = table.columns
     numeric = numeric_columns(table)
     filters = _parse_filters(lowered, columns)
     filter_columns = {f.column for f in filters}
+    unknown: list[str] = []
     group_by: list[str] = []
     for marker in re.finditer(rf"\b{GROUP_MARKERS}\s+(?:the\s+)?", lowered):
         rest = lowered[marker.end() :]
-        for position, column in find_columns(rest, columns):
-            if position == 0 and column not in group_by:
-                group_by.append(column)
+        found = [column for position, column in find_columns(rest, columns) if position == 0]
+        group_by.extend(column for column in found if column not in group_by)
+        if not found:
+            unknown.extend(_unplaced(rest, columns, first_word_only=True))
+    order, ranked_by, unnamed = _ranking(lowered, columns)
+    unknown.extend(unnamed)
+    if ranked_by is not None and ranked_by not in group_by:
+        group_by.insert(0, ranked_by)
     functions: list[str] = []
-    for word in re.findall(r"[a-z]+", lowered):
+    phrases: list[str] = []
+    for match in re.finditer(r"[a-z]+", lowered):
+        word = match.group()
         function = AGGREGATE_WORDS.get(word)
-        if function and function not in functions and (word not in ("many", "number") or "how many" in lowered):
+        if function and (word not in ("many", "number") or "how many" in lowered):
             if word == "number" and "number of" not in lowered:
                 continue
-            functions.append(function)
+            if function != "count":
+                phrases.append(_phrase_after(lowered, match.end()))
+            if function not in functions:
+                functions.append(function)
+    if order is not None and len(functions) > 1:  # "highest total qty": the superlative ranks, "total" aggregates
+        functions = [f for f in functions if f not in ("max", "min")]
+    not_numeric: list[str] = []
+    for phrase in phrases:
+        named = [c for _, c in find_columns(phrase, columns) if c not in group_by]
+        if not named:
+            unknown.extend(_unplaced(phrase, columns, first_word_only=False))
+        elif not any(c in numeric for c in named):
+            not_numeric.extend(c for c in named if c not in not_numeric)
     mentioned = [c for _, c in find_columns(lowered, columns)]
     targets = [c for c in numeric if c in mentioned and c not in group_by and c not in filter_columns]
-    if not targets:
+    if not targets and not not_numeric:
         targets = [c for c in numeric if c not in group_by]
     aggregates: list[tuple[str, str | None]] = []
+    if order is not None and not functions:  # "which region has the most orders": rank by row count
+        functions = ["count"]
     for function in functions:
         if function == "count":
             aggregates.append(("count", None))
@@ -151,7 +197,46 @@ def parse_query(text: str, table: Table) -> Query:
             aggregates.extend((function, column) for column in targets)
     if group_by and not aggregates:
         aggregates.append(("count", None))
-    return Query(filters, group_by, aggregates)
+    return Query(filters, group_by, aggregates, order, list(dict.fromkeys(unknown)), not_numeric)
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z][a-z0-9_]*", text)
+
+
+def _phrase_after(text: str, start: int) -> str:
+    """The words after an aggregate word, up to the next word that starts another part of the question."""
+    words = []
+    for word in re.findall(r"[a-z0-9_]+|[^\sa-z0-9_]", text[start:]):
+        if word in PHRASE_END or not word[0].isalnum():
+            break
+        words.append(word)
+    return " ".join(words)
+
+
+def _unplaced(text: str, columns: list[str], *, first_word_only: bool) -> list[str]:
+    """The word of ``text`` the question uses as a column name, when it names no column of the table."""
+    for word in _words(text):
+        if word in NOT_A_COLUMN or word in RANK_WORDS or word in AGGREGATE_WORDS:
+            if first_word_only and word not in ("the", "all", "each"):
+                return []
+            continue
+        return [] if find_columns(word, columns) else [word]
+    return []
+
+
+def _ranking(text: str, columns: list[str]) -> tuple[str | None, str | None, list[str]]:
+    """For "which product has the highest ...": the order (``desc``), the column whose groups are ranked
+    (``product``), and the name used when the table has no such column."""
+    order = next((RANK_WORDS[w] for w in _words(text) if w in RANK_WORDS), None)
+    which = re.search(r"\bwhich\s+(?:the\s+)?", text)
+    if order is None or which is None:
+        return None, None, []
+    rest = text[which.end() :]
+    found = [column for position, column in find_columns(rest, columns) if position == 0]
+    if not found:
+        return None, None, _unplaced(rest, columns, first_word_only=True)
+    return order, found[0], []
 
 
 def _parse_filters(text: str, columns: list[str]) -> list[Filter]:
@@ -239,6 +324,11 @@ def run_query(table: Table, query: Query) -> tuple[list[Row], int]:
             values = [1] * len(members) if column is None else [m.get(column) for m in members]
             out[result_name(function, column)] = aggregate(function, values)
         result.append(out)
+    if query.order is not None and query.aggregates:
+        name = result_name(*query.aggregates[0])
+        present = [row for row in result if row[name] is not None]
+        present.sort(key=lambda row: row[name], reverse=query.order == "desc")  # stable: ties keep group order
+        result = present + [row for row in result if row[name] is None]
     return result, len(rows)
 
 

@@ -3,7 +3,8 @@
 Accepted payloads: CSV text; JSON text or a list of objects; ``{"rows": [...]}``, ``{"csv": "..."}``;
 ``{"sqlite": "path.db", "table": "sales"}`` (``table`` may be left out when the file has one table) or
 ``{"sqlite": "path.db", "sql": "SELECT ..."}``. Numbers are read as ``Decimal`` from their text, so sums and means of
-values such as ``0.1`` and ``0.2`` come out exact.
+values such as ``0.1`` and ``0.2`` come out exact; numbers beyond a float's range (``1e400``) cannot be reported in
+JSON and do not count as numbers. In an otherwise numeric column, blanks and markers such as ``n/a`` are missing.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from typing import Any
 from vy_nexus.errors import TaskError
 
 Row = dict[str, Any]
+MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "-", "--", "?", "#n/a", "missing"})
+"""Cells that mean "no value" in a numeric column (compared stripped and lower-cased)."""
+LARGEST_NUMBER = Decimal("1.7976931348623157e308")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +39,9 @@ def to_decimal(value: Any) -> Decimal | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, Decimal):
-        return value if value.is_finite() else None
+        return value if value.is_finite() and abs(value) <= LARGEST_NUMBER else None
     if isinstance(value, int):
-        return Decimal(value)
+        return Decimal(value) if abs(value) <= LARGEST_NUMBER else None
     if isinstance(value, float):
         return Decimal(repr(value)) if value == value and abs(value) != float("inf") else None
     if isinstance(value, str):
@@ -48,8 +52,22 @@ def to_decimal(value: Any) -> Decimal | None:
             number = Decimal(text)
         except InvalidOperation:
             return None
-        return number if number.is_finite() else None
+        return number if number.is_finite() and abs(number) <= LARGEST_NUMBER else None
     return None
+
+
+def is_missing(value: Any) -> bool:
+    """A blank or a missing-value marker (``n/a``, ``null``, ``-``...): no value, when the column holds numbers."""
+    return value is None or (isinstance(value, str) and value.strip().lower() in MISSING_MARKERS)
+
+
+def numbers_of(values: list[Any]) -> list[Decimal] | None:
+    """The numbers of a numeric column, missing values left out; ``None`` when some value is not a number (or none
+    is)."""
+    numbers = [to_decimal(v) for v in values if not is_missing(v)]
+    if not numbers or any(n is None for n in numbers):
+        return None
+    return [n for n in numbers if n is not None]
 
 
 def as_number(value: Decimal) -> int | float:
@@ -82,6 +100,8 @@ def parse_rows(payload: Any) -> list[Row]:
                 return parse_rows(json.loads(text))
             except json.JSONDecodeError as exc:
                 raise TaskError(f"the input looks like JSON but is not valid: {exc.msg} at line {exc.lineno}") from exc
+            except RecursionError:
+                raise TaskError("the input is JSON nested too deeply to read") from None
         reader = csv.DictReader(io.StringIO(text))
         if not reader.fieldnames:
             raise TaskError("the CSV input has no header row")

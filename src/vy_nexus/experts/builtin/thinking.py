@@ -20,6 +20,8 @@ class Thought:
 
     response: LLMResponse | None = None
     error: str | None = None
+    exception: ReasoningError | None = None
+    """The backend's error, kept so a failure it causes is reported as the backend's (exit code 5)."""
 
     @property
     def text(self) -> str:
@@ -59,7 +61,7 @@ async def think(
             [Message("system", system), Message("user", prompt)], options=options, expert_id=expert_id
         )
     except ReasoningError as exc:
-        return Thought(error=str(exc))
+        return Thought(error=str(exc), exception=exc)
     return Thought(response=response)
 
 
@@ -71,7 +73,7 @@ def require(thought: Thought, *, expert_id: str, task_id: str, what: str) -> LLM
         f"{expert_id} needs the reasoning core to {what}: {thought.error}",
         expert_id=expert_id,
         task_id=task_id,
-    )
+    ) from thought.exception
 
 
 def fenced_code(text: str) -> str | None:

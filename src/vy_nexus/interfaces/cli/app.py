@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from vy_nexus.interfaces.cli import (
@@ -12,7 +10,9 @@ from vy_nexus.interfaces.cli import (
     observability_commands,
     routing_commands,
     scaffold_commands,
+    server_commands,
     tasks_commands,
+    worker_commands,
 )
 from vy_nexus.interfaces.cli.common import CliState
 
@@ -36,14 +36,20 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    home: Path | None = typer.Option(
+    home: str | None = typer.Option(
         None, "--home", envvar="VY_NEXUS_HOME", help="Home directory (config, logs, metrics, state, experts)."
     ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    server: str | None = typer.Option(
+        None,
+        "--server",
+        help="URL of a running vy-nexus server: run, route, tasks, experts, approvals, status use it"
+        " (key from $VY_NEXUS_API_KEY).",
+    ),
 ) -> None:
-    ctx.obj = CliState(home=home)
+    ctx.obj = CliState(home=home, server=server)
 
 
 core_commands.register(app)
@@ -52,6 +58,8 @@ scaffold_commands.register(app)
 routing_commands.register(app)
 foundation_commands.register(app)
 tasks_commands.register(app)
+server_commands.register(app)
+worker_commands.register(app)
 
 
 def main() -> None:

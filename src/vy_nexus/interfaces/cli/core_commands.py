@@ -3,66 +3,40 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import typer
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
+from vy_nexus.admin import change_config
 from vy_nexus.config import get_key
-from vy_nexus.config_writer import set_config_value
-from vy_nexus.errors import TaskError
+from vy_nexus.errors import TaskError, failure_error
 from vy_nexus.execution.aggregation import AGGREGATORS
-from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
-from vy_nexus.interfaces.cli.confirm import authorize_config_change
+from vy_nexus.execution.governance import RoutingPreview
+from vy_nexus.interfaces.cli import remote
+from vy_nexus.interfaces.cli.common import console, err_console, handle_errors, print_json, state
+from vy_nexus.interfaces.cli.confirm import cli_approval
 from vy_nexus.interfaces.cli.render import render_output
-from vy_nexus.interfaces.cli.token_stream import TokenPrinter, backends_used
+from vy_nexus.interfaces.cli.token_stream import RoutingPrinter, TokenPrinter, backends_used, truncation_notes
 from vy_nexus.observability.signals import publish_config_changed
+from vy_nexus.payloads import build_task, parse_payload, read_limited, read_payload
 from vy_nexus.reasoning.streaming import stream_tokens_to
 from vy_nexus.tasks import AggregatedResult, RoutingDecision, Task
 
-MAX_INPUT_BYTES = 50 * 1024 * 1024
-SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
-
-def read_input(path: str) -> Any:
-    """The ``--input`` payload: JSON files are parsed, SQLite files are passed by path, anything else as text.
-    ``-`` reads stdin."""
-    if path == "-":
-        text = sys.stdin.read()
-        name = "stdin"
-    else:
-        file = Path(path).expanduser()
-        if not file.is_file():
-            raise TaskError(f"input file not found: {file}")
-        if file.suffix.lower() in SQLITE_SUFFIXES:
-            return {"sqlite": str(file.resolve())}
-        if file.stat().st_size > MAX_INPUT_BYTES:
-            raise TaskError(f"input file {file} is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB")
-        try:
-            text = file.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise TaskError(f"input file {file} is not UTF-8 text") from exc
-        name = str(file)
-        if file.suffix.lower() != ".json":
-            return text
-    stripped = text.lstrip()
-    if name.endswith(".json") or (name == "stdin" and stripped[:1] in "[{"):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise TaskError(f"{name} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from exc
-    return text
-
-
-def build_task(text: str, task_type: str, input_path: str | None, expert: list[str] | None) -> Task:
-    data: dict[str, Any] = {"description": text, "type": task_type}
-    if input_path is not None:
-        data["input"] = read_input(input_path)
-    if expert:
-        data["context"] = {"experts": expert}
-    return Task.from_data(data)
+def task_from_options(text: str, task_type: str, input_path: str | None, experts: list[str] | None) -> Task:
+    """``--input PATH`` reads a file; ``--input -`` reads stdin."""
+    payload: Any = None
+    if input_path == "-":
+        stdin = typer.get_binary_stream("stdin")
+        if stdin.isatty():
+            err_console.print("reading the input from the terminal: type or paste it, then press Ctrl-D on a new line")
+        payload = parse_payload(read_limited(stdin, name="stdin"), filename="stdin")
+    elif input_path is not None:
+        payload = read_payload(input_path)
+    return build_task(text, task_type=task_type, payload=payload, experts=experts)
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
@@ -79,33 +53,63 @@ def flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     return rows
 
 
-def render_decision(decision: RoutingDecision) -> Table:
+def _plain(value: Any) -> Any:
+    """A whole float as an int (``600``, not ``600.0``): as the person typed it."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def render_decision(decision: RoutingDecision) -> Group:
+    """The chosen experts as a table, then the strategy and the reason on lines of their own (a reason is often
+    wider than the table)."""
     table = Table(title="Routing decision", show_header=True, header_style="bold")
     table.add_column("expert")
     table.add_column("confidence", justify="right")
     for expert_id in decision.expert_ids:
         table.add_row(expert_id, f"{decision.confidences.get(expert_id, 0.0):.2f}")
-    table.caption = (
+    strategy = (
         f"strategy: {decision.strategy}{' (fallback)' if decision.fallback else ''}"
-        f"{' · cached' if decision.cache_hit else ''} · {decision.latency_ms:.2f} ms\n{decision.reason}"
+        f"{' · cached' if decision.cache_hit else ''} · {decision.latency_ms:.2f} ms"
     )
-    return table
+    return Group(table, Text(strategy, style="dim"), Text(decision.reason))
 
 
-def render_result(result: AggregatedResult, streamed: list[str] | None = None) -> None:
-    if result.decision is not None:
+def render_ruling(preview: RoutingPreview) -> Text:
+    ruling = preview.ruling
+    if preview.amended:
+        routed = ", ".join(f"{e} ({c:.2f})" for e, c in preview.routed.confidences.items())
+        return Text(f"governance ({ruling.policy}): gating chose {routed}; {ruling.reason}")
+    if not ruling.proceeds:
+        return Text.assemble(
+            ("run would not start:", "bold red"), f" {ruling.verdict.value} by {ruling.policy}: {ruling.reason}"
+        )
+    return Text(f"governance: {ruling.verdict.value} ({ruling.reason})", style="dim")
+
+
+def render_result(
+    result: AggregatedResult, streamed: list[str] | None = None, shown: RoutingDecision | None = None
+) -> None:
+    """``shown``: the decision already printed while the task ran; printed again only when governance changed it."""
+    if result.decision is not None and (shown is None or shown.expert_ids != result.decision.expert_ids):
         console.print(render_decision(result.decision))
     for item in result.results:
         if not item.ok:
-            console.print(f"[red]✗ {item.expert_id}[/]: {item.error}", highlight=False)
+            console.print(Text.assemble((f"✗ {item.expert_id}", "red"), f": {item.error}"))
     if not result.ok:
-        console.print(f"[bold red]no result:[/] all {len(result.results)} chosen expert(s) failed", highlight=False)
+        console.print(Text.assemble(("no result:", "bold red"), f" all {len(result.results)} chosen expert(s) failed"))
         return
     title = f"{', '.join(result.experts)} · {result.method} · confidence {result.confidence:.2f}"
     console.rule(title, style="dim")
-    console.print(render_output(result.output, streamed or ()))
+    output = result.output
+    if result.method == "ensemble" and isinstance(output, dict) and list(output) == result.experts:
+        for expert_id, part in output.items():  # one section per expert, not one JSON blob
+            console.rule(Text(expert_id), style="dim", align="left")
+            console.print(render_output(part, streamed or ()))
+    else:
+        console.print(render_output(output, streamed or ()))
     for used in backends_used(result):
-        console.print(f"[dim]answered by {used}[/]", highlight=False)
+        console.print(Text(f"answered by {used}", style="dim"))
+    for note in truncation_notes(result):
+        console.print(Text(note, style="yellow"))
 
 
 def register(app: typer.Typer) -> None:
@@ -133,21 +137,36 @@ def register(app: typer.Typer) -> None:
         """
         if aggregation is not None and aggregation not in AGGREGATORS:
             raise TaskError(f"unknown aggregation '{aggregation}'; choose one of {', '.join(AGGREGATORS)}")
-        task = build_task(text, task_type, input_path, expert)
+        task = task_from_options(text, task_type, input_path, expert)
+        client = state(ctx).client()
+        if client is not None:
+            with client:
+                body = remote.task_body(text, task_type, task.input, expert, experts, aggregation)
+                result, streamed = remote.run(client, body, stream=not as_json)
+            if as_json:
+                print_json(result.model_dump(mode="json"))
+            else:
+                render_result(result, streamed)
+            raise typer.Exit(0 if result.ok else failure_error(result.failure_kind).exit_code)
         with state(ctx).system() as system:
             if as_json:
                 result = system.run(task, top_k=experts, aggregation=aggregation)
             else:
                 printer = TokenPrinter(console)
-                with stream_tokens_to(printer):
-                    result = system.run(task, top_k=experts, aggregation=aggregation)
-                printer.finish()
+                routing = RoutingPrinter(console, render_decision)  # the decision shows before any streamed answer
+                unsubscribe = system.events.subscribe(routing)
+                try:
+                    with stream_tokens_to(printer):
+                        result = system.run(task, top_k=experts, aggregation=aggregation)
+                finally:
+                    unsubscribe()
+                    printer.finish()  # an error printed next starts on its own line
         if as_json:
             print_json(result.model_dump(mode="json"))
         else:
-            render_result(result, printer.texts)
+            render_result(result, printer.texts, routing.shown)
         if not result.ok:
-            raise typer.Exit(1)
+            raise typer.Exit(failure_error(result.failure_kind).exit_code)
 
     @app.command()
     @handle_errors
@@ -158,16 +177,23 @@ def register(app: typer.Typer) -> None:
         experts: int = typer.Option(1, "--experts", "-n", min=1, max=16, help="How many experts to choose."),
         as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
     ) -> None:
-        """Show which expert(s) would take a task, with confidences and the reasoning. Runs nothing.
+        """Show which expert(s) `run` would use for a task, with confidences and the reasoning (governance's
+        low-confidence fallback included). Runs nothing.
 
         Example: vy-nexus route "fix this python function"
         """
-        task = build_task(text, task_type, None, None)
-        decision = state(ctx).system().route(task, top_k=experts)
-        if as_json:
-            print_json(decision.model_dump(mode="json"))
+        task = build_task(text, task_type=task_type)
+        client = state(ctx).client()
+        if client is not None:
+            with client:
+                preview = remote.preview(client.route({"description": text, "type": task_type, "top_k": experts}))
         else:
-            console.print(render_decision(decision))
+            preview = state(ctx).system().preview(task, top_k=experts)
+        if as_json:
+            print_json(preview.as_dict())
+        else:
+            console.print(render_decision(preview.decision))
+            console.print(render_ruling(preview), highlight=False)
 
     @app.command("experts")
     @handle_errors
@@ -179,10 +205,17 @@ def register(app: typer.Typer) -> None:
 
         Example: vy-nexus experts --json
         """
-        system = state(ctx).system()
-        rows = [{**e.describe(), "source": system.registry.source(e.id)} for e in system.registry.list()]
+        client = state(ctx).client()
+        if client is not None:
+            with client:
+                listing = client.experts()
+        else:
+            system = state(ctx).system()
+            rows = [{**e.describe(), "source": system.registry.source(e.id)} for e in system.registry.list()]
+            listing = {"experts": rows, "problems": system.registry.problems}
+        rows, problems = listing["experts"], listing["problems"]
         if as_json:
-            print_json({"experts": rows, "problems": system.registry.problems})
+            print_json(listing)
             return
         table = Table(title=f"{len(rows)} experts", header_style="bold")
         for column in ("id", "name", "version", "priority", "source", "capabilities"):
@@ -197,8 +230,8 @@ def register(app: typer.Typer) -> None:
                 ", ".join(row["capabilities"]),
             )
         console.print(table)
-        for problem in system.registry.problems:
-            console.print(f"[yellow]! {problem}[/]", highlight=False)
+        for problem in problems:
+            console.print(Text(f"! {problem}", style="yellow"))
 
     @app.command()
     @handle_errors
@@ -210,7 +243,15 @@ def register(app: typer.Typer) -> None:
 
         Example: vy-nexus status
         """
-        info = state(ctx).system().status()
+        cli_state = state(ctx)
+        client = cli_state.client()
+        if client is not None:
+            with client:
+                info = client.status()
+        else:
+            from vy_nexus.interfaces.api.server import server_status  # httpx loads only for status
+
+            info = {**cli_state.system().status(), "server": server_status(cli_state.settings())}
         if as_json:
             print_json(info)
             return
@@ -240,13 +281,20 @@ def register(app: typer.Typer) -> None:
         cli_state = state(ctx)
         if value is None:
             current = get_key(cli_state.settings(), key)
-            typer.echo(json.dumps(current, default=str))
+            typer.echo(json.dumps(_plain(current), default=str))
             return
-        settings = cli_state.settings()
-        previous = get_key(settings, key)
-        authorize_config_change(settings, key, value, yes=yes, approval_id=approval)
-        stored = set_config_value(settings.home, key, value)
+        who = cli_approval(yes)
+        change = change_config(
+            cli_state.settings(),
+            key,
+            value,
+            actor=who.actor,
+            approved_by=who.approved_by,
+            approval_id=approval,
+            confirm=who.confirm,
+        )
         system = cli_state.system()  # built after the change, so it journals with the new settings
-        publish_config_changed(system.events, key=key, previous=previous, value=stored, source="cli")
+        publish_config_changed(system.events, key=key, previous=change.previous, value=change.value, source="cli")
         system.stop("config changed")
-        console.print(f"{key} = {json.dumps(stored, default=str)}  [dim]({settings.config_file})[/]", highlight=False)
+        shown = json.dumps(_plain(change.value), default=str)
+        console.print(Text.assemble(f"{key} = {shown}  ", (f"({change.path})", "dim")))

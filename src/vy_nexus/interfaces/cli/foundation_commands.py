@@ -7,33 +7,35 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
+from vy_nexus.admin import request_stop
 from vy_nexus.execution.approvals import Approval
-from vy_nexus.execution.governance import SHUTDOWN, AdminAction, Governance
+from vy_nexus.execution.governance import Governance
 from vy_nexus.foundation.default_state import default_state
 from vy_nexus.foundation.kill_switch import StopRequest, sigterm_requests_shutdown
 from vy_nexus.foundation.pulse import BeatResult, describe
 from vy_nexus.foundation.safety import Severity
 from vy_nexus.foundation.state import StateStore
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
-from vy_nexus.interfaces.cli.confirm import authorize, current_user
+from vy_nexus.interfaces.cli.confirm import cli_approval, current_user
 
 APPROVAL_COLUMNS = ("id", "status", "action", "target", "params", "requested_by")
 
 
-def _beat_line(result: BeatResult) -> str:
+def _beat_line(result: BeatResult) -> Text:
     if result.action == "complete":
-        return f"phase {result.phase}: every phase holds"
+        return Text(f"phase {result.phase}: every phase holds")
     if result.action == "advanced":
-        return f"phase {result.phase} holds; now in phase {result.advanced_to}"
+        return Text(f"phase {result.phase} holds; now in phase {result.advanced_to}")
     verification = result.verification
     assert verification is not None
-    mark = "[green]✓[/]" if verification.passed else "[red]✗[/]"
-    line = f"{mark} phase {result.phase} · job {result.job_id}: {verification.summary()}"
+    mark = ("✓", "green") if verification.passed else ("✗", "red")
+    line = Text.assemble(mark, f" phase {result.phase} · job {result.job_id}: {verification.summary()}")
     if not verification.passed and verification.stderr.strip():
-        line += f"\n  [dim]{verification.stderr.strip().splitlines()[-1]}[/]"
+        line.append(f"\n  {verification.stderr.strip().splitlines()[-1]}", style="dim")
     if result.advanced_to is not None:
-        line += f"\n[bold]phase {result.phase} holds; now in phase {result.advanced_to}[/]"
+        line.append(f"\nphase {result.phase} holds; now in phase {result.advanced_to}", style="bold")
     return line
 
 
@@ -47,14 +49,16 @@ def _status_table(info: dict[str, Any]) -> Table:
         table.add_column(column, overflow="fold")
     for phase in info["phases"]:
         marker = "▶ " if phase["current"] else ""
-        label = f"{marker}{phase['id']} {phase['name']}" + (" [green](holds)[/]" if phase["holds"] else "")
+        label = Text(f"{marker}{phase['id']} {phase['name']}")
+        if phase["holds"]:
+            label.append(" (holds)", style="green")
         for index, job in enumerate(phase["jobs"]):
             colour = {"completed": "green", "cyclic": "cyan"}.get(job["status"], "yellow")
             table.add_row(
                 label if index == 0 else "",
                 job["id"],
                 job["task"],
-                f"[{colour}]{job['status']}[/]",
+                Text(job["status"], style=colour),
                 job["last_result"] or "",
             )
     if meta.get("last_shutdown_reason"):
@@ -82,20 +86,29 @@ def register(app: typer.Typer) -> None:
         taking tasks, let running ones finish (cancelled after safety.grace_period_seconds) and record the reason.
         Destructive, so it needs approval: --yes, an interactive confirmation, or --approval ID.
 
+        A background server (`vy-nexus start`) is waited for and its pid file removed.
+
         Example: vy-nexus stop --reason "maintenance" --yes
         """
         settings = state(ctx).settings()
-        governance = Governance.from_settings(settings)
-        action = AdminAction(SHUTDOWN, "system", {"reason": reason})
-        authorize(governance, action, yes=yes, approval_id=approval, prompt="Shut down vy-nexus?", reason=reason)
-        notice = StopRequest(settings.home).write(reason, requested_by=f"cli:{current_user()}")
+        who = cli_approval(yes)
+        notice = request_stop(
+            settings, reason, actor=who.actor, approved_by=who.approved_by, approval_id=approval, confirm=who.confirm
+        )
+        from vy_nexus.interfaces.api.server import await_stop  # httpx loads only for stop
+
+        server = await_stop(settings)
         if as_json:
-            print_json({"stop_file": str(StopRequest(settings.home).path), "reason": notice.reason})
+            print_json({"stop_file": str(StopRequest(settings.home).path), "reason": notice.reason, "server": server})
             return
         console.print(
             f"stop requested: running vy-nexus processes of {settings.home} will shut down ({notice.reason})",
             highlight=False,
         )
+        if server.get("stopped"):
+            console.print(f"server stopped ({server['url']}, pid {server['pid']})", highlight=False)
+        elif server.get("stale_pid_file_removed"):
+            console.print("removed a stale server pid file (its process was gone)", highlight=False)
 
     @app.command()
     @handle_errors
@@ -133,12 +146,15 @@ def register(app: typer.Typer) -> None:
             elif as_json:
                 print_json(result.as_dict())
             else:
-                console.print(_beat_line(result), highlight=False)
+                console.print(_beat_line(result))
 
         with system:
             heartbeat = system.heartbeat()
             if every is None:
-                show(heartbeat.beat())
+                beat = heartbeat.beat()
+                show(beat)
+                if beat.verification is not None and not beat.verification.passed:
+                    raise typer.Exit(1)  # scripts (cron) see that the job does not hold yet
                 return
             with sigterm_requests_shutdown(system.safety):
                 try:
@@ -161,8 +177,13 @@ def register(app: typer.Typer) -> None:
     )
 
     def _list(ctx: typer.Context, include_all: bool, as_json: bool) -> None:
-        governance = Governance.from_settings(state(ctx).settings())
-        approvals = governance.approvals.all(None if include_all else "pending")
+        client = state(ctx).client()
+        if client is not None:
+            with client:
+                approvals = [Approval.model_validate(item) for item in client.approvals(include_all=include_all)]
+        else:
+            governance = Governance.from_settings(state(ctx).settings())
+            approvals = governance.approvals.all(None if include_all else "pending")
         if as_json:
             print_json({"approvals": [_approval_row(a) for a in approvals]})
             return
@@ -201,8 +222,13 @@ def register(app: typer.Typer) -> None:
         _list(ctx, include_all, as_json)
 
     def _decide(ctx: typer.Context, approval_id: str, approve: bool, note: str | None, as_json: bool) -> None:
-        governance = Governance.from_settings(state(ctx).settings())
-        approval = governance.decide_approval(approval_id, approve=approve, by=f"cli:{current_user()}", note=note)
+        client = state(ctx).client()
+        if client is not None:
+            with client:
+                approval = Approval.model_validate(client.decide(approval_id, approve=approve, note=note))
+        else:
+            governance = Governance.from_settings(state(ctx).settings())
+            approval = governance.decide_approval(approval_id, approve=approve, by=f"cli:{current_user()}", note=note)
         if as_json:
             print_json(_approval_row(approval))
             return

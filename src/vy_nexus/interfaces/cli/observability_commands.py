@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import collections
 import math
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import cast
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from vy_nexus.errors import ConfigError
 from vy_nexus.events import Level
@@ -54,11 +57,10 @@ def format_entry(entry: LogEntry, *, colour: bool = False) -> str:
 
 def _report_damage(stats: QueryStats) -> None:
     if stats.malformed:
-        err_console.print(f"[yellow]skipped {stats.malformed} malformed line(s)[/]", highlight=False)
+        err_console.print(Text(f"skipped {stats.malformed} malformed line(s)", style="yellow"))
     if stats.partial_tail:
         err_console.print(
-            f"[yellow]skipped a partial last line ({stats.partial_tail} bytes): a write was cut short[/]",
-            highlight=False,
+            Text(f"skipped a partial last line ({stats.partial_tail} bytes): a write was cut short", style="yellow")
         )
 
 
@@ -111,8 +113,6 @@ def render_report(report: MetricsReport) -> None:
             "  ".join(f"{b['from']:.1f}+:{b['count']}" for b in routing.confidence_histogram if b["count"]),
         )
         console.print(table)
-    if report.api:
-        console.print(_group_table("API", report.api))
     if report.llm:
         console.print(_group_table("LLM calls", report.llm))
     system = report.system
@@ -137,7 +137,9 @@ def register(app: typer.Typer) -> None:
         until: str | None = typer.Option(None, "--until", help="Up to this time: 30m, 1h, 2d or ISO 8601 (UTC)."),
         task: str | None = typer.Option(None, "--task", "-t", help="Only entries of this task id."),
         grep: str | None = typer.Option(None, "--grep", "-g", help="Only lines containing this text (any case)."),
-        limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="Stop after this many entries."),
+        limit: int | None = typer.Option(
+            None, "--limit", "-n", min=1, help="Only the newest N entries (with --follow: stop after N new ones)."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print the matching JSON lines as they are."),
         follow_file: bool = typer.Option(False, "--follow", "-f", help="Keep waiting for new entries (Ctrl-C ends)."),
     ) -> None:
@@ -156,7 +158,11 @@ def register(app: typer.Typer) -> None:
             grep=grep,
         )
         stats = QueryStats()
-        entries = follow(path, flt, stats=stats) if follow_file else query(path, flt, stats)
+        entries: Iterable[LogEntry]
+        if follow_file:
+            entries = follow(path, flt, stats=stats)
+        else:  # like tail: the newest, still in time order; the scan streams, only N entries are kept
+            entries = query(path, flt, stats) if limit is None else collections.deque(query(path, flt, stats), limit)
         shown = 0
         out = sys.stdout
         colour = out.isatty()
@@ -166,7 +172,7 @@ def register(app: typer.Typer) -> None:
                 shown += 1
                 if follow_file:
                     out.flush()
-                if limit is not None and shown >= limit:
+                if follow_file and limit is not None and shown >= limit:
                     break
         except KeyboardInterrupt:  # --follow ends with Ctrl-C
             pass
@@ -188,7 +194,7 @@ def register(app: typer.Typer) -> None:
         expert: str | None = typer.Option(None, "--expert", "-e", help="Only this expert's executions."),
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     ) -> None:
-        """Per expert and task type: count, success rate, p50/p95/p99 duration; routing; system; API; LLM calls.
+        """Per expert and task type: count, success rate, p50/p95/p99 duration; routing; system; LLM calls.
 
         Example: vy-nexus metrics report --since 1d --expert code
         """
@@ -218,7 +224,13 @@ def register(app: typer.Typer) -> None:
         export_format = cast(ExportFormat, fmt)
         start = _optional_time(since)
         if output is None:
-            export_table(settings.metrics_db, table, export_format, sys.stdout, since=start)
+            if sys.stdout is None:  # started with stdout closed (>&-)
+                raise ConfigError("cannot write the export: stdout is closed; use --output FILE")
+            try:
+                export_table(settings.metrics_db, table, export_format, sys.stdout, since=start)
+                sys.stdout.flush()
+            except OSError as exc:  # a full disk (/dev/full), a closed pipe
+                raise ConfigError(f"cannot write the export to stdout: {exc.strerror or exc}") from None
             return
         try:
             with output.open("w", encoding="utf-8", newline="") as handle:

@@ -1,4 +1,7 @@
-"""Human-readable rendering of results for ``vy-nexus run``: headline, text sections, tables, then the rest."""
+"""Human-readable rendering of results for ``vy-nexus run``: headline, text sections, tables, then the rest.
+
+Laid out for an 80-column terminal first: a dict of dicts (per-column statistics) is one line per key with
+``name=value`` pairs that wrap between pairs, never inside a number; numeric table columns never wrap."""
 
 from __future__ import annotations
 
@@ -31,7 +34,13 @@ def _cell(value: Any) -> str:
         return ", ".join(_cell(item) for item in value)
     if isinstance(value, list) and all(isinstance(item, dict) for item in value):
         return ", ".join(":".join(_cell(v) for v in item.values()) for item in value)
+    if isinstance(value, dict) and all(_scalar(v) or isinstance(v, list) for v in value.values()):
+        return "  ".join(f"{k}={_cell(v) or '-'}" for k, v in value.items())
     return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _numeric(value: Any) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
 
 
 def rows_table(title: str, rows: list[dict[str, Any]]) -> Table:
@@ -40,15 +49,23 @@ def rows_table(title: str, rows: list[dict[str, Any]]) -> Table:
         columns.extend(key for key in row if key not in columns)
     table = Table(title=title, header_style="bold", title_justify="left")
     for column in columns:
-        table.add_column(column, overflow="fold")
+        numbers = all(_numeric(row.get(column)) for row in rows)
+        table.add_column(column, overflow="fold", no_wrap=numbers, justify="right" if numbers else "left")
     for row in rows:
-        table.add_row(*(_cell(row.get(column)) for column in columns))
+        table.add_row(*(Text(_cell(row.get(column))) for column in columns))
     return table
 
 
 def mapping_table(title: str, mapping: dict[str, dict[str, Any]]) -> Table:
-    """A dict of dicts (e.g. per-column statistics) as one row per key."""
-    return rows_table(title, [{"": key, **{k: v for k, v in value.items()}} for key, value in mapping.items()])
+    """A dict of dicts (e.g. per-column statistics) as one row per key: ``name=value`` pairs, wrapped between
+    pairs (a pair holds no space, so a line break never falls inside one)."""
+    table = Table(title=title, show_header=False, box=None, title_justify="left", pad_edge=False)
+    table.add_column(style="bold", overflow="fold")
+    table.add_column(overflow="fold", ratio=1)
+    for key, value in mapping.items():
+        pairs = [f"{k}={_cell(v).replace(', ', ',').replace(' ', '_')}" for k, v in value.items() if v is not None]
+        table.add_row(Text(key), Text("  ".join(pairs)))
+    return table
 
 
 def details_table(items: Iterable[tuple[str, Any]]) -> Table | None:
@@ -57,7 +74,7 @@ def details_table(items: Iterable[tuple[str, Any]]) -> Table | None:
     table.add_column(overflow="fold")
     count = 0
     for key, value in items:
-        table.add_row(key, _cell(value))
+        table.add_row(Text(key), Text(_cell(value)))
         count += 1
     return table if count else None
 

@@ -8,13 +8,17 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
 
-routes_app = typer.Typer(help="Semantic routes: fit them on labeled examples, evaluate them, list them.")
-cache_app = typer.Typer(help="The routing cache and the on-disk embedding cache.")
+routes_app = typer.Typer(
+    help="Semantic routes: fit them on labeled examples, evaluate them, list them.", no_args_is_help=True
+)
+cache_app = typer.Typer(help="The routing cache and the on-disk embedding cache.", no_args_is_help=True)
 
 LABEL_FIELD_HELP = "JSON field holding the label (e.g. intent or domain)."
+STRATEGIES = ("keyword", "semantic", "hybrid")
 
 
 def _pct(value: float | None) -> str:
@@ -63,7 +67,9 @@ def fit_command(
         print_json(outcome.as_dict())
         return
     report = outcome.model.report
-    console.print(f"fitted {outcome.routes} routes ({outcome.new_routes} new) → [bold]{outcome.model.kind}[/]")
+    console.print(
+        Text.assemble(f"fitted {outcome.routes} routes ({outcome.new_routes} new) → ", (outcome.model.kind, "bold"))
+    )
     for key in ("held_out_accuracy_centroid", "held_out_accuracy_head", "held_out_oos_recall"):
         if key in report:
             console.print(f"  {key.replace('_', ' ')}: {_pct(report[key])}")
@@ -74,8 +80,11 @@ def fit_command(
     if outcome.untargeted:
         shown = ", ".join(outcome.untargeted[:5]) + (" ..." if len(outcome.untargeted) > 5 else "")
         console.print(
-            f"[yellow]{len(outcome.untargeted)} route(s) target no registered expert ({shown}):[/] fine for"
-            " `routes eval`; set their `target` (or refit with --target) before routing.strategy semantic/hybrid"
+            Text.assemble(
+                (f"{len(outcome.untargeted)} route(s) target no registered expert ({shown}):", "yellow"),
+                " fine for `routes eval`; set their `target` (or refit with --target) before routing.strategy"
+                " semantic/hybrid",
+            )
         )
 
 
@@ -88,15 +97,25 @@ def eval_command(
     oos_data: Path | None = typer.Option(None, "--oos-data", help="Extra out-of-scope examples (JSON Lines)."),
     oos_label: str = typer.Option("oos", "--oos-label", help="Label that marks out-of-scope examples."),
     latency_sample: int = typer.Option(200, "--latency-sample", min=0, help="Queries timed one at a time."),
+    strategy: str | None = typer.Option(
+        None, "--strategy", help="With {text, accept} data: route with this strategy (keyword, semantic, hybrid)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Accuracy, out-of-scope recall and precision, calibration error and latency of the current routes.
 
+    With {"text": ..., "accept": [expert ids]} lines, it scores the decisions `run` would execute instead:
+    top-1 of gating, top-1 after governance, out-of-scope rate, latency.
+
     Example: vy-nexus routes eval --data val.jsonl --label-field domain
     """
+    from vy_nexus.routing.decision_eval import is_accept_file
     from vy_nexus.routing.routes import read_labeled
     from vy_nexus.routing.training import evaluate_routes
 
+    if is_accept_file(data):
+        _eval_decisions(ctx, data, strategy, as_json)
+        return
     system = state(ctx).system(observe=False)
     examples = read_labeled(data, label_field)
     if oos_data is not None:
@@ -131,6 +150,48 @@ def eval_command(
     console.print(table)
 
 
+def _eval_decisions(ctx: typer.Context, data: Path, strategy: str | None, as_json: bool) -> None:
+    from vy_nexus.errors import ConfigError
+    from vy_nexus.routing.decision_eval import check_experts, evaluate_decisions, read_accept
+    from vy_nexus.system import VyNexus
+
+    settings = state(ctx).settings()
+    if strategy is not None:
+        if strategy not in STRATEGIES:
+            raise ConfigError(f"unknown strategy '{strategy}'; choose one of {', '.join(STRATEGIES)}")
+        settings.routing.strategy = strategy  # type: ignore[assignment]  # checked above
+    system = VyNexus(settings, observe=False)
+    examples = read_accept(data)
+    check_experts(examples, {expert.id for expert in system.registry})
+    with console.status("routing the examples..."):
+        report = evaluate_decisions(examples, system.preview, strategy=system.gating.strategy.name)
+    if as_json:
+        print_json(report.as_dict())
+        return
+    table = Table(title=f"routing decisions ({report.strategy}, {report.examples} tasks)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows: list[tuple[str, str]] = [
+        ("top-1 (gating)", _pct(report.top1)),
+        ("top-1 (executed, after governance)", _pct(report.executed)),
+        ("out of scope (fallback expert)", _pct(report.out_of_scope_rate)),
+        ("rerouted by governance", _pct(report.rerouted_rate)),
+    ]
+    rows += [(f"top-1 where {expert} is acceptable", _pct(value)) for expert, value in report.per_expert.items()]
+    rows += [(f"latency {name} (ms)", f"{value:.2f}") for name, value in report.latency_ms.items()]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    for miss in report.misses:
+        console.print(
+            Text.assemble(
+                ("miss", "yellow"),
+                f" {miss['executed']} (routed {miss['routed']} {miss['confidence']:.2f}),"
+                f" accept {', '.join(miss['accept'])}: {miss['text'][:100]!r}",
+            )
+        )
+
+
 @routes_app.command("list")
 @handle_errors
 def list_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
@@ -141,10 +202,9 @@ def list_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
     from vy_nexus.routing.training import strategy_for
 
     system = state(ctx).system(observe=False)
-    strategy = strategy_for(system.settings, system.registry)
+    strategy = strategy_for(system.settings, system.registry, auto_fit=False)
     routes = strategy.routes(check=False)
-    model = strategy.load_model()
-    fitted = model is not None and model.fingerprint == _fingerprint(routes)
+    fitted = strategy.load_model(routes) is not None
     rows: list[dict[str, Any]] = [
         {
             "name": r.name,
@@ -156,26 +216,21 @@ def list_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
         for r in routes
     ]
     if as_json:
-        print_json({"routes_file": str(strategy.routes_file), "fitted": fitted, "routes": rows})
+        data = {"routes_file": str(strategy.routes_file), "fitted": fitted, "model": strategy.model_note}
+        print_json({**data, "routes": rows})
         return
-    table = Table(title=f"{len(rows)} routes ({'fitted model' if fitted else 'centroids: run `routes fit`'})")
+    table = Table(title=f"{len(rows)} routes; model: {strategy.model_note}")
     for column in ("name", "target", "utterances", "threshold"):
         table.add_column(column)
     for row in rows:
-        target = row["target"] if row["registered"] else f"[red]{row['target']} (not registered)[/]"
+        target = Text(str(row["target"])) if row["registered"] else Text(f"{row['target']} (not registered)", "red")
         table.add_row(
             str(row["name"]),
-            str(target),
+            target,
             str(row["utterances"]),
             "-" if row["threshold"] is None else str(row["threshold"]),
         )
     console.print(table)
-
-
-def _fingerprint(routes: Any) -> str:
-    from vy_nexus.routing.routes import routes_fingerprint
-
-    return routes_fingerprint(routes)
 
 
 @cache_app.command("stats")

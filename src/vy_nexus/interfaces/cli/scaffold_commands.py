@@ -4,34 +4,53 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+from rich.text import Text
 
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
-from vy_nexus.scaffold.create_expert import ScaffoldResult, create_expert, route_example
+from vy_nexus.payloads import build_task
+
+if TYPE_CHECKING:
+    from vy_nexus.scaffold.create_expert import ScaffoldResult
 
 
-def render_created(result: ScaffoldResult) -> None:
+def render_created(result: ScaffoldResult, routed_to: str | None = None) -> None:
+    """``routed_to``: the expert the router picks for the example today (``None`` when not checked)."""
     spec = result.spec
     console.print(
-        f"[green]✓[/] created expert [bold]{spec.name.expert_id}[/] ({spec.name.class_name})",
-        highlight=False,
+        Text.assemble(("✓", "green"), " created expert ", (spec.name.expert_id, "bold"), f" ({spec.name.class_name})")
     )
     for planned in result.files:
         marker = " (overwritten)" if planned.path in result.overwritten else ""
         console.print(f"  {planned.kind:<6} {planned.path}{marker}", highlight=False)
     for expert_id, source in result.replaces.items():
-        console.print(f"[yellow]! replaces '{expert_id}' from {source}[/]", highlight=False)
+        console.print(Text(f"! replaces '{expert_id}' from {source}", style="yellow"))
     console.print("next:", highlight=False)
     console.print(f"  python -m pytest {result.test_path}", highlight=False)
-    if result.discovered_automatically:
-        console.print(f"  vy-nexus route {shlex.quote(route_example(spec))}", highlight=False)
+    from vy_nexus.scaffold.create_expert import route_example
+
+    example = shlex.quote(route_example(spec))
+    if result.discovered_automatically and routed_to in (None, spec.name.expert_id):
+        console.print(f"  vy-nexus route {example}", highlight=False)
+    elif result.discovered_automatically:
+        console.print(f"  vy-nexus run {example} --expert {spec.name.expert_id}", highlight=False)
+        console.print(
+            Text.assemble(
+                ("note:", "yellow"),
+                f" the router sends this example to '{routed_to}' today; add capabilities or examples that only"
+                f" {spec.name.expert_id} has, or name it with --expert",
+            )
+        )
     else:
         console.print(
-            f"[yellow]note:[/] {result.directory} is not the configured experts directory, so vy-nexus will not load "
-            "this expert by itself; move it there or set experts.directory "
-            f"(vy-nexus configure experts.directory {result.directory})",
-            highlight=False,
+            Text.assemble(
+                ("note:", "yellow"),
+                f" {result.directory} is not the configured experts directory, so vy-nexus will not load this expert"
+                " by itself; move it there or set experts.directory"
+                f" (vy-nexus configure experts.directory {result.directory})",
+            )
         )
 
 
@@ -81,6 +100,8 @@ def register(app: typer.Typer) -> None:
         Example: vy-nexus create-expert --name "DataCleaner" --capabilities "csv,dedupe" --description "Cleans tables"
         """
         settings = state(ctx).settings()
+        from vy_nexus.scaffold.create_expert import create_expert, route_example  # loads the experts
+
         result = create_expert(
             settings,
             name=name,
@@ -92,5 +113,9 @@ def register(app: typer.Typer) -> None:
         )
         if as_json:
             print_json(result.as_dict())
-        else:
-            render_created(result)
+            return
+        routed_to = None
+        if result.discovered_automatically:  # check the hint before suggesting it: routing may prefer another
+            system = state(ctx).system(observe=False)
+            routed_to = system.route(build_task(route_example(result.spec))).expert_ids[0]
+        render_created(result, routed_to)

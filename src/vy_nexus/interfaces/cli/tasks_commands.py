@@ -5,15 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
 from vy_nexus.errors import ConfigError
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
 from vy_nexus.observability.timeutil import iso_utc, parse_time
-from vy_nexus.store import TaskRecord, TaskState, open_task_store
+from vy_nexus.store import TaskPage, TaskRecord, TaskState
 
-tasks_app = typer.Typer(help="Tasks in the task store: list them, show one with its history, cancel one.")
+tasks_app = typer.Typer(
+    no_args_is_help=True, help="Tasks in the task store: list them, show one with its history, cancel one."
+)
 
 STATE_STYLES = {
     TaskState.QUEUED: "cyan",
@@ -49,26 +52,26 @@ def _duration(record: TaskRecord) -> str:
 
 
 def _state_text(record: TaskRecord) -> Text:
-    label = record.state.value + (
-        " (cancel requested)" if record.cancel_requested and not record.state.finished else ""
-    )
-    return Text(label, style=STATE_STYLES[record.state])
+    if record.cancel_requested and not record.state.finished:
+        return Text("cancelling", style=STATE_STYLES[TaskState.CANCELLED])
+    return Text(record.state.value, style=STATE_STYLES[record.state])
 
 
 def tasks_table(records: list[TaskRecord]) -> Table:
-    table = Table(header_style="bold", title_justify="left")
-    table.add_column("id", no_wrap=True)
-    table.add_column("state", no_wrap=True)
-    table.add_column("experts")
-    table.add_column("created (UTC)", no_wrap=True)
-    table.add_column("took", justify="right", no_wrap=True)
-    table.add_column("task", overflow="ellipsis", no_wrap=True, max_width=40)
+    """Fits 80 columns: the fixed-width columns never wrap, the task text takes what is left."""
+    table = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("id", no_wrap=True, min_width=16)
+    table.add_column("state", no_wrap=True, min_width=11)
+    table.add_column("experts", no_wrap=True, overflow="ellipsis", max_width=16)
+    table.add_column("created", no_wrap=True, min_width=11)
+    table.add_column("took", justify="right", no_wrap=True, min_width=7)
+    table.add_column("task", no_wrap=True, overflow="ellipsis", min_width=8)
     for record in records:
         table.add_row(
             Text(record.id),
             _state_text(record),
             Text(", ".join(record.experts)),
-            _when(record.created_at),
+            _when(record.created_at)[5:16],
             _duration(record),
             Text(record.description.splitlines()[0] if record.description else ""),
         )
@@ -123,15 +126,20 @@ def list_tasks(
 
     Example: vy-nexus tasks list --state failed --since 1d
     """
-    settings = state(ctx).settings()
-    with open_task_store(settings) as store:
-        page = store.list_tasks(
-            states=_states(task_state),
-            expert=expert,
-            since=None if since is None else parse_time(since),
-            limit=limit,
-            offset=offset,
-        )
+    cli_state = state(ctx)
+    states, start = _states(task_state), None if since is None else parse_time(since)
+    client = cli_state.client()
+    if client is not None:
+        with client:
+            reply = client.tasks(
+                state=[s.value for s in states], expert=expert, since=start, limit=limit, offset=offset
+            )
+        page = TaskPage.model_validate(reply)
+    else:
+        from vy_nexus.store import open_task_store  # SQLAlchemy loads only for the tasks commands
+
+        with open_task_store(cli_state.settings()) as store:
+            page = store.list_tasks(states=states, expert=expert, since=start, limit=limit, offset=offset)
     if as_json:
         print_json(page.model_dump(mode="json"))
         return
@@ -155,8 +163,7 @@ def show_task(
 
     Example: vy-nexus tasks show 3f2a9c0d1e4b5a69
     """
-    with open_task_store(state(ctx).settings()) as store:
-        record = store.get(task_id)
+    record = _remote_or_local(ctx, task_id, cancel=False)
     if as_json:
         print_json(record.model_dump(mode="json"))
     else:
@@ -174,14 +181,25 @@ def cancel_task(
 
     Example: vy-nexus tasks cancel 3f2a9c0d1e4b5a69
     """
-    with open_task_store(state(ctx).settings()) as store:
-        record = store.request_cancel(task_id)
+    record = _remote_or_local(ctx, task_id, cancel=True)
     if as_json:
         print_json(record.model_dump(mode="json"))
     elif record.state.finished:
         console.print(Text(f"task {record.id} already ended: {record.state.value}"))
     else:
         console.print(Text(f"cancel requested for task {record.id} ({record.state.value})"))
+
+
+def _remote_or_local(ctx: typer.Context, task_id: str, *, cancel: bool) -> TaskRecord:
+    """The record from the server (``--server``) or the store; ``cancel`` asks for the task to be cancelled first."""
+    client = state(ctx).client()
+    if client is not None:
+        with client:
+            return TaskRecord.model_validate(client.cancel(task_id) if cancel else client.task(task_id))
+    from vy_nexus.store import open_task_store  # SQLAlchemy loads only for the tasks commands
+
+    with open_task_store(state(ctx).settings()) as store:
+        return store.request_cancel(task_id) if cancel else store.get(task_id)
 
 
 def register(app: typer.Typer) -> None:

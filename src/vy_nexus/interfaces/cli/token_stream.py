@@ -1,13 +1,42 @@
-"""Live output for ``vy-nexus run``: streamed tokens as they arrive, headed by the expert and backend producing them."""
+"""Live output for ``vy-nexus run``: the routing decision once it is made, then streamed tokens as they arrive,
+headed by the expert and backend producing them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.text import Text
 
+from vy_nexus.events import Event
 from vy_nexus.reasoning.llm import TokenEvent
-from vy_nexus.tasks import AggregatedResult
+from vy_nexus.tasks import AggregatedResult, RoutingDecision
+
+
+class RoutingPrinter:
+    """An event subscriber that prints the routing decision (``task.routed``) as soon as the router makes it."""
+
+    def __init__(self, console: Console, render: Callable[[RoutingDecision], RenderableType]) -> None:
+        self.console = console
+        self.render = render
+        self.shown: RoutingDecision | None = None
+
+    def __call__(self, event: Event) -> None:
+        if event.kind != "task.routed" or self.shown is not None or event.task_id is None:
+            return
+        meta = event.metadata
+        self.shown = RoutingDecision(
+            task_id=event.task_id,
+            expert_ids=list(meta["experts"]),
+            confidences=dict(meta["confidences"]),
+            strategy=str(meta["strategy"]),
+            reason=str(meta["reason"]),
+            fallback=bool(meta.get("fallback")),
+            cache_hit=bool(meta.get("cache_hit")),
+            latency_ms=float(meta.get("latency_ms") or 0.0),
+        )
+        self.console.print(self.render(self.shown))
 
 
 class TokenPrinter:
@@ -26,7 +55,9 @@ class TokenPrinter:
             if self._current is not None:
                 self.console.print()
             self.console.print(
-                f"[bold cyan]{event.expert_id or 'llm'}[/] [dim]· {event.provider}/{event.model}[/]", highlight=False
+                Text.assemble(
+                    (event.expert_id or "llm", "bold cyan"), " ", (f"· {event.provider}/{event.model}", "dim")
+                )
             )
             self._current = source
             self.texts.append("")
@@ -39,6 +70,20 @@ class TokenPrinter:
         if self._current is not None:
             self.console.print()
             self._current = None
+
+
+def truncation_notes(result: AggregatedResult) -> list[str]:
+    """A note for each answer the backend cut at the token limit (``finish_reason`` ``length``)."""
+    notes = []
+    for item in result.results:
+        output: Any = item.output
+        reasoning = output.get("reasoning") if isinstance(output, dict) else None
+        if isinstance(reasoning, dict) and reasoning.get("finish_reason") == "length":
+            notes.append(
+                f"{item.expert_id}: the answer was cut at the token limit ({reasoning.get('output_tokens')} tokens;"
+                " raise reasoning_core.max_tokens for longer answers)"
+            )
+    return notes
 
 
 def backends_used(result: AggregatedResult) -> list[str]:

@@ -1,0 +1,203 @@
+"""Scale-out with the Celery executor, measured in one run (needs Redis on 127.0.0.1:6379, or --broker):
+
+1. throughput of a CPU-bound expert (~CPU_MS ms of pure Python per call) with 1 vs 2 `vy-nexus worker`
+   processes (one pool process each), TASKS tasks submitted at once from one server; the ratio is the speed-up
+   (the target on 2 idle cores is >= 1.7x);
+2. per-task overhead of the celery executor against the local one with a no-op expert, tasks one after another:
+   microseconds per task and the ratio.
+
+Usage: python benchmarks/scale_out.py [--tasks 40] [--cpu-ms 100] [--calls 200] [--broker URL] [--store-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vy_nexus.config import load_settings
+from vy_nexus.system import VyNexus
+from vy_nexus.tasks import Task
+
+EXPERTS = """
+import time
+
+from vy_nexus.experts.base import BaseExpert, ExpertOutput
+
+
+class Burn(BaseExpert):
+    id = "burn"
+    name = "Burn"
+    capabilities = ("burn",)
+
+    def execute(self, task):
+        wall, cpu = time.perf_counter(), time.process_time()
+        total = 0
+        for i in range(int(task.input["ops"])):
+            total += i * i % 7
+        return ExpertOutput({"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu})
+
+
+class Noop(BaseExpert):
+    id = "noop"
+    name = "No-op"
+    capabilities = ("noop",)
+
+    async def execute(self, task):
+        return ExpertOutput("ok", confidence=1.0)
+"""
+
+
+def make_home(root: Path, executor: dict[str, Any], store_url: str | None) -> Path:
+    home = root / uuid.uuid4().hex[:8]
+    (home / "experts").mkdir(parents=True)
+    (home / "experts" / "bench_experts.py").write_text(EXPERTS, encoding="utf-8")
+    config: dict[str, Any] = {
+        "executor": executor,
+        "governance": {"max_concurrent_tasks": 64, "max_queue_size": 1000},
+        "routing": {"cache": {"enabled": False}},
+    }
+    if store_url:
+        config["store"] = {"url": store_url}
+    (home / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return home
+
+
+def start_worker(home: Path, queues: list[str]) -> subprocess.Popen[str]:
+    cli = Path(sys.executable).with_name("vy-nexus")
+    process = subprocess.Popen(
+        [str(cli), "--home", str(home), "worker", "--queues", ",".join(queues), "-c", "1", "-l", "warning"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    return process
+
+
+def stop_workers(workers: list[subprocess.Popen[str]]) -> None:
+    for worker in workers:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+    for worker in workers:
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+
+
+async def wait_for_workers(system: VyNexus, count: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = await asyncio.to_thread(system.status)
+        if len(status["executor"].get("workers", {})) >= count:
+            return
+        await asyncio.sleep(0.5)
+    raise SystemExit(f"{count} worker(s) did not answer within {timeout:.0f}s")
+
+
+def ops_for(cpu_ms: float) -> int:
+    """Loop iterations of Burn that take about ``cpu_ms`` here."""
+    started, ops = time.perf_counter(), 200_000
+    total = 0
+    for i in range(ops):
+        total += i * i % 7
+    return max(1, int(ops * cpu_ms / 1e3 / (time.perf_counter() - started)))
+
+
+async def burst(system: VyNexus, count: int, ops: int) -> tuple[float, list[int], float]:
+    """Seconds for ``count`` burn tasks submitted at once, how many calls each worker process ran, and the share
+    of a core each call got (CPU time / wall time inside the expert)."""
+    tasks = [Task(description="burn", input={"ops": ops}, context={"experts": ["burn"]}) for _ in range(count)]
+    started = time.perf_counter()
+    results = await asyncio.gather(*(system.submit(task) for task in tasks))
+    elapsed = time.perf_counter() - started
+    failed = [r.results for r in results if not r.ok]
+    if failed:
+        raise SystemExit(f"{len(failed)} burn tasks failed: {failed[0]}")
+    per_worker = Counter(r.results[0].metadata.get("worker") for r in results)
+    share = sum(r.output["cpu"] for r in results) / sum(r.output["wall"] for r in results)
+    return elapsed, sorted(per_worker.values(), reverse=True), share
+
+
+async def sequential(system: VyNexus, count: int) -> float:
+    started = time.perf_counter()
+    for _ in range(count):
+        result = await system.submit(Task(description="noop", context={"experts": ["noop"]}))
+        if not result.ok:
+            raise SystemExit(f"noop failed: {result.results}")
+    return (time.perf_counter() - started) / count
+
+
+async def throughput(root: Path, args: argparse.Namespace, workers: int, ops: int) -> tuple[float, list[int], float]:
+    home = make_home(root, {"kind": "celery", "broker_url": args.broker}, args.store_url)
+    processes = [start_worker(home, ["vy-nexus.expert.burn"]) for _ in range(workers)]
+    try:
+        async with VyNexus(load_settings(home), observe=False) as system:
+            await wait_for_workers(system, workers)
+            await burst(system, 4, ops)  # warm-up: each pool process loads its experts and opens the store
+            elapsed, per_worker, share = await burst(system, args.tasks, ops)
+            return args.tasks / elapsed, per_worker, share
+    finally:
+        stop_workers(processes)
+
+
+async def overhead(root: Path, args: argparse.Namespace) -> tuple[float, float]:
+    local_home = make_home(root, {"kind": "local"}, None)
+    async with VyNexus(load_settings(local_home), observe=False) as system:
+        await sequential(system, 20)
+        local = await sequential(system, args.calls)
+    home = make_home(root, {"kind": "celery", "broker_url": args.broker}, args.store_url)
+    processes = [start_worker(home, ["vy-nexus.expert.noop"])]
+    try:
+        async with VyNexus(load_settings(home), observe=False) as system:
+            await wait_for_workers(system, 1)
+            await sequential(system, 20)
+            celery = await sequential(system, args.calls)
+    finally:
+        stop_workers(processes)
+    return local, celery
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=40)
+    parser.add_argument("--cpu-ms", type=float, default=100.0)
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--broker", default="redis://127.0.0.1:6379/15")
+    parser.add_argument("--store-url", default=None, help="default: SQLite in a temporary home")
+    args = parser.parse_args()
+    ops = ops_for(args.cpu_ms)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        one, _, one_share = await throughput(root, args, 1, ops)
+        two, calls, two_share = await throughput(root, args, 2, ops)
+        local, celery = await overhead(root, args)
+    print(f"CPU-bound expert (~{args.cpu_ms:.0f} ms/call, {args.tasks} tasks at once), {os.cpu_count()} CPUs:")
+    print(f"  1 worker process  : {one:6.2f} tasks/s   each call got {one_share:.0%} of a core")
+    print(
+        f"  2 worker processes: {two:6.2f} tasks/s   each call got {two_share:.0%} of a core; calls per process {calls}"
+    )
+    print(f"  speed-up {two / one:.2f}x; CPU the calls got, 2 vs 1 processes: {2 * two_share / one_share:.2f}x")
+    print(
+        f"  load average at the end: {os.getloadavg()[0]:.1f} (other processes on this machine compete for the cores)"
+    )
+    print(f"No-op expert, {args.calls} tasks one after another:")
+    print(f"  local executor : {local * 1e6:9.0f} us/task")
+    print(f"  celery executor: {celery * 1e6:9.0f} us/task   overhead {(celery - local) * 1e6:.0f} us")
+    print(f"  ratio celery/local: {celery / local:.1f}x")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

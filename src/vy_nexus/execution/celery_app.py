@@ -1,0 +1,101 @@
+"""The Celery application, built from settings (never at import): the same for the server and every worker.
+
+One Celery task, ``vy_nexus.run_expert(task, expert_id, budget_seconds, sent_at)``, on a queue per expert
+(``vy-nexus.expert.<id>``, or ``executor.queues[<id>]``). Only a worker registers its body (a thin wrapper around
+``worker.WorkerRuntime``); the server just sends. Delivery is at-least-once — ``acks_late``, a message whose
+worker process died is requeued (``reject_on_worker_lost``), one message per worker process at a time
+(``worker_prefetch_multiplier = 1``), a Redis visibility timeout longer than the longest task — and the call
+ledger in the task store (store/calls.py) makes it exactly one result per (task id, expert id). Results travel
+through that ledger, not through a Celery result backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Celery
+from kombu.utils.url import maybe_sanitize_url
+
+from vy_nexus.config import ExecutorSettings, Settings
+from vy_nexus.errors import BrokerError, StoreError
+
+TASK_NAME = "vy_nexus.run_expert"
+QUEUE_PREFIX = "vy-nexus.expert."
+
+
+def queue_for(executor: ExecutorSettings, expert_id: str) -> str:
+    return executor.queues.get(expert_id) or QUEUE_PREFIX + expert_id
+
+
+def broker_label(url: str) -> str:
+    """The broker URL with its password masked, for messages."""
+    return str(maybe_sanitize_url(url))
+
+
+def celery_retries(settings: Settings) -> int:
+    return min(settings.executor.max_retries, settings.governance.max_retries)
+
+
+def visibility_timeout(settings: Settings) -> float:
+    """Longer than any task may run, so Redis never hands a running call to a second worker."""
+    longest = max(settings.executor.expert_timeout_seconds, settings.governance.max_task_duration_seconds)
+    return max(settings.executor.visibility_timeout_seconds, longest + 60.0)
+
+
+@dataclass(frozen=True, slots=True)
+class CallOutcome:
+    """What a worker did with one delivery: the call is finished (its result is in the ledger), or Celery should
+    retry it after ``retry_in`` seconds."""
+
+    retry_in: float | None = None
+
+
+CallRunner = Callable[[dict[str, Any], str, float, float, int, int], CallOutcome]
+"""(task as JSON data, expert id, budget seconds, sent at (epoch), attempt (Celery retries so far), retries left)."""
+
+
+def build_celery_app(settings: Settings, runner: CallRunner | None = None) -> Celery:
+    """The app for ``settings``; with ``runner`` (a worker process) the expert task is registered to call it."""
+    executor = settings.executor
+    app = Celery("vy_nexus", broker=executor.broker_url, set_as_current=False)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        worker_cancel_long_running_tasks_on_connection_loss=False,  # a redelivery finds the call in the ledger
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,  # a worker waits for its broker to come back, however long
+        broker_transport_options={"visibility_timeout": visibility_timeout(settings)},
+        task_default_queue=QUEUE_PREFIX + "default",
+    )
+    if runner is not None:
+        _register_task(app, runner, celery_retries(settings))
+    return app
+
+
+def _register_task(app: Celery, runner: CallRunner, max_retries: int) -> None:
+    @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=max_retries)  # type: ignore[untyped-decorator]
+    def run_expert(self: Any, task: dict[str, Any], expert_id: str, budget: float, sent_at: float) -> None:
+        retries = int(self.request.retries or 0)
+        try:
+            outcome = runner(task, expert_id, float(budget), float(sent_at), retries, max(0, max_retries - retries))
+        except StoreError as exc:  # the store is away: the call cannot be claimed or answered yet, try again soon
+            raise self.retry(exc=exc, countdown=1.0, max_retries=max(max_retries, 3)) from exc
+        if outcome.retry_in is not None:
+            raise self.retry(countdown=outcome.retry_in)
+
+
+def check_broker(app: Celery, timeout: float = 3.0) -> None:
+    """Raise ``BrokerError`` naming the broker (password masked) unless it accepts a connection now."""
+    url = str(app.conf.broker_url)
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=timeout)
+    except Exception as exc:
+        raise BrokerError(f"cannot reach the broker {broker_label(url)}: {exc}") from exc

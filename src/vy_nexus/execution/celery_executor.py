@@ -1,0 +1,235 @@
+"""The Celery executor: each expert call is one Celery task on the expert's queue, run by a worker process.
+
+The event loop never waits on the network: messages are published from a small thread pool (with Celery's
+publish retries while the broker is away, bounded by the call's budget), and one watcher thread polls the call
+ledger in the task store for the results of every call in flight, in one query per round (every 2 ms while
+results keep coming, backing off to 25 ms). A broker that cannot be reached, or no result within the budget,
+comes back as an error result naming the broker or the queue, so aggregation always runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+import time
+from typing import Any
+
+from kombu.exceptions import OperationalError
+
+from vy_nexus.config import Settings
+from vy_nexus.errors import BrokerError, StoreError
+from vy_nexus.execution.celery_app import TASK_NAME, broker_label, build_celery_app, check_broker, queue_for
+from vy_nexus.execution.executor import ExpertCall
+from vy_nexus.experts.registry import ExpertRegistry
+from vy_nexus.store.calls import CallKey, CallLedger
+from vy_nexus.tasks import ExpertResult
+
+RESULT_GRACE = 0.5
+"""Seconds the server waits past a call's budget for the worker's own timeout result to arrive."""
+
+
+class ResultWatcher:
+    """One thread that polls the ledger for the calls in flight and hands each result to its waiting future."""
+
+    def __init__(self, ledger: CallLedger, *, fastest: float = 0.002, slowest: float = 0.025) -> None:
+        self._ledger = ledger
+        self._fastest = fastest
+        self._slowest = slowest
+        self._lock = threading.Lock()
+        self._waiting: dict[CallKey, tuple[asyncio.AbstractEventLoop, asyncio.Future[str]]] = {}
+        self._wake = threading.Event()
+        self._closing = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.errors = 0
+
+    def watch(self, key: CallKey) -> asyncio.Future[str]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[str] = loop.create_future()
+        with self._lock:
+            self._waiting[key] = (loop, future)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="vy-nexus-celery-results", daemon=True)
+                self._thread.start()
+        self._wake.set()
+        return future
+
+    def forget(self, key: CallKey) -> None:
+        with self._lock:
+            self._waiting.pop(key, None)
+
+    def close(self) -> None:
+        self._closing.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+
+    def _run(self) -> None:
+        interval = self._fastest
+        while not self._closing.is_set():
+            with self._lock:
+                keys = list(self._waiting)
+            if not keys:
+                self._wake.wait()
+                self._wake.clear()
+                interval = self._fastest
+                continue
+            try:
+                found = self._ledger.results(keys)
+            except Exception:  # the store is away for a moment: the calls time out if it stays away
+                self.errors += 1
+                found = {}
+            for key, result in found.items():
+                with self._lock:
+                    waiter = self._waiting.pop(key, None)
+                if waiter is not None:
+                    loop, future = waiter
+                    loop.call_soon_threadsafe(_resolve, future, result)
+            interval = self._fastest if found else min(self._slowest, interval * 1.25)
+            if self._wake.wait(interval):
+                self._wake.clear()
+                interval = self._fastest
+
+
+def _resolve(future: asyncio.Future[str], result: str) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+class CeleryExecutor:
+    name = "celery"
+
+    def __init__(self, settings: Settings, registry: ExpertRegistry, *, publish_threads: int = 4) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.app = build_celery_app(settings)
+        self.ledger = CallLedger(settings.store_url)
+        self.watcher = ResultWatcher(self.ledger)
+        self._publisher = concurrent.futures.ThreadPoolExecutor(publish_threads, thread_name_prefix="vy-nexus-send")
+        self._opened = False
+        self._open_lock = threading.Lock()
+
+    @property
+    def broker(self) -> str:
+        return broker_label(str(self.app.conf.broker_url))
+
+    async def run(self, call: ExpertCall) -> ExpertResult:
+        task, expert_id, budget = call.task, call.expert_id, call.budget_seconds
+        started = time.perf_counter()
+        try:
+            await self._open()
+        except StoreError as exc:
+            return _failure(call, f"cannot reach the task store, where the results come back: {exc}", "store", started)
+        key = (task.id, expert_id)
+        result = self.watcher.watch(key)
+        queue = queue_for(self.settings.executor, expert_id)
+        try:
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.run_in_executor(self._publisher, self._publish, call, queue)
+            except OperationalError as exc:
+                return _failure(call, f"cannot reach the broker {self.broker}: {exc}", "unreachable", started)
+            except Exception as exc:
+                return _failure(call, f"could not send the call to {queue}: {exc!r}", "error", started)
+            try:
+                async with asyncio.timeout(max(0.0, budget - (time.perf_counter() - started)) + RESULT_GRACE):
+                    data = await result
+            except TimeoutError:
+                message = f"no result within {budget:.1f}s from queue {queue} (is a worker consuming it?)"
+                return _failure(call, message, "timeout", started)
+            except asyncio.CancelledError:  # the task was cancelled: a call still queued need not run
+                self._publisher.submit(self.app.control.revoke, celery_id(call))
+                raise
+        finally:
+            self.watcher.forget(key)
+        return ExpertResult.model_validate_json(data)
+
+    def _publish(self, call: ExpertCall, queue: str) -> None:
+        budget = call.budget_seconds
+        self.app.send_task(
+            TASK_NAME,
+            args=[call.task.model_dump(mode="json"), call.expert_id, budget, time.time()],
+            task_id=celery_id(call),
+            queue=queue,
+            expires=budget,
+            soft_time_limit=budget + 2.0,
+            time_limit=budget + 10.0,
+            retry=True,
+            retry_policy={
+                "max_retries": max(1, int(budget)),
+                "interval_start": 0.0,
+                "interval_step": 0.5,
+                "interval_max": 1.0,
+            },
+        )
+
+    async def _open(self) -> None:
+        if not self._opened:
+            await asyncio.to_thread(self._open_ledger)
+
+    def _open_ledger(self) -> None:
+        with self._open_lock:
+            if not self._opened:
+                self.ledger.open()
+                self.ledger.prune(time.time() - self.settings.store.retention_days * 86400)
+                self._opened = True
+
+    def status(self) -> dict[str, Any]:
+        """The broker, the workers that answer with the queues they consume, and each expert queue with the
+        messages waiting in it (``None``: unknown). Waits up to a second for the workers' replies."""
+        info: dict[str, Any] = {"broker": self.broker}
+        queues = sorted({queue_for(self.settings.executor, expert.id) for expert in self.registry})
+        try:
+            check_broker(self.app, timeout=2.0)
+        except BrokerError as exc:
+            return {**info, "broker_error": str(exc), "workers": {}, "queues": dict.fromkeys(queues)}
+        replies = self.app.control.inspect(timeout=1.0).active_queues() or {}
+        info["workers"] = {name: sorted(q["name"] for q in consumed) for name, consumed in sorted(replies.items())}
+        info["queues"] = self.queue_depths(queues)
+        return info
+
+    def queue_depths(self, queues: list[str]) -> dict[str, int | None]:
+        """Messages waiting in each queue (``None`` where the broker does not know the queue yet: AMQP before
+        the first worker or message declared it)."""
+        depths: dict[str, int | None] = {}
+        with self.app.connection_for_read() as connection:
+            for name in queues:
+                channel = connection.channel()
+                try:
+                    depths[name] = _depth(channel, name)
+                except Exception:
+                    depths[name] = None
+                finally:
+                    with contextlib.suppress(Exception):
+                        channel.close()
+        return depths
+
+    async def aclose(self) -> None:
+        self.watcher.close()
+        self._publisher.shutdown(wait=False, cancel_futures=True)
+        await asyncio.to_thread(self.ledger.close)
+
+
+def celery_id(call: ExpertCall) -> str:
+    """The Celery task id of a call: its dedupe key."""
+    return f"{call.task.id}.{call.expert_id}"
+
+
+def _depth(channel: Any, queue: str) -> int:
+    # Redis (a kombu virtual transport) keeps a queue as a list that exists only while it holds messages, so a
+    # passive declare says "not found" for an empty queue; its ``_size`` is the list's length. AMQP counts itself.
+    size = getattr(channel, "_size", None)
+    if callable(size):
+        return int(size(queue))
+    return int(channel.queue_declare(queue=queue, passive=True).message_count)
+
+
+def _failure(call: ExpertCall, error: str, kind: str, started: float) -> ExpertResult:
+    return ExpertResult(
+        task_id=call.task.id,
+        expert_id=call.expert_id,
+        error=error,
+        error_kind=kind,
+        duration_ms=(time.perf_counter() - started) * 1e3,
+    )

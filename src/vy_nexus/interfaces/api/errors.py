@@ -1,0 +1,106 @@
+"""The one error body: every failure becomes ``{"error", "message", "details"}`` with the status the project's
+exception tree names (``VyNexusError.http_status``); under ``/v1`` it takes OpenAI's shape instead, so OpenAI clients
+read it. No body carries a traceback, a file path or a key: messages are scrubbed of paths, and unexpected errors say
+only ``internal error`` (the server log has the rest)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from vy_nexus.errors import GovernanceError, VyNexusError
+
+_log = logging.getLogger(__name__)
+
+_PATH = re.compile(r"(?<![\w:/.])(?:~|\.{1,2})?/(?:[\w.@+-]+/)+[\w.@+-]*")
+_KEY = re.compile(r"vyn_[0-9a-f]{12}_[A-Za-z0-9_-]+")
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+_OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                 404: "not_found_error", 409: "conflict_error", 413: "invalid_request_error",
+                 422: "invalid_request_error", 429: "rate_limit_error"}  # fmt: skip
+
+
+def scrub(message: str) -> str:
+    """``message`` without file paths or API keys."""
+    return _PATH.sub("<path>", _KEY.sub("<key>", message))
+
+
+def error_code(exc: VyNexusError) -> str:
+    """``GovernanceError`` → ``governance``, ``TaskNotFoundError`` → ``task_not_found``."""
+    name = type(exc).__name__.removesuffix("Error") or "vy_nexus"
+    return _CAMEL.sub("_", name).lower()
+
+
+def _details(exc: VyNexusError) -> dict[str, Any]:
+    details: dict[str, Any] = {}
+    for name in ("task_id", "expert_id", "verdict", "policy", "approval_id"):
+        value = getattr(exc, name, None)
+        if value is not None:
+            details[name] = value
+    return details
+
+
+def _status_code(status: int) -> str:
+    if status == 413:  # RFC 9110's name; Python 3.11 still says "Request Entity Too Large"
+        return "content_too_large"
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return "http_error"
+
+
+def error_response(
+    request: Request,
+    status: int,
+    error: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    message = scrub(message)
+    if request.url.path.startswith("/v1/"):
+        kind = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+        body: dict[str, Any] = {"error": {"message": message, "type": kind, "param": None, "code": error}}
+    else:
+        body = {"error": error, "message": message, "details": details or {}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def handle_error(request: Request, exc: Exception) -> JSONResponse:
+    """The one handler, registered for the project's errors, HTTP errors, validation errors and anything else."""
+    if isinstance(exc, VyNexusError):
+        status = exc.http_status
+        if status >= 500:
+            _log.warning("%s %s failed: %s", request.method, request.url.path, exc)
+        headers = {"Retry-After": "1"} if isinstance(exc, GovernanceError) and status == 429 else None
+        return error_response(request, status, error_code(exc), str(exc), _details(exc), headers)
+    if isinstance(exc, HTTPException):
+        code = _status_code(exc.status_code)
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return error_response(request, exc.status_code, code, message, headers=exc.headers)
+    if isinstance(exc, RequestValidationError):
+        problems = [
+            {
+                "loc": [str(part) for part in item.get("loc", ())],
+                "msg": str(item.get("msg", "")),
+                "type": item.get("type"),
+            }
+            for item in exc.errors()
+        ]
+        summary = "; ".join(f"{'.'.join(p['loc'])}: {p['msg']}" for p in problems[:5]) or "invalid request"
+        return error_response(request, 422, "invalid_request", summary, {"errors": problems})
+    _log.error("%s %s: unexpected error", request.method, request.url.path, exc_info=exc)
+    return error_response(request, 500, "internal", "internal error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    for kind in (VyNexusError, HTTPException, RequestValidationError, Exception):
+        app.add_exception_handler(kind, handle_error)

@@ -1,0 +1,1 @@
+"""One router per area; ``app.create_app`` includes them all."""

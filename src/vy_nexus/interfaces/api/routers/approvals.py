@@ -1,0 +1,25 @@
+"""Approval requests for destructive actions: list them, approve or deny one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from vy_nexus.execution.approvals import Approval
+from vy_nexus.interfaces.api.deps import Actor, System, api_key
+from vy_nexus.interfaces.api.schemas import ApprovalDecision
+
+router = APIRouter(tags=["approvals"], dependencies=[Depends(api_key)])
+
+
+@router.get("/api/approvals", response_model=list[Approval])
+def list_approvals(
+    system: System, include_all: Annotated[bool, Query(alias="all", description="Not only pending ones.")] = False
+) -> list[Approval]:
+    return system.governance.approvals.all(None if include_all else "pending")
+
+
+@router.post("/api/approvals/{approval_id}", response_model=Approval)
+def decide(system: System, who: Actor, approval_id: str, body: ApprovalDecision) -> Approval:
+    return system.governance.decide_approval(approval_id, approve=body.decision == "approve", by=who, note=body.note)

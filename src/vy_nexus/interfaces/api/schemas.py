@@ -1,0 +1,91 @@
+"""Request and response bodies of the REST API (pydantic: validated in, documented in ``/openapi.json``)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vy_nexus.errors import InputError
+from vy_nexus.execution.aggregation import AGGREGATORS
+from vy_nexus.payloads import build_task, parse_payload
+from vy_nexus.tasks import MAX_DESCRIPTION_CHARS, Task
+
+Aggregation = Literal["single", "confidence_weighted", "majority_vote", "ensemble"]
+assert set(AGGREGATORS) == set(Aggregation.__args__)  # type: ignore[attr-defined]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskText(_Body):
+    description: str = Field(min_length=1, max_length=MAX_DESCRIPTION_CHARS, description="What you want done.")
+    type: str = Field(default="general", min_length=1, max_length=64, description="code, research, data, ...")
+    input: Any = Field(default=None, description="The payload: JSON as is; a string is parsed like a file's text.")
+    input_base64: str | None = Field(default=None, description="A binary payload (e.g. an SQLite file), base64.")
+    filename: str | None = Field(
+        default=None, max_length=255, description="The payload's file name: its suffix picks the format."
+    )
+    top_k: int | None = Field(default=None, ge=1, le=16, description="How many experts to choose.")
+
+    def to_task(self, spool_dir: Path, experts: list[str] | None = None) -> Task:
+        """The task, its payload read by the same rules as the CLI's ``--input``."""
+        if self.input is not None and self.input_base64 is not None:
+            raise InputError("send either input or input_base64, not both")
+        payload = self.input
+        if self.input_base64 is not None:
+            try:
+                raw = base64.b64decode(self.input_base64, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise InputError("input_base64 is not valid base64") from exc
+            payload = parse_payload(raw, filename=self.filename or "upload", spool_dir=spool_dir)
+        elif isinstance(payload, str) and self.filename is not None:
+            payload = parse_payload(payload, filename=self.filename)
+        return build_task(self.description, task_type=self.type, payload=payload, experts=experts)
+
+
+class TaskSubmission(TaskText):
+    experts: list[str] | None = Field(default=None, max_length=16, description="Use these experts, skip routing.")
+    aggregation: Aggregation | None = Field(default=None, description="How to combine several experts' results.")
+
+
+class RouteRequest(TaskText):
+    pass
+
+
+class TaskAccepted(BaseModel):
+    id: str
+    state: Literal["queued"] = "queued"
+    location: str
+    events: str
+
+
+class ApprovalDecision(_Body):
+    decision: Literal["approve", "deny"]
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class StopRequestBody(_Body):
+    reason: str = Field(default="requested through the API", min_length=1, max_length=500)
+    approval_id: str | None = Field(default=None, max_length=64, description="An approved request for this stop.")
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    ready: bool
+    reason: str
+    version: str
+
+
+class ExpertRemoved(BaseModel):
+    id: str
+    removed: bool = True
+
+
+class StopAccepted(BaseModel):
+    stopping: bool
+    reason: str

@@ -1,0 +1,58 @@
+"""How the pages print numbers and times (Jinja2 filters). ``None`` (no data) prints as a dash."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+DASH = "—"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return DASH
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{seconds:.0f}s"
+
+
+def percent(value: float | None) -> str:
+    return DASH if value is None else f"{value * 100:.1f}%"
+
+
+def ms(value: float | None) -> str:
+    if value is None:
+        return DASH
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.1f} ms"
+
+
+def clock(epoch: float | None) -> str:
+    if epoch is None:
+        return DASH
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+
+
+def pretty(value: Any) -> str:
+    """Text as it is; anything else as indented JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+FILTERS: dict[str, Callable[..., str]] = {
+    "duration": duration,
+    "percent": percent,
+    "ms": ms,
+    "clock": clock,
+    "pretty": pretty,
+}

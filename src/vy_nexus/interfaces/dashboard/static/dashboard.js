@@ -1,0 +1,162 @@
+// vy-nexus dashboard: live parts of the page. One Server-Sent Events stream (/dashboard/api/live) ticks every few
+// seconds; on each tick the page's [data-fragment] parts are fetched again and its charts redrawn. Without
+// EventSource, or when the stream stays down, the same refresh runs on a timer (polling).
+(function () {
+  "use strict";
+  var POLL_MS = 3000;
+  var live = document.getElementById("live");
+  var polling = null;
+
+  function setLive(text, cls) {
+    if (live) { live.textContent = text; live.className = "live " + cls; }
+  }
+
+  function refreshFragments() {
+    document.querySelectorAll("[data-fragment]").forEach(function (el) {
+      if (el.contains(document.activeElement) && document.activeElement !== document.body) { return; }
+      fetch(el.getAttribute("data-fragment"), { credentials: "same-origin", headers: { Accept: "text/html" } })
+        .then(function (r) { if (r.status === 401) { location.href = "/dashboard/login"; } return r.ok ? r.text() : null; })
+        .then(function (html) { if (html !== null && el.innerHTML !== html) { el.innerHTML = html; } })
+        .catch(function () {});
+    });
+  }
+
+  function tick() {
+    refreshFragments();
+    drawCharts();
+  }
+
+  function startPolling() {
+    if (polling === null) {
+      setLive("polling", "poll");
+      polling = setInterval(tick, POLL_MS);
+    }
+  }
+
+  function connect() {
+    if (!window.EventSource) { startPolling(); return; }
+    var source = new EventSource("/dashboard/api/live");
+    var first = true;
+    source.addEventListener("overview", function () {
+      if (polling !== null) { clearInterval(polling); polling = null; }
+      setLive("live", "on");
+      if (first) { first = false; return; }  // the page was rendered a moment ago
+      tick();
+    });
+    source.onerror = function () {
+      if (source.readyState === EventSource.CLOSED) { startPolling(); } else { setLive("reconnecting…", "poll"); }
+    };
+  }
+
+  // -- charts (uPlot) ------------------------------------------------------------------------------------------------
+  var charts = {};
+  var SPECS = {
+    routing: function (data) {
+      var s = data.series;
+      renderRoutingSummary(data.summary);
+      return {
+        series: [{}, { label: "fallback rate", stroke: "#c0392b", scale: "rate" },
+                 { label: "cache hit rate", stroke: "#2980b9", scale: "rate" },
+                 { label: "p50 routing ms", stroke: "#27ae60", scale: "ms" }],
+        axes: [{}, { scale: "rate", label: "rate" }, { scale: "ms", side: 1, label: "ms", grid: { show: false } }],
+        scales: { rate: { range: [0, 1] } },
+        data: [s.t, s.fallback_rate, s.cache_hit_rate, s.p50_ms],
+      };
+    },
+    resources: function (data) {
+      var s = data.series;
+      return {
+        series: [{}, { label: "CPU %", stroke: "#c0392b" }, { label: "memory %", stroke: "#2980b9" },
+                 { label: "disk %", stroke: "#8e44ad" }],
+        scales: { y: { range: [0, 100] } },
+        data: [s.t, s.cpu_percent, s.memory_percent, s.disk_percent],
+      };
+    },
+  };
+
+  function drawCharts() {
+    document.querySelectorAll("[data-chart]").forEach(function (el) {
+      var kind = el.getAttribute("data-chart");
+      fetch(el.getAttribute("data-src"), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) {
+          if (data === null) { return; }
+          var spec = SPECS[kind](data);
+          if (spec.data[0].length === 0) { el.textContent = "No samples in this window yet."; return; }
+          if (charts[kind]) { charts[kind].setData(spec.data); return; }
+          el.textContent = "";
+          if (!window.uPlot) { el.textContent = "Charts need the uPlot script."; return; }
+          charts[kind] = new window.uPlot({ width: Math.min(el.clientWidth || 900, 1100), height: 280,
+            series: spec.series, axes: spec.axes, scales: spec.scales }, spec.data, el);
+        })
+        .catch(function () {});
+    });
+  }
+
+  function renderRoutingSummary(summary) {
+    var box = document.getElementById("routing-summary");
+    if (!box || !summary) { return; }
+    function pct(v) { return v === null || v === undefined ? "—" : (v * 100).toFixed(1) + "%"; }
+    function ms(v) { return v === null || v === undefined ? "—" : v.toFixed(1) + " ms"; }
+    var cards = [["Decisions", String(summary.decisions)], ["Fallback rate", pct(summary.fallback_rate)],
+                 ["Cache hit rate", pct(summary.cache_hit_rate)], ["Routing p50", ms(summary.latency_p50_ms)],
+                 ["Routing p95", ms(summary.latency_p95_ms)]];
+    box.textContent = "";
+    cards.forEach(function (c) {
+      var d = document.createElement("div"); d.className = "card";
+      var s = document.createElement("span"); s.textContent = c[0];
+      var b = document.createElement("b"); b.textContent = c[1];
+      d.appendChild(s); d.appendChild(b); box.appendChild(d);
+    });
+    var hist = document.getElementById("confidence");
+    if (hist) {
+      var max = Math.max.apply(null, summary.confidence_histogram.map(function (h) { return h.count; }).concat([1]));
+      hist.textContent = "";
+      summary.confidence_histogram.forEach(function (h) {
+        var row = document.createElement("div"); row.className = "hrow";
+        var label = document.createElement("span"); label.textContent = h.from.toFixed(1) + "–" + h.to.toFixed(1);
+        var bar = document.createElement("span"); bar.className = "bar"; bar.style.width = (100 * h.count / max) + "%";
+        var n = document.createElement("small"); n.textContent = String(h.count);
+        row.appendChild(label); row.appendChild(bar); row.appendChild(n); hist.appendChild(row);
+      });
+    }
+    var list = document.getElementById("strategies");
+    if (list) {
+      list.textContent = "";
+      Object.keys(summary.strategies).forEach(function (name) {
+        var li = document.createElement("li"); li.textContent = name + ": " + summary.strategies[name];
+        list.appendChild(li);
+      });
+    }
+  }
+
+  // -- a task's page: its own feed while it runs ---------------------------------------------------------------------
+  function followTask() {
+    var state = document.querySelector("[data-task-live]");
+    if (!state || state.getAttribute("data-finished") === "yes") { return; }
+    var id = state.getAttribute("data-task-live");
+    var output = document.getElementById("output");
+    function pollTask() {
+      var timer = setInterval(function () {
+        fetch("/dashboard/api/tasks/" + encodeURIComponent(id), { credentials: "same-origin" })
+          .then(function (r) { return r.ok ? r.json() : null; })
+          .then(function (d) {
+            if (d === null) { return; }
+            state.textContent = d.task.state;
+            if (["queued", "running"].indexOf(d.task.state) < 0) { clearInterval(timer); location.reload(); }
+          }).catch(function () {});
+      }, 1000);
+    }
+    if (!window.EventSource) { pollTask(); return; }
+    var feed = new EventSource("/dashboard/tasks/" + encodeURIComponent(id) + "/events");
+    var done = false;
+    feed.addEventListener("state", function (e) { state.textContent = JSON.parse(e.data).state; });
+    feed.addEventListener("token", function (e) { output.textContent += JSON.parse(e.data).text; });
+    feed.addEventListener("result", function () { done = true; feed.close(); location.reload(); });
+    feed.onerror = function () { if (!done) { feed.close(); pollTask(); } };
+  }
+
+  connect();
+  drawCharts();
+  followTask();
+})();

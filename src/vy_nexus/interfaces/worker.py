@@ -1,0 +1,227 @@
+"""A Celery worker process: the same ``VyNexus`` as the server (built-ins, experts directory, plugins), running
+the expert calls it takes from its queues with the local executor.
+
+Each delivery: claim the call in the ledger (a finished call is not run again; a redelivery is counted and
+bounded), run the expert under what is left of its budget, then store the result — or, for a retryable failure
+with retries and budget left, ask Celery to retry with exponential backoff. Celery's soft and hard time limits
+(budget + 2 s, budget + 10 s) back up the executor's own timeout: the hard one ends a pool process whose expert
+blocks its event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from vy_nexus.config import Settings
+from vy_nexus.errors import BrokerError, ConfigError
+from vy_nexus.execution.celery_app import CallOutcome, broker_label, build_celery_app, check_broker, queue_for
+from vy_nexus.execution.executor import ExpertCall
+from vy_nexus.observability.stack import Observability
+from vy_nexus.store.calls import CallLedger
+from vy_nexus.system import VyNexus
+from vy_nexus.tasks import ExpertResult, Task
+
+SOFT_LIMIT_MARGIN = 2.0
+HARD_LIMIT_MARGIN = 10.0
+
+
+def worker_settings(settings: Settings) -> Settings:
+    """The worker runs experts in its own process, one attempt per Celery delivery (Celery retries)."""
+    local = settings.executor.model_copy(update={"kind": "local", "max_retries": 0})
+    return settings.model_copy(update={"executor": local})
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def failure(task_id: str, expert_id: str, error: str, kind: str, attempts: int = 1) -> ExpertResult:
+    return ExpertResult(task_id=task_id, expert_id=expert_id, error=error, error_kind=kind, attempts=attempts)
+
+
+class WorkerRuntime:
+    """Runs expert calls in one worker process. The system is built once, before the pool forks; the ledger's
+    connections and the event loop belong to the process that uses them, so each pool process opens its own."""
+
+    def __init__(self, settings: Settings, system: VyNexus) -> None:
+        self.settings = settings
+        self.system = system
+        self.max_deliveries = settings.executor.max_redeliveries + 1
+        self._pid = 0
+        self._ledger: CallLedger | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __call__(
+        self, data: dict[str, Any], expert_id: str, budget: float, sent_at: float, attempt: int, retries_left: int
+    ) -> CallOutcome:
+        ledger = self._process_ledger()
+        try:
+            task = Task.model_validate(data)
+        except ValidationError as exc:
+            task_id = str(data.get("id", "")) if isinstance(data, dict) else ""
+            if task_id:
+                result = failure(task_id, expert_id, f"the worker could not read the task: {exc}", "invalid")
+                ledger.claim(task_id, expert_id, attempt=attempt, worker=worker_id(), max_deliveries=1, lost=str)
+                ledger.complete(task_id, expert_id, result.model_dump_json())
+            return CallOutcome()
+        claim = ledger.claim(
+            task.id,
+            expert_id,
+            attempt=attempt,
+            worker=worker_id(),
+            max_deliveries=self.max_deliveries,
+            lost=lambda deliveries: failure(
+                task.id,
+                expert_id,
+                f"the worker running it was lost {deliveries} times; not delivered again",
+                "worker_lost",
+                attempts=attempt + 1,
+            ).model_dump_json(),
+        )
+        if not claim.run:
+            return CallOutcome()
+        result = self._run(task, expert_id, budget - min(max(0.0, time.time() - sent_at), budget))
+        result.attempts = attempt + 1
+        result.metadata["worker"] = worker_id()
+        if claim.deliveries > 1:
+            result.metadata["deliveries"] = claim.deliveries
+        if not result.ok and result.metadata.get("retryable") and retries_left > 0:
+            executor = self.settings.executor
+            delay = min(executor.backoff_max_seconds, executor.backoff_base_seconds * 2**attempt)
+            if time.time() - sent_at + delay < budget:
+                self._journal(result, f"failed ({result.error}); Celery retries in {delay:.2f}s")
+                return CallOutcome(retry_in=delay)
+        ledger.complete(task.id, expert_id, result.model_dump_json())
+        self._journal(result, "succeeded" if result.ok else f"failed: {result.error}")
+        return CallOutcome()
+
+    def _journal(self, result: ExpertResult, outcome: str) -> None:
+        """One line in this home's journal per call, so `vy-nexus logs` shows what every worker process did. The
+        metrics of the call are recorded by the server, which receives the result (no double counting)."""
+        self.system.events.publish(
+            "worker.call",
+            "worker",
+            f"{result.expert_id} {outcome} in {result.duration_ms:.1f} ms on {worker_id()}",
+            level="info" if result.ok else "warn",
+            task_id=result.task_id,
+            expert_id=result.expert_id,
+            metadata={k: v for k, v in result.metadata.items() if k in ("worker", "deliveries", "retryable")}
+            | {"attempt": result.attempts, "duration_ms": result.duration_ms},
+        )
+
+    def _run(self, task: Task, expert_id: str, budget: float) -> ExpertResult:
+        from celery.exceptions import SoftTimeLimitExceeded
+
+        if budget <= 0:
+            return failure(task.id, expert_id, "its budget ran out while it waited in the queue", "timeout")
+        loop = self._process_loop()
+        try:
+            return loop.run_until_complete(self.system.executor.run(ExpertCall(task, expert_id, budget)))
+        except SoftTimeLimitExceeded:
+            self._loop = None  # the interrupted loop is left behind; the next call gets a new one
+            return failure(task.id, expert_id, f"timed out after {budget:.1f}s (worker time limit)", "timeout")
+
+    def _process_ledger(self) -> CallLedger:
+        if self._pid != os.getpid():  # first call in this (pool) process: its own connections, loop and writer
+            self._pid = os.getpid()
+            self._ledger = CallLedger(self.settings.store_url).open()
+            self._loop = None
+            # Observers hold file locks and threads, which do not cross a fork: each pool process builds its own.
+            self.system.observability = Observability(self.system.settings, self.system.events)
+            self.system.observability.start()
+        assert self._ledger is not None
+        return self._ledger
+
+    def close(self) -> None:
+        """End of a pool process: write what its observers hold, release its connections and clients."""
+        if self._pid != os.getpid():
+            return
+        if self._loop is not None:
+            self._loop.run_until_complete(self.system.release_loop_resources())
+            self._loop.close()
+            self._loop = None
+        if self.system.observability is not None:
+            self.system.observability.close()
+            self.system.observability = None
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+        self._pid = 0
+
+    def _process_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        return self._loop
+
+
+def worker_queues(settings: Settings, system: VyNexus, chosen: Sequence[str] | None) -> list[str]:
+    """``chosen`` (checked), else one queue per registered expert."""
+    if chosen:
+        queues = [q.strip() for q in chosen if q.strip()]
+        if not queues or any(len(q) > 200 or any(c.isspace() for c in q) for q in queues):
+            raise ConfigError(f"--queues needs queue names without spaces, got {list(chosen)!r}")
+        return list(dict.fromkeys(queues))
+    return list(dict.fromkeys(queue_for(settings.executor, expert.id) for expert in system.registry))
+
+
+def wait_for_broker(app: Any, on_waiting: Callable[[str], None], *, interval: float = 2.0) -> None:
+    """Return once the broker accepts a connection; say so (``on_waiting``) when it does not, then retry."""
+    announced = 0.0
+    while True:
+        try:
+            check_broker(app)
+            return
+        except BrokerError as exc:
+            if time.monotonic() - announced > 30.0:
+                announced = time.monotonic()
+                on_waiting(f"{exc}; retrying every {interval:.0f}s until it answers (Ctrl-C to stop)")
+            time.sleep(interval)
+
+
+def run_worker(
+    settings: Settings,
+    *,
+    queues: Sequence[str] | None = None,
+    concurrency: int | None = None,
+    loglevel: str = "info",
+    on_waiting: Callable[[str], None] = lambda _message: None,
+    on_ready: Callable[[list[str]], None] = lambda _queues: None,
+) -> int:
+    """Build the system, wait for the broker, then consume ``queues`` with ``concurrency`` pool processes
+    (default: one per CPU) until stopped. Returns the worker's exit code."""
+    if loglevel.lower() not in ("debug", "info", "warning", "error", "critical"):
+        raise ConfigError(f"--loglevel must be debug, info, warning, error or critical, got {loglevel!r}")
+    if concurrency is not None and concurrency < 1:
+        raise ConfigError(f"--concurrency must be at least 1, got {concurrency}")
+    from celery.signals import worker_process_shutdown
+
+    system = VyNexus(worker_settings(settings), observe=False)  # pool processes observe (WorkerRuntime)
+    chosen = worker_queues(settings, system, queues)
+    if not chosen:
+        raise ConfigError("no queues to consume: no expert is registered and --queues was not given")
+    runtime = WorkerRuntime(settings, system)
+    app = build_celery_app(settings, runtime)
+    worker_process_shutdown.connect(lambda **_: runtime.close(), weak=False)
+    wait_for_broker(app, on_waiting)
+    on_ready(chosen)
+    worker = app.Worker(
+        hostname=f"vy-nexus.{os.getpid()}@{socket.gethostname()}",
+        queues=chosen,
+        concurrency=concurrency,
+        loglevel=loglevel.upper(),
+        without_gossip=True,
+        without_mingle=True,
+        quiet=True,
+    )
+    worker.start()
+    return int(worker.exitcode or 0)
+
+
+__all__ = ["WorkerRuntime", "broker_label", "run_worker", "worker_queues", "worker_settings"]

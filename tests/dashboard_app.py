@@ -1,0 +1,29 @@
+"""The system and settings the dashboard's tests serve: the scripted LLM, an expert that always crashes (to raise the
+"expert failing" alert) and a second code expert (so two experts can be chosen)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fakes.llm import ScriptedBackend
+from spine_experts import CrashingExpert, make_expert
+from vy_nexus.config import Settings, load_settings
+from vy_nexus.system import VyNexus
+
+
+def dashboard_system(settings: Settings) -> VyNexus:
+    system = VyNexus(settings, llm=ScriptedBackend("streamed answer", delay=0.01), load_plugins=False)
+    system.register(CrashingExpert(), source="test")
+    system.register(make_expert("second-opinion", ("python", "code"), output={"summary": "fine"}), source="test")
+    return system
+
+
+def dashboard_settings(home: Path) -> Settings:
+    return load_settings(
+        home,
+        store={"flush_interval_seconds": 0.02},
+        logging={"flush_interval_seconds": 0.05},
+        executor={"max_retries": 0},
+        alerts={"expert_failures": 2, "error_rate": 1.0},
+        routing={"strategy": "keyword"},
+    )

@@ -1,0 +1,76 @@
+"""`vy-nexus tasks list|show|cancel` over tasks that `vy-nexus run` recorded in a real home."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from vy_nexus.config import load_settings
+from vy_nexus.interfaces.cli import app
+from vy_nexus.store import SqlTaskStore, TaskState
+from vy_nexus.tasks import Task
+
+runner = CliRunner()
+
+
+def invoke(home: Path, *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["--home", str(home), *args], env={"COLUMNS": "120"})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_run_records_the_task_and_tasks_commands_show_it(home: Path, tmp_path: Path) -> None:
+    data = tmp_path / "sales.csv"
+    data.write_text("region,units\nnorth,3\nsouth,4\nnorth,2\n")
+    code, out, _ = invoke(home, "run", "total units by region in this csv", "--input", str(data), "--json")
+    assert code == 0
+    task_id = json.loads(out)["task_id"]
+
+    code, out, _ = invoke(home, "tasks", "list", "--json")
+    page = json.loads(out)
+    assert code == 0 and page["total"] == 1
+    assert page["items"][0]["id"] == task_id and page["items"][0]["state"] == "succeeded"
+    assert page["items"][0]["experts"] == ["data-analysis"]
+
+    code, out, _ = invoke(home, "tasks", "list", "--state", "failed")
+    assert code == 0 and "no tasks match" in out
+    code, out, _ = invoke(home, "tasks", "list", "--expert", "data-analysis")
+    assert code == 0 and task_id in out and "succeeded" in out and "1-1 of 1" in out
+
+    code, out, _ = invoke(home, "tasks", "show", task_id)
+    assert code == 0
+    for expected in ("succeeded", "data-analysis", "keyword", "allowed", "total units by region"):
+        assert expected in out
+    code, out, _ = invoke(home, "tasks", "show", task_id, "--json")
+    record = json.loads(out)
+    assert record["results"][0]["expert_id"] == "data-analysis" and record["ruling"]["verdict"] == "allowed"
+
+    code, out, _ = invoke(home, "tasks", "cancel", task_id)
+    assert code == 0 and "already ended: succeeded" in out
+
+
+def test_cancel_marks_a_live_task_for_its_owner(home: Path) -> None:
+    settings = load_settings(home)
+    server = SqlTaskStore(settings.store_url, owner_id="another-host:1:1")  # a server elsewhere, alive
+    server.open()
+    task = Task(description="a long job [with brackets]")
+    server.accept(task)
+    server.started(task.id)
+    server.flush()
+    code, out, _ = invoke(home, "tasks", "cancel", task.id)
+    assert code == 0 and f"cancel requested for task {task.id} (running)" in out
+    code, out, _ = invoke(home, "tasks", "list")
+    assert "cancelling" in out and "[with brackets]" in out  # user text printed literally
+    record = server.get(task.id)
+    server.close()
+    assert record.state is TaskState.RUNNING and record.cancel_requested
+
+
+def test_bad_state_unknown_id_and_bad_time_are_clear_errors(home: Path) -> None:
+    code, _, err = invoke(home, "tasks", "list", "--state", "sleeping")
+    assert code == 2 and "unknown task state 'sleeping'" in err
+    code, _, err = invoke(home, "tasks", "show", "nope")
+    assert code == 2 and "no task with id 'nope'" in err
+    code, _, err = invoke(home, "tasks", "list", "--since", "yesterday-ish")
+    assert code == 2 and "cannot read the time" in err
