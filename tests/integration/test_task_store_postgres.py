@@ -62,3 +62,16 @@ def test_tasks_of_a_dead_owner_are_interrupted_on_postgresql(pg_url: str) -> Non
         assert [r.state for r in survivor.open()] == [TaskState.INTERRUPTED]
     finally:
         survivor.close()
+
+
+def test_text_postgresql_cannot_hold_is_stored_on_postgresql(pg_url: str) -> None:
+    store = SqlTaskStore(pg_url)
+    store.open()
+    try:
+        task = Task(description="nul\x00inside", context={"big": 10**30, "odd": "x\udc00"})
+        store.accept(task)
+        record = store.get(task.id)
+        assert record.description == "nul\ufffdinside" and record.task["description"] == "nul\x00inside"
+        assert record.task["context"]["big"] == 10**30
+    finally:
+        store.close()

@@ -277,3 +277,16 @@ def test_an_offset_beyond_any_page_is_an_empty_page(store: SqlTaskStore) -> None
     store.accept(Task(description="only one"))
     page = store.list_tasks(offset=10**30)
     assert page.items == [] and page.total == 1 and page.next_offset is None
+
+
+def test_values_json_cannot_hold_natively_are_stored_without_losing_the_batch(store: SqlTaskStore) -> None:
+    odd = Task(description="odd values", context={"big": 10**30, "k\udc56": "v\udc56"}, input={"n": -(10**40)})
+    plain = Task(description="an ordinary task in the same batch")
+    store.accept(odd)
+    store.accept(plain)
+    store.finished(odd.id, TaskState.SUCCEEDED, result=result_for(odd, "general", {"huge": 10**50, "text": "x\udc00"}))
+    store.flush()
+    record = store.get(odd.id)
+    assert record.task["input"] == {"n": -(10**40)} and record.task["context"]["big"] == 10**30
+    assert record.output["huge"] == 10**50
+    assert store.get(plain.id).state is TaskState.QUEUED

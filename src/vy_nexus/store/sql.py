@@ -13,6 +13,7 @@ while it has live tasks and hands them to ``on_cancel``.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -25,6 +26,7 @@ import orjson
 import psutil
 import sqlalchemy as sa
 from pydantic import TypeAdapter
+from pydantic_core import PydanticSerializationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from vy_nexus.errors import StoreError, TaskNotFoundError
@@ -57,8 +59,37 @@ def _owner_alive(owner_id: str, heartbeat_at: float | None, now: float, lease: f
 
 
 def to_json(value: Any) -> str:
-    """One JSON text for any output an expert may return (unknown types as their ``repr``)."""
-    return orjson.dumps(value, default=repr, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()
+    """One JSON text for anything a task or an expert may carry (unknown types as their ``repr``). Never raises:
+    what orjson refuses (integers past 64 bits, lone surrogates) goes through the standard library, escaped."""
+    try:
+        return orjson.dumps(value, default=repr, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()
+    except (TypeError, ValueError):
+        pass
+    try:
+        return json.dumps(value, default=repr)
+    except (TypeError, ValueError, RecursionError):
+        return json.dumps(repr(value))
+
+
+def from_json(text: str) -> Any:
+    # The standard library on the read side: orjson would turn integers past 64 bits into floats and refuses
+    # escaped lone surrogates; reads are not on the hot path.
+    return json.loads(text)
+
+
+def _results_json(results: list[ExpertResult]) -> str:
+    try:
+        return _RESULTS.dump_json(results).decode()
+    except PydanticSerializationError:  # an expert's output the fast path cannot encode
+        return to_json([r.model_dump(mode="python") for r in results])
+
+
+def task_json(task: Task) -> str:
+    """The task without its input, as JSON (the input is stored on its own, maybe summarised)."""
+    try:
+        return task.model_dump_json(exclude={"input"})
+    except PydanticSerializationError:  # e.g. a lone surrogate in the context
+        return to_json(task.model_dump(mode="python", exclude={"input"}))
 
 
 def summarise_input(value: Any, max_bytes: int) -> str:
@@ -173,7 +204,7 @@ class SqlTaskStore:
         error: str | None = None,
     ) -> None:
         now = self._clock()
-        fields: Row = {"state": state.value, "finished_at": now, "error": error}
+        fields: Row = {"state": state.value, "finished_at": now, "error": error and error.replace("\x00", "\ufffd")}
         if result is not None:
             fields["_result"] = result
         self._pending.update(task_id, fields)
@@ -199,7 +230,7 @@ class SqlTaskStore:
                             .values({c: sa.bindparam(c) for c in columns})
                         )
                         conn.execute(statement, rows)
-            except StoreError:
+            except Exception:  # nothing is lost: the batch waits for the next flush
                 self._pending.give_back(inserts, updates)
                 raise
 
@@ -218,10 +249,11 @@ class SqlTaskStore:
         task: Task = row["_task"]
         values: Row = {
             "id": task.id,
-            "description": task.description,
+            # PostgreSQL text cannot hold NUL; the exact text stays in the task's JSON.
+            "description": task.description.replace("\x00", "\ufffd"),
             "type": task.type,
             "priority": task.priority.value,
-            "task": task.model_dump_json(exclude={"input"}),
+            "task": task_json(task),
             "input": summarise_input(task.input, self.max_input_bytes),
             "owner": self.owner_id,
             "experts": "",
@@ -253,7 +285,7 @@ class SqlTaskStore:
             out["experts"] = "," + ",".join(decision.expert_ids) + ","
         result: AggregatedResult | None = fields.get("_result")
         if result is not None:
-            out["results"] = _RESULTS.dump_json(result.results).decode()
+            out["results"] = _results_json(result.results)
             out["output"] = to_json(result.output)
             out["confidence"] = result.confidence
             out["duration_ms"] = result.duration_ms
@@ -379,8 +411,8 @@ class SqlTaskStore:
                 if now - last_prune >= 3600:
                     last_prune = now
                     self.prune()
-            except StoreError as exc:  # the database is away: keep the writes, try again next round
-                self._warn(str(exc))
+            except Exception as exc:  # the database is away (or worse): keep the writes, try again next round
+                self._warn(str(exc) if isinstance(exc, StoreError) else f"task store: {type(exc).__name__}: {exc}")
                 self._closing.wait(1.0)
 
     def _heartbeat(self, now: float) -> None:
@@ -463,12 +495,12 @@ def _group_updates(rows: Iterable[Row]) -> list[tuple[tuple[str, ...], list[Row]
 def _record(row: Any) -> TaskRecord:
     data = dict(row)
     data["experts"] = [e for e in (data.get("experts") or "").split(",") if e]
-    task = orjson.loads(data.pop("task") or "{}")
+    task = from_json(data.pop("task") or "{}")
     stored_input = data.pop("input", None)
-    task["input"] = None if stored_input is None else orjson.loads(stored_input)
+    task["input"] = None if stored_input is None else from_json(stored_input)
     data["task"] = task
     for key in ("decision", "ruling", "output"):
         text = data.get(key)
-        data[key] = None if text is None else orjson.loads(text)
-    data["results"] = orjson.loads(data.get("results") or "[]")
+        data[key] = None if text is None else from_json(text)
+    data["results"] = from_json(data.get("results") or "[]")
     return TaskRecord.model_validate(data)
