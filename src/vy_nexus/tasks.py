@@ -75,6 +75,9 @@ class RoutingDecision(BaseModel):
     strategy: str
     reason: str
     capabilities: list[str] = Field(default_factory=list)
+    candidates: dict[str, float] = Field(
+        default_factory=dict, description="the strategy's best scores (up to 5), chosen or not: the margin, the why"
+    )
     fallback: bool = False
     cache_hit: bool = False
     latency_ms: float = 0.0

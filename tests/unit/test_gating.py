@@ -128,3 +128,11 @@ def test_a_blocking_strategy_scores_off_the_loop_but_cached_and_explicit_answers
     first, again, named = asyncio.run(scenario())
     assert first.expert_ids == ["coder"] and again.cache_hit and named.strategy == "explicit"
     assert len(strategy.threads) == 1 and strategy.threads[0] != "MainThread"
+
+
+def test_a_decision_keeps_the_runners_up_for_its_why(registry: ExpertRegistry) -> None:
+    decision = engine(registry).route(Task(description="there is a bug in my python code"))
+    assert decision.expert_ids == ["coder"]
+    assert set(decision.candidates) >= {"coder", "data"}  # the runner-up is kept, so the margin can be shown
+    assert decision.candidates["coder"] > decision.candidates["data"]
+    assert list(decision.candidates) == sorted(decision.candidates, key=lambda e: -decision.candidates[e])

@@ -17,6 +17,8 @@ from vy_nexus.routing.cache import RoutingCache, routing_key
 from vy_nexus.routing.strategy import RoutingStrategy
 from vy_nexus.tasks import RoutingDecision, Task
 
+MAX_CANDIDATES = 5
+"""How many of the strategy's scores a decision keeps for explaining it (the chosen experts and the runners-up)."""
 FALLBACK_CONFIDENCE_CAP = 0.5
 """A fallback decision never claims more confidence than a coin flip: nothing specific matched."""
 
@@ -111,6 +113,7 @@ class GatingEngine:
             key=lambda item: (-item[1], -self._priority(item[0]), item[0]),
         )
         chosen = [(expert_id, conf) for expert_id, conf in ranked if conf >= self.threshold][:k]
+        candidates = {expert_id: round(conf, 4) for expert_id, conf in ranked[:MAX_CANDIDATES]}
         if chosen:
             return RoutingDecision(
                 task_id=task.id,
@@ -119,8 +122,10 @@ class GatingEngine:
                 strategy=self.strategy.name,
                 reason=scores.reason if len(chosen) == k else f"{scores.reason}; {self._fewer(k, ranked, len(chosen))}",
                 capabilities=scores.matched,
+                candidates=candidates,
             )
-        return self._fallback(task, scores.reason, ranked[0][1] if ranked else 0.0, scores.matched)
+        fallback = self._fallback(task, scores.reason, ranked[0][1] if ranked else 0.0, scores.matched)
+        return fallback.model_copy(update={"candidates": candidates})
 
     def _fewer(self, k: int, ranked: list[tuple[str, float]], found: int) -> str:
         """Why a top-``k`` request got fewer experts."""

@@ -36,7 +36,10 @@ class Why:
 
 def explain(record: TaskRecord, logs_dir: Path) -> Why:
     decision = record.decision or None
-    confidences: dict[str, float] = dict((decision or {}).get("confidences") or {})
+    # Every candidate the strategy scored (decisions since the candidates field), else the chosen experts only.
+    confidences: dict[str, float] = dict(
+        (decision or {}).get("candidates") or (decision or {}).get("confidences") or {}
+    )
     chosen = set((decision or {}).get("expert_ids") or record.experts)
     candidates = [
         Candidate(expert, float(score), expert in chosen)
