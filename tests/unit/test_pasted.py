@@ -159,3 +159,23 @@ def test_data_analysis_answers_from_a_table_pasted_in_the_task() -> None:
 )
 def test_a_fenced_block_is_classified_by_its_language_and_content(fence: str, kind: str) -> None:
     assert split_pasted(f"look at this\n{fence}").kinds == (kind,)
+
+
+def test_the_one_line_fast_path_answers_what_the_full_scan_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vy_nexus.routing import pasted
+
+    lines = [
+        "fix the bug in my python function",
+        "def add(a, b): return a + b",
+        "import os",
+        "x = 1; y = 2",
+        "name,age",
+        'here are rows: [{"a": 1}]',
+        "what is superposition in quantum mechanics?",
+        "  write a haiku about routers  ",
+        "class Foo: pass",
+        "| a | b |",
+    ]
+    fast = [pasted.split_pasted(line) for line in lines]
+    monkeypatch.setattr(pasted, "_plainly_a_request", lambda _sample: False)
+    assert fast == [pasted.split_pasted(line) for line in lines]

@@ -201,9 +201,25 @@ def _split_document(text: str) -> tuple[str, bool]:
     return (sentences[0] if len(sentences) == 1 else f"{sentences[0]} {sentences[-1]}"), True
 
 
+FAST_PATH_MAX_CHARS = 200
+"""Below this a single line cannot hold a document (``DOCUMENT_MIN_WORDS`` words need more characters)."""
+
+
+def _plainly_a_request(sample: str) -> bool:
+    """One short line without fences, brackets or a code statement: nothing in it can be pasted material."""
+    return (
+        len(sample) <= FAST_PATH_MAX_CHARS
+        and "\n" not in sample
+        and not any(mark in sample for mark in "`[{|\t;")
+        and not STRONG_CODE.match(sample)
+    )
+
+
 def split_pasted(text: str) -> Pasted:
     """The request and the kinds of material pasted in ``text`` (see the module docstring)."""
     sample = text[:MAX_SCAN_CHARS]
+    if _plainly_a_request(sample):  # most tasks: one short line with nothing pasted (the hot path of routing)
+        return Pasted(request=sample.strip(), kinds=())
     kinds: list[str] = []
     parts: list[str] = []
     position = 0
