@@ -66,7 +66,8 @@ EXPERTS: dict[str, type[BaseExpert]] = {"noop": NoOpExpert, "busy": BusyExpert}
 
 
 def make_system(home: Path, variant: str, expert: BaseExpert) -> VyNexus:
-    settings = load_settings(home, environ=ENV)
+    # Keyword routing: the benchmark registers only its own expert (no semantic routes) and measures observers.
+    settings = load_settings(home, environ={**ENV, "VY_NEXUS_ROUTING__STRATEGY": "keyword"})
     system = VyNexus(settings, observe=variant == "on", register_builtins=False, load_plugins=False)
     if variant == "bus only":
         system.events.subscribe(lambda _event: None)  # events are built and delivered, nobody writes them

@@ -9,8 +9,6 @@ import typer
 from rich.table import Table
 
 from vy_nexus.interfaces.api.keys import KeyStore, keys_file
-from vy_nexus.interfaces.api.server import serve as serve_forever
-from vy_nexus.interfaces.api.server import start_background
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
 
 
@@ -39,7 +37,9 @@ def register(app: typer.Typer) -> None:
 
         Example: vy-nexus serve --port 8000
         """
-        serve_forever(state(ctx).settings(), host=host, port=port)
+        from vy_nexus.interfaces.api.server import serve  # httpx and uvicorn load only to serve
+
+        serve(state(ctx).settings(), host=host, port=port)
 
     @app.command()
     @handle_errors
@@ -53,6 +53,8 @@ def register(app: typer.Typer) -> None:
         Example: vy-nexus start --port 8000
         """
         settings = state(ctx).settings()
+        from vy_nexus.interfaces.api.server import start_background
+
         info = start_background(settings, host=host or settings.api.host, port=port or settings.api.port)
         console.print(f"server running at {info.url} (pid {info.pid})", highlight=False)
 
