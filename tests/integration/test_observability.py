@@ -16,6 +16,7 @@ from vy_nexus.events import Event
 from vy_nexus.experts.base import BaseExpert, ExpertOutput
 from vy_nexus.interfaces.cli import app
 from vy_nexus.observability.metrics import MetricsCollector
+from vy_nexus.observability.metrics_db import MetricsDatabase
 from vy_nexus.observability.signals import publish_llm_completed
 from vy_nexus.system import VyNexus
 from vy_nexus.tasks import Task
@@ -132,7 +133,7 @@ def exposition_value(text: bytes, name: str, **labels: str) -> float:
 def test_exposition_counts_what_every_process_on_the_home_recorded_since_start(settings: Settings) -> None:
     with VyNexus(settings) as earlier:
         earlier.run(Task(description="fix this python code"))  # before the server started: not counted
-    other_process = MetricsCollector(settings.metrics_db)
+    other_process = MetricsCollector(MetricsDatabase.for_settings(settings))
     with VyNexus(settings) as server:
         assert server.observability is not None
         server.run(Task(description="fix this python code please"))

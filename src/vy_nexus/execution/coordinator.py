@@ -141,6 +141,9 @@ class Coordinator:
             "attempts": result.attempts,
             "task_type": task.type,
         }
+        worker = result.metadata.get("worker")
+        if worker is not None:  # ran on a Celery worker: the metrics name the process
+            metadata["worker"] = worker
         if result.ok:
             self._events.publish(
                 "expert.finished",

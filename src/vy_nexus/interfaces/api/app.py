@@ -21,6 +21,7 @@ from vy_nexus.interfaces.api.ratelimit import RateLimiter
 from vy_nexus.interfaces.api.request_log import RequestLog, RequestLogMiddleware
 from vy_nexus.interfaces.api.routers import approvals, dashboard, experts, openai, system, tasks
 from vy_nexus.interfaces.api.services import ApiServices
+from vy_nexus.observability.metrics_db import MetricsDatabase
 from vy_nexus.system import VyNexus
 
 SystemFactory = Callable[[Settings], VyNexus]
@@ -40,7 +41,8 @@ def create_app(
     """``system_factory`` builds the system in the lifespan (tests inject experts or an LLM); ``request_exit`` asks
     the server to stop serving once a shutdown begins (the kill switch, ``POST /api/system/stop``)."""
     api = settings.api
-    requests = RequestLog(settings.metrics_db)
+    metrics = MetricsDatabase.for_settings(settings)
+    requests = RequestLog(metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,6 +56,7 @@ def create_app(
                 limiter=RateLimiter(api.rate_limit_per_minute),
                 requests=requests,
                 feeds=feeds,
+                metrics=metrics,
             )
             background: set[asyncio.Task[None]] = set()
             if request_exit is not None:
@@ -80,6 +83,7 @@ def create_app(
                 await shared.drain()
                 unsubscribe()
                 await asyncio.to_thread(requests.stop)
+                metrics.close()
 
     app = FastAPI(
         title="vy-nexus",

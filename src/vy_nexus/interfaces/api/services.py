@@ -15,6 +15,7 @@ from vy_nexus.interfaces.api.feeds import TaskFeeds
 from vy_nexus.interfaces.api.keys import KeyStore
 from vy_nexus.interfaces.api.ratelimit import RateLimiter
 from vy_nexus.interfaces.api.request_log import RequestLog
+from vy_nexus.observability.metrics_db import MetricsDatabase
 from vy_nexus.reasoning.streaming import stream_tokens_to
 from vy_nexus.store import TaskRecord
 from vy_nexus.system import VyNexus
@@ -30,6 +31,8 @@ class ApiServices:
     limiter: RateLimiter
     requests: RequestLog
     feeds: TaskFeeds
+    metrics: MetricsDatabase
+    """The metrics database every reader of this server shares (the home's SQLite file or the cluster's PostgreSQL)."""
     request_exit: Callable[[], None] = lambda: None
     """Asks the server to stop serving (set by ``server.serve``); called once a shutdown is under way."""
     started_at: float = field(default_factory=time.time)

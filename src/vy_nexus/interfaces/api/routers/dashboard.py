@@ -75,7 +75,7 @@ def _page(request: Request, name: str, key: ApiKey | None, **context: Any) -> HT
 
 
 async def _overview(shared: ApiServices) -> dict[str, Any]:
-    return await asyncio.to_thread(overview, shared.system, _book(shared), started_at=shared.started_at)
+    return await asyncio.to_thread(overview, shared.system, _book(shared), shared.metrics, started_at=shared.started_at)
 
 
 # -- login ------------------------------------------------------------------------------------------------------------
@@ -295,9 +295,7 @@ def _since(window: str) -> tuple[float, float]:
 @router.get("/experts", response_class=HTMLResponse)
 async def experts_page(request: Request, shared: Services, key: Key, window: Window = "1h") -> HTMLResponse:
     since, now = _since(window)
-    figures = await asyncio.to_thread(
-        dashboard_stats.experts_figures, shared.system.settings.metrics_db, since=since, now=now
-    )
+    figures = await asyncio.to_thread(dashboard_stats.experts_figures, shared.metrics, since=since, now=now)
     registered = [
         {"id": expert.id, "name": expert.name, "source": shared.system.registry.source(expert.id)}
         for expert in shared.system.registry.list()
@@ -313,7 +311,7 @@ def routing_page(request: Request, key: Key, window: Window = "1h") -> HTMLRespo
 @router.get("/api/routing")
 async def routing_json(shared: Services, _key: Key, window: Window = "1h") -> dict[str, Any]:
     since, now = _since(window)
-    db = shared.system.settings.metrics_db
+    db = shared.metrics
     return await asyncio.to_thread(dashboard_stats.routing_quality, db, since=since, now=now)
 
 
@@ -325,5 +323,5 @@ def resources_page(request: Request, key: Key, window: Window = "1h") -> HTMLRes
 @router.get("/api/resources")
 async def resources_json(shared: Services, _key: Key, window: Window = "1h") -> dict[str, Any]:
     since, now = _since(window)
-    db = shared.system.settings.metrics_db
+    db = shared.metrics
     return await asyncio.to_thread(dashboard_stats.resources, db, since=since, now=now)
