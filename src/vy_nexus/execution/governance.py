@@ -332,10 +332,12 @@ class Governance:
         final: Ruling | None = None
         throttled: Ruling | None = None
         amending: Ruling | None = None
+        request = TaskRequest(task, decision, load)
         for policy in self.policies:
-            ruling = policy.check_task(TaskRequest(task, decision, load))
+            ruling = policy.check_task(request)
             if ruling.decision is not None:
                 decision = ruling.decision
+                request = TaskRequest(task, decision, load)
                 amending = ruling
             if ruling.verdict is Verdict.THROTTLED:
                 throttled = ruling
