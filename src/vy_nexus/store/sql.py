@@ -105,7 +105,7 @@ TASK_COLUMNS = [column.name for column in tasks.columns]
 
 
 def _experts_text(decision: RoutingDecision) -> str:
-    """",code,research,": one LIKE finds the tasks of an expert on every database."""
+    """The experts as ",code,research,": one LIKE finds the tasks of an expert on every database."""
     return "," + ",".join(decision.expert_ids) + ","
 
 
