@@ -321,7 +321,7 @@ class VyNexus:
             self._open_store()
         self.store.accept(task)
         if durable:
-            await asyncio.to_thread(self.store.flush)
+            await asyncio.wrap_future(self.store.flush_soon())
 
     async def _process(self, task: Task, top_k: int | None, aggregation: str | None) -> AggregatedResult:
         self.events.publish(

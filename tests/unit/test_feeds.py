@@ -68,3 +68,17 @@ def test_a_watched_feed_gets_the_record_it_is_given() -> None:
         assert records.reads == []
 
     asyncio.run(scenario())
+
+
+def test_only_the_newest_finished_feeds_are_kept() -> None:
+    async def scenario() -> None:
+        feeds = TaskFeeds(asyncio.get_running_loop(), Records(), keep_finished=2)
+        for number in range(4):
+            feeds.open(f"t{number}")
+        feeds.open("running")
+        for number in range(4):
+            feeds.finish(f"t{number}", {"state": "succeeded"})
+        assert [f"t{n}" in feeds for n in range(4)] == [False, False, True, True]
+        assert "running" in feeds  # an open feed is never dropped
+
+    asyncio.run(scenario())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections import OrderedDict
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,7 +51,8 @@ class TaskFeeds:
         self._loop = loop
         self._load_record = load_record
         self._loop_thread = threading.get_ident()
-        self._feeds: OrderedDict[str, _Feed] = OrderedDict()
+        self._feeds: dict[str, _Feed] = {}
+        self._finished: deque[str] = deque()  # closed feeds, oldest first: the first to go past ``keep_finished``
         self._keep_finished = keep_finished
 
     def open(self, task_id: str) -> None:
@@ -104,10 +105,9 @@ class TaskFeeds:
         feed.closed = True
         for queue in feed.listeners:
             queue.put_nowait(None)
-        self._feeds.move_to_end(task_id)
-        finished = [key for key, value in self._feeds.items() if value.closed]
-        for key in finished[: max(0, len(finished) - self._keep_finished)]:
-            del self._feeds[key]
+        self._finished.append(task_id)
+        while len(self._finished) > self._keep_finished:
+            self._feeds.pop(self._finished.popleft(), None)
 
     # -- readers (the loop) -------------------------------------------------------------------------------------------
 
