@@ -191,6 +191,22 @@ def test_chart_data_and_the_sections_render(browser: httpx.Client) -> None:
     assert script.status_code == 200 and "uPlot" in script.text
 
 
+def test_the_experts_page_shows_each_llm_backends_time_to_first_token(browser: httpx.Client) -> None:
+    """The writing expert thinks with the scripted backend (tokens 10 ms apart): its first token's wait is shown."""
+    wait_task(browser, submit(browser, "write a short poem about rivers", expert="writing"))
+    deadline = time.monotonic() + 10
+    while True:
+        page = browser.get("/dashboard/experts", params={"window": "15m"}).text
+        row = page.split('data-backend="scripted/scripted-1"', 1)[-1].split("</tr>", 1)[0]
+        if 'data-backend="scripted/scripted-1"' in page and 'class="ttft">—' not in row:
+            break
+        assert time.monotonic() < deadline, "no time to first token for the scripted backend"
+        time.sleep(0.1)
+    assert "time to first token (p50)" in page
+    shown = row.split('class="ttft">', 1)[1].split("<", 1)[0]
+    assert shown.endswith(" ms") and float(shown.split()[0]) >= 10.0, shown
+
+
 def test_the_live_stream_sends_the_overview(browser: httpx.Client) -> None:
     with browser.stream("GET", "/dashboard/api/live") as stream:
         assert stream.headers["content-type"].startswith("text/event-stream")

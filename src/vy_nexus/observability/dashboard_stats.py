@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from vy_nexus.observability.metrics_schema import connect_readonly
+from vy_nexus.observability.metrics_schema import connect_readonly, has_column
 from vy_nexus.observability.metricsquery import build_report, percentile
 
 MAX_POINTS = 120
@@ -75,7 +75,7 @@ def task_figures(db_path: Path, *, since: float, now: float) -> TaskFigures:
 
 def experts_figures(db_path: Path, *, since: float, now: float) -> dict[str, Any]:
     """Per expert: runs, success rate, p50/p95/p99, utilisation (busy time over the window), last error; per LLM
-    backend: calls, output tokens per second of generation, p50 call duration."""
+    backend: calls, output tokens per second of generation, mean call duration, p50/p95 time to first token."""
     window_ms = max(now - since, 1e-9) * 1000.0
     experts: list[dict[str, Any]] = []
     llm: list[dict[str, Any]] = []
@@ -108,6 +108,7 @@ def experts_figures(db_path: Path, *, since: float, now: float) -> dict[str, Any
                         "last_error": last_error.get(expert),
                     }
                 )
+            firsts = _first_tokens(connection, since)
             for row in connection.execute(
                 "SELECT provider, model, COUNT(*) AS calls, SUM(duration_ms) AS busy, SUM(output_tokens) AS tokens"
                 " FROM llm WHERE timestamp >= ? GROUP BY provider, model ORDER BY provider, model",
@@ -115,6 +116,7 @@ def experts_figures(db_path: Path, *, since: float, now: float) -> dict[str, Any
             ):
                 busy = float(row["busy"] or 0.0)
                 tokens = row["tokens"]
+                ttft = firsts.get((row["provider"], row["model"]), [])
                 llm.append(
                     {
                         "provider": row["provider"],
@@ -123,9 +125,22 @@ def experts_figures(db_path: Path, *, since: float, now: float) -> dict[str, Any
                         "output_tokens": tokens,
                         "tokens_per_second": round(tokens / (busy / 1000.0), 2) if tokens and busy > 0 else None,
                         "mean_ms": round(busy / row["calls"], 2) if row["calls"] else None,
+                        "ttft_p50_ms": _num(percentile(ttft, 50)),
+                        "ttft_p95_ms": _num(percentile(ttft, 95)),
                     }
                 )
     return {"experts": experts, "llm": llm}
+
+
+def _first_tokens(connection: sqlite3.Connection, since: float) -> dict[tuple[str, str], list[float]]:
+    """Time to first token of each call since ``since``, per (provider, model); none before schema version 3."""
+    firsts: dict[tuple[str, str], list[float]] = defaultdict(list)
+    if has_column(connection, "llm", "ttft_ms"):
+        for row in connection.execute(
+            "SELECT provider, model, ttft_ms FROM llm WHERE timestamp >= ? AND ttft_ms IS NOT NULL", (since,)
+        ):
+            firsts[(row["provider"], row["model"])].append(float(row["ttft_ms"]))
+    return firsts
 
 
 def _bucket_seconds(since: float, now: float) -> float:

@@ -9,7 +9,8 @@ Events read (metadata keys in brackets):
 * ``task.aggregated``  → ``tasks``     [task_type, duration_ms, success, experts, method, confidence]
 * ``task.routed``      → ``routing``   [experts, confidences, strategy, cache_hit, fallback, latency_ms]
 * ``expert.finished`` / ``expert.failed`` → ``executions`` [duration_ms, success, error, task_type, attempts]
-* ``llm.completed``    → ``llm``       [duration_ms, model, provider, operation, input_tokens, output_tokens, error]
+* ``llm.completed``    → ``llm``       [duration_ms, model, provider, operation, input_tokens, output_tokens, error,
+  time_to_first_token_ms]
 
 Retention (``metrics.retention_days``) runs when the database is first opened and then hourly, on the writer thread.
 """
@@ -50,6 +51,14 @@ def _number(metadata: dict[str, Any], key: str, default: float = 0.0) -> float:
         return float(value)
     except (TypeError, ValueError):
         return default
+
+
+def _optional_float(metadata: dict[str, Any], key: str) -> float | None:
+    value = metadata.get(key)
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _optional_int(metadata: dict[str, Any], key: str) -> int | None:
@@ -129,6 +138,7 @@ def llm_row(event: Event) -> tuple[Any, ...]:
         _optional_int(meta, "input_tokens"),
         _optional_int(meta, "output_tokens"),
         None if error is None else str(error),
+        _optional_float(meta, "time_to_first_token_ms"),
     )
 
 
@@ -140,7 +150,7 @@ _INSERTS = {
     "routing": "INSERT INTO routing (task_id, timestamp, experts, top_expert, confidence, confidences, strategy,"
     " cache_hit, fallback, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "llm": "INSERT INTO llm (timestamp, task_id, expert_id, provider, model, operation, duration_ms, input_tokens,"
-    " output_tokens, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    " output_tokens, error, ttft_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "system": "INSERT INTO system (timestamp, cpu_percent, memory_percent, rss_bytes, disk_percent, disk_free_bytes,"
     " queue_depth) VALUES (?, ?, ?, ?, ?, ?, ?)",
 }

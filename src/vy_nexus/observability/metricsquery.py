@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from vy_nexus.errors import ConfigError
-from vy_nexus.observability.metrics_schema import RAW_TABLES, connect_readonly
+from vy_nexus.observability.metrics_schema import RAW_TABLES, connect_readonly, has_column
 
 TIME_COLUMNS = {
     "tasks": "finished_at",
@@ -79,6 +79,15 @@ class GroupStats:
 
 
 @dataclass(frozen=True)
+class LlmStats(GroupStats):
+    """An LLM backend's calls (``group``: provider and model) and their time to first token (NaN: no call streamed
+    a token, or all were recorded before the metrics database kept it)."""
+
+    ttft_p50_ms: float = math.nan
+    ttft_p95_ms: float = math.nan
+
+
+@dataclass(frozen=True)
 class RoutingStats:
     decisions: int
     cache_hit_rate: float
@@ -112,7 +121,7 @@ class MetricsReport:
     tasks: list[GroupStats] = field(default_factory=list)
     routing: RoutingStats | None = None
     system: SystemStats | None = None
-    llm: list[GroupStats] = field(default_factory=list)
+    llm: list[LlmStats] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = _finite(asdict(self))
@@ -141,6 +150,23 @@ def _grouped(rows: Sequence[sqlite3.Row], keys: Sequence[str]) -> list[GroupStat
         GroupStats(dict(zip(keys, key, strict=True)), DurationStats.of(durations[key], successes[key]))
         for key in sorted(durations)
     ]
+
+
+def _llm(connection: sqlite3.Connection, since: float) -> list[LlmStats]:
+    ttft = "ttft_ms" if has_column(connection, "llm", "ttft_ms") else "NULL AS ttft_ms"
+    rows = connection.execute(
+        f"SELECT provider, model, duration_ms AS duration, error IS NULL AS ok, {ttft} FROM llm WHERE timestamp >= ?",
+        (since,),
+    ).fetchall()
+    firsts: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for row in rows:
+        if row["ttft_ms"] is not None:
+            firsts[(str(row["provider"]), str(row["model"]))].append(float(row["ttft_ms"]))
+    stats = []
+    for group in _grouped(rows, ("provider", "model")):
+        values = firsts[(group.group["provider"], group.group["model"])]
+        stats.append(LlmStats(group.group, group.stats, percentile(values, 50), percentile(values, 95)))
+    return stats
 
 
 def _routing(connection: sqlite3.Connection, since: float) -> RoutingStats:
@@ -219,13 +245,7 @@ def build_report(db_path: Path, *, since: float | None = None, expert: str | Non
             ).fetchall(),
             ("task_type",),
         )
-        llm = _grouped(
-            connection.execute(
-                "SELECT provider, model, duration_ms AS duration, error IS NULL AS ok FROM llm WHERE timestamp >= ?",
-                (start,),
-            ).fetchall(),
-            ("provider", "model"),
-        )
+        llm = _llm(connection, start)
         return MetricsReport(
             since=since,
             generated_at=now,
