@@ -179,7 +179,14 @@ def test_an_expert_failing_repeatedly_raises_one_alert_that_can_be_acknowledged_
 def test_chart_data_and_the_sections_render(browser: httpx.Client) -> None:
     routing = browser.get("/dashboard/api/routing", params={"window": "15m"}).json()
     assert routing["summary"]["decisions"] >= 1 and len(routing["series"]["t"]) >= 1
-    assert set(routing["series"]) == {"t", "decisions", "fallback_rate", "cache_hit_rate", "p50_ms"}
+    assert set(routing["series"]) == {
+        "t",
+        "decisions",
+        "fallback_rate",
+        "out_of_scope_rate",
+        "cache_hit_rate",
+        "p50_ms",
+    }
     resources = browser.get("/dashboard/api/resources").json()
     assert set(resources["series"]) == {"t", "cpu_percent", "memory_percent", "disk_percent", "rss_bytes"}
     assert browser.get("/dashboard/api/resources", params={"window": "1y"}).status_code == 422
@@ -205,6 +212,22 @@ def test_the_experts_page_shows_each_llm_backends_time_to_first_token(browser: h
     assert "time to first token (p50)" in page
     shown = row.split('class="ttft">', 1)[1].split("<", 1)[0]
     assert shown.endswith(" ms") and float(shown.split()[0]) >= 10.0, shown
+
+
+def test_out_of_scope_is_counted_apart_from_the_fallback(browser: httpx.Client) -> None:
+    """Nothing any expert knows matches "qwzx vlorp": the fallback expert takes it and it is out of scope."""
+    task_id = submit(browser, "qwzx vlorp")
+    decision = wait_task(browser, task_id)["why"]["decision"]
+    assert decision["fallback"] is True and decision["out_of_scope"] is True
+    assert 'id="out-of-scope"' in browser.get(f"/dashboard/tasks/{task_id}").text
+    deadline = time.monotonic() + 10
+    while True:
+        summary = browser.get("/dashboard/api/routing", params={"window": "15m"}).json()["summary"]
+        if summary["out_of_scope_rate"]:
+            break
+        assert time.monotonic() < deadline, summary
+        time.sleep(0.1)
+    assert 0 < summary["out_of_scope_rate"] <= summary["fallback_rate"] <= 1
 
 
 def test_the_live_stream_sends_the_overview(browser: httpx.Client) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vy_nexus.observability.metrics_schema import connect_readonly, has_column
-from vy_nexus.observability.metricsquery import build_report, percentile
+from vy_nexus.observability.metricsquery import build_report, percentile, share
 
 MAX_POINTS = 120
 """Time series are folded into at most this many buckets."""
@@ -148,26 +148,36 @@ def _bucket_seconds(since: float, now: float) -> float:
 
 
 def routing_quality(db_path: Path, *, since: float, now: float) -> dict[str, Any]:
-    """The routing report (confidence histogram, strategies, cache hit and fallback rates, latency percentiles) and,
-    per time bucket, decisions, fallback rate, cache hit rate and p50 routing latency."""
+    """The routing report (confidence histogram, strategies, cache hit, fallback and out-of-scope rates, latency
+    percentiles) and, per time bucket, decisions, fallback rate, out-of-scope rate (``None`` where no decision recorded
+    it), cache hit rate and p50 routing latency."""
     report: dict[str, Any] | None = None
     step = _bucket_seconds(since, now)
     buckets: dict[int, list[sqlite3.Row]] = defaultdict(list)
     with reading(db_path) as connection:
         if connection is not None:
             report = build_report(db_path, since=since).as_dict().get("routing")
+            known = has_column(connection, "routing", "out_of_scope")
             for row in connection.execute(
-                "SELECT timestamp, fallback, cache_hit, latency_ms FROM routing WHERE timestamp >= ?"
-                " ORDER BY timestamp",
+                f"SELECT timestamp, fallback, {'out_of_scope' if known else 'NULL AS out_of_scope'}, cache_hit,"
+                " latency_ms FROM routing WHERE timestamp >= ? ORDER BY timestamp",
                 (since,),
             ):
                 buckets[int((row["timestamp"] - since) // step)].append(row)
-    series: dict[str, list[Any]] = {"t": [], "decisions": [], "fallback_rate": [], "cache_hit_rate": [], "p50_ms": []}
+    series: dict[str, list[Any]] = {
+        "t": [],
+        "decisions": [],
+        "fallback_rate": [],
+        "out_of_scope_rate": [],
+        "cache_hit_rate": [],
+        "p50_ms": [],
+    }
     for index in sorted(buckets):
         rows = buckets[index]
         series["t"].append(round(since + index * step, 3))
         series["decisions"].append(len(rows))
         series["fallback_rate"].append(round(sum(row["fallback"] for row in rows) / len(rows), 4))
+        series["out_of_scope_rate"].append(_num(share([row["out_of_scope"] for row in rows])))
         series["cache_hit_rate"].append(round(sum(row["cache_hit"] for row in rows) / len(rows), 4))
         series["p50_ms"].append(_num(percentile([float(row["latency_ms"]) for row in rows], 50)))
     return {"summary": report, "bucket_seconds": step, "series": series}

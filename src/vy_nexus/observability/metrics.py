@@ -7,7 +7,7 @@ one after another and readers never wait). ``Observability`` calls it from its w
 Events read (metadata keys in brackets):
 
 * ``task.aggregated``  → ``tasks``     [task_type, duration_ms, success, experts, method, confidence]
-* ``task.routed``      → ``routing``   [experts, confidences, strategy, cache_hit, fallback, latency_ms]
+* ``task.routed``      → ``routing``   [experts, confidences, strategy, cache_hit, fallback, out_of_scope, latency_ms]
 * ``expert.finished`` / ``expert.failed`` → ``executions`` [duration_ms, success, error, task_type, attempts]
 * ``llm.completed``    → ``llm``       [duration_ms, model, provider, operation, input_tokens, output_tokens, error,
   time_to_first_token_ms]
@@ -121,6 +121,7 @@ def routing_row(event: Event) -> tuple[Any, ...]:
         int(bool(meta.get("cache_hit", False))),
         int(bool(meta.get("fallback", False))),
         _number(meta, "latency_ms"),
+        int(bool(meta.get("out_of_scope", False))),
     )
 
 
@@ -148,7 +149,7 @@ _INSERTS = {
     "executions": "INSERT INTO executions (task_id, expert_id, task_type, started_at, duration_ms, success, error,"
     " attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     "routing": "INSERT INTO routing (task_id, timestamp, experts, top_expert, confidence, confidences, strategy,"
-    " cache_hit, fallback, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    " cache_hit, fallback, latency_ms, out_of_scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "llm": "INSERT INTO llm (timestamp, task_id, expert_id, provider, model, operation, duration_ms, input_tokens,"
     " output_tokens, error, ttft_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "system": "INSERT INTO system (timestamp, cpu_percent, memory_percent, rss_bytes, disk_percent, disk_free_bytes,"

@@ -4,7 +4,8 @@ Raw tables (one row per thing that happened; times are Unix seconds, durations m
 
 * ``tasks``       one finished task: type, end, duration, success, contributing experts, aggregation, confidence
 * ``executions``  one expert run: task, expert, task type, start, duration, success, error, attempts
-* ``routing``     one routing decision: chosen experts, top confidence, all confidences, strategy, cache hit, latency
+* ``routing``     one routing decision: chosen experts, top confidence, all confidences, strategy, cache hit, fallback,
+  out of scope, latency
 * ``system``      one periodic sample: CPU %, memory %, process RSS, disk %, free disk, observer queue depth
 * ``llm``         one LLM call: provider, model, operation, duration, input/output tokens, error, time to first token
 
@@ -30,7 +31,7 @@ from pathlib import Path
 
 from vy_nexus.errors import StateError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 Migration = Callable[[sqlite3.Connection], None]
 
@@ -63,6 +64,9 @@ _MIGRATIONS: dict[int, Migration] = {
     1: _script("DROP VIEW IF EXISTS metrics; DROP TABLE IF EXISTS api;"),
     # Version 3 records each LLM call's time to first token (NULL: no token arrived, or recorded before version 3).
     2: _add_column("llm", "ttft_ms", "REAL"),
+    # Version 4 tells an out-of-scope decision (the strategy had no candidate) from a low-confidence fallback
+    # (NULL: decided before version 4, not known).
+    3: _add_column("routing", "out_of_scope", "INTEGER"),
 }
 
 RAW_TABLES = ("tasks", "executions", "routing", "system", "llm")
@@ -106,7 +110,8 @@ CREATE TABLE IF NOT EXISTS routing (
     strategy TEXT NOT NULL,
     cache_hit INTEGER NOT NULL,
     fallback INTEGER NOT NULL DEFAULT 0,
-    latency_ms REAL NOT NULL
+    latency_ms REAL NOT NULL,
+    out_of_scope INTEGER
 );
 CREATE INDEX IF NOT EXISTS routing_time ON routing (timestamp);
 

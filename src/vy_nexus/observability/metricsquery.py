@@ -46,6 +46,12 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+def share(flags: Sequence[int | None]) -> float:
+    """The share of true flags among the known ones (``None``: not recorded); NaN when none is known."""
+    known = [flag for flag in flags if flag is not None]
+    return sum(1 for flag in known if flag) / len(known) if known else math.nan
+
+
 @dataclass(frozen=True)
 class DurationStats:
     count: int
@@ -92,6 +98,9 @@ class RoutingStats:
     decisions: int
     cache_hit_rate: float
     fallback_rate: float
+    """Share of decisions handed to the fallback expert, for any reason."""
+    out_of_scope_rate: float
+    """Share the strategy had no candidate for (part of the fallback rate); over decisions that recorded it."""
     latency_p50_ms: float
     latency_p95_ms: float
     latency_p99_ms: float
@@ -170,8 +179,11 @@ def _llm(connection: sqlite3.Connection, since: float) -> list[LlmStats]:
 
 
 def _routing(connection: sqlite3.Connection, since: float) -> RoutingStats:
+    out_of_scope = "out_of_scope" if has_column(connection, "routing", "out_of_scope") else "NULL AS out_of_scope"
     rows = connection.execute(
-        "SELECT confidence, cache_hit, fallback, latency_ms, strategy FROM routing WHERE timestamp >= ?", (since,)
+        f"SELECT confidence, cache_hit, fallback, latency_ms, strategy, {out_of_scope} FROM routing"
+        " WHERE timestamp >= ?",
+        (since,),
     ).fetchall()
     count = len(rows)
     buckets = [0] * CONFIDENCE_BUCKETS
@@ -185,6 +197,7 @@ def _routing(connection: sqlite3.Connection, since: float) -> RoutingStats:
         decisions=count,
         cache_hit_rate=sum(row["cache_hit"] for row in rows) / count if count else math.nan,
         fallback_rate=sum(row["fallback"] for row in rows) / count if count else math.nan,
+        out_of_scope_rate=share([row["out_of_scope"] for row in rows]),
         latency_p50_ms=percentile(latencies, 50),
         latency_p95_ms=percentile(latencies, 95),
         latency_p99_ms=percentile(latencies, 99),

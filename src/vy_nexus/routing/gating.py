@@ -2,7 +2,8 @@
 
 Order of decisions: an explicit choice in ``task.context["experts"]`` wins; otherwise the strategy scores the
 candidates, the top ``k`` above the threshold are chosen (ties broken by expert priority, then id); when nothing
-clears the threshold the fallback expert (``general``) takes the task.
+clears the threshold the fallback expert (``general``) takes the task. When the strategy had no candidate at all the
+decision is also marked ``out_of_scope`` (the task is outside what any expert's routes or capabilities cover).
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class GatingEngine:
                 "cache_hit": decision.cache_hit,
                 "latency_ms": decision.latency_ms,
                 "fallback": decision.fallback,
+                "out_of_scope": decision.out_of_scope,
                 "reason": decision.reason,
             },
         )
@@ -125,7 +127,7 @@ class GatingEngine:
                 candidates=candidates,
             )
         fallback = self._fallback(task, scores.reason, ranked[0][1] if ranked else 0.0, scores.matched)
-        return fallback.model_copy(update={"candidates": candidates})
+        return fallback.model_copy(update={"candidates": candidates, "out_of_scope": not ranked})
 
     def _fewer(self, k: int, ranked: list[tuple[str, float]], found: int) -> str:
         """Why a top-``k`` request got fewer experts."""

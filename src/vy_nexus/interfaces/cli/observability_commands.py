@@ -118,6 +118,8 @@ def render_report(report: MetricsReport) -> None:
         table.add_row("decisions", str(routing.decisions))
         table.add_row("cache hit rate", f"{routing.cache_hit_rate:.1%}")
         table.add_row("fallback rate", f"{routing.fallback_rate:.1%}")
+        oos = routing.out_of_scope_rate
+        table.add_row("out-of-scope rate", "-" if math.isnan(oos) else f"{oos:.1%}")
         table.add_row(
             "latency p50/p95/p99 ms",
             f"{_ms(routing.latency_p50_ms)} / {_ms(routing.latency_p95_ms)} / {_ms(routing.latency_p99_ms)}",

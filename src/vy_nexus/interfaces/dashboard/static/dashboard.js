@@ -56,11 +56,12 @@
       renderRoutingSummary(data.summary);
       return {
         series: [{}, { label: "fallback rate", stroke: "#c0392b", scale: "rate" },
+                 { label: "out-of-scope rate", stroke: "#d35400", dash: [6, 4], scale: "rate" },
                  { label: "cache hit rate", stroke: "#2980b9", scale: "rate" },
                  { label: "p50 routing ms", stroke: "#27ae60", scale: "ms" }],
         axes: [{}, { scale: "rate", label: "rate" }, { scale: "ms", side: 1, label: "ms", grid: { show: false } }],
         scales: { rate: { range: [0, 1] } },
-        data: [s.t, s.fallback_rate, s.cache_hit_rate, s.p50_ms],
+        data: [s.t, s.fallback_rate, s.out_of_scope_rate, s.cache_hit_rate, s.p50_ms],
       };
     },
     resources: function (data) {
@@ -99,7 +100,7 @@
     function pct(v) { return v === null || v === undefined ? "—" : (v * 100).toFixed(1) + "%"; }
     function ms(v) { return v === null || v === undefined ? "—" : v.toFixed(1) + " ms"; }
     var cards = [["Decisions", String(summary.decisions)], ["Fallback rate", pct(summary.fallback_rate)],
-                 ["Cache hit rate", pct(summary.cache_hit_rate)], ["Routing p50", ms(summary.latency_p50_ms)],
+                 ["Out-of-scope rate", pct(summary.out_of_scope_rate)], ["Cache hit rate", pct(summary.cache_hit_rate)], ["Routing p50", ms(summary.latency_p50_ms)],
                  ["Routing p95", ms(summary.latency_p95_ms)]];
     box.textContent = "";
     cards.forEach(function (c) {
