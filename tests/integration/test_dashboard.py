@@ -107,7 +107,11 @@ def test_a_task_run_from_the_form_shows_its_why(browser: httpx.Client) -> None:
     assert found["task"]["state"] == "succeeded"
     why = found["why"]
     assert why["candidates"] and why["candidates"][0]["chosen"] is True
-    assert why["decision"]["reason"] and why["ruling"]["verdict"] == "allowed"
+    assert why["decision"]["reason"] and why["ruling"]["verdict"] == "allowed" and why["ruling"]["policy"] == "all"
+    rules = {check["policy"]: check for check in why["ruling"]["checks"]}
+    assert {"concurrency", "duration", "routing_confidence", "retries", "house_rule"} <= set(rules)
+    assert all(check["verdict"] == "allowed" for check in rules.values())
+    assert "may run for at most" in rules["duration"]["reason"]
     assert why["results"][0]["expert_id"] == "data-analysis" and why["results"][0]["retries"] == 0
     deadline = time.monotonic() + 5
     while not browser.get(f"/dashboard/api/tasks/{task_id}").json()["why"]["journal"]:
@@ -117,6 +121,9 @@ def test_a_task_run_from_the_form_shows_its_why(browser: httpx.Client) -> None:
     assert page.status_code == 200
     for part in ('id="candidates"', "Governance ruling", "Experts' results", 'id="journal"', "sum_units"):
         assert part in page.text
+    assert 'class="ruling verdict-allowed"' in page.text and "every rule allowed it" in page.text
+    assert '<table class="checks"' in page.text and "<code>concurrency</code>" in page.text
+    assert '"verdict":' not in page.text  # the ruling is laid out, not dumped as JSON
     listing = browser.get("/dashboard/tasks")
     assert task_id in listing.text and "succeeded" in listing.text
     filtered = browser.get("/dashboard/fragments/tasks", params={"state": "failed", "expert": ""})
@@ -124,6 +131,31 @@ def test_a_task_run_from_the_form_shows_its_why(browser: httpx.Client) -> None:
     assert task_id in browser.get("/dashboard/fragments/tasks", params={"state": "", "expert": ""}).text
     wrong = browser.get("/dashboard/tasks", params={"state": "sleeping"})
     assert wrong.status_code == 422 and "unknown task state 'sleeping'" in wrong.json()["message"]
+
+
+def test_a_refused_task_shows_the_rule_and_its_reason_with_the_users_text_escaped(browser: httpx.Client) -> None:
+    hostile = "<img src=x onerror=alert(1)> forbidden & more"
+    task_id = submit(browser, hostile)
+    found = wait_task(browser, task_id)
+    assert found["task"]["state"] == "failed" and "house_rule" in found["task"]["error"]
+    ruling = found["why"]["ruling"]
+    assert ruling["verdict"] == "denied" and ruling["policy"] == "house_rule" and hostile in ruling["reason"]
+    assert ruling["checks"][-1]["policy"] == "house_rule"  # the rules asked, up to the one that decided
+    page = browser.get(f"/dashboard/tasks/{task_id}").text
+    assert 'class="ruling verdict-denied"' in page and '<code class="rule">house_rule</code>' in page
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt; forbidden &amp; more" in page
+
+
+def test_a_task_refused_on_the_server_exits_like_a_local_refusal(api: LiveApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stored ruling says "denied", so ``run --server`` exits with governance's code (3)."""
+    from typer.testing import CliRunner
+
+    from vy_nexus.interfaces.cli import app
+
+    monkeypatch.setenv("VY_NEXUS_API_KEY", api.key)
+    result = CliRunner().invoke(app, ["--server", api.url, "run", "do the forbidden thing"])
+    assert result.exit_code == 3, result.output
+    assert "house_rule" in result.output
 
 
 def test_the_form_takes_an_expert_choice_and_a_number_of_experts(browser: httpx.Client) -> None:

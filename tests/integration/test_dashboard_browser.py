@@ -113,7 +113,7 @@ def test_the_dashboard_in_a_browser(chromium: object, tmp_path: Path) -> None:
         page.click(f"tr[data-task='{task_id}'] a")
         page.wait_for_selector("#candidates")
         assert "data-analysis" in page.inner_text("#candidates")
-        assert "allowed" in page.inner_text("pre.ruling")
+        assert "allowed" in page.inner_text("#ruling").lower() and "concurrency" in page.inner_text("#checks")
         deadline = time.monotonic() + 10
         while not page.query_selector("#journal"):
             assert time.monotonic() < deadline, "the task's journal lines never showed"
