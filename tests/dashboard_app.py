@@ -23,15 +23,16 @@ class HouseRule(Policy):
         return Ruling(Verdict.ALLOWED, self.name, "nothing forbidden")
 
 
-def dashboard_system(settings: Settings) -> VyNexus:
-    system = VyNexus(settings, llm=ScriptedBackend("streamed answer", delay=0.01), load_plugins=False)
+def dashboard_system(settings: Settings, llm: ScriptedBackend | None = None) -> VyNexus:
+    """``llm``: the reasoning core's backend (default: two tokens 10 ms apart)."""
+    system = VyNexus(settings, llm=llm or ScriptedBackend("streamed answer", delay=0.01), load_plugins=False)
     system.register(CrashingExpert(), source="test")
     system.register(make_expert("second-opinion", ("python", "code"), output={"summary": "fine"}), source="test")
     system.governance.policies.append(HouseRule())
     return system
 
 
-def dashboard_settings(home: Path) -> Settings:
+def dashboard_settings(home: Path, *, sample_seconds: float = 15.0) -> Settings:
     return load_settings(
         home,
         store={"flush_interval_seconds": 0.02},
@@ -39,4 +40,5 @@ def dashboard_settings(home: Path) -> Settings:
         executor={"max_retries": 0},
         alerts={"expert_failures": 2, "error_rate": 1.0},
         routing={"strategy": "keyword"},
+        metrics={"system_sample_seconds": sample_seconds},
     )

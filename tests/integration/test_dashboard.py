@@ -219,11 +219,20 @@ def test_chart_data_and_the_sections_render(browser: httpx.Client) -> None:
         "cache_hit_rate",
         "p50_ms",
     }
+    tasks = browser.get("/dashboard/api/series/tasks", params={"window": "15m"}).json()["series"]
+    assert sum(tasks["tasks"]) >= 1 and set(tasks) == {"t", "tasks", "error_rate", "p50_ms", "p95_ms"}
+    experts_series = browser.get("/dashboard/api/series/experts", params={"window": "15m"}).json()
+    assert "data-analysis" in experts_series["experts"]
+    assert all(len(line) == len(experts_series["t"]) for line in experts_series["experts"].values())
+    assert browser.get("/dashboard/api/series/experts", params={"window": "2d"}).status_code == 422
     resources = browser.get("/dashboard/api/resources").json()
     assert set(resources["series"]) == {"t", "cpu_percent", "memory_percent", "disk_percent", "rss_bytes"}
     assert browser.get("/dashboard/api/resources", params={"window": "1y"}).status_code == 422
     experts = browser.get("/dashboard/experts", params={"window": "15m"})
     assert experts.status_code == 200 and "data-analysis" in experts.text
+    for chart in ('data-chart="experts"', 'data-chart="llm"'):
+        assert chart in experts.text
+    assert 'data-chart="tasks"' in browser.get("/dashboard").text
     for path in ("/dashboard/routing", "/dashboard/resources", "/dashboard/alerts", "/dashboard/run"):
         assert browser.get(path).status_code == 200, path
     script = browser.get("/dashboard/static/vendor/uplot/uPlot.iife.min.js")

@@ -22,7 +22,7 @@ MAX_POINTS = 120
 """Time series are folded into at most this many buckets."""
 
 
-def _num(value: float) -> float | None:
+def no_nan(value: float) -> float | None:
     return None if math.isnan(value) else round(value, 4)
 
 
@@ -68,8 +68,8 @@ def task_figures(db_path: Path, *, since: float, now: float) -> TaskFigures:
         tasks=len(rows),
         tasks_per_second=round(len(rows) / window, 4),
         error_rate=round(failed / len(rows), 4) if rows else None,
-        p50_ms=_num(percentile(durations, 50)),
-        p95_ms=_num(percentile(durations, 95)),
+        p50_ms=no_nan(percentile(durations, 50)),
+        p95_ms=no_nan(percentile(durations, 95)),
     )
 
 
@@ -101,9 +101,9 @@ def experts_figures(db_path: Path, *, since: float, now: float) -> dict[str, Any
                         "expert_id": expert,
                         "runs": len(values),
                         "success_rate": round(successes[expert] / len(values), 4),
-                        "p50_ms": _num(percentile(values, 50)),
-                        "p95_ms": _num(percentile(values, 95)),
-                        "p99_ms": _num(percentile(values, 99)),
+                        "p50_ms": no_nan(percentile(values, 50)),
+                        "p95_ms": no_nan(percentile(values, 95)),
+                        "p99_ms": no_nan(percentile(values, 99)),
                         "utilisation": round(sum(values) / window_ms, 4),
                         "last_error": last_error.get(expert),
                     }
@@ -125,8 +125,8 @@ def experts_figures(db_path: Path, *, since: float, now: float) -> dict[str, Any
                         "output_tokens": tokens,
                         "tokens_per_second": round(tokens / (busy / 1000.0), 2) if tokens and busy > 0 else None,
                         "mean_ms": round(busy / row["calls"], 2) if row["calls"] else None,
-                        "ttft_p50_ms": _num(percentile(ttft, 50)),
-                        "ttft_p95_ms": _num(percentile(ttft, 95)),
+                        "ttft_p50_ms": no_nan(percentile(ttft, 50)),
+                        "ttft_p95_ms": no_nan(percentile(ttft, 95)),
                     }
                 )
     return {"experts": experts, "llm": llm}
@@ -143,7 +143,7 @@ def _first_tokens(connection: sqlite3.Connection, since: float) -> dict[tuple[st
     return firsts
 
 
-def _bucket_seconds(since: float, now: float) -> float:
+def bucket_seconds(since: float, now: float) -> float:
     return max(1.0, math.ceil((now - since) / MAX_POINTS))
 
 
@@ -152,7 +152,7 @@ def routing_quality(db_path: Path, *, since: float, now: float) -> dict[str, Any
     percentiles) and, per time bucket, decisions, fallback rate, out-of-scope rate (``None`` where no decision recorded
     it), cache hit rate and p50 routing latency."""
     report: dict[str, Any] | None = None
-    step = _bucket_seconds(since, now)
+    step = bucket_seconds(since, now)
     buckets: dict[int, list[sqlite3.Row]] = defaultdict(list)
     with reading(db_path) as connection:
         if connection is not None:
@@ -177,15 +177,15 @@ def routing_quality(db_path: Path, *, since: float, now: float) -> dict[str, Any
         series["t"].append(round(since + index * step, 3))
         series["decisions"].append(len(rows))
         series["fallback_rate"].append(round(sum(row["fallback"] for row in rows) / len(rows), 4))
-        series["out_of_scope_rate"].append(_num(share([row["out_of_scope"] for row in rows])))
+        series["out_of_scope_rate"].append(no_nan(share([row["out_of_scope"] for row in rows])))
         series["cache_hit_rate"].append(round(sum(row["cache_hit"] for row in rows) / len(rows), 4))
-        series["p50_ms"].append(_num(percentile([float(row["latency_ms"]) for row in rows], 50)))
+        series["p50_ms"].append(no_nan(percentile([float(row["latency_ms"]) for row in rows], 50)))
     return {"summary": report, "bucket_seconds": step, "series": series}
 
 
 def resources(db_path: Path, *, since: float, now: float) -> dict[str, Any]:
     """The server's periodic samples (CPU %, memory %, disk %, process RSS), averaged per time bucket."""
-    step = _bucket_seconds(since, now)
+    step = bucket_seconds(since, now)
     columns = ("cpu_percent", "memory_percent", "disk_percent", "rss_bytes")
     sums: dict[int, list[float]] = {}
     counts: dict[int, int] = defaultdict(int)
