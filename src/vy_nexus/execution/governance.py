@@ -341,12 +341,14 @@ class Governance:
         final: Ruling | None = None
         throttled: Ruling | None = None
         amending: Ruling | None = None
+        request = TaskRequest(task, decision, load)
         checks: list[Ruling] = []
         for policy in self.policies:
-            ruling = policy.check_task(TaskRequest(task, decision, load))
-            checks.append(Ruling(ruling.verdict, ruling.policy, ruling.reason))
+            ruling = policy.check_task(request)
+            checks.append(ruling)  # as_dict keeps its verdict, policy and reason
             if ruling.decision is not None:
                 decision = ruling.decision
+                request = TaskRequest(task, decision, load)
                 amending = ruling
             if ruling.verdict is Verdict.THROTTLED:
                 throttled = ruling

@@ -101,6 +101,12 @@ def summarise_input(value: Any, max_bytes: int) -> str:
 
 
 _RESULTS = TypeAdapter(list[ExpertResult])
+TASK_COLUMNS = [column.name for column in tasks.columns]
+
+
+def _experts_text(decision: RoutingDecision) -> str:
+    """The experts as ",code,research,": one LIKE finds the tasks of an expert on every database."""
+    return "," + ",".join(decision.expert_ids) + ","
 
 
 class SqlTaskStore:
@@ -222,7 +228,7 @@ class SqlTaskStore:
             try:
                 with self._transaction() as conn:
                     if inserts:
-                        self._insert_many(conn, [self._insert_row(row) for row in inserts.values()])
+                        self._insert_many(conn, inserts.values())
                     for columns, rows in _group_updates(self._update_row(i, f) for i, f in updates.items()):
                         statement = (
                             sa.update(tasks)
@@ -234,42 +240,49 @@ class SqlTaskStore:
                 self._pending.give_back(inserts, updates)
                 raise
 
-    def _insert_many(self, conn: sa.Connection, rows: list[Row]) -> None:
-        """The batch insert, compiled once per dialect and sent as plain driver parameters: SQLAlchemy's per-row
-        parameter processing cost more than SQLite's own insert (benchmarks/overhead.py)."""
+    def _insert_many(self, conn: sa.Connection, rows: Iterable[Row]) -> None:
+        """The batch insert, compiled once per dialect and sent as plain driver parameters built straight in column
+        order: SQLAlchemy's per-row parameter processing cost more than SQLite's own insert (benchmarks/overhead.py)."""
         if self._insert_sql is None:
-            compiled = sa.insert(tasks).compile(dialect=conn.dialect, column_keys=[c.name for c in tasks.columns])
+            compiled = sa.insert(tasks).compile(dialect=conn.dialect, column_keys=TASK_COLUMNS)
             keys = list(compiled.positiontup or []) if compiled.positional else None
+            if keys is not None and keys != TASK_COLUMNS:
+                raise StoreError(f"unexpected parameter order for the task insert on {conn.dialect.name}: {keys}")
             self._insert_sql = (str(compiled), keys)
         sql, keys = self._insert_sql
-        params: list[Any] = [tuple(row[k] for k in keys) for row in rows] if keys is not None else rows
+        values = [self._insert_values(row) for row in rows]
+        params: list[Any] = values if keys is not None else [dict(zip(TASK_COLUMNS, v, strict=True)) for v in values]
         conn.exec_driver_sql(sql, params)
 
-    def _insert_row(self, row: Row) -> Row:
+    def _insert_values(self, row: Row) -> tuple[Any, ...]:
+        """A new task's row, with the changes that coalesced into it, in the order of ``TASK_COLUMNS``."""
         task: Task = row["_task"]
-        values: Row = {
-            "id": task.id,
+        decision: RoutingDecision | None = row.get("_decision")
+        result: AggregatedResult | None = row.get("_result")
+        ruling = row.get("ruling")
+        return (
+            task.id,
+            row["state"],
             # PostgreSQL text cannot hold NUL; the exact text stays in the task's JSON.
-            "description": task.description.replace("\x00", "\ufffd"),
-            "type": task.type,
-            "priority": task.priority.value,
-            "task": task_json(task),
-            "input": summarise_input(task.input, self.max_input_bytes),
-            "owner": self.owner_id,
-            "experts": "",
-            "results": "[]",
-            "cancel_requested": False,
-            "ruling": None,
-            "decision": None,
-            "output": None,
-            "confidence": None,
-            "error": None,
-            "started_at": None,
-            "finished_at": None,
-            "duration_ms": None,
-        }
-        values.update(self._convert(row))
-        return values
+            task.description.replace("\x00", "\ufffd"),
+            task.type,
+            task.priority.value,
+            task_json(task),
+            summarise_input(task.input, self.max_input_bytes),
+            self.owner_id,
+            "" if decision is None else _experts_text(decision),
+            None if decision is None else decision.model_dump_json(),
+            None if ruling is None else to_json(ruling),
+            "[]" if result is None else _results_json(result.results),
+            None if result is None else to_json(result.output),
+            None if result is None else result.confidence,
+            row.get("error"),
+            row["created_at"],
+            row.get("started_at"),
+            row.get("finished_at"),
+            None if result is None else result.duration_ms,
+            False,
+        )
 
     def _update_row(self, task_id: str, fields: Row) -> Row:
         return {"_id": task_id, **self._convert(fields)}
@@ -282,7 +295,7 @@ class SqlTaskStore:
         decision: RoutingDecision | None = fields.get("_decision")
         if decision is not None:
             out["decision"] = decision.model_dump_json()
-            out["experts"] = "," + ",".join(decision.expert_ids) + ","
+            out["experts"] = _experts_text(decision)
         result: AggregatedResult | None = fields.get("_result")
         if result is not None:
             out["results"] = _results_json(result.results)
