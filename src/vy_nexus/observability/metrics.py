@@ -7,9 +7,10 @@ one after another and readers never wait). ``Observability`` calls it from its w
 Events read (metadata keys in brackets):
 
 * ``task.aggregated``  → ``tasks``     [task_type, duration_ms, success, experts, method, confidence]
-* ``task.routed``      → ``routing``   [experts, confidences, strategy, cache_hit, fallback, latency_ms]
+* ``task.routed``      → ``routing``   [experts, confidences, strategy, cache_hit, fallback, out_of_scope, latency_ms]
 * ``expert.finished`` / ``expert.failed`` → ``executions`` [duration_ms, success, error, task_type, attempts]
-* ``llm.completed``    → ``llm``       [duration_ms, model, provider, operation, input_tokens, output_tokens, error]
+* ``llm.completed``    → ``llm``       [duration_ms, model, provider, operation, input_tokens, output_tokens, error,
+  time_to_first_token_ms]
 
 Retention (``metrics.retention_days``) runs when the database is first opened and then hourly, on the writer thread.
 """
@@ -50,6 +51,14 @@ def _number(metadata: dict[str, Any], key: str, default: float = 0.0) -> float:
         return float(value)
     except (TypeError, ValueError):
         return default
+
+
+def _optional_float(metadata: dict[str, Any], key: str) -> float | None:
+    value = metadata.get(key)
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _optional_int(metadata: dict[str, Any], key: str) -> int | None:
@@ -112,6 +121,7 @@ def routing_row(event: Event) -> tuple[Any, ...]:
         int(bool(meta.get("cache_hit", False))),
         int(bool(meta.get("fallback", False))),
         _number(meta, "latency_ms"),
+        int(bool(meta.get("out_of_scope", False))),
     )
 
 
@@ -129,6 +139,7 @@ def llm_row(event: Event) -> tuple[Any, ...]:
         _optional_int(meta, "input_tokens"),
         _optional_int(meta, "output_tokens"),
         None if error is None else str(error),
+        _optional_float(meta, "time_to_first_token_ms"),
     )
 
 
@@ -138,9 +149,9 @@ _INSERTS = {
     "executions": "INSERT INTO executions (task_id, expert_id, task_type, started_at, duration_ms, success, error,"
     " attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     "routing": "INSERT INTO routing (task_id, timestamp, experts, top_expert, confidence, confidences, strategy,"
-    " cache_hit, fallback, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    " cache_hit, fallback, latency_ms, out_of_scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "llm": "INSERT INTO llm (timestamp, task_id, expert_id, provider, model, operation, duration_ms, input_tokens,"
-    " output_tokens, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    " output_tokens, error, ttft_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "system": "INSERT INTO system (timestamp, cpu_percent, memory_percent, rss_bytes, disk_percent, disk_free_bytes,"
     " queue_depth) VALUES (?, ?, ?, ?, ?, ?, ?)",
 }

@@ -4,9 +4,10 @@ Raw tables (one row per thing that happened; times are Unix seconds, durations m
 
 * ``tasks``       one finished task: type, end, duration, success, contributing experts, aggregation, confidence
 * ``executions``  one expert run: task, expert, task type, start, duration, success, error, attempts
-* ``routing``     one routing decision: chosen experts, top confidence, all confidences, strategy, cache hit, latency
+* ``routing``     one routing decision: chosen experts, top confidence, all confidences, strategy, cache hit, fallback,
+  out of scope, latency
 * ``system``      one periodic sample: CPU %, memory %, process RSS, disk %, free disk, observer queue depth
-* ``llm``         one LLM call: provider, model, operation, duration, input/output tokens, error
+* ``llm``         one LLM call: provider, model, operation, duration, input/output tokens, error, time to first token
 
 ``metrics`` is a view over all raw tables (``kind``, ``timestamp``, ``task_id``, ``name``, ``value``), so
 ``SELECT COUNT(*) FROM metrics`` counts every recorded row.
@@ -14,6 +15,11 @@ Raw tables (one row per thing that happened; times are Unix seconds, durations m
 Retention: rows older than ``metrics.retention_days`` are folded into ``executions_daily`` / ``routing_daily`` (count,
 successes or cache hits, summed and maximum durations per UTC day) and deleted, so the file stays bounded while the
 long-term trend survives.
+
+Migrations: ``PRAGMA user_version`` holds the schema version. Opening an older database runs each step from its
+version up (``_MIGRATIONS``), then the ``CREATE ... IF NOT EXISTS`` schema. A step that adds a column does nothing
+when the table does not exist yet (a new database: the schema creates it whole) or already has the column (another
+process upgraded the file first).
 """
 
 from __future__ import annotations
@@ -25,11 +31,42 @@ from pathlib import Path
 
 from vy_nexus.errors import StateError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 
-_MIGRATIONS = {
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def _script(sql: str) -> Migration:
+    def run(connection: sqlite3.Connection) -> None:
+        connection.executescript(sql)
+
+    return run
+
+
+def _add_column(table: str, column: str, declaration: str) -> Migration:
+    """A step adding ``column`` to ``table``; nothing to do when another process added it first."""
+
+    def run(connection: sqlite3.Connection) -> None:
+        present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        if not present or column in present:
+            return
+        try:
+            connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column name" not in str(exc):
+                raise
+
+    return run
+
+
+_MIGRATIONS: dict[int, Migration] = {
     # Version 2 drops the ``api`` table, which nothing filled yet; the ``metrics`` view is rebuilt without it.
-    1: "DROP VIEW IF EXISTS metrics; DROP TABLE IF EXISTS api;",
+    1: _script("DROP VIEW IF EXISTS metrics; DROP TABLE IF EXISTS api;"),
+    # Version 3 records each LLM call's time to first token (NULL: no token arrived, or recorded before version 3).
+    2: _add_column("llm", "ttft_ms", "REAL"),
+    # Version 4 tells an out-of-scope decision (the strategy had no candidate) from a low-confidence fallback
+    # (NULL: decided before version 4, not known).
+    3: _add_column("routing", "out_of_scope", "INTEGER"),
 }
 
 RAW_TABLES = ("tasks", "executions", "routing", "system", "llm")
@@ -73,7 +110,8 @@ CREATE TABLE IF NOT EXISTS routing (
     strategy TEXT NOT NULL,
     cache_hit INTEGER NOT NULL,
     fallback INTEGER NOT NULL DEFAULT 0,
-    latency_ms REAL NOT NULL
+    latency_ms REAL NOT NULL,
+    out_of_scope INTEGER
 );
 CREATE INDEX IF NOT EXISTS routing_time ON routing (timestamp);
 
@@ -100,7 +138,8 @@ CREATE TABLE IF NOT EXISTS llm (
     duration_ms REAL NOT NULL,
     input_tokens INTEGER,
     output_tokens INTEGER,
-    error TEXT
+    error TEXT,
+    ttft_ms REAL
 );
 CREATE INDEX IF NOT EXISTS llm_time ON llm (timestamp);
 
@@ -188,7 +227,9 @@ def _open(path: Path, check_same_thread: bool) -> sqlite3.Connection:
         version = connection.execute("PRAGMA user_version").fetchone()[0]
         if version < SCHEMA_VERSION:
             for step in range(version, SCHEMA_VERSION):
-                connection.executescript(_MIGRATIONS.get(step, ""))
+                migrate = _MIGRATIONS.get(step)
+                if migrate is not None:
+                    migrate(connection)
             connection.executescript(SCHEMA)
             connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     except sqlite3.DatabaseError:
@@ -211,6 +252,12 @@ def move_aside(path: Path) -> Path:
         if side.exists():
             side.replace(aside.with_name(aside.name + suffix))
     return aside
+
+
+def has_column(connection: sqlite3.Connection, table: str, column: str) -> bool:
+    """Whether ``table`` has ``column``: readers of a database no writer has upgraded yet ask before selecting a
+    column a later version added."""
+    return any(row[1] == column for row in connection.execute(f"PRAGMA table_info({table})"))
 
 
 def connect_readonly(path: Path) -> sqlite3.Connection:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from vy_nexus.errors import ConfigError
-from vy_nexus.observability.metrics_schema import RAW_TABLES, connect_readonly
+from vy_nexus.observability.metrics_schema import RAW_TABLES, connect_readonly, has_column
 
 TIME_COLUMNS = {
     "tasks": "finished_at",
@@ -44,6 +44,12 @@ def percentile(values: Sequence[float], q: float) -> float:
     low = math.floor(rank)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def share(flags: Sequence[int | None]) -> float:
+    """The share of true flags among the known ones (``None``: not recorded); NaN when none is known."""
+    known = [flag for flag in flags if flag is not None]
+    return sum(1 for flag in known if flag) / len(known) if known else math.nan
 
 
 @dataclass(frozen=True)
@@ -79,10 +85,22 @@ class GroupStats:
 
 
 @dataclass(frozen=True)
+class LlmStats(GroupStats):
+    """An LLM backend's calls (``group``: provider and model) and their time to first token (NaN: no call streamed
+    a token, or all were recorded before the metrics database kept it)."""
+
+    ttft_p50_ms: float = math.nan
+    ttft_p95_ms: float = math.nan
+
+
+@dataclass(frozen=True)
 class RoutingStats:
     decisions: int
     cache_hit_rate: float
     fallback_rate: float
+    """Share of decisions handed to the fallback expert, for any reason."""
+    out_of_scope_rate: float
+    """Share the strategy had no candidate for (part of the fallback rate); over decisions that recorded it."""
     latency_p50_ms: float
     latency_p95_ms: float
     latency_p99_ms: float
@@ -112,7 +130,7 @@ class MetricsReport:
     tasks: list[GroupStats] = field(default_factory=list)
     routing: RoutingStats | None = None
     system: SystemStats | None = None
-    llm: list[GroupStats] = field(default_factory=list)
+    llm: list[LlmStats] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = _finite(asdict(self))
@@ -143,9 +161,29 @@ def _grouped(rows: Sequence[sqlite3.Row], keys: Sequence[str]) -> list[GroupStat
     ]
 
 
-def _routing(connection: sqlite3.Connection, since: float) -> RoutingStats:
+def _llm(connection: sqlite3.Connection, since: float) -> list[LlmStats]:
+    ttft = "ttft_ms" if has_column(connection, "llm", "ttft_ms") else "NULL AS ttft_ms"
     rows = connection.execute(
-        "SELECT confidence, cache_hit, fallback, latency_ms, strategy FROM routing WHERE timestamp >= ?", (since,)
+        f"SELECT provider, model, duration_ms AS duration, error IS NULL AS ok, {ttft} FROM llm WHERE timestamp >= ?",
+        (since,),
+    ).fetchall()
+    firsts: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for row in rows:
+        if row["ttft_ms"] is not None:
+            firsts[(str(row["provider"]), str(row["model"]))].append(float(row["ttft_ms"]))
+    stats = []
+    for group in _grouped(rows, ("provider", "model")):
+        values = firsts[(group.group["provider"], group.group["model"])]
+        stats.append(LlmStats(group.group, group.stats, percentile(values, 50), percentile(values, 95)))
+    return stats
+
+
+def _routing(connection: sqlite3.Connection, since: float) -> RoutingStats:
+    out_of_scope = "out_of_scope" if has_column(connection, "routing", "out_of_scope") else "NULL AS out_of_scope"
+    rows = connection.execute(
+        f"SELECT confidence, cache_hit, fallback, latency_ms, strategy, {out_of_scope} FROM routing"
+        " WHERE timestamp >= ?",
+        (since,),
     ).fetchall()
     count = len(rows)
     buckets = [0] * CONFIDENCE_BUCKETS
@@ -159,6 +197,7 @@ def _routing(connection: sqlite3.Connection, since: float) -> RoutingStats:
         decisions=count,
         cache_hit_rate=sum(row["cache_hit"] for row in rows) / count if count else math.nan,
         fallback_rate=sum(row["fallback"] for row in rows) / count if count else math.nan,
+        out_of_scope_rate=share([row["out_of_scope"] for row in rows]),
         latency_p50_ms=percentile(latencies, 50),
         latency_p95_ms=percentile(latencies, 95),
         latency_p99_ms=percentile(latencies, 99),
@@ -219,13 +258,7 @@ def build_report(db_path: Path, *, since: float | None = None, expert: str | Non
             ).fetchall(),
             ("task_type",),
         )
-        llm = _grouped(
-            connection.execute(
-                "SELECT provider, model, duration_ms AS duration, error IS NULL AS ok FROM llm WHERE timestamp >= ?",
-                (start,),
-            ).fetchall(),
-            ("provider", "model"),
-        )
+        llm = _llm(connection, start)
         return MetricsReport(
             since=since,
             generated_at=now,

@@ -2,7 +2,8 @@
 
 Order of decisions: an explicit choice in ``task.context["experts"]`` wins; otherwise the strategy scores the
 candidates, the top ``k`` above the threshold are chosen (ties broken by expert priority, then id); when nothing
-clears the threshold the fallback expert (``general``) takes the task.
+clears the threshold the fallback expert (``general``) takes the task. When the strategy had no candidate at all the
+decision is also marked ``out_of_scope`` (the task is outside what any expert's routes or capabilities cover).
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ class GatingEngine:
                 "cache_hit": decision.cache_hit,
                 "latency_ms": decision.latency_ms,
                 "fallback": decision.fallback,
+                "out_of_scope": decision.out_of_scope,
                 "reason": decision.reason,
             },
         )
@@ -162,6 +164,7 @@ class GatingEngine:
             capabilities=matched,
             candidates=candidates,
             fallback=True,
+            out_of_scope=not candidates,  # the strategy scored no expert at all
             latency_ms=(time.perf_counter() - started) * 1e3,
         )
 
