@@ -18,6 +18,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,11 @@ class ForgetfulStore:
     def started(self, task_id: str) -> None: ...
     def finished(self, *_args: Any, **_kwargs: Any) -> None: ...
     def flush(self) -> None: ...
+    def flush_soon(self) -> Future[None]:
+        done: Future[None] = Future()
+        done.set_result(None)
+        return done
+
     def get(self, task_id: str) -> TaskRecord:
         raise NotImplementedError
 

@@ -321,7 +321,7 @@ class VyNexus:
             self._open_store()
         self.store.accept(task)
         if durable:
-            await asyncio.to_thread(self.store.flush)
+            await asyncio.wrap_future(self.store.flush_soon())
 
     async def _process(self, task: Task, top_k: int | None, aggregation: str | None) -> AggregatedResult:
         self.events.publish(
@@ -334,9 +334,10 @@ class VyNexus:
         try:
             decision = await self.gating.aroute(task, top_k=top_k)
             self.store.routed(task.id, decision)
-            ruling = self.governance.rule_task(task, decision)
+            ruling = self.governance.check_task(task, decision)
             assert ruling.decision is not None
-            self.store.routed(task.id, ruling.decision, ruling.as_dict())
+            self.store.routed(task.id, ruling.decision, ruling.as_dict())  # a refusal too: the task's "why" shows it
+            self.governance.refuse_unless_proceeds(task, ruling)
             async with self.governance.admission.slot(task.id):
                 self.safety.ensure_accepting(task.id)  # a shutdown may have begun while the task waited
                 self.store.started(task.id)

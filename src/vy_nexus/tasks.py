@@ -79,6 +79,11 @@ class RoutingDecision(BaseModel):
         default_factory=dict, description="the strategy's best scores (up to 5), chosen or not: the margin, the why"
     )
     fallback: bool = False
+    out_of_scope: bool = Field(
+        default=False,
+        description="the strategy had no candidate at all (nothing it knows matched), so the fallback expert took it;"
+        " a fallback whose candidates only fell short of the threshold is not out of scope",
+    )
     cache_hit: bool = False
     latency_ms: float = 0.0
 

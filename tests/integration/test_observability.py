@@ -51,7 +51,13 @@ def run_workload(settings: Settings) -> list[str]:
         for task in tasks:
             system.run(task)
         publish_llm_completed(
-            system.events, provider="embedded", model="smollm2", duration_ms=120.0, input_tokens=9, output_tokens=3
+            system.events,
+            provider="embedded",
+            model="smollm2",
+            duration_ms=120.0,
+            input_tokens=9,
+            output_tokens=3,
+            time_to_first_token_ms=42.0,
         )
     return [task.id for task in tasks]
 
@@ -208,8 +214,10 @@ def test_cli_metrics_report_export_prometheus(home: Path, settings: Settings, tm
     assert broken["stats"]["count"] == 1 and broken["stats"]["success_rate"] == 0.0
     assert report["routing"]["decisions"] == 4 and report["routing"]["cache_hit_rate"] == 0.25
     assert report["llm"][0]["group"] == {"provider": "embedded", "model": "smollm2"}
+    assert report["llm"][0]["ttft_p50_ms"] == 42.0 and report["llm"][0]["ttft_p95_ms"] == 42.0
     code, out, _ = invoke(home, "metrics", "report", "--expert", "broken")
     assert code == 0 and "Experts by task type" in out and "Routing" in out
+    assert "TTFT" in out and "42.00" in out
     code, out, _ = invoke(home, "metrics", "export", "--table", "routing")
     assert code == 0 and out.splitlines()[0].startswith("id,task_id,timestamp,experts") and len(out.splitlines()) == 5
     target = tmp_path / "exec.jsonl"

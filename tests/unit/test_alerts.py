@@ -38,8 +38,8 @@ def metrics_db(
         )
         connection.executemany(
             "INSERT INTO routing (task_id, timestamp, experts, confidence, confidences, strategy, cache_hit, fallback,"
-            " latency_ms) VALUES ('t', ?, '[]', ?, '{}', 'keyword', ?, ?, ?)",
-            [(NOW - 10, 0.95, 1, 0, 2.0), (NOW - 5, 0.25, 0, 1, 4.0)],
+            " out_of_scope, latency_ms) VALUES ('t', ?, '[]', ?, '{}', 'keyword', ?, ?, ?, ?)",
+            [(NOW - 10, 0.95, 1, 0, 0, 2.0), (NOW - 5, 0.25, 0, 1, 1, 4.0)],
         )
         connection.executemany(
             "INSERT INTO system (timestamp, cpu_percent, memory_percent, rss_bytes, disk_percent)"
@@ -119,6 +119,7 @@ def test_dashboard_figures_and_series(tmp_path: Path) -> None:
     routing = dashboard_stats.routing_quality(db, since=NOW - 100, now=NOW)
     assert routing["summary"]["decisions"] == 2 and sum(routing["series"]["decisions"]) == 2
     assert routing["series"]["fallback_rate"][-1] == 1.0 and routing["series"]["cache_hit_rate"][0] == 1.0
+    assert routing["series"]["out_of_scope_rate"] == [0.0, 1.0] and routing["summary"]["out_of_scope_rate"] == 0.5
     resources = dashboard_stats.resources(db, since=NOW - 100, now=NOW)
     assert resources["series"]["cpu_percent"] == [20.0]  # two samples in one bucket, averaged
     empty = dashboard_stats.routing_quality(MetricsDatabase.sqlite(tmp_path / "none.db"), since=NOW - 100, now=NOW)

@@ -102,17 +102,50 @@ def test_llm_events_become_rows(db: Path) -> None:
     seen: list[Event] = []
     bus.subscribe(seen.append)
     publish_llm_completed(
-        bus, provider="embedded", model="smollm2", duration_ms=800.0, input_tokens=20, output_tokens=5
+        bus,
+        provider="embedded",
+        model="smollm2",
+        duration_ms=800.0,
+        input_tokens=20,
+        output_tokens=5,
+        time_to_first_token_ms=95.5,
     )
     publish_llm_completed(bus, provider="ollama", model="m", duration_ms=5.0, error="connection refused")
     collector.write(seen)
     collector.close()
     with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT provider, model, operation, input_tokens, output_tokens, error FROM llm").fetchall()
+        rows = conn.execute(
+            "SELECT provider, model, operation, input_tokens, output_tokens, error, ttft_ms FROM llm"
+        ).fetchall()
         assert rows == [
-            ("embedded", "smollm2", "chat", 20, 5, None),
-            ("ollama", "m", "chat", None, None, "connection refused"),
+            ("embedded", "smollm2", "chat", 20, 5, None, 95.5),
+            ("ollama", "m", "chat", None, None, "connection refused", None),  # no token arrived: no TTFT
         ]
+
+
+def test_the_report_gives_each_llm_backend_its_time_to_first_token(db: Path) -> None:
+    bus = EventBus()
+    seen: list[Event] = []
+    bus.subscribe(seen.append)
+    for ttft in (40.0, 10.0, 30.0, 20.0):
+        publish_llm_completed(
+            bus, provider="ollama", model="qwen", duration_ms=200.0, output_tokens=8, time_to_first_token_ms=ttft
+        )
+    publish_llm_completed(bus, provider="ollama", model="qwen", duration_ms=3.0, error="refused")  # no token
+    publish_llm_completed(bus, provider="embedded", model="smollm2", duration_ms=50.0, error="refused")
+    collector = collector_for(db)
+    collector.write(seen)
+    collector.close()
+    embedded, ollama = build_report(MetricsDatabase.sqlite(db)).llm
+    assert ollama.group == {"provider": "ollama", "model": "qwen"} and ollama.stats.count == 5
+    assert ollama.ttft_p50_ms == pytest.approx(25.0) and ollama.ttft_p95_ms == pytest.approx(38.5)
+    assert np.isnan(embedded.ttft_p50_ms)
+    shown = {
+        (b["group"]["provider"], b["group"]["model"]): b
+        for b in build_report(MetricsDatabase.sqlite(db)).as_dict()["llm"]
+    }
+    assert shown[("ollama", "qwen")]["ttft_p50_ms"] == pytest.approx(25.0)
+    assert shown[("embedded", "smollm2")]["ttft_p50_ms"] is None
 
 
 def test_retention_rolls_old_rows_up_and_deletes_them(db: Path) -> None:

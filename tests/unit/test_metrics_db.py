@@ -1,9 +1,9 @@
-"""The metrics database on SQLite: files of an older vy-nexus are upgraded in place, readers never create anything,
-text no database can hold is stored replaced, and a reader of an append-only table misses no late commit."""
+"""The metrics database on SQLite: readers never create anything, text no database can hold is stored replaced, an
+unreachable server is a clear error, and a reader of an append-only table misses no late commit. (Older files being
+upgraded: test_metrics_schema.py; PostgreSQL: tests/integration/test_metrics_postgres.py.)"""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 
@@ -15,63 +15,14 @@ from vy_nexus.events import Event
 from vy_nexus.interfaces.cli import app
 from vy_nexus.observability.metrics import MetricsCollector
 from vy_nexus.observability.metrics_db import MetricsDatabase
-from vy_nexus.observability.metrics_schema import SCHEMA_VERSION, executions
+from vy_nexus.observability.metrics_schema import executions
 from vy_nexus.observability.metricsquery import build_report
 from vy_nexus.observability.new_rows import NewRows
-
-VERSION_2 = """
-CREATE TABLE tasks (id INTEGER PRIMARY KEY, task_id TEXT, task_type TEXT, finished_at REAL NOT NULL,
-    duration_ms REAL NOT NULL, success INTEGER NOT NULL, experts TEXT NOT NULL, method TEXT, confidence REAL);
-CREATE TABLE executions (id INTEGER PRIMARY KEY, task_id TEXT, expert_id TEXT NOT NULL, task_type TEXT,
-    started_at REAL NOT NULL, duration_ms REAL NOT NULL, success INTEGER NOT NULL, error TEXT,
-    attempts INTEGER NOT NULL DEFAULT 1);
-CREATE TABLE routing (id INTEGER PRIMARY KEY, task_id TEXT, timestamp REAL NOT NULL, experts TEXT NOT NULL,
-    top_expert TEXT, confidence REAL NOT NULL, confidences TEXT NOT NULL, strategy TEXT NOT NULL,
-    cache_hit INTEGER NOT NULL, fallback INTEGER NOT NULL DEFAULT 0, latency_ms REAL NOT NULL);
-CREATE TABLE system (id INTEGER PRIMARY KEY, timestamp REAL NOT NULL, cpu_percent REAL, memory_percent REAL,
-    rss_bytes INTEGER, disk_percent REAL, disk_free_bytes INTEGER, queue_depth INTEGER);
-CREATE TABLE llm (id INTEGER PRIMARY KEY, timestamp REAL NOT NULL, task_id TEXT, expert_id TEXT,
-    provider TEXT NOT NULL, model TEXT NOT NULL, operation TEXT NOT NULL, duration_ms REAL NOT NULL,
-    input_tokens INTEGER, output_tokens INTEGER, error TEXT);
-CREATE TABLE executions_daily (day TEXT NOT NULL, expert_id TEXT NOT NULL, task_type TEXT NOT NULL,
-    count INTEGER NOT NULL, successes INTEGER NOT NULL, total_ms REAL NOT NULL, max_ms REAL NOT NULL,
-    PRIMARY KEY (day, expert_id, task_type));
-CREATE TABLE routing_daily (day TEXT NOT NULL, strategy TEXT NOT NULL, count INTEGER NOT NULL,
-    cache_hits INTEGER NOT NULL, total_latency_ms REAL NOT NULL, max_latency_ms REAL NOT NULL,
-    PRIMARY KEY (day, strategy));
-CREATE VIEW metrics (kind, timestamp, task_id, name, value) AS
-    SELECT 'task', finished_at, task_id, task_type, duration_ms FROM tasks
-    UNION ALL SELECT 'execution', started_at, task_id, expert_id, duration_ms FROM executions
-    UNION ALL SELECT 'routing', timestamp, task_id, top_expert, latency_ms FROM routing
-    UNION ALL SELECT 'system', timestamp, NULL, 'cpu_percent', cpu_percent FROM system
-    UNION ALL SELECT 'llm', timestamp, task_id, provider || '/' || model, duration_ms FROM llm;
-INSERT INTO executions (task_id, expert_id, task_type, started_at, duration_ms, success)
-    VALUES ('old', 'code', 'code', {recent}, 12.0, 1);
-PRAGMA user_version=2;
-"""
 
 
 def finished(task: str, expert: str = "code", **meta: object) -> Event:
     metadata = {"duration_ms": 5.0, "success": True, "task_type": "code", **meta}
     return Event("expert.finished", "coordinator", "", task_id=task, expert_id=expert, metadata=metadata)
-
-
-def test_a_file_of_the_previous_version_is_upgraded_by_a_reader_and_keeps_its_rows(tmp_path: Path) -> None:
-    path = tmp_path / "performance.db"
-    with sqlite3.connect(path) as conn:
-        conn.executescript(VERSION_2.format(recent=time.time() - 60))
-    report = build_report(MetricsDatabase.sqlite(path))  # a reader first: it brings the file up to date
-    assert [(g.group["expert_id"], g.stats.count) for g in report.experts] == [("code", 1)]
-    collector = MetricsCollector(MetricsDatabase.sqlite(path))
-    collector.write([finished("new", worker="worker-host:42")])
-    collector.close()
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
-        rows = conn.execute("SELECT task_id, process FROM executions ORDER BY id").fetchall()
-        assert rows == [("old", None), ("new", "worker-host:42")]
-        assert conn.execute("SELECT COUNT(*) FROM metrics").fetchone() == (2,)
-    [worker] = build_report(MetricsDatabase.sqlite(path)).processes
-    assert (worker.process, worker.expert_runs) == ("worker-host:42", 1)
 
 
 def test_readers_create_nothing(tmp_path: Path) -> None:

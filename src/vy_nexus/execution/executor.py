@@ -25,7 +25,11 @@ class ExpertCall:
 
 @runtime_checkable
 class Executor(Protocol):
-    """Runs expert calls. ``aclose`` releases what the executor holds (threads, connections)."""
+    """Runs expert calls. ``aclose`` releases what the executor holds (threads, connections).
+
+    An executor that always returns within a call's budget (plus a short grace) sets ``enforces_budget = True``;
+    the coordinator then runs a lone expert call without an outer timeout of its own.
+    """
 
     name: str
 

@@ -59,13 +59,20 @@ class Ruling:
     reason: str
     decision: RoutingDecision | None = None
     """A replacement routing decision, when the policy amended it."""
+    checks: tuple[Ruling, ...] = ()
+    """On the governance's overall ruling of a task: each policy's own ruling, in the order asked, up to the one that
+    decided (their reasons state the limits in force: slots, time allowed, confidence, retries)."""
 
     @property
     def proceeds(self) -> bool:
         return self.verdict in (Verdict.ALLOWED, Verdict.THROTTLED)
 
-    def as_dict(self) -> dict[str, str]:
-        return {"verdict": self.verdict.value, "policy": self.policy, "reason": self.reason}
+    def as_dict(self) -> dict[str, Any]:
+        """``verdict``, ``policy``, ``reason``; for a task's overall ruling also ``checks`` (those three keys each)."""
+        ruling: dict[str, Any] = {"verdict": self.verdict.value, "policy": self.policy, "reason": self.reason}
+        if self.checks:
+            ruling["checks"] = [check.as_dict() for check in self.checks]
+        return ruling
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +197,9 @@ class RoutingConfidencePolicy(Policy):
         decision = request.decision
         confidence = decision.confidence
         if decision.strategy == "explicit" or confidence >= self.min_confidence:
-            return Ruling(Verdict.ALLOWED, self.name, f"routing confidence {confidence:.2f}")
+            return Ruling(
+                Verdict.ALLOWED, self.name, f"routing confidence {confidence:.2f} (at least {self.min_confidence:.2f})"
+            )
         low = (
             f"routing confidence {confidence:.2f} for {', '.join(decision.expert_ids)} is below"
             f" {self.min_confidence:.2f} (governance.min_routing_confidence)"
@@ -332,10 +341,14 @@ class Governance:
         final: Ruling | None = None
         throttled: Ruling | None = None
         amending: Ruling | None = None
+        request = TaskRequest(task, decision, load)
+        checks: list[Ruling] = []
         for policy in self.policies:
-            ruling = policy.check_task(TaskRequest(task, decision, load))
+            ruling = policy.check_task(request)
+            checks.append(ruling)  # as_dict keeps its verdict, policy and reason
             if ruling.decision is not None:
                 decision = ruling.decision
+                request = TaskRequest(task, decision, load)
                 amending = ruling
             if ruling.verdict is Verdict.THROTTLED:
                 throttled = ruling
@@ -348,7 +361,7 @@ class Governance:
                 or amending
                 or Ruling(Verdict.ALLOWED, "all", f"{len(self.policies)} policies allowed the task")
             )
-        return Ruling(final.verdict, final.policy, final.reason, decision)
+        return Ruling(final.verdict, final.policy, final.reason, decision, tuple(checks))
 
     def enforce_task(self, task: Task, decision: RoutingDecision) -> RoutingDecision:
         """The (possibly amended) decision when the task may run; ``GovernanceError`` otherwise."""
@@ -359,7 +372,11 @@ class Governance:
     def rule_task(self, task: Task, decision: RoutingDecision) -> Ruling:
         """The ruling, carrying the (possibly amended) decision, when the task may run; ``GovernanceError``
         otherwise."""
-        ruling = self.check_task(task, decision)
+        return self.refuse_unless_proceeds(task, self.check_task(task, decision))
+
+    @staticmethod
+    def refuse_unless_proceeds(task: Task, ruling: Ruling) -> Ruling:
+        """``ruling`` when the task may run (allowed, throttled); ``GovernanceError`` otherwise."""
         if not ruling.proceeds:
             raise GovernanceError(
                 f"task refused by governance ({ruling.policy}): {ruling.reason}",

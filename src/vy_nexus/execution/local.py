@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -75,6 +76,7 @@ async def _maybe_await(value: Any) -> Any:
 
 class LocalExecutor:
     name = "local"
+    enforces_budget = True
 
     def __init__(
         self,
@@ -97,6 +99,7 @@ class LocalExecutor:
         self._events = events or EventBus()
         self._sleep = sleep
         self._init_locks: dict[str, asyncio.Lock] = {}
+        self._threaded: weakref.WeakKeyDictionary[BaseExpert, bool] = weakref.WeakKeyDictionary()
 
     async def run(self, call: ExpertCall) -> ExpertResult:
         task, expert_id, budget = call.task, call.expert_id, call.budget_seconds
@@ -149,8 +152,11 @@ class LocalExecutor:
             )
 
     async def _attempt(self, expert: BaseExpert, task: Task) -> ExpertOutput:
-        threaded = runs_in_thread(expert)
-        await self._ensure_initialized(expert, threaded)
+        threaded = self._threaded.get(expert)
+        if threaded is None:
+            threaded = self._threaded[expert] = runs_in_thread(expert)
+        if not expert.initialized:
+            await self._ensure_initialized(expert, threaded)
         if not threaded:
             return await _lifecycle(expert, task)
         return await self.pool.run_coroutine(lambda: _lifecycle(expert, task))

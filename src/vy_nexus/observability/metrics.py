@@ -8,9 +8,10 @@ writer thread, never from the flow.
 Events read (metadata keys in brackets):
 
 * ``task.aggregated``  → ``tasks``     [task_type, duration_ms, success, experts, method, confidence]
-* ``task.routed``      → ``routing``   [experts, confidences, strategy, cache_hit, fallback, latency_ms]
+* ``task.routed``      → ``routing``   [experts, confidences, strategy, cache_hit, fallback, out_of_scope, latency_ms]
 * ``expert.finished`` / ``expert.failed`` → ``executions`` [duration_ms, success, error, task_type, attempts, worker]
-* ``llm.completed``    → ``llm``       [duration_ms, model, provider, operation, input_tokens, output_tokens, error]
+* ``llm.completed``    → ``llm``       [duration_ms, model, provider, operation, input_tokens, output_tokens, error,
+  time_to_first_token_ms]
 
 ``process`` (``host:pid``) says which process sampled, called the LLM, or ran the expert (a Celery worker's, named by
 ``worker``; else this one). Text PostgreSQL cannot hold (NUL) or no database can (lone surrogates) is replaced by
@@ -59,6 +60,14 @@ def _number(metadata: dict[str, Any], key: str, default: float = 0.0) -> float:
         return float(value)
     except (TypeError, ValueError):
         return default
+
+
+def _optional_float(metadata: dict[str, Any], key: str) -> float | None:
+    value = metadata.get(key)
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _optional_int(metadata: dict[str, Any], key: str) -> int | None:
@@ -128,6 +137,7 @@ def routing_row(event: Event, _process: str) -> tuple[Any, ...]:
         int(bool(meta.get("cache_hit", False))),
         int(bool(meta.get("fallback", False))),
         _number(meta, "latency_ms"),
+        int(bool(meta.get("out_of_scope", False))),
     )
 
 
@@ -145,6 +155,7 @@ def llm_row(event: Event, process: str) -> tuple[Any, ...]:
         _optional_int(meta, "input_tokens"),
         _optional_int(meta, "output_tokens"),
         None if error is None else str(error),
+        _optional_float(meta, "time_to_first_token_ms"),
         process,
     )
 
@@ -173,6 +184,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "cache_hit",
         "fallback",
         "latency_ms",
+        "out_of_scope",
     ),
     "llm": (
         "timestamp",
@@ -185,6 +197,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "input_tokens",
         "output_tokens",
         "error",
+        "ttft_ms",
         "process",
     ),
     "system": (

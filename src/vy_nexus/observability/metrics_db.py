@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -99,6 +100,8 @@ class MetricsDatabase:
         self._base: sa.Engine | None = None
         self._pid = os.getpid()
         self._ready = False
+        self._lock = threading.RLock()
+        """Guards opening: a server's writer threads and request threads share one of these."""
 
     @classmethod
     def sqlite(cls, path: Path, *, on_damage: Callable[[str], None] | None = None) -> MetricsDatabase:
@@ -122,6 +125,10 @@ class MetricsDatabase:
 
     def _connected(self) -> sa.Engine:
         """The engine writers use (and readers of a server database), connected but maybe without the schema."""
+        with self._lock:
+            return self._connected_locked()
+
+    def _connected_locked(self) -> sa.Engine:
         if self._pid != os.getpid():  # a forked child: the parent's connections stay the parent's
             self._pid, self._engine, self._base, self._ready = os.getpid(), None, None, False
         if self._engine is None:
@@ -136,9 +143,10 @@ class MetricsDatabase:
         return self._engine
 
     def _dispose(self) -> None:
-        if self._base is not None and self._pid == os.getpid():
-            self._base.dispose()
-        self._base, self._engine, self._ready = None, None, False
+        with self._lock:
+            if self._base is not None and self._pid == os.getpid():
+                self._base.dispose()
+            self._base, self._engine, self._ready = None, None, False
 
     def _unreachable(self, exc: BaseException) -> StoreError:
         return StoreError(f"cannot open the metrics database at {self.label}: {_reason(exc)}")
@@ -147,11 +155,12 @@ class MetricsDatabase:
 
     def engine(self) -> sa.Engine:
         """The writers' engine, with the schema in place (created or upgraded on first use)."""
-        self._connected()
-        if not self._ready:
-            self._prepare()
-        assert self._engine is not None
-        return self._engine
+        with self._lock:
+            self._connected_locked()
+            if not self._ready:
+                self._prepare()
+            assert self._engine is not None
+            return self._engine
 
     def _prepare(self) -> None:
         if self.path is not None:
@@ -191,24 +200,15 @@ class MetricsDatabase:
     @contextmanager
     def reading(self) -> Iterator[sa.Connection | None]:
         """A connection for reading, or ``None`` while nothing has been recorded (see the module docstring)."""
-        if self.path is None:
-            engine = self._connected()
-        elif not self.path.exists():
+        if self.path is not None and not self.path.exists():
             yield None
             return
-        else:
-            engine = _sqlite_reader(self.path)
+        engine = self._connected() if self.path is None else _sqlite_reader(self.path)
         try:
-            version = SCHEMA_VERSION if self._ready else self._version(engine)
-            if version == 0:
+            conn = self._checked(engine)
+            if conn is None:
                 yield None
                 return
-            if version < SCHEMA_VERSION:  # written by an older vy-nexus: bring it up to date, then read
-                self.engine()
-            try:
-                conn = engine.connect()
-            except sa.exc.DBAPIError as exc:
-                raise self._unreachable(exc) from exc
             with conn:
                 try:
                     yield conn
@@ -218,19 +218,38 @@ class MetricsDatabase:
             if self.path is not None:
                 engine.dispose()
 
-    def _version(self, engine: sa.Engine) -> int:
-        try:
-            with engine.connect() as conn:
-                if self.path is not None:
-                    conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()
-                return stored_version(conn)
-        except (sa.exc.DBAPIError, sqlite3.DatabaseError) as exc:
-            if self.path is None:
-                raise self._unreachable(exc) from exc
-            raise StateError(
-                f"the metrics database {self.path} is damaged ({_reason(exc)}); the next vy-nexus run that records"
-                " metrics moves it aside and starts a new one"
-            ) from exc
+    def _checked(self, engine: sa.Engine) -> sa.Connection | None:
+        """A connection to a database at the current schema version (upgrading an older one first), or None while it
+        has no schema yet. A damaged SQLite file is a ``StateError``, an unreachable server a ``StoreError``."""
+        for _attempt in range(2):
+            try:
+                conn = engine.connect()
+                try:
+                    if self._ready and self.path is None:
+                        return conn
+                    if self.path is not None:
+                        conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()
+                    version = stored_version(conn)
+                    conn.rollback()
+                except BaseException:
+                    conn.close()
+                    raise
+            except (sa.exc.DBAPIError, sqlite3.DatabaseError) as exc:
+                if self.path is None:
+                    raise self._unreachable(exc) from exc
+                raise StateError(
+                    f"the metrics database {self.path} is damaged ({_reason(exc)}); the next vy-nexus run that"
+                    " records metrics moves it aside and starts a new one"
+                ) from exc
+            if version >= SCHEMA_VERSION:
+                if self.path is None:
+                    self._ready = True  # the schema is there: this process need not check again
+                return conn
+            conn.close()
+            if version == 0:
+                return None
+            self.engine()  # written by an older vy-nexus: bring it up to date, then read
+        return None
 
     @contextmanager
     def connection(self) -> Iterator[sa.Connection]:

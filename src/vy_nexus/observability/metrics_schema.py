@@ -5,9 +5,11 @@ Raw tables (one row per thing that happened; times are Unix seconds, durations m
 * ``tasks``       one finished task: type, end, duration, success, contributing experts, aggregation, confidence
 * ``executions``  one expert run: task, expert, task type, start, duration, success, error, attempts, and the
                   process that ran it (``host:pid``; a Celery worker's pool process, or the process itself)
-* ``routing``     one routing decision: chosen experts, top confidence, all confidences, strategy, cache hit, latency
+* ``routing``     one routing decision: chosen experts, top confidence, all confidences, strategy, cache hit, fallback,
+                  latency, out of scope
 * ``system``      one periodic sample: CPU %, memory %, process RSS, disk %, free disk, observer queue depth, process
-* ``llm``         one LLM call: provider, model, operation, duration, input/output tokens, error, process
+* ``llm``         one LLM call: provider, model, operation, duration, input/output tokens, error, time to first token,
+                  process
 * ``api``         one HTTP request the API served: route template, method, status, latency
 
 ``metrics`` is a view over the first five, so ``SELECT COUNT(*) FROM metrics`` counts every recorded row.
@@ -27,8 +29,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 3
-"""2: the seed's tables and the ``metrics`` view. 3: ``process`` on executions, system and llm; ``api``."""
+SCHEMA_VERSION = 5
+"""2: the seed's tables and the ``metrics`` view. 3: ``llm.ttft_ms`` (time to first token; NULL when no token came,
+or recorded before). 4: ``routing.out_of_scope`` (the strategy had no candidate; NULL before). 5: ``process`` on
+executions, system and llm; ``api`` among the tables."""
 
 SERVER_SCHEMA = "vy_observability"
 """The PostgreSQL schema of the metrics (and of the shipped journal, journal_table.py)."""
@@ -86,6 +90,7 @@ routing = sa.Table(
     sa.Column("cache_hit", sa.Integer, nullable=False),
     sa.Column("fallback", sa.Integer, nullable=False, server_default="0"),
     sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("out_of_scope", sa.Integer),
     sa.Index("routing_time", "timestamp"),
 )
 
@@ -118,6 +123,7 @@ llm = sa.Table(
     sa.Column("input_tokens", sa.BigInteger),
     sa.Column("output_tokens", sa.BigInteger),
     sa.Column("error", sa.Text),
+    sa.Column("ttft_ms", sa.Float),
     sa.Column("process", sa.Text),
     sa.Index("llm_time", "timestamp"),
 )

@@ -40,6 +40,12 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+def share(flags: Sequence[int | None]) -> float:
+    """The share of true flags among the known ones (``None``: not recorded); NaN when none is known."""
+    known = [flag for flag in flags if flag is not None]
+    return sum(1 for flag in known if flag) / len(known) if known else math.nan
+
+
 @dataclass(frozen=True)
 class DurationStats:
     count: int
@@ -73,10 +79,22 @@ class GroupStats:
 
 
 @dataclass(frozen=True)
+class LlmStats(GroupStats):
+    """An LLM backend's calls (``group``: provider and model) and their time to first token (NaN: no call streamed
+    a token, or all were recorded before the metrics database kept it)."""
+
+    ttft_p50_ms: float = math.nan
+    ttft_p95_ms: float = math.nan
+
+
+@dataclass(frozen=True)
 class RoutingStats:
     decisions: int
     cache_hit_rate: float
     fallback_rate: float
+    """Share of decisions handed to the fallback expert, for any reason."""
+    out_of_scope_rate: float
+    """Share the strategy had no candidate for (part of the fallback rate); over decisions that recorded it."""
     latency_p50_ms: float
     latency_p95_ms: float
     latency_p99_ms: float
@@ -121,7 +139,7 @@ class MetricsReport:
     tasks: list[GroupStats] = field(default_factory=list)
     routing: RoutingStats | None = None
     system: SystemStats | None = None
-    llm: list[GroupStats] = field(default_factory=list)
+    llm: list[LlmStats] = field(default_factory=list)
     processes: list[ProcessStats] = field(default_factory=list)
     database: str = ""
     """Where the numbers come from: the SQLite file, or the server database's URL without its password."""
@@ -159,9 +177,9 @@ def _routing(conn: sa.Connection, since: float) -> RoutingStats:
     r = routing
     rows = (
         conn.execute(
-            sa.select(r.c.confidence, r.c.cache_hit, r.c.fallback, r.c.latency_ms, r.c.strategy).where(
-                r.c.timestamp >= since
-            )
+            sa.select(
+                r.c.confidence, r.c.cache_hit, r.c.fallback, r.c.latency_ms, r.c.strategy, r.c.out_of_scope
+            ).where(r.c.timestamp >= since)
         )
         .mappings()
         .all()
@@ -178,6 +196,7 @@ def _routing(conn: sa.Connection, since: float) -> RoutingStats:
         decisions=count,
         cache_hit_rate=sum(row["cache_hit"] for row in rows) / count if count else math.nan,
         fallback_rate=sum(row["fallback"] for row in rows) / count if count else math.nan,
+        out_of_scope_rate=share([row["out_of_scope"] for row in rows]),
         latency_p50_ms=percentile(latencies, 50),
         latency_p95_ms=percentile(latencies, 95),
         latency_p99_ms=percentile(latencies, 99),
@@ -187,6 +206,31 @@ def _routing(conn: sa.Connection, since: float) -> RoutingStats:
             for i, n in enumerate(buckets)
         ],
     )
+
+
+def _llm(conn: sa.Connection, since: float) -> list[LlmStats]:
+    rows = (
+        conn.execute(
+            sa.select(
+                llm.c.provider,
+                llm.c.model,
+                llm.c.duration_ms.label("duration"),
+                llm.c.error.is_(None).label("ok"),
+                llm.c.ttft_ms,
+            ).where(llm.c.timestamp >= since)
+        )
+        .mappings()
+        .all()
+    )
+    firsts: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for row in rows:
+        if row["ttft_ms"] is not None:
+            firsts[(str(row["provider"]), str(row["model"]))].append(float(row["ttft_ms"]))
+    stats = []
+    for group in _grouped(rows, ("provider", "model")):
+        values = firsts[(group.group["provider"], group.group["model"])]
+        stats.append(LlmStats(group.group, group.stats, percentile(values, 50), percentile(values, 95)))
+    return stats
 
 
 def _optional(value: Any) -> float | None:
@@ -312,15 +356,6 @@ def build_report(database: MetricsDatabase, *, since: float | None = None, exper
             .mappings()
             .all()
         )
-        llm_rows = (
-            conn.execute(
-                sa.select(
-                    llm.c.provider, llm.c.model, llm.c.duration_ms.label("duration"), llm.c.error.is_(None).label("ok")
-                ).where(llm.c.timestamp >= start)
-            )
-            .mappings()
-            .all()
-        )
         return MetricsReport(
             since=since,
             generated_at=now,
@@ -328,7 +363,7 @@ def build_report(database: MetricsDatabase, *, since: float | None = None, exper
             tasks=_grouped(task_rows, ("task_type",)),
             routing=_routing(conn, start),
             system=_system(conn, start),
-            llm=_grouped(llm_rows, ("provider", "model")),
+            llm=_llm(conn, start),
             processes=_processes(conn, start, runs),
             database=database.label,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from typing import Any, Protocol
 
 from vy_nexus.store.records import TaskPage, TaskRecord, TaskState
@@ -21,6 +22,10 @@ class TaskStore(Protocol):
         self, task_id: str, state: TaskState, *, result: AggregatedResult | None = None, error: str | None = None
     ) -> None: ...
     def flush(self) -> None: ...
+    def flush_soon(self) -> Future[None]:
+        """Completes once everything accepted so far is committed: callers that wait together share one commit."""
+        ...
+
     def get(self, task_id: str) -> TaskRecord: ...
     def list_tasks(
         self,

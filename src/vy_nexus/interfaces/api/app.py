@@ -5,6 +5,7 @@ body limit and (only when configured) CORS."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -20,7 +21,7 @@ from vy_nexus.interfaces.api.keys import KeyStore, keys_file
 from vy_nexus.interfaces.api.ratelimit import RateLimiter
 from vy_nexus.interfaces.api.request_log import RequestLog, RequestLogMiddleware
 from vy_nexus.interfaces.api.routers import approvals, dashboard, experts, openai, system, tasks
-from vy_nexus.interfaces.api.services import ApiServices
+from vy_nexus.interfaces.api.services import ApiServices, load_record
 from vy_nexus.observability.metrics_db import MetricsDatabase
 from vy_nexus.system import VyNexus
 
@@ -48,7 +49,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         async with system_factory(settings) as vy:
-            feeds = TaskFeeds(loop)
+            feeds = TaskFeeds(loop, functools.partial(load_record, vy))
             unsubscribe = vy.events.subscribe(feeds.observe)
             shared = ApiServices(
                 system=vy,

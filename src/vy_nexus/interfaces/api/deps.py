@@ -1,5 +1,8 @@
 """Dependencies the routes declare: the shared services, the system, and the caller's API key (checked, and
-counted against its rate limit). Every route but ``/api/health`` depends on ``api_key``."""
+counted against its rate limit). Every route but ``/api/health`` depends on ``api_key``.
+
+They are ``async def`` because none of them waits on anything (the key file is reread only when it changed):
+FastAPI would run a plain ``def`` dependency in its thread pool, one thread hop per dependency per request."""
 
 from __future__ import annotations
 
@@ -19,16 +22,16 @@ _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The same
 UNAUTHORIZED = "a valid API key is required (Authorization: Bearer KEY or X-API-Key: KEY)"
 
 
-def services(request: Request) -> ApiServices:
+async def services(request: Request) -> ApiServices:
     found: ApiServices = request.app.state.services
     return found
 
 
-def system(shared: Annotated[ApiServices, Depends(services)]) -> VyNexus:
+async def system(shared: Annotated[ApiServices, Depends(services)]) -> VyNexus:
     return shared.system
 
 
-def api_key(
+async def api_key(
     shared: Annotated[ApiServices, Depends(services)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header: Annotated[str | None, Depends(_header)],
@@ -42,7 +45,7 @@ def api_key(
     return record
 
 
-def actor(key: Annotated[ApiKey, Depends(api_key)]) -> str:
+async def actor(key: Annotated[ApiKey, Depends(api_key)]) -> str:
     """Who acts, for governance's audit log: ``api:<key name>``."""
     return f"api:{key.name}"
 

@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from vy_nexus.errors import VyNexusError
 from vy_nexus.interfaces.api.feeds import TaskFeeds
@@ -63,11 +64,22 @@ class ApiServices:
         asyncio.get_running_loop().create_task(self._close_feed(task_id))
 
     async def _close_feed(self, task_id: str) -> None:
-        record = await asyncio.to_thread(self.system.get_task, task_id)
-        self.feeds.finish(task_id, record.model_dump(mode="json"))
+        # Read the record only for someone watching: a later reader of the feed loads it itself.
+        record = await self.load_record(task_id) if self.feeds.watched(task_id) else None
+        self.feeds.finish(task_id, record)
+
+    async def load_record(self, task_id: str) -> dict[str, Any]:
+        """A task's record as JSON data, read off the event loop."""
+        return await load_record(self.system, task_id)
 
     async def drain(self) -> None:
         """Let the tasks this server started end (``astop`` cancels what still runs first)."""
         for job in list(self.jobs.values()):
             with contextlib.suppress(BaseException):
                 await job
+
+
+async def load_record(system: VyNexus, task_id: str) -> dict[str, Any]:
+    """A task's record as JSON data, read off the event loop."""
+    record = await asyncio.to_thread(system.get_task, task_id)
+    return record.model_dump(mode="json")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import collections
 import math
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import cast
+from typing import TypeVar, cast
 
 import typer
 from rich.table import Table
@@ -23,6 +23,7 @@ from vy_nexus.observability.metrics_schema import RAW_TABLES
 from vy_nexus.observability.metricsquery import (
     ExportFormat,
     GroupStats,
+    LlmStats,
     MetricsReport,
     ProcessStats,
     build_report,
@@ -30,6 +31,8 @@ from vy_nexus.observability.metricsquery import (
 )
 from vy_nexus.observability.prometheus import PrometheusMetrics
 from vy_nexus.observability.timeutil import parse_time
+
+G = TypeVar("G", bound=GroupStats)
 
 _LEVEL_COLOURS = {"debug": "bright_black", "info": "green", "warn": "yellow", "error": "red"}
 
@@ -79,12 +82,13 @@ def _ms(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.2f}"
 
 
-def _group_table(title: str, groups: list[GroupStats]) -> Table:
+def _group_table(title: str, groups: Sequence[G], extra: Sequence[tuple[str, Callable[[G], str]]] = ()) -> Table:
+    """Count, success rate and duration percentiles per group, then the ``extra`` columns."""
     table = Table(title=title, header_style="bold")
     keys = list(groups[0].group) if groups else []
     for key in keys:
         table.add_column(key)
-    for column in ("count", "success", "p50 ms", "p95 ms", "p99 ms"):
+    for column in ("count", "success", "p50 ms", "p95 ms", "p99 ms", *(name for name, _ in extra)):
         table.add_column(column, justify="right")
     for group in groups:
         stats = group.stats
@@ -95,8 +99,13 @@ def _group_table(title: str, groups: list[GroupStats]) -> Table:
             _ms(stats.p50_ms),
             _ms(stats.p95_ms),
             _ms(stats.p99_ms),
+            *(cell(group) for _, cell in extra),
         )
     return table
+
+
+_TTFT: tuple[tuple[str, Callable[[LlmStats], str]], ...] = (("TTFT p50 ms", lambda group: _ms(group.ttft_p50_ms)),)
+"""The LLM table's time to first token column (``--json`` also has the p95)."""
 
 
 PROCESS_ROWS = 20
@@ -141,6 +150,8 @@ def render_report(report: MetricsReport) -> None:
         table.add_row("decisions", str(routing.decisions))
         table.add_row("cache hit rate", f"{routing.cache_hit_rate:.1%}")
         table.add_row("fallback rate", f"{routing.fallback_rate:.1%}")
+        oos = routing.out_of_scope_rate
+        table.add_row("out-of-scope rate", "-" if math.isnan(oos) else f"{oos:.1%}")
         table.add_row(
             "latency p50/p95/p99 ms",
             f"{_ms(routing.latency_p50_ms)} / {_ms(routing.latency_p95_ms)} / {_ms(routing.latency_p99_ms)}",
@@ -152,7 +163,7 @@ def render_report(report: MetricsReport) -> None:
         )
         console.print(table)
     if report.llm:
-        console.print(_group_table("LLM calls", report.llm))
+        console.print(_group_table("LLM calls", report.llm, _TTFT))
     if len(report.processes) > 1:
         console.print(_process_table(report.processes))
     system = report.system

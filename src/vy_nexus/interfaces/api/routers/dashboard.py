@@ -2,7 +2,8 @@
 live tick, JSON for the charts, and Server-Sent Events (the overview every ``TICK_SECONDS``; a task's feed).
 
 Signing in posts an API key once; it then lives in an HttpOnly, SameSite=Strict session cookie (``dashboard.session``).
-The routes only translate HTTP to library calls: figures come from ``observability.dashboard_stats``, alerts from
+The routes only translate HTTP to library calls: figures come from ``observability.dashboard_stats`` (time series
+for the overview and experts charts from ``observability.dashboard_series``), alerts from
 ``observability.alerts``, a task's "why" from ``dashboard.why``.
 """
 
@@ -32,7 +33,7 @@ from vy_nexus.interfaces.api.services import ApiServices
 from vy_nexus.interfaces.dashboard import STATIC_DIR, TEMPLATES_DIR, formats, session
 from vy_nexus.interfaces.dashboard.snapshot import overview
 from vy_nexus.interfaces.dashboard.why import explain
-from vy_nexus.observability import dashboard_stats
+from vy_nexus.observability import dashboard_series, dashboard_stats
 from vy_nexus.observability.alerts import AlertBook
 from vy_nexus.store import TaskState
 
@@ -301,6 +302,20 @@ async def experts_page(request: Request, shared: Services, key: Key, window: Win
         for expert in shared.system.registry.list()
     ]
     return _page(request, "experts.html", key, figures=figures, registered=registered, window=window)
+
+
+@router.get("/api/series/tasks")
+async def task_series_json(shared: Services, _key: Key, window: Window = "1h") -> dict[str, Any]:
+    since, now = _since(window)
+    db = shared.metrics
+    return await asyncio.to_thread(dashboard_series.task_series, db, since=since, now=now)
+
+
+@router.get("/api/series/experts")
+async def expert_series_json(shared: Services, _key: Key, window: Window = "1h") -> dict[str, Any]:
+    since, now = _since(window)
+    db = shared.metrics
+    return await asyncio.to_thread(dashboard_series.expert_series, db, since=since, now=now)
 
 
 @router.get("/routing", response_class=HTMLResponse)
