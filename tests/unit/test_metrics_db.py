@@ -109,3 +109,19 @@ def test_retention_also_trims_the_api_table(tmp_path: Path) -> None:
         )
     assert apply_retention(database, 30) == 1
     database.close()
+
+
+@pytest.mark.slow  # a fresh interpreter: about a second on a shared machine
+def test_the_cli_loads_sqlalchemy_only_for_commands_that_read_a_database() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from vy_nexus.interfaces.cli import app\n"
+        "CliRunner().invoke(app, ['metrics', '--help'])\n"
+        "print('sqlalchemy' in sys.modules)\n"
+    )
+    shown = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert shown.stdout.strip() == "False"

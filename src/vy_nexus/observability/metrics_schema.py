@@ -29,15 +29,15 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from vy_nexus.observability.metrics_names import RAW_TABLES, SERVER_SCHEMA
+
+__all__ = ["RAW_TABLES", "SCHEMA_VERSION", "SERVER_SCHEMA", "metadata", "schema_of", "stored_version", "upgrade"]
+
 SCHEMA_VERSION = 5
 """2: the seed's tables and the ``metrics`` view. 3: ``llm.ttft_ms`` (time to first token; NULL when no token came,
 or recorded before). 4: ``routing.out_of_scope`` (the strategy had no candidate; NULL before). 5: ``process`` on
 executions, system and llm; ``api`` among the tables."""
 
-SERVER_SCHEMA = "vy_observability"
-"""The PostgreSQL schema of the metrics (and of the shipped journal, journal_table.py)."""
-
-RAW_TABLES = ("tasks", "executions", "routing", "system", "llm")
 
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 """A 64-bit identity on PostgreSQL; ``INTEGER PRIMARY KEY`` (the rowid) on SQLite."""

@@ -7,7 +7,7 @@ import math
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import typer
 from rich.table import Table
@@ -18,21 +18,14 @@ from vy_nexus.events import Level
 from vy_nexus.interfaces.cli.common import console, err_console, handle_errors, print_json, state
 from vy_nexus.observability.journal import LEVELS, STRUCTURED_FILENAME
 from vy_nexus.observability.logquery import LogEntry, LogFilter, QueryStats, follow, query
-from vy_nexus.observability.metrics_db import MetricsDatabase
-from vy_nexus.observability.metrics_schema import RAW_TABLES
-from vy_nexus.observability.metricsquery import (
-    ExportFormat,
-    GroupStats,
-    LlmStats,
-    MetricsReport,
-    ProcessStats,
-    build_report,
-    export_table,
-)
-from vy_nexus.observability.prometheus import PrometheusMetrics
+from vy_nexus.observability.metrics_names import RAW_TABLES
 from vy_nexus.observability.timeutil import parse_time
 
-G = TypeVar("G", bound=GroupStats)
+if TYPE_CHECKING:  # SQLAlchemy loads only for the commands that read a database (CLI cold start)
+    from vy_nexus.observability.metrics_db import MetricsDatabase
+    from vy_nexus.observability.metricsquery import ExportFormat, GroupStats, LlmStats, MetricsReport, ProcessStats
+
+G = TypeVar("G", bound="GroupStats")
 
 _LEVEL_COLOURS = {"debug": "bright_black", "info": "green", "warn": "yellow", "error": "red"}
 
@@ -180,6 +173,8 @@ def render_report(report: MetricsReport) -> None:
 def _export(
     database: MetricsDatabase, table: str, export_format: ExportFormat, start: float | None, output: Path | None
 ) -> None:
+    from vy_nexus.observability.metricsquery import export_table
+
     if output is None:
         if sys.stdout is None:  # started with stdout closed (>&-)
             raise ConfigError("cannot write the export: stdout is closed; use --output FILE")
@@ -239,6 +234,7 @@ def register(app: typer.Typer) -> None:
         database: MetricsDatabase | None = None
         if settings.shared_database_url is not None and settings.logging.ship_to_store and not local:
             from vy_nexus.observability.journal_table import follow_table, query_table
+            from vy_nexus.observability.metrics_db import MetricsDatabase
 
             database = MetricsDatabase.for_settings(settings)
             if follow_file:
@@ -290,6 +286,9 @@ def register(app: typer.Typer) -> None:
 
         Example: vy-nexus metrics report --since 1d --expert code
         """
+        from vy_nexus.observability.metrics_db import MetricsDatabase
+        from vy_nexus.observability.metricsquery import build_report
+
         settings = state(ctx).settings()
         database = MetricsDatabase.for_settings(settings)
         try:
@@ -319,8 +318,10 @@ def register(app: typer.Typer) -> None:
         settings = state(ctx).settings()
         if fmt not in ("csv", "json"):
             raise ConfigError(f"unknown export format {fmt!r}; choose csv or json")
-        export_format = cast(ExportFormat, fmt)
+        export_format = cast("ExportFormat", fmt)
         start = _optional_time(since)
+        from vy_nexus.observability.metrics_db import MetricsDatabase
+
         database = MetricsDatabase.for_settings(settings)
         try:
             _export(database, table, export_format, start, output)
@@ -338,6 +339,9 @@ def register(app: typer.Typer) -> None:
         Example: vy-nexus metrics prometheus | grep vy_nexus_expert_duration_seconds_count
         """
         settings = state(ctx).settings()
+        from vy_nexus.observability.metrics_db import MetricsDatabase
+        from vy_nexus.observability.prometheus import PrometheusMetrics
+
         metrics = PrometheusMetrics()
         database = MetricsDatabase.for_settings(settings)
         try:
