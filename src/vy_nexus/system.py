@@ -328,6 +328,7 @@ class VyNexus:
             "task.received",
             "system",
             f"task received: {task.description[:80]}",
+            level="debug",  # the routing decision that follows at once is journaled at info with the task id
             task_id=task.id,
             metadata={"type": task.type, "priority": task.priority.value},
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import random
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -22,7 +22,10 @@ class Priority(StrEnum):
 
 
 def new_task_id() -> str:
-    return uuid.uuid4().hex[:16]
+    """16 hex digits (64 random bits). From the ``random`` module, not ``os.urandom``: an id is not a secret, and
+    the system call on every submission made a busy server's event loop wait for the GIL (benchmarks/api_load.py).
+    ``random`` reseeds itself in a forked child, so prefork workers do not repeat each other's ids."""
+    return f"{random.getrandbits(64):016x}"
 
 
 class Task(BaseModel):

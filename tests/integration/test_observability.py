@@ -67,8 +67,10 @@ def test_a_run_leaves_journal_and_metrics_behind(settings: Settings) -> None:
     lines = [json.loads(line) for line in (settings.logs_dir / "structured.jsonl").read_text().splitlines()]
     kinds = [line["kind"] for line in lines]
     assert kinds[0] == "system.started" and kinds[-1] == "system.stopped"
-    for kind in ("task.received", "task.routed", "expert.started", "expert.finished", "expert.failed"):
+    for kind in ("task.routed", "expert.finished", "expert.failed"):
         assert kind in kinds
+    # Every task's routine steps are debug: at the default level the journal keeps decisions and outcomes.
+    assert not {"task.received", "expert.started", "task.governed"} & set(kinds)
     assert kinds.count("task.aggregated") == 4 and "llm.completed" in kinds
     assert all({"timestamp", "level", "phase", "component", "message", "metadata"} <= set(line) for line in lines)
     failed = next(line for line in lines if line["kind"] == "expert.failed")
@@ -95,6 +97,15 @@ def test_a_run_leaves_journal_and_metrics_behind(settings: Settings) -> None:
             for t in ("tasks", "executions", "routing", "system", "llm")
         )
         assert counted == parts >= 4 + 4 + 4 + 1 + 1
+
+
+def test_the_routine_steps_of_each_task_are_journaled_at_debug(settings: Settings) -> None:
+    verbose = settings.model_copy(update={"logging": settings.logging.model_copy(update={"level": "debug"})})
+    run_workload(verbose)
+    lines = [json.loads(line) for line in (settings.logs_dir / "structured.jsonl").read_text().splitlines()]
+    levels = {line["kind"]: line["level"] for line in reversed(lines)}  # each kind's first entry
+    assert levels["task.received"] == levels["expert.started"] == levels["task.governed"] == "debug"
+    assert levels["task.routed"] == levels["task.aggregated"] == "info"
 
 
 def test_observe_false_writes_nothing(settings: Settings) -> None:

@@ -122,6 +122,7 @@ class Coordinator:
             "expert.started",
             "coordinator",
             f"{expert_id} started",
+            level="debug",  # its end (finished/failed) is journaled at info with the duration
             task_id=task.id,
             expert_id=expert_id,
             category="thought",

@@ -14,7 +14,8 @@ from typing import Protocol, runtime_checkable
 from vy_nexus.tasks import ExpertResult, Task
 
 
-@dataclass(frozen=True, slots=True)
+# Not ``frozen``: built on every task's hot path, where a frozen dataclass costs 8x to build; treat as read-only.
+@dataclass(slots=True)
 class ExpertCall:
     """One expert on one task, with the seconds it may take (retries included)."""
 

@@ -19,6 +19,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from types import CoroutineType
 from typing import Any
 
 from vy_nexus.errors import ExpertExecutionError, ReasoningError, TaskError, UnknownExpertError
@@ -68,10 +69,6 @@ class ReasoningBridge:
 
     async def generate(self, *args: Any, **kwargs: Any) -> Any:
         return await on_loop(self._loop, self._core.generate(*args, **kwargs))
-
-
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
 
 
 class LocalExecutor:
@@ -192,11 +189,24 @@ class LocalExecutor:
 
 
 async def _lifecycle(expert: BaseExpert, task: Task) -> ExpertOutput:
+    # Each step may be ``def`` or ``async def``; awaited in place (a helper coroutine per step cost more than a
+    # no-op expert's whole call).
     expert.validate(task)
-    prepared = await _maybe_await(expert.pre_process(task))
-    output = await _maybe_await(expert.execute(prepared))
-    result: ExpertOutput = await _maybe_await(expert.post_process(prepared, output))
-    return result
+    prepared: Any = expert.pre_process(task)
+    if _awaitable(prepared):
+        prepared = await prepared
+    output: Any = expert.execute(prepared)
+    if _awaitable(output):
+        output = await output
+    result: Any = expert.post_process(prepared, output)
+    if _awaitable(result):
+        result = await result
+    final: ExpertOutput = result
+    return final
+
+
+def _awaitable(value: Any) -> bool:
+    return type(value) is CoroutineType or inspect.isawaitable(value)
 
 
 def _failure(task: Task, expert_id: str, error: str, kind: str, started: float, attempts: int) -> ExpertResult:
