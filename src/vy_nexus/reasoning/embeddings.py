@@ -112,6 +112,7 @@ class OnnxSentenceEncoder:
         self._graph: bytes | None = None
         self._rewritten: int | None = None
         self._lock = threading.Lock()
+        self._rewrite_lock = threading.Lock()
         self._session: Any = None
         self._tokenizer: Any = None
         self._input_names: frozenset[str] = frozenset()
@@ -147,20 +148,21 @@ class OnnxSentenceEncoder:
     def _rewrite(self) -> int:
         """With ``int8_matmul``, rewrite the model for integer products once (``self._graph`` keeps the bytes
         until the session is loaded) and return how many products were rewritten (0: off, or no such weights)."""
-        if self._rewritten is None:
-            self._rewritten = 0
-            if self.int8_matmul:
-                from google.protobuf.message import DecodeError
+        with self._rewrite_lock:
+            if self._rewritten is None:
+                rewritten, graph = 0, None
+                if self.int8_matmul:
+                    from google.protobuf.message import DecodeError
 
-                from vy_nexus.reasoning.int8_graph import int8_matmul_graph
+                    from vy_nexus.reasoning.int8_graph import int8_matmul_graph
 
-                try:
-                    result = int8_matmul_graph(self.model_path.read_bytes())
-                except DecodeError:
-                    return 0  # not an ONNX protobuf: loading the session reports it clearly
-                self._rewritten = result.rewritten
-                self._graph = result.model if result.rewritten else None
-        return self._rewritten
+                    try:
+                        result = int8_matmul_graph(self.model_path.read_bytes())
+                        rewritten, graph = result.rewritten, result.model if result.rewritten else None
+                    except DecodeError:
+                        pass  # not an ONNX protobuf: loading the session reports it clearly
+                self._graph, self._rewritten = graph, rewritten
+            return self._rewritten
 
     def _check_files(self) -> None:
         if not self.model_path.is_file():
