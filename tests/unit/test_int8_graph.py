@@ -75,3 +75,12 @@ def test_threads_and_int8_matmul_come_from_settings(settings: Settings, tmp_path
         load_settings(tmp_path / "home", environ={"VY_NEXUS_ROUTING__SEMANTIC__THREADS": "0"})
     with pytest.raises(ValueError, match="threads"):
         OnnxSentenceEncoder(default_model_path(), default_tokenizer_path(), threads=0)
+
+
+def test_routing_builds_its_encoder_with_these_settings(settings: Settings) -> None:
+    from vy_nexus.routing.semantic import encoder_from_settings
+
+    settings.routing.semantic.threads = 2
+    onnx = encoder_from_settings(settings).encoder.encoder  # CachedEncoder > PastedTextEncoder > the ONNX encoder
+    assert isinstance(onnx, OnnxSentenceEncoder)
+    assert (onnx.threads, onnx.int8_matmul) == (2, True)
