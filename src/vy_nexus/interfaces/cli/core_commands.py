@@ -10,20 +10,18 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from vy_nexus.admin import change_config
-from vy_nexus.config import get_key
 from vy_nexus.errors import TaskError, failure_error
 from vy_nexus.execution.aggregation import AGGREGATORS
 from vy_nexus.execution.governance import RoutingPreview
-from vy_nexus.interfaces.cli import remote
 from vy_nexus.interfaces.cli.common import console, err_console, handle_errors, print_json, state
-from vy_nexus.interfaces.cli.confirm import cli_approval
 from vy_nexus.interfaces.cli.render import render_output
 from vy_nexus.interfaces.cli.token_stream import RoutingPrinter, TokenPrinter, backends_used, truncation_notes
-from vy_nexus.observability.signals import publish_config_changed
 from vy_nexus.payloads import build_task, parse_payload, read_limited, read_payload
 from vy_nexus.reasoning.streaming import stream_tokens_to
 from vy_nexus.tasks import AggregatedResult, RoutingDecision, Task
+
+# Loaded by the commands that use them, so `route` does not pay for them: the config writer (ruamel.yaml) and
+# approvals for `configure`, the HTTP client side for --server.
 
 
 def task_from_options(text: str, task_type: str, input_path: str | None, experts: list[str] | None) -> Task:
@@ -140,6 +138,8 @@ def register(app: typer.Typer) -> None:
         task = task_from_options(text, task_type, input_path, expert)
         client = state(ctx).client()
         if client is not None:
+            from vy_nexus.interfaces.cli import remote
+
             with client:
                 body = remote.task_body(text, task_type, task.input, expert, experts, aggregation)
                 result, streamed = remote.run(client, body, stream=not as_json)
@@ -185,10 +185,12 @@ def register(app: typer.Typer) -> None:
         task = build_task(text, task_type=task_type)
         client = state(ctx).client()
         if client is not None:
+            from vy_nexus.interfaces.cli import remote
+
             with client:
                 preview = remote.preview(client.route({"description": text, "type": task_type, "top_k": experts}))
-        else:
-            preview = state(ctx).system().preview(task, top_k=experts)
+        else:  # a preview records nothing: no journal, metrics or task store to load
+            preview = state(ctx).system(observe=False).preview(task, top_k=experts)
         if as_json:
             print_json(preview.as_dict())
         else:
@@ -278,6 +280,11 @@ def register(app: typer.Typer) -> None:
 
         Example: vy-nexus configure routing.cache.ttl_seconds 600 --yes
         """
+        from vy_nexus.admin import change_config
+        from vy_nexus.config import get_key
+        from vy_nexus.interfaces.cli.confirm import cli_approval
+        from vy_nexus.observability.signals import publish_config_changed
+
         cli_state = state(ctx)
         if value is None:
             current = get_key(cli_state.settings(), key)
