@@ -1,4 +1,4 @@
-"""Typed settings loaded by pydantic-settings from ``<home>/config.yaml`` and ``VY_NEXUS_*`` environment variables.
+"""Typed settings (pydantic) loaded from ``<home>/config.yaml`` and ``VY_NEXUS_*`` environment variables.
 
 Precedence, lowest first: built-in defaults, the YAML file, environment variables, keyword arguments. An environment
 variable names a key path with double underscores: ``VY_NEXUS_ROUTING__CACHE__TTL_SECONDS=60`` sets
@@ -11,23 +11,13 @@ Every path is derived from the home directory (``--home``, else ``$VY_NEXUS_HOME
 from __future__ import annotations
 
 import os
+import types
 from collections.abc import Mapping
 from contextvars import ContextVar
-from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic.fields import FieldInfo
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    InitSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    SettingsError,
-    YamlConfigSettingsSource,
-)
 
 from vy_nexus.errors import ConfigError
 
@@ -172,20 +162,15 @@ class ExpertsSettings(_Section):
     documents_dir: str = "documents"
 
 
-class Settings(BaseSettings):
+class Settings(BaseModel):
     """All settings. ``home`` is not read from the file; it is where the file lives.
 
-    ``Settings(**values)`` reads the sources itself; ``load_settings`` does the same and turns problems into a
-    ``ConfigError`` naming each bad key and where its value came from.
+    ``Settings(**values)`` reads the sources itself (see ``gather_sources``); ``load_settings`` does the same and
+    turns problems into a ``ConfigError`` naming each bad key and where its value came from. ``model_validate``
+    validates the mapping it is given and reads nothing.
     """
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_nested_delimiter="__",
-        env_ignore_empty=True,  # VY_NEXUS_HOME= means "not set", as for default_home()
-        extra="forbid",
-        validate_assignment=True,
-    )
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     reasoning_core: ReasoningCoreSettings = Field(default_factory=ReasoningCoreSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
@@ -209,24 +194,9 @@ class Settings(BaseSettings):
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Keyword arguments, then ``VY_NEXUS_*`` variables, then ``<home>/config.yaml``; no dotenv, no secrets dir."""
+    def __init__(self, **values: Any) -> None:
         environ = _LOAD_ENVIRON.get()
-        environ = os.environ if environ is None else environ
-        home = _source_home(cast(InitSettingsSource, init_settings).init_kwargs, environ)
-        return (
-            init_settings,
-            EnvironmentSource(settings_cls, environ),
-            _ConfigFileSource(settings_cls, yaml_file=home / CONFIG_FILENAME),
-        )
+        super().__init__(**gather_sources(values, os.environ if environ is None else environ))
 
     # Derived paths: every file vy-nexus writes lives under ``home``.
     @property
@@ -318,9 +288,6 @@ def load_settings(
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_describe_load_errors(exc, env, overrides)) from exc
-    except SettingsError as exc:
-        detail = exc.__cause__ if exc.__cause__ is not None else exc
-        raise ConfigError(f"invalid configuration in VY_NEXUS_* environment variables: {detail}") from exc
     finally:
         _LOAD_ENVIRON.reset(token)
 
@@ -328,36 +295,87 @@ def load_settings(
 # Settings sources ---------------------------------------------------------------------------------------------------
 
 _LOAD_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("vy_nexus_load_environ", default=None)
-"""The environment ``load_settings`` was given; pydantic-settings builds sources in a classmethod with no
-per-call arguments, so the mapping travels to it this way (None: ``os.environ``)."""
+"""The environment ``load_settings`` was given; ``Settings(**values)`` has no other way to receive it (None:
+``os.environ``)."""
 
 
-class EnvironmentSource(EnvSettingsSource):
-    """``VY_NEXUS_*`` variables from a given mapping. Lists and sections are read as YAML flow values
-    (``[data, /srv/docs]``), like ``vy-nexus configure`` values; scalars are left to pydantic's coercion."""
-
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
-        self._environ = environ
-        super().__init__(settings_cls)
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return {name.lower(): value for name, value in self._environ.items() if value != ""}
-
-    def decode_complex_value(self, field_name: str, field: FieldInfo | None, value: Any) -> Any:
-        import yaml  # loads only for list and section values
-
-        try:
-            return yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            problem = getattr(exc, "problem", None) or "not a YAML value"
-            raise ValueError(f"{field_name} = {value!r}: {problem}") from exc
+def gather_sources(values: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """What ``Settings`` validates: ``<home>/config.yaml``, overlaid by ``VY_NEXUS_*`` variables, overlaid by
+    ``values``; sections merge key by key, anything else is replaced. Raises ``ConfigError`` for an unreadable file
+    or a list or section variable that is not a YAML value."""
+    home = _source_home(values, environ)
+    merged = read_config_file(home / CONFIG_FILENAME)
+    for layer in (environment_values(environ), values):
+        merged = _merge(merged, layer)
+    return merged
 
 
-class _ConfigFileSource(YamlConfigSettingsSource):
-    """``<home>/config.yaml``, with errors that name the file."""
+def environment_values(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``VY_NEXUS_*`` variables as nested settings values: ``VY_NEXUS_ROUTING__TOP_K=3`` is ``{"routing":
+    {"top_k": "3"}}``. Names are not case-sensitive and an empty value is unset. A list or section value is read as
+    a YAML flow value (``[data, /srv/docs]``), like ``vy-nexus configure`` values; scalars stay text for pydantic's
+    coercion. Variables naming no setting (``VY_NEXUS_API_KEY``) are not settings and are skipped; an unknown key
+    inside a section is kept, for validation to name."""
+    prefix = ENV_PREFIX.lower()
+    variables = [
+        (name.lower().removeprefix(prefix).split("__"), value)
+        for name, value in environ.items()
+        if name.lower().startswith(prefix) and value != ""
+    ]
+    values: dict[str, Any] = {}
+    for path, value in sorted(variables, key=lambda item: len(item[0])):  # a whole section before its keys
+        if path[0] not in Settings.model_fields or not all(path):
+            continue
+        decoded: Any = _decode_yaml(".".join(path), value) if _is_complex(_annotation_at(path)) else value
+        for part in reversed(path):
+            decoded = {part: decoded}
+        values = _merge(values, decoded)
+    return values
 
-    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
-        return read_config_file(Path(str(file_path)))
+
+def _annotation_at(path: list[str]) -> Any:
+    """The type of the setting at ``path``; ``None`` when there is none (an unknown key, a key inside a mapping)."""
+    model: Any = Settings
+    annotation: Any = None
+    for part in path:
+        fields = getattr(model, "model_fields", None)
+        if not isinstance(fields, dict) or part not in fields:
+            return None
+        annotation = fields[part].annotation
+        model = annotation
+    return annotation
+
+
+def _is_complex(annotation: Any) -> bool:
+    """A section, list or mapping (also inside ``X | None``): its variable holds a YAML flow value."""
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return any(_is_complex(arg) for arg in get_args(annotation))
+    kind = origin if origin is not None else annotation
+    return isinstance(kind, type) and (issubclass(kind, BaseModel | list | tuple | set | frozenset | dict))
+
+
+def _decode_yaml(key: str, value: str) -> Any:
+    import yaml  # loads only for list and section values
+
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or "not a YAML value"
+        raise ConfigError(
+            f"invalid configuration in VY_NEXUS_* environment variables: {key} = {value!r}: {problem}"
+        ) from exc
+
+
+def _merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """``overlay`` over ``base``: mappings in both merge key by key, any other value replaces."""
+    merged = dict(base)
+    for key, value in overlay.items():
+        current = merged.get(key)
+        if isinstance(current, Mapping) and isinstance(value, Mapping):
+            value = _merge(current, value)
+        merged[key] = value
+    return merged
 
 
 def _source_home(init_kwargs: Mapping[str, Any], environ: Mapping[str, str]) -> Path:
@@ -367,7 +385,7 @@ def _source_home(init_kwargs: Mapping[str, Any], environ: Mapping[str, str]) -> 
 
 def _describe_load_errors(error: ValidationError, environ: Mapping[str, str], overrides: Mapping[str, Any]) -> str:
     """Name each bad key and where its value came from: the arguments, an environment variable or the file."""
-    env_values = EnvironmentSource(Settings, environ)()
+    env_values = environment_values(environ)
     config_file = _source_home(overrides, environ) / CONFIG_FILENAME
     by_source: dict[str, list[str]] = {}
     for item in error.errors():

@@ -29,7 +29,6 @@ from vy_nexus.experts.loader import ExpertLoader, LoadReport
 from vy_nexus.experts.registry import ExpertRegistry
 from vy_nexus.foundation.default_state import default_state
 from vy_nexus.foundation.kill_switch import StopRequest, StopWatcher
-from vy_nexus.foundation.pulse import Heartbeat, VerificationRunner
 from vy_nexus.foundation.safe_fs import SafeFileSystem
 from vy_nexus.foundation.safety import SafetyHandler, Severity
 from vy_nexus.foundation.state import StateStore, record_shutdown
@@ -44,6 +43,7 @@ from vy_nexus.store import TaskPage, TaskRecord, TaskState, TaskStore
 from vy_nexus.tasks import AggregatedResult, RoutingDecision, Task
 
 if TYPE_CHECKING:
+    from vy_nexus.foundation.pulse import Heartbeat
     from vy_nexus.observability.stack import Observability
 
 
@@ -459,6 +459,8 @@ class VyNexus:
 
     def heartbeat(self) -> Heartbeat:
         """The heartbeat over this home's sovereign state (``vy-nexus pulse``)."""
+        from vy_nexus.foundation.pulse import Heartbeat, VerificationRunner  # subprocess machinery: pulse only
+
         runner = VerificationRunner(self.settings.home, timeout=self.settings.heartbeat.verification_timeout_seconds)
         flush = self.observability.flush if self.observability is not None else None
         return Heartbeat(self.state, runner, events=self.events, before_verify=flush)

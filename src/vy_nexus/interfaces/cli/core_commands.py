@@ -14,14 +14,11 @@ from vy_nexus.errors import TaskError, failure_error
 from vy_nexus.execution.aggregation import AGGREGATORS
 from vy_nexus.execution.governance import RoutingPreview
 from vy_nexus.interfaces.cli.common import console, err_console, handle_errors, print_json, state
-from vy_nexus.interfaces.cli.render import render_output
-from vy_nexus.interfaces.cli.token_stream import RoutingPrinter, TokenPrinter, backends_used, truncation_notes
 from vy_nexus.payloads import build_task, parse_payload, read_limited, read_payload
-from vy_nexus.reasoning.streaming import stream_tokens_to
 from vy_nexus.tasks import AggregatedResult, RoutingDecision, Task
 
-# Loaded by the commands that use them, so `route` does not pay for them: the config writer (ruamel.yaml) and
-# approvals for `configure`, the HTTP client side for --server.
+# Imported inside the commands that use them, so that `route` does not load them: the result rendering and token
+# streaming of `run`, the config writer (ruamel.yaml) and approvals of `configure`, the client side of --server.
 
 
 def task_from_options(text: str, task_type: str, input_path: str | None, experts: list[str] | None) -> Task:
@@ -87,6 +84,9 @@ def render_result(
     result: AggregatedResult, streamed: list[str] | None = None, shown: RoutingDecision | None = None
 ) -> None:
     """``shown``: the decision already printed while the task ran; printed again only when governance changed it."""
+    from vy_nexus.interfaces.cli.render import render_output
+    from vy_nexus.interfaces.cli.token_stream import backends_used, truncation_notes
+
     if result.decision is not None and (shown is None or shown.expert_ids != result.decision.expert_ids):
         console.print(render_decision(result.decision))
     for item in result.results:
@@ -148,6 +148,9 @@ def register(app: typer.Typer) -> None:
             else:
                 render_result(result, streamed)
             raise typer.Exit(0 if result.ok else failure_error(result.failure_kind).exit_code)
+        from vy_nexus.interfaces.cli.token_stream import RoutingPrinter, TokenPrinter
+        from vy_nexus.reasoning.streaming import stream_tokens_to
+
         with state(ctx).system() as system:
             if as_json:
                 result = system.run(task, top_k=experts, aggregation=aggregation)
