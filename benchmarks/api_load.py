@@ -4,11 +4,12 @@ Two servers run as their own processes on loopback (uvicorn, one worker each): t
 no-op expert, keys, rate limit raised out of the way, every request recorded) and a bare FastAPI app whose
 ``POST /api/tasks`` validates the same body and answers 202 at once. The load generator (this process) sends the same
 ``POST /api/tasks`` with ``CONCURRENCY`` requests in flight, bounded by ``--requests`` and ``--seconds``, and prints
-requests/s, p50 and p99 latency for both and the ratio.
+requests/s, p50 and p99 latency for both and the ratio, and each server's CPU time per request (a number other load
+on the machine barely moves). Rounds alternate between the two servers.
 
 Targets (issue 12): vy-nexus ≥ 0.5× the bare endpoint's rate, p99 ≤ 50 ms at that rate.
 
-    python benchmarks/api_load.py [--requests 2000] [--seconds 60] [--concurrency 8]
+    python benchmarks/api_load.py [--requests 2000] [--seconds 60] [--concurrency 8] [--rounds 4]
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
 from vy_nexus.interfaces.api.schemas import TaskAccepted, TaskSubmission
 
@@ -90,30 +93,55 @@ async def load(url: str, key: str, requests: int, seconds: float, concurrency: i
     return len(latencies) / elapsed, latencies
 
 
-def measure(name: str, command: list[str], port: int, key: str, args: argparse.Namespace) -> tuple[float, float, float]:
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.post(f"{url}/api/tasks", json=BODY, headers={"Authorization": f"Bearer {key}"}, timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit(f"{name} server did not start") from None
-                time.sleep(0.2)
-        asyncio.run(load(url, key, min(200, args.requests), 10, args.concurrency))  # warm-up
-        rate, latencies = asyncio.run(load(url, key, args.requests, args.seconds, args.concurrency))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    quantiles = statistics.quantiles(latencies, n=100)
-    p50, p99 = quantiles[49] * 1000, quantiles[98] * 1000
+@dataclass
+class Server:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    rates: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    cpu_per_request: list[float] = field(default_factory=list)
+
+
+def start(name: str, command: list[str], port: int, key: str) -> Server:
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.post(f"{url}/api/tasks", json=BODY, headers={"Authorization": f"Bearer {key}"}, timeout=1)
+            return Server(name, url, process)
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.terminate()
+                raise SystemExit(f"{name} server did not start") from None
+            time.sleep(0.2)
+
+
+def server_cpu(server: Server) -> float:
+    """CPU seconds the server process has used (every thread): unlike the rate, barely moved by other load."""
+    times = psutil.Process(server.process.pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def measure_round(server: Server, key: str, args: argparse.Namespace) -> None:
+    cpu = server_cpu(server)
+    rate, latencies = asyncio.run(load(server.url, key, args.requests, args.seconds, args.concurrency))
+    time.sleep(0.5)  # the vy-nexus server finishes the tasks it accepted: their cost is part of a submission
+    server.cpu_per_request.append((server_cpu(server) - cpu) / len(latencies))
+    server.rates.append(rate)
+    server.latencies.extend(latencies)
+
+
+def report(server: Server) -> tuple[float, float, float]:
+    quantiles = statistics.quantiles(server.latencies, n=100)
+    rate, p50, p99 = statistics.median(server.rates), quantiles[49] * 1000, quantiles[98] * 1000
+    cpu = statistics.median(server.cpu_per_request) * 1e6
     print(
-        f"{name:>10}: {rate:8.0f} submissions/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   ({len(latencies)} requests)"
+        f"{server.name:>10}: {rate:8.0f} submissions/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms"
+        f"   server CPU {cpu:6.0f} µs/request   ({len(server.latencies)} requests)"
     )
-    return rate, p50, p99
+    return rate, p99, cpu
 
 
 def main() -> None:
@@ -121,6 +149,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=4, help="measured rounds per server, alternating")
     parser.add_argument("--serve", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -133,11 +162,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home:
         key = KeyStore(keys_file(Path(home))).create("bench").secret
         bare_port, vy_port = free_port(), free_port()
-        bare = measure("bare", [sys.executable, me, "--serve", "bare", str(bare_port)], bare_port, key, args)
-        vy = measure("vy-nexus", [sys.executable, me, "--serve", "vy", str(vy_port), home], vy_port, key, args)
-    ratio = vy[0] / bare[0]
+        servers = [
+            start("bare", [sys.executable, me, "--serve", "bare", str(bare_port)], bare_port, key),
+            start("vy-nexus", [sys.executable, me, "--serve", "vy", str(vy_port), home], vy_port, key),
+        ]
+        try:
+            for server in servers:  # warm-up
+                asyncio.run(load(server.url, key, min(200, args.requests), 10, args.concurrency))
+            # Rounds alternate between the two servers, so a change in the machine's load hits both alike.
+            for round_number in range(args.rounds):
+                for server in servers if round_number % 2 == 0 else servers[::-1]:
+                    measure_round(server, key, args)
+        finally:
+            for server in servers:
+                server.process.terminate()
+                server.process.wait(timeout=30)
+        (bare_rate, _, bare_cpu), (vy_rate, vy_p99, vy_cpu) = (report(server) for server in servers)
     print(
-        f"ratio: vy-nexus {ratio:.2f}x the bare endpoint's rate (target >= 0.5x); p99 {vy[2]:.1f} ms (target <= 50 ms)"
+        f"ratio: vy-nexus {vy_rate / bare_rate:.2f}x the bare endpoint's rate (target >= 0.5x);"
+        f" p99 {vy_p99:.1f} ms (target <= 50 ms); server CPU per request {vy_cpu / bare_cpu:.1f}x the bare one's"
     )
 
 

@@ -18,13 +18,14 @@ import statistics
 import tempfile
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 from common import NoOpExpert
 
 from vy_nexus.config import load_settings
-from vy_nexus.store import TaskPage, TaskRecord, TaskState
+from vy_nexus.store import TaskPage, TaskRecord
 from vy_nexus.system import VyNexus
 from vy_nexus.tasks import Task
 
@@ -38,13 +39,17 @@ class ForgetfulStore:
         return []
 
     def close(self) -> None: ...
-    def accept(self, task: Task) -> TaskRecord:
-        return TaskRecord(id=task.id, state=TaskState.QUEUED, description=task.description, created_at=0.0)
+    def accept(self, task: Task) -> None: ...
 
     def routed(self, *_args: Any, **_kwargs: Any) -> None: ...
     def started(self, task_id: str) -> None: ...
     def finished(self, *_args: Any, **_kwargs: Any) -> None: ...
     def flush(self) -> None: ...
+    def flush_soon(self) -> Future[None]:
+        done: Future[None] = Future()
+        done.set_result(None)
+        return done
+
     def get(self, task_id: str) -> TaskRecord:
         raise NotImplementedError
 

@@ -47,6 +47,13 @@ class LoggingSettings(_Section):
     level: Literal["debug", "info", "warn", "error"] = "info"
     daily_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     flush_interval_seconds: float = Field(default=1.0, gt=0)
+    ship_to_store: bool = Field(
+        default=True,
+        description="with a PostgreSQL store.url, also write journal entries to its journal table (vy-nexus logs)",
+    )
+    store_retention_days: float = Field(
+        default=14.0, gt=0, description="journal entries older than this are deleted from the store's journal table"
+    )
 
 
 class SafetySettings(_Section):
@@ -214,6 +221,20 @@ class Settings(BaseModel):
     @property
     def metrics_db(self) -> Path:
         return self.metrics_dir / "performance.db"
+
+    @property
+    def shared_database_url(self) -> str | None:
+        """``store.url`` when it names a database server (PostgreSQL): the one database of a cluster, holding the
+        tasks, the metrics and the shipped journal. None for the default SQLite file (and any ``sqlite://`` URL)."""
+        url = self.store.url
+        if url is None or url.split(":", 1)[0].split("+", 1)[0].lower() == "sqlite":
+            return None
+        return url
+
+    @property
+    def metrics_url(self) -> str:
+        """Where metrics are recorded: the shared database when there is one, else ``metrics/performance.db``."""
+        return self.shared_database_url or f"sqlite:///{self.metrics_db}"
 
     @property
     def state_file(self) -> Path:

@@ -342,22 +342,23 @@ class VyNexus:
             self._open_store()
         self.store.accept(task)
         if durable:
-            await asyncio.to_thread(self.store.flush)
+            await asyncio.wrap_future(self.store.flush_soon())
 
     async def _process(self, task: Task, top_k: int | None, aggregation: str | None) -> AggregatedResult:
         self.events.publish(
             "task.received",
             "system",
             f"task received: {task.description[:80]}",
+            level="debug",  # the routing decision that follows at once is journaled at info with the task id
             task_id=task.id,
             metadata={"type": task.type, "priority": task.priority.value},
         )
         try:
             decision = await self.gating.aroute(task, top_k=top_k)
-            self.store.routed(task.id, decision)
-            ruling = self.governance.rule_task(task, decision)
+            ruling = self.governance.check_task(task, decision)  # never raises
             assert ruling.decision is not None
-            self.store.routed(task.id, ruling.decision, ruling.as_dict())
+            self.store.routed(task.id, ruling.decision, ruling.as_dict())  # a refusal too: the task's "why" shows it
+            self.governance.refuse_unless_proceeds(task, ruling)
             async with self.governance.admission.slot(task.id):
                 self.safety.ensure_accepting(task.id)  # a shutdown may have begun while the task waited
                 self.store.started(task.id)
@@ -379,8 +380,10 @@ class VyNexus:
             self.store.finished(task.id, TaskState.FAILED, error=f"internal error: {exc!r}")
             self.safety.report(f"internal error in the task flow: {exc!r}", Severity.CRITICAL, task_id=task.id)
             raise
-        state = TaskState.SUCCEEDED if result.ok else TaskState.FAILED
-        self.store.finished(task.id, state, result=result, error=None if result.ok else "every chosen expert failed")
+        if result.ok:
+            self.store.finished(task.id, TaskState.SUCCEEDED, result=result)
+        else:
+            self.store.finished(task.id, TaskState.FAILED, result=result, error="every chosen expert failed")
         return result
 
     def run(self, task: Task, **kwargs: Any) -> AggregatedResult:

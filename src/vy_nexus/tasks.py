@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import random
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -22,7 +22,10 @@ class Priority(StrEnum):
 
 
 def new_task_id() -> str:
-    return uuid.uuid4().hex[:16]
+    """16 hex digits (64 random bits). From the ``random`` module, not ``os.urandom``: an id is not a secret, and
+    the system call on every submission made a busy server's event loop wait for the GIL (benchmarks/api_load.py).
+    ``random`` reseeds itself in a forked child, so prefork workers do not repeat each other's ids."""
+    return f"{random.getrandbits(64):016x}"
 
 
 class Task(BaseModel):
@@ -79,6 +82,11 @@ class RoutingDecision(BaseModel):
         default_factory=dict, description="the strategy's best scores (up to 5), chosen or not: the margin, the why"
     )
     fallback: bool = False
+    out_of_scope: bool = Field(
+        default=False,
+        description="the strategy had no candidate at all (nothing it knows matched), so the fallback expert took it;"
+        " a fallback whose candidates only fell short of the threshold is not out of scope",
+    )
     cache_hit: bool = False
     latency_ms: float = 0.0
 

@@ -149,8 +149,16 @@ class Cluster:
         self.workers: list[Worker] = []
         self.store_url = store_url
 
-    def worker(self, *experts: str, concurrency: int = 1, ready: bool = True) -> Worker:
-        worker = Worker(self.home, [self.queues[e] for e in experts], concurrency)
+    def machine(self, name: str) -> Path:
+        """Another home with the same config and experts: a worker machine that shares nothing but the broker and
+        the database with the server."""
+        home = self.home.parent / name
+        shutil.copytree(self.home / "experts", home / "experts")
+        shutil.copy(self.home / "config.yaml", home / "config.yaml")
+        return home
+
+    def worker(self, *experts: str, concurrency: int = 1, ready: bool = True, home: Path | None = None) -> Worker:
+        worker = Worker(home or self.home, [self.queues[e] for e in experts], concurrency)
         self.workers.append(worker)
         if ready:
             worker.wait_for(" ready.")
@@ -165,11 +173,13 @@ class Cluster:
         path = self.marks / expert
         return [int(pid) for pid in path.read_text().split()] if path.exists() else []
 
-    def submit(self, task: Task, during: Callable[[], None] | None = None) -> AggregatedResult:
+    def submit(
+        self, task: Task, during: Callable[[], None] | None = None, *, observe: bool = False
+    ) -> AggregatedResult:
         """Run ``task`` on a server built from the home; ``during`` runs in a thread while the task is in flight."""
 
         async def scenario() -> AggregatedResult:
-            async with VyNexus(load_settings(self.home), observe=False) as system:
+            async with VyNexus(load_settings(self.home), observe=observe) as system:
                 job = asyncio.ensure_future(system.submit(task))
                 if during is not None:
                     await asyncio.to_thread(during)
@@ -231,6 +241,47 @@ def test_a_task_fans_out_to_two_experts_on_two_workers_and_is_aggregated(
     calls = {entry["expert_id"]: entry for entry in journal if entry["kind"] == "worker.call"}
     assert calls["alpha"]["metadata"]["worker"] == by_expert["alpha"].metadata["worker"]  # one home, one journal
     assert calls["beta"]["metadata"]["worker"] == by_expert["beta"].metadata["worker"]
+
+
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CLI), "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def test_metrics_and_journal_of_workers_on_other_machines_meet_in_postgresql(
+    cluster_factory: Callable[..., Cluster], redis_url: str
+) -> None:
+    cluster = cluster_factory(redis_url)
+    cluster.worker("alpha", home=cluster.machine("node-a"))
+    cluster.worker("beta", home=cluster.machine("node-b"))
+    result = cluster.submit(cluster.task("alpha", "beta"), observe=True)
+    assert result.ok, result.results
+    workers = {r.expert_id: r.metadata["worker"] for r in result.results}
+    assert len(set(workers.values())) == 2
+    cluster.stop()  # each pool process writes its observers' last batch (a system sample among it) on the way out
+
+    shown = cli(cluster.home, "metrics", "report", "--json")
+    assert shown.returncode == 0, shown.stderr
+    processes = {entry["process"]: entry for entry in json.loads(shown.stdout)["processes"]}
+    for worker in workers.values():
+        assert processes[worker]["expert_runs"] == 1  # recorded by the server, which got the result
+        assert processes[worker]["samples"] >= 1  # recorded by the worker itself, on its own machine
+    table = cli(cluster.home, "metrics", "report")
+    assert all(worker in table.stdout for worker in workers.values()), table.stdout
+
+    logs = cli(cluster.home, "logs", "--component", "worker", "--json")
+    assert logs.returncode == 0, logs.stderr
+    calls = {entry["expert_id"]: entry for entry in map(json.loads, logs.stdout.splitlines())}
+    assert {expert: entry["process"] for expert, entry in calls.items()} == workers
+    assert all(entry["kind"] == "worker.call" and entry["task_id"] == result.task_id for entry in calls.values())
+    server_file = cluster.home / "research_logs" / "structured.jsonl"  # the server's machine: its own lines only
+    assert '"worker.call"' not in server_file.read_text(encoding="utf-8")
 
 
 def test_a_worker_killed_mid_task_gets_the_call_again_and_it_completes_once(

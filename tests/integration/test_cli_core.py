@@ -86,6 +86,8 @@ def test_route_shows_decision(home: Path) -> None:
     assert 0 < decision["confidences"]["code"] <= 1
     code, out, _ = invoke(home, "route", "write an essay", "-n", "2")
     assert code == 0 and "writing" in out
+    code, out, _ = invoke(home, "route", "qwzx vlorp")  # no capability word at all
+    assert code == 0 and "general" in out and "(out of scope) (fallback)" in out
 
 
 def test_experts_and_status(home: Path) -> None:

@@ -75,8 +75,8 @@ def test_a_wrong_key_is_refused_and_a_right_one_lands_in_an_httponly_samesite_co
         assert client.get("/dashboard/api/overview").status_code == 401
 
 
-def test_a_revoked_key_ends_its_session(api: LiveApi) -> None:
-    from vy_nexus.interfaces.api.keys import KeyStore, keys_file
+def test_a_revoked_key_ends_its_session_within_a_second(api: LiveApi) -> None:
+    from vy_nexus.interfaces.api.keys import RECHECK_SECONDS, KeyStore, keys_file
 
     store = KeyStore(keys_file(api.settings.home))
     created = store.create("short-lived")
@@ -84,7 +84,11 @@ def test_a_revoked_key_ends_its_session(api: LiveApi) -> None:
         client.post("/dashboard/login", data={"key": created.secret})
         assert client.get("/dashboard/api/overview").status_code == 200
         store.revoke(created.record.id)
-        assert client.get("/dashboard/api/overview").status_code == 401
+        revoked_at = time.monotonic()
+        while (status := client.get("/dashboard/api/overview").status_code) == 200:
+            assert time.monotonic() - revoked_at < RECHECK_SECONDS + 1.0, "the session outlived its key"
+            time.sleep(0.05)
+        assert status == 401
 
 
 def test_the_overview_shows_health_uptime_rates_queue_kill_switch_and_approvals(browser: httpx.Client) -> None:
@@ -107,7 +111,11 @@ def test_a_task_run_from_the_form_shows_its_why(browser: httpx.Client) -> None:
     assert found["task"]["state"] == "succeeded"
     why = found["why"]
     assert why["candidates"] and why["candidates"][0]["chosen"] is True
-    assert why["decision"]["reason"] and why["ruling"]["verdict"] == "allowed"
+    assert why["decision"]["reason"] and why["ruling"]["verdict"] == "allowed" and why["ruling"]["policy"] == "all"
+    rules = {check["policy"]: check for check in why["ruling"]["checks"]}
+    assert {"concurrency", "duration", "routing_confidence", "retries", "house_rule"} <= set(rules)
+    assert all(check["verdict"] == "allowed" for check in rules.values())
+    assert "may run for at most" in rules["duration"]["reason"]
     assert why["results"][0]["expert_id"] == "data-analysis" and why["results"][0]["retries"] == 0
     deadline = time.monotonic() + 5
     while not browser.get(f"/dashboard/api/tasks/{task_id}").json()["why"]["journal"]:
@@ -117,6 +125,9 @@ def test_a_task_run_from_the_form_shows_its_why(browser: httpx.Client) -> None:
     assert page.status_code == 200
     for part in ('id="candidates"', "Governance ruling", "Experts' results", 'id="journal"', "sum_units"):
         assert part in page.text
+    assert 'class="ruling verdict-allowed"' in page.text and "every rule allowed it" in page.text
+    assert '<table class="checks"' in page.text and "<code>concurrency</code>" in page.text
+    assert '"verdict":' not in page.text  # the ruling is laid out, not dumped as JSON
     listing = browser.get("/dashboard/tasks")
     assert task_id in listing.text and "succeeded" in listing.text
     filtered = browser.get("/dashboard/fragments/tasks", params={"state": "failed", "expert": ""})
@@ -124,6 +135,31 @@ def test_a_task_run_from_the_form_shows_its_why(browser: httpx.Client) -> None:
     assert task_id in browser.get("/dashboard/fragments/tasks", params={"state": "", "expert": ""}).text
     wrong = browser.get("/dashboard/tasks", params={"state": "sleeping"})
     assert wrong.status_code == 422 and "unknown task state 'sleeping'" in wrong.json()["message"]
+
+
+def test_a_refused_task_shows_the_rule_and_its_reason_with_the_users_text_escaped(browser: httpx.Client) -> None:
+    hostile = "<img src=x onerror=alert(1)> forbidden & more"
+    task_id = submit(browser, hostile)
+    found = wait_task(browser, task_id)
+    assert found["task"]["state"] == "failed" and "house_rule" in found["task"]["error"]
+    ruling = found["why"]["ruling"]
+    assert ruling["verdict"] == "denied" and ruling["policy"] == "house_rule" and hostile in ruling["reason"]
+    assert ruling["checks"][-1]["policy"] == "house_rule"  # the rules asked, up to the one that decided
+    page = browser.get(f"/dashboard/tasks/{task_id}").text
+    assert 'class="ruling verdict-denied"' in page and '<code class="rule">house_rule</code>' in page
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt; forbidden &amp; more" in page
+
+
+def test_a_task_refused_on_the_server_exits_like_a_local_refusal(api: LiveApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stored ruling says "denied", so ``run --server`` exits with governance's code (3)."""
+    from typer.testing import CliRunner
+
+    from vy_nexus.interfaces.cli import app
+
+    monkeypatch.setenv("VY_NEXUS_API_KEY", api.key)
+    result = CliRunner().invoke(app, ["--server", api.url, "run", "do the forbidden thing"])
+    assert result.exit_code == 3, result.output
+    assert "house_rule" in result.output
 
 
 def test_the_form_takes_an_expert_choice_and_a_number_of_experts(browser: httpx.Client) -> None:
@@ -179,16 +215,64 @@ def test_an_expert_failing_repeatedly_raises_one_alert_that_can_be_acknowledged_
 def test_chart_data_and_the_sections_render(browser: httpx.Client) -> None:
     routing = browser.get("/dashboard/api/routing", params={"window": "15m"}).json()
     assert routing["summary"]["decisions"] >= 1 and len(routing["series"]["t"]) >= 1
-    assert set(routing["series"]) == {"t", "decisions", "fallback_rate", "cache_hit_rate", "p50_ms"}
+    assert set(routing["series"]) == {
+        "t",
+        "decisions",
+        "fallback_rate",
+        "out_of_scope_rate",
+        "cache_hit_rate",
+        "p50_ms",
+    }
+    tasks = browser.get("/dashboard/api/series/tasks", params={"window": "15m"}).json()["series"]
+    assert sum(tasks["tasks"]) >= 1 and set(tasks) == {"t", "tasks", "error_rate", "p50_ms", "p95_ms"}
+    experts_series = browser.get("/dashboard/api/series/experts", params={"window": "15m"}).json()
+    assert "data-analysis" in experts_series["experts"]
+    assert all(len(line) == len(experts_series["t"]) for line in experts_series["experts"].values())
+    assert browser.get("/dashboard/api/series/experts", params={"window": "2d"}).status_code == 422
     resources = browser.get("/dashboard/api/resources").json()
     assert set(resources["series"]) == {"t", "cpu_percent", "memory_percent", "disk_percent", "rss_bytes"}
     assert browser.get("/dashboard/api/resources", params={"window": "1y"}).status_code == 422
     experts = browser.get("/dashboard/experts", params={"window": "15m"})
     assert experts.status_code == 200 and "data-analysis" in experts.text
+    for chart in ('data-chart="experts"', 'data-chart="llm"'):
+        assert chart in experts.text
+    assert 'data-chart="tasks"' in browser.get("/dashboard").text
     for path in ("/dashboard/routing", "/dashboard/resources", "/dashboard/alerts", "/dashboard/run"):
         assert browser.get(path).status_code == 200, path
     script = browser.get("/dashboard/static/vendor/uplot/uPlot.iife.min.js")
     assert script.status_code == 200 and "uPlot" in script.text
+
+
+def test_the_experts_page_shows_each_llm_backends_time_to_first_token(browser: httpx.Client) -> None:
+    """The writing expert thinks with the scripted backend (tokens 10 ms apart): its first token's wait is shown."""
+    wait_task(browser, submit(browser, "write a short poem about rivers", expert="writing"))
+    deadline = time.monotonic() + 10
+    while True:
+        page = browser.get("/dashboard/experts", params={"window": "15m"}).text
+        row = page.split('data-backend="scripted/scripted-1"', 1)[-1].split("</tr>", 1)[0]
+        if 'data-backend="scripted/scripted-1"' in page and 'class="ttft">—' not in row:
+            break
+        assert time.monotonic() < deadline, "no time to first token for the scripted backend"
+        time.sleep(0.1)
+    assert "time to first token (p50)" in page
+    shown = row.split('class="ttft">', 1)[1].split("<", 1)[0]
+    assert shown.endswith(" ms") and float(shown.split()[0]) >= 10.0, shown
+
+
+def test_out_of_scope_is_counted_apart_from_the_fallback(browser: httpx.Client) -> None:
+    """Nothing any expert knows matches "qwzx vlorp": the fallback expert takes it and it is out of scope."""
+    task_id = submit(browser, "qwzx vlorp")
+    decision = wait_task(browser, task_id)["why"]["decision"]
+    assert decision["fallback"] is True and decision["out_of_scope"] is True
+    assert 'id="out-of-scope"' in browser.get(f"/dashboard/tasks/{task_id}").text
+    deadline = time.monotonic() + 10
+    while True:
+        summary = browser.get("/dashboard/api/routing", params={"window": "15m"}).json()["summary"]
+        if summary["out_of_scope_rate"]:
+            break
+        assert time.monotonic() < deadline, summary
+        time.sleep(0.1)
+    assert 0 < summary["out_of_scope_rate"] <= summary["fallback_rate"] <= 1
 
 
 def test_the_live_stream_sends_the_overview(browser: httpx.Client) -> None:

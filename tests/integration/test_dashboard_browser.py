@@ -1,7 +1,9 @@
 """The dashboard in a real headless Chromium (Debian's ``chromium``, driven by Playwright; no browser download): sign
-in, the overview, a task submitted from the form, watched in the list until it finishes, its "why", an alert raised
-by an expert failing repeatedly, acknowledged and cleared. Screenshots go under the test's temp dir; their paths are
-printed. Also: the first paint of the task list with 10,000 tasks in the store (printed, not asserted)."""
+in, the overview, a task submitted from the form, another whose output streams into its page while it runs, tasks
+watched in the list until they finish, a "why", the time-series charts drawn with data on the overview, experts,
+routing quality and resources pages, an alert raised by an expert failing repeatedly, acknowledged and cleared.
+Screenshots go under the test's temp dir; their paths are printed. Also: the first paint of the task list with
+10,000 tasks in the store (printed, not asserted)."""
 
 from __future__ import annotations
 
@@ -9,13 +11,17 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from dashboard_app import dashboard_settings, dashboard_system
+from fakes.llm import ScriptedBackend
 from live_api import LiveApi, live_api
+from vy_nexus.config import Settings
 from vy_nexus.store import SqlTaskStore, TaskState
+from vy_nexus.system import VyNexus
 from vy_nexus.tasks import Task
 
 pytestmark = pytest.mark.slow
@@ -37,6 +43,28 @@ FIRST_PAINT = """() => new Promise((resolve) => {
   }).observe({ type: "paint", buffered: true });
   setTimeout(() => resolve(null), 5000);
 })"""
+
+STORY = " ".join(f"river{i}" for i in range(40))
+"""What the reasoning core answers in the browser story: 40 tokens 80 ms apart, so a task streams for ~3 s."""
+LIVE_OUTPUT = """() => {
+  const state = document.getElementById("state"), output = document.getElementById("output");
+  return state.textContent === "running" && output.textContent.includes("river") ? output.textContent : false;
+}"""
+CHART_DRAWN = """(kind) => {
+  const el = document.querySelector(`[data-chart="${kind}"]`);
+  const canvas = el && el.querySelector("canvas");
+  const points = Number((el && el.getAttribute("data-points")) || 0);
+  if (!canvas || points < 1) { return false; }
+  const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let coloured = 0;  // the grid, axes and labels are grey; only a series' line or point is coloured
+  for (let i = 0; i < pixels.length; i += 4) {
+    const r = pixels[i], g = pixels[i + 1], b = pixels[i + 2];
+    if (pixels[i + 3] > 0 && Math.max(r, g, b) - Math.min(r, g, b) > 60) { coloured++; }
+  }
+  const legend = Array.from(el.querySelectorAll(".u-legend .u-label")).map((label) => label.textContent);
+  return coloured > 0 ? { points, series: Number(el.getAttribute("data-series")), coloured, legend } : false;
+}"""
+CHARTS = {"": ["tasks"], "/experts": ["experts", "llm"], "/routing": ["routing"], "/resources": ["resources"]}
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -75,9 +103,13 @@ def sign_in(page: object, api: LiveApi) -> None:
     page.wait_for_url(f"{api.url}/dashboard")  # type: ignore[attr-defined]
 
 
+def story_system(settings: Settings) -> VyNexus:
+    return dashboard_system(settings, llm=ScriptedBackend(STORY, delay=0.08))
+
+
 def test_the_dashboard_in_a_browser(chromium: object, tmp_path: Path) -> None:
     shots = Shots(tmp_path / "screenshots")
-    with live_api(dashboard_settings(tmp_path / "home"), dashboard_system) as api:
+    with live_api(dashboard_settings(tmp_path / "home", sample_seconds=0.5), story_system) as api:
         page = chromium.new_page()  # type: ignore[attr-defined]
         sign_in(page, api)
         assert api.key not in page.url
@@ -99,6 +131,19 @@ def test_the_dashboard_in_a_browser(chromium: object, tmp_path: Path) -> None:
         assert "sum_units" in page.inner_text("#output")
         shots.take(page, "2-task-finished")
 
+        # A task that thinks aloud: its page shows the tokens as they stream, before the task has finished.
+        page.click("text=Run a task")
+        page.fill("#description", "tell me about rivers")
+        page.select_option("#expert", "general")
+        page.click("form.run button[type=submit]")
+        page.wait_for_url("**/dashboard/tasks/*")
+        partial = page.wait_for_function(LIVE_OUTPUT, polling=50).json_value()
+        assert 0 < len(partial) < len(STORY), "the output should be seen part-way"
+        print(f"live output while running: {len(partial)} of {len(STORY)} characters")
+        shots.take(page, "2b-task-streaming")
+        page.wait_for_selector("#state.state-succeeded")
+        assert "river39" in page.inner_text("#output")
+
         # The list, open: a task submitted meanwhile appears and finishes without a reload.
         page.goto(f"{api.url}/dashboard/tasks")
         page.wait_for_selector(f"tr[data-task='{task_id}'].state-succeeded")
@@ -113,12 +158,28 @@ def test_the_dashboard_in_a_browser(chromium: object, tmp_path: Path) -> None:
         page.click(f"tr[data-task='{task_id}'] a")
         page.wait_for_selector("#candidates")
         assert "data-analysis" in page.inner_text("#candidates")
-        assert "allowed" in page.inner_text("pre.ruling")
+        assert "allowed" in page.inner_text("#ruling").lower() and "concurrency" in page.inner_text("#checks")
         deadline = time.monotonic() + 10
         while not page.query_selector("#journal"):
             assert time.monotonic() < deadline, "the task's journal lines never showed"
             page.reload()
         shots.take(page, "4-why")
+
+        # The time-series charts: a uPlot canvas on each page, drawn from data (coloured series pixels).
+        drawn: dict[str, dict[str, Any]] = {}
+        for path, kinds in CHARTS.items():
+            page.goto(f"{api.url}/dashboard{path}?window=15m" if path else f"{api.url}/dashboard")
+            for kind in kinds:
+                drawn[kind] = page.wait_for_function(CHART_DRAWN, arg=kind, polling=250).json_value()
+                assert drawn[kind]["points"] >= 1 and drawn[kind]["series"] >= 1, (kind, drawn[kind])
+                print(
+                    f"chart {kind}: {drawn[kind]['points']} points, {drawn[kind]['series']} series,"
+                    f" legend {drawn[kind]['legend']}"
+                )
+            shots.take(page, f"chart-{kinds[0]}")
+        assert {"out-of-scope rate", "fallback rate"} <= set(drawn["routing"]["legend"])
+        assert "scripted/scripted-1 TTFT p50 ms" in drawn["llm"]["legend"]
+        assert {"data-analysis", "general"} <= set(drawn["experts"]["legend"])
 
         # An expert failing repeatedly: the alert shows on the overview (live), then it is acknowledged and cleared.
         page.goto(f"{api.url}/dashboard")

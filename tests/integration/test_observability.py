@@ -16,6 +16,7 @@ from vy_nexus.events import Event
 from vy_nexus.experts.base import BaseExpert, ExpertOutput
 from vy_nexus.interfaces.cli import app
 from vy_nexus.observability.metrics import MetricsCollector
+from vy_nexus.observability.metrics_db import MetricsDatabase
 from vy_nexus.observability.signals import publish_llm_completed
 from vy_nexus.system import VyNexus
 from vy_nexus.tasks import Task
@@ -50,7 +51,13 @@ def run_workload(settings: Settings) -> list[str]:
         for task in tasks:
             system.run(task)
         publish_llm_completed(
-            system.events, provider="embedded", model="smollm2", duration_ms=120.0, input_tokens=9, output_tokens=3
+            system.events,
+            provider="embedded",
+            model="smollm2",
+            duration_ms=120.0,
+            input_tokens=9,
+            output_tokens=3,
+            time_to_first_token_ms=42.0,
         )
     return [task.id for task in tasks]
 
@@ -60,8 +67,10 @@ def test_a_run_leaves_journal_and_metrics_behind(settings: Settings) -> None:
     lines = [json.loads(line) for line in (settings.logs_dir / "structured.jsonl").read_text().splitlines()]
     kinds = [line["kind"] for line in lines]
     assert kinds[0] == "system.started" and kinds[-1] == "system.stopped"
-    for kind in ("task.received", "task.routed", "expert.started", "expert.finished", "expert.failed"):
+    for kind in ("task.routed", "expert.finished", "expert.failed"):
         assert kind in kinds
+    # Every task's routine steps are debug: at the default level the journal keeps decisions and outcomes.
+    assert not {"task.received", "expert.started", "task.governed"} & set(kinds)
     assert kinds.count("task.aggregated") == 4 and "llm.completed" in kinds
     assert all({"timestamp", "level", "phase", "component", "message", "metadata"} <= set(line) for line in lines)
     failed = next(line for line in lines if line["kind"] == "expert.failed")
@@ -88,6 +97,15 @@ def test_a_run_leaves_journal_and_metrics_behind(settings: Settings) -> None:
             for t in ("tasks", "executions", "routing", "system", "llm")
         )
         assert counted == parts >= 4 + 4 + 4 + 1 + 1
+
+
+def test_the_routine_steps_of_each_task_are_journaled_at_debug(settings: Settings) -> None:
+    verbose = settings.model_copy(update={"logging": settings.logging.model_copy(update={"level": "debug"})})
+    run_workload(verbose)
+    lines = [json.loads(line) for line in (settings.logs_dir / "structured.jsonl").read_text().splitlines()]
+    levels = {line["kind"]: line["level"] for line in reversed(lines)}  # each kind's first entry
+    assert levels["task.received"] == levels["expert.started"] == levels["task.governed"] == "debug"
+    assert levels["task.routed"] == levels["task.aggregated"] == "info"
 
 
 def test_observe_false_writes_nothing(settings: Settings) -> None:
@@ -132,7 +150,7 @@ def exposition_value(text: bytes, name: str, **labels: str) -> float:
 def test_exposition_counts_what_every_process_on_the_home_recorded_since_start(settings: Settings) -> None:
     with VyNexus(settings) as earlier:
         earlier.run(Task(description="fix this python code"))  # before the server started: not counted
-    other_process = MetricsCollector(settings.metrics_db)
+    other_process = MetricsCollector(MetricsDatabase.for_settings(settings))
     with VyNexus(settings) as server:
         assert server.observability is not None
         server.run(Task(description="fix this python code please"))
@@ -207,8 +225,10 @@ def test_cli_metrics_report_export_prometheus(home: Path, settings: Settings, tm
     assert broken["stats"]["count"] == 1 and broken["stats"]["success_rate"] == 0.0
     assert report["routing"]["decisions"] == 4 and report["routing"]["cache_hit_rate"] == 0.25
     assert report["llm"][0]["group"] == {"provider": "embedded", "model": "smollm2"}
+    assert report["llm"][0]["ttft_p50_ms"] == 42.0 and report["llm"][0]["ttft_p95_ms"] == 42.0
     code, out, _ = invoke(home, "metrics", "report", "--expert", "broken")
     assert code == 0 and "Experts by task type" in out and "Routing" in out
+    assert "TTFT" in out and "42.00" in out
     code, out, _ = invoke(home, "metrics", "export", "--table", "routing")
     assert code == 0 and out.splitlines()[0].startswith("id,task_id,timestamp,experts") and len(out.splitlines()) == 5
     target = tmp_path / "exec.jsonl"

@@ -3,6 +3,7 @@ dashboard's figures and time series over the same rows."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -11,15 +12,19 @@ from vy_nexus.config import AlertsSettings
 from vy_nexus.interfaces.dashboard import formats
 from vy_nexus.observability import dashboard_stats
 from vy_nexus.observability.alerts import AlertBook, AlertNotFoundError, evaluate, health
-from vy_nexus.observability.metrics_schema import connect
+from vy_nexus.observability.metrics_db import MetricsDatabase
 
 NOW = 1_000_000.0
 
 
-def metrics_db(tmp_path: Path, tasks: list[tuple[float, float, bool]], runs: list[tuple[str, float, bool]]) -> Path:
+def metrics_db(
+    tmp_path: Path, tasks: list[tuple[float, float, bool]], runs: list[tuple[str, float, bool]]
+) -> MetricsDatabase:
     """``tasks``: (finished_at, duration_ms, success); ``runs``: (expert, started_at, success)."""
-    path = tmp_path / "performance.db"
-    connection = connect(path)
+    database = MetricsDatabase.sqlite(tmp_path / "performance.db")
+    database.engine()  # the schema
+    database.close()
+    connection = sqlite3.connect(tmp_path / "performance.db")
     with connection:
         connection.executemany(
             "INSERT INTO tasks (task_id, task_type, finished_at, duration_ms, success, experts) VALUES"
@@ -33,8 +38,8 @@ def metrics_db(tmp_path: Path, tasks: list[tuple[float, float, bool]], runs: lis
         )
         connection.executemany(
             "INSERT INTO routing (task_id, timestamp, experts, confidence, confidences, strategy, cache_hit, fallback,"
-            " latency_ms) VALUES ('t', ?, '[]', ?, '{}', 'keyword', ?, ?, ?)",
-            [(NOW - 10, 0.95, 1, 0, 2.0), (NOW - 5, 0.25, 0, 1, 4.0)],
+            " out_of_scope, latency_ms) VALUES ('t', ?, '[]', ?, '{}', 'keyword', ?, ?, ?, ?)",
+            [(NOW - 10, 0.95, 1, 0, 0, 2.0), (NOW - 5, 0.25, 0, 1, 1, 4.0)],
         )
         connection.executemany(
             "INSERT INTO system (timestamp, cpu_percent, memory_percent, rss_bytes, disk_percent)"
@@ -47,12 +52,14 @@ def metrics_db(tmp_path: Path, tasks: list[tuple[float, float, bool]], runs: lis
             (NOW - 3,),
         )
     connection.close()
-    return path
+    return database
 
 
 def test_nothing_holds_without_a_database_or_when_disabled(tmp_path: Path) -> None:
-    assert evaluate(AlertsSettings(), tmp_path / "missing.db", now=NOW) == []
-    stopping = evaluate(AlertsSettings(enabled=False), tmp_path / "missing.db", shutdown_reason="x", now=NOW)
+    assert evaluate(AlertsSettings(), MetricsDatabase.sqlite(tmp_path / "missing.db"), now=NOW) == []
+    stopping = evaluate(
+        AlertsSettings(enabled=False), MetricsDatabase.sqlite(tmp_path / "missing.db"), shutdown_reason="x", now=NOW
+    )
     assert stopping == []
 
 
@@ -112,9 +119,10 @@ def test_dashboard_figures_and_series(tmp_path: Path) -> None:
     routing = dashboard_stats.routing_quality(db, since=NOW - 100, now=NOW)
     assert routing["summary"]["decisions"] == 2 and sum(routing["series"]["decisions"]) == 2
     assert routing["series"]["fallback_rate"][-1] == 1.0 and routing["series"]["cache_hit_rate"][0] == 1.0
+    assert routing["series"]["out_of_scope_rate"] == [0.0, 1.0] and routing["summary"]["out_of_scope_rate"] == 0.5
     resources = dashboard_stats.resources(db, since=NOW - 100, now=NOW)
     assert resources["series"]["cpu_percent"] == [20.0]  # two samples in one bucket, averaged
-    empty = dashboard_stats.routing_quality(tmp_path / "none.db", since=NOW - 100, now=NOW)
+    empty = dashboard_stats.routing_quality(MetricsDatabase.sqlite(tmp_path / "none.db"), since=NOW - 100, now=NOW)
     assert empty["summary"] is None and empty["series"]["t"] == []
 
 

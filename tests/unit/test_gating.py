@@ -54,6 +54,19 @@ def test_fallback_when_nothing_clears_threshold(registry: ExpertRegistry) -> Non
     assert decision.fallback
     assert decision.confidence <= 0.5
     assert "fallback" in decision.reason
+    assert not decision.out_of_scope  # there were candidates; they fell short of the threshold
+
+
+def test_a_task_with_no_candidate_at_all_is_out_of_scope(registry: ExpertRegistry) -> None:
+    bus = EventBus()
+    seen: list[Event] = []
+    bus.subscribe(seen.append)
+    gate = engine(registry, events=bus, cache=RoutingCache())
+    for _ in range(2):  # the second one from the cache keeps the flag
+        decision = gate.route(Task(description="tell me about the weather on mars"))
+        assert decision.fallback and decision.out_of_scope and decision.expert_ids == ["general"]
+    assert [e.metadata["out_of_scope"] for e in seen] == [True, True] and seen[1].metadata["cache_hit"]
+    assert not gate.route(Task(description="python bug")).out_of_scope
 
 
 def test_fallback_missing_is_a_routing_error(registry: ExpertRegistry) -> None:

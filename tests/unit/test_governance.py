@@ -151,6 +151,9 @@ def test_check_task_publishes_the_ruling(governance: Governance, seen: list[Even
     assert ruling.verdict is Verdict.ALLOWED and ruling.policy == "routing_confidence"  # the amending policy speaks
     assert ruling.decision is not None and ruling.decision.expert_ids == ["general"]  # amended by the fallback
     assert "rerouted to general" in ruling.reason
+    asked = ruling.as_dict()["checks"]  # every policy's own ruling, with the limit it applied
+    assert [check["policy"] for check in asked] == [policy.name for policy in governance.policies]
+    assert all(set(check) == {"verdict", "policy", "reason"} for check in asked)
     event = seen[-1]
     assert event.kind == "task.governed" and event.task_id == task.id and event.category == "decision"
     assert event.metadata["verdict"] == "allowed" and event.metadata["experts"] == ["general"]
@@ -167,6 +170,9 @@ def test_a_user_policy_can_refuse(governance: Governance, seen: list[Event]) -> 
     with pytest.raises(GovernanceError, match=r"no_weekend_work.*weekend") as info:
         governance.enforce_task(Task(description="x"), decision({"code": 0.9}))
     assert info.value.verdict == "denied" and info.value.policy == "no_weekend_work"
+    refused = governance.check_task(Task(description="x"), decision({"code": 0.9}))
+    assert [check.verdict for check in refused.checks][-1] is Verdict.DENIED
+    assert refused.checks[-1].policy == "no_weekend_work" and len(refused.checks) == len(governance.policies)
     assert seen[-1].metadata == {
         "verdict": "denied",
         "policy": "no_weekend_work",

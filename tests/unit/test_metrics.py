@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import random
+import socket
 import sqlite3
 import time
 from pathlib import Path
@@ -16,7 +18,8 @@ import pytest
 from vy_nexus.errors import ConfigError
 from vy_nexus.events import Event, EventBus
 from vy_nexus.observability.metrics import MetricsCollector, SystemSample
-from vy_nexus.observability.metrics_schema import apply_retention, connect
+from vy_nexus.observability.metrics_db import MetricsDatabase
+from vy_nexus.observability.metrics_retention import apply_retention
 from vy_nexus.observability.metricsquery import build_report, export_table, percentile
 from vy_nexus.observability.signals import publish_llm_completed
 
@@ -56,8 +59,12 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "metrics" / "performance.db"
 
 
+def collector_for(db: Path, **options: float) -> MetricsCollector:
+    return MetricsCollector(MetricsDatabase.sqlite(db), **options)
+
+
 def test_rows_for_every_execution_and_routing_decision(db: Path) -> None:
-    collector = MetricsCollector(db)
+    collector = collector_for(db)
     items: list[Event | SystemSample] = []
     for i in range(20):
         items += [
@@ -77,9 +84,10 @@ def test_rows_for_every_execution_and_routing_decision(db: Path) -> None:
         assert conn.execute("SELECT COUNT(*) FROM system").fetchone() == (1,)
         assert conn.execute("SELECT COUNT(*) FROM metrics").fetchone() == (61,)
         row = conn.execute(
-            "SELECT task_id, expert_id, task_type, duration_ms, success, error FROM executions WHERE task_id='t5'"
+            "SELECT task_id, expert_id, task_type, duration_ms, success, error, process FROM executions"
+            " WHERE task_id='t5'"
         ).fetchone()
-        assert row == ("t5", "code", "code", 15.0, 0, "boom")
+        assert row == ("t5", "code", "code", 15.0, 0, "boom", f"{socket.gethostname()}:{os.getpid()}")
         routing = conn.execute(
             "SELECT experts, top_expert, confidence, confidences, strategy, cache_hit, latency_ms FROM routing"
             " WHERE task_id='t4'"
@@ -89,28 +97,61 @@ def test_rows_for_every_execution_and_routing_decision(db: Path) -> None:
 
 
 def test_llm_events_become_rows(db: Path) -> None:
-    collector = MetricsCollector(db)
+    collector = collector_for(db)
     bus = EventBus()
     seen: list[Event] = []
     bus.subscribe(seen.append)
     publish_llm_completed(
-        bus, provider="embedded", model="smollm2", duration_ms=800.0, input_tokens=20, output_tokens=5
+        bus,
+        provider="embedded",
+        model="smollm2",
+        duration_ms=800.0,
+        input_tokens=20,
+        output_tokens=5,
+        time_to_first_token_ms=95.5,
     )
     publish_llm_completed(bus, provider="ollama", model="m", duration_ms=5.0, error="connection refused")
     collector.write(seen)
     collector.close()
     with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT provider, model, operation, input_tokens, output_tokens, error FROM llm").fetchall()
+        rows = conn.execute(
+            "SELECT provider, model, operation, input_tokens, output_tokens, error, ttft_ms FROM llm"
+        ).fetchall()
         assert rows == [
-            ("embedded", "smollm2", "chat", 20, 5, None),
-            ("ollama", "m", "chat", None, None, "connection refused"),
+            ("embedded", "smollm2", "chat", 20, 5, None, 95.5),
+            ("ollama", "m", "chat", None, None, "connection refused", None),  # no token arrived: no TTFT
         ]
+
+
+def test_the_report_gives_each_llm_backend_its_time_to_first_token(db: Path) -> None:
+    bus = EventBus()
+    seen: list[Event] = []
+    bus.subscribe(seen.append)
+    for ttft in (40.0, 10.0, 30.0, 20.0):
+        publish_llm_completed(
+            bus, provider="ollama", model="qwen", duration_ms=200.0, output_tokens=8, time_to_first_token_ms=ttft
+        )
+    publish_llm_completed(bus, provider="ollama", model="qwen", duration_ms=3.0, error="refused")  # no token
+    publish_llm_completed(bus, provider="embedded", model="smollm2", duration_ms=50.0, error="refused")
+    collector = collector_for(db)
+    collector.write(seen)
+    collector.close()
+    embedded, ollama = build_report(MetricsDatabase.sqlite(db)).llm
+    assert ollama.group == {"provider": "ollama", "model": "qwen"} and ollama.stats.count == 5
+    assert ollama.ttft_p50_ms == pytest.approx(25.0) and ollama.ttft_p95_ms == pytest.approx(38.5)
+    assert np.isnan(embedded.ttft_p50_ms)
+    shown = {
+        (b["group"]["provider"], b["group"]["model"]): b
+        for b in build_report(MetricsDatabase.sqlite(db)).as_dict()["llm"]
+    }
+    assert shown[("ollama", "qwen")]["ttft_p50_ms"] == pytest.approx(25.0)
+    assert shown[("embedded", "smollm2")]["ttft_p50_ms"] is None
 
 
 def test_retention_rolls_old_rows_up_and_deletes_them(db: Path) -> None:
     now = time.time()
     old = now - 40 * 86400
-    collector = MetricsCollector(db, retention_days=30)
+    collector = collector_for(db, retention_days=30)
     items: list[Event] = []
     for i, when in enumerate((old, old + 1, now)):
         items.append(
@@ -135,16 +176,16 @@ def test_retention_rolls_old_rows_up_and_deletes_them(db: Path) -> None:
         )
     collector._last_retention = now  # as if retention had just run: this test runs it by hand
     collector.write(items)
-    connection = connect(db)
-    removed = apply_retention(connection, 30, now=now)
+    removed = apply_retention(collector.database, 30, now=now)
     assert removed == 4
+    connection = sqlite3.connect(db)
     assert connection.execute("SELECT COUNT(*) FROM executions").fetchone() == (1,)
     day = time.strftime("%Y-%m-%d", time.gmtime(old))
     assert connection.execute(
         "SELECT day, expert_id, count, successes, total_ms, max_ms FROM executions_daily"
     ).fetchall() == [(day, "code", 2, 2, 300.0, 200.0)]
     assert connection.execute("SELECT count, cache_hits FROM routing_daily").fetchone() == (2, 1)
-    assert apply_retention(connection, 30, now=now) == 0
+    assert apply_retention(collector.database, 30, now=now) == 0
     connection.close()
     collector.close()
 
@@ -166,7 +207,7 @@ def test_percentile_on_a_known_sample() -> None:
 
 
 def test_report(db: Path) -> None:
-    collector = MetricsCollector(db)
+    collector = collector_for(db)
     items: list[Event | SystemSample] = []
     for i in range(10):
         items += [
@@ -179,7 +220,7 @@ def test_report(db: Path) -> None:
     items.append(SystemSample(time.time() + 1, 30.0, 60.0, 1000, 55.0, 100, 1))
     collector.write(items)
     collector.close()
-    report = build_report(db)
+    report = build_report(MetricsDatabase.sqlite(db))
     code, research = report.experts
     assert code.group == {"expert_id": "code", "task_type": "code"}
     assert code.stats.count == 10 and code.stats.success_rate == pytest.approx(0.9)
@@ -195,30 +236,31 @@ def test_report(db: Path) -> None:
     system = report.system
     assert system is not None and system.samples == 2 and system.cpu_percent_avg == pytest.approx(20.0)
     assert system.disk_free_bytes_last == 100 and system.queue_depth_max == 4
-    only = build_report(db, expert="research")
+    only = build_report(MetricsDatabase.sqlite(db), expert="research")
     assert [g.group["expert_id"] for g in only.experts] == ["research"]
-    assert build_report(db, since=time.time() + 3600).experts == []
+    assert build_report(MetricsDatabase.sqlite(db), since=time.time() + 3600).experts == []
     as_json = json.dumps(report.as_dict())  # NaN-free, serialisable
     assert '"success_rate": 0.9' in as_json
-    empty = build_report(db.parent / "absent.db")
+    empty = build_report(MetricsDatabase.sqlite(db.parent / "absent.db"))
     assert empty.experts == [] and empty.routing is None
 
 
 def test_export_csv_and_json(db: Path) -> None:
-    collector = MetricsCollector(db)
+    collector = collector_for(db)
     collector.write([finished(f"t{i}", "code", float(i)) for i in range(3)])
     collector.close()
+    database = MetricsDatabase.sqlite(db)
     buffer = io.StringIO()
-    assert export_table(db, "executions", "csv", buffer) == 3
+    assert export_table(database, "executions", "csv", buffer) == 3
     rows = list(csv.DictReader(io.StringIO(buffer.getvalue())))
     assert [r["task_id"] for r in rows] == ["t0", "t1", "t2"] and rows[2]["duration_ms"] == "2.0"
     buffer = io.StringIO()
-    assert export_table(db, "executions", "json", buffer, since=time.time() + 60) == 0
+    assert export_table(database, "executions", "json", buffer, since=time.time() + 60) == 0
     buffer = io.StringIO()
-    export_table(db, "executions", "json", buffer)
+    export_table(database, "executions", "json", buffer)
     assert json.loads(buffer.getvalue().splitlines()[1])["task_id"] == "t1"
     with pytest.raises(ConfigError, match="unknown metrics table 'users'"):
-        export_table(db, "users", "csv", buffer)
+        export_table(database, "users", "csv", buffer)
     with pytest.raises(ConfigError, match="unknown export format"):
-        export_table(db, "llm", "xml", buffer)  # type: ignore[arg-type]
-    assert export_table(db.parent / "absent.db", "llm", "csv", buffer) == 0
+        export_table(database, "llm", "xml", buffer)  # type: ignore[arg-type]
+    assert export_table(MetricsDatabase.sqlite(db.parent / "absent.db"), "llm", "csv", buffer) == 0

@@ -12,6 +12,7 @@ from prometheus_client.samples import Sample
 
 from vy_nexus.events import Event, EventBus
 from vy_nexus.observability.metrics import MetricsCollector, SystemSample
+from vy_nexus.observability.metrics_db import MetricsDatabase
 from vy_nexus.observability.prometheus import PrometheusMetrics
 from vy_nexus.observability.sampler import SystemSampler
 from vy_nexus.observability.signals import publish_llm_completed
@@ -90,7 +91,7 @@ def test_each_instance_has_its_own_registry() -> None:
 
 
 def test_replay_reproduces_what_was_recorded_live(tmp_path: Path) -> None:
-    db = tmp_path / "performance.db"
+    db = MetricsDatabase.sqlite(tmp_path / "performance.db")
     live = PrometheusMetrics()
     bus = EventBus()
     seen: list[Event] = []
@@ -116,12 +117,13 @@ def test_replay_reproduces_what_was_recorded_live(tmp_path: Path) -> None:
     live_samples, replayed_samples = samples(live), samples(replayed)
     for name in names:
         assert sorted(s.value for s in live_samples[name]) == sorted(s.value for s in replayed_samples[name]), name
-    assert PrometheusMetrics().replay(tmp_path / "absent.db") == 0
+    assert PrometheusMetrics().replay(MetricsDatabase.sqlite(tmp_path / "absent.db")) == 0
     assert replayed.replay(db, since=time.time() + 60) == 0
 
 
 def test_catch_up_records_only_new_rows_even_after_retention_emptied_a_table(tmp_path: Path) -> None:
-    db = tmp_path / "performance.db"
+    path = tmp_path / "performance.db"
+    db = MetricsDatabase.sqlite(path)
     assert PrometheusMetrics().catch_up(db) == 0  # no database yet
     collector = MetricsCollector(db)
     collector.write(flow_events())
@@ -130,7 +132,7 @@ def test_catch_up_records_only_new_rows_even_after_retention_emptied_a_table(tmp
     assert metrics.catch_up(db) == 0
     collector.write(flow_events()[:3])
     assert metrics.catch_up(db) == 3 and metrics.catch_up(db) == 0
-    with sqlite3.connect(db) as conn:
+    with sqlite3.connect(path) as conn:
         for table in ("tasks", "executions", "routing"):
             conn.execute(f"DELETE FROM {table}")  # as retention does to rows older than retention_days
     collector.write(flow_events()[:3])  # row ids start again from 1

@@ -206,7 +206,7 @@ def test_strategy_maps_routes_to_experts_and_sums_their_probability(registry: Ex
 def test_out_of_scope_task_falls_back_through_the_gating_engine(registry: ExpertRegistry, tmp_path: Path) -> None:
     gating = GatingEngine(registry, strategy(registry, tmp_path, routes()[1:]))
     decision = gating.route(Task(description="zebra xylophone quantum"))
-    assert decision.fallback and decision.expert_ids == ["general"]
+    assert decision.fallback and decision.out_of_scope and decision.expert_ids == ["general"]
     assert "out of scope" in decision.reason
     assert gating.route(Task(description="will it rain today")).expert_ids == ["weather"]
 

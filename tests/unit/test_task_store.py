@@ -66,9 +66,9 @@ def result_for(task: Task, expert: str, output: object = "done") -> AggregatedRe
 
 def test_a_task_moves_through_its_states_and_keeps_its_history(store: SqlTaskStore, clock: Clock) -> None:
     task = Task(description="sum the units", type="data", input={"rows": [1, 2]})
-    record = store.accept(task)
+    store.accept(task)
+    record = store.get(task.id)  # a read sees the buffered write
     assert record.state is TaskState.QUEUED and record.owner == store.owner_id
-    assert store.get(task.id).state is TaskState.QUEUED  # a read sees the buffered write
     store.routed(task.id, decision_for(task, "data-analysis"), {"verdict": "allowed", "policy": "all", "reason": "ok"})
     clock.now += 1
     store.started(task.id)
@@ -290,3 +290,53 @@ def test_values_json_cannot_hold_natively_are_stored_without_losing_the_batch(st
     assert record.task["input"] == {"n": -(10**40)} and record.task["context"]["big"] == 10**30
     assert record.output["huge"] == 10**50
     assert store.get(plain.id).state is TaskState.QUEUED
+
+
+def count_rows(db: Path) -> int:
+    with sa.create_engine(url_of(db)).connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(tasks)).scalar_one())
+
+
+def test_callers_waiting_together_share_one_commit(store: SqlTaskStore, db: Path) -> None:
+    commits: list[int] = []
+    flush_locked = store._flush_locked
+
+    def counting() -> None:
+        commits.append(len(store._pending))
+        flush_locked()
+
+    store._flush_locked = counting  # type: ignore[method-assign]
+    with store._write_lock:  # the thread is busy: the callers gather behind it
+        waiters = []
+        for number in range(5):
+            store.accept(Task(description=f"gathered {number}"))
+            waiters.append(store.flush_soon())
+        assert not any(waiter.done() for waiter in waiters)
+    for waiter in waiters:
+        waiter.result(timeout=10)
+    assert count_rows(db) == 5
+    assert commits[0] == 5  # one transaction held all five
+
+
+def test_flush_soon_without_the_thread_commits_at_once(db: Path) -> None:
+    store = SqlTaskStore(url_of(db), flush_interval=60)
+    store.open()
+    store._closing.set()  # as when close has begun
+    store.accept(Task(description="late"))
+    store.flush_soon().result(timeout=10)
+    assert count_rows(db) == 1
+    store._closing.clear()
+    store.close()
+
+
+def test_a_failed_group_commit_fails_its_callers_and_keeps_the_writes(store: SqlTaskStore, db: Path) -> None:
+    task = Task(description="kept for later")
+    engine = store._engine
+    with store._write_lock:
+        store.accept(task)
+        store._engine = sa.create_engine(f"sqlite:///{db.parent / 'missing-dir' / 'x.db'}")  # writes fail
+        waiter = store.flush_soon()
+    with pytest.raises(StoreError):
+        waiter.result(timeout=10)
+    store._engine = engine
+    assert store.get(task.id).description == "kept for later"

@@ -81,8 +81,11 @@ class Coordinator:
         return aggregated
 
     async def _run_experts(self, task: Task, expert_ids: list[str], budget: float) -> list[ExpertResult]:
-        # Each call enforces its own budget first; the outer bound is belt and braces.
+        # Each call enforces its own budget first; the outer bound is belt and braces, needed only for an executor
+        # that does not declare ``enforces_budget``.
         if len(expert_ids) == 1:  # the common case, without a task of its own
+            if getattr(self.executor, "enforces_budget", False):
+                return [await self._run_expert(task, expert_ids[0], budget)]
             try:
                 async with asyncio.timeout(budget + 1.0):
                     return [await self._run_expert(task, expert_ids[0], budget)]
@@ -119,6 +122,7 @@ class Coordinator:
             "expert.started",
             "coordinator",
             f"{expert_id} started",
+            level="debug",  # its end (finished/failed) is journaled at info with the duration
             task_id=task.id,
             expert_id=expert_id,
             category="thought",
@@ -141,6 +145,9 @@ class Coordinator:
             "attempts": result.attempts,
             "task_type": task.type,
         }
+        worker = result.metadata.get("worker")
+        if worker is not None:  # ran on a Celery worker: the metrics name the process
+            metadata["worker"] = worker
         if result.ok:
             self._events.publish(
                 "expert.finished",

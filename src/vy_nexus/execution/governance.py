@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 from vy_nexus.config import GovernanceSettings, Settings
 from vy_nexus.errors import GovernanceError
-from vy_nexus.events import EventBus
+from vy_nexus.events import EventBus, Level
 from vy_nexus.execution.admission import AdmissionControl, Load
 from vy_nexus.execution.approvals import Approval, ApprovalStore
 from vy_nexus.execution.audit import AuditLog
@@ -52,20 +52,29 @@ class Verdict(StrEnum):
     NEEDS_APPROVAL = "needs_approval"
 
 
-@dataclass(frozen=True, slots=True)
+# Not ``frozen``: built on every task's hot path, where a frozen dataclass costs 8x to build; treat as read-only.
+@dataclass(slots=True)
 class Ruling:
     verdict: Verdict
     policy: str
     reason: str
     decision: RoutingDecision | None = None
     """A replacement routing decision, when the policy amended it."""
+    checks: tuple[Ruling, ...] = ()
+    """On the governance's overall ruling of a task: each policy's own ruling, in the order asked, up to the one that
+    decided (their reasons state the limits in force: slots, time allowed, confidence, retries)."""
 
     @property
     def proceeds(self) -> bool:
         return self.verdict in (Verdict.ALLOWED, Verdict.THROTTLED)
 
-    def as_dict(self) -> dict[str, str]:
-        return {"verdict": self.verdict.value, "policy": self.policy, "reason": self.reason}
+    def as_dict(self) -> dict[str, Any]:
+        """``verdict`` (a ``Verdict``, which is its ``str`` value), ``policy``, ``reason``; for a task's overall ruling
+        also ``checks`` (those three keys each)."""
+        ruling: dict[str, Any] = {"verdict": self.verdict, "policy": self.policy, "reason": self.reason}
+        if self.checks:
+            ruling["checks"] = [check.as_dict() for check in self.checks]
+        return ruling
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +108,8 @@ class RoutingPreview:
         }
 
 
-@dataclass(frozen=True, slots=True)
+# Not ``frozen``: built on every task's hot path, where a frozen dataclass costs 8x to build; treat as read-only.
+@dataclass(slots=True)
 class TaskRequest:
     task: Task
     decision: RoutingDecision
@@ -190,7 +200,9 @@ class RoutingConfidencePolicy(Policy):
         decision = request.decision
         confidence = decision.confidence
         if decision.strategy == "explicit" or confidence >= self.min_confidence:
-            return Ruling(Verdict.ALLOWED, self.name, f"routing confidence {confidence:.2f}")
+            return Ruling(
+                Verdict.ALLOWED, self.name, f"routing confidence {confidence:.2f} (at least {self.min_confidence:.2f})"
+            )
         low = (
             f"routing confidence {confidence:.2f} for {', '.join(decision.expert_ids)} is below"
             f" {self.min_confidence:.2f} (governance.min_routing_confidence)"
@@ -258,6 +270,16 @@ class DestructiveActionPolicy(Policy):
         return Ruling(Verdict.NEEDS_APPROVAL, self.name, f"{action.kind} of '{action.target}' is destructive")
 
 
+def _ruling_level(ruling: Ruling, routed: RoutingDecision) -> Level:
+    """How loud a task's ruling is in the journal: a plain "allowed" is ``debug`` (every task gets one), a task
+    rerouted or kept waiting is ``info``, a refusal ``warn``."""
+    if not ruling.proceeds:
+        return "warn"
+    if ruling.verdict is Verdict.THROTTLED or (ruling.decision is not None and ruling.decision is not routed):
+        return "info"
+    return "debug"
+
+
 def default_policies(settings: GovernanceSettings, fallback_expert: str) -> list[Policy]:
     return [
         ConcurrencyPolicy(settings.max_concurrent_tasks, settings.max_queue_size),
@@ -312,12 +334,12 @@ class Governance:
         self._events.publish(
             "task.governed",
             "governance",
-            f"{final.verdict.value} by {final.policy}: {final.reason}",
-            level="info" if final.proceeds else "warn",
+            f"{final.verdict} by {final.policy}: {final.reason}",
+            level=_ruling_level(final, decision),
             category="decision",
             task_id=task.id,
             metadata={
-                "verdict": final.verdict.value,
+                "verdict": final.verdict,  # a StrEnum: the str itself, no ``.value`` lookup on the hot path
                 "policy": final.policy,
                 "reason": final.reason,
                 "experts": final.decision.expert_ids,
@@ -332,10 +354,14 @@ class Governance:
         final: Ruling | None = None
         throttled: Ruling | None = None
         amending: Ruling | None = None
+        request = TaskRequest(task, decision, load)
+        checks: list[Ruling] = []
         for policy in self.policies:
-            ruling = policy.check_task(TaskRequest(task, decision, load))
+            ruling = policy.check_task(request)
+            checks.append(ruling)  # as_dict keeps its verdict, policy and reason
             if ruling.decision is not None:
                 decision = ruling.decision
+                request = TaskRequest(task, decision, load)
                 amending = ruling
             if ruling.verdict is Verdict.THROTTLED:
                 throttled = ruling
@@ -348,7 +374,7 @@ class Governance:
                 or amending
                 or Ruling(Verdict.ALLOWED, "all", f"{len(self.policies)} policies allowed the task")
             )
-        return Ruling(final.verdict, final.policy, final.reason, decision)
+        return Ruling(final.verdict, final.policy, final.reason, decision, tuple(checks))
 
     def enforce_task(self, task: Task, decision: RoutingDecision) -> RoutingDecision:
         """The (possibly amended) decision when the task may run; ``GovernanceError`` otherwise."""
@@ -359,7 +385,11 @@ class Governance:
     def rule_task(self, task: Task, decision: RoutingDecision) -> Ruling:
         """The ruling, carrying the (possibly amended) decision, when the task may run; ``GovernanceError``
         otherwise."""
-        ruling = self.check_task(task, decision)
+        return self.refuse_unless_proceeds(task, self.check_task(task, decision))
+
+    @staticmethod
+    def refuse_unless_proceeds(task: Task, ruling: Ruling) -> Ruling:
+        """``ruling`` when the task may run (allowed, throttled); ``GovernanceError`` otherwise."""
         if not ruling.proceeds:
             raise GovernanceError(
                 f"task refused by governance ({ruling.policy}): {ruling.reason}",

@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from types import CoroutineType
 from typing import Any
 
 from vy_nexus.errors import ExpertExecutionError, ReasoningError, TaskError, UnknownExpertError
@@ -69,12 +71,9 @@ class ReasoningBridge:
         return await on_loop(self._loop, self._core.generate(*args, **kwargs))
 
 
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
-
-
 class LocalExecutor:
     name = "local"
+    enforces_budget = True
 
     def __init__(
         self,
@@ -97,6 +96,7 @@ class LocalExecutor:
         self._events = events or EventBus()
         self._sleep = sleep
         self._init_locks: dict[str, asyncio.Lock] = {}
+        self._threaded: weakref.WeakKeyDictionary[BaseExpert, bool] = weakref.WeakKeyDictionary()
 
     async def run(self, call: ExpertCall) -> ExpertResult:
         task, expert_id, budget = call.task, call.expert_id, call.budget_seconds
@@ -149,8 +149,11 @@ class LocalExecutor:
             )
 
     async def _attempt(self, expert: BaseExpert, task: Task) -> ExpertOutput:
-        threaded = runs_in_thread(expert)
-        await self._ensure_initialized(expert, threaded)
+        threaded = self._threaded.get(expert)
+        if threaded is None:
+            threaded = self._threaded[expert] = runs_in_thread(expert)
+        if not expert.initialized:
+            await self._ensure_initialized(expert, threaded)
         if not threaded:
             return await _lifecycle(expert, task)
         return await self.pool.run_coroutine(lambda: _lifecycle(expert, task))
@@ -186,11 +189,24 @@ class LocalExecutor:
 
 
 async def _lifecycle(expert: BaseExpert, task: Task) -> ExpertOutput:
+    # Each step may be ``def`` or ``async def``; awaited in place (a helper coroutine per step cost more than a
+    # no-op expert's whole call).
     expert.validate(task)
-    prepared = await _maybe_await(expert.pre_process(task))
-    output = await _maybe_await(expert.execute(prepared))
-    result: ExpertOutput = await _maybe_await(expert.post_process(prepared, output))
-    return result
+    prepared: Any = expert.pre_process(task)
+    if _awaitable(prepared):
+        prepared = await prepared
+    output: Any = expert.execute(prepared)
+    if _awaitable(output):
+        output = await output
+    result: Any = expert.post_process(prepared, output)
+    if _awaitable(result):
+        result = await result
+    final: ExpertOutput = result
+    return final
+
+
+def _awaitable(value: Any) -> bool:
+    return type(value) is CoroutineType or inspect.isawaitable(value)
 
 
 def _failure(task: Task, expert_id: str, error: str, kind: str, started: float, attempts: int) -> ExpertResult:

@@ -11,6 +11,7 @@ blocks its event loop.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import time
@@ -27,6 +28,8 @@ from vy_nexus.observability.stack import Observability
 from vy_nexus.store.calls import CallLedger
 from vy_nexus.system import VyNexus
 from vy_nexus.tasks import ExpertResult, Task
+
+_log = logging.getLogger(__name__)
 
 SOFT_LIMIT_MARGIN = 2.0
 HARD_LIMIT_MARGIN = 10.0
@@ -128,8 +131,17 @@ class WorkerRuntime:
             self._loop = None  # the interrupted loop is left behind; the next call gets a new one
             return failure(task.id, expert_id, f"timed out after {budget:.1f}s (worker time limit)", "timeout")
 
+    def prepare(self) -> None:
+        """Open this pool process's ledger and observers now (Celery's ``worker_process_init``), so the first call
+        does not wait for connections and the schema check. Trouble here is left to the first call to report."""
+        try:
+            self._process_ledger()
+        except Exception:
+            self._pid = 0
+            _log.warning("preparing the worker process failed; its first call tries again", exc_info=True)
+
     def _process_ledger(self) -> CallLedger:
-        if self._pid != os.getpid():  # first call in this (pool) process: its own connections, loop and writer
+        if self._pid != os.getpid():  # first use in this (pool) process: its own connections, loop and writer
             self._pid = os.getpid()
             self._ledger = CallLedger(self.settings.store_url).open()
             self._loop = None
@@ -200,7 +212,7 @@ def run_worker(
         raise ConfigError(f"--loglevel must be debug, info, warning, error or critical, got {loglevel!r}")
     if concurrency is not None and concurrency < 1:
         raise ConfigError(f"--concurrency must be at least 1, got {concurrency}")
-    from celery.signals import worker_process_shutdown
+    from celery.signals import worker_process_init, worker_process_shutdown
 
     system = VyNexus(worker_settings(settings), observe=False)  # pool processes observe (WorkerRuntime)
     chosen = worker_queues(settings, system, queues)
@@ -208,6 +220,7 @@ def run_worker(
         raise ConfigError("no queues to consume: no expert is registered and --queues was not given")
     runtime = WorkerRuntime(settings, system)
     app = build_celery_app(settings, runtime)
+    worker_process_init.connect(lambda **_: runtime.prepare(), weak=False)
     worker_process_shutdown.connect(lambda **_: runtime.close(), weak=False)
     wait_for_broker(app, on_waiting)
     on_ready(chosen)

@@ -12,15 +12,18 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import sqlalchemy as sa
 from filelock import FileLock
 
 from vy_nexus.config import AlertsSettings
 from vy_nexus.errors import VyNexusError
-from vy_nexus.observability.dashboard_stats import reading
+from vy_nexus.observability.metrics_db import MetricsDatabase
+from vy_nexus.observability.metrics_schema import executions, tasks
 from vy_nexus.observability.metricsquery import percentile
 
 Severity = Literal["warning", "critical"]
@@ -63,7 +66,7 @@ class Alert:
 
 def evaluate(
     rules: AlertsSettings,
-    db_path: Path,
+    database: MetricsDatabase,
     *,
     cleared: dict[str, float] | None = None,
     shutdown_reason: str | None = None,
@@ -79,23 +82,32 @@ def evaluate(
     found: list[Condition] = []
     if rules.kill_switch and shutdown_reason is not None:
         found.append(Condition("kill_switch", "kill_switch", "critical", f"kill switch engaged: {shutdown_reason}"))
-    with reading(db_path) as connection:
+    e = executions
+    with database.reading() as connection:
         if connection is None:
             return found
-        tasks = connection.execute(
-            "SELECT finished_at, duration_ms, success FROM tasks WHERE finished_at >= ?", (start,)
-        ).fetchall()
-        runs = connection.execute(
-            "SELECT expert_id, started_at, success, error FROM executions WHERE started_at >= ?"
-            " ORDER BY started_at DESC, id DESC",
-            (start,),
-        ).fetchall()
-    found.extend(_task_conditions(rules, tasks, after))
+        finished = (
+            connection.execute(
+                sa.select(tasks.c.finished_at, tasks.c.duration_ms, tasks.c.success).where(tasks.c.finished_at >= start)
+            )
+            .mappings()
+            .all()
+        )
+        runs = (
+            connection.execute(
+                sa.select(e.c.expert_id, e.c.started_at, e.c.success, e.c.error)
+                .where(e.c.started_at >= start)
+                .order_by(e.c.started_at.desc(), e.c.id.desc())
+            )
+            .mappings()
+            .all()
+        )
+    found.extend(_task_conditions(rules, finished, after))
     found.extend(_expert_conditions(rules, runs, after))
     return found
 
 
-def _task_conditions(rules: AlertsSettings, tasks: list[Any], after: dict[str, float]) -> list[Condition]:
+def _task_conditions(rules: AlertsSettings, tasks: Sequence[Any], after: dict[str, float]) -> list[Condition]:
     found: list[Condition] = []
     recent = [row for row in tasks if row["finished_at"] > after.get("error_rate", 0.0)]
     if len(recent) >= rules.min_tasks:
@@ -113,7 +125,7 @@ def _task_conditions(rules: AlertsSettings, tasks: list[Any], after: dict[str, f
     return found
 
 
-def _expert_conditions(rules: AlertsSettings, runs: list[Any], after: dict[str, float]) -> list[Condition]:
+def _expert_conditions(rules: AlertsSettings, runs: Sequence[Any], after: dict[str, float]) -> list[Condition]:
     latest: dict[str, list[Any]] = defaultdict(list)
     for row in runs:  # newest first
         expert = str(row["expert_id"])

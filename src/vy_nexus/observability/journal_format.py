@@ -64,6 +64,16 @@ def render(event: Event, timestamp: str) -> tuple[bytes, bytes]:
 
     The metadata is serialised once and spliced into both.
     """
+    metadata = to_json(event.metadata)
+    return _line(event, timestamp, metadata), markdown_entry(event, timestamp, metadata)
+
+
+def structured_line(event: Event, timestamp: str) -> bytes:
+    """Only the structured.jsonl line (with its newline)."""
+    return _line(event, timestamp, to_json(event.metadata))
+
+
+def _line(event: Event, timestamp: str, metadata: bytes) -> bytes:
     record: dict[str, Any] = {
         "timestamp": timestamp,
         "level": event.level,
@@ -77,9 +87,7 @@ def render(event: Event, timestamp: str) -> tuple[bytes, bytes]:
         record["task_id"] = event.task_id
     if event.expert_id is not None:
         record["expert_id"] = event.expert_id
-    metadata = to_json(event.metadata)
-    line = b"".join((to_json(record)[:-1], b',"metadata":', metadata, b"}\n"))
-    return line, markdown_entry(event, timestamp, metadata)
+    return b"".join((to_json(record)[:-1], b',"metadata":', metadata, b"}\n"))
 
 
 def markdown_header(day: str) -> bytes:

@@ -1,32 +1,42 @@
-"""The metrics collector: events and system samples in, rows of metrics/performance.db out.
+"""The metrics collector: events and system samples in, rows of the metrics database out.
 
 A ``MetricsCollector`` is a sink: ``write(items)`` turns a batch into rows and inserts them with multi-row
-``INSERT``s inside one ``BEGIN IMMEDIATE`` transaction (SQLite in WAL mode, so several processes on one home write
-one after another and readers never wait). ``Observability`` calls it from its writer thread, never from the flow.
+``INSERT``s inside one transaction, in the home's SQLite file (WAL mode: several processes on one home write one after
+another and readers never wait) or in the cluster's PostgreSQL (metrics_db.py). ``Observability`` calls it from its
+writer thread, never from the flow.
 
 Events read (metadata keys in brackets):
 
 * ``task.aggregated``  → ``tasks``     [task_type, duration_ms, success, experts, method, confidence]
-* ``task.routed``      → ``routing``   [experts, confidences, strategy, cache_hit, fallback, latency_ms]
-* ``expert.finished`` / ``expert.failed`` → ``executions`` [duration_ms, success, error, task_type, attempts]
-* ``llm.completed``    → ``llm``       [duration_ms, model, provider, operation, input_tokens, output_tokens, error]
+* ``task.routed``      → ``routing``   [experts, confidences, strategy, cache_hit, fallback, out_of_scope, latency_ms]
+* ``expert.finished`` / ``expert.failed`` → ``executions`` [duration_ms, success, error, task_type, attempts, worker]
+* ``llm.completed``    → ``llm``       [duration_ms, model, provider, operation, input_tokens, output_tokens, error,
+  time_to_first_token_ms]
 
-Retention (``metrics.retention_days``) runs when the database is first opened and then hourly, on the writer thread.
+``process`` (``host:pid``) says which process sampled, called the LLM, or ran the expert (a Celery worker's, named by
+``worker``; else this one). Text PostgreSQL cannot hold (NUL) or no database can (lone surrogates) is replaced by
+U+FFFD, only when a batch is refused for it.
+
+Retention (``metrics.retention_days``, metrics_retention.py) runs with the first write and then hourly, on the writer
+thread.
 """
 
 from __future__ import annotations
 
 import os
-import sqlite3
+import re
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
 
 from vy_nexus.events import Event
 from vy_nexus.observability.journal_format import to_json
-from vy_nexus.observability.metrics_schema import apply_retention, connect
+from vy_nexus.observability.metrics_db import MetricsDatabase, insert_rows
+from vy_nexus.observability.metrics_retention import apply_retention
 
 OBSERVED_KINDS = frozenset({"task.aggregated", "task.routed", "expert.finished", "expert.failed", "llm.completed"})
 
@@ -52,15 +62,29 @@ def _number(metadata: dict[str, Any], key: str, default: float = 0.0) -> float:
         return default
 
 
-def _optional_int(metadata: dict[str, Any], key: str) -> int | None:
+def _optional_float(metadata: dict[str, Any], key: str) -> float | None:
     value = metadata.get(key)
     try:
-        return None if value is None else int(value)
+        return None if value is None else float(value)
     except (TypeError, ValueError):
         return None
 
 
-def execution_row(event: Event) -> tuple[Any, ...]:
+def _optional_int(metadata: dict[str, Any], key: str) -> int | None:
+    value = metadata.get(key)
+    try:
+        number = None if value is None else int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if number is None or -(2**63) <= number < 2**63 else None
+
+
+def process_label() -> str:
+    """``host:pid`` of this process, as workers name themselves."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def execution_row(event: Event, process: str) -> tuple[Any, ...]:
     meta = event.metadata
     duration = _number(meta, "duration_ms")
     success = bool(meta.get("success", event.kind == "expert.finished"))
@@ -74,10 +98,11 @@ def execution_row(event: Event) -> tuple[Any, ...]:
         int(success),
         None if error is None else str(error),
         int(_number(meta, "attempts", 1.0)),
+        str(meta.get("worker") or process),
     )
 
 
-def task_row(event: Event) -> tuple[Any, ...]:
+def task_row(event: Event, _process: str) -> tuple[Any, ...]:
     meta = event.metadata
     raw_experts = meta.get("experts")
     experts = [str(e) for e in raw_experts] if isinstance(raw_experts, list) else []
@@ -93,7 +118,7 @@ def task_row(event: Event) -> tuple[Any, ...]:
     )
 
 
-def routing_row(event: Event) -> tuple[Any, ...]:
+def routing_row(event: Event, _process: str) -> tuple[Any, ...]:
     meta = event.metadata
     raw_experts = meta.get("experts")
     experts = [str(e) for e in raw_experts] if isinstance(raw_experts, list) else []
@@ -112,10 +137,11 @@ def routing_row(event: Event) -> tuple[Any, ...]:
         int(bool(meta.get("cache_hit", False))),
         int(bool(meta.get("fallback", False))),
         _number(meta, "latency_ms"),
+        int(bool(meta.get("out_of_scope", False))),
     )
 
 
-def llm_row(event: Event) -> tuple[Any, ...]:
+def llm_row(event: Event, process: str) -> tuple[Any, ...]:
     meta = event.metadata
     error = meta.get("error")
     return (
@@ -129,39 +155,80 @@ def llm_row(event: Event) -> tuple[Any, ...]:
         _optional_int(meta, "input_tokens"),
         _optional_int(meta, "output_tokens"),
         None if error is None else str(error),
+        _optional_float(meta, "time_to_first_token_ms"),
+        process,
     )
 
 
-_INSERTS = {
-    "tasks": "INSERT INTO tasks (task_id, task_type, finished_at, duration_ms, success, experts, method, confidence)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    "executions": "INSERT INTO executions (task_id, expert_id, task_type, started_at, duration_ms, success, error,"
-    " attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    "routing": "INSERT INTO routing (task_id, timestamp, experts, top_expert, confidence, confidences, strategy,"
-    " cache_hit, fallback, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    "llm": "INSERT INTO llm (timestamp, task_id, expert_id, provider, model, operation, duration_ms, input_tokens,"
-    " output_tokens, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    "system": "INSERT INTO system (timestamp, cpu_percent, memory_percent, rss_bytes, disk_percent, disk_free_bytes,"
-    " queue_depth) VALUES (?, ?, ?, ?, ?, ?, ?)",
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "tasks": ("task_id", "task_type", "finished_at", "duration_ms", "success", "experts", "method", "confidence"),
+    "executions": (
+        "task_id",
+        "expert_id",
+        "task_type",
+        "started_at",
+        "duration_ms",
+        "success",
+        "error",
+        "attempts",
+        "process",
+    ),
+    "routing": (
+        "task_id",
+        "timestamp",
+        "experts",
+        "top_expert",
+        "confidence",
+        "confidences",
+        "strategy",
+        "cache_hit",
+        "fallback",
+        "latency_ms",
+        "out_of_scope",
+    ),
+    "llm": (
+        "timestamp",
+        "task_id",
+        "expert_id",
+        "provider",
+        "model",
+        "operation",
+        "duration_ms",
+        "input_tokens",
+        "output_tokens",
+        "error",
+        "ttft_ms",
+        "process",
+    ),
+    "system": (
+        "timestamp",
+        "cpu_percent",
+        "memory_percent",
+        "rss_bytes",
+        "disk_percent",
+        "disk_free_bytes",
+        "queue_depth",
+        "process",
+    ),
 }
+"""The columns each row builder fills, in its tuple's order."""
 
-ROWS_PER_STATEMENT = 200
-"""Rows per multi-row INSERT. Python's sqlite3 releases the GIL around every statement step, and each time the writer
-wants it back it waits for the hot path's switch interval; one step per 200 rows instead of per row keeps the writer
-from ping-ponging the GIL (it measurably slows the flow otherwise)."""
+Rows = dict[str, list[tuple[Any, ...]]]
 
 
-def insert_rows(connection: sqlite3.Connection, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert ``rows`` into ``table`` with multi-row INSERT statements (``ROWS_PER_STATEMENT`` rows each)."""
-    single = _INSERTS[table]
-    head, values = single.split(" VALUES ")
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        chunk = rows[start : start + ROWS_PER_STATEMENT]
-        statement = f"{head} VALUES {','.join([values] * len(chunk))}"
-        connection.execute(statement, [value for row in chunk for value in row])
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-_ROW_BUILDERS: dict[str, tuple[str, Callable[[Event], tuple[Any, ...]]]] = {
+def _clean(value: Any) -> Any:
+    return _UNSTORABLE.sub("\ufffd", value) if isinstance(value, str) else value
+
+
+def cleaned(rows: Rows) -> Rows:
+    """The rows with text every database can store (see the module docstring)."""
+    return {table: [tuple(_clean(value) for value in row) for row in table_rows] for table, table_rows in rows.items()}
+
+
+_ROW_BUILDERS: dict[str, tuple[str, Callable[[Event, str], tuple[Any, ...]]]] = {
     "task.aggregated": ("tasks", task_row),
     "task.routed": ("routing", routing_row),
     "expert.finished": ("executions", execution_row),
@@ -171,15 +238,13 @@ _ROW_BUILDERS: dict[str, tuple[str, Callable[[Event], tuple[Any, ...]]]] = {
 
 
 class MetricsCollector:
-    """Records executions, routing decisions, LLM calls and system samples in SQLite; a sink (``write``)."""
+    """Records executions, routing decisions, LLM calls and system samples in the metrics database; a sink
+    (``write``)."""
 
-    def __init__(
-        self, db_path: Path, *, retention_days: float = 30.0, on_damage: Callable[[str], None] | None = None
-    ) -> None:
-        self.db_path = db_path
+    def __init__(self, database: MetricsDatabase, *, retention_days: float = 30.0) -> None:
+        self.database = database
         self.retention_days = retention_days
-        self.on_damage = on_damage
-        self._connection: sqlite3.Connection | None = None
+        self._process = process_label()
         self._pid = os.getpid()
         self._last_retention = 0.0
 
@@ -188,29 +253,27 @@ class MetricsCollector:
         return event.kind in OBSERVED_KINDS
 
     def open(self) -> None:
-        """Open the database now (moving a damaged one aside) instead of on the first write."""
-        self._database()
+        """Open the database now (creating the schema, moving a damaged file aside) instead of on the first write.
+        Retention waits for the first write: it runs on the writer thread."""
+        self.database.engine()
 
     def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        self.database.close()
 
-    def _database(self) -> sqlite3.Connection:
-        if self._pid != os.getpid():  # forked: a SQLite connection must not cross a fork, the parent keeps its own
-            self._pid, self._connection = os.getpid(), None
-        if self._connection is None:
-            # Used by the writer thread, and by the stopping thread once the writer has ended: never both at once.
-            self._connection = connect(self.db_path, check_same_thread=False, on_damage=self.on_damage)
+    def _engine(self) -> sa.Engine:
+        if self._pid != os.getpid():  # forked: rows say which process recorded them
+            self._pid, self._process = os.getpid(), process_label()
+        engine = self.database.engine()
         now = time.time()
         if now - self._last_retention >= RETENTION_EVERY_SECONDS:
             self._last_retention = now
-            apply_retention(self._connection, self.retention_days, now=now)
-        return self._connection
+            apply_retention(self.database, self.retention_days, now=now)
+        return engine
 
-    def write(self, items: Sequence[Event | SystemSample]) -> None:
-        """Insert the rows for ``items`` now, in the calling thread, in one transaction. Other kinds are skipped."""
-        rows: dict[str, list[tuple[Any, ...]]] = {}
+    def rows(self, items: Sequence[Event | SystemSample]) -> Rows:
+        """The rows ``items`` become, by table. Other kinds are skipped."""
+        process = self._process if self._pid == os.getpid() else process_label()
+        rows: Rows = {}
         for item in items:
             if isinstance(item, SystemSample):
                 rows.setdefault("system", []).append(
@@ -222,16 +285,29 @@ class MetricsCollector:
                         item.disk_percent,
                         item.disk_free_bytes,
                         item.queue_depth,
+                        process,
                     )
                 )
                 continue
             builder = _ROW_BUILDERS.get(item.kind)
             if builder is not None:
                 table, make_row = builder
-                rows.setdefault(table, []).append(make_row(item))
+                rows.setdefault(table, []).append(make_row(item, process))
+        return rows
+
+    def write(self, items: Sequence[Event | SystemSample]) -> None:
+        """Insert the rows for ``items`` now, in the calling thread, in one transaction."""
+        rows = self.rows(items)
         if not rows:
             return
-        connection = self._database()
-        with connection:
+        engine = self._engine()
+        try:
+            self._insert(engine, rows)
+        except (UnicodeError, sa.exc.DataError):  # text a database refuses: store it replaced instead
+            self._insert(engine, cleaned(rows))
+
+    @staticmethod
+    def _insert(engine: sa.Engine, rows: Rows) -> None:
+        with engine.begin() as conn:
             for table, table_rows in rows.items():
-                insert_rows(connection, table, table_rows)
+                insert_rows(conn, table, COLUMNS[table], table_rows)

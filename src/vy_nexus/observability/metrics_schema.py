@@ -1,241 +1,255 @@
-"""The layout of metrics/performance.db, and its retention.
+"""The metrics tables in SQLAlchemy Core: one definition for the SQLite file and the cluster's PostgreSQL.
 
 Raw tables (one row per thing that happened; times are Unix seconds, durations milliseconds):
 
 * ``tasks``       one finished task: type, end, duration, success, contributing experts, aggregation, confidence
-* ``executions``  one expert run: task, expert, task type, start, duration, success, error, attempts
-* ``routing``     one routing decision: chosen experts, top confidence, all confidences, strategy, cache hit, latency
-* ``system``      one periodic sample: CPU %, memory %, process RSS, disk %, free disk, observer queue depth
-* ``llm``         one LLM call: provider, model, operation, duration, input/output tokens, error
+* ``executions``  one expert run: task, expert, task type, start, duration, success, error, attempts, and the
+                  process that ran it (``host:pid``; a Celery worker's pool process, or the process itself)
+* ``routing``     one routing decision: chosen experts, top confidence, all confidences, strategy, cache hit, fallback,
+                  latency, out of scope
+* ``system``      one periodic sample: CPU %, memory %, process RSS, disk %, free disk, observer queue depth, process
+* ``llm``         one LLM call: provider, model, operation, duration, input/output tokens, error, time to first token,
+                  process
+* ``api``         one HTTP request the API served: route template, method, status, latency
 
-``metrics`` is a view over all raw tables (``kind``, ``timestamp``, ``task_id``, ``name``, ``value``), so
-``SELECT COUNT(*) FROM metrics`` counts every recorded row.
+``metrics`` is a view over the first five, so ``SELECT COUNT(*) FROM metrics`` counts every recorded row.
+``executions_daily`` / ``routing_daily`` keep the roll-up of rows older than ``metrics.retention_days``
+(metrics_retention.py).
 
-Retention: rows older than ``metrics.retention_days`` are folded into ``executions_daily`` / ``routing_daily`` (count,
-successes or cache hits, summed and maximum durations per UTC day) and deleted, so the file stays bounded while the
-long-term trend survives.
+Where: by default the SQLite file ``<home>/metrics/performance.db``; with a PostgreSQL ``store.url`` the tables live
+in that database under the schema ``vy_observability`` (the task store's own ``tasks`` table sits in the default
+schema). The tables are defined without a schema; the PostgreSQL engine maps them into it
+(``schema_translate_map``), so every query is the same Core statement on both.
+
+Evolving: a new column is added nullable at the end of its table; ``upgrade`` adds the columns an existing
+database lacks (``ALTER TABLE ... ADD COLUMN``, the same on both) and records ``SCHEMA_VERSION``.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import time
-from collections.abc import Callable
-from pathlib import Path
+import sqlalchemy as sa
 
-from vy_nexus.errors import StateError
+from vy_nexus.observability.metrics_names import RAW_TABLES, SERVER_SCHEMA
 
-SCHEMA_VERSION = 2
+__all__ = ["RAW_TABLES", "SCHEMA_VERSION", "SERVER_SCHEMA", "metadata", "schema_of", "stored_version", "upgrade"]
 
-_MIGRATIONS = {
-    # Version 2 drops the ``api`` table, which nothing filled yet; the ``metrics`` view is rebuilt without it.
-    1: "DROP VIEW IF EXISTS metrics; DROP TABLE IF EXISTS api;",
-}
+SCHEMA_VERSION = 5
+"""2: the seed's tables and the ``metrics`` view. 3: ``llm.ttft_ms`` (time to first token; NULL when no token came,
+or recorded before). 4: ``routing.out_of_scope`` (the strategy had no candidate; NULL before). 5: ``process`` on
+executions, system and llm; ``api`` among the tables."""
 
-RAW_TABLES = ("tasks", "executions", "routing", "system", "llm")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS tasks (
-    id INTEGER PRIMARY KEY,
-    task_id TEXT,
-    task_type TEXT,
-    finished_at REAL NOT NULL,
-    duration_ms REAL NOT NULL,
-    success INTEGER NOT NULL,
-    experts TEXT NOT NULL,
-    method TEXT,
-    confidence REAL
-);
-CREATE INDEX IF NOT EXISTS tasks_finished ON tasks (finished_at);
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+"""A 64-bit identity on PostgreSQL; ``INTEGER PRIMARY KEY`` (the rowid) on SQLite."""
 
-CREATE TABLE IF NOT EXISTS executions (
-    id INTEGER PRIMARY KEY,
-    task_id TEXT,
-    expert_id TEXT NOT NULL,
-    task_type TEXT,
-    started_at REAL NOT NULL,
-    duration_ms REAL NOT NULL,
-    success INTEGER NOT NULL,
-    error TEXT,
-    attempts INTEGER NOT NULL DEFAULT 1
-);
-CREATE INDEX IF NOT EXISTS executions_started ON executions (started_at);
-CREATE INDEX IF NOT EXISTS executions_expert ON executions (expert_id, task_type);
+metadata = sa.MetaData()
 
-CREATE TABLE IF NOT EXISTS routing (
-    id INTEGER PRIMARY KEY,
-    task_id TEXT,
-    timestamp REAL NOT NULL,
-    experts TEXT NOT NULL,
-    top_expert TEXT,
-    confidence REAL NOT NULL,
-    confidences TEXT NOT NULL,
-    strategy TEXT NOT NULL,
-    cache_hit INTEGER NOT NULL,
-    fallback INTEGER NOT NULL DEFAULT 0,
-    latency_ms REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS routing_time ON routing (timestamp);
-
-CREATE TABLE IF NOT EXISTS system (
-    id INTEGER PRIMARY KEY,
-    timestamp REAL NOT NULL,
-    cpu_percent REAL,
-    memory_percent REAL,
-    rss_bytes INTEGER,
-    disk_percent REAL,
-    disk_free_bytes INTEGER,
-    queue_depth INTEGER
-);
-CREATE INDEX IF NOT EXISTS system_time ON system (timestamp);
-
-CREATE TABLE IF NOT EXISTS llm (
-    id INTEGER PRIMARY KEY,
-    timestamp REAL NOT NULL,
-    task_id TEXT,
-    expert_id TEXT,
-    provider TEXT NOT NULL,
-    model TEXT NOT NULL,
-    operation TEXT NOT NULL,
-    duration_ms REAL NOT NULL,
-    input_tokens INTEGER,
-    output_tokens INTEGER,
-    error TEXT
-);
-CREATE INDEX IF NOT EXISTS llm_time ON llm (timestamp);
-
-CREATE TABLE IF NOT EXISTS executions_daily (
-    day TEXT NOT NULL,
-    expert_id TEXT NOT NULL,
-    task_type TEXT NOT NULL,
-    count INTEGER NOT NULL,
-    successes INTEGER NOT NULL,
-    total_ms REAL NOT NULL,
-    max_ms REAL NOT NULL,
-    PRIMARY KEY (day, expert_id, task_type)
-);
-
-CREATE TABLE IF NOT EXISTS routing_daily (
-    day TEXT NOT NULL,
-    strategy TEXT NOT NULL,
-    count INTEGER NOT NULL,
-    cache_hits INTEGER NOT NULL,
-    total_latency_ms REAL NOT NULL,
-    max_latency_ms REAL NOT NULL,
-    PRIMARY KEY (day, strategy)
-);
-
-CREATE VIEW IF NOT EXISTS metrics (kind, timestamp, task_id, name, value) AS
-    SELECT 'task', finished_at, task_id, task_type, duration_ms FROM tasks
-    UNION ALL SELECT 'execution', started_at, task_id, expert_id, duration_ms FROM executions
-    UNION ALL SELECT 'routing', timestamp, task_id, top_expert, latency_ms FROM routing
-    UNION ALL SELECT 'system', timestamp, NULL, 'cpu_percent', cpu_percent FROM system
-    UNION ALL SELECT 'llm', timestamp, task_id, provider || '/' || model, duration_ms FROM llm;
-"""
-
-_ROLL_UP = (
-    """
-    INSERT INTO executions_daily (day, expert_id, task_type, count, successes, total_ms, max_ms)
-    SELECT date(started_at, 'unixepoch'), expert_id, COALESCE(task_type, ''), COUNT(*), SUM(success),
-           SUM(duration_ms), MAX(duration_ms)
-    FROM executions WHERE started_at < :cutoff GROUP BY 1, 2, 3
-    ON CONFLICT (day, expert_id, task_type) DO UPDATE SET
-        count = count + excluded.count, successes = successes + excluded.successes,
-        total_ms = total_ms + excluded.total_ms, max_ms = MAX(max_ms, excluded.max_ms)
-    """,
-    """
-    INSERT INTO routing_daily (day, strategy, count, cache_hits, total_latency_ms, max_latency_ms)
-    SELECT date(timestamp, 'unixepoch'), strategy, COUNT(*), SUM(cache_hit), SUM(latency_ms), MAX(latency_ms)
-    FROM routing WHERE timestamp < :cutoff GROUP BY 1, 2
-    ON CONFLICT (day, strategy) DO UPDATE SET
-        count = count + excluded.count, cache_hits = cache_hits + excluded.cache_hits,
-        total_latency_ms = total_latency_ms + excluded.total_latency_ms,
-        max_latency_ms = MAX(max_latency_ms, excluded.max_latency_ms)
-    """,
-    "DELETE FROM tasks WHERE finished_at < :cutoff",
-    "DELETE FROM executions WHERE started_at < :cutoff",
-    "DELETE FROM routing WHERE timestamp < :cutoff",
-    "DELETE FROM system WHERE timestamp < :cutoff",
-    "DELETE FROM llm WHERE timestamp < :cutoff",
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("task_id", sa.Text),
+    sa.Column("task_type", sa.Text),
+    sa.Column("finished_at", sa.Float, nullable=False),
+    sa.Column("duration_ms", sa.Float, nullable=False),
+    sa.Column("success", sa.Integer, nullable=False),
+    sa.Column("experts", sa.Text, nullable=False),
+    sa.Column("method", sa.Text),
+    sa.Column("confidence", sa.Float),
+    sa.Index("tasks_finished", "finished_at"),
 )
 
+executions = sa.Table(
+    "executions",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("task_id", sa.Text),
+    sa.Column("expert_id", sa.Text, nullable=False),
+    sa.Column("task_type", sa.Text),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("duration_ms", sa.Float, nullable=False),
+    sa.Column("success", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("process", sa.Text),
+    sa.Index("executions_started", "started_at"),
+    sa.Index("executions_expert", "expert_id", "task_type"),
+)
 
-def connect(
-    path: Path, *, check_same_thread: bool = True, on_damage: Callable[[str], None] | None = None
-) -> sqlite3.Connection:
-    """Open (creating if needed) the metrics database in WAL mode with the current schema. A file that is not a
-    database (or is malformed) is moved aside, ``on_damage`` hears of it, and a new database is started: the
-    metrics it held are lost, the ones after it are not."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        return _open(path, check_same_thread)
-    except sqlite3.DatabaseError as exc:
-        if not _damaged(exc):
-            raise
-        aside = move_aside(path)
-        if on_damage is not None:
-            on_damage(f"the metrics database {path} was damaged ({exc}); moved it to {aside.name}, started a new one")
-        return _open(path, check_same_thread)
+routing = sa.Table(
+    "routing",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("task_id", sa.Text),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("experts", sa.Text, nullable=False),
+    sa.Column("top_expert", sa.Text),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("confidences", sa.Text, nullable=False),
+    sa.Column("strategy", sa.Text, nullable=False),
+    sa.Column("cache_hit", sa.Integer, nullable=False),
+    sa.Column("fallback", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("out_of_scope", sa.Integer),
+    sa.Index("routing_time", "timestamp"),
+)
+
+system = sa.Table(
+    "system",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("cpu_percent", sa.Float),
+    sa.Column("memory_percent", sa.Float),
+    sa.Column("rss_bytes", sa.BigInteger),
+    sa.Column("disk_percent", sa.Float),
+    sa.Column("disk_free_bytes", sa.BigInteger),
+    sa.Column("queue_depth", sa.Integer),
+    sa.Column("process", sa.Text),
+    sa.Index("system_time", "timestamp"),
+)
+
+llm = sa.Table(
+    "llm",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("task_id", sa.Text),
+    sa.Column("expert_id", sa.Text),
+    sa.Column("provider", sa.Text, nullable=False),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("operation", sa.Text, nullable=False),
+    sa.Column("duration_ms", sa.Float, nullable=False),
+    sa.Column("input_tokens", sa.BigInteger),
+    sa.Column("output_tokens", sa.BigInteger),
+    sa.Column("error", sa.Text),
+    sa.Column("ttft_ms", sa.Float),
+    sa.Column("process", sa.Text),
+    sa.Index("llm_time", "timestamp"),
+)
+
+api = sa.Table(
+    "api",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("route", sa.Text, nullable=False),
+    sa.Column("method", sa.Text, nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Index("api_time", "timestamp"),
+)
+
+executions_daily = sa.Table(
+    "executions_daily",
+    metadata,
+    sa.Column("day", sa.Text, primary_key=True),
+    sa.Column("expert_id", sa.Text, primary_key=True),
+    sa.Column("task_type", sa.Text, primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("successes", sa.BigInteger, nullable=False),
+    sa.Column("total_ms", sa.Float, nullable=False),
+    sa.Column("max_ms", sa.Float, nullable=False),
+)
+
+routing_daily = sa.Table(
+    "routing_daily",
+    metadata,
+    sa.Column("day", sa.Text, primary_key=True),
+    sa.Column("strategy", sa.Text, primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("cache_hits", sa.BigInteger, nullable=False),
+    sa.Column("total_latency_ms", sa.Float, nullable=False),
+    sa.Column("max_latency_ms", sa.Float, nullable=False),
+)
+
+schema_info = sa.Table(
+    "schema_info",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+"""The schema version on PostgreSQL (an SQLite file keeps it in ``PRAGMA user_version``, as it always has)."""
+
+TABLES: dict[str, sa.Table] = {table.name: table for table in (tasks, executions, routing, system, llm, api)}
+"""The tables rows are written to, by name."""
+
+TIME_COLUMNS: dict[str, sa.Column[float]] = {
+    "tasks": tasks.c.finished_at,
+    "executions": executions.c.started_at,
+    "routing": routing.c.timestamp,
+    "system": system.c.timestamp,
+    "llm": llm.c.timestamp,
+    "api": api.c.timestamp,
+}
+
+_VIEW = """
+{create} {prefix}metrics (kind, timestamp, task_id, name, value) AS
+    SELECT 'task', finished_at, task_id, task_type, duration_ms FROM {prefix}tasks
+    UNION ALL SELECT 'execution', started_at, task_id, expert_id, duration_ms FROM {prefix}executions
+    UNION ALL SELECT 'routing', timestamp, task_id, top_expert, latency_ms FROM {prefix}routing
+    UNION ALL SELECT 'system', timestamp, NULL, 'cpu_percent', cpu_percent FROM {prefix}system
+    UNION ALL SELECT 'llm', timestamp, task_id, provider || '/' || model, duration_ms FROM {prefix}llm
+"""
 
 
-def _open(path: Path, check_same_thread: bool) -> sqlite3.Connection:
-    # IMMEDIATE: a write transaction takes the write lock at BEGIN, so a process waiting for another one's commit
-    # waits in the busy handler (``timeout``) instead of failing on a stale snapshot.
-    connection = sqlite3.connect(path, timeout=30.0, check_same_thread=check_same_thread, isolation_level="IMMEDIATE")
-    try:
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        version = connection.execute("PRAGMA user_version").fetchone()[0]
-        if version < SCHEMA_VERSION:
-            for step in range(version, SCHEMA_VERSION):
-                connection.executescript(_MIGRATIONS.get(step, ""))
-            connection.executescript(SCHEMA)
-            connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-    except sqlite3.DatabaseError:
-        connection.close()
-        raise
-    return connection
+def _prefix(conn: sa.Connection) -> str:
+    schema = schema_of(conn)
+    return "" if schema is None else conn.dialect.identifier_preparer.quote_schema(schema) + "."
 
 
-def _damaged(exc: sqlite3.DatabaseError) -> bool:
-    text = str(exc)
-    return "not a database" in text or "malformed" in text
+def schema_of(conn: sa.Connection) -> str | None:
+    """The schema the tables live in on this connection (None: the database's default, as on SQLite)."""
+    translate = conn.get_execution_options().get("schema_translate_map") or {}
+    schema: str | None = translate.get(None)
+    return schema
 
 
-def move_aside(path: Path) -> Path:
-    """Rename a damaged database (and its WAL files) to ``<name>.damaged-<UTC time>``; returns the new path."""
-    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
-    path.replace(aside)
-    for suffix in ("-wal", "-shm"):
-        side = path.with_name(path.name + suffix)
-        if side.exists():
-            side.replace(aside.with_name(aside.name + suffix))
-    return aside
+def stored_version(conn: sa.Connection) -> int:
+    """The schema version of the database behind ``conn`` (0: nothing created yet)."""
+    if conn.dialect.name == "sqlite":
+        return int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0)
+    if not sa.inspect(conn).has_table("schema_info", schema=schema_of(conn)):
+        return 0
+    version = conn.execute(sa.select(schema_info.c.version).where(schema_info.c.name == "metrics")).scalar()
+    return int(version or 0)
 
 
-def connect_readonly(path: Path) -> sqlite3.Connection:
-    """A read-only connection for reports and exports; the file must exist. A damaged file is a ``StateError``
-    that says what happens next (readers never move files)."""
-    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10.0)
-    connection.row_factory = sqlite3.Row
-    try:
-        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.DatabaseError as exc:
-        connection.close()
-        raise StateError(
-            f"the metrics database {path} is damaged ({exc}); the next vy-nexus run that records metrics moves it"
-            " aside and starts a new one"
-        ) from exc
-    return connection
+def upgrade(conn: sa.Connection) -> None:
+    """Create what is missing and bring an older database to ``SCHEMA_VERSION``, inside the caller's transaction
+    (which holds the write lock: ``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL)."""
+    version = stored_version(conn)
+    if version >= SCHEMA_VERSION:
+        return
+    schema = schema_of(conn)
+    prefix = _prefix(conn)
+    if schema is not None:
+        conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {conn.dialect.identifier_preparer.quote_schema(schema)}")
+    if 0 < version < 2:  # version 1 had an ``api`` table of another shape, which nothing filled
+        conn.exec_driver_sql(f"DROP VIEW IF EXISTS {prefix}metrics")
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {prefix}api")
+    metadata.create_all(conn, tables=[t for t in metadata.sorted_tables if t is not schema_info or schema])
+    _add_missing_columns(conn, schema)
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(_VIEW.format(create="CREATE VIEW IF NOT EXISTS", prefix=prefix))
+        conn.exec_driver_sql(f"PRAGMA user_version={SCHEMA_VERSION}")
+        return
+    conn.exec_driver_sql(_VIEW.format(create="CREATE OR REPLACE VIEW", prefix=prefix))
+    conn.execute(sa.delete(schema_info).where(schema_info.c.name == "metrics"))
+    conn.execute(sa.insert(schema_info).values(name="metrics", version=SCHEMA_VERSION))
 
 
-def apply_retention(connection: sqlite3.Connection, retention_days: float, *, now: float | None = None) -> int:
-    """Roll rows older than ``retention_days`` up into the daily tables and delete them; returns rows removed."""
-    cutoff = (time.time() if now is None else now) - retention_days * 86400.0
-    removed = 0
-    with connection:
-        for statement in _ROLL_UP:
-            cursor = connection.execute(statement, {"cutoff": cutoff})
-            if statement.startswith("DELETE"):
-                removed += cursor.rowcount
-    return removed
+def _add_missing_columns(conn: sa.Connection, schema: str | None) -> None:
+    """Columns added since a table was created (always nullable, so existing rows stay valid)."""
+    inspector = sa.inspect(conn)
+    preparer = conn.dialect.identifier_preparer
+    for table in metadata.sorted_tables:
+        if table is schema_info and schema is None:
+            continue
+        present = {column["name"] for column in inspector.get_columns(table.name, schema=schema)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            kind = column.type.compile(dialect=conn.dialect)
+            target = f"{_prefix(conn)}{preparer.quote(table.name)}"
+            conn.exec_driver_sql(f"ALTER TABLE {target} ADD COLUMN {preparer.quote(column.name)} {kind}")

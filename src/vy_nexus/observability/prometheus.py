@@ -3,8 +3,8 @@
 ``PrometheusMetrics`` holds prometheus_client metrics, recorded from events (``__call__``) or from the rows of the
 metrics database: ``replay`` reads every row since a time (the CLI's ``vy-nexus metrics prometheus``), ``catch_up``
 the rows any process wrote since its previous call (``Observability.exposition``, so neither the flow nor the writer
-thread pays for Prometheus, and a server's ``/metrics`` includes what its workers recorded). Retries come from the
-executions' ``attempts``.
+thread pays for Prometheus, and a server's ``/metrics`` includes what its workers recorded, also rows a worker's
+transaction committed late: new_rows.py). Retries come from the executions' ``attempts``.
 
 * ``vy_nexus_task_duration_seconds``      histogram  {task_type, outcome}
 * ``vy_nexus_tasks_total``                counter    {task_type, outcome}           outcome: success | failure
@@ -22,17 +22,18 @@ The GenAI bucket boundaries are the ones the OpenTelemetry semantic conventions 
 
 from __future__ import annotations
 
-import sqlite3
 import threading
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
+import sqlalchemy as sa
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
 
 from vy_nexus.events import Event
-from vy_nexus.observability.metrics_schema import connect_readonly
+from vy_nexus.observability.metrics_db import MetricsDatabase
+from vy_nexus.observability.metrics_schema import TIME_COLUMNS, executions, llm, routing, tasks
+from vy_nexus.observability.new_rows import NewRows
 
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 ROUTING_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
@@ -64,7 +65,7 @@ class PrometheusMetrics:
         # ``labels()`` validates and locks on every call; the children it returns are kept, as prometheus_client's
         # docs advise for hot code. A writer thread records several per task.
         self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
-        self._seen: dict[str, int] = {}
+        self._new: dict[str, NewRows] = {table: NewRows() for table in _COLUMNS}
         self._catch_up_lock = threading.Lock()
         self.task_duration = Histogram(
             "vy_nexus_task_duration_seconds",
@@ -162,65 +163,84 @@ class PrometheusMetrics:
             if isinstance(count, int | float) and count >= 0:
                 self._child(self.genai_tokens, *names, token_type).observe(float(count))
 
-    def replay(self, db_path: Path, *, since: float | None = None) -> int:
+    def replay(self, database: MetricsDatabase, *, since: float | None = None) -> int:
         """Record every row of the metrics database (newer than ``since``); returns how many were replayed."""
-        return self._read(db_path, lambda table: (f"{_TIME_COLUMNS[table]} >= ?", since or 0.0))
-
-    def skip_recorded(self, db_path: Path) -> None:
-        """From now on ``catch_up`` records only rows written after this call (by any process)."""
-        self._seen = _max_ids(db_path)
-
-    def catch_up(self, db_path: Path) -> int:
-        """Record the rows written since the last ``catch_up`` (or ``skip_recorded``); returns how many."""
-        with self._catch_up_lock:
-            current = _max_ids(db_path)
-            for table, last in current.items():
-                if last < self._seen.get(table, 0):  # emptied by retention, so ids start again from 1
-                    self._seen[table] = 0
-            seen = dict(self._seen)
-            count = self._read(db_path, lambda table: ("id > ?", seen.get(table, 0)))
-            self._seen = current
-            return count
-
-    def _read(self, db_path: Path, where: Callable[[str], tuple[str, float]]) -> int:
-        if not db_path.exists():
-            return 0
-        connection = connect_readonly(db_path)
-        try:
-            count = 0
+        count = 0
+        with database.reading() as conn:
+            if conn is None:
+                return 0
             for table, columns in _COLUMNS.items():
-                condition, value = where(table)
-                for row in connection.execute(f"SELECT {columns} FROM {table} WHERE {condition}", (value,)):
-                    for event in _events(table, row):
-                        self(event)
+                query = sa.select(*columns).where(TIME_COLUMNS[table] >= (since or 0.0))
+                for row in conn.execute(query).mappings():
+                    self._record(table, row)
                     count += 1
-            return count
-        finally:
-            connection.close()
+        return count
+
+    def skip_recorded(self, database: MetricsDatabase) -> None:
+        """From now on ``catch_up`` records only rows written after this call (by any process)."""
+        with self._catch_up_lock, database.reading() as conn:
+            largest = _largest_ids(conn)
+            for table, reader in self._new.items():
+                reader.skip_to(largest.get(table, 0))
+
+    def catch_up(self, database: MetricsDatabase) -> int:
+        """Record the rows written since the last ``catch_up`` (or ``skip_recorded``); returns how many."""
+        count = 0
+        with self._catch_up_lock, database.reading() as conn:
+            if conn is None:
+                return 0
+            largest = _largest_ids(conn)
+            for table, columns in _COLUMNS.items():
+                reader = self._new[table]
+                id_column = _TABLES[table].c.id
+                query = sa.select(id_column, *columns).where(reader.where(id_column, largest[table]))
+                ids: list[int] = []
+                for row in conn.execute(query).mappings():
+                    ids.append(row["id"])
+                    self._record(table, row)
+                reader.saw(ids)
+                count += len(ids)
+        return count
+
+    def _record(self, table: str, row: sa.RowMapping) -> None:
+        for event in _events(table, row):
+            self(event)
 
 
-_COLUMNS = {
-    "tasks": "task_id, task_type, duration_ms, success",
-    "executions": "task_id, expert_id, task_type, duration_ms, success, attempts",
-    "routing": "task_id, strategy, cache_hit, latency_ms",
-    "llm": "provider, model, operation, duration_ms, input_tokens, output_tokens, error",
+_TABLES = {"tasks": tasks, "executions": executions, "routing": routing, "llm": llm}
+_COLUMNS: dict[str, list[sa.Column[Any]]] = {
+    "tasks": [tasks.c.task_id, tasks.c.task_type, tasks.c.duration_ms, tasks.c.success],
+    "executions": [
+        executions.c.task_id,
+        executions.c.expert_id,
+        executions.c.task_type,
+        executions.c.duration_ms,
+        executions.c.success,
+        executions.c.attempts,
+    ],
+    "routing": [routing.c.task_id, routing.c.strategy, routing.c.cache_hit, routing.c.latency_ms],
+    "llm": [
+        llm.c.provider,
+        llm.c.model,
+        llm.c.operation,
+        llm.c.duration_ms,
+        llm.c.input_tokens,
+        llm.c.output_tokens,
+        llm.c.error,
+    ],
 }
-_TIME_COLUMNS = {"tasks": "finished_at", "executions": "started_at", "routing": "timestamp", "llm": "timestamp"}
 
 
-def _max_ids(db_path: Path) -> dict[str, int]:
-    if not db_path.exists():
+def _largest_ids(conn: sa.Connection | None) -> dict[str, int]:
+    if conn is None:
         return {}
-    connection = connect_readonly(db_path)
-    try:
-        return {
-            table: connection.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0] for table in _COLUMNS
-        }
-    finally:
-        connection.close()
+    return {
+        name: int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar() or 0)
+        for name, table in _TABLES.items()
+    }
 
 
-def _events(table: str, row: sqlite3.Row) -> Iterator[Event]:
+def _events(table: str, row: sa.RowMapping) -> Iterator[Event]:
     """One row of the metrics database as the event(s) that produced it (enough of them to re-record)."""
     if table == "tasks":
         meta = {"task_type": row["task_type"], "duration_ms": row["duration_ms"], "success": bool(row["success"])}
@@ -235,4 +255,7 @@ def _events(table: str, row: sqlite3.Row) -> Iterator[Event]:
         meta = {"strategy": row["strategy"], "cache_hit": bool(row["cache_hit"]), "latency_ms": row["latency_ms"]}
         yield Event("task.routed", "replay", "", task_id=row["task_id"], metadata=meta)
     else:
-        yield Event("llm.completed", "replay", "", metadata=dict(row))
+        yield Event("llm.completed", "replay", "", metadata={key: row[key] for key in _LLM_KEYS})
+
+
+_LLM_KEYS = ("provider", "model", "operation", "duration_ms", "input_tokens", "output_tokens", "error")

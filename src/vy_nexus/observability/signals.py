@@ -41,7 +41,7 @@ def publish_llm_completed(
         "reasoning",
         message,
         level="info" if error is None else "error",
-        category="observation" if error is None else "error",
+        category="thought" if error is None else "error",  # the reasoning core thinking
         expert_id=expert_id,
         metadata={
             "provider": provider,

@@ -3,10 +3,12 @@ one event bus. The composition root (``VyNexus``) builds one and starts/stops it
 
 The subscriber only keeps the events someone wants (journal level, metric kinds) and appends them to one queue
 (``BatchWriter``); one background thread per process wakes every ``logging.flush_interval_seconds`` and writes
-what gathered: the journal (``Journal.write``) and the metrics rows (``MetricsCollector.write``, one transaction).
-Both are safe with several processes on one home, so a server, workers and CLI runs each run one of these and
-nothing else. The Prometheus registry is filled from the metrics database when someone asks for the exposition, so
-the flow and the writer thread never pay for it, and a server's ``/metrics`` counts what its workers did too.
+what gathered: the journal (``Journal.write``; with a PostgreSQL ``store.url`` also ``JournalTable.write``, so the
+journal of every process is queryable in one place) and the metrics rows (``MetricsCollector.write``, one
+transaction, in the home's SQLite file or the cluster's PostgreSQL). All are safe with several processes on one home
+or one database, so a server, workers and CLI runs each run one of these and nothing else. The Prometheus registry
+is filled from the metrics database when someone asks for the exposition, so the flow and the writer thread never
+pay for it, and a server's ``/metrics`` counts what its workers did too.
 ``flush`` waits until everything observed so far is written, ``stop`` drains the queue and may be followed by another
 ``start``.
 """
@@ -15,15 +17,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from vy_nexus.config import Settings
 from vy_nexus.events import Event, EventBus
 from vy_nexus.observability.batching import BatchWriter
 from vy_nexus.observability.journal import Journal
 from vy_nexus.observability.metrics import OBSERVED_KINDS, MetricsCollector, SystemSample
+from vy_nexus.observability.metrics_db import MetricsDatabase
 from vy_nexus.observability.prometheus import PrometheusMetrics
 from vy_nexus.observability.sampler import SystemSampler
+
+if TYPE_CHECKING:
+    from vy_nexus.observability.journal_table import JournalTable
 
 T = TypeVar("T")
 
@@ -37,15 +43,20 @@ class Observability:
             settings.logs_dir, level=settings.logging.level, daily_max_bytes=settings.logging.daily_max_bytes
         )
         self.prometheus = PrometheusMetrics()
+        self.database = MetricsDatabase.for_settings(settings, on_damage=self._damaged)
+        """The metrics database (and, on a cluster's PostgreSQL, the shipped journal's)."""
         self.metrics: MetricsCollector | None = None
+        self.journal_table: JournalTable | None = None
         self.sampler: SystemSampler | None = None
         self._levels = self.journal.levels
         self._kinds: frozenset[str] = frozenset()
         self._counting = False
+        if settings.shared_database_url is not None and settings.logging.ship_to_store:
+            from vy_nexus.observability.journal_table import JournalTable
+
+            self.journal_table = JournalTable(self.database, retention_days=settings.logging.store_retention_days)
         if settings.metrics.enabled:
-            self.metrics = MetricsCollector(
-                settings.metrics_db, retention_days=settings.metrics.retention_days, on_damage=self._damaged
-            )
+            self.metrics = MetricsCollector(self.database, retention_days=settings.metrics.retention_days)
             self._kinds = OBSERVED_KINDS
             self.sampler = SystemSampler(
                 self._queue_sample,
@@ -77,6 +88,8 @@ class Observability:
         journaled = [item for item in batch if isinstance(item, Event) and item.level in levels]
         if journaled:
             _logged(self.journal.write, journaled, "journal")
+            if self.journal_table is not None:
+                _logged(self.journal_table.write, journaled, "journal table")
         metrics = self.metrics
         if metrics is None:
             return
@@ -98,7 +111,7 @@ class Observability:
     def start(self) -> None:
         if self.metrics is not None and not self._counting:
             self.metrics.open()  # a damaged database is moved aside before anything reads it
-            self.prometheus.skip_recorded(self.metrics.db_path)  # Prometheus counts from here on
+            self.prometheus.skip_recorded(self.database)  # Prometheus counts from here on
             self._counting = True
         self._writer.start()
         if self.sampler is not None:
@@ -117,15 +130,14 @@ class Observability:
         first ``start`` (``GET /metrics``). Reads the rows written since the previous call: call it off the event
         loop. Lags the flow by up to one ``logging.flush_interval_seconds``."""
         if self.metrics is not None and self._counting:
-            self.prometheus.catch_up(self.metrics.db_path)
+            self.prometheus.catch_up(self.database)
         return self.prometheus.exposition()
 
     def stop(self) -> None:
         if self.sampler is not None:
             self.sampler.stop()
         self._writer.stop()
-        if self.metrics is not None:
-            self.metrics.close()
+        self.database.close()
 
     def close(self) -> None:
         """Stop, and stop listening to the bus."""

@@ -2,7 +2,8 @@
 
 Order of decisions: an explicit choice in ``task.context["experts"]`` wins; otherwise the strategy scores the
 candidates, the top ``k`` above the threshold are chosen (ties broken by expert priority, then id); when nothing
-clears the threshold the fallback expert (``general``) takes the task.
+clears the threshold the fallback expert (``general``) takes the task. When the strategy had no candidate at all the
+decision is also marked ``out_of_scope`` (the task is outside what any expert's routes or capabilities cover).
 """
 
 from __future__ import annotations
@@ -75,8 +76,7 @@ class GatingEngine:
                 }
             )
         else:
-            decision = self._decide(task, k)
-            decision = decision.model_copy(update={"latency_ms": (time.perf_counter() - started) * 1e3})
+            decision = self._decide(task, k, started)
             if self.cache is not None:
                 self.cache.put(key, decision)
         self._events.publish(
@@ -92,12 +92,14 @@ class GatingEngine:
                 "cache_hit": decision.cache_hit,
                 "latency_ms": decision.latency_ms,
                 "fallback": decision.fallback,
+                "out_of_scope": decision.out_of_scope,
                 "reason": decision.reason,
             },
         )
         return decision
 
-    def _decide(self, task: Task, k: int) -> RoutingDecision:
+    def _decide(self, task: Task, k: int, started: float) -> RoutingDecision:
+        """The decision, its ``latency_ms`` counted from ``started`` (set once: a copy of a decision costs more)."""
         explicit = self._explicit_choice(task)
         if explicit:
             return RoutingDecision(
@@ -106,6 +108,7 @@ class GatingEngine:
                 confidences=dict.fromkeys(explicit, 1.0),
                 strategy="explicit",
                 reason="experts named in the task context",
+                latency_ms=(time.perf_counter() - started) * 1e3,
             )
         scores = self.strategy.score(task)
         ranked = sorted(
@@ -123,9 +126,10 @@ class GatingEngine:
                 reason=scores.reason if len(chosen) == k else f"{scores.reason}; {self._fewer(k, ranked, len(chosen))}",
                 capabilities=scores.matched,
                 candidates=candidates,
+                latency_ms=(time.perf_counter() - started) * 1e3,
             )
-        fallback = self._fallback(task, scores.reason, ranked[0][1] if ranked else 0.0, scores.matched)
-        return fallback.model_copy(update={"candidates": candidates})
+        best = ranked[0][1] if ranked else 0.0
+        return self._fallback(task, scores.reason, best, scores.matched, candidates, started)
 
     def _fewer(self, k: int, ranked: list[tuple[str, float]], found: int) -> str:
         """Why a top-``k`` request got fewer experts."""
@@ -135,7 +139,15 @@ class GatingEngine:
             return f"{asked} (next: {expert_id} at {confidence:.2f})"
         return f"{asked}; no other expert is a candidate"
 
-    def _fallback(self, task: Task, reason: str, best: float, matched: list[str]) -> RoutingDecision:
+    def _fallback(
+        self,
+        task: Task,
+        reason: str,
+        best: float,
+        matched: list[str],
+        candidates: dict[str, float],
+        started: float,
+    ) -> RoutingDecision:
         if self.fallback_expert not in self.registry:
             raise RoutingError(
                 f"no expert matched the task ({reason}) and the fallback expert '{self.fallback_expert}'"
@@ -150,7 +162,10 @@ class GatingEngine:
             strategy=self.strategy.name,
             reason=f"{reason}; nothing cleared the threshold {self.threshold:.2f}, so the fallback expert takes it",
             capabilities=matched,
+            candidates=candidates,
             fallback=True,
+            out_of_scope=not candidates,  # the strategy scored no expert at all
+            latency_ms=(time.perf_counter() - started) * 1e3,
         )
 
     def _explicit_choice(self, task: Task) -> list[str]:

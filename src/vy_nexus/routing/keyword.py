@@ -51,23 +51,45 @@ def _singular(word: str) -> str | None:
     return None
 
 
-def find_phrases(text: str, known: Collection[str], max_words: int = MAX_PHRASE_WORDS) -> list[str]:
-    """Capability phrases from ``known`` that occur in ``text`` as whole words, in order of first appearance."""
-    tokens = tokenize(text)
-    found: dict[str, None] = {}
-    for start in range(len(tokens)):
-        for length in range(1, min(max_words, len(tokens) - start) + 1):
-            words = tokens[start : start + length]
-            phrase = " ".join(words)
-            if phrase in known:
-                found.setdefault(phrase)
-                continue
-            singular = _singular(words[-1])
-            if singular is not None:
-                phrase = " ".join([*words[:-1], singular])
+class PhraseIndex:
+    """Known capability phrases, with every word-prefix of them, so the scan of a text stops extending a run of
+    words as soon as no known phrase starts that way (most words cost one set lookup)."""
+
+    def __init__(self, phrases: Collection[str], max_words: int = MAX_PHRASE_WORDS) -> None:
+        self.phrases = frozenset(phrases)
+        self.max_words = max_words
+        prefixes: set[str] = set()
+        for phrase in self.phrases:
+            words = phrase.split(" ")
+            prefixes.update(" ".join(words[:n]) for n in range(1, len(words) + 1))
+        self._prefixes = frozenset(prefixes)
+
+    def find(self, text: str) -> list[str]:
+        """Phrases that occur in ``text`` as whole words (a plural last word counts), in order of first appearance."""
+        tokens = tokenize(text)
+        known, prefixes = self.phrases, self._prefixes
+        found: dict[str, None] = {}
+        count = len(tokens)
+        for start in range(count):
+            phrase = ""
+            for end in range(start, min(start + self.max_words, count)):
+                word = tokens[end]
+                stem = phrase + " " if phrase else ""
+                phrase = stem + word
                 if phrase in known:
                     found.setdefault(phrase)
-    return list(found)
+                else:
+                    singular = _singular(word)
+                    if singular is not None and stem + singular in known:
+                        found.setdefault(stem + singular)
+                if phrase not in prefixes:
+                    break
+        return list(found)
+
+
+def find_phrases(text: str, known: Collection[str], max_words: int = MAX_PHRASE_WORDS) -> list[str]:
+    """Capability phrases from ``known`` that occur in ``text`` as whole words, in order of first appearance."""
+    return PhraseIndex(known, max_words).find(text)
 
 
 def confidence_from_evidence(evidence: dict[str, float]) -> dict[str, float]:
@@ -91,6 +113,7 @@ class KeywordStrategy:
         self._registry = registry
         self.note = note
         self._known: dict[str, str] = {}
+        self._index = PhraseIndex(())
         self._known_version = -1
 
     def _capabilities(self) -> dict[str, str]:
@@ -98,6 +121,7 @@ class KeywordStrategy:
         if self._known_version != self._registry.version:
             self._known_version = self._registry.version
             self._known = {normalise_capability(c): c for c in self._registry.capabilities()}
+            self._index = PhraseIndex(self._known)
         return self._known
 
     def typed_experts(self, task: Task) -> frozenset[str]:
@@ -110,7 +134,7 @@ class KeywordStrategy:
         hint = task.context.get("capabilities")
         if isinstance(hint, list):
             text = " ".join([text, *(str(h) for h in hint)])
-        phrases = find_phrases(text, known.keys())
+        phrases = self._index.find(text)
         kind = payload_kind(task.input)
         evidence_of_kind = {k: "pasted in the text" for k in split_pasted(task.description).kinds if k in known}
         if kind is not None and kind in known:

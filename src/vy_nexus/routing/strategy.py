@@ -8,7 +8,8 @@ from typing import Protocol
 from vy_nexus.tasks import Task
 
 
-@dataclass(frozen=True, slots=True)
+# Not ``frozen``: built on every task's hot path, where a frozen dataclass costs 8x to build; treat as read-only.
+@dataclass(slots=True)
 class Scores:
     """A strategy's verdict: a confidence in [0, 1] per candidate expert, what it matched, and why."""
 

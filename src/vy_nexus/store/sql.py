@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from typing import Any
 
 import orjson
@@ -101,6 +102,13 @@ def summarise_input(value: Any, max_bytes: int) -> str:
 
 
 _RESULTS = TypeAdapter(list[ExpertResult])
+_QUEUED, _RUNNING = TaskState.QUEUED.value, TaskState.RUNNING.value
+TASK_COLUMNS = [column.name for column in tasks.columns]
+
+
+def _experts_text(decision: RoutingDecision) -> str:
+    """The experts as ",code,research,": one LIKE finds the tasks of an expert on every database."""
+    return "," + ",".join(decision.expert_ids) + ","
 
 
 class SqlTaskStore:
@@ -129,6 +137,8 @@ class SqlTaskStore:
         self._live: set[str] = set()
         self._cancel_delivered: set[str] = set()
         self._write_lock = threading.Lock()
+        self._waiters: list[Future[None]] = []
+        self._waiters_lock = threading.Lock()
         self._wake = threading.Event()
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
@@ -159,11 +169,12 @@ class SqlTaskStore:
         """Write what is pending, unregister this process, release connections. Idempotent."""
         if self._engine is None:
             return
-        self._closing.set()
+        with self._waiters_lock:
+            self._closing.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self.flush()
+        self._flush_for_waiters()  # also answers anyone who asked just as the thread stopped
         try:
             with self._transaction() as conn:
                 conn.execute(sa.delete(owners).where(owners.c.id == self.owner_id))
@@ -174,26 +185,15 @@ class SqlTaskStore:
 
     # -- writes (hot path: memory only) ----------------------------------------------------------------------------
 
-    def accept(self, task: Task) -> TaskRecord:
-        now = self._clock()
+    def accept(self, task: Task) -> None:
         self._live.add(task.id)
-        row: Row = {"id": task.id, "state": TaskState.QUEUED.value, "created_at": now, "_task": task}
-        self._pending.insert(task.id, row)
-        return TaskRecord(
-            id=task.id,
-            state=TaskState.QUEUED,
-            description=task.description,
-            type=task.type,
-            priority=task.priority.value,
-            owner=self.owner_id,
-            created_at=now,
-        )
+        self._pending.insert(task.id, {"id": task.id, "state": _QUEUED, "created_at": self._clock(), "_task": task})
 
     def routed(self, task_id: str, decision: RoutingDecision, ruling: dict[str, Any] | None = None) -> None:
         self._pending.update(task_id, {"_decision": decision, "ruling": ruling})
 
     def started(self, task_id: str) -> None:
-        self._pending.update(task_id, {"state": TaskState.RUNNING.value, "started_at": self._clock()})
+        self._pending.update(task_id, {"state": _RUNNING, "started_at": self._clock()})
 
     def finished(
         self,
@@ -213,63 +213,108 @@ class SqlTaskStore:
 
     # -- durability ------------------------------------------------------------------------------------------------
 
+    def flush_soon(self) -> Future[None]:
+        """A future that completes once everything accepted so far is committed (or fails with the ``StoreError``).
+        The store's thread writes for every caller waiting at that moment in one transaction (a group commit), so
+        a server answering many submissions at once pays one commit, not one each, and no pool thread waits on a
+        lock. Without the thread (a store not opened), the flush happens here."""
+        waiter: Future[None] = Future()
+        with self._waiters_lock:
+            threaded = self._thread is not None and self._thread.is_alive() and not self._closing.is_set()
+            if threaded:  # else ``close`` has begun: its last flush may have run already
+                self._waiters.append(waiter)
+        if threaded:
+            self._wake.set()
+            return waiter
+        try:
+            self.flush()
+            waiter.set_result(None)
+        except Exception as exc:
+            waiter.set_exception(exc)
+        return waiter
+
     def flush(self) -> None:
         """Write everything pending now, in one transaction; returns once it is committed."""
         with self._write_lock:
-            inserts, updates = self._pending.take()
-            if not inserts and not updates:
-                return
-            try:
-                with self._transaction() as conn:
-                    if inserts:
-                        self._insert_many(conn, [self._insert_row(row) for row in inserts.values()])
-                    for columns, rows in _group_updates(self._update_row(i, f) for i, f in updates.items()):
-                        statement = (
-                            sa.update(tasks)
-                            .where(tasks.c.id == sa.bindparam("_id"))
-                            .values({c: sa.bindparam(c) for c in columns})
-                        )
-                        conn.execute(statement, rows)
-            except Exception:  # nothing is lost: the batch waits for the next flush
-                self._pending.give_back(inserts, updates)
-                raise
+            self._flush_locked()
 
-    def _insert_many(self, conn: sa.Connection, rows: list[Row]) -> None:
-        """The batch insert, compiled once per dialect and sent as plain driver parameters: SQLAlchemy's per-row
-        parameter processing cost more than SQLite's own insert (benchmarks/overhead.py)."""
+    def _flush_for_waiters(self) -> None:
+        """The thread's flush: it also answers the ``flush_soon`` callers whose writes it covers."""
+        with self._write_lock:
+            with self._waiters_lock:  # taken before the batch, so every waiter's task is in it
+                waiters, self._waiters = self._waiters, []
+            try:
+                self._flush_locked()
+            except Exception as exc:
+                failure = exc if isinstance(exc, StoreError) else StoreError(f"task store: {type(exc).__name__}: {exc}")
+                for waiter in waiters:
+                    waiter.set_exception(failure)
+                raise
+            for waiter in waiters:
+                waiter.set_result(None)
+
+    def _flush_locked(self) -> None:
+        inserts, updates = self._pending.take()
+        if not inserts and not updates:
+            return
+        try:
+            with self._transaction() as conn:
+                if inserts:
+                    self._insert_many(conn, inserts.values())
+                for columns, rows in _group_updates(self._update_row(i, f) for i, f in updates.items()):
+                    statement = (
+                        sa.update(tasks)
+                        .where(tasks.c.id == sa.bindparam("_id"))
+                        .values({c: sa.bindparam(c) for c in columns})
+                    )
+                    conn.execute(statement, rows)
+        except Exception:  # nothing is lost: the batch waits for the next flush
+            self._pending.give_back(inserts, updates)
+            raise
+
+    def _insert_many(self, conn: sa.Connection, rows: Iterable[Row]) -> None:
+        """The batch insert, compiled once per dialect and sent as plain driver parameters built straight in column
+        order: SQLAlchemy's per-row parameter processing cost more than SQLite's own insert (benchmarks/overhead.py)."""
         if self._insert_sql is None:
-            compiled = sa.insert(tasks).compile(dialect=conn.dialect, column_keys=[c.name for c in tasks.columns])
+            compiled = sa.insert(tasks).compile(dialect=conn.dialect, column_keys=TASK_COLUMNS)
             keys = list(compiled.positiontup or []) if compiled.positional else None
+            if keys is not None and keys != TASK_COLUMNS:
+                raise StoreError(f"unexpected parameter order for the task insert on {conn.dialect.name}: {keys}")
             self._insert_sql = (str(compiled), keys)
         sql, keys = self._insert_sql
-        params: list[Any] = [tuple(row[k] for k in keys) for row in rows] if keys is not None else rows
+        values = [self._insert_values(row) for row in rows]
+        params: list[Any] = values if keys is not None else [dict(zip(TASK_COLUMNS, v, strict=True)) for v in values]
         conn.exec_driver_sql(sql, params)
 
-    def _insert_row(self, row: Row) -> Row:
+    def _insert_values(self, row: Row) -> tuple[Any, ...]:
+        """A new task's row, with the changes that coalesced into it, in the order of ``TASK_COLUMNS``."""
         task: Task = row["_task"]
-        values: Row = {
-            "id": task.id,
+        decision: RoutingDecision | None = row.get("_decision")
+        result: AggregatedResult | None = row.get("_result")
+        ruling = row.get("ruling")
+        return (
+            task.id,
+            row["state"],
             # PostgreSQL text cannot hold NUL; the exact text stays in the task's JSON.
-            "description": task.description.replace("\x00", "\ufffd"),
-            "type": task.type,
-            "priority": task.priority.value,
-            "task": task_json(task),
-            "input": summarise_input(task.input, self.max_input_bytes),
-            "owner": self.owner_id,
-            "experts": "",
-            "results": "[]",
-            "cancel_requested": False,
-            "ruling": None,
-            "decision": None,
-            "output": None,
-            "confidence": None,
-            "error": None,
-            "started_at": None,
-            "finished_at": None,
-            "duration_ms": None,
-        }
-        values.update(self._convert(row))
-        return values
+            task.description.replace("\x00", "\ufffd"),
+            task.type,
+            task.priority.value,
+            task_json(task),
+            summarise_input(task.input, self.max_input_bytes),
+            self.owner_id,
+            "" if decision is None else _experts_text(decision),
+            None if decision is None else decision.model_dump_json(),
+            None if ruling is None else to_json(ruling),
+            "[]" if result is None else _results_json(result.results),
+            None if result is None else to_json(result.output),
+            None if result is None else result.confidence,
+            row.get("error"),
+            row["created_at"],
+            row.get("started_at"),
+            row.get("finished_at"),
+            None if result is None else result.duration_ms,
+            False,
+        )
 
     def _update_row(self, task_id: str, fields: Row) -> Row:
         return {"_id": task_id, **self._convert(fields)}
@@ -282,7 +327,7 @@ class SqlTaskStore:
         decision: RoutingDecision | None = fields.get("_decision")
         if decision is not None:
             out["decision"] = decision.model_dump_json()
-            out["experts"] = "," + ",".join(decision.expert_ids) + ","
+            out["experts"] = _experts_text(decision)
         result: AggregatedResult | None = fields.get("_result")
         if result is not None:
             out["results"] = _results_json(result.results)
@@ -397,16 +442,19 @@ class SqlTaskStore:
 
     def _run(self) -> None:
         last_beat = last_prune = self._clock()
+        last_poll = 0.0
         while not self._closing.is_set():
             self._wake.wait(self.flush_interval)
             self._wake.clear()
             try:
-                self.flush()
+                self._flush_for_waiters()
                 now = self._clock()
                 if now - last_beat >= self.lease_seconds / 3:
                     last_beat = now
                     self._heartbeat(now)
-                if self._live and self.on_cancel is not None:
+                # Once per interval, however often ``flush_soon`` wakes the thread (a busy server wakes it per request).
+                if self._live and self.on_cancel is not None and time.monotonic() - last_poll >= self.flush_interval:
+                    last_poll = time.monotonic()
                     self._deliver_cancel_requests()
                 if now - last_prune >= 3600:
                     last_prune = now

@@ -5,6 +5,7 @@ body limit and (only when configured) CORS."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -14,13 +15,15 @@ from fastapi.middleware.cors import CORSMiddleware
 from vy_nexus import __version__
 from vy_nexus.config import Settings
 from vy_nexus.interfaces.api.body_limit import BodyLimit
+from vy_nexus.interfaces.api.deps import document_api_keys
 from vy_nexus.interfaces.api.errors import install_error_handlers
 from vy_nexus.interfaces.api.feeds import TaskFeeds
 from vy_nexus.interfaces.api.keys import KeyStore, keys_file
 from vy_nexus.interfaces.api.ratelimit import RateLimiter
 from vy_nexus.interfaces.api.request_log import RequestLog, RequestLogMiddleware
 from vy_nexus.interfaces.api.routers import approvals, dashboard, experts, openai, system, tasks
-from vy_nexus.interfaces.api.services import ApiServices
+from vy_nexus.interfaces.api.services import ApiServices, load_record
+from vy_nexus.observability.metrics_db import MetricsDatabase
 from vy_nexus.system import VyNexus
 
 SystemFactory = Callable[[Settings], VyNexus]
@@ -40,13 +43,14 @@ def create_app(
     """``system_factory`` builds the system in the lifespan (tests inject experts or an LLM); ``request_exit`` asks
     the server to stop serving once a shutdown begins (the kill switch, ``POST /api/system/stop``)."""
     api = settings.api
-    requests = RequestLog(settings.metrics_db)
+    metrics = MetricsDatabase.for_settings(settings)
+    requests = RequestLog(metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         async with system_factory(settings) as vy:
-            feeds = TaskFeeds(loop)
+            feeds = TaskFeeds(loop, functools.partial(load_record, vy))
             unsubscribe = vy.events.subscribe(feeds.observe)
             shared = ApiServices(
                 system=vy,
@@ -54,6 +58,7 @@ def create_app(
                 limiter=RateLimiter(api.rate_limit_per_minute),
                 requests=requests,
                 feeds=feeds,
+                metrics=metrics,
             )
             background: set[asyncio.Task[None]] = set()
             if request_exit is not None:
@@ -80,6 +85,7 @@ def create_app(
                 await shared.drain()
                 unsubscribe()
                 await asyncio.to_thread(requests.stop)
+                metrics.close()
 
     app = FastAPI(
         title="vy-nexus",
@@ -89,7 +95,9 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(system.public)
-    for router in (system.router, tasks.router, experts.router, approvals.router, openai.router):
+    keyed = (system.router, tasks.router, experts.router, approvals.router, openai.router)
+    document_api_keys(app, keyed)
+    for router in keyed:
         app.include_router(router)
     dashboard.install(app)
     if api.cors_origins:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,13 +35,24 @@ class _Feed:
     listeners: set[asyncio.Queue[FeedItem | None]] = field(default_factory=set)
     running: bool = False
     closed: bool = False
+    complete: bool = False
+    """The final state and the record are in ``items`` (a feed that ended unwatched gets them on its first read)."""
 
 
 class TaskFeeds:
-    def __init__(self, loop: asyncio.AbstractEventLoop, *, keep_finished: int = 256) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        load_record: Callable[[str], Awaitable[dict[str, Any]]],
+        *,
+        keep_finished: int = 256,
+    ) -> None:
+        """``load_record`` reads a task's record from the store (a feed that ended unwatched loads it on demand)."""
         self._loop = loop
+        self._load_record = load_record
         self._loop_thread = threading.get_ident()
-        self._feeds: OrderedDict[str, _Feed] = OrderedDict()
+        self._feeds: dict[str, _Feed] = {}
+        self._finished: deque[str] = deque()  # closed feeds, oldest first: the first to go past ``keep_finished``
         self._keep_finished = keep_finished
 
     def open(self, task_id: str) -> None:
@@ -77,20 +88,26 @@ class TaskFeeds:
 
         return sink
 
-    def finish(self, task_id: str, record: dict[str, Any]) -> None:
-        """The task ended: its final state and record, then the feed closes (kept a while for late readers)."""
+    def watched(self, task_id: str) -> bool:
+        """Whether someone follows the feed right now."""
+        feed = self._feeds.get(task_id)
+        return feed is not None and bool(feed.listeners)
+
+    def finish(self, task_id: str, record: dict[str, Any] | None) -> None:
+        """The task ended: its final state and record, then the feed closes (kept a while for late readers).
+        ``None`` for the record when nobody watches: the first late reader loads it, so a task nobody follows
+        costs no read of the store."""
         feed = self._feeds.get(task_id)
         if feed is None:
             return
-        self._append(feed, FeedItem("state", {"state": record.get("state")}))
-        self._append(feed, FeedItem("result", record))
+        if record is not None:
+            self._complete(feed, record)
         feed.closed = True
         for queue in feed.listeners:
             queue.put_nowait(None)
-        self._feeds.move_to_end(task_id)
-        finished = [key for key, value in self._feeds.items() if value.closed]
-        for key in finished[: max(0, len(finished) - self._keep_finished)]:
-            del self._feeds[key]
+        self._finished.append(task_id)
+        while len(self._finished) > self._keep_finished:
+            self._feeds.pop(self._finished.popleft(), None)
 
     # -- readers (the loop) -------------------------------------------------------------------------------------------
 
@@ -109,6 +126,12 @@ class TaskFeeds:
                 yield item
             while listening and (live := await queue.get()) is not None:
                 yield live
+            if not feed.complete:  # it ended with nobody watching: its record comes from the store now
+                record = await self._load_record(task_id)
+                if not feed.complete:
+                    self._complete(feed, record)
+                for item in feed.items[-2:]:
+                    yield item
         finally:
             feed.listeners.discard(queue)
 
@@ -128,6 +151,11 @@ class TaskFeeds:
             feed.running = True
             self._append(feed, FeedItem("state", {"state": "running"}))
         self._append(feed, FeedItem(kind, data))
+
+    def _complete(self, feed: _Feed, record: dict[str, Any]) -> None:
+        self._append(feed, FeedItem("state", {"state": record.get("state")}))
+        self._append(feed, FeedItem("result", record))
+        feed.complete = True
 
     @staticmethod
     def _append(feed: _Feed, item: FeedItem) -> None:

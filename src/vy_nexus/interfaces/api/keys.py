@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import re
 import secrets
 import time
@@ -75,11 +76,19 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+RECHECK_SECONDS = 1.0
+"""How often the server looks at the keys file again: a revoked key stops working within this time (a new key
+works at once: an unknown key id makes the server look at the file).
+Looking on every request cost the event loop a wait for the GIL per request under load (benchmarks/api_load.py)."""
+
+
 class KeyStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, recheck_seconds: float = RECHECK_SECONDS) -> None:
         self.path = path
+        self.recheck_seconds = recheck_seconds
         self._guard = FileGuard(path, timeout=10.0)
         self._cache: tuple[tuple[int, int], dict[str, ApiKey]] | None = None
+        self._checked_at = -math.inf
 
     # -- administration (the CLI) -----------------------------------------------------------------------------------
 
@@ -111,19 +120,27 @@ class KeyStore:
     # -- verification (the server) ----------------------------------------------------------------------------------
 
     def verify(self, presented: str) -> ApiKey | None:
-        """The active key ``presented`` is, or ``None``. Rereads the file only when it changed."""
+        """The active key ``presented`` is, or ``None``. Looks at the file at most every ``recheck_seconds`` and
+        rereads it only when it changed."""
         match = _KEY_SHAPE.fullmatch(presented)
         if match is None:
             return None
         record = self._by_id().get(match.group(1))
+        if record is None:  # maybe a key created a moment ago: look at the file now
+            record = self._by_id(fresh=True).get(match.group(1))
         if record is None or not record.active or not hmac.compare_digest(record.hash, _digest(presented)):
             return None
         return record
 
-    def _by_id(self) -> dict[str, ApiKey]:
+    def _by_id(self, *, fresh: bool = False) -> dict[str, ApiKey]:
+        now = time.monotonic()
+        if not fresh and self._cache is not None and now - self._checked_at < self.recheck_seconds:
+            return self._cache[1]
+        self._checked_at = now
         try:
             stat = self.path.stat()
         except FileNotFoundError:
+            self._cache = None
             return {}
         signature = (stat.st_mtime_ns, stat.st_size)
         if self._cache is None or self._cache[0] != signature:

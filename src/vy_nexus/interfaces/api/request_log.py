@@ -1,5 +1,5 @@
 """Every request recorded: route template, method, status and duration — in the ``api`` table of the metrics
-database (``metrics/performance.db``) for ``metrics report``, and in a Prometheus histogram served by ``/metrics``.
+database (metrics_db.py) for ``/api/metrics/report``, and in a Prometheus histogram served by ``/metrics``.
 
 An ASGI middleware measures each request and queues one row; a background writer inserts the rows in batches, so a
 request never waits on disk.
@@ -7,41 +7,29 @@ request never waits on disk.
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vy_nexus.observability.batching import BatchWriter
-from vy_nexus.observability.metrics_schema import connect
+from vy_nexus.observability.metrics_db import MetricsDatabase, insert_rows
+from vy_nexus.observability.metrics_schema import api
 from vy_nexus.observability.metricsquery import DurationStats, GroupStats
 
 Row = tuple[float, str, str, int, float]
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS api (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    timestamp REAL NOT NULL,
-    route TEXT NOT NULL,
-    method TEXT NOT NULL,
-    status INTEGER NOT NULL,
-    latency_ms REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS api_time ON api (timestamp);
-"""
+COLUMNS = ("timestamp", "route", "method", "status", "latency_ms")
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class RequestLog:
-    def __init__(self, db_path: Path, *, flush_interval: float = 0.5) -> None:
-        self.db_path = db_path
+    def __init__(self, database: MetricsDatabase, *, flush_interval: float = 0.5) -> None:
+        self.database = database
         self.registry = CollectorRegistry()
         self.duration = Histogram(
             "vy_nexus_api_request_duration_seconds",
@@ -51,7 +39,6 @@ class RequestLog:
             registry=self.registry,
         )
         self._writer: BatchWriter[Row] = BatchWriter(self._write, name="api-requests", interval=flush_interval)
-        self._connection: sqlite3.Connection | None = None
 
     def record(self, route: str, method: str, status: int, seconds: float) -> None:
         self.duration.labels(route, method, str(status)).observe(seconds)
@@ -68,9 +55,6 @@ class RequestLog:
 
     def stop(self) -> None:
         self._writer.stop()
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
 
     def summary(self, since: float | None = None) -> list[dict[str, Any]]:
         """Per method and route: count, success rate (status < 500), mean and p50/p95/p99 ms, as ``metrics
@@ -78,9 +62,15 @@ class RequestLog:
         self.flush()
         durations: dict[tuple[str, str], list[float]] = defaultdict(list)
         ok: dict[tuple[str, str], int] = defaultdict(int)
-        with contextlib.closing(self._open()) as connection:
-            rows = connection.execute(
-                "SELECT method, route, latency_ms, status FROM api WHERE timestamp >= ?", (since or 0.0,)
+        with self.database.reading() as connection:
+            rows: Sequence[Any] = (
+                []
+                if connection is None
+                else connection.execute(
+                    sa.select(api.c.method, api.c.route, api.c.latency_ms, api.c.status).where(
+                        api.c.timestamp >= (since or 0.0)
+                    )
+                ).all()
             )
             for method, route, latency_ms, status in rows:
                 durations[(method, route)].append(float(latency_ms))
@@ -90,19 +80,9 @@ class RequestLog:
             for key in sorted(durations)
         ]
 
-    def _open(self) -> sqlite3.Connection:
-        # The metrics database with its whole schema (reports read its other tables too), and the api table.
-        connection = connect(self.db_path, check_same_thread=False)
-        connection.executescript(_SCHEMA)
-        return connection
-
     def _write(self, rows: Sequence[Row]) -> None:
-        if self._connection is None:
-            self._connection = self._open()
-        with self._connection:
-            self._connection.executemany(
-                "INSERT INTO api (timestamp, route, method, status, latency_ms) VALUES (?, ?, ?, ?, ?)", rows
-            )
+        with self.database.engine().begin() as connection:
+            insert_rows(connection, "api", COLUMNS, rows)
 
 
 class RequestLogMiddleware:

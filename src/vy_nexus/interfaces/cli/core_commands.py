@@ -62,7 +62,8 @@ def render_decision(decision: RoutingDecision) -> Group:
     for expert_id in decision.expert_ids:
         table.add_row(expert_id, f"{decision.confidences.get(expert_id, 0.0):.2f}")
     strategy = (
-        f"strategy: {decision.strategy}{' (fallback)' if decision.fallback else ''}"
+        f"strategy: {decision.strategy}{' (out of scope)' if decision.out_of_scope else ''}"
+        f"{' (fallback)' if decision.fallback else ''}"
         f"{' · cached' if decision.cache_hit else ''} · {decision.latency_ms:.2f} ms"
     )
     return Group(table, Text(strategy, style="dim"), Text(decision.reason))

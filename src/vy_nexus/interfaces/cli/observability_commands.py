@@ -5,9 +5,9 @@ from __future__ import annotations
 import collections
 import math
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import typer
 from rich.table import Table
@@ -18,10 +18,14 @@ from vy_nexus.events import Level
 from vy_nexus.interfaces.cli.common import console, err_console, handle_errors, print_json, state
 from vy_nexus.observability.journal import LEVELS, STRUCTURED_FILENAME
 from vy_nexus.observability.logquery import LogEntry, LogFilter, QueryStats, follow, query
-from vy_nexus.observability.metrics_schema import RAW_TABLES
-from vy_nexus.observability.metricsquery import ExportFormat, GroupStats, MetricsReport, build_report, export_table
-from vy_nexus.observability.prometheus import PrometheusMetrics
+from vy_nexus.observability.metrics_names import RAW_TABLES
 from vy_nexus.observability.timeutil import parse_time
+
+if TYPE_CHECKING:  # SQLAlchemy loads only for the commands that read a database (CLI cold start)
+    from vy_nexus.observability.metrics_db import MetricsDatabase
+    from vy_nexus.observability.metricsquery import ExportFormat, GroupStats, LlmStats, MetricsReport, ProcessStats
+
+G = TypeVar("G", bound="GroupStats")
 
 _LEVEL_COLOURS = {"debug": "bright_black", "info": "green", "warn": "yellow", "error": "red"}
 
@@ -52,6 +56,9 @@ def format_entry(entry: LogEntry, *, colour: bool = False) -> str:
         context += f" task={task_id}"
     if expert_id:
         context += f" expert={expert_id}"
+    process = entry.record.get("process")
+    if process:  # from the cluster's journal table: which process wrote it
+        context += f" process={process}"
     return f"{entry.timestamp} {level} {entry.component:<12}{context} {entry.message}"
 
 
@@ -68,12 +75,13 @@ def _ms(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.2f}"
 
 
-def _group_table(title: str, groups: list[GroupStats]) -> Table:
+def _group_table(title: str, groups: Sequence[G], extra: Sequence[tuple[str, Callable[[G], str]]] = ()) -> Table:
+    """Count, success rate and duration percentiles per group, then the ``extra`` columns."""
     table = Table(title=title, header_style="bold")
     keys = list(groups[0].group) if groups else []
     for key in keys:
         table.add_column(key)
-    for column in ("count", "success", "p50 ms", "p95 ms", "p99 ms"):
+    for column in ("count", "success", "p50 ms", "p95 ms", "p99 ms", *(name for name, _ in extra)):
         table.add_column(column, justify="right")
     for group in groups:
         stats = group.stats
@@ -84,6 +92,38 @@ def _group_table(title: str, groups: list[GroupStats]) -> Table:
             _ms(stats.p50_ms),
             _ms(stats.p95_ms),
             _ms(stats.p99_ms),
+            *(cell(group) for _, cell in extra),
+        )
+    return table
+
+
+_TTFT: tuple[tuple[str, Callable[[LlmStats], str]], ...] = (("TTFT p50 ms", lambda group: _ms(group.ttft_p50_ms)),)
+"""The LLM table's time to first token column (``--json`` also has the p95)."""
+
+
+PROCESS_ROWS = 20
+"""The human report lists at most this many processes (the most recently seen); ``--json`` lists them all."""
+
+
+def _process_table(processes: list[ProcessStats]) -> Table:
+    shown = sorted(processes, key=lambda p: -p.last_seen)[:PROCESS_ROWS]
+    more = len(processes) - len(shown)
+    title = "Processes (host:pid)" + (f", the {len(shown)} seen last of {len(processes)}" if more else "")
+    table = Table(title=title, header_style="bold")
+    table.add_column("process")
+    for column in ("expert runs", "success", "p50 ms", "LLM calls", "samples", "CPU avg", "RSS max MiB"):
+        table.add_column(column, justify="right")
+    for process in sorted(shown, key=lambda p: p.process):
+        runs = process.expert_runs
+        table.add_row(
+            Text(process.process),
+            str(runs),
+            f"{process.expert_successes / runs:.1%}" if runs else "-",
+            _ms(process.expert_p50_ms),
+            str(process.llm_calls),
+            str(process.samples),
+            "-" if process.cpu_percent_avg is None else f"{process.cpu_percent_avg:.1f}%",
+            "-" if process.rss_bytes_max is None else f"{process.rss_bytes_max / 2**20:.0f}",
         )
     return table
 
@@ -103,6 +143,8 @@ def render_report(report: MetricsReport) -> None:
         table.add_row("decisions", str(routing.decisions))
         table.add_row("cache hit rate", f"{routing.cache_hit_rate:.1%}")
         table.add_row("fallback rate", f"{routing.fallback_rate:.1%}")
+        oos = routing.out_of_scope_rate
+        table.add_row("out-of-scope rate", "-" if math.isnan(oos) else f"{oos:.1%}")
         table.add_row(
             "latency p50/p95/p99 ms",
             f"{_ms(routing.latency_p50_ms)} / {_ms(routing.latency_p95_ms)} / {_ms(routing.latency_p99_ms)}",
@@ -114,7 +156,9 @@ def render_report(report: MetricsReport) -> None:
         )
         console.print(table)
     if report.llm:
-        console.print(_group_table("LLM calls", report.llm))
+        console.print(_group_table("LLM calls", report.llm, _TTFT))
+    if len(report.processes) > 1:
+        console.print(_process_table(report.processes))
     system = report.system
     if system is not None and system.samples:
         console.print(
@@ -124,6 +168,28 @@ def render_report(report: MetricsReport) -> None:
             f"queue depth max {system.queue_depth_max}",
             highlight=False,
         )
+
+
+def _export(
+    database: MetricsDatabase, table: str, export_format: ExportFormat, start: float | None, output: Path | None
+) -> None:
+    from vy_nexus.observability.metricsquery import export_table
+
+    if output is None:
+        if sys.stdout is None:  # started with stdout closed (>&-)
+            raise ConfigError("cannot write the export: stdout is closed; use --output FILE")
+        try:
+            export_table(database, table, export_format, sys.stdout, since=start)
+            sys.stdout.flush()
+        except OSError as exc:  # a full disk (/dev/full), a closed pipe
+            raise ConfigError(f"cannot write the export to stdout: {exc.strerror or exc}") from None
+        return
+    try:
+        with output.open("w", encoding="utf-8", newline="") as handle:
+            count = export_table(database, table, export_format, handle, since=start)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {output}: {exc.strerror}") from exc
+    err_console.print(f"{count} rows → {output}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -142,8 +208,14 @@ def register(app: typer.Typer) -> None:
         ),
         as_json: bool = typer.Option(False, "--json", help="Print the matching JSON lines as they are."),
         follow_file: bool = typer.Option(False, "--follow", "-f", help="Keep waiting for new entries (Ctrl-C ends)."),
+        local: bool = typer.Option(
+            False, "--local", help="With a PostgreSQL store: read this machine's structured.jsonl, not the cluster's."
+        ),
     ) -> None:
-        """Search the structured journal (research_logs/structured.jsonl); streams, so millions of lines are fine.
+        """Search the structured journal; streams, so millions of lines are fine.
+
+        It reads research_logs/structured.jsonl, or, with a PostgreSQL store.url, the journal every process of the
+        cluster ships there (each entry names its process).
 
         Example: vy-nexus logs --level warn --since 1h --component coordinator
         """
@@ -159,7 +231,17 @@ def register(app: typer.Typer) -> None:
         )
         stats = QueryStats()
         entries: Iterable[LogEntry]
-        if follow_file:
+        database: MetricsDatabase | None = None
+        if settings.shared_database_url is not None and settings.logging.ship_to_store and not local:
+            from vy_nexus.observability.journal_table import follow_table, query_table
+            from vy_nexus.observability.metrics_db import MetricsDatabase
+
+            database = MetricsDatabase.for_settings(settings)
+            if follow_file:
+                entries = follow_table(database, flt, stats=stats)
+            else:
+                entries = query_table(database, flt, stats, newest=limit)
+        elif follow_file:
             entries = follow(path, flt, stats=stats)
         else:  # like tail: the newest, still in time order; the scan streams, only N entries are kept
             entries = query(path, flt, stats) if limit is None else collections.deque(query(path, flt, stats), limit)
@@ -178,12 +260,18 @@ def register(app: typer.Typer) -> None:
             pass
         finally:
             out.flush()
-        if not follow_file and not path.exists():
+            if database is not None:
+                database.close()
+        if database is not None:
+            if not follow_file and not stats.lines:
+                err_console.print(f"no journal entries yet in {database.label}", highlight=False)
+        elif not follow_file and not path.exists():
             err_console.print(f"no journal yet at {path}", highlight=False)
         _report_damage(stats)
 
     metrics_app = typer.Typer(
-        help="Performance metrics from metrics/performance.db: report, export, Prometheus.", no_args_is_help=True
+        help="Performance metrics (metrics/performance.db, or the PostgreSQL store): report, export, Prometheus.",
+        no_args_is_help=True,
     )
 
     @metrics_app.command("report")
@@ -198,12 +286,21 @@ def register(app: typer.Typer) -> None:
 
         Example: vy-nexus metrics report --since 1d --expert code
         """
+        from vy_nexus.observability.metrics_db import MetricsDatabase
+        from vy_nexus.observability.metricsquery import build_report
+
         settings = state(ctx).settings()
-        result = build_report(settings.metrics_db, since=_optional_time(since), expert=expert)
+        database = MetricsDatabase.for_settings(settings)
+        try:
+            result = build_report(database, since=_optional_time(since), expert=expert)
+        finally:
+            database.close()
         if as_json:
             print_json(result.as_dict())
-        else:
-            render_report(result)
+            return
+        render_report(result)
+        if database.shared:  # say which cluster's numbers these are
+            console.print(Text(f"metrics of every process recording in {database.label}", style="dim"))
 
     @metrics_app.command("export")
     @handle_errors
@@ -221,23 +318,15 @@ def register(app: typer.Typer) -> None:
         settings = state(ctx).settings()
         if fmt not in ("csv", "json"):
             raise ConfigError(f"unknown export format {fmt!r}; choose csv or json")
-        export_format = cast(ExportFormat, fmt)
+        export_format = cast("ExportFormat", fmt)
         start = _optional_time(since)
-        if output is None:
-            if sys.stdout is None:  # started with stdout closed (>&-)
-                raise ConfigError("cannot write the export: stdout is closed; use --output FILE")
-            try:
-                export_table(settings.metrics_db, table, export_format, sys.stdout, since=start)
-                sys.stdout.flush()
-            except OSError as exc:  # a full disk (/dev/full), a closed pipe
-                raise ConfigError(f"cannot write the export to stdout: {exc.strerror or exc}") from None
-            return
+        from vy_nexus.observability.metrics_db import MetricsDatabase
+
+        database = MetricsDatabase.for_settings(settings)
         try:
-            with output.open("w", encoding="utf-8", newline="") as handle:
-                count = export_table(settings.metrics_db, table, export_format, handle, since=start)
-        except OSError as exc:
-            raise ConfigError(f"cannot write {output}: {exc.strerror}") from exc
-        err_console.print(f"{count} rows → {output}", highlight=False)
+            _export(database, table, export_format, start, output)
+        finally:
+            database.close()
 
     @metrics_app.command("prometheus")
     @handle_errors
@@ -245,13 +334,20 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         since: str | None = typer.Option(None, "--since", help="Only rows from this time: 30m, 1h, 2d or ISO."),
     ) -> None:
-        """Print the Prometheus exposition (text format) of what metrics/performance.db recorded.
+        """Print the Prometheus exposition (text format) of what the metrics database recorded.
 
         Example: vy-nexus metrics prometheus | grep vy_nexus_expert_duration_seconds_count
         """
         settings = state(ctx).settings()
+        from vy_nexus.observability.metrics_db import MetricsDatabase
+        from vy_nexus.observability.prometheus import PrometheusMetrics
+
         metrics = PrometheusMetrics()
-        metrics.replay(settings.metrics_db, since=_optional_time(since))
+        database = MetricsDatabase.for_settings(settings)
+        try:
+            metrics.replay(database, since=_optional_time(since))
+        finally:
+            database.close()
         sys.stdout.write(metrics.exposition().decode("utf-8"))
 
     app.add_typer(metrics_app, name="metrics")

@@ -33,6 +33,7 @@ class RoutingPrinter:
             strategy=str(meta["strategy"]),
             reason=str(meta["reason"]),
             fallback=bool(meta.get("fallback")),
+            out_of_scope=bool(meta.get("out_of_scope")),
             cache_hit=bool(meta.get("cache_hit")),
             latency_ms=float(meta.get("latency_ms") or 0.0),
         )

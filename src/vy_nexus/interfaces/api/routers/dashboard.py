@@ -2,7 +2,8 @@
 live tick, JSON for the charts, and Server-Sent Events (the overview every ``TICK_SECONDS``; a task's feed).
 
 Signing in posts an API key once; it then lives in an HttpOnly, SameSite=Strict session cookie (``dashboard.session``).
-The routes only translate HTTP to library calls: figures come from ``observability.dashboard_stats``, alerts from
+The routes only translate HTTP to library calls: figures come from ``observability.dashboard_stats`` (time series
+for the overview and experts charts from ``observability.dashboard_series``), alerts from
 ``observability.alerts``, a task's "why" from ``dashboard.why``.
 """
 
@@ -32,7 +33,7 @@ from vy_nexus.interfaces.api.services import ApiServices
 from vy_nexus.interfaces.dashboard import STATIC_DIR, TEMPLATES_DIR, formats, session
 from vy_nexus.interfaces.dashboard.snapshot import overview
 from vy_nexus.interfaces.dashboard.why import explain
-from vy_nexus.observability import dashboard_stats
+from vy_nexus.observability import dashboard_series, dashboard_stats
 from vy_nexus.observability.alerts import AlertBook
 from vy_nexus.store import TaskState
 
@@ -75,7 +76,7 @@ def _page(request: Request, name: str, key: ApiKey | None, **context: Any) -> HT
 
 
 async def _overview(shared: ApiServices) -> dict[str, Any]:
-    return await asyncio.to_thread(overview, shared.system, _book(shared), started_at=shared.started_at)
+    return await asyncio.to_thread(overview, shared.system, _book(shared), shared.metrics, started_at=shared.started_at)
 
 
 # -- login ------------------------------------------------------------------------------------------------------------
@@ -240,7 +241,7 @@ async def run(
             experts=[expert] if expert else None,
             top_k=int(top_k) if top_k.strip() else None,
         )
-        task = body.to_task(shared.system.settings.cache_dir / "uploads", body.experts)
+        task = body.to_task(shared.uploads_dir, body.experts)
         await shared.submit(task, top_k=body.top_k, aggregation=None)
     except (ValidationError, ValueError, VyNexusError) as exc:
         page = _page(request, "run.html", key, experts=_experts(shared), error=_problem(exc), form=form)
@@ -295,14 +296,26 @@ def _since(window: str) -> tuple[float, float]:
 @router.get("/experts", response_class=HTMLResponse)
 async def experts_page(request: Request, shared: Services, key: Key, window: Window = "1h") -> HTMLResponse:
     since, now = _since(window)
-    figures = await asyncio.to_thread(
-        dashboard_stats.experts_figures, shared.system.settings.metrics_db, since=since, now=now
-    )
+    figures = await asyncio.to_thread(dashboard_stats.experts_figures, shared.metrics, since=since, now=now)
     registered = [
         {"id": expert.id, "name": expert.name, "source": shared.system.registry.source(expert.id)}
         for expert in shared.system.registry.list()
     ]
     return _page(request, "experts.html", key, figures=figures, registered=registered, window=window)
+
+
+@router.get("/api/series/tasks")
+async def task_series_json(shared: Services, _key: Key, window: Window = "1h") -> dict[str, Any]:
+    since, now = _since(window)
+    db = shared.metrics
+    return await asyncio.to_thread(dashboard_series.task_series, db, since=since, now=now)
+
+
+@router.get("/api/series/experts")
+async def expert_series_json(shared: Services, _key: Key, window: Window = "1h") -> dict[str, Any]:
+    since, now = _since(window)
+    db = shared.metrics
+    return await asyncio.to_thread(dashboard_series.expert_series, db, since=since, now=now)
 
 
 @router.get("/routing", response_class=HTMLResponse)
@@ -313,7 +326,7 @@ def routing_page(request: Request, key: Key, window: Window = "1h") -> HTMLRespo
 @router.get("/api/routing")
 async def routing_json(shared: Services, _key: Key, window: Window = "1h") -> dict[str, Any]:
     since, now = _since(window)
-    db = shared.system.settings.metrics_db
+    db = shared.metrics
     return await asyncio.to_thread(dashboard_stats.routing_quality, db, since=since, now=now)
 
 
@@ -325,5 +338,5 @@ def resources_page(request: Request, key: Key, window: Window = "1h") -> HTMLRes
 @router.get("/api/resources")
 async def resources_json(shared: Services, _key: Key, window: Window = "1h") -> dict[str, Any]:
     since, now = _since(window)
-    db = shared.system.settings.metrics_db
+    db = shared.metrics
     return await asyncio.to_thread(dashboard_stats.resources, db, since=since, now=now)

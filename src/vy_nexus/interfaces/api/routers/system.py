@@ -61,10 +61,9 @@ async def metrics_report(
     since: Annotated[float | None, Query(description="Epoch seconds; default: everything kept.")] = None,
 ) -> dict[str, Any]:
     """Performance report (as ``vy-nexus metrics report --json``), the API's own requests included."""
-    settings = shared.system.settings
 
     def build() -> dict[str, Any]:
-        report: dict[str, Any] = build_report(settings.metrics_db, since=since).as_dict()
+        report: dict[str, Any] = build_report(shared.metrics, since=since).as_dict()
         report["api"] = shared.requests.summary(since)
         return report
 

@@ -49,18 +49,60 @@
   }
 
   // -- charts (uPlot) ------------------------------------------------------------------------------------------------
+  // Each [data-chart] element names a spec below and the JSON it is drawn from ([data-src]). Once drawn, the element
+  // carries data-points (x values plotted) and data-series (lines), so a reader (or a test) can tell a drawn chart
+  // from an empty one.
   var charts = {};
+  var PALETTE = ["#c0392b", "#2980b9", "#27ae60", "#8e44ad", "#d35400", "#16a085", "#7f8c8d", "#f39c12"];
+  var RATE_AXES = [{}, { scale: "rate", label: "rate" }, { scale: "ms", side: 1, label: "ms", grid: { show: false } }];
+
+  function lines(names, scale, dash) {
+    return names.map(function (name, i) {
+      return { label: name, stroke: PALETTE[i % PALETTE.length], scale: scale, dash: dash, spanGaps: true };
+    });
+  }
+
   var SPECS = {
+    tasks: function (data) {
+      var s = data.series;
+      return {
+        series: [{}, { label: "tasks", stroke: "#2980b9", scale: "n" },
+                 { label: "error rate", stroke: "#c0392b", scale: "rate" },
+                 { label: "p50 ms", stroke: "#27ae60", scale: "ms" }, { label: "p95 ms", stroke: "#8e44ad", scale: "ms" }],
+        axes: [{}, { scale: "n", label: "tasks" }, { scale: "ms", side: 1, label: "ms", grid: { show: false } }],
+        scales: { rate: { range: [0, 1] } },
+        data: [s.t, s.tasks, s.error_rate, s.p50_ms, s.p95_ms],
+      };
+    },
+    experts: function (data) {
+      var names = Object.keys(data.experts);
+      return {
+        series: [{}].concat(lines(names, "ms")),
+        axes: [{}, { scale: "ms", label: "p50 ms" }],
+        data: [data.t].concat(names.map(function (n) { return data.experts[n]; })),
+      };
+    },
+    llm: function (data) {
+      var names = Object.keys(data.llm);
+      return {
+        series: [{}].concat(lines(names.map(function (n) { return n + " TTFT p50 ms"; }), "ms"),
+                            lines(names.map(function (n) { return n + " tokens/s"; }), "tps", [6, 4])),
+        axes: [{}, { scale: "ms", label: "ms" }, { scale: "tps", side: 1, label: "tokens/s", grid: { show: false } }],
+        data: [data.t].concat(names.map(function (n) { return data.llm[n].ttft_p50_ms; }),
+                              names.map(function (n) { return data.llm[n].tokens_per_second; })),
+      };
+    },
     routing: function (data) {
       var s = data.series;
       renderRoutingSummary(data.summary);
       return {
         series: [{}, { label: "fallback rate", stroke: "#c0392b", scale: "rate" },
+                 { label: "out-of-scope rate", stroke: "#d35400", dash: [6, 4], scale: "rate" },
                  { label: "cache hit rate", stroke: "#2980b9", scale: "rate" },
                  { label: "p50 routing ms", stroke: "#27ae60", scale: "ms" }],
-        axes: [{}, { scale: "rate", label: "rate" }, { scale: "ms", side: 1, label: "ms", grid: { show: false } }],
+        axes: RATE_AXES,
         scales: { rate: { range: [0, 1] } },
-        data: [s.t, s.fallback_rate, s.cache_hit_rate, s.p50_ms],
+        data: [s.t, s.fallback_rate, s.out_of_scope_rate, s.cache_hit_rate, s.p50_ms],
       };
     },
     resources: function (data) {
@@ -74,21 +116,35 @@
     },
   };
 
+  function draw(el, kind, data) {
+    var spec = SPECS[kind](data);
+    if (spec.data[0].length === 0 || spec.series.length < 2) {
+      if (charts[kind]) { charts[kind].destroy(); delete charts[kind]; }
+      el.textContent = "No samples in this window yet.";
+      el.setAttribute("data-points", "0");
+      return;
+    }
+    if (!window.uPlot) { el.textContent = "Charts need the uPlot script."; return; }
+    if (charts[kind] && charts[kind].series.length === spec.series.length) {
+      charts[kind].setData(spec.data);
+    } else {
+      if (charts[kind]) { charts[kind].destroy(); }
+      el.textContent = "";
+      charts[kind] = new window.uPlot({ width: Math.min(el.clientWidth || 900, 1100), height: 280,
+        series: spec.series, axes: spec.axes, scales: spec.scales }, spec.data, el);
+    }
+    el.setAttribute("data-points", String(spec.data[0].length));
+    el.setAttribute("data-series", String(spec.series.length - 1));
+  }
+
   function drawCharts() {
+    var fetched = {};  // one request per source per tick, however many charts it feeds
     document.querySelectorAll("[data-chart]").forEach(function (el) {
-      var kind = el.getAttribute("data-chart");
-      fetch(el.getAttribute("data-src"), { credentials: "same-origin" })
-        .then(function (r) { return r.ok ? r.json() : null; })
-        .then(function (data) {
-          if (data === null) { return; }
-          var spec = SPECS[kind](data);
-          if (spec.data[0].length === 0) { el.textContent = "No samples in this window yet."; return; }
-          if (charts[kind]) { charts[kind].setData(spec.data); return; }
-          el.textContent = "";
-          if (!window.uPlot) { el.textContent = "Charts need the uPlot script."; return; }
-          charts[kind] = new window.uPlot({ width: Math.min(el.clientWidth || 900, 1100), height: 280,
-            series: spec.series, axes: spec.axes, scales: spec.scales }, spec.data, el);
-        })
+      var src = el.getAttribute("data-src");
+      if (!fetched[src]) {
+        fetched[src] = fetch(src, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; });
+      }
+      fetched[src].then(function (data) { if (data !== null) { draw(el, el.getAttribute("data-chart"), data); } })
         .catch(function () {});
     });
   }
@@ -99,7 +155,7 @@
     function pct(v) { return v === null || v === undefined ? "—" : (v * 100).toFixed(1) + "%"; }
     function ms(v) { return v === null || v === undefined ? "—" : v.toFixed(1) + " ms"; }
     var cards = [["Decisions", String(summary.decisions)], ["Fallback rate", pct(summary.fallback_rate)],
-                 ["Cache hit rate", pct(summary.cache_hit_rate)], ["Routing p50", ms(summary.latency_p50_ms)],
+                 ["Out-of-scope rate", pct(summary.out_of_scope_rate)], ["Cache hit rate", pct(summary.cache_hit_rate)], ["Routing p50", ms(summary.latency_p50_ms)],
                  ["Routing p95", ms(summary.latency_p95_ms)]];
     box.textContent = "";
     cards.forEach(function (c) {
