@@ -43,10 +43,7 @@ COMMANDS: tuple[CommandEntry, ...] = (
     ),
     *_entries(
         "observability_commands",
-        (
-            "logs",
-            "Search the structured journal (research_logs/structured.jsonl); streams, so millions of lines are fine.",
-        ),
+        ("logs", "Search the structured journal; streams, so millions of lines are fine."),
     ),
     *_entries(
         "scaffold_commands",
@@ -80,7 +77,10 @@ COMMANDS: tuple[CommandEntry, ...] = (
     ),
     *_entries(
         "observability_commands",
-        ("metrics", "Performance metrics from metrics/performance.db: report, export, Prometheus."),
+        (
+            "metrics",
+            "Performance metrics (metrics/performance.db, or the PostgreSQL store): report, export, Prometheus.",
+        ),
     ),
     *_entries(
         "routing_commands",
