@@ -32,8 +32,10 @@ demo: setup
 	$(BIN)/vy-nexus run "Review this Python code for bugs" --input examples/mean.py
 	$(BIN)/vy-nexus run "total units by region in this csv" --input examples/sales.csv
 
+# Two workers (pytest-xdist), each test module on one worker so its module-scoped servers and fitted routes are built
+# once; coverage from both workers is combined.
 test: setup
-	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=80 $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadscope --cov --cov-report=term --cov-fail-under=80 $(PYTEST_ARGS)
 
 test-slow: setup-train
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)

@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+# The CLI's consoles (rich) take $COLUMNS as a fixed width when they are created, and a command module loads on its
+# first use, often inside a CliRunner.invoke(env={"COLUMNS": ...}). Created here, with no COLUMNS inherited
+# (pytest-xdist workers get COLUMNS=80), they follow the COLUMNS of each invocation instead, whichever test runs first.
+os.environ.pop("COLUMNS", None)
+import vy_nexus.interfaces.cli.common  # noqa: F401
 from vy_nexus.config import Settings, load_settings
 from vy_nexus.system import VyNexus
 
@@ -13,8 +19,6 @@ from vy_nexus.system import VyNexus
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the real home directory or inherits VY_NEXUS_* settings from the shell."""
-    import os
-
     for name in list(os.environ):
         if name.startswith("VY_NEXUS_"):
             monkeypatch.delenv(name)

@@ -6,7 +6,6 @@ submodule does not import the whole system.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 from vy_nexus._lazy import lazy_exports
@@ -77,10 +76,9 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("AggregatedResult", "ExpertResult", "Priority", "RoutingDecision", "Task"), "vy_nexus.tasks"),
 }
 
-try:
-    __version__ = version("vy-nexus")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0"
+__version__ = "0.1.0"
+"""The one place the version is written: the wheel's metadata reads it from here (pyproject.toml, tool.hatch.version),
+so no command pays for an importlib.metadata lookup to print it."""
 
 __all__ = sorted([*_EXPORTS, "__version__"])
 

@@ -17,7 +17,6 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal, cast
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -304,6 +303,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
     """The raw mapping in a config file; an absent or empty file is an empty mapping."""
     if not path.exists():
         return {}
+    import yaml  # loads only when there is a file to read
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -368,6 +369,8 @@ class EnvironmentSource(EnvSettingsSource):
         return {name.lower(): value for name, value in self._environ.items() if value != ""}
 
     def decode_complex_value(self, field_name: str, field: FieldInfo | None, value: Any) -> Any:
+        import yaml  # loads only for list and section values
+
         try:
             return yaml.safe_load(value)
         except yaml.YAMLError as exc:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vy_nexus.config import Settings, load_settings
 from vy_nexus.errors import ExpertRegistrationError, SafetyError, TaskCancelledError, VyNexusError
@@ -29,11 +29,9 @@ from vy_nexus.experts.loader import ExpertLoader, LoadReport
 from vy_nexus.experts.registry import ExpertRegistry
 from vy_nexus.foundation.default_state import default_state
 from vy_nexus.foundation.kill_switch import StopRequest, StopWatcher
-from vy_nexus.foundation.pulse import Heartbeat, VerificationRunner
 from vy_nexus.foundation.safe_fs import SafeFileSystem
 from vy_nexus.foundation.safety import SafetyHandler, Severity
 from vy_nexus.foundation.state import StateStore, record_shutdown
-from vy_nexus.observability.stack import Observability
 from vy_nexus.reasoning.core import ReasoningCore
 from vy_nexus.reasoning.factory import build_reasoning_core
 from vy_nexus.reasoning.llm import LLMBackend
@@ -41,9 +39,12 @@ from vy_nexus.routing.cache import RoutingCache
 from vy_nexus.routing.gating import GatingEngine
 from vy_nexus.routing.selection import build_strategy
 from vy_nexus.routing.strategy import RoutingStrategy
-from vy_nexus.store import TaskPage, TaskRecord, TaskState, TaskStore, store_from_settings
-from vy_nexus.store.engine import redact
+from vy_nexus.store import TaskPage, TaskRecord, TaskState, TaskStore
 from vy_nexus.tasks import AggregatedResult, RoutingDecision, Task
+
+if TYPE_CHECKING:
+    from vy_nexus.foundation.pulse import Heartbeat
+    from vy_nexus.observability.stack import Observability
 
 
 class VyNexus:
@@ -93,8 +94,9 @@ class VyNexus:
             aggregation=settings.executor.aggregation,
             events=self.events,
         )
-        self.store: TaskStore = store or store_from_settings(settings, on_warning=self._store_warning)
-        self.store.on_cancel = self._cancel_requested_elsewhere
+        self._store: TaskStore | None = None
+        if store is not None:
+            self._adopt_store(store)
         self._store_open = False
         self.file_system = SafeFileSystem.from_settings(settings)
         self.safety = SafetyHandler.from_settings(settings, self.events)
@@ -110,8 +112,27 @@ class VyNexus:
             self.register_builtins()
         if load_plugins:
             self.load_experts()
-        self.observability = Observability(settings, self.events) if observe else None
+        self.observability: Observability | None = None
+        if observe:  # journal, metrics and Prometheus load only for a system that observes
+            from vy_nexus.observability.stack import Observability
+
+            self.observability = Observability(settings, self.events)
         self._started = False
+
+    @property
+    def store(self) -> TaskStore:
+        """The task store, built on first use: a system that only routes (``vy-nexus route``) never loads SQL."""
+        store = self._store
+        if store is None:
+            from vy_nexus.store import store_from_settings
+
+            store = store_from_settings(self.settings, on_warning=self._store_warning)
+            self._adopt_store(store)
+        return store
+
+    def _adopt_store(self, store: TaskStore) -> None:
+        store.on_cancel = self._cancel_requested_elsewhere
+        self._store = store
 
     def _build_executor(self) -> Executor:
         settings = self.settings
@@ -402,6 +423,8 @@ class VyNexus:
         self.inflight.cancel(task_id, "cancelled on request (from another process)")
 
     def status(self) -> dict[str, Any]:
+        from vy_nexus.store.engine import redact
+
         return {
             "home": str(self.settings.home),
             "config_file": str(self.settings.config_file),
@@ -439,6 +462,8 @@ class VyNexus:
 
     def heartbeat(self) -> Heartbeat:
         """The heartbeat over this home's sovereign state (``vy-nexus pulse``)."""
+        from vy_nexus.foundation.pulse import Heartbeat, VerificationRunner  # subprocess machinery: pulse only
+
         runner = VerificationRunner(self.settings.home, timeout=self.settings.heartbeat.verification_timeout_seconds)
         flush = self.observability.flush if self.observability is not None else None
         return Heartbeat(self.state, runner, events=self.events, before_verify=flush)

@@ -99,6 +99,8 @@ class RoutingDecision(BaseModel):
 class ExpertResult(BaseModel):
     """What one expert produced for one task (or the error that stopped it)."""
 
+    model_config = ConfigDict(defer_build=True)  # validators built on first use: `vy-nexus route` makes none
+
     task_id: str
     expert_id: str
     output: Any = None
@@ -118,6 +120,8 @@ class ExpertResult(BaseModel):
 
 class AggregatedResult(BaseModel):
     """The final answer for a task, with the experts that contributed and how it was combined."""
+
+    model_config = ConfigDict(defer_build=True)
 
     task_id: str
     output: Any

@@ -32,10 +32,14 @@ class NapExpert(BaseExpert):
         return ExpertOutput("rested", confidence=0.9)
 
 
+KEYWORD = {"VY_NEXUS_ROUTING__STRATEGY": "keyword"}
+"""These tests are about governance: keyword routing scores them without loading (and fitting) the sentence encoder."""
+
+
 def build(home: Path, config: dict[str, Any] | None = None, *experts: BaseExpert) -> VyNexus:
     if config:
         (home / "config.yaml").write_text(yaml.safe_dump(config))
-    system = VyNexus(load_settings(home, environ={}), register_builtins=False, load_plugins=False, observe=False)
+    system = VyNexus(load_settings(home, environ=KEYWORD), register_builtins=False, load_plugins=False, observe=False)
     system.register(make_expert("general", ("general",), output="general answer"))
     for expert in experts:
         system.register(expert)

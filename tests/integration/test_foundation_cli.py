@@ -164,8 +164,12 @@ def test_pulse_every_stops_on_the_stop_file(home: Path) -> None:
     (home / "config.yaml").write_text("safety:\n  stop_poll_seconds: 0.02\nheartbeat:\n  interval_minutes: 0.001\n")
     write_state(home, ["false"])
 
-    def request_stop() -> None:
-        time.sleep(0.3)
+    def request_stop() -> None:  # once the loop runs: a request older than the system's start is stale
+        deadline = time.monotonic() + 30
+        while json.loads((home / "sovereign_state.json").read_text())["meta"]["last_heartbeat"] is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        time.sleep(0.3)  # a few more beats
         StopRequest(home).write("enough")
 
     stopper = threading.Thread(target=request_stop)

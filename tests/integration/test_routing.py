@@ -160,7 +160,9 @@ def test_concurrent_semantic_routing_is_consistent(fitted_home: Path) -> None:
     assert len(seen) == 36 and all(expected[text] == route for text, route in seen)
 
 
-def test_fit_into_a_configured_json_routes_file_is_deterministic(tmp_path: Path) -> None:
+def test_fit_into_a_configured_json_routes_file_is_deterministic(tmp_path: Path, fitted_home: Path) -> None:
+    # The same utterances were embedded for fitted_home: start from its embedding cache instead of the encoder.
+    shutil.copytree(fitted_home / "cache" / "embeddings", tmp_path / "cache" / "embeddings")
     (tmp_path / "config.yaml").write_text(
         "routing:\n  semantic:\n    routes_file: routing/intents.json\n    builtin_routes: false\n"
     )

@@ -172,6 +172,7 @@ print("routing ok without torch")
 """
 
 
+@pytest.mark.slow  # imports every module in a fresh interpreter (~4 s); the slow suite is where torch is installed
 def test_routing_never_imports_torch(home: Path) -> None:
     """Every module but the two training ones imports, and semantic routing runs, with torch unimportable."""
     result = subprocess.run(

@@ -25,7 +25,7 @@ Status = Literal["pending", "approved", "denied", "consumed", "expired"]
 
 
 class Approval(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on first use, not by `vy-nexus route`
 
     id: str
     action: str
@@ -44,6 +44,8 @@ class Approval(BaseModel):
 
 
 class _File(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     approvals: list[Approval] = Field(default_factory=list)
 
 

@@ -39,7 +39,7 @@ def utc_now() -> datetime:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)  # built on first use
 
 
 class Job(_Model):

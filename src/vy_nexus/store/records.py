@@ -28,7 +28,7 @@ LIVE_STATES = frozenset({TaskState.QUEUED, TaskState.RUNNING})
 class TaskRecord(BaseModel):
     """One task as the store knows it. Times are seconds since the epoch (UTC)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)  # built on first use, not by `vy-nexus route`
 
     id: str
     state: TaskState
@@ -53,6 +53,8 @@ class TaskRecord(BaseModel):
 
 class TaskPage(BaseModel):
     """One page of ``list``: the records, and the cursor for the next page (``None`` on the last)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     items: list[TaskRecord]
     total: int

@@ -1,23 +1,15 @@
-"""The Typer application: global options and the command groups."""
+"""The Typer application: the global options; the commands load on first use (lazy_group.py, catalog.py)."""
 
 from __future__ import annotations
 
 import typer
 
-from vy_nexus.interfaces.cli import (
-    core_commands,
-    foundation_commands,
-    observability_commands,
-    routing_commands,
-    scaffold_commands,
-    server_commands,
-    tasks_commands,
-    worker_commands,
-)
-from vy_nexus.interfaces.cli.common import CliState
+from vy_nexus.interfaces.cli.cli_state import CliState
+from vy_nexus.interfaces.cli.lazy_group import LazyGroup
 
 app = typer.Typer(
     name="vy-nexus",
+    cls=LazyGroup,
     help="MOIE-OS: route tasks to the right AI experts, run them, observe everything. Local-first.",
     no_args_is_help=True,
     add_completion=False,
@@ -50,16 +42,6 @@ def root(
     ),
 ) -> None:
     ctx.obj = CliState(home=home, server=server)
-
-
-core_commands.register(app)
-observability_commands.register(app)
-scaffold_commands.register(app)
-routing_commands.register(app)
-foundation_commands.register(app)
-tasks_commands.register(app)
-server_commands.register(app)
-worker_commands.register(app)
 
 
 def main() -> None:

@@ -10,20 +10,15 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from vy_nexus.admin import change_config
-from vy_nexus.config import get_key
 from vy_nexus.errors import TaskError, failure_error
 from vy_nexus.execution.aggregation import AGGREGATORS
 from vy_nexus.execution.governance import RoutingPreview
-from vy_nexus.interfaces.cli import remote
 from vy_nexus.interfaces.cli.common import console, err_console, handle_errors, print_json, state
-from vy_nexus.interfaces.cli.confirm import cli_approval
-from vy_nexus.interfaces.cli.render import render_output
-from vy_nexus.interfaces.cli.token_stream import RoutingPrinter, TokenPrinter, backends_used, truncation_notes
-from vy_nexus.observability.signals import publish_config_changed
 from vy_nexus.payloads import build_task, parse_payload, read_limited, read_payload
-from vy_nexus.reasoning.streaming import stream_tokens_to
 from vy_nexus.tasks import AggregatedResult, RoutingDecision, Task
+
+# Imported inside the commands that use them, so that `route` does not load them: the result rendering and token
+# streaming of `run`, the config writer (ruamel.yaml) and approvals of `configure`, the client side of --server.
 
 
 def task_from_options(text: str, task_type: str, input_path: str | None, experts: list[str] | None) -> Task:
@@ -90,6 +85,9 @@ def render_result(
     result: AggregatedResult, streamed: list[str] | None = None, shown: RoutingDecision | None = None
 ) -> None:
     """``shown``: the decision already printed while the task ran; printed again only when governance changed it."""
+    from vy_nexus.interfaces.cli.render import render_output
+    from vy_nexus.interfaces.cli.token_stream import backends_used, truncation_notes
+
     if result.decision is not None and (shown is None or shown.expert_ids != result.decision.expert_ids):
         console.print(render_decision(result.decision))
     for item in result.results:
@@ -141,6 +139,8 @@ def register(app: typer.Typer) -> None:
         task = task_from_options(text, task_type, input_path, expert)
         client = state(ctx).client()
         if client is not None:
+            from vy_nexus.interfaces.cli import remote
+
             with client:
                 body = remote.task_body(text, task_type, task.input, expert, experts, aggregation)
                 result, streamed = remote.run(client, body, stream=not as_json)
@@ -149,6 +149,9 @@ def register(app: typer.Typer) -> None:
             else:
                 render_result(result, streamed)
             raise typer.Exit(0 if result.ok else failure_error(result.failure_kind).exit_code)
+        from vy_nexus.interfaces.cli.token_stream import RoutingPrinter, TokenPrinter
+        from vy_nexus.reasoning.streaming import stream_tokens_to
+
         with state(ctx).system() as system:
             if as_json:
                 result = system.run(task, top_k=experts, aggregation=aggregation)
@@ -186,10 +189,12 @@ def register(app: typer.Typer) -> None:
         task = build_task(text, task_type=task_type)
         client = state(ctx).client()
         if client is not None:
+            from vy_nexus.interfaces.cli import remote
+
             with client:
                 preview = remote.preview(client.route({"description": text, "type": task_type, "top_k": experts}))
-        else:
-            preview = state(ctx).system().preview(task, top_k=experts)
+        else:  # a preview records nothing: no journal, metrics or task store to load
+            preview = state(ctx).system(observe=False).preview(task, top_k=experts)
         if as_json:
             print_json(preview.as_dict())
         else:
@@ -279,6 +284,11 @@ def register(app: typer.Typer) -> None:
 
         Example: vy-nexus configure routing.cache.ttl_seconds 600 --yes
         """
+        from vy_nexus.admin import change_config
+        from vy_nexus.config import get_key
+        from vy_nexus.interfaces.cli.confirm import cli_approval
+        from vy_nexus.observability.signals import publish_config_changed
+
         cli_state = state(ctx)
         if value is None:
             current = get_key(cli_state.settings(), key)

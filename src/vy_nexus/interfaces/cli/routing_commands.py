@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from vy_nexus.interfaces.cli import training_commands
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
 
 routes_app = typer.Typer(
@@ -289,9 +290,9 @@ def cache_clear_command(ctx: typer.Context) -> None:
     console.print(f"removed {removed} embedding cache file(s); routing caches of running processes clear on restart")
 
 
-def register(app: typer.Typer) -> None:
-    from vy_nexus.interfaces.cli import training_commands
+training_commands.register(routes_app)
 
-    training_commands.register(routes_app)
+
+def register(app: typer.Typer) -> None:
     app.add_typer(routes_app, name="routes")
     app.add_typer(cache_app, name="cache")

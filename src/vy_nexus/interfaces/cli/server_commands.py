@@ -18,14 +18,13 @@ class QueryTarget(StrEnum):
     METRICS = "metrics"
 
 
-keys_app = typer.Typer(help="API keys for the server: create (shown once), list, revoke.", no_args_is_help=True)
-
-
 def _when(timestamp: float | None) -> str:
     return "" if timestamp is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(timestamp))
 
 
 def register(app: typer.Typer) -> None:
+    keys_app = typer.Typer(help="API keys for the server: create (shown once), list, revoke.", no_args_is_help=True)
+
     @app.command()
     @handle_errors
     def serve(
@@ -69,7 +68,7 @@ def register(app: typer.Typer) -> None:
 
         cli_state = state(ctx)
         history = cli_state.settings().cache_dir / "shell_history"
-        Shell(typer.main.get_command(app), cli_state.global_args(), history_file=history).run()
+        Shell(ctx.find_root().command, cli_state.global_args(), history_file=history).run()
 
     @app.command()
     @handle_errors
@@ -84,7 +83,7 @@ def register(app: typer.Typer) -> None:
         """
         commands = {"tasks": ["tasks", "list"], "experts": ["experts"], "metrics": ["metrics", "report"]}
         args = [*state(ctx).global_args(), *commands[what.value], *(["--json"] if as_json else [])]
-        typer.main.get_command(app).main(args, prog_name="vy-nexus", standalone_mode=False)
+        ctx.find_root().command.main(args, prog_name="vy-nexus", standalone_mode=False)
 
     @keys_app.command("create")
     @handle_errors

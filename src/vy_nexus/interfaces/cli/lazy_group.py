@@ -1,0 +1,62 @@
+"""The root command group: it knows its commands from catalog.py and imports a command's module only when that
+command runs (or its own ``--help`` is asked for).
+
+``vy-nexus --version`` and ``vy-nexus --help`` therefore import no command module at all, and ``vy-nexus route``
+imports core_commands only. Each module keeps its ``register(app)``; the group calls it on a Typer app of its own
+the first time it needs one of that module's commands.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from typing import TYPE_CHECKING, Any
+
+import typer
+from typer.core import TyperGroup
+
+from vy_nexus.interfaces.cli.catalog import BY_NAME, COMMANDS
+
+if TYPE_CHECKING:
+    from collections.abc import MutableMapping
+
+    from typer._click import Command, Context, HelpFormatter
+
+
+def module_commands(module: str) -> MutableMapping[str, Command]:
+    """The click commands ``module.register`` defines, by name."""
+    holder = typer.Typer()
+    importlib.import_module(module).register(holder)
+    return typer.main.get_group(holder).commands
+
+
+class LazyGroup(TyperGroup):
+    """A TyperGroup whose commands are listed from the catalog and loaded module by module on first use."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self._loaded: dict[str, MutableMapping[str, Command]] = {}
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return list(BY_NAME)
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        entry = BY_NAME.get(cmd_name)
+        if entry is None:
+            return None
+        if entry.module not in self._loaded:
+            self._loaded[entry.module] = module_commands(entry.module)
+        return self._loaded[entry.module].get(cmd_name)
+
+    def resolve_command(self, ctx: Context, args: list[str]) -> tuple[str | None, Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and not ctx.resilient_parsing and self.get_command(ctx, name) is None:
+            matches = difflib.get_close_matches(name, self.list_commands(ctx))
+            hint = f" Did you mean {', '.join(repr(match) for match in matches)}?" if matches else ""
+            ctx.fail(f"No such command {name!r}.{hint}")
+        return super().resolve_command(ctx, args)
+
+    def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
+        from vy_nexus.interfaces.cli.help_page import print_group_help
+
+        print_group_help(self, ctx, [(entry.name, entry.help) for entry in COMMANDS])

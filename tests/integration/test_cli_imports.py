@@ -1,0 +1,62 @@
+"""What a fresh `vy-nexus` process imports: the cold-start budget (benchmarks/cli_startup.py measures the time) holds
+only while `--version` and `--help` import no command module and no pydantic, and a keyword `route` imports none of
+the task store, the service, the HTTP clients, the LLM or the sentence encoder."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from vy_nexus.interfaces.cli.catalog import COMMANDS
+
+RUN_CLI = """
+import sys
+out = sys.argv.pop(1)
+from vy_nexus.interfaces.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+with open(out, "w", encoding="utf-8") as listing:
+    listing.write("\\n".join(sorted(sys.modules)))
+"""
+
+COMMAND_MODULES = {entry.module for entry in COMMANDS}
+
+
+def modules_after(tmp_path: Path, *args: str) -> set[str]:
+    listing = tmp_path / "modules.txt"
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_CLI, str(listing), *args], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert listing.exists(), done.stderr
+    return set(listing.read_text(encoding="utf-8").splitlines())
+
+
+def test_version_and_help_load_no_command_module_and_no_pydantic(tmp_path: Path) -> None:
+    for args in (["--version"], ["--help"]):
+        loaded = modules_after(tmp_path, *args)
+        assert not loaded & COMMAND_MODULES, args
+        assert not {"pydantic", "vy_nexus.config", "vy_nexus.system", "rich.console", "importlib.metadata"} & loaded
+
+
+def test_a_keyword_route_loads_only_what_routing_needs(tmp_path: Path) -> None:
+    loaded = modules_after(tmp_path, "route", "fix the bug in this python function")  # keyword: the test default
+    assert "vy_nexus.interfaces.cli.core_commands" in loaded and "vy_nexus.routing.keyword" in loaded
+    assert not loaded & (COMMAND_MODULES - {"vy_nexus.interfaces.cli.core_commands"})
+    heavy = {
+        "sqlalchemy",
+        "fastapi",
+        "uvicorn",
+        "httpx",
+        "numpy",
+        "onnxruntime",
+        "tokenizers",
+        "llama_cpp",
+        "celery",
+        "prometheus_client",
+        "ruamel",
+        "filelock",
+    }
+    assert not {name.split(".")[0] for name in loaded} & heavy
