@@ -1,15 +1,20 @@
 """Route training benchmark: CLINC150 before and after fine-tuning the encoder (`vy-nexus routes train`).
 
-Run:  nice .venv/bin/python benchmarks/routes_train.py [--clinc DIR] [--epochs 2] [--work DIR]
-      (needs the train extra: `make setup-train`; about 10 minutes per epoch-pair on 2 idle cores, longer when shared)
+Run:  .venv/bin/python benchmarks/routes_train.py [--clinc DIR] [--epochs 2] [--threads 1] [--work DIR]
+      (needs the train extra: `make setup-train`; 2 epochs take 7-20 minutes on 2 cores, more when shared: pass
+      --threads 1 on busy cores. A run's checkpoints are kept under --work until it finishes, so an interrupted
+      or separately trained run with the same data and options resumes there.)
 
 Prints, all measured in this one run:
 1. before: the packaged int8 MiniLM with a fitted head (what `routes fit` gives): 150-intent in-scope accuracy
    (rejected in-scope queries count as wrong), closed-set accuracy and out-of-scope recall on CLINC150 val;
 2. the fine-tuning itself: minutes per epoch, the best epoch (chosen on 10% of each intent held out of train, so val
    stays unseen), the int8-vs-fp32 cosine on held-out sentences and whether int8 passed the floor;
-3. after: the same metrics with the trained encoder, int8 and fp32 (each with its own refitted head), and
-   per-query latency (p50/p95, one query at a time, embedding included), with the ratios to before and int8/fp32;
+3. after: the same metrics with the trained encoder, int8 and fp32, each with the route model `routes train`
+   fits (the trained head or a refit, whichever is more accurate on the held-out train utterances the encoder
+   never saw, calibrated there), and per-query latency (p50/p95, one query at a time, embedding included), with
+   the ratios to before and int8/fp32; for comparison, the previous refit (logistic regression calibrated on train
+   utterances the encoder trained on);
 4. the trained int8 encoder at a few out-of-scope cuts (`--max-in-scope-loss`): the accuracy/recall trade-off.
 
 Data: CLINC150 from ../shared/data/clinc150 (train, val, oos_train, oos_val; CC BY 3.0, Clinc, Inc. and Larson et

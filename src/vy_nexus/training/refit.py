@@ -11,8 +11,9 @@ or ``--val``), and two heads compete on them:
 - ``refit``: a logistic-regression head fitted on the route utterances (the held-out sentences left out while it
   is judged and calibrated, then refitted on all of them), as ``routes fit`` does.
 
-The more accurate one on the held-out sentences is kept (the refit on a tie), with the temperature and the cut
-fitted on its held-out logits.
+The refit is kept unless the trained head is ahead on the held-out sentences by more than ``TRAINED_HEAD_MARGIN``
+(on CLINC150 the trained head was 0.07 points ahead on held-out train utterances and 0.33 points behind on the
+validation set), with the temperature and the cut fitted on the kept head's held-out logits.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from vy_nexus.routing.calibration import fit_rejection_threshold, fit_temperatur
 from vy_nexus.routing.classifier import CentroidClassifier, LogisticHead, Matrix
 from vy_nexus.routing.route_model import RouteModel, fit_route_model, utterance_matrix
 from vy_nexus.routing.routes import LabeledExample, Route, routes_fingerprint
+
+TRAINED_HEAD_MARGIN = 0.005
+"""Held-out accuracy by which the trained head must beat the refit to be kept (half a point)."""
 
 
 def trained_rows(
@@ -78,7 +82,7 @@ def refit_trained_routes(
     for name, (weights, bias) in candidates.items():
         held_logits[name] = LogisticHead(weights, bias).logits(held_vectors)
         accuracy[name] = float((held_logits[name].argmax(axis=1) == held_labels).mean())
-    chosen = "trained" if accuracy.get("trained", -1.0) > accuracy["refit"] else "refit"
+    chosen = "trained" if accuracy.get("trained", -1.0) > accuracy["refit"] + TRAINED_HEAD_MARGIN else "refit"
     logits = held_logits[chosen]
     temperature = fit_temperature(logits, held_labels)
     threshold = fit_rejection_threshold(logits.max(axis=1), logits.argmax(axis=1) == held_labels, max_in_scope_loss)
