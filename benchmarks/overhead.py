@@ -25,7 +25,7 @@ from typing import Any
 from common import NoOpExpert
 
 from vy_nexus.config import load_settings
-from vy_nexus.store import TaskPage, TaskRecord, TaskState
+from vy_nexus.store import TaskPage, TaskRecord
 from vy_nexus.system import VyNexus
 from vy_nexus.tasks import Task
 
@@ -39,8 +39,7 @@ class ForgetfulStore:
         return []
 
     def close(self) -> None: ...
-    def accept(self, task: Task) -> TaskRecord:
-        return TaskRecord(id=task.id, state=TaskState.QUEUED, description=task.description, created_at=0.0)
+    def accept(self, task: Task) -> None: ...
 
     def routed(self, *_args: Any, **_kwargs: Any) -> None: ...
     def started(self, task_id: str) -> None: ...

@@ -12,7 +12,11 @@ Prints, all measured in this one run:
    rate (tasks no expert was confident about, handed to the fallback expert) and uncached routing latency p50/p99,
    as wall-clock time and as the process's CPU time (which other jobs loading the cores do not inflate);
 4. semantic routing latency p50/p99 per query (embedding included), one query at a time;
-5. CLINC150 val accuracy for 150 intents and for 10 domains, with out-of-scope recall and ECE — when the data is
+5. the encoder's session choices compared in this run, interleaved in blocks of 20 prompts (each block routed by
+   every variant in turn, the order rotating) so that other jobs' load falls on all alike: default hybrid routing
+   with float32 products (``routing.semantic.int8_matmul: false``, the behaviour before) and with integer
+   products, with 1 and 2 onnxruntime threads — top-1 per split and uncached latency p50/p99, wall and CPU;
+6. CLINC150 val accuracy for 150 intents and for 10 domains, with out-of-scope recall and ECE — when the data is
    present (default ../shared/data/clinc150); otherwise it says so and skips that part.
 """
 
@@ -35,7 +39,7 @@ from vy_nexus.config import load_settings
 from vy_nexus.execution.governance import RoutingPreview
 from vy_nexus.experts.builtin import BUILTIN_EXPERTS
 from vy_nexus.experts.registry import ExpertRegistry
-from vy_nexus.reasoning.embeddings import OnnxSentenceEncoder, default_model_path, default_tokenizer_path
+from vy_nexus.reasoning.embeddings import OnnxSentenceEncoder
 from vy_nexus.routing.cache import RoutingCache
 from vy_nexus.routing.decision_eval import AcceptExample, evaluate_decisions
 from vy_nexus.routing.embedding_cache import CachedEncoder
@@ -140,6 +144,62 @@ def strategy_accuracy(system: VyNexus, strategies: dict[str, RoutingStrategy], r
             )
 
 
+ENCODER_VARIANTS: dict[str, dict[str, str]] = {
+    "float32 products, onnxruntime's threads": {"VY_NEXUS_ROUTING__SEMANTIC__INT8_MATMUL": "false", "threads": ""},
+    "float32 products, 1 thread": {"VY_NEXUS_ROUTING__SEMANTIC__INT8_MATMUL": "false"},
+    "int8 products, 1 thread (default)": {},
+    "int8 products, 2 threads": {"VY_NEXUS_ROUTING__SEMANTIC__THREADS": "2"},
+}
+"""Environment overrides per variant; ``threads: ""`` leaves onnxruntime's own choice (one thread per core)."""
+
+
+VARIANT_BLOCK = 20
+"""Prompts each variant routes in a row: its weights stay in the CPU caches, as in a process with one encoder
+(switching model on every prompt measured every variant 3x slower than part 3), while blocks alternate often enough
+that other jobs' load falls on all variants alike."""
+
+
+def encoder_variants(root: Path, rows: list[dict[str, Any]]) -> None:
+    """Default hybrid routing under each ``ENCODER_VARIANTS`` entry, interleaved in blocks of ``VARIANT_BLOCK``."""
+    systems: dict[str, VyNexus] = {}
+    for index, (name, overrides) in enumerate(ENCODER_VARIANTS.items()):
+        environ = {k: v for k, v in overrides.items() if k.startswith("VY_NEXUS_")}
+        system = VyNexus(load_settings(root / f"variant-{index}", environ=environ), observe=False, load_plugins=False)
+        semantic = system.gating.strategy.semantic  # type: ignore[attr-defined]
+        if overrides.get("threads") == "":
+            semantic.encoder.encoder.encoder.threads = None  # CachedEncoder > PastedTextEncoder > the ONNX encoder
+        started = time.perf_counter()
+        system.preview(Task(description="warm up"))  # loads the encoder (and refits the route model when needed)
+        print(f"  {name}: ready in {time.perf_counter() - started:.1f} s; route model {semantic.model_note}")
+        systems[name] = system
+    names = list(systems)
+    wall: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
+    right: dict[str, dict[str, int]] = {n: dict.fromkeys(SPLITS, 0) for n in names}
+    blocks = [rows[i : i + VARIANT_BLOCK] for i in range(0, len(rows), VARIANT_BLOCK)]
+    for b, block in enumerate(blocks):
+        for name in names[b % len(names) :] + names[: b % len(names)]:
+            for row in block:
+                task = Task(description=row["text"])
+                started, started_cpu = time.perf_counter(), time.process_time()
+                preview = systems[name].preview(task)
+                wall[name].append((time.perf_counter() - started) * 1e3)
+                cpu[name].append((time.process_time() - started_cpu) * 1e3)
+                right[name][row["split"]] += preview.routed.expert_ids[0] in row["accept"]
+    sizes = {split: sum(r["split"] == split for r in rows) for split in SPLITS}
+    print(f"  {'variant':<40}{'dev top-1':>10}{'held-out':>10}  wall p50 / p99 ms  cpu p50 / p99 ms")
+    for name in names:
+        w, c = percentiles(wall[name]), percentiles(cpu[name])
+        dev, held = (right[name][s] / sizes[s] * 100 for s in SPLITS)
+        print(
+            f"  {name:<40}{dev:9.1f}%{held:9.1f}%  {w['p50']:8.2f} / {w['p99']:6.2f}  {c['p50']:7.2f} / {c['p99']:6.2f}"
+        )
+    base, best = names[1], names[2]
+    wall_x = percentiles(wall[base])["p50"] / percentiles(wall[best])["p50"]
+    cpu_x = percentiles(cpu[base])["p50"] / percentiles(cpu[best])["p50"]
+    print(f"  int8 vs float32 products (1 thread): p50 wall x{wall_x:.2f}, cpu x{cpu_x:.2f} faster")
+
+
 def clinc(directory: Path, encoder: CachedEncoder) -> None:
     if not (directory / "train.jsonl").is_file():
         print(f"  CLINC150 not found at {directory}: skipped (pass --clinc DIR; the data lives in ../shared/data)")
@@ -187,8 +247,8 @@ def main() -> int:
     args = parser.parse_args()
     cache_dir = args.cache_dir or Path(tempfile.mkdtemp(prefix="vy-routing-bench-"))
     registry = registry_with_builtins()
-    encoder = CachedEncoder(OnnxSentenceEncoder(default_model_path(), default_tokenizer_path()), cache_dir)
     settings = load_settings(cache_dir / "home", environ={})
+    encoder = CachedEncoder(OnnxSentenceEncoder.from_settings(settings), cache_dir)
     system = VyNexus(settings, observe=False, load_plugins=False)
     semantic = SemanticStrategy.from_settings(system.registry, settings)
     semantic.router().encoder.encode(["warm up"])  # load the model outside the measurements
@@ -236,7 +296,10 @@ def main() -> int:
     for label, stats in (("wall", percentiles(samples)), ("cpu ", percentiles(cpu_samples))):
         print(f"  {label} p50 {stats['p50']:.2f} ms  p95 {stats['p95']:.2f} ms  p99 {stats['p99']:.2f} ms")
 
-    print("5. CLINC150 validation (routes from train.jsonl, out-of-scope from oos_val.jsonl)")
+    print("5. encoder session choices, default hybrid routing, interleaved in blocks of prompts (uncached, in-process)")
+    encoder_variants(cache_dir, rows)
+
+    print("6. CLINC150 validation (routes from train.jsonl, out-of-scope from oos_val.jsonl)")
     clinc(args.clinc, encoder)
     return 0
 

@@ -96,6 +96,10 @@ class SemanticSettings(_Section):
     tokenizer_path: str | None = Field(default=None, description="tokenizer.json; default: packaged MiniLM")
     routes_file: str | None = Field(default=None, description="YAML/JSON routes, relative to home")
     max_length: int = Field(default=128, ge=8, le=512)
+    threads: int = Field(default=1, ge=1, le=64, description="onnxruntime intra-op threads per encoder session")
+    int8_matmul: bool = Field(
+        default=True, description="run an int8-weight encoder's products on integers (about 2x faster per query)"
+    )
     builtin_routes: bool = Field(default=True, description="add the packaged utterances of the built-in experts")
 
 

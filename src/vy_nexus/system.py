@@ -334,8 +334,7 @@ class VyNexus:
         )
         try:
             decision = await self.gating.aroute(task, top_k=top_k)
-            self.store.routed(task.id, decision)
-            ruling = self.governance.check_task(task, decision)
+            ruling = self.governance.check_task(task, decision)  # never raises
             assert ruling.decision is not None
             self.store.routed(task.id, ruling.decision, ruling.as_dict())  # a refusal too: the task's "why" shows it
             self.governance.refuse_unless_proceeds(task, ruling)
@@ -360,8 +359,10 @@ class VyNexus:
             self.store.finished(task.id, TaskState.FAILED, error=f"internal error: {exc!r}")
             self.safety.report(f"internal error in the task flow: {exc!r}", Severity.CRITICAL, task_id=task.id)
             raise
-        state = TaskState.SUCCEEDED if result.ok else TaskState.FAILED
-        self.store.finished(task.id, state, result=result, error=None if result.ok else "every chosen expert failed")
+        if result.ok:
+            self.store.finished(task.id, TaskState.SUCCEEDED, result=result)
+        else:
+            self.store.finished(task.id, TaskState.FAILED, result=result, error="every chosen expert failed")
         return result
 
     def run(self, task: Task, **kwargs: Any) -> AggregatedResult:

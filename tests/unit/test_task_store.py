@@ -66,9 +66,9 @@ def result_for(task: Task, expert: str, output: object = "done") -> AggregatedRe
 
 def test_a_task_moves_through_its_states_and_keeps_its_history(store: SqlTaskStore, clock: Clock) -> None:
     task = Task(description="sum the units", type="data", input={"rows": [1, 2]})
-    record = store.accept(task)
+    store.accept(task)
+    record = store.get(task.id)  # a read sees the buffered write
     assert record.state is TaskState.QUEUED and record.owner == store.owner_id
-    assert store.get(task.id).state is TaskState.QUEUED  # a read sees the buffered write
     store.routed(task.id, decision_for(task, "data-analysis"), {"verdict": "allowed", "policy": "all", "reason": "ok"})
     clock.now += 1
     store.started(task.id)

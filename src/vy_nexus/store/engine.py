@@ -18,6 +18,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
 
 from vy_nexus.errors import StoreError
+from vy_nexus.foundation.atomic import move_database_aside
 from vy_nexus.store.schema import SCHEMA_VERSION, metadata, schema_info
 
 Warn = Callable[[str], None]
@@ -73,17 +74,6 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def _move_aside(path: Path, warn: Warn) -> None:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    aside = path.with_name(f"{path.name}.damaged-{stamp}")
-    path.replace(aside)
-    for suffix in ("-wal", "-shm"):
-        side = path.with_name(path.name + suffix)
-        if side.exists():
-            side.replace(aside.with_name(aside.name + suffix))
-    warn(f"the task store {path} was damaged; moved it to {aside.name} and started a new one")
-
-
 def _create_schema(engine: sa.Engine) -> None:
     """Create what is missing. Processes starting together race to create the tables; the loser sees "already
     exists" (or a duplicate key in PostgreSQL's catalog) and simply looks again."""
@@ -129,7 +119,8 @@ def open_database(url: str, warn: Warn) -> sa.Engine:
         damaged = "not a database" in str(exc) or "malformed" in str(exc)
         if path is None or not damaged:
             raise StoreError(f"cannot open the task store at {redact(url)}: {exc.orig}") from exc
-        _move_aside(path, warn)
+        aside = move_database_aside(path)
+        warn(f"the task store {path} was damaged; moved it to {aside.name} and started a new one")
         engine = create_engine(url)
         _create_schema(engine)
     return engine

@@ -102,6 +102,7 @@ def summarise_input(value: Any, max_bytes: int) -> str:
 
 
 _RESULTS = TypeAdapter(list[ExpertResult])
+_QUEUED, _RUNNING = TaskState.QUEUED.value, TaskState.RUNNING.value
 TASK_COLUMNS = [column.name for column in tasks.columns]
 
 
@@ -184,26 +185,15 @@ class SqlTaskStore:
 
     # -- writes (hot path: memory only) ----------------------------------------------------------------------------
 
-    def accept(self, task: Task) -> TaskRecord:
-        now = self._clock()
+    def accept(self, task: Task) -> None:
         self._live.add(task.id)
-        row: Row = {"id": task.id, "state": TaskState.QUEUED.value, "created_at": now, "_task": task}
-        self._pending.insert(task.id, row)
-        return TaskRecord(
-            id=task.id,
-            state=TaskState.QUEUED,
-            description=task.description,
-            type=task.type,
-            priority=task.priority.value,
-            owner=self.owner_id,
-            created_at=now,
-        )
+        self._pending.insert(task.id, {"id": task.id, "state": _QUEUED, "created_at": self._clock(), "_task": task})
 
     def routed(self, task_id: str, decision: RoutingDecision, ruling: dict[str, Any] | None = None) -> None:
         self._pending.update(task_id, {"_decision": decision, "ruling": ruling})
 
     def started(self, task_id: str) -> None:
-        self._pending.update(task_id, {"state": TaskState.RUNNING.value, "started_at": self._clock()})
+        self._pending.update(task_id, {"state": _RUNNING, "started_at": self._clock()})
 
     def finished(
         self,

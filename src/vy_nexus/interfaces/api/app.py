@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from vy_nexus import __version__
 from vy_nexus.config import Settings
 from vy_nexus.interfaces.api.body_limit import BodyLimit
+from vy_nexus.interfaces.api.deps import document_api_keys
 from vy_nexus.interfaces.api.errors import install_error_handlers
 from vy_nexus.interfaces.api.feeds import TaskFeeds
 from vy_nexus.interfaces.api.keys import KeyStore, keys_file
@@ -94,7 +95,9 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(system.public)
-    for router in (system.router, tasks.router, experts.router, approvals.router, openai.router):
+    keyed = (system.router, tasks.router, experts.router, approvals.router, openai.router)
+    document_api_keys(app, keyed)
+    for router in keyed:
         app.include_router(router)
     dashboard.install(app)
     if api.cors_origins:

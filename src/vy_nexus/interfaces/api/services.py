@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from vy_nexus.errors import VyNexusError
@@ -37,7 +38,12 @@ class ApiServices:
     request_exit: Callable[[], None] = lambda: None
     """Asks the server to stop serving (set by ``server.serve``); called once a shutdown is under way."""
     started_at: float = field(default_factory=time.time)
+    uploads_dir: Path = field(init=False)
+    """Where uploaded payloads too large to keep in memory are spooled (computed once, not per request)."""
     jobs: dict[str, asyncio.Task[AggregatedResult]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.uploads_dir = self.system.settings.cache_dir / "uploads"
 
     async def submit(self, task: Task, *, top_k: int | None, aggregation: str | None) -> None:
         """Commit ``task`` to the store and run it in the background, its events and tokens going to its feed."""

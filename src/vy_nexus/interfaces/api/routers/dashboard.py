@@ -241,7 +241,7 @@ async def run(
             experts=[expert] if expert else None,
             top_k=int(top_k) if top_k.strip() else None,
         )
-        task = body.to_task(shared.system.settings.cache_dir / "uploads", body.experts)
+        task = body.to_task(shared.uploads_dir, body.experts)
         await shared.submit(task, top_k=body.top_k, aggregation=None)
     except (ValidationError, ValueError, VyNexusError) as exc:
         page = _page(request, "run.html", key, experts=_experts(shared), error=_problem(exc), form=form)

@@ -25,8 +25,7 @@ POLL_SECONDS = 0.25
 async def submit(shared: Services, body: TaskSubmission, response: Response) -> TaskAccepted:
     """Accept a task: it is committed to the task store before this answers; routing and the experts run after.
     Follow it with ``GET /api/tasks/{id}/events`` or poll ``GET /api/tasks/{id}``."""
-    system = shared.system
-    task = body.to_task(system.settings.cache_dir / "uploads", body.experts)
+    task = body.to_task(shared.uploads_dir, body.experts)
     await shared.submit(task, top_k=body.top_k, aggregation=body.aggregation)
     location = f"/api/tasks/{task.id}"
     response.headers["Location"] = location
