@@ -1,15 +1,20 @@
 """Route training benchmark: CLINC150 before and after fine-tuning the encoder (`vy-nexus routes train`).
 
-Run:  nice .venv/bin/python benchmarks/routes_train.py [--clinc DIR] [--epochs 2] [--work DIR]
-      (needs the train extra: `make setup-train`; about 10 minutes per epoch-pair on 2 idle cores, longer when shared)
+Run:  .venv/bin/python benchmarks/routes_train.py [--clinc DIR] [--epochs 2] [--threads 1] [--work DIR]
+      (needs the train extra: `make setup-train`; 2 epochs take 7-20 minutes on 2 cores, more when shared: pass
+      --threads 1 on busy cores. A run's checkpoints are kept under --work until it finishes, so an interrupted
+      or separately trained run with the same data and options resumes there.)
 
 Prints, all measured in this one run:
 1. before: the packaged int8 MiniLM with a fitted head (what `routes fit` gives): 150-intent in-scope accuracy
    (rejected in-scope queries count as wrong), closed-set accuracy and out-of-scope recall on CLINC150 val;
 2. the fine-tuning itself: minutes per epoch, the best epoch (chosen on 10% of each intent held out of train, so val
    stays unseen), the int8-vs-fp32 cosine on held-out sentences and whether int8 passed the floor;
-3. after: the same metrics with the trained encoder, int8 and fp32 (each with its own refitted head), and
-   per-query latency (p50/p95, one query at a time, embedding included), with the ratios to before and int8/fp32;
+3. after: the same metrics with the trained encoder, int8 and fp32, each with the route model `routes train`
+   fits (the trained head or a refit, whichever is more accurate on the held-out train utterances the encoder
+   never saw, calibrated there), and per-query latency (p50/p95, one query at a time, embedding included), with
+   the ratios to before and int8/fp32; for comparison, the previous refit (logistic regression calibrated on train
+   utterances the encoder trained on);
 4. the trained int8 encoder at a few out-of-scope cuts (`--max-in-scope-loss`): the accuracy/recall trade-off.
 
 Data: CLINC150 from ../shared/data/clinc150 (train, val, oos_train, oos_val; CC BY 3.0, Clinc, Inc. and Larson et
@@ -30,12 +35,13 @@ from vy_nexus.experts.registry import ExpertRegistry
 from vy_nexus.reasoning.embeddings import OnnxSentenceEncoder, default_model_path, default_tokenizer_path
 from vy_nexus.routing.embedding_cache import CachedEncoder
 from vy_nexus.routing.evaluate import EvaluationReport, evaluate
-from vy_nexus.routing.route_model import fit_route_model
+from vy_nexus.routing.route_model import RouteModel, fit_route_model
 from vy_nexus.routing.routes import LabeledExample, Route, read_labeled, routes_from_labeled
 from vy_nexus.routing.semantic import SemanticRouter
 from vy_nexus.training.data import TrainOptions
 from vy_nexus.training.pipeline import train_routes
 from vy_nexus.training.progress import QuietProgress
+from vy_nexus.training.refit import refit_trained_routes
 
 DEFAULT_CLINC = Path(__file__).resolve().parents[2] / "shared" / "data" / "clinc150"
 LATENCY_SAMPLE = 300
@@ -63,9 +69,8 @@ class PrintedProgress(QuietProgress):
 
 
 def measure(
-    name: str, routes: list[Route], encoder: CachedEncoder, oos: list[str], val: list[LabeledExample], loss: float
+    name: str, routes: list[Route], encoder: CachedEncoder, model: RouteModel, val: list[LabeledExample]
 ) -> EvaluationReport:
-    model = fit_route_model(routes, encoder, oos_texts=oos, max_in_scope_loss=loss)
     report = evaluate(SemanticRouter(routes, encoder, model), val, latency_sample=LATENCY_SAMPLE)
     latency = report.latency_ms
     print(
@@ -80,6 +85,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clinc", type=Path, default=DEFAULT_CLINC, help="CLINC150 directory")
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 on busy shared cores)")
     parser.add_argument("--work", type=Path, default=None, help="home to train in (default: a temporary one)")
     args = parser.parse_args()
     if not (args.clinc / "train.jsonl").is_file():
@@ -97,7 +103,7 @@ def main() -> int:
 
     print("1. before: packaged int8 MiniLM (frozen) + fitted head")
     base = CachedEncoder(OnnxSentenceEncoder(default_model_path(), default_tokenizer_path()), cache)
-    before = measure("frozen int8", routes, base, oos, val, 0.01)
+    before = measure("frozen int8", routes, base, fit_route_model(routes, base, oos_texts=oos), val)
 
     print(f"2. fine-tuning all-MiniLM-L6-v2 for {args.epochs} epoch(s) on CPU")
     settings = load_settings(work, environ={})
@@ -107,7 +113,7 @@ def main() -> int:
         ExpertRegistry(),
         train,
         oos_examples=oos_train,
-        options=TrainOptions(epochs=args.epochs),
+        options=TrainOptions(epochs=args.epochs, threads=args.threads),
         keep_fp32=True,
         progress=PrintedProgress(),
     )
@@ -122,7 +128,14 @@ def main() -> int:
         f" min {check['min_cosine']:.4f} (floor {check['floor']}: {'accepted' if check['accepted'] else 'refused'})"
     )
 
-    print("3. after: trained encoder, head refitted on its embeddings")
+    print("3. after: trained encoder; route model as `routes train` fits it (trained head or refit, calibrated on")
+    print("   the held-out train utterances the encoder never saw)")
+
+    def fitted(encoder: CachedEncoder, loss: float = 0.01) -> RouteModel:
+        return refit_trained_routes(
+            routes, encoder, outcome.held_out, head=outcome.head, oos_texts=oos, max_in_scope_loss=loss
+        )
+
     tokenizer = outcome.directory / "tokenizer.json"
     chosen_file = outcome.directory / "model.onnx"  # int8 when it passed the floor, else fp32
     files = {"trained fp32": outcome.directory / "model.fp32.onnx", "trained int8": chosen_file}
@@ -130,7 +143,18 @@ def main() -> int:
         files = {"trained fp32": chosen_file}
     after: dict[str, EvaluationReport] = {}
     for name, path in files.items():
-        after[name] = measure(name, routes, CachedEncoder(OnnxSentenceEncoder(path, tokenizer), cache), oos, val, 0.01)
+        encoder = CachedEncoder(OnnxSentenceEncoder(path, tokenizer), cache)
+        model = fitted(encoder)
+        report = model.report
+        print(
+            f"  {name}: held-out accuracy trained head {report.get('held_out_accuracy_trained', float('nan')):.2%},"
+            f" refit head {report['held_out_accuracy_refit']:.2%}: routes with the {report['head']} head"
+        )
+        after[name] = measure(name, routes, encoder, model, val)
+        if name == "trained int8" or not outcome.quantised:
+            # The previous pipeline: a logistic-regression refit calibrated on train utterances the encoder trained on.
+            previous = fit_route_model(routes, encoder, oos_texts=oos)
+            measure("  (LR, cut on seen)", routes, encoder, previous, val)
     best_name = "trained int8" if "trained int8" in after else "trained fp32"
     best = after[best_name]
     print(
@@ -146,7 +170,7 @@ def main() -> int:
     print("4. trained encoder at other out-of-scope cuts (max in-scope loss on held-out train utterances)")
     chosen = CachedEncoder(OnnxSentenceEncoder(chosen_file, tokenizer), cache)
     for loss in CUTS:
-        model = fit_route_model(routes, chosen, oos_texts=oos, max_in_scope_loss=loss)
+        model = fitted(chosen, loss)
         report = evaluate(SemanticRouter(routes, chosen, model), val, latency_sample=0)
         verdict = "meets" if report.accuracy >= 0.975 and (report.oos_recall or 0) >= 0.60 else "misses"
         print(

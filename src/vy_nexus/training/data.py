@@ -30,6 +30,9 @@ class TrainOptions:
     weight_decay: float = 0.01
     warmup: float = 0.06
     label_smoothing: float = 0.1
+    head_scale: float | None = 20.0
+    """The training head: scaled cosine on the normalised embedding, with this scale (routing can use it as is);
+    None: linear on the raw pooled vector (only the refitted head is then usable)."""
     holdout: float = 0.1
     seed: int = 0
     max_length: int = 128
@@ -39,6 +42,9 @@ class TrainOptions:
     checkpoint_every: int = 200
     max_steps: int | None = None
     """Stop after this many optimiser steps in all (a quick run); None: train every epoch to the end."""
+    threads: int | None = None
+    """torch's CPU threads; None: torch's default (one per core). On cores other jobs share, 1 thread ran several
+    times faster than 2 (threads waiting on each other)."""
 
     def validate(self) -> None:
         checks = [
@@ -47,11 +53,13 @@ class TrainOptions:
             (self.learning_rate > 0 and self.head_learning_rate > 0, "learning rates must be positive"),
             (0.0 <= self.warmup < 1.0, "warmup must be a share of the steps, between 0 and 1"),
             (0.0 <= self.label_smoothing < 1.0, "label smoothing must be between 0 and 1"),
+            (self.head_scale is None or self.head_scale > 0, "head scale must be positive"),
             (0.0 < self.holdout < 1.0, "holdout must be between 0 and 1"),
             (0.0 < self.cosine_floor <= 1.0, "cosine floor must be in (0, 1]"),
             (0.0 <= self.max_in_scope_loss < 1.0, "max in-scope loss must be between 0 and 1"),
             (self.checkpoint_every >= 1, "checkpoint interval must be at least 1 step"),
             (self.max_steps is None or self.max_steps >= 1, "max steps must be at least 1"),
+            (self.threads is None or self.threads >= 1, "threads must be at least 1"),
         ]
         for ok, message in checks:
             if not ok:
@@ -101,8 +109,9 @@ def split_train_val(
     return subset(train_idx.tolist()), subset(held_idx.tolist()), f"{options.holdout:.0%} of each label held out"
 
 
-AFTER_TRAINING = frozenset({"cosine_floor", "max_in_scope_loss"})
-"""Options that judge or refit the result but do not change the weights: not part of a run's key."""
+AFTER_TRAINING = frozenset({"cosine_floor", "max_in_scope_loss", "threads"})
+"""Options that do not change the weights (they judge or refit the result, or set the CPU threads): not part of a
+run's key."""
 
 
 def digest(*parts: Any) -> str:

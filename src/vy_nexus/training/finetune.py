@@ -47,12 +47,15 @@ def load_base_encoder(base_dir: Path, *, eager_attention: bool = False) -> nn.Mo
 
 
 class RouteClassifier(nn.Module):  # type: ignore[misc]  # torch is typed as Any here (pyproject)
-    """Encoder + mean pooling + linear head."""
+    """Encoder + mean pooling + a head: scaled cosine (``scale`` times the cosine between the L2-normalised embedding,
+    as routing sees it, and each label's weight vector; no bias) or, with ``scale`` None, a linear head on the raw
+    pooled vector."""
 
-    def __init__(self, encoder: nn.Module, n_labels: int) -> None:
+    def __init__(self, encoder: nn.Module, n_labels: int, scale: float | None = None) -> None:
         super().__init__()
         self.encoder = encoder
-        self.head = nn.Linear(int(encoder.config.hidden_size), n_labels)
+        self.scale = scale
+        self.head = nn.Linear(int(encoder.config.hidden_size), n_labels, bias=scale is None)
 
     def embed(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
@@ -61,8 +64,12 @@ class RouteClassifier(nn.Module):  # type: ignore[misc]  # torch is typed as Any
         return pooled
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        logits: torch.Tensor = self.head(self.embed(ids, mask))
-        return logits
+        pooled = self.embed(ids, mask)
+        if self.scale is None:
+            linear: torch.Tensor = self.head(pooled)
+            return linear
+        cosine = nn.functional.normalize(pooled, dim=1) @ nn.functional.normalize(self.head.weight, dim=1).T
+        return cosine * self.scale
 
 
 class Batcher:
@@ -172,10 +179,12 @@ def fine_tune(
     """Train (or resume) and return where the best weights are. Ctrl-C saves the position and raises
     ``TrainingError(interrupted=True)``; nothing outside ``run_dir`` is touched."""
     torch.manual_seed(options.seed)
+    if options.threads is not None:
+        torch.set_num_threads(options.threads)
     batcher = Batcher(tokenizer_file, options.max_length)
     rows = batcher.tokenize(train.texts)
     labels = torch.tensor(train.labels, dtype=torch.long)
-    model = RouteClassifier(load_base_encoder(base_dir), len(train.label_names))
+    model = RouteClassifier(load_base_encoder(base_dir), len(train.label_names), options.head_scale)
     model.train()
     head_params = list(model.head.parameters())
     optimizer = torch.optim.AdamW(
@@ -301,3 +310,16 @@ def best_encoder_state(best_file: Path) -> dict[str, torch.Tensor]:
     saved = torch.load(best_file, weights_only=True)
     prefix = "encoder."
     return {k[len(prefix) :]: v for k, v in saved["model"].items() if k.startswith(prefix)}
+
+
+def best_head(
+    best_file: Path, label_names: Sequence[str], scale: float | None
+) -> dict[str, np.ndarray[Any, Any]] | None:
+    """The trained scaled-cosine head from ``best.pt`` as it applies to normalised embeddings: ``scale`` times
+    each label's normalised weight row (``labels`` names the rows). None for a linear head (it needs the raw
+    pooled vector)."""
+    if scale is None:
+        return None
+    saved = torch.load(best_file, weights_only=True)
+    weights = nn.functional.normalize(saved["model"]["head.weight"].float(), dim=1) * scale
+    return {"labels": np.asarray(list(label_names)), "weights": weights.numpy().astype(np.float32)}

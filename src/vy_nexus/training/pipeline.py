@@ -4,8 +4,10 @@
    share of each label) and fine-tune the base encoder (``finetune.py``), resuming from the run's checkpoint.
 2. Export the best epoch to fp32 ONNX, quantise it to int8 and keep int8 only if its embeddings of held-out
    sentences stay above the cosine floor (``export.py``).
-3. Refit the route model (head, temperature, out-of-scope cut) on the new encoder's embeddings, for the full route
-   set routing will see (experts' examples + the routes file + the new labels), and score it on the validation file.
+3. Fit the route model on the new encoder's embeddings, for the full route set routing will see (experts' examples +
+   the routes file + the new labels): the trained head or a refitted one, whichever is more accurate on the
+   validation sentences the encoder did not train on, with temperature and out-of-scope cut fitted on those
+   (``refit.py``); then score it on the validation file.
 4. Write everything into a staging directory, move it into place as a version named by a hash of data, settings and
    metrics, save the routes file, then switch ``encoders/active.json`` (one rename). Until that rename routing uses
    the old encoder and route model; Ctrl-C at any point before it leaves them as they were.
@@ -33,7 +35,7 @@ from vy_nexus.routing.encoders import (
     write_json_atomically,
 )
 from vy_nexus.routing.evaluate import evaluate
-from vy_nexus.routing.route_model import RouteModel, fit_route_model
+from vy_nexus.routing.route_model import RouteModel
 from vy_nexus.routing.routes import OUT_OF_SCOPE_LABEL, LabeledExample, save_routes
 from vy_nexus.routing.semantic import SemanticRouter, SemanticStrategy, routes_file_of, routing_view
 from vy_nexus.routing.training import with_labeled_routes
@@ -73,6 +75,10 @@ class TrainOutcome:
     quantised: bool
     model: RouteModel
     manifest: dict[str, Any]
+    head: dict[str, Any] | None
+    """The trained head (``finetune.best_head``), to refit the routes on another copy of the encoder."""
+    held_out: tuple[LabeledExample, ...]
+    """The in-scope sentences the encoder did not train on, which chose the head and calibrated it."""
 
     def as_dict(self) -> dict[str, Any]:
         return {"version": self.version, "directory": str(self.directory), "previous": self.previous} | self.manifest
@@ -134,7 +140,11 @@ def train_routes(
         registry=registry,
         examples=examples,
         val=val,
-        held_out=list(val_set.texts[:QUANTISATION_SAMPLE]),
+        label_names=train_set.label_names,
+        held_out=tuple(
+            LabeledExample(text, val_set.label_names[label])
+            for text, label in zip(val_set.texts, val_set.labels, strict=True)
+        ),
         oos_texts=[e.text for e in [*examples, *oos_examples] if e.label == oos_label],
         target=target,
         oos_label=oos_label,
@@ -166,7 +176,8 @@ class _Job:
     registry: ExpertRegistry
     examples: Sequence[LabeledExample]
     val: Sequence[LabeledExample]
-    held_out: list[str]
+    label_names: tuple[str, ...]
+    held_out: tuple[LabeledExample, ...]
     oos_texts: list[str]
     target: str | None
     oos_label: str
@@ -180,7 +191,8 @@ class _Job:
 
 def _finish(job: _Job, staging: Path, result: FineTuneResult) -> TrainOutcome:
     from vy_nexus.training.export import compare_embeddings, export_onnx, quantise_int8
-    from vy_nexus.training.finetune import best_encoder_state
+    from vy_nexus.training.finetune import best_encoder_state, best_head
+    from vy_nexus.training.refit import refit_trained_routes
 
     settings, options, progress = job.settings, job.options, job.progress
     progress.stage("exporting the best epoch to ONNX")
@@ -190,7 +202,8 @@ def _finish(job: _Job, staging: Path, result: FineTuneResult) -> TrainOutcome:
     progress.stage("quantising to int8 and checking it against fp32")
     quantise_int8(fp32, int8)
     tokenizer = staging / TOKENIZER_FILE
-    check = compare_embeddings(fp32, int8, tokenizer, job.held_out, options.cosine_floor, options.max_length)
+    sample = [e.text for e in job.held_out[:QUANTISATION_SAMPLE]]
+    check = compare_embeddings(fp32, int8, tokenizer, sample, options.cosine_floor, options.max_length)
     if check.accepted:
         int8.replace(staging / MODEL_FILE)
         if not job.keep_fp32:
@@ -213,7 +226,15 @@ def _finish(job: _Job, staging: Path, result: FineTuneResult) -> TrainOutcome:
     )
     routes = strategy.routes(check=False)
     started = time.perf_counter()
-    model = fit_route_model(routes, encoder, oos_texts=job.oos_texts, max_in_scope_loss=options.max_in_scope_loss)
+    head = best_head(result.best_file, job.label_names, options.head_scale)
+    model = refit_trained_routes(
+        routes,
+        encoder,
+        job.held_out,
+        head=head,
+        oos_texts=job.oos_texts,
+        max_in_scope_loss=options.max_in_scope_loss,
+    )
     metrics: dict[str, Any] = {
         "best_epoch": result.best_epoch,
         "best_val_accuracy_during_training": round(result.best_accuracy, 4),
@@ -260,4 +281,6 @@ def _finish(job: _Job, staging: Path, result: FineTuneResult) -> TrainOutcome:
         quantised=check.accepted,
         model=model,
         manifest=manifest,
+        head=head,
+        held_out=job.held_out,
     )

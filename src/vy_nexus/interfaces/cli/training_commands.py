@@ -71,6 +71,9 @@ def train_command(
         0.01, "--max-in-scope-loss", help="In-scope accuracy the out-of-scope cut may cost (0.01 = 1 point)."
     ),
     max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps (a quick run)."),
+    threads: int | None = typer.Option(
+        None, "--threads", min=1, help="CPU threads for torch (default: one per core; 1 is faster on busy cores)."
+    ),
     base: Path | None = typer.Option(None, "--base", help="Hugging Face model directory to fine-tune."),
     restart: bool = typer.Option(False, "--restart", help="Ignore an interrupted run's checkpoint and start over."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -98,6 +101,7 @@ def train_command(
         cosine_floor=cosine_floor,
         max_in_scope_loss=max_in_scope_loss,
         max_steps=max_steps,
+        threads=threads,
         max_length=settings.routing.semantic.max_length,
     )
     options.validate()
