@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import random
+import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -22,10 +22,9 @@ class Priority(StrEnum):
 
 
 def new_task_id() -> str:
-    """16 hex digits (64 random bits). From the ``random`` module, not ``os.urandom``: an id is not a secret, and
-    the system call on every submission made a busy server's event loop wait for the GIL (benchmarks/api_load.py).
-    ``random`` reseeds itself in a forked child, so prefork workers do not repeat each other's ids."""
-    return f"{random.getrandbits(64):016x}"
+    """16 hex digits (64 random bits) from the operating system: not the ``random`` module, whose shared state any
+    code (a test framework, a library calling ``random.seed``) may reseed, which would repeat ids."""
+    return uuid.uuid4().hex[:16]
 
 
 class Task(BaseModel):

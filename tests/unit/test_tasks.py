@@ -35,3 +35,14 @@ def test_decision_confidence_is_top_choice() -> None:
     assert decision.confidence == 0.9
     empty = RoutingDecision(task_id="t", expert_ids=[], confidences={}, strategy="s", reason="r")
     assert empty.confidence == 0.0
+
+
+def test_task_ids_do_not_repeat_when_someone_reseeds_random() -> None:
+    import random
+
+    from vy_nexus.tasks import new_task_id
+
+    random.seed(7)
+    first = new_task_id()
+    random.seed(7)  # as hypothesis does before each example
+    assert new_task_id() != first
