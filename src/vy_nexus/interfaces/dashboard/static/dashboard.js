@@ -116,6 +116,12 @@
     },
   };
 
+  // One sample time (a quiet window) would give uPlot an empty span, which it widens to years: show five minutes
+  // around it instead.
+  function timeRange(_u, min, max) {
+    return min === max ? [min - 300, max + 300] : [min, max];
+  }
+
   function draw(el, kind, data) {
     var spec = SPECS[kind](data);
     if (spec.data[0].length === 0 || spec.series.length < 2) {
@@ -131,7 +137,8 @@
       if (charts[kind]) { charts[kind].destroy(); }
       el.textContent = "";
       charts[kind] = new window.uPlot({ width: Math.min(el.clientWidth || 900, 1100), height: 280,
-        series: spec.series, axes: spec.axes, scales: spec.scales }, spec.data, el);
+        series: spec.series, axes: spec.axes, scales: Object.assign({ x: { time: true, range: timeRange } }, spec.scales) },
+        spec.data, el);
     }
     el.setAttribute("data-points", String(spec.data[0].length));
     el.setAttribute("data-series", String(spec.series.length - 1));
