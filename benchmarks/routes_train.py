@@ -87,6 +87,16 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 on busy shared cores)")
     parser.add_argument("--work", type=Path, default=None, help="home to train in (default: a temporary one)")
+    defaults = TrainOptions()
+    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate, help="encoder (top layer)")
+    parser.add_argument("--head-learning-rate", type=float, default=defaults.head_learning_rate)
+    parser.add_argument("--layer-decay", type=float, default=defaults.layer_decay)
+    parser.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
+    parser.add_argument(
+        "--keep-checkpoints",
+        action="store_true",
+        help="keep the finished run's checkpoints under --work: the same command again skips the training",
+    )
     args = parser.parse_args()
     if not (args.clinc / "train.jsonl").is_file():
         print(f"CLINC150 not found at {args.clinc}: nothing measured (pass --clinc DIR; the team's copy is in")
@@ -113,8 +123,16 @@ def main() -> int:
         ExpertRegistry(),
         train,
         oos_examples=oos_train,
-        options=TrainOptions(epochs=args.epochs, threads=args.threads),
+        options=TrainOptions(
+            epochs=args.epochs,
+            threads=args.threads,
+            learning_rate=args.learning_rate,
+            head_learning_rate=args.head_learning_rate,
+            layer_decay=args.layer_decay,
+            label_smoothing=args.label_smoothing,
+        ),
         keep_fp32=True,
+        keep_checkpoints=args.keep_checkpoints,
         progress=PrintedProgress(),
     )
     metrics = outcome.manifest["metrics"]

@@ -26,7 +26,11 @@ class TrainOptions:
     epochs: int = 2
     batch_size: int = 32
     learning_rate: float = 5e-5
+    """AdamW learning rate of the encoder's top layer."""
     head_learning_rate: float = 1e-3
+    layer_decay: float = 1.0
+    """Layer-wise learning-rate decay: each layer below the top learns at this factor times the one above it (the
+    embeddings one step below the first layer); 1.0: one rate for the whole encoder."""
     weight_decay: float = 0.01
     warmup: float = 0.06
     label_smoothing: float = 0.1
@@ -51,6 +55,7 @@ class TrainOptions:
             (self.epochs >= 1, "epochs must be at least 1"),
             (self.batch_size >= 1, "batch size must be at least 1"),
             (self.learning_rate > 0 and self.head_learning_rate > 0, "learning rates must be positive"),
+            (0.0 < self.layer_decay <= 1.0, "layer decay must be in (0, 1]"),
             (0.0 <= self.warmup < 1.0, "warmup must be a share of the steps, between 0 and 1"),
             (0.0 <= self.label_smoothing < 1.0, "label smoothing must be between 0 and 1"),
             (self.head_scale is None or self.head_scale > 0, "head scale must be positive"),

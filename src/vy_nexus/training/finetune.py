@@ -72,6 +72,29 @@ class RouteClassifier(nn.Module):  # type: ignore[misc]  # torch is typed as Any
         return cosine * self.scale
 
 
+def encoder_groups(encoder: nn.Module, learning_rate: float, layer_decay: float) -> list[dict[str, Any]]:
+    """AdamW parameter groups for the encoder, one per depth: the top transformer layer (and anything above the
+    layers, e.g. an unused pooler) at ``learning_rate``, each layer below at ``layer_decay`` times the next, the
+    embeddings one step below the first layer. With a decay of 1, one group."""
+    if layer_decay == 1.0:
+        return [{"params": list(encoder.parameters()), "lr": learning_rate}]
+    layers = int(encoder.config.num_hidden_layers)
+    depths: dict[int, list[nn.Parameter]] = {}
+    for name, parameter in encoder.named_parameters():
+        parts = name.split(".")
+        if parts[0] == "embeddings":
+            depth = 0
+        elif len(parts) > 2 and parts[:2] == ["encoder", "layer"] and parts[2].isdigit():
+            depth = int(parts[2]) + 1
+        else:
+            depth = layers
+        depths.setdefault(depth, []).append(parameter)
+    return [
+        {"params": params, "lr": learning_rate * layer_decay ** (layers - depth)}
+        for depth, params in sorted(depths.items())
+    ]
+
+
 class Batcher:
     """Tokenises once, then pads each batch to its longest text."""
 
@@ -186,11 +209,10 @@ def fine_tune(
     labels = torch.tensor(train.labels, dtype=torch.long)
     model = RouteClassifier(load_base_encoder(base_dir), len(train.label_names), options.head_scale)
     model.train()
-    head_params = list(model.head.parameters())
     optimizer = torch.optim.AdamW(
         [
-            {"params": list(model.encoder.parameters()), "lr": options.learning_rate},
-            {"params": head_params, "lr": options.head_learning_rate},
+            *encoder_groups(model.encoder, options.learning_rate, options.layer_decay),
+            {"params": list(model.head.parameters()), "lr": options.head_learning_rate},
         ],
         weight_decay=options.weight_decay,
     )

@@ -104,10 +104,12 @@ def train_routes(
     base_dir: Path | None = None,
     resume: bool = True,
     keep_fp32: bool = False,
+    keep_checkpoints: bool = False,
     progress: TrainingProgress | None = None,
 ) -> TrainOutcome:
     """Fine-tune, export, refit and switch (see the module docstring). ``keep_fp32`` keeps ``model.fp32.onnx``
-    beside an accepted int8 model (to compare them)."""
+    beside an accepted int8 model (to compare them); ``keep_checkpoints`` keeps the finished run's checkpoints, so
+    the same call again skips training and only redoes the stages after it."""
     options = options or TrainOptions(max_length=settings.routing.semantic.max_length)
     options.validate()
     progress = progress or QuietProgress()
@@ -164,7 +166,8 @@ def train_routes(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    shutil.rmtree(run_dir, ignore_errors=True)  # the checkpoints are no longer needed
+    if not keep_checkpoints:
+        shutil.rmtree(run_dir, ignore_errors=True)  # the checkpoints are no longer needed
     return outcome
 
 
