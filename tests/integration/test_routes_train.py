@@ -82,6 +82,21 @@ def test_export_reproduces_the_encoder(tmp_path: Path) -> None:
     assert (tmp_path / "int8.onnx").stat().st_size < (tmp_path / "fp32.onnx").stat().st_size / 2
 
 
+def test_layer_decay_gives_each_depth_its_learning_rate() -> None:
+    from transformers import BertConfig, BertModel
+
+    from vy_nexus.training.finetune import encoder_groups
+
+    encoder = BertModel(BertConfig(num_hidden_layers=3, hidden_size=8, num_attention_heads=2, intermediate_size=16))
+    groups = encoder_groups(encoder, 1e-4, 0.5)
+    assert [g["lr"] for g in groups] == pytest.approx([1.25e-5, 2.5e-5, 5e-5, 1e-4])  # embeddings, layers 0-2
+    assert sum(len(g["params"]) for g in groups) == len(list(encoder.parameters()))
+    assert all(name.startswith("embeddings.") for name, p in encoder.named_parameters() if p is groups[0]["params"][0])
+    top = {id(p) for p in groups[-1]["params"]}
+    assert all(id(p) in top for name, p in encoder.named_parameters() if name.startswith(("pooler.", "encoder.layer.2.")))
+    assert [g["lr"] for g in encoder_groups(encoder, 1e-4, 1.0)] == [1e-4]
+
+
 def _route(settings: Settings, text: str) -> tuple[list[str], str]:
     routed = load_settings(settings.home, environ={"VY_NEXUS_ROUTING__STRATEGY": "semantic"})
     decision = VyNexus(routed, observe=False).route(Task(description=text))

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from fakes.encoder import BagOfWordsEncoder
-from vy_nexus.routing.classifier import CentroidClassifier
+from vy_nexus.routing.classifier import CentroidClassifier, LogisticHead
 from vy_nexus.routing.route_model import utterance_matrix
 from vy_nexus.routing.routes import LabeledExample, Route, routes_from_labeled
-from vy_nexus.training.refit import refit_trained_routes, trained_rows
+from vy_nexus.training.refit import ensemble, refit_trained_routes, trained_rows
 
 WORDS = {
     "timer": ["set a timer for {n} minutes", "start a {n} minute timer", "timer {n} minutes please"],
@@ -89,3 +89,14 @@ def test_without_held_out_sentences_for_these_routes_it_is_routes_fit() -> None:
         routes, encoder, [LabeledExample("hello", "greeting")], head=None, max_in_scope_loss=0.01
     )
     assert "head" not in model.report and model.report["holdout"] == 0.2
+
+
+def test_the_ensemble_head_is_the_mean_of_both_heads_scaled_logits() -> None:
+    rng = np.random.default_rng(1)
+    refit = (rng.standard_normal((4, 6)).astype(np.float32), rng.standard_normal(4).astype(np.float32))
+    trained = (rng.standard_normal((4, 6)).astype(np.float32), np.zeros(4, dtype=np.float32))
+    temperatures = {"refit": 2.0, "trained": 0.5}
+    x = rng.standard_normal((5, 6)).astype(np.float32)
+    combined = LogisticHead(*ensemble(refit, trained, temperatures)).logits(x)
+    expected = (LogisticHead(*refit).logits(x) / 2.0 + LogisticHead(*trained).logits(x) / 0.5) / 2
+    assert np.allclose(combined, expected, atol=1e-5)

@@ -48,6 +48,21 @@ def trained_rows(
     )
 
 
+def ensemble(refit: tuple[Matrix, Matrix], trained: tuple[Matrix, Matrix], temperatures: dict[str, float]) -> tuple[Matrix, Matrix]:
+    """The mean of the two heads' temperature-scaled logits, which is itself one linear head (so routing runs it as
+    any other): each head's weights and bias divided by its own held-out temperature, then averaged."""
+    weights = (refit[0] / temperatures["refit"] + trained[0] / temperatures["trained"]) / 2
+    bias = (refit[1] / temperatures["refit"] + trained[1] / temperatures["trained"]) / 2
+    return weights.astype(np.float32), bias.astype(np.float32)
+
+
+def choose_head(accuracy: dict[str, float]) -> str:
+    """The head routing keeps, from the held-out accuracy of each candidate."""
+    if accuracy.get("trained", -1.0) > accuracy["refit"] + TRAINED_HEAD_MARGIN:
+        return "trained"
+    return "refit"
+
+
 def refit_trained_routes(
     routes: Sequence[Route],
     encoder: Encoder,
@@ -75,14 +90,18 @@ def refit_trained_routes(
 
     probe = LogisticHead.fit(vectors[fit_part], labels[fit_part], n, c=c, balanced=True)
     candidates: dict[str, tuple[Matrix, Matrix]] = {"refit": (probe.weights, probe.bias)}
+    temperatures: dict[str, float] = {}
     if head is not None:
         candidates["trained"] = (trained_rows(routes, vectors, labels, head), np.zeros(n, dtype=np.float32))
+        for name in ("refit", "trained"):
+            temperatures[name] = fit_temperature(LogisticHead(*candidates[name]).logits(held_vectors), held_labels)
+        candidates["ensemble"] = ensemble(candidates["refit"], candidates["trained"], temperatures)
     accuracy: dict[str, float] = {}
     held_logits: dict[str, Matrix] = {}
     for name, (weights, bias) in candidates.items():
         held_logits[name] = LogisticHead(weights, bias).logits(held_vectors)
         accuracy[name] = float((held_logits[name].argmax(axis=1) == held_labels).mean())
-    chosen = "trained" if accuracy.get("trained", -1.0) > accuracy["refit"] + TRAINED_HEAD_MARGIN else "refit"
+    chosen = choose_head(accuracy)
     logits = held_logits[chosen]
     temperature = fit_temperature(logits, held_labels)
     threshold = fit_rejection_threshold(logits.max(axis=1), logits.argmax(axis=1) == held_labels, max_in_scope_loss)
@@ -100,11 +119,14 @@ def refit_trained_routes(
     if oos_texts:
         oos_logits = LogisticHead(*candidates[chosen]).logits(encoder.encode(list(oos_texts)))
         report["held_out_oos_recall"] = round(float((oos_logits.max(axis=1) < threshold).mean()), 4)
-    if chosen == "refit":
-        final = LogisticHead.fit(vectors, labels, n, c=c, balanced=True)
-        weights, bias = final.weights, final.bias
-    else:
-        weights, bias = candidates["trained"]
+    final = candidates[chosen]
+    if chosen != "trained":
+        # Judged with the held-out sentences left out of the logistic regression; routing gets it fitted on all.
+        refit = LogisticHead.fit(vectors, labels, n, c=c, balanced=True)
+        final = (refit.weights, refit.bias)
+        if chosen == "ensemble":
+            final = ensemble(final, candidates["trained"], temperatures)
+    weights, bias = final
     return RouteModel(
         kind="head",
         route_names=tuple(route.name for route in routes),
