@@ -93,7 +93,9 @@ def test_layer_decay_gives_each_depth_its_learning_rate() -> None:
     assert sum(len(g["params"]) for g in groups) == len(list(encoder.parameters()))
     assert all(name.startswith("embeddings.") for name, p in encoder.named_parameters() if p is groups[0]["params"][0])
     top = {id(p) for p in groups[-1]["params"]}
-    assert all(id(p) in top for name, p in encoder.named_parameters() if name.startswith(("pooler.", "encoder.layer.2.")))
+    assert all(
+        id(p) in top for name, p in encoder.named_parameters() if name.startswith(("pooler.", "encoder.layer.2."))
+    )
     assert [g["lr"] for g in encoder_groups(encoder, 1e-4, 1.0)] == [1e-4]
 
 

@@ -9,7 +9,7 @@ from fakes.encoder import BagOfWordsEncoder
 from vy_nexus.routing.classifier import CentroidClassifier, LogisticHead
 from vy_nexus.routing.route_model import utterance_matrix
 from vy_nexus.routing.routes import LabeledExample, Route, routes_from_labeled
-from vy_nexus.training.refit import ensemble, refit_trained_routes, trained_rows
+from vy_nexus.training.refit import choose_head, ensemble, recall_cut, refit_trained_routes, trained_rows
 
 WORDS = {
     "timer": ["set a timer for {n} minutes", "start a {n} minute timer", "timer {n} minutes please"],
@@ -46,7 +46,7 @@ def test_a_route_the_head_never_saw_gets_its_centroid_at_the_heads_scale() -> No
     assert np.allclose(rows[2] / 20.0, CentroidClassifier.fit(vectors, labels, 3).centroids[2], atol=1e-5)
 
 
-def test_the_trained_head_is_kept_when_it_is_more_accurate_on_unseen_sentences() -> None:
+def test_a_trained_head_better_on_unseen_sentences_is_kept_alone_or_in_the_ensemble() -> None:
     encoder = BagOfWordsEncoder()
     train = _examples(0, 6)
     # Not in any route, in words no route utterance uses: only a head that learned them (as fine-tuning does from
@@ -57,9 +57,13 @@ def test_the_trained_head_is_kept_when_it_is_more_accurate_on_unseen_sentences()
     good = _head(routes_from_labeled(held_out), encoder, 20.0)
     model = refit_trained_routes(routes, encoder, held_out, head=good, oos_texts=["bake a cake"], max_in_scope_loss=0.0)
     assert model.report["held_out"] == len(held_out) and model.report["held_out_accuracy_trained"] == 1.0
-    assert model.report["held_out_accuracy_refit"] < 1.0 and model.report["head"] == "trained"
-    assert np.allclose(model.arrays["weights"], good["weights"]) and not model.arrays["bias"].any()
+    assert model.report["held_out_accuracy_refit"] < 1.0 and model.report["head"] == "ensemble"
+    assert model.report["held_out_accuracy_ensemble"] == 1.0
     assert model.kind == "head" and model.model_id == encoder.model_id
+    forced = refit_trained_routes(
+        routes, encoder, held_out, head=good, max_in_scope_loss=0.0, choice="trained"
+    )  # the trained head as it is
+    assert np.allclose(forced.arrays["weights"], good["weights"]) and not forced.arrays["bias"].any()
     assert "held_out_oos_recall" in model.report
     # The cut rejects no held-out sentence routed right (a budget of 0).
     logits = model.logits(encoder.encode([e.text for e in held_out]))
@@ -69,7 +73,7 @@ def test_the_trained_head_is_kept_when_it_is_more_accurate_on_unseen_sentences()
     noise = rng.standard_normal(good["weights"].shape).astype(np.float32)
     bad = {"labels": good["labels"], "weights": 20.0 * noise / np.linalg.norm(noise, axis=1, keepdims=True)}
     model = refit_trained_routes(routes, encoder, held_out, head=bad, max_in_scope_loss=0.01)
-    assert model.report["head"] == "refit"
+    assert model.report["head"] != "trained"
     assert model.report["held_out_accuracy_trained"] < model.report["held_out_accuracy_refit"]
 
 
@@ -100,3 +104,32 @@ def test_the_ensemble_head_is_the_mean_of_both_heads_scaled_logits() -> None:
     combined = LogisticHead(*ensemble(refit, trained, temperatures)).logits(x)
     expected = (LogisticHead(*refit).logits(x) / 2.0 + LogisticHead(*trained).logits(x) / 0.5) / 2
     assert np.allclose(combined, expected, atol=1e-5)
+
+
+def test_one_head_alone_must_beat_the_ensemble_by_half_a_point() -> None:
+    assert choose_head({"refit": 0.98}) == "refit"  # no trained head: nothing to combine
+    assert choose_head({"refit": 0.981, "trained": 0.982, "ensemble": 0.978}) == "ensemble"
+    assert choose_head({"refit": 0.97, "trained": 0.986, "ensemble": 0.98}) == "trained"
+    assert choose_head({"refit": 0.99, "trained": 0.96, "ensemble": 0.984}) == "refit"
+
+
+def test_the_cut_is_lowered_to_the_out_of_scope_recall_asked_for() -> None:
+    scores = np.asarray([5.0, 1.0, 3.0, 2.0, 4.0])
+    cut = recall_cut(scores, 0.6)  # the 3 lowest of 5 rejected, not the 4th
+    assert (scores < cut).sum() == 3 and cut < 4.0
+    assert (scores < recall_cut(scores, 1.0)).all() and (scores < recall_cut(scores, 0.01)).sum() == 1
+
+    encoder = BagOfWordsEncoder()
+    examples = _examples(0, 8)
+    routes = routes_from_labeled(examples)
+    held_out = examples[::4]
+    oos = ["bake a cake", "who won the match", "paris cake", "timer cake recipe", "weather cake"]
+    kept = refit_trained_routes(routes, encoder, held_out, oos_texts=oos, max_in_scope_loss=0.5)
+    lowered = refit_trained_routes(routes, encoder, held_out, oos_texts=oos, max_in_scope_loss=0.5, min_oos_recall=0.2)
+    assert lowered.rejection_threshold < kept.rejection_threshold and lowered.report["cut"] == "out-of-scope recall"
+    assert lowered.report["held_out_oos_recall"] == 0.2 < kept.report["held_out_oos_recall"]
+    assert lowered.report["held_out_in_scope_cost"] <= kept.report["held_out_in_scope_cost"]
+    # Never above the in-scope budget's cut: asking for more recall than the budget buys changes nothing.
+    hard = [*oos, examples[1].text]  # scores as high as an in-scope sentence
+    strict = refit_trained_routes(routes, encoder, held_out, oos_texts=hard, max_in_scope_loss=0.0, min_oos_recall=1.0)
+    assert strict.report["cut"] == "in-scope budget" and strict.report["held_out_oos_recall"] < 1.0

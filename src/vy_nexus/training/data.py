@@ -23,12 +23,12 @@ from vy_nexus.routing.routes import LabeledExample
 class TrainOptions:
     """Settings of one fine-tuning run. The defaults are the recipe measured on CLINC150 (docs/routing.md)."""
 
-    epochs: int = 2
+    epochs: int = 3
     batch_size: int = 32
-    learning_rate: float = 5e-5
+    learning_rate: float = 1e-4
     """AdamW learning rate of the encoder's top layer."""
     head_learning_rate: float = 1e-3
-    layer_decay: float = 1.0
+    layer_decay: float = 0.9
     """Layer-wise learning-rate decay: each layer below the top learns at this factor times the one above it (the
     embeddings one step below the first layer); 1.0: one rate for the whole encoder."""
     weight_decay: float = 0.01
@@ -43,6 +43,9 @@ class TrainOptions:
     cosine_floor: float = 0.98
     max_in_scope_loss: float = 0.01
     """Refit: held-out in-scope accuracy the out-of-scope cut may cost (as in ``routes fit``)."""
+    min_oos_recall: float | None = 0.7
+    """Refit, with out-of-scope examples: the cut is lowered to the least that still rejects this share of them
+    (``training/refit.py``); None: the in-scope budget alone sets it."""
     checkpoint_every: int = 200
     max_steps: int | None = None
     """Stop after this many optimiser steps in all (a quick run); None: train every epoch to the end."""
@@ -62,6 +65,7 @@ class TrainOptions:
             (0.0 < self.holdout < 1.0, "holdout must be between 0 and 1"),
             (0.0 < self.cosine_floor <= 1.0, "cosine floor must be in (0, 1]"),
             (0.0 <= self.max_in_scope_loss < 1.0, "max in-scope loss must be between 0 and 1"),
+            (self.min_oos_recall is None or 0.0 < self.min_oos_recall <= 1.0, "min oos recall must be in (0, 1]"),
             (self.checkpoint_every >= 1, "checkpoint interval must be at least 1 step"),
             (self.max_steps is None or self.max_steps >= 1, "max steps must be at least 1"),
             (self.threads is None or self.threads >= 1, "threads must be at least 1"),
@@ -114,7 +118,7 @@ def split_train_val(
     return subset(train_idx.tolist()), subset(held_idx.tolist()), f"{options.holdout:.0%} of each label held out"
 
 
-AFTER_TRAINING = frozenset({"cosine_floor", "max_in_scope_loss", "threads"})
+AFTER_TRAINING = frozenset({"cosine_floor", "max_in_scope_loss", "min_oos_recall", "threads"})
 """Options that do not change the weights (they judge or refit the result, or set the CPU threads): not part of a
 run's key."""
 

@@ -237,6 +237,7 @@ def _finish(job: _Job, staging: Path, result: FineTuneResult) -> TrainOutcome:
         head=head,
         oos_texts=job.oos_texts,
         max_in_scope_loss=options.max_in_scope_loss,
+        min_oos_recall=options.min_oos_recall,
     )
     metrics: dict[str, Any] = {
         "best_epoch": result.best_epoch,

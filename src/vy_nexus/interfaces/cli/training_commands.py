@@ -57,18 +57,28 @@ def train_command(
     ctx: typer.Context,
     data: Path = typer.Option(..., "--data", help="Labeled JSON Lines to train on: one {text, <label>} per line."),
     val: Path | None = typer.Option(None, "--val", help="Labeled JSON Lines to pick the best epoch and report on."),
-    epochs: int = typer.Option(2, "--epochs", min=1, help="Passes over the training data."),
+    epochs: int = typer.Option(3, "--epochs", min=1, help="Passes over the training data."),
     oos_data: Path | None = typer.Option(None, "--oos-data", help="Extra out-of-scope examples (JSON Lines)."),
     label_field: str = typer.Option("intent", "--label-field", help="JSON field holding the label."),
     oos_label: str = typer.Option("oos", "--oos-label", help="Label that marks out-of-scope examples."),
     target: str | None = typer.Option(None, "--target", help="Expert id that new routes send tasks to."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Examples per optimiser step."),
-    learning_rate: float = typer.Option(5e-5, "--learning-rate", help="AdamW learning rate of the encoder."),
+    learning_rate: float = typer.Option(
+        1e-4, "--learning-rate", help="AdamW learning rate of the encoder's top layer."
+    ),
+    layer_decay: float = typer.Option(
+        0.9, "--layer-decay", help="Learning-rate factor from each encoder layer to the one below (1: no decay)."
+    ),
     cosine_floor: float = typer.Option(
         0.98, "--cosine-floor", help="Least mean cosine of int8 to fp32 embeddings; below it fp32 is kept."
     ),
     max_in_scope_loss: float = typer.Option(
         0.01, "--max-in-scope-loss", help="In-scope accuracy the out-of-scope cut may cost (0.01 = 1 point)."
+    ),
+    min_oos_recall: float | None = typer.Option(
+        0.7,
+        "--min-oos-recall",
+        help="With out-of-scope examples: lower the cut to the least that rejects this share of them.",
     ),
     max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps (a quick run)."),
     threads: int | None = typer.Option(
@@ -83,7 +93,7 @@ def train_command(
     Needs the training extra: pip install 'vy-nexus[train]'. Ctrl-C leaves routing unchanged; running the same
     command again resumes from the last checkpoint. `vy-nexus routes rollback` returns to the previous encoder.
 
-    Example: vy-nexus routes train --data train.jsonl --val val.jsonl --epochs 2 --target general
+    Example: vy-nexus routes train --data train.jsonl --val val.jsonl --epochs 3 --target general
     """
     from vy_nexus.routing.routes import read_labeled
     from vy_nexus.training.data import TrainOptions
@@ -98,8 +108,10 @@ def train_command(
         epochs=epochs,
         batch_size=batch_size,
         learning_rate=learning_rate,
+        layer_decay=layer_decay,
         cosine_floor=cosine_floor,
         max_in_scope_loss=max_in_scope_loss,
+        min_oos_recall=min_oos_recall,
         max_steps=max_steps,
         threads=threads,
         max_length=settings.routing.semantic.max_length,
