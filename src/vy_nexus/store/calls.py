@@ -103,11 +103,13 @@ class CallLedger:
     def complete(self, task_id: str, expert_id: str, result: str) -> str:
         """Store ``result`` unless the call already has one; return the stored result (the first one wins)."""
         key = (expert_calls.c.task_id == task_id) & (expert_calls.c.expert_id == expert_id)
-        self._execute(
+        stored_now = self._execute(
             sa.update(expert_calls)
             .where(key & (expert_calls.c.state == RUNNING))
             .values(state=DONE, result=result, finished_at=time.time())
-        )
+        ).rowcount
+        if stored_now:  # this one won: no need to read it back
+            return result
         row = self._row(task_id, expert_id)
         if row is None or row.result is None:
             raise StoreError(f"expert call {task_id}/{expert_id} vanished from the task store before its result")
