@@ -57,6 +57,9 @@ _COMPLETE = (
     .values(state=DONE, result=sa.bindparam("p_result"), finished_at=sa.bindparam("p_finished_at"))
 )
 _ROW = sa.select(expert_calls).where(_KEY)
+_RESULTS = sa.select(_c.task_id, _c.expert_id, _c.result).where(
+    _c.state == DONE, _c.task_id.in_(sa.bindparam("p_task_ids", expanding=True))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,10 +149,7 @@ class CallLedger:
         wanted = set(keys)
         if not wanted:
             return {}
-        query = sa.select(expert_calls.c.task_id, expert_calls.c.expert_id, expert_calls.c.result).where(
-            expert_calls.c.state == DONE, expert_calls.c.task_id.in_({task_id for task_id, _ in wanted})
-        )
-        rows = self._query(query)
+        rows = self._query(_RESULTS, {"p_task_ids": sorted({task_id for task_id, _ in wanted})})
         return {(r.task_id, r.expert_id): r.result for r in rows if (r.task_id, r.expert_id) in wanted}
 
     def get(self, task_id: str, expert_id: str) -> Any:
