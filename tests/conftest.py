@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from brokers import amqp_or_skip, redis_or_skip
+
 # The CLI's consoles (rich) take $COLUMNS as a fixed width when they are created, and a command module loads on its
 # first use, often inside a CliRunner.invoke(env={"COLUMNS": ...}). Created here, with no COLUMNS inherited
 # (pytest-xdist workers get COLUMNS=80), they follow the COLUMNS of each invocation instead, whichever test runs first.
@@ -151,3 +153,19 @@ def pg_url() -> Iterator[str]:
         with engine.connect() as conn:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         engine.dispose()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return redis_or_skip()
+
+
+@pytest.fixture
+def amqp_url() -> str:
+    return amqp_or_skip()
+
+
+@pytest.fixture(params=["redis", "amqp"])
+def broker_url(request: pytest.FixtureRequest) -> str:
+    """Each test that takes it runs once per broker (Redis, RabbitMQ)."""
+    return request.getfixturevalue(f"{request.param}_url")  # type: ignore[no-any-return]
