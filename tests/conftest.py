@@ -169,3 +169,59 @@ def amqp_url() -> str:
 def broker_url(request: pytest.FixtureRequest) -> str:
     """Each test that takes it runs once per broker (Redis, RabbitMQ)."""
     return request.getfixturevalue(f"{request.param}_url")  # type: ignore[no-any-return]
+
+
+# One packaged sentence encoder per test process ----------------------------------------------------------------
+
+_PACKAGED_ENCODERS: dict[tuple[Any, ...], tuple[Any, frozenset[str], Any, int]] = {}
+"""Loaded state of the packaged MiniLM (tokenizer, input names, ONNX session, products rewritten), by the options
+that shape it. Every system of a routing test would otherwise rewrite the graph and open a session of its own
+(~130 loads and ~70 rewrites per suite run, about 6 s of CPU)."""
+
+_ENCODER_OWN_TESTS = {"test_embeddings.py", "test_int8_graph.py"}
+"""Modules that test the encoder's own loading and rewriting: they always load for real."""
+
+
+@pytest.fixture(autouse=True)
+def _shared_packaged_encoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ``OnnxSentenceEncoder`` of the packaged model and tokenizer still loads lazily and per instance, but takes
+    the session and tokenizer a previous instance with the same options loaded (both are thread-safe and never
+    modified after loading). Any other model or tokenizer file loads for real."""
+    if request.node.path.name in _ENCODER_OWN_TESTS:
+        return
+    from vy_nexus.reasoning import embeddings
+
+    encoder_class = embeddings.OnnxSentenceEncoder
+    real_load, real_rewrite = encoder_class.load, encoder_class._rewrite
+
+    def key_of(encoder: Any) -> tuple[Any, ...] | None:
+        try:
+            packaged = (embeddings.default_model_path(), embeddings.default_tokenizer_path())
+        except Exception:
+            return None
+        if (encoder.model_path, encoder.tokenizer_path) != packaged:
+            return None
+        return (*packaged, encoder.max_length, encoder.threads, encoder.int8_matmul)
+
+    def load(self: Any) -> None:
+        key = key_of(self)
+        shared = _PACKAGED_ENCODERS.get(key) if key is not None else None
+        if shared is None:
+            real_load(self)
+            if key is not None and self._session is not None:
+                _PACKAGED_ENCODERS[key] = (self._tokenizer, self._input_names, self._session, self._rewrite())
+            return
+        with self._lock:
+            if self._session is None:
+                self._tokenizer, self._input_names, self._session, self._rewritten = shared
+                self._graph = None
+
+    def rewrite(self: Any) -> int:
+        key = key_of(self)
+        shared = _PACKAGED_ENCODERS.get(key) if key is not None else None
+        if shared is not None and self._rewritten is None:
+            self._rewritten = shared[3]
+        return int(real_rewrite(self))
+
+    monkeypatch.setattr(encoder_class, "load", load)
+    monkeypatch.setattr(encoder_class, "_rewrite", rewrite)
