@@ -9,6 +9,11 @@ import pytest
 
 from brokers import amqp_or_skip, redis_or_skip
 
+# One BLAS thread per test process, set before anything imports numpy: `make test` already runs a worker per core,
+# and OpenBLAS's extra threads spin-wait for a core. Fitting a route head (1,649 x 384, 13 routes) took 0.4-2.5 s of
+# CPU with OpenBLAS's default threads on the shared 2 cores, 0.06-0.09 s with one.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 # The CLI's consoles (rich) take $COLUMNS as a fixed width when they are created, and a command module loads on its
 # first use, often inside a CliRunner.invoke(env={"COLUMNS": ...}). Created here, with no COLUMNS inherited
 # (pytest-xdist workers get COLUMNS=80), they follow the COLUMNS of each invocation instead, whichever test runs first.
