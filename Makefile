@@ -33,9 +33,13 @@ demo: setup
 	$(BIN)/vy-nexus run "total units by region in this csv" --input examples/sales.csv
 
 # Two workers (pytest-xdist), each test module on one worker so its module-scoped servers and fitted routes are built
-# once; coverage from both workers is combined.
+# once; coverage from both workers is combined, then reported once (pytest-cov's own floor check would analyse every
+# source file a second time). The floor is CI's 80 %; the project keeps coverage at 90 % or more. Bytecode caches
+# stay on even where PYTHONDONTWRITEBYTECODE is set: without them every worker recompiles every module and
+# re-rewrites the asserts of every test file on each run.
 test: setup
-	$(PY) -m pytest -n 2 --dist loadscope --cov --cov-report=term --cov-fail-under=80 $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n 2 --dist loadscope --cov --cov-report= $(PYTEST_ARGS)
+	$(PY) -m coverage report --fail-under=80
 
 test-slow: setup-train
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)

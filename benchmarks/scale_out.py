@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -21,9 +22,11 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 
 from vy_nexus.config import load_settings
@@ -116,19 +119,49 @@ def ops_for(cpu_ms: float) -> int:
     return max(1, int(ops * cpu_ms / 1e3 / (time.perf_counter() - started)))
 
 
-async def burst(system: VyNexus, count: int, ops: int) -> tuple[float, list[int], float]:
-    """Seconds for ``count`` burn tasks submitted at once, how many calls each worker process ran, and the share
-    of a core each call got (CPU time / wall time inside the expert)."""
+@dataclass
+class Burst:
+    tasks_per_second: float
+    calls_per_worker: list[int]
+    share: float
+    """The share of a core each call got (CPU time / wall time inside the expert)."""
+    worker_cpu_per_call: float
+    """CPU seconds per call the worker processes spent outside the expert (Celery, the ledger, the notice)."""
+    server_cpu_per_call: float
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+async def burst(system: VyNexus, count: int, ops: int, workers: list[subprocess.Popen[str]]) -> Burst:
+    """``count`` burn tasks submitted at once, with the CPU every process spent on them."""
     tasks = [Task(description="burn", input={"ops": ops}, context={"experts": ["burn"]}) for _ in range(count)]
+    worker_processes = [psutil.Process(w.pid) for w in workers]
+    worker_processes += [child for p in worker_processes for child in p.children(recursive=True)]
+    server = [psutil.Process()]
+    worker_cpu, server_cpu = cpu_seconds(worker_processes), cpu_seconds(server)
     started = time.perf_counter()
     results = await asyncio.gather(*(system.submit(task) for task in tasks))
     elapsed = time.perf_counter() - started
+    worker_cpu, server_cpu = cpu_seconds(worker_processes) - worker_cpu, cpu_seconds(server) - server_cpu
     failed = [r.results for r in results if not r.ok]
     if failed:
         raise SystemExit(f"{len(failed)} burn tasks failed: {failed[0]}")
     per_worker = Counter(r.results[0].metadata.get("worker") for r in results)
-    share = sum(r.output["cpu"] for r in results) / sum(r.output["wall"] for r in results)
-    return elapsed, sorted(per_worker.values(), reverse=True), share
+    expert_cpu = sum(r.output["cpu"] for r in results)
+    return Burst(
+        tasks_per_second=count / elapsed,
+        calls_per_worker=sorted(per_worker.values(), reverse=True),
+        share=expert_cpu / sum(r.output["wall"] for r in results),
+        worker_cpu_per_call=(worker_cpu - expert_cpu) / count,
+        server_cpu_per_call=server_cpu / count,
+    )
 
 
 async def sequential(system: VyNexus, count: int) -> float:
@@ -140,15 +173,14 @@ async def sequential(system: VyNexus, count: int) -> float:
     return (time.perf_counter() - started) / count
 
 
-async def throughput(root: Path, args: argparse.Namespace, workers: int, ops: int) -> tuple[float, list[int], float]:
+async def throughput(root: Path, args: argparse.Namespace, workers: int, ops: int) -> Burst:
     home = make_home(root, {"kind": "celery", "broker_url": args.broker}, args.store_url)
     processes = [start_worker(home, ["vy-nexus.expert.burn"]) for _ in range(workers)]
     try:
         async with VyNexus(load_settings(home), observe=False) as system:
             await wait_for_workers(system, workers)
-            await burst(system, 4, ops)  # warm-up: each pool process loads its experts and opens the store
-            elapsed, per_worker, share = await burst(system, args.tasks, ops)
-            return args.tasks / elapsed, per_worker, share
+            await burst(system, 4, ops, processes)  # warm-up: each pool process loads its experts, opens the store
+            return await burst(system, args.tasks, ops, processes)
     finally:
         stop_workers(processes)
 
@@ -181,15 +213,21 @@ async def main() -> None:
     ops = ops_for(args.cpu_ms)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        one, _, one_share = await throughput(root, args, 1, ops)
-        two, calls, two_share = await throughput(root, args, 2, ops)
+        one = await throughput(root, args, 1, ops)
+        two = await throughput(root, args, 2, ops)
         local, celery = await overhead(root, args)
     print(f"CPU-bound expert (~{args.cpu_ms:.0f} ms/call, {args.tasks} tasks at once), {os.cpu_count()} CPUs:")
-    print(f"  1 worker process  : {one:6.2f} tasks/s   each call got {one_share:.0%} of a core")
-    print(
-        f"  2 worker processes: {two:6.2f} tasks/s   each call got {two_share:.0%} of a core; calls per process {calls}"
-    )
-    print(f"  speed-up {two / one:.2f}x; CPU the calls got, 2 vs 1 processes: {2 * two_share / one_share:.2f}x")
+    for count, run in ((1, one), (2, two)):
+        print(
+            f"  {count} worker process{'es' if count > 1 else '  '}: {run.tasks_per_second:6.2f} tasks/s"
+            f"   each call got {run.share:.0%} of a core; calls per process {run.calls_per_worker}"
+        )
+        print(
+            f"      CPU per call outside the expert: workers {run.worker_cpu_per_call * 1e3:.1f} ms,"
+            f" server {run.server_cpu_per_call * 1e3:.1f} ms"
+        )
+    speed_up = two.tasks_per_second / one.tasks_per_second
+    print(f"  speed-up {speed_up:.2f}x; CPU the calls got, 2 vs 1 processes: {2 * two.share / one.share:.2f}x")
     print(
         f"  load average at the end: {os.getloadavg()[0]:.1f} (other processes on this machine compete for the cores)"
     )

@@ -7,6 +7,13 @@ from typing import Any
 
 import pytest
 
+from brokers import amqp_or_skip, redis_or_skip
+
+# One BLAS thread per test process, set before anything imports numpy: `make test` already runs a worker per core,
+# and OpenBLAS's extra threads spin-wait for a core. Fitting a route head (1,649 x 384, 13 routes) took 0.4-2.5 s of
+# CPU with OpenBLAS's default threads on the shared 2 cores, 0.06-0.09 s with one.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 # The CLI's consoles (rich) take $COLUMNS as a fixed width when they are created, and a command module loads on its
 # first use, often inside a CliRunner.invoke(env={"COLUMNS": ...}). Created here, with no COLUMNS inherited
 # (pytest-xdist workers get COLUMNS=80), they follow the COLUMNS of each invocation instead, whichever test runs first.
@@ -151,3 +158,75 @@ def pg_url() -> Iterator[str]:
         with engine.connect() as conn:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         engine.dispose()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return redis_or_skip()
+
+
+@pytest.fixture
+def amqp_url() -> str:
+    return amqp_or_skip()
+
+
+@pytest.fixture(params=["redis", "amqp"])
+def broker_url(request: pytest.FixtureRequest) -> str:
+    """Each test that takes it runs once per broker (Redis, RabbitMQ)."""
+    return request.getfixturevalue(f"{request.param}_url")  # type: ignore[no-any-return]
+
+
+# One packaged sentence encoder per test process ----------------------------------------------------------------
+
+_PACKAGED_ENCODERS: dict[tuple[Any, ...], tuple[Any, frozenset[str], Any, int]] = {}
+"""Loaded state of the packaged MiniLM (tokenizer, input names, ONNX session, products rewritten), by the options
+that shape it. Every system of a routing test would otherwise rewrite the graph and open a session of its own
+(~130 loads and ~70 rewrites per suite run, about 6 s of CPU)."""
+
+_ENCODER_OWN_TESTS = {"test_embeddings.py", "test_int8_graph.py"}
+"""Modules that test the encoder's own loading and rewriting: they always load for real."""
+
+
+@pytest.fixture(autouse=True)
+def _shared_packaged_encoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ``OnnxSentenceEncoder`` of the packaged model and tokenizer still loads lazily and per instance, but takes
+    the session and tokenizer a previous instance with the same options loaded (both are thread-safe and never
+    modified after loading). Any other model or tokenizer file loads for real."""
+    if request.node.path.name in _ENCODER_OWN_TESTS:
+        return
+    from vy_nexus.reasoning import embeddings
+
+    encoder_class = embeddings.OnnxSentenceEncoder
+    real_load, real_rewrite = encoder_class.load, encoder_class._rewrite
+
+    def key_of(encoder: Any) -> tuple[Any, ...] | None:
+        try:
+            packaged = (embeddings.default_model_path(), embeddings.default_tokenizer_path())
+        except Exception:
+            return None
+        if (encoder.model_path, encoder.tokenizer_path) != packaged:
+            return None
+        return (*packaged, encoder.max_length, encoder.threads, encoder.int8_matmul)
+
+    def load(self: Any) -> None:
+        key = key_of(self)
+        shared = _PACKAGED_ENCODERS.get(key) if key is not None else None
+        if shared is None:
+            real_load(self)
+            if key is not None and self._session is not None:
+                _PACKAGED_ENCODERS[key] = (self._tokenizer, self._input_names, self._session, self._rewrite())
+            return
+        with self._lock:
+            if self._session is None:
+                self._tokenizer, self._input_names, self._session, self._rewritten = shared
+                self._graph = None
+
+    def rewrite(self: Any) -> int:
+        key = key_of(self)
+        shared = _PACKAGED_ENCODERS.get(key) if key is not None else None
+        if shared is not None and self._rewritten is None:
+            self._rewritten = shared[3]
+        return int(real_rewrite(self))
+
+    monkeypatch.setattr(encoder_class, "load", load)
+    monkeypatch.setattr(encoder_class, "_rewrite", rewrite)

@@ -27,24 +27,33 @@ from vy_nexus.experts.base import BaseExpert, ExpertContext
 from vy_nexus.experts.builtin import BUILTIN_EXPERTS
 from vy_nexus.experts.loader import ExpertLoader, LoadReport
 from vy_nexus.experts.registry import ExpertRegistry
-from vy_nexus.foundation.default_state import default_state
 from vy_nexus.foundation.kill_switch import StopRequest, StopWatcher
 from vy_nexus.foundation.safe_fs import SafeFileSystem
 from vy_nexus.foundation.safety import SafetyHandler, Severity
-from vy_nexus.foundation.state import StateStore, record_shutdown
-from vy_nexus.reasoning.core import ReasoningCore
-from vy_nexus.reasoning.factory import build_reasoning_core
-from vy_nexus.reasoning.llm import LLMBackend
 from vy_nexus.routing.cache import RoutingCache
 from vy_nexus.routing.gating import GatingEngine
 from vy_nexus.routing.selection import build_strategy
 from vy_nexus.routing.strategy import RoutingStrategy
-from vy_nexus.store import TaskPage, TaskRecord, TaskState, TaskStore
 from vy_nexus.tasks import AggregatedResult, RoutingDecision, Task
 
 if TYPE_CHECKING:
+    from vy_nexus.config import ReasoningCoreSettings
     from vy_nexus.foundation.pulse import Heartbeat
+    from vy_nexus.foundation.state import StateStore
     from vy_nexus.observability.stack import Observability
+    from vy_nexus.reasoning.core import ReasoningCore
+    from vy_nexus.reasoning.llm import LLMBackend
+    from vy_nexus.store import TaskPage, TaskRecord, TaskStore
+
+
+def build_reasoning_core(
+    settings: ReasoningCoreSettings, *, events: EventBus | None = None, backend: LLMBackend | None = None
+) -> ReasoningCore:
+    """The reasoning core of ``settings`` (reasoning/factory.py), imported on first use: a system that only routes
+    never loads the LLM backends."""
+    from vy_nexus.reasoning.factory import build_reasoning_core as build
+
+    return build(settings, events=events, backend=backend)
 
 
 class VyNexus:
@@ -101,7 +110,7 @@ class VyNexus:
         self.file_system = SafeFileSystem.from_settings(settings)
         self.safety = SafetyHandler.from_settings(settings, self.events)
         self.governance = Governance.from_settings(settings, self.events)
-        self.state = StateStore(settings.state_file, default=default_state)
+        self._state: StateStore | None = None
         self.inflight = InFlightTasks()
         self._stop_watcher = StopWatcher(
             StopRequest(settings.home), self.safety, interval=settings.safety.stop_poll_seconds, events=self.events
@@ -118,6 +127,16 @@ class VyNexus:
 
             self.observability = Observability(settings, self.events)
         self._started = False
+
+    @property
+    def state(self) -> StateStore:
+        """The sovereign state file's store, built on first use (pulse, shutdown): routing never reads it."""
+        if self._state is None:
+            from vy_nexus.foundation.default_state import default_state
+            from vy_nexus.foundation.state import StateStore
+
+            self._state = StateStore(self.settings.state_file, default=default_state)
+        return self._state
 
     @property
     def store(self) -> TaskStore:
@@ -345,6 +364,8 @@ class VyNexus:
             await asyncio.wrap_future(self.store.flush_soon())
 
     async def _process(self, task: Task, top_k: int | None, aggregation: str | None) -> AggregatedResult:
+        from vy_nexus.store import TaskState  # the store's records load with the first task, not for a preview
+
         self.events.publish(
             "task.received",
             "system",
@@ -494,6 +515,8 @@ class VyNexus:
     def _on_shutdown(self, reason: str) -> None:
         """Called once by the safety handler: stop taking tasks (it refuses them), cancel in-flight tasks after the
         grace period, persist the state. The interface notices ``safety.shutting_down`` and exits."""
+        from vy_nexus.foundation.state import record_shutdown
+
         self.inflight.cancel_after(self.settings.safety.grace_period_seconds, reason)
         try:
             record_shutdown(self.state, reason, self.safety.error_counts())

@@ -8,16 +8,10 @@ from typing import Any
 
 import pytest
 
-schemathesis = pytest.importorskip("schemathesis")
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from schemathesis.checks import not_a_server_error  # noqa: E402
-from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance  # noqa: E402
-
-from fakes.llm import ScriptedBackend  # noqa: E402
-from live_api import api_settings, live_api  # noqa: E402
-from vy_nexus.config import Settings  # noqa: E402
-from vy_nexus.system import VyNexus  # noqa: E402
+from fakes.llm import ScriptedBackend
+from live_api import api_settings, live_api
+from vy_nexus.config import Settings
+from vy_nexus.system import VyNexus
 
 pytestmark = pytest.mark.slow
 
@@ -27,6 +21,13 @@ def scripted_system(settings: Settings) -> VyNexus:
 
 
 def test_no_5xx_and_responses_match_the_schema(tmp_path: Path) -> None:
+    # Imported here, not at collection: every default-suite worker collects this module, and schemathesis with
+    # hypothesis costs seconds to import.
+    schemathesis = pytest.importorskip("schemathesis")
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
+
     checks = [not_a_server_error, response_schema_conformance, content_type_conformance]
     with live_api(api_settings(tmp_path / "home", rate_limit_per_minute=1_000_000), scripted_system) as live:
         schema = schemathesis.openapi.from_url(f"{live.url}/openapi.json")

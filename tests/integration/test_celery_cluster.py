@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
+from brokers import answers
 from vy_nexus.config import load_settings
 from vy_nexus.errors import TaskCancelledError
 from vy_nexus.execution.celery_executor import CeleryExecutor
@@ -39,14 +40,6 @@ pytestmark = pytest.mark.slow
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "cluster" / "cluster_experts.py"
 CLI = Path(sys.executable).with_name("vy-nexus")
 EXPERTS = ("alpha", "beta", "sleepy", "doomed", "flaky")
-
-
-def answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1.0):
-            return True
-    except OSError:
-        return False
 
 
 def free_port() -> int:
@@ -63,25 +56,6 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-@pytest.fixture(params=["redis", "amqp"])
-def broker_url(request: pytest.FixtureRequest) -> str:
-    return request.getfixturevalue(f"{request.param}_url")  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def redis_url() -> str:
-    if not answers(6379):
-        pytest.skip("no Redis on 127.0.0.1:6379 (install and start redis-server to run this)")
-    return "redis://127.0.0.1:6379/15"
-
-
-@pytest.fixture
-def amqp_url() -> str:
-    if not answers(5672):
-        pytest.skip("no RabbitMQ on 127.0.0.1:5672 (install and start rabbitmq-server to run this)")
-    return "amqp://guest:guest@127.0.0.1:5672//"
 
 
 class Worker:

@@ -218,7 +218,18 @@ def test_an_interactive_confirmation_counts_as_approval(home: Path, monkeypatch:
 def test_pulse_loop_prints_json_lines(home: Path) -> None:
     (home / "config.yaml").write_text("safety:\n  stop_poll_seconds: 0.02\n")
     write_state(home, ["true"], ["false"])
-    stopper = threading.Timer(0.3, lambda: StopRequest(home).write("enough"))
+
+    def stop_once_both_jobs_were_checked() -> None:
+        # Not a fixed delay: on a busy machine two pulses (each runs a verification process) can take seconds.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            state = SovereignState.model_validate_json((home / "sovereign_state.json").read_text())
+            if all(job.last_checked is not None for job in state.phases[0].jobs):
+                break
+            time.sleep(0.02)
+        StopRequest(home).write("enough")
+
+    stopper = threading.Thread(target=stop_once_both_jobs_were_checked)
     stopper.start()
     code, out, _ = invoke(home, "pulse", "--every", "0.001", "--json")
     stopper.join()

@@ -11,10 +11,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-pytest.importorskip("torch")
-pytest.importorskip("transformers")
-pytest.importorskip("onnx")
-
 from vy_nexus.config import Settings, load_settings
 from vy_nexus.errors import TrainingError
 from vy_nexus.interfaces.cli import app
@@ -31,6 +27,14 @@ from vy_nexus.training.progress import QuietProgress
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "routing"
 SENTENCES = ["how do i say thank you in german", "set a timer for ten minutes", "what's my credit score"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _train_extra() -> None:
+    """Skipped without the `train` extra. Imported here, not at collection: every default-suite worker collects this
+    module, and torch, transformers and onnx cost seconds to import."""
+    for module in ("torch", "transformers", "onnx"):
+        pytest.importorskip(module)
 
 
 class Recording(QuietProgress):

@@ -1,4 +1,5 @@
-"""The expert-call ledger on a real SQLite file: one result per (task id, expert id), bounded redelivery."""
+"""The expert-call ledger on a real SQLite file and a real PostgreSQL database (when one answers on 127.0.0.1:5432):
+one result per (task id, expert id), bounded redelivery."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import pytest
 from vy_nexus.store.calls import CallLedger, Claim
 
 
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[CallLedger]:
-    ledger = CallLedger(f"sqlite:///{tmp_path / 'tasks.db'}").open()
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CallLedger]:
+    url = f"sqlite:///{tmp_path / 'tasks.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    ledger = CallLedger(url).open()
     yield ledger
     ledger.close()
 

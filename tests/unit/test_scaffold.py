@@ -25,10 +25,15 @@ from vy_nexus.scaffold.naming import ScaffoldError
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
-    """Every file under ``root`` with its content (an absent root is empty)."""
+    """Every file under ``root`` with its content (an absent root is empty). Bytecode caches are left out: Python
+    writes them when the check imports a module, unless PYTHONDONTWRITEBYTECODE is set."""
     if not root.exists():
         return {}
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 def make(settings: Settings, **kwargs: object) -> ScaffoldResult:

@@ -6,16 +6,22 @@ One Celery task, ``vy_nexus.run_expert(task, expert_id, budget_seconds, sent_at)
 worker process died is requeued (``reject_on_worker_lost``), one message per worker process at a time
 (``worker_prefetch_multiplier = 1``), a Redis visibility timeout longer than the longest task — and the call
 ledger in the task store (store/calls.py) makes it exactly one result per (task id, expert id). Results travel
-through that ledger, not through a Celery result backend.
+through that ledger, not through a Celery result backend; once a result is there the worker says so on the
+``vy-nexus.results`` fanout exchange (a few bytes: the call's key), so a server waiting on it reads the ledger then
+instead of polling it (``celery_executor.ResultWatcher``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
+from kombu.entity import Exchange, Queue
 from kombu.utils.url import maybe_sanitize_url
 
 from vy_nexus.config import ExecutorSettings, Settings
@@ -23,6 +29,15 @@ from vy_nexus.errors import BrokerError, StoreError
 
 TASK_NAME = "vy_nexus.run_expert"
 QUEUE_PREFIX = "vy-nexus.expert."
+RESULTS_EXCHANGE = Exchange("vy-nexus.results", type="fanout", durable=False)  # type: ignore[no-untyped-call]
+"""Where workers announce finished calls. Fanout, so every server sees every notice (each keeps the keys it waits
+on); on Redis a fanout exchange is PUBLISH/SUBSCRIBE, so a notice nobody listens to leaves nothing behind."""
+NOTICE_WAIT_SECONDS = 0.25
+"""How long one wait for notices lasts: the longest a closing watcher takes to notice."""
+
+CallKey = tuple[str, str]
+
+_log = logging.getLogger(__name__)
 
 
 def queue_for(executor: ExecutorSettings, expert_id: str) -> str:
@@ -89,6 +104,60 @@ def _register_task(app: Celery, runner: CallRunner, max_retries: int) -> None:
             raise self.retry(exc=exc, countdown=1.0, max_retries=max(max_retries, 3)) from exc
         if outcome.retry_in is not None:
             raise self.retry(countdown=outcome.retry_in)
+        task_id = task.get("id") if isinstance(task, dict) else None
+        if isinstance(task_id, str):
+            announce_result(app, (task_id, expert_id))
+
+
+def announce_result(app: Celery, key: CallKey) -> None:
+    """Tell the servers that the call ``key`` has its result in the ledger. Best effort: a notice lost with the
+    broker only delays the result until the server's next sweep of the ledger."""
+    try:
+        with app.producer_or_acquire() as producer:
+            producer.publish(
+                {"task_id": key[0], "expert_id": key[1]},
+                exchange=RESULTS_EXCHANGE,
+                routing_key="",
+                declare=[RESULTS_EXCHANGE],
+                serializer="json",
+                retry=False,
+            )
+    except Exception as exc:
+        _log.warning("could not announce the result of %s/%s: %s", key[0], key[1], exc)
+
+
+class ResultNotices:
+    """A server's subscription to the workers' result notices: a queue of its own, bound to the fanout exchange
+    and gone with the connection."""
+
+    def __init__(self, app: Celery) -> None:
+        self._app = app
+
+    def listen(self, on_notice: Callable[[CallKey], None], between: Callable[[], bool]) -> None:
+        """Hand every notice's key to ``on_notice``; call ``between`` once subscribed, after every notice and at
+        least every ``NOTICE_WAIT_SECONDS``; return when it says False. Raises when the broker cannot be reached
+        or the connection breaks."""
+
+        def received(body: Any, _message: Any) -> None:
+            if isinstance(body, dict):
+                task_id, expert_id = body.get("task_id"), body.get("expert_id")
+                if isinstance(task_id, str) and isinstance(expert_id, str):
+                    on_notice((task_id, expert_id))
+
+        with self._app.connection_for_read() as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, timeout=2.0)
+            queue = Queue(  # type: ignore[no-untyped-call]
+                f"vy-nexus.results.{uuid.uuid4().hex}",
+                exchange=RESULTS_EXCHANGE,
+                routing_key="",
+                durable=False,
+                exclusive=True,
+                auto_delete=True,
+            )
+            with connection.Consumer([queue], callbacks=[received], accept=["json"], no_ack=True):
+                while between():
+                    with contextlib.suppress(TimeoutError):  # socket.timeout: no notice in this wait
+                        connection.drain_events(timeout=NOTICE_WAIT_SECONDS)
 
 
 def check_broker(app: Celery, timeout: float = 3.0) -> None:

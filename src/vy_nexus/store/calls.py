@@ -30,6 +30,38 @@ LostResult = Callable[[int], str]
 """Builds the stored result (JSON text) for a call whose workers were lost ``deliveries`` times."""
 
 
+# The statements a worker runs for every call, built once (building one cost more than running it on SQLite). An
+# UPDATE reserves its columns' names for its SET clause, so parameters are named ``p_<column>``.
+_c = expert_calls.c
+_KEY = (_c.task_id == sa.bindparam("p_task_id")) & (_c.expert_id == sa.bindparam("p_expert_id"))
+_RUNNING = _KEY & (_c.state == RUNNING)
+_INSERT = sa.insert(expert_calls)
+_NEWER_ATTEMPT = (
+    sa.update(expert_calls)
+    .where(_RUNNING & (_c.attempt < sa.bindparam("p_attempt")))
+    .values(
+        attempt=sa.bindparam("p_attempt"),
+        deliveries=1,
+        worker=sa.bindparam("p_worker"),
+        started_at=sa.bindparam("p_started_at"),
+    )
+)
+_REDELIVERY = (
+    sa.update(expert_calls)
+    .where(_RUNNING & (_c.deliveries < sa.bindparam("p_max_deliveries")))
+    .values(deliveries=_c.deliveries + 1, worker=sa.bindparam("p_worker"))
+)
+_COMPLETE = (
+    sa.update(expert_calls)
+    .where(_RUNNING)
+    .values(state=DONE, result=sa.bindparam("p_result"), finished_at=sa.bindparam("p_finished_at"))
+)
+_ROW = sa.select(expert_calls).where(_KEY)
+_RESULTS = sa.select(_c.task_id, _c.expert_id, _c.result).where(
+    _c.state == DONE, _c.task_id.in_(sa.bindparam("p_task_ids", expanding=True))
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     """``run`` is True when this delivery should run the expert; else ``result`` is the stored answer."""
@@ -64,29 +96,27 @@ class CallLedger:
         """Take one delivery of a call. A new call or a new attempt (a Celery retry) runs; a redelivery of the
         same attempt runs while deliveries stay within ``max_deliveries``, then the call is finished with
         ``lost(deliveries)``; a finished call answers with its stored result."""
-        key = (expert_calls.c.task_id == task_id) & (expert_calls.c.expert_id == expert_id)
-        running = key & (expert_calls.c.state == RUNNING)
         now = time.time()
         try:
             self._execute(
-                sa.insert(expert_calls).values(
-                    task_id=task_id,
-                    expert_id=expert_id,
-                    state=RUNNING,
-                    attempt=attempt,
-                    deliveries=1,
-                    worker=worker,
-                    started_at=now,
-                )
+                _INSERT,
+                {
+                    "task_id": task_id,
+                    "expert_id": expert_id,
+                    "state": RUNNING,
+                    "attempt": attempt,
+                    "deliveries": 1,
+                    "worker": worker,
+                    "started_at": now,
+                },
             )
             return Claim(run=True)
         except IntegrityError:
             pass  # the call was delivered before
-        newer = sa.update(expert_calls).where(running & (expert_calls.c.attempt < attempt))
-        if self._execute(newer.values(attempt=attempt, deliveries=1, worker=worker, started_at=now)).rowcount:
+        call = {"p_task_id": task_id, "p_expert_id": expert_id, "p_worker": worker}
+        if self._execute(_NEWER_ATTEMPT, {**call, "p_attempt": attempt, "p_started_at": now}).rowcount:
             return Claim(run=True)
-        again = sa.update(expert_calls).where(running & (expert_calls.c.deliveries < max_deliveries))
-        if self._execute(again.values(deliveries=expert_calls.c.deliveries + 1, worker=worker)).rowcount:
+        if self._execute(_REDELIVERY, {**call, "p_max_deliveries": max_deliveries}).rowcount:
             row = self._row(task_id, expert_id)
             return Claim(run=True, deliveries=row.deliveries if row is not None else max_deliveries)
         row = self._row(task_id, expert_id)
@@ -102,12 +132,12 @@ class CallLedger:
 
     def complete(self, task_id: str, expert_id: str, result: str) -> str:
         """Store ``result`` unless the call already has one; return the stored result (the first one wins)."""
-        key = (expert_calls.c.task_id == task_id) & (expert_calls.c.expert_id == expert_id)
-        self._execute(
-            sa.update(expert_calls)
-            .where(key & (expert_calls.c.state == RUNNING))
-            .values(state=DONE, result=result, finished_at=time.time())
-        )
+        stored_now = self._execute(
+            _COMPLETE,
+            {"p_task_id": task_id, "p_expert_id": expert_id, "p_result": result, "p_finished_at": time.time()},
+        ).rowcount
+        if stored_now:  # this one won: no need to read it back
+            return result
         row = self._row(task_id, expert_id)
         if row is None or row.result is None:
             raise StoreError(f"expert call {task_id}/{expert_id} vanished from the task store before its result")
@@ -119,10 +149,7 @@ class CallLedger:
         wanted = set(keys)
         if not wanted:
             return {}
-        query = sa.select(expert_calls.c.task_id, expert_calls.c.expert_id, expert_calls.c.result).where(
-            expert_calls.c.state == DONE, expert_calls.c.task_id.in_({task_id for task_id, _ in wanted})
-        )
-        rows = self._query(query)
+        rows = self._query(_RESULTS, {"p_task_ids": sorted({task_id for task_id, _ in wanted})})
         return {(r.task_id, r.expert_id): r.result for r in rows if (r.task_id, r.expert_id) in wanted}
 
     def get(self, task_id: str, expert_id: str) -> Any:
@@ -135,25 +162,22 @@ class CallLedger:
         return int(self._execute(statement).rowcount)
 
     def _row(self, task_id: str, expert_id: str) -> Any:
-        query = sa.select(expert_calls).where(
-            (expert_calls.c.task_id == task_id) & (expert_calls.c.expert_id == expert_id)
-        )
-        rows = self._query(query)
+        rows = self._query(_ROW, {"p_task_id": task_id, "p_expert_id": expert_id})
         return rows[0] if rows else None
 
-    def _execute(self, statement: sa.Executable) -> sa.CursorResult[Any]:
+    def _execute(self, statement: sa.Executable, parameters: dict[str, Any] | None = None) -> sa.CursorResult[Any]:
         try:
             with self._require().begin() as conn:
-                return conn.execute(statement)
+                return conn.execute(statement, parameters)
         except IntegrityError:
             raise
         except SQLAlchemyError as exc:
             raise StoreError(f"task store {redact(self.url)}: {_reason(exc)}") from exc
 
-    def _query(self, statement: sa.Select[Any]) -> list[Any]:
+    def _query(self, statement: sa.Select[Any], parameters: dict[str, Any] | None = None) -> list[Any]:
         try:
             with self._require().connect() as conn:
-                return list(conn.execute(statement).all())
+                return list(conn.execute(statement, parameters).all())
         except SQLAlchemyError as exc:
             raise StoreError(f"task store {redact(self.url)}: {_reason(exc)}") from exc
 

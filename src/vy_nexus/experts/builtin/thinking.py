@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vy_nexus.errors import ExpertExecutionError, ReasoningError
 from vy_nexus.experts.base import ExpertContext
-from vy_nexus.reasoning.core import ReasoningCore
-from vy_nexus.reasoning.llm import GenerationOptions, LLMBackend, LLMResponse, Message
+
+if TYPE_CHECKING:  # the reasoning core loads when an expert first thinks, not when `vy-nexus route` lists experts
+    from vy_nexus.reasoning.core import ReasoningCore
+    from vy_nexus.reasoning.llm import LLMResponse
 
 FENCE = re.compile(r"```[a-zA-Z0-9_+-]*[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
@@ -36,6 +38,9 @@ class Thought:
 
 def reasoning_core(context: ExpertContext) -> ReasoningCore | None:
     """The context's reasoning core; a bare backend (e.g. passed by an embedding application) is wrapped."""
+    from vy_nexus.reasoning.core import ReasoningCore
+    from vy_nexus.reasoning.llm import LLMBackend
+
     llm = context.llm
     if isinstance(llm, ReasoningCore) or llm is None:
         return llm
@@ -55,6 +60,8 @@ async def think(
     core = reasoning_core(context)
     if core is None:
         return Thought(error="no reasoning core is configured")
+    from vy_nexus.reasoning.llm import GenerationOptions, Message
+
     options = GenerationOptions(temperature=temperature, max_tokens=max_tokens)
     try:
         response = await core.chat(
