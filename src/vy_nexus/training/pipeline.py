@@ -5,9 +5,9 @@
 2. Export the best epoch to fp32 ONNX, quantise it to int8 and keep int8 only if its embeddings of held-out
    sentences stay above the cosine floor (``export.py``).
 3. Fit the route model on the new encoder's embeddings, for the full route set routing will see (experts' examples +
-   the routes file + the new labels): the trained head or a refitted one, whichever is more accurate on the
-   validation sentences the encoder did not train on, with temperature and out-of-scope cut fitted on those
-   (``refit.py``); then score it on the validation file.
+   the routes file + the new labels): the trained head, a refitted one or their ensemble, chosen on the validation
+   sentences the encoder did not train on, with temperature and out-of-scope cut fitted on those (``refit.py``);
+   then score it on the validation file.
 4. Write everything into a staging directory, move it into place as a version named by a hash of data, settings and
    metrics, save the routes file, then switch ``encoders/active.json`` (one rename). Until that rename routing uses
    the old encoder and route model; Ctrl-C at any point before it leaves them as they were.

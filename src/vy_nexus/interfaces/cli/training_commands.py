@@ -78,7 +78,9 @@ def train_command(
     min_oos_recall: float | None = typer.Option(
         0.7,
         "--min-oos-recall",
-        help="With out-of-scope examples: lower the cut to the least that rejects this share of them.",
+        min=0.0,
+        max=1.0,
+        help="With out-of-scope examples: lower the cut to the least that rejects this share of them (0: off).",
     ),
     max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps (a quick run)."),
     threads: int | None = typer.Option(
@@ -111,7 +113,7 @@ def train_command(
         layer_decay=layer_decay,
         cosine_floor=cosine_floor,
         max_in_scope_loss=max_in_scope_loss,
-        min_oos_recall=min_oos_recall,
+        min_oos_recall=min_oos_recall or None,
         max_steps=max_steps,
         threads=threads,
         max_length=settings.routing.semantic.max_length,
