@@ -2,7 +2,8 @@
 
 The model is the encoder, mean pooling over the attention mask (as at run time) and a head, trained with
 cross-entropy with label smoothing and AdamW (the head learns faster than the encoder, lower encoder layers more
-slowly than upper ones with a layer decay below 1), a linear warm-up and decay. After every epoch the encoder is scored on the validation set with its head and the best epoch is kept.
+slowly than upper ones with a layer decay below 1), a linear warm-up and decay. After every epoch the encoder is
+scored on the validation set with its head and the best epoch is kept.
 
 Checkpoints make a run resumable: ``last.pt`` (model, optimiser, schedule, position, random state) is written every
 ``checkpoint_every`` steps, at the end of each epoch and when Ctrl-C arrives; ``best.pt`` holds the best epoch's
