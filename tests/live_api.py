@@ -19,6 +19,16 @@ from vy_nexus.config import Settings, load_settings
 from vy_nexus.interfaces.api.app import create_app
 from vy_nexus.interfaces.api.keys import KeyStore, keys_file
 from vy_nexus.system import VyNexus
+from vy_nexus.tls import httpx_context
+
+
+def get(url: str, **kwargs: Any) -> httpx.Response:
+    """``httpx.get`` with the process's TLS context (a context of its own would cost ~30 ms per call)."""
+    return httpx.get(url, verify=httpx_context(), **kwargs)
+
+
+def request(method: str, url: str, **kwargs: Any) -> httpx.Response:
+    return httpx.request(method, url, verify=httpx_context(), **kwargs)
 
 
 @dataclass
@@ -31,7 +41,7 @@ class LiveApi:
 
     def client(self, key: str | None = None, **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.key if key is None else key}"}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=10.0, **kwargs)
+        return httpx.Client(base_url=self.url, headers=headers, timeout=10.0, verify=httpx_context(), **kwargs)
 
     def new_key(self, name: str = "other") -> str:
         return KeyStore(keys_file(self.settings.home)).create(name).secret

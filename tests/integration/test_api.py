@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from fakes.llm import ScriptedBackend
-from live_api import LiveApi, api_settings, live_api
+from live_api import LiveApi, api_settings, get, live_api, request
 from spine_experts import SlowExpert
 from vy_nexus.config import Settings
 from vy_nexus.system import VyNexus
@@ -69,7 +69,7 @@ def sse_events(response: httpx.Response) -> list[tuple[str, Any]]:
 
 
 def test_health_needs_no_key_and_says_why_it_is_ready(api: LiveApi) -> None:
-    reply = httpx.get(f"{api.url}/api/health")
+    reply = get(f"{api.url}/api/health")
     assert reply.status_code == 200
     assert reply.json()["ready"] is True and reply.json()["reason"] == "accepting tasks"
 
@@ -81,10 +81,10 @@ def test_every_route_but_health_refuses_a_missing_or_wrong_key_with_the_same_401
     api: LiveApi, headers: dict[str, str]
 ) -> None:
     for method, path in [("GET", "/api/status"), ("GET", "/api/tasks"), ("GET", "/metrics"), ("GET", "/v1/models")]:
-        reply = httpx.request(method, f"{api.url}{path}", headers=headers)
+        reply = request(method, f"{api.url}{path}", headers=headers)
         assert reply.status_code == 401, path
         assert reply.headers["www-authenticate"] == "Bearer"
-    body = httpx.get(f"{api.url}/api/status", headers=headers).json()
+    body = get(f"{api.url}/api/status", headers=headers).json()
     assert body == {
         "error": "unauthorized",
         "message": "a valid API key is required (Authorization: Bearer KEY or X-API-Key: KEY)",
@@ -96,10 +96,10 @@ def test_a_revoked_key_is_refused_within_a_second(api: LiveApi) -> None:
     from vy_nexus.interfaces.api.keys import RECHECK_SECONDS, KeyStore, keys_file
 
     key = api.new_key("short-lived")
-    assert httpx.get(f"{api.url}/api/status", headers={"X-API-Key": key}).status_code == 200
+    assert get(f"{api.url}/api/status", headers={"X-API-Key": key}).status_code == 200
     KeyStore(keys_file(api.settings.home)).revoke("short-lived")
     revoked_at = time.monotonic()
-    while (reply := httpx.get(f"{api.url}/api/status", headers={"X-API-Key": key})).status_code == 200:
+    while (reply := get(f"{api.url}/api/status", headers={"X-API-Key": key})).status_code == 200:
         assert time.monotonic() - revoked_at < RECHECK_SECONDS + 1.0, "the revoked key still works"
         time.sleep(0.05)
     assert reply.status_code == 401
@@ -298,7 +298,7 @@ def test_prometheus_exposition_parses_and_counts_requests(client: httpx.Client) 
 def test_no_error_body_carries_a_path_or_a_key(api: LiveApi, client: httpx.Client) -> None:
     replies = [
         client.post("/api/approvals/nope", json={"decision": "approve"}),
-        httpx.get(f"{api.url}/api/status", headers={"X-API-Key": api.key + "x"}),
+        get(f"{api.url}/api/status", headers={"X-API-Key": api.key + "x"}),
         client.post("/v1/chat/completions", json={"model": "nope", "messages": [{"role": "user", "content": "hi"}]}),
     ]
     for reply in replies:
@@ -350,9 +350,11 @@ def test_stop_is_governed_then_shuts_the_server_down(tmp_path: Path) -> None:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:  # the server stops serving
             try:
-                httpx.get(f"{api.url}/api/health", timeout=1)
+                get(f"{api.url}/api/health", timeout=1)
             except httpx.ConnectError:
                 break
+            except httpx.ReadError:  # accepted while closing, then reset: ask again until it refuses
+                pass
             time.sleep(0.05)
         else:
             raise AssertionError("the server still serves after the stop")

@@ -12,8 +12,13 @@ from fakes.llm import ScriptedBackend
 from live_api import LiveApi, api_settings, live_api
 from vy_nexus.config import Settings
 from vy_nexus.system import VyNexus
+from vy_nexus.tls import openai_context
 
 REPLY = "The answer streamed by the scripted model"
+
+
+def _http() -> openai.DefaultHttpxClient:
+    return openai.DefaultHttpxClient(verify=openai_context())
 
 
 def scripted_system(settings: Settings) -> VyNexus:
@@ -27,8 +32,9 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
 
 
 @pytest.fixture
-def client(api: LiveApi) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{api.url}/v1", api_key=api.key, max_retries=0)
+def client(api: LiveApi) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=f"{api.url}/v1", api_key=api.key, max_retries=0, http_client=_http()) as client:
+        yield client
 
 
 def test_models_lists_auto_and_every_expert(client: openai.OpenAI) -> None:
@@ -99,8 +105,10 @@ def test_an_unknown_model_is_a_404_in_openai_shape(client: openai.OpenAI) -> Non
 
 
 def test_a_wrong_key_is_an_authentication_error(api: LiveApi) -> None:
-    wrong = openai.OpenAI(base_url=f"{api.url}/v1", api_key="not-a-key", max_retries=0)
-    with pytest.raises(openai.AuthenticationError):
+    with (
+        openai.OpenAI(base_url=f"{api.url}/v1", api_key="not-a-key", max_retries=0, http_client=_http()) as wrong,
+        pytest.raises(openai.AuthenticationError),
+    ):
         wrong.models.list()
 
 
@@ -113,7 +121,12 @@ def test_the_async_client_works_too(api: LiveApi) -> None:
     import asyncio
 
     async def ask() -> str:
-        async with openai.AsyncOpenAI(base_url=f"{api.url}/v1", api_key=api.key, max_retries=0) as client:
+        async with openai.AsyncOpenAI(
+            base_url=f"{api.url}/v1",
+            api_key=api.key,
+            max_retries=0,
+            http_client=openai.DefaultAsyncHttpxClient(verify=openai_context()),
+        ) as client:
             stream = await client.chat.completions.create(
                 model="general", messages=[{"role": "user", "content": "hello"}], stream=True
             )

@@ -13,6 +13,7 @@ import pytest
 
 from dashboard_app import dashboard_settings, dashboard_system
 from live_api import LiveApi, live_api
+from vy_nexus.tls import httpx_context
 
 CSV = b"region,units\nnorth,3\nsouth,4\nnorth,2\n"
 
@@ -26,7 +27,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
 @pytest.fixture
 def browser(api: LiveApi) -> Iterator[httpx.Client]:
     """A signed-in client: it holds the session cookie, as a browser would."""
-    with httpx.Client(base_url=api.url, timeout=10.0) as client:
+    with httpx.Client(base_url=api.url, verify=httpx_context(), timeout=10.0) as client:
         reply = client.post("/dashboard/login", data={"key": api.key})
         assert reply.status_code == 303
         yield client
@@ -51,7 +52,7 @@ def wait_task(client: httpx.Client, task_id: str) -> dict[str, Any]:
 
 
 def test_pages_need_a_session_and_send_people_to_the_login_form(api: LiveApi) -> None:
-    with httpx.Client(base_url=api.url) as anonymous:
+    with httpx.Client(base_url=api.url, verify=httpx_context()) as anonymous:
         page = anonymous.get("/dashboard", headers={"Accept": "text/html"})
         assert page.status_code == 303 and page.headers["location"] == "/dashboard/login"
         assert anonymous.get("/dashboard/api/overview").status_code == 401
@@ -61,7 +62,7 @@ def test_pages_need_a_session_and_send_people_to_the_login_form(api: LiveApi) ->
 
 
 def test_a_wrong_key_is_refused_and_a_right_one_lands_in_an_httponly_samesite_cookie(api: LiveApi) -> None:
-    with httpx.Client(base_url=api.url) as client:
+    with httpx.Client(base_url=api.url, verify=httpx_context()) as client:
         wrong = client.post("/dashboard/login", data={"key": "vyn_nope"})
         assert wrong.status_code == 401 and "not a valid API key" in wrong.text
         right = client.post("/dashboard/login", data={"key": api.key})
@@ -80,7 +81,7 @@ def test_a_revoked_key_ends_its_session_within_a_second(api: LiveApi) -> None:
 
     store = KeyStore(keys_file(api.settings.home))
     created = store.create("short-lived")
-    with httpx.Client(base_url=api.url) as client:
+    with httpx.Client(base_url=api.url, verify=httpx_context()) as client:
         client.post("/dashboard/login", data={"key": created.secret})
         assert client.get("/dashboard/api/overview").status_code == 200
         store.revoke(created.record.id)

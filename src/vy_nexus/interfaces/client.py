@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from vy_nexus.errors import VyNexusError
+from vy_nexus.tls import httpx_context
 
 _EXIT_CODES = {400: 2, 401: 2, 404: 2, 409: 2, 413: 2, 422: 2, 403: 3, 429: 3, 503: 4, 502: 5}
 
@@ -29,7 +30,7 @@ class ApiClient:
     def __init__(self, url: str, key: str | None, *, timeout: float = 30.0) -> None:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, verify=httpx_context())
 
     def __enter__(self) -> ApiClient:
         return self

@@ -228,8 +228,14 @@ def upgrade(conn: sa.Connection) -> None:
     if 0 < version < 2:  # version 1 had an ``api`` table of another shape, which nothing filled
         conn.exec_driver_sql(f"DROP VIEW IF EXISTS {prefix}metrics")
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {prefix}api")
-    metadata.create_all(conn, tables=[t for t in metadata.sorted_tables if t is not schema_info or schema])
-    _add_missing_columns(conn, schema)
+    tables = [t for t in metadata.sorted_tables if t is not schema_info or schema]
+    # One query for what exists, instead of one per table; a new database (every new home) then only creates.
+    present = set(sa.inspect(conn).get_table_names(schema=schema))
+    metadata.create_all(conn, tables=[t for t in tables if t.name not in present], checkfirst=False)
+    older = [t for t in tables if t.name in present]
+    if older:
+        metadata.create_all(conn, tables=older)
+        _add_missing_columns(conn, schema, older)
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(_VIEW.format(create="CREATE VIEW IF NOT EXISTS", prefix=prefix))
         conn.exec_driver_sql(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -239,13 +245,11 @@ def upgrade(conn: sa.Connection) -> None:
     conn.execute(sa.insert(schema_info).values(name="metrics", version=SCHEMA_VERSION))
 
 
-def _add_missing_columns(conn: sa.Connection, schema: str | None) -> None:
+def _add_missing_columns(conn: sa.Connection, schema: str | None, tables: list[sa.Table]) -> None:
     """Columns added since a table was created (always nullable, so existing rows stay valid)."""
     inspector = sa.inspect(conn)
     preparer = conn.dialect.identifier_preparer
-    for table in metadata.sorted_tables:
-        if table is schema_info and schema is None:
-            continue
+    for table in tables:
         present = {column["name"] for column in inspector.get_columns(table.name, schema=schema)}
         for column in table.columns:
             if column.name in present:

@@ -30,6 +30,7 @@ from vy_nexus.reasoning.llm import (
     translated_errors,
 )
 from vy_nexus.reasoning.pool import LoopClients
+from vy_nexus.tls import httpx_context
 
 DEFAULT_BASE_URL = "http://localhost:11434"
 DEFAULT_MODEL = "llama3:latest"
@@ -77,7 +78,7 @@ class OllamaBackend:
     def _client(self) -> ollama.AsyncClient:
         # The timeout is the limit between two bytes of an answer; ReasoningCore bounds the whole call.
         timeout = httpx.Timeout(self.timeout_seconds, connect=min(self.timeout_seconds, 10.0))
-        return ollama.AsyncClient(host=self.base_url, timeout=timeout)
+        return ollama.AsyncClient(host=self.base_url, timeout=timeout, verify=httpx_context())
 
     def _options(self, options: GenerationOptions) -> dict[str, Any]:
         wire: dict[str, Any] = {}

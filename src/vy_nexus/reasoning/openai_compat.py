@@ -33,6 +33,7 @@ from vy_nexus.reasoning.llm import (
     translated_errors,
 )
 from vy_nexus.reasoning.pool import LoopClients
+from vy_nexus.tls import openai_context
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 START_HINT = "is the server running? check reasoning_core.base_url"
@@ -76,7 +77,10 @@ class OpenAICompatBackend:
 
     def _client(self) -> openai.AsyncOpenAI:
         timeout = openai.Timeout(self.timeout_seconds, connect=min(self.timeout_seconds, 10.0))
-        return openai.AsyncOpenAI(api_key=self._provide_key, base_url=self.base_url, timeout=timeout, max_retries=0)
+        http_client = openai.DefaultAsyncHttpxClient(verify=openai_context())
+        return openai.AsyncOpenAI(
+            api_key=self._provide_key, base_url=self.base_url, timeout=timeout, max_retries=0, http_client=http_client
+        )
 
     def _auth(self) -> dict[str, str | openai.Omit]:
         """Per-request header override: none with a key (the key provider sends it), an omitted header without."""
