@@ -165,6 +165,6 @@ def check_broker(app: Celery, timeout: float = 3.0) -> None:
     url = str(app.conf.broker_url)
     try:
         with app.connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1, timeout=timeout)
+            connection.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
     except Exception as exc:
         raise BrokerError(f"cannot reach the broker {broker_label(url)}: {exc}") from exc
