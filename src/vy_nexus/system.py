@@ -34,7 +34,7 @@ from vy_nexus.routing.cache import RoutingCache
 from vy_nexus.routing.gating import GatingEngine
 from vy_nexus.routing.selection import build_strategy
 from vy_nexus.routing.strategy import RoutingStrategy
-from vy_nexus.tasks import AggregatedResult, RoutingDecision, Task
+from vy_nexus.tasks import AggregatedResult, RoutingDecision, Task, TaskState
 
 if TYPE_CHECKING:
     from vy_nexus.config import ReasoningCoreSettings
@@ -364,8 +364,6 @@ class VyNexus:
             await asyncio.wrap_future(self.store.flush_soon())
 
     async def _process(self, task: Task, top_k: int | None, aggregation: str | None) -> AggregatedResult:
-        from vy_nexus.store import TaskState  # the store's records load with the first task, not for a preview
-
         self.events.publish(
             "task.received",
             "system",

@@ -27,6 +27,25 @@ def new_task_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
+class TaskState(StrEnum):
+    """Where a task is in its life; the task store keeps it (store/records.py)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def finished(self) -> bool:
+        return self in FINISHED_STATES
+
+
+FINISHED_STATES = frozenset({TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED, TaskState.INTERRUPTED})
+LIVE_STATES = frozenset({TaskState.QUEUED, TaskState.RUNNING})
+
+
 class Task(BaseModel):
     """One unit of work. ``type`` is a free hint ("code", "research", ...) that routing may use."""
 

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vy_nexus.tasks import FINISHED_STATES, LIVE_STATES, TaskState
 
-class TaskState(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    INTERRUPTED = "interrupted"
-
-    @property
-    def finished(self) -> bool:
-        return self in FINISHED_STATES
-
-
-FINISHED_STATES = frozenset({TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED, TaskState.INTERRUPTED})
-LIVE_STATES = frozenset({TaskState.QUEUED, TaskState.RUNNING})
+__all__ = ["FINISHED_STATES", "LIVE_STATES", "TaskPage", "TaskRecord", "TaskState"]
 
 
 class TaskRecord(BaseModel):
