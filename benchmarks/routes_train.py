@@ -2,7 +2,7 @@
 
 Run:  .venv/bin/python benchmarks/routes_train.py [--clinc DIR] [--epochs 3] [--threads 1] [--work DIR]
                  [--learning-rate 1e-4] [--head-learning-rate 1e-3] [--layer-decay 0.9] [--label-smoothing 0.1]
-                 [--keep-checkpoints]
+                 [--holdout 0.1] [--seed 0] [--keep-checkpoints]
       (needs the train extra: `make setup-train`; the defaults are `routes train`'s; 3 epochs take about 25 minutes
       on 2 cores, more when shared: pass --threads 1 on busy cores. A run's checkpoints are kept under --work until
       it finishes (for good with --keep-checkpoints), so an interrupted, separately trained or finished run with the
@@ -12,10 +12,12 @@ Prints, all measured in this one run:
 1. before: the packaged int8 MiniLM with a fitted head (what `routes fit` gives): 150-intent in-scope accuracy
    (rejected in-scope queries count as wrong), closed-set accuracy and out-of-scope recall on CLINC150 val;
 2. the fine-tuning itself: minutes per epoch, the best epoch (chosen on 10% of each intent held out of train, so val
-   stays unseen), the int8-vs-fp32 cosine on held-out sentences and whether int8 passed the floor;
+   stays unseen; with --holdout 0 nothing is held out and the last epoch is kept), the int8-vs-fp32 cosine on
+   held-out sentences and whether int8 passed the floor;
 3. after: the same metrics with the trained encoder, int8 and fp32, each with the route model `routes train`
    fits (the trained head, a refit or their ensemble, chosen and calibrated on the held-out train utterances the
-   encoder never saw, the cut lowered to 70% of oos_train), and per-query latency (p50/p95, one query at a time,
+   encoder never saw, the cut lowered to 70% of oos_train; with --holdout 0 the ensemble weighted on 10% of train,
+   the cut at 70% of oos_train), and per-query latency (p50/p95, one query at a time,
    embedding included), with the ratios to before and int8/fp32; for comparison, each head alone, the refit with
    the whole in-scope budget's cut, and the first refit (logistic regression calibrated on train utterances the
    encoder trained on);
@@ -99,6 +101,10 @@ def main() -> int:
     parser.add_argument("--layer-decay", type=float, default=defaults.layer_decay)
     parser.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
     parser.add_argument(
+        "--holdout", type=float, default=defaults.holdout, help="share of each intent held out of training (0: none)"
+    )
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument(
         "--keep-checkpoints",
         action="store_true",
         help="keep the finished run's checkpoints under --work: the same command again skips the training",
@@ -136,6 +142,8 @@ def main() -> int:
             head_learning_rate=args.head_learning_rate,
             layer_decay=args.layer_decay,
             label_smoothing=args.label_smoothing,
+            holdout=args.holdout,
+            seed=args.seed,
         ),
         keep_fp32=True,
         keep_checkpoints=args.keep_checkpoints,
@@ -143,8 +151,9 @@ def main() -> int:
     )
     metrics = outcome.manifest["metrics"]
     check = metrics["quantisation"]
+    kept = "last epoch (nothing held out)" if outcome.held_out_seen else f"best epoch {metrics['best_epoch'] + 1}"
     print(
-        f"  {metrics['minutes_per_epoch']:.2f} min per epoch; best epoch {metrics['best_epoch'] + 1};"
+        f"  {metrics['minutes_per_epoch']:.2f} min per epoch; {kept};"
         f" whole run {(time.perf_counter() - started) / 60:.1f} min"
     )
     print(
@@ -164,7 +173,7 @@ def main() -> int:
     ) -> RouteModel:
         return refit_trained_routes(
             routes, encoder, outcome.held_out, head=outcome.head, oos_texts=oos, max_in_scope_loss=loss,
-            min_oos_recall=recall, choice=choice,
+            min_oos_recall=recall, choice=choice, held_out_seen=outcome.held_out_seen,
         )  # fmt: skip
 
     tokenizer = outcome.directory / "tokenizer.json"
@@ -188,7 +197,8 @@ def main() -> int:
         if name == "trained int8" or not outcome.quantised:
             for head in ("refit", "trained", "ensemble"):
                 measure(f"  ({head} head)", routes, encoder, fitted(encoder, choice=head), val)
-            measure("  (refit, budget cut)", routes, encoder, fitted(encoder, recall=None, choice="refit"), val)
+            if not outcome.held_out_seen:  # a budget on sentences the encoder trained on prices nothing
+                measure("  (refit, budget cut)", routes, encoder, fitted(encoder, recall=None, choice="refit"), val)
             # The first pipeline: a logistic-regression refit calibrated on train utterances the encoder trained on.
             previous = fit_route_model(routes, encoder, oos_texts=oos)
             measure("  (LR, cut on seen)", routes, encoder, previous, val)
@@ -207,7 +217,8 @@ def main() -> int:
     print("4. trained encoder at other out-of-scope cuts: in-scope budget on held-out train utterances alone, and")
     print("   lowered to a share of oos_train")
     chosen = CachedEncoder(OnnxSentenceEncoder(chosen_file, tokenizer), cache)
-    settings_tried = [(loss, None) for loss in CUTS] + [(defaults.max_in_scope_loss, r) for r in RECALLS]
+    budgets = [] if outcome.held_out_seen else [(loss, None) for loss in CUTS]
+    settings_tried = budgets + [(defaults.max_in_scope_loss, r) for r in RECALLS]
     for loss, recall in settings_tried:
         model = fitted(chosen, loss, recall)
         report = evaluate(SemanticRouter(routes, chosen, model), val, latency_sample=0)

@@ -171,3 +171,19 @@ def test_train_interrupt_resume_quantise_switch_and_rollback(settings: Settings,
     assert store.rollback() == (first.version, None)
     assert encoder_from_settings(settings).model_id == base_encoder
     assert store.versions() == sorted([first.version, second["version"]])
+
+
+def test_holdout_zero_trains_on_every_example_and_cuts_at_the_out_of_scope_recall(settings: Settings) -> None:
+    """Nothing held out: every in-scope example trains, the last step is kept, the ensemble head is weighted on seen
+    sentences and the cut rejects the share of the out-of-scope examples asked for."""
+    examples = read_labeled(FIXTURE / "train.jsonl")
+    in_scope = [e for e in examples if e.label != "oos"]
+    options = TrainOptions(epochs=1, max_steps=2, holdout=0.0, min_oos_recall=0.7)
+    outcome = train_routes(settings, VyNexus(settings, observe=False).registry, examples, options=options)
+    metrics = outcome.manifest["metrics"]
+    assert metrics["steps"] == 2 and metrics["best_val_accuracy_during_training"] is None
+    assert outcome.manifest["settings"]["validation"].startswith("none")
+    assert outcome.held_out_seen and set(outcome.held_out) <= set(in_scope)
+    report = outcome.model.report
+    assert report["head"] == "ensemble" and report["cut"] == "out-of-scope recall"
+    assert report["held_out_oos_recall"] >= 0.7 and report["oos_examples"] == len(examples) - len(in_scope)

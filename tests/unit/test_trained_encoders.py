@@ -21,7 +21,7 @@ from vy_nexus.routing.encoders import EncoderStore, encoder_store, write_json_at
 from vy_nexus.routing.route_model import fit_route_model, model_path_for
 from vy_nexus.routing.routes import LabeledExample, Route
 from vy_nexus.routing.semantic import SemanticRouter, encoder_from_settings, route_model_file_of, routes_file_of
-from vy_nexus.training.data import TrainOptions, data_digest, split_train_val
+from vy_nexus.training.data import TrainOptions, data_digest, seen_calibration_set, split_train_val
 from vy_nexus.training.pipeline import require_torch, train_routes
 
 runner = CliRunner()
@@ -151,6 +151,12 @@ def test_train_options_and_splits_are_validated() -> None:
         split_train_val(examples[:1], [], TrainOptions())
     with pytest.raises(TrainingError, match="too few"):
         split_train_val(examples[:2], [], TrainOptions())
+    train, val, source = split_train_val(examples, [], TrainOptions(holdout=0.0))
+    assert len(train) == 30 and len(val) == 0 and "holdout 0" in source
+    seen = seen_calibration_set(train, 0)
+    assert 0 < len(seen) < 30 and set(seen.texts) <= set(train.texts) and set(seen.labels) == {0, 1, 2}
+    with pytest.raises(TrainingError, match="holdout"):
+        TrainOptions(holdout=-0.1).validate()
     assert data_digest(examples) != data_digest(examples[::-1])
 
 

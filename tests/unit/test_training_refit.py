@@ -133,3 +133,25 @@ def test_the_cut_is_lowered_to_the_out_of_scope_recall_asked_for() -> None:
     hard = [*oos, examples[1].text]  # scores as high as an in-scope sentence
     strict = refit_trained_routes(routes, encoder, held_out, oos_texts=hard, max_in_scope_loss=0.0, min_oos_recall=1.0)
     assert strict.report["cut"] == "in-scope budget" and strict.report["held_out_oos_recall"] < 1.0
+
+
+def test_with_seen_sentences_the_ensemble_is_kept_and_the_cut_is_the_recall_asked_for() -> None:
+    encoder = BagOfWordsEncoder()
+    examples = _examples(0, 8)
+    routes = routes_from_labeled(examples)
+    seen = examples[::4]  # the encoder trained on these too (holdout 0)
+    bad_head = _head(routes, encoder, 20.0)
+    noise = np.random.default_rng(2).standard_normal(bad_head["weights"].shape).astype(np.float32)
+    bad_head["weights"] = 20.0 * noise / np.linalg.norm(noise, axis=1, keepdims=True)
+    oos = ["bake a cake", "who won the match", "paris cake", "timer cake recipe", "weather cake"]
+    hard = [*oos, examples[1].text]  # one scores as high as an in-scope sentence
+    options = {"oos_texts": hard, "max_in_scope_loss": 0.0, "min_oos_recall": 1.0}
+    contest = refit_trained_routes(routes, encoder, seen, head=bad_head, **options)  # type: ignore[arg-type]
+    model = refit_trained_routes(routes, encoder, seen, head=bad_head, held_out_seen=True, **options)  # type: ignore[arg-type]
+    assert model.report["head"] == "ensemble"
+    # The budget is not applied: the cut rejects every out-of-scope example, as asked, even the in-scope-looking one.
+    assert contest.report["cut"] == "in-scope budget" and model.report["cut"] == "out-of-scope recall"
+    assert model.report["held_out_oos_recall"] == 1.0
+    assert model.report["held_out_source"].startswith("train sentences the encoder trained on")
+    without_oos = refit_trained_routes(routes, encoder, seen, head=bad_head, max_in_scope_loss=0.0, held_out_seen=True)
+    assert "cut" not in without_oos.report and without_oos.report["head"] == "ensemble"

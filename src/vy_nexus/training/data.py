@@ -38,6 +38,9 @@ class TrainOptions:
     """The training head: scaled cosine on the normalised embedding, with this scale (routing can use it as is);
     None: linear on the raw pooled vector (only the refitted head is then usable)."""
     holdout: float = 0.1
+    """Without ``--val``: the share of each label held out of fine-tuning, to choose the best epoch and the route
+    head and to calibrate them on sentences the encoder never trained on. 0: train on everything, keep the last
+    epoch and the ensemble head, and set the out-of-scope cut from the out-of-scope examples' recall alone."""
     seed: int = 0
     max_length: int = 128
     cosine_floor: float = 0.98
@@ -62,7 +65,7 @@ class TrainOptions:
             (0.0 <= self.warmup < 1.0, "warmup must be a share of the steps, between 0 and 1"),
             (0.0 <= self.label_smoothing < 1.0, "label smoothing must be between 0 and 1"),
             (self.head_scale is None or self.head_scale > 0, "head scale must be positive"),
-            (0.0 < self.holdout < 1.0, "holdout must be between 0 and 1"),
+            (0.0 <= self.holdout < 1.0, "holdout must be at least 0 and below 1"),
             (0.0 < self.cosine_floor <= 1.0, "cosine floor must be in (0, 1]"),
             (0.0 <= self.max_in_scope_loss < 1.0, "max in-scope loss must be between 0 and 1"),
             (self.min_oos_recall is None or 0.0 < self.min_oos_recall <= 1.0, "min oos recall must be in (0, 1]"),
@@ -101,13 +104,16 @@ def labeled_set(examples: Sequence[LabeledExample], label_names: Sequence[str]) 
 def split_train_val(
     examples: Sequence[LabeledExample], val: Sequence[LabeledExample], options: TrainOptions
 ) -> tuple[LabeledSet, LabeledSet, str]:
-    """(train, validation, where validation came from). Without ``val``, ``holdout`` of each label is held out."""
+    """(train, validation, where validation came from). Without ``val``, ``holdout`` of each label is held out; with
+    ``holdout`` 0 too, the validation set is empty."""
     names = tuple(dict.fromkeys(e.label for e in examples))
     if len(names) < 2:
         raise TrainingError("routes train needs examples of at least two labels (out-of-scope ones aside)")
     if val:
         return labeled_set(examples, names), labeled_set(val, names), "validation file"
     full = labeled_set(examples, names)
+    if options.holdout == 0.0:
+        return full, LabeledSet((), (), names), "none (holdout 0: last epoch kept)"
     train_idx, held_idx = stratified_split(np.asarray(full.labels, dtype=np.int64), options.holdout, options.seed)
     if len(held_idx) == 0:
         raise TrainingError("too few examples to hold any out for validation: give --val, or more examples per label")
@@ -116,6 +122,17 @@ def split_train_val(
         return LabeledSet(tuple(full.texts[i] for i in indices), tuple(full.labels[i] for i in indices), names)
 
     return subset(train_idx.tolist()), subset(held_idx.tolist()), f"{options.holdout:.0%} of each label held out"
+
+
+SEEN_CALIBRATION_SHARE = 0.1
+"""With ``holdout`` 0: the share of each label's train sentences that weights the ensemble's heads (refit.py)."""
+
+
+def seen_calibration_set(train: LabeledSet, seed: int) -> LabeledSet:
+    """A share of ``train`` (which the encoder trains on) standing in for held-out sentences when none are kept."""
+    _, chosen = stratified_split(np.asarray(train.labels, dtype=np.int64), SEEN_CALIBRATION_SHARE, seed)
+    rows = chosen.tolist()
+    return LabeledSet(tuple(train.texts[i] for i in rows), tuple(train.labels[i] for i in rows), train.label_names)
 
 
 AFTER_TRAINING = frozenset({"cosine_floor", "max_in_scope_loss", "min_oos_recall", "threads"})

@@ -3,7 +3,7 @@
 The model is the encoder, mean pooling over the attention mask (as at run time) and a head, trained with
 cross-entropy with label smoothing and AdamW (the head learns faster than the encoder, lower encoder layers more
 slowly than upper ones with a layer decay below 1), a linear warm-up and decay. After every epoch the encoder is
-scored on the validation set with its head and the best epoch is kept.
+scored on the validation set with its head and the best epoch is kept (with no validation set, the last).
 
 Checkpoints make a run resumable: ``last.pt`` (model, optimiser, schedule, position, random state) is written every
 ``checkpoint_every`` steps, at the end of each epoch and when Ctrl-C arrives; ``best.pt`` holds the best epoch's
@@ -252,8 +252,9 @@ def fine_tune(
         )
 
     def end_epoch(epoch: int) -> None:
-        accuracy = _accuracy(model, batcher, val)
-        best = accuracy > state.best_accuracy
+        # Nothing held out (holdout 0): no score to choose by, so each epoch replaces the last and the last is kept.
+        accuracy = _accuracy(model, batcher, val) if len(val) else math.nan
+        best = accuracy > state.best_accuracy or not len(val)
         if best:
             state.best_accuracy, state.best_epoch = accuracy, epoch
             _save(best_file, {"model": model.state_dict(), "accuracy": accuracy, "epoch": epoch})

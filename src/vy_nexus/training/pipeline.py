@@ -1,13 +1,15 @@
 """``vy-nexus routes train`` as one library call: fine-tune, export, quantise, refit the routes, switch atomically.
 
 1. Split the labeled examples (out-of-scope ones aside) into train and validation (``--val``, else a held-out
-   share of each label) and fine-tune the base encoder (``finetune.py``), resuming from the run's checkpoint.
+   share of each label, else with ``holdout`` 0 none: the last epoch is kept) and fine-tune the base encoder
+   (``finetune.py``), resuming from the run's checkpoint.
 2. Export the best epoch to fp32 ONNX, quantise it to int8 and keep int8 only if its embeddings of held-out
    sentences stay above the cosine floor (``export.py``).
 3. Fit the route model on the new encoder's embeddings, for the full route set routing will see (experts' examples +
    the routes file + the new labels): the trained head, a refitted one or their ensemble, chosen on the validation
-   sentences the encoder did not train on, with temperature and out-of-scope cut fitted on those (``refit.py``);
-   then score it on the validation file.
+   sentences the encoder did not train on, with temperature and out-of-scope cut fitted on those (``refit.py``;
+   with ``holdout`` 0 the ensemble, weighted on train sentences, the cut from the out-of-scope recall alone); then
+   score it on the validation file.
 4. Write everything into a staging directory, move it into place as a version named by a hash of data, settings and
    metrics, save the routes file, then switch ``encoders/active.json`` (one rename). Until that rename routing uses
    the old encoder and route model; Ctrl-C at any point before it leaves them as they were.
@@ -39,7 +41,14 @@ from vy_nexus.routing.route_model import RouteModel
 from vy_nexus.routing.routes import OUT_OF_SCOPE_LABEL, LabeledExample, save_routes
 from vy_nexus.routing.semantic import SemanticRouter, SemanticStrategy, routes_file_of, routing_view
 from vy_nexus.routing.training import with_labeled_routes
-from vy_nexus.training.data import AFTER_TRAINING, TrainOptions, data_digest, digest, split_train_val
+from vy_nexus.training.data import (
+    AFTER_TRAINING,
+    TrainOptions,
+    data_digest,
+    digest,
+    seen_calibration_set,
+    split_train_val,
+)
 from vy_nexus.training.progress import QuietProgress, TrainingProgress
 
 if TYPE_CHECKING:
@@ -78,7 +87,9 @@ class TrainOutcome:
     head: dict[str, Any] | None
     """The trained head (``finetune.best_head``), to refit the routes on another copy of the encoder."""
     held_out: tuple[LabeledExample, ...]
-    """The in-scope sentences the encoder did not train on, which chose the head and calibrated it."""
+    """The in-scope sentences the encoder did not train on, which chose the head and calibrated it (with
+    ``held_out_seen``, train sentences that only weighted the ensemble's heads: ``holdout`` 0)."""
+    held_out_seen: bool
 
     def as_dict(self) -> dict[str, Any]:
         return {"version": self.version, "directory": str(self.directory), "previous": self.previous} | self.manifest
@@ -137,6 +148,8 @@ def train_routes(
     from vy_nexus.training import finetune
 
     result = finetune.fine_tune(base_dir, tokenizer_file, train_set, val_set, options, run_dir, run_key, progress)
+    held_out_seen = len(val_set) == 0
+    calibration = seen_calibration_set(train_set, options.seed) if held_out_seen else val_set
     job = _Job(
         settings=settings,
         registry=registry,
@@ -144,9 +157,10 @@ def train_routes(
         val=val,
         label_names=train_set.label_names,
         held_out=tuple(
-            LabeledExample(text, val_set.label_names[label])
-            for text, label in zip(val_set.texts, val_set.labels, strict=True)
+            LabeledExample(text, calibration.label_names[label])
+            for text, label in zip(calibration.texts, calibration.labels, strict=True)
         ),
+        held_out_seen=held_out_seen,
         oos_texts=[e.text for e in [*examples, *oos_examples] if e.label == oos_label],
         target=target,
         oos_label=oos_label,
@@ -181,6 +195,7 @@ class _Job:
     val: Sequence[LabeledExample]
     label_names: tuple[str, ...]
     held_out: tuple[LabeledExample, ...]
+    held_out_seen: bool
     oos_texts: list[str]
     target: str | None
     oos_label: str
@@ -238,10 +253,11 @@ def _finish(job: _Job, staging: Path, result: FineTuneResult) -> TrainOutcome:
         oos_texts=job.oos_texts,
         max_in_scope_loss=options.max_in_scope_loss,
         min_oos_recall=options.min_oos_recall,
+        held_out_seen=job.held_out_seen,
     )
     metrics: dict[str, Any] = {
         "best_epoch": result.best_epoch,
-        "best_val_accuracy_during_training": round(result.best_accuracy, 4),
+        "best_val_accuracy_during_training": None if job.held_out_seen else round(result.best_accuracy, 4),
         "epochs": result.epochs,
         "steps": result.steps,
         "minutes_per_epoch": round(result.seconds_per_epoch / 60.0, 2),
@@ -287,4 +303,5 @@ def _finish(job: _Job, staging: Path, result: FineTuneResult) -> TrainOutcome:
         manifest=manifest,
         head=head,
         held_out=job.held_out,
+        held_out_seen=job.held_out_seen,
     )

@@ -20,6 +20,13 @@ the kept head's held-out logits. The cut is the highest that costs at most ``max
 accuracy, lowered, when out-of-scope examples are given, to the least that still rejects ``min_oos_recall`` of them:
 a cut fitted on train paraphrases costs new queries more than its budget says, so it should not reject more than
 the recall asked for.
+
+Trained on everything (``holdout`` 0), there are no unseen in-scope sentences: a share of the train sentences stands
+in for them (``held_out_seen``). The encoder trained on them, so they cannot tell the heads apart or price a cut;
+they only weight the ensemble's two heads (each head's temperature; the refitted head is still judged with them left
+out) and set the displayed temperature. The ensemble is kept without a contest, and the cut is the one that rejects
+``min_oos_recall`` of the out-of-scope examples (without those, the in-scope budget on the seen sentences, which
+rejects fewer queries than it would on unseen ones).
 """
 
 from __future__ import annotations
@@ -91,12 +98,14 @@ def refit_trained_routes(
     max_in_scope_loss: float,
     min_oos_recall: float | None = None,
     choice: str | None = None,
+    held_out_seen: bool = False,
     c: float = 10.0,
 ) -> RouteModel:
     """The route model for ``routes`` on a trained ``encoder`` (see the module docstring). ``head`` is the trained
     head (``labels``: label names, ``weights``: one row per label) or None; ``held_out`` are in-scope sentences the
-    encoder never trained on. ``choice`` forces one of the heads (to compare them). Without held-out sentences that
-    name a route, this is ``fit_route_model``."""
+    encoder never trained on. ``choice`` forces one of the heads (to compare them). ``held_out_seen``: the
+    encoder trained on ``held_out`` too (see the module docstring). Without held-out sentences that name a route,
+    this is ``fit_route_model``."""
     position = {route.name: i for i, route in enumerate(routes)}
     held = [e for e in held_out if e.label in position]
     if not held:
@@ -124,6 +133,8 @@ def refit_trained_routes(
         accuracy[name] = float((held_logits[name].argmax(axis=1) == held_labels).mean())
     if choice is not None and choice not in candidates:
         raise ValueError(f"no {choice!r} head here (candidates: {', '.join(candidates)})")
+    if held_out_seen:
+        choice = choice or ("ensemble" if "ensemble" in candidates else "refit")
     chosen = choice or choose_head(accuracy)
     logits = held_logits[chosen]
     temperature = fit_temperature(logits, held_labels)
@@ -131,13 +142,19 @@ def refit_trained_routes(
     oos_scores = (
         LogisticHead(*candidates[chosen]).logits(encoder.encode(list(oos_texts))).max(axis=1) if oos_texts else None
     )
-    budget_threshold = threshold
+    cut_by_recall = False
     if oos_scores is not None and min_oos_recall is not None:
-        threshold = min(threshold, recall_cut(oos_scores, min_oos_recall))
+        cut = recall_cut(oos_scores, min_oos_recall)
+        cut_by_recall = held_out_seen or cut < threshold
+        threshold = cut if cut_by_recall else threshold
     report: dict[str, Any] = {
         "utterances": len(labels),
         "held_out": len(held),
-        "held_out_source": "sentences the encoder did not train on",
+        "held_out_source": (
+            "train sentences the encoder trained on (holdout 0)"
+            if held_out_seen
+            else "sentences the encoder did not train on"
+        ),
         "oos_examples": len(oos_texts),
         **{f"held_out_accuracy_{name}": round(value, 4) for name, value in accuracy.items()},
         "head": chosen,
@@ -147,7 +164,7 @@ def refit_trained_routes(
     }
     if oos_scores is not None:
         report["held_out_oos_recall"] = round(float((oos_scores < threshold).mean()), 4)
-        report["cut"] = "out-of-scope recall" if threshold < budget_threshold else "in-scope budget"
+        report["cut"] = "out-of-scope recall" if cut_by_recall else "in-scope budget"
     report["held_out_in_scope_cost"] = round(
         float(((logits.argmax(axis=1) == held_labels) & (logits.max(axis=1) < threshold)).mean()), 4
     )
