@@ -159,6 +159,7 @@ def refit_trained_routes(
         **{f"held_out_accuracy_{name}": round(value, 4) for name, value in accuracy.items()},
         "head": chosen,
         "temperature": round(temperature, 4),
+        **{f"temperature_{name}": round(value, 4) for name, value in temperatures.items()},
         "kind": "head",
         "c": c,
     }
