@@ -31,6 +31,7 @@ al., EMNLP 2019). When it is not there, the script says so and exits.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import tempfile
@@ -71,7 +72,9 @@ class PrintedProgress(QuietProgress):
 
     def evaluated(self, epoch: int, accuracy: float, best: bool) -> None:
         elapsed = (time.perf_counter() - self.started) / 60
-        print(f"  epoch {epoch + 1}: held-out accuracy {accuracy:.2%}{' (best)' if best else ''}, {elapsed:.1f} min")
+        score = "nothing held out" if math.isnan(accuracy) else f"held-out accuracy {accuracy:.2%}"
+        mark = " (best)" if best and not math.isnan(accuracy) else ""
+        print(f"  epoch {epoch + 1}: {score}{mark}, {elapsed:.1f} min")
 
     def stage(self, message: str) -> None:
         print(f"  {message} ({(time.perf_counter() - self.started) / 60:.1f} min)", flush=True)
