@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -183,10 +185,41 @@ def test_settings_read_the_process_environment(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("VY_NEXUS_HOME", str(tmp_path))
     monkeypatch.setenv("VY_NEXUS_ROUTING__TOP_K", "7")
     (tmp_path / "config.yaml").write_text("routing:\n  fallback_expert: writing\n")
-    for settings in (load_settings(), Settings()):
-        assert settings.home == tmp_path.resolve()
-        assert (settings.routing.top_k, settings.routing.fallback_expert) == (7, "writing")
-    assert Settings(routing={"top_k": 2}).routing.top_k == 2
+    settings = load_settings()
+    assert settings.home == tmp_path.resolve()
+    assert (settings.routing.top_k, settings.routing.fallback_expert) == (7, "writing")
+    assert isinstance(settings, Settings)
+
+
+def test_settings_built_directly_are_the_values_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VY_NEXUS_HOME", str(tmp_path))
+    monkeypatch.setenv("VY_NEXUS_ROUTING__TOP_K", "7")
+    settings = Settings(routing={"top_k": 2})
+    assert (settings.routing.top_k, settings.home) == (2, tmp_path.resolve())
+    assert Settings().routing.top_k == 1
+
+
+def test_the_file_alone_is_read_without_pydantic_settings(tmp_path: Path) -> None:
+    """The common case (no VY_NEXUS_* override, no arguments) must not import pydantic-settings: a CLI command's
+    start-up pays for it (issue 16)."""
+    (tmp_path / "config.yaml").write_text("routing:\n  strategy: keyword\n")
+    script = (
+        "import sys\n"
+        "from vy_nexus.config import load_settings\n"
+        f"settings = load_settings({str(tmp_path)!r}, environ={{'VY_NEXUS_HOME': '', 'VY_NEXUS_LOGGING__LEVEL': ''}})\n"
+        "assert settings.routing.strategy == 'keyword', settings.routing.strategy\n"
+        "assert 'pydantic_settings' not in sys.modules\n"
+        "load_settings(sys.argv[1], environ={'VY_NEXUS_ROUTING__TOP_K': '3'})\n"
+        "assert 'pydantic_settings' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True)
+
+
+def test_a_bad_file_value_is_named_on_either_path(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("routing:\n  top_k: 0\n")
+    for environ in ({}, {"VY_NEXUS_LOGGING__LEVEL": "debug"}):
+        with pytest.raises(ConfigError, match=r"config\.yaml: key 'routing\.top_k'"):
+            load_settings(tmp_path, environ=environ)
 
 
 def test_settings_validate_assignment() -> None:
