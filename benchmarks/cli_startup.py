@@ -9,7 +9,8 @@ system of the child) moves less with load than wall time does.
 The home holds a config.yaml choosing keyword routing, as `vy-nexus configure routing.strategy keyword` writes it
 (its parse is cached after the warm-up run, as after a user's first command); the same route with the choice made by
 an environment variable instead is measured beside it. The commands run as an installed vy-nexus does: with bytecode
-caches (pip writes them at install), so PYTHONDONTWRITEBYTECODE is dropped for the children and the warm-up run writes the caches of a source checkout.
+caches (pip writes them at install), so PYTHONDONTWRITEBYTECODE is dropped for the children and the warm-up run
+writes the caches of a source checkout.
 
     python benchmarks/cli_startup.py [--runs 7]
 """
