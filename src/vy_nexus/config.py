@@ -1,4 +1,4 @@
-"""Typed settings loaded by pydantic-settings from ``<home>/config.yaml`` and ``VY_NEXUS_*`` environment variables.
+"""Typed settings from ``<home>/config.yaml`` and ``VY_NEXUS_*`` environment variables.
 
 Precedence, lowest first: built-in defaults, the YAML file, environment variables, keyword arguments. An environment
 variable names a key path with double underscores: ``VY_NEXUS_ROUTING__CACHE__TTL_SECONDS=60`` sets
@@ -6,29 +6,22 @@ variable names a key path with double underscores: ``VY_NEXUS_ROUTING__CACHE__TT
 values (``[data, /srv/docs]``).
 
 Every path is derived from the home directory (``--home``, else ``$VY_NEXUS_HOME``, else ``~/.vy-nexus``).
+
+When only the file sets values (the common case), ``load_settings`` validates the file's mapping itself;
+pydantic-settings, which merges environment variables and arguments over it (``config_sources.py``), loads only
+when one of them is set: its import, with the asyncio it pulls in, is a large share of a CLI command's start-up.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from contextvars import ContextVar
-from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic.fields import FieldInfo
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    InitSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    SettingsError,
-    YamlConfigSettingsSource,
-)
 
+from vy_nexus.config_parse_cache import cached_parse, remember_parse
 from vy_nexus.errors import ConfigError
 
 ENV_PREFIX = "VY_NEXUS_"
@@ -183,20 +176,14 @@ class ExpertsSettings(_Section):
     documents_dir: str = "documents"
 
 
-class Settings(BaseSettings):
+class Settings(BaseModel):
     """All settings. ``home`` is not read from the file; it is where the file lives.
 
-    ``Settings(**values)`` reads the sources itself; ``load_settings`` does the same and turns problems into a
-    ``ConfigError`` naming each bad key and where its value came from.
+    ``Settings(**values)`` is exactly the values given over the defaults; ``load_settings`` reads the file and the
+    environment, and turns problems into a ``ConfigError`` naming each bad key and where its value came from.
     """
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_nested_delimiter="__",
-        env_ignore_empty=True,  # VY_NEXUS_HOME= means "not set", as for default_home()
-        extra="forbid",
-        validate_assignment=True,
-    )
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     reasoning_core: ReasoningCoreSettings = Field(default_factory=ReasoningCoreSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
@@ -212,32 +199,13 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
 
-    home: Path = Field(default_factory=lambda: Path.home() / ".vy-nexus", exclude=True)
-    """Keyword argument, else ``$VY_NEXUS_HOME`` (the environment source reads it), else ``~/.vy-nexus``."""
+    home: Path = Field(default_factory=lambda: default_home(), exclude=True)
+    """Where the file lives: ``load_settings``'s home; by default ``$VY_NEXUS_HOME``, else ``~/.vy-nexus``."""
 
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().resolve()
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Keyword arguments, then ``VY_NEXUS_*`` variables, then ``<home>/config.yaml``; no dotenv, no secrets dir."""
-        environ = _LOAD_ENVIRON.get()
-        environ = os.environ if environ is None else environ
-        home = _source_home(cast(InitSettingsSource, init_settings).init_kwargs, environ)
-        return (
-            init_settings,
-            EnvironmentSource(settings_cls, environ),
-            _ConfigFileSource(settings_cls, yaml_file=home / CONFIG_FILENAME),
-        )
 
     # Derived paths: every file vy-nexus writes lives under ``home``.
     @property
@@ -303,16 +271,16 @@ def read_config_file(path: Path) -> dict[str, Any]:
     """The raw mapping in a config file; an absent or empty file is an empty mapping."""
     if not path.exists():
         return {}
-    import yaml  # loads only when there is a file to read
-
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start})") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    found, data = cached_parse(path, text)
+    if not found:
+        data = _parse_yaml(path, text)
+        remember_parse(path, text, data)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -322,10 +290,20 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def _parse_yaml(path: Path, text: str) -> Any:
+    import yaml  # loads only when the file changed since its last parse (config_parse_cache.py)
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+
+
 def load_settings(
     home: Path | str | None = None, environ: Mapping[str, str] | None = None, **overrides: Any
 ) -> Settings:
-    """Load settings for ``home`` (default: ``$VY_NEXUS_HOME`` or ``~/.vy-nexus``). Reads, never writes.
+    """Load settings for ``home`` (default: ``$VY_NEXUS_HOME`` or ``~/.vy-nexus``). Writes nothing but the config
+    file's parse cache (``config_parse_cache.py``).
 
     ``environ`` replaces ``os.environ`` as the source of ``VY_NEXUS_*`` variables; ``overrides`` (sections as
     mappings, e.g. ``routing={"top_k": 2}``) take precedence over everything else.
@@ -333,83 +311,31 @@ def load_settings(
     env = os.environ if environ is None else environ
     if isinstance(home, str) and not home.strip():
         raise ConfigError("the home directory is empty: name one (--home DIR or VY_NEXUS_HOME), or leave it unset")
-    if home is not None:
-        overrides["home"] = Path(home)
     chosen = Path(home).expanduser() if home is not None else default_home(env)
     if chosen.exists() and not chosen.is_dir():
         raise ConfigError(f"the home directory {chosen} is not a directory (--home DIR or VY_NEXUS_HOME)")
-    token = _LOAD_ENVIRON.set(env)
+    if overrides or environment_overrides(env):
+        from vy_nexus.config_sources import load_from_sources
+
+        return load_from_sources(chosen, env, overrides)
+    config_file = chosen / CONFIG_FILENAME
     try:
-        return Settings(**overrides)
+        return Settings.model_validate({**read_config_file(config_file), "home": chosen})
     except ValidationError as exc:
-        raise ConfigError(_describe_load_errors(exc, env, overrides)) from exc
-    except SettingsError as exc:
-        detail = exc.__cause__ if exc.__cause__ is not None else exc
-        raise ConfigError(f"invalid configuration in VY_NEXUS_* environment variables: {detail}") from exc
-    finally:
-        _LOAD_ENVIRON.reset(token)
+        raise ConfigError(_format_validation_error(exc, str(config_file))) from exc
 
 
-# Settings sources ---------------------------------------------------------------------------------------------------
-
-_LOAD_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("vy_nexus_load_environ", default=None)
-"""The environment ``load_settings`` was given; pydantic-settings builds sources in a classmethod with no
-per-call arguments, so the mapping travels to it this way (None: ``os.environ``)."""
-
-
-class EnvironmentSource(EnvSettingsSource):
-    """``VY_NEXUS_*`` variables from a given mapping. Lists and sections are read as YAML flow values
-    (``[data, /srv/docs]``), like ``vy-nexus configure`` values; scalars are left to pydantic's coercion."""
-
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
-        self._environ = environ
-        super().__init__(settings_cls)
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return {name.lower(): value for name, value in self._environ.items() if value != ""}
-
-    def decode_complex_value(self, field_name: str, field: FieldInfo | None, value: Any) -> Any:
-        import yaml  # loads only for list and section values
-
-        try:
-            return yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            problem = getattr(exc, "problem", None) or "not a YAML value"
-            raise ValueError(f"{field_name} = {value!r}: {problem}") from exc
+def environment_overrides(environ: Mapping[str, str]) -> list[str]:
+    """The ``VY_NEXUS_*`` variables that may set a key: all but ``VY_NEXUS_HOME``, and not empty ones (an empty
+    variable means "not set")."""
+    return [
+        name
+        for name, value in environ.items()
+        if value and name.upper().startswith(ENV_PREFIX) and name.upper() != HOME_ENV
+    ]
 
 
-class _ConfigFileSource(YamlConfigSettingsSource):
-    """``<home>/config.yaml``, with errors that name the file."""
-
-    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
-        return read_config_file(Path(str(file_path)))
-
-
-def _source_home(init_kwargs: Mapping[str, Any], environ: Mapping[str, str]) -> Path:
-    home = init_kwargs.get("home")
-    return Path(home).expanduser() if home is not None else default_home(environ)
-
-
-def _describe_load_errors(error: ValidationError, environ: Mapping[str, str], overrides: Mapping[str, Any]) -> str:
-    """Name each bad key and where its value came from: the arguments, an environment variable or the file."""
-    env_values = EnvironmentSource(Settings, environ)()
-    config_file = _source_home(overrides, environ) / CONFIG_FILENAME
-    by_source: dict[str, list[str]] = {}
-    for item in error.errors():
-        loc = tuple(str(part) for part in item["loc"])
-        line = _describe_error(item)
-        if _given(overrides, loc):
-            source = "the arguments"
-        elif key := _given(env_values, loc):
-            source = "VY_NEXUS_* environment variables"
-            line += f" [{ENV_PREFIX}{'__'.join(key).upper()}]"
-        else:
-            source = str(config_file)
-        by_source.setdefault(source, []).append(line)
-    return "; ".join(f"invalid configuration in {source}: " + "; ".join(lines) for source, lines in by_source.items())
-
-
-def _given(data: Mapping[str, Any], loc: tuple[str, ...]) -> tuple[str, ...]:
+def given_key(data: Mapping[str, Any], loc: tuple[str, ...]) -> tuple[str, ...]:
     """The key path in ``data`` that holds the value at ``loc`` (which may point inside it: a list item);
     empty when ``data`` does not hold it."""
     node: Any = data
@@ -422,7 +348,7 @@ def _given(data: Mapping[str, Any], loc: tuple[str, ...]) -> tuple[str, ...]:
     return loc
 
 
-def _describe_error(item: Any) -> str:
+def describe_error(item: Any) -> str:
     key = ".".join(str(part) for part in item["loc"]) or "(root)"
     if item["type"] == "extra_forbidden":
         return f"unknown key '{key}'"
@@ -430,7 +356,7 @@ def _describe_error(item: Any) -> str:
 
 
 def _format_validation_error(error: ValidationError, source: str) -> str:
-    return f"invalid configuration in {source}: " + "; ".join(_describe_error(item) for item in error.errors())
+    return f"invalid configuration in {source}: " + "; ".join(describe_error(item) for item in error.errors())
 
 
 def get_key(settings: Settings, key: str) -> Any:

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -183,10 +186,41 @@ def test_settings_read_the_process_environment(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("VY_NEXUS_HOME", str(tmp_path))
     monkeypatch.setenv("VY_NEXUS_ROUTING__TOP_K", "7")
     (tmp_path / "config.yaml").write_text("routing:\n  fallback_expert: writing\n")
-    for settings in (load_settings(), Settings()):
-        assert settings.home == tmp_path.resolve()
-        assert (settings.routing.top_k, settings.routing.fallback_expert) == (7, "writing")
-    assert Settings(routing={"top_k": 2}).routing.top_k == 2
+    settings = load_settings()
+    assert settings.home == tmp_path.resolve()
+    assert (settings.routing.top_k, settings.routing.fallback_expert) == (7, "writing")
+    assert isinstance(settings, Settings)
+
+
+def test_settings_built_directly_are_the_values_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VY_NEXUS_HOME", str(tmp_path))
+    monkeypatch.setenv("VY_NEXUS_ROUTING__TOP_K", "7")
+    settings = Settings(routing={"top_k": 2})
+    assert (settings.routing.top_k, settings.home) == (2, tmp_path.resolve())
+    assert Settings().routing.top_k == 1
+
+
+def test_the_file_alone_is_read_without_pydantic_settings(tmp_path: Path) -> None:
+    """The common case (no VY_NEXUS_* override, no arguments) must not import pydantic-settings: a CLI command's
+    start-up pays for it (issue 16)."""
+    (tmp_path / "config.yaml").write_text("routing:\n  strategy: keyword\n")
+    script = (
+        "import sys\n"
+        "from vy_nexus.config import load_settings\n"
+        f"settings = load_settings({str(tmp_path)!r}, environ={{'VY_NEXUS_HOME': '', 'VY_NEXUS_LOGGING__LEVEL': ''}})\n"
+        "assert settings.routing.strategy == 'keyword', settings.routing.strategy\n"
+        "assert 'pydantic_settings' not in sys.modules\n"
+        "load_settings(sys.argv[1], environ={'VY_NEXUS_ROUTING__TOP_K': '3'})\n"
+        "assert 'pydantic_settings' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True)
+
+
+def test_a_bad_file_value_is_named_on_either_path(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("routing:\n  top_k: 0\n")
+    for environ in ({}, {"VY_NEXUS_LOGGING__LEVEL": "debug"}):
+        with pytest.raises(ConfigError, match=r"config\.yaml: key 'routing\.top_k'"):
+            load_settings(tmp_path, environ=environ)
 
 
 def test_settings_validate_assignment() -> None:
@@ -216,3 +250,56 @@ def test_prepare_config_edit_writes_nothing_and_takes_typed_values(home: Path) -
     assert edit.value == ["data", "/srv"] and "allowed_paths" in edit.text
     assert not (home / "config.yaml").exists()
     assert prepare_config_edit(home, "routing.cache", {"ttl_seconds": 5}).value["ttl_seconds"] == 5
+
+
+def test_an_unchanged_config_file_is_read_without_pyyaml(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("routing:\n  strategy: keyword\n")
+    load_settings(tmp_path, environ={})  # parses, and caches the parse
+    script = (
+        "import sys\n"
+        "from vy_nexus.config import load_settings\n"
+        "assert load_settings(sys.argv[1], environ={}).routing.strategy == 'keyword'\n"
+        "assert 'yaml' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True)
+
+
+def test_the_parse_cache_answers_only_for_the_exact_text(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("routing:\n  top_k: 2\n")
+    assert load_settings(tmp_path, environ={}).routing.top_k == 2
+    config.write_text("routing:\n  top_k: 3\n")  # same size, maybe the same mtime: the text decides
+    assert load_settings(tmp_path, environ={}).routing.top_k == 3
+    config.write_text("routing:\n  top_k: 0\n")
+    with pytest.raises(ConfigError, match="top_k"):
+        load_settings(tmp_path, environ={})
+
+
+def test_a_damaged_parse_cache_is_a_miss_and_is_replaced(tmp_path: Path) -> None:
+    from vy_nexus.config_parse_cache import cache_path
+
+    config = tmp_path / "config.yaml"
+    config.write_text("routing:\n  top_k: 4\n")
+    cache = cache_path(config)
+    cache.parent.mkdir()
+    for damage in (b"\xff\xfe not json", b'{"text": 1}', b"[]"):
+        cache.write_bytes(damage)
+        assert load_settings(tmp_path, environ={}).routing.top_k == 4
+        assert json.loads(cache.read_text())["value"] == {"routing": {"top_k": 4}}
+
+
+def test_values_json_cannot_hold_are_never_cached(tmp_path: Path) -> None:
+    from vy_nexus.config_parse_cache import cache_path
+
+    config = tmp_path / "config.yaml"
+    config.write_text("alerts:\n  1: 2\n")  # an integer key: JSON would make it "1"
+    with pytest.raises(ConfigError):
+        load_settings(tmp_path, environ={})
+    assert not cache_path(config).exists()
+
+
+def test_a_home_that_cannot_hold_the_cache_still_loads(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("routing:\n  top_k: 5\n")
+    (tmp_path / "cache").write_text("a file where the cache directory would be")
+    assert load_settings(tmp_path, environ={}).routing.top_k == 5
