@@ -2,7 +2,7 @@
 
 Run:  .venv/bin/python benchmarks/routes_train.py [--clinc DIR] [--epochs 3] [--threads 1] [--work DIR]
                  [--learning-rate 1e-4] [--head-learning-rate 1e-3] [--layer-decay 0.9] [--label-smoothing 0.1]
-                 [--holdout 0.1] [--seed 0] [--ensemble 1] [--keep-checkpoints]
+                 [--holdout 0.1] [--seed 0] [--keep-checkpoints]
       (needs the train extra: `make setup-train`; the defaults are `routes train`'s; 3 epochs take about 25 minutes
       on 2 cores, more when shared: pass --threads 1 on busy cores. A run's checkpoints are kept under --work until
       it finishes (for good with --keep-checkpoints), so an interrupted, separately trained or finished run with the
@@ -42,13 +42,12 @@ from vy_nexus.config import load_settings
 from vy_nexus.experts.registry import ExpertRegistry
 from vy_nexus.reasoning.embeddings import OnnxSentenceEncoder, default_model_path, default_tokenizer_path
 from vy_nexus.routing.embedding_cache import CachedEncoder
-from vy_nexus.routing.encoders import ConcatenatedEncoder
 from vy_nexus.routing.evaluate import EvaluationReport, evaluate
 from vy_nexus.routing.route_model import RouteModel, fit_route_model
 from vy_nexus.routing.routes import LabeledExample, Route, read_labeled, routes_from_labeled
 from vy_nexus.routing.semantic import SemanticRouter
 from vy_nexus.training.data import TrainOptions
-from vy_nexus.training.pipeline import member_file, train_routes
+from vy_nexus.training.pipeline import train_routes
 from vy_nexus.training.progress import QuietProgress
 from vy_nexus.training.refit import refit_trained_routes
 
@@ -109,9 +108,6 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument(
-        "--ensemble", type=int, default=defaults.members, help="encoders trained (seeds --seed, --seed + 1, ...)"
-    )
-    parser.add_argument(
         "--keep-checkpoints",
         action="store_true",
         help="keep the finished run's checkpoints under --work: the same command again skips the training",
@@ -151,7 +147,6 @@ def main() -> int:
             label_smoothing=args.label_smoothing,
             holdout=args.holdout,
             seed=args.seed,
-            members=args.ensemble,
         ),
         keep_fp32=True,
         keep_checkpoints=args.keep_checkpoints,
@@ -185,17 +180,13 @@ def main() -> int:
         )  # fmt: skip
 
     tokenizer = outcome.directory / "tokenizer.json"
-    members = range(len(outcome.manifest["members"]))
-
-    def trained(kind: str = "") -> CachedEncoder:
-        parts = [OnnxSentenceEncoder(outcome.directory / member_file(i, kind), tokenizer) for i in members]
-        return CachedEncoder(parts[0] if len(parts) == 1 else ConcatenatedEncoder(parts), cache)
-
-    # model.onnx (and model.N.onnx of further members): int8 when it passed the floor, else fp32
-    files = {"trained fp32": "fp32", "trained int8": ""} if outcome.quantised else {"trained fp32": ""}
+    chosen_file = outcome.directory / "model.onnx"  # int8 when it passed the floor, else fp32
+    files = {"trained fp32": outcome.directory / "model.fp32.onnx", "trained int8": chosen_file}
+    if not outcome.quantised:
+        files = {"trained fp32": chosen_file}
     after: dict[str, EvaluationReport] = {}
-    for name, kind in files.items():
-        encoder = trained(kind)
+    for name, path in files.items():
+        encoder = CachedEncoder(OnnxSentenceEncoder(path, tokenizer), cache)
         model = fitted(encoder)
         report = model.report
         print(
@@ -228,7 +219,7 @@ def main() -> int:
 
     print("4. trained encoder at other out-of-scope cuts: in-scope budget on held-out train utterances alone, and")
     print("   lowered to a share of oos_train")
-    chosen = trained()
+    chosen = CachedEncoder(OnnxSentenceEncoder(chosen_file, tokenizer), cache)
     budgets = [] if outcome.held_out_seen else [(loss, None) for loss in CUTS]
     settings_tried = budgets + [(defaults.max_in_scope_loss, r) for r in RECALLS]
     for loss, recall in settings_tried:

@@ -173,26 +173,25 @@ def test_train_interrupt_resume_quantise_switch_and_rollback(settings: Settings,
     assert store.versions() == sorted([first.version, second["version"]])
 
 
-def test_an_ensemble_trained_on_every_example_routes_with_both_encoders(settings: Settings) -> None:
-    """Holdout 0: every in-scope example trains, the last step is kept, the ensemble head is weighted on seen
-    sentences and the cut rejects the share of the out-of-scope examples asked for. Two members: two ONNX files,
-    routed side by side."""
+def test_holdout_zero_trains_on_every_example_and_cuts_at_the_oos_recall(home: Path, settings: Settings) -> None:
+    """`--holdout 0`: every in-scope example trains, the last step is kept, the ensemble head is weighted on seen
+    sentences and the cut rejects the share of the out-of-scope examples asked for (oos lines of --data)."""
     examples = read_labeled(FIXTURE / "train.jsonl")
-    in_scope = [e for e in examples if e.label != "oos"]
-    options = TrainOptions(epochs=1, max_steps=2, holdout=0.0, min_oos_recall=0.7, members=2)
-    progress = Recording()
-    registry = VyNexus(settings, observe=False).registry
-    outcome = train_routes(settings, registry, examples, target="research", options=options, progress=progress)
-    metrics = outcome.manifest["metrics"]
+    n_oos = sum(e.label == "oos" for e in examples)
+    result = CliRunner().invoke(
+        app,
+        [
+            "--home", str(home), "routes", "train", "--data", str(FIXTURE / "train.jsonl"), "--holdout", "0",
+            "--target", "research", "--max-steps", "2", "--min-oos-recall", "0.7", "--json",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.stdout)
+    metrics = manifest["metrics"]
     assert metrics["steps"] == 2 and metrics["best_val_accuracy_during_training"] is None
-    assert progress.steps == 4 and [m["seed"] for m in metrics["members"]] == [0, 1]
-    assert outcome.manifest["settings"]["validation"].startswith("none")
-    assert outcome.held_out_seen and set(outcome.held_out) <= set(in_scope)
-    report = outcome.model.report
+    assert manifest["settings"]["holdout"] == 0.0 and manifest["settings"]["validation"].startswith("none")
+    report = metrics["route_model"]
     assert report["head"] == "ensemble" and report["cut"] == "out-of-scope recall"
-    assert report["held_out_oos_recall"] >= 0.7 and report["oos_examples"] == len(examples) - len(in_scope)
-    assert outcome.manifest["members"] == ["model.onnx", "model.1.onnx"] and outcome.quantised
-    assert outcome.head is not None and outcome.head["weights"].shape == (len({e.label for e in in_scope}), 768)
-    assert encoder_from_settings(settings).model_id == outcome.model.model_id == outcome.manifest["model_id"]
-    assert outcome.model.model_id.startswith("concat(")
+    assert report["held_out_source"].startswith("train sentences the encoder trained on")
+    assert report["held_out_oos_recall"] >= 0.7 and report["oos_examples"] == n_oos
     assert _route(settings, "how would i say good morning in italian")[0] == ["research"]

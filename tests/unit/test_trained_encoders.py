@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from tests.fakes.encoder import BagOfWordsEncoder
 from typer.testing import CliRunner
@@ -17,8 +16,8 @@ from typer.testing import CliRunner
 from vy_nexus.config import Settings
 from vy_nexus.errors import ConfigError, TrainingError
 from vy_nexus.interfaces.cli import app
-from vy_nexus.reasoning.embeddings import OnnxSentenceEncoder, default_model_path, default_tokenizer_path
-from vy_nexus.routing.encoders import ConcatenatedEncoder, EncoderStore, encoder_store, write_json_atomically
+from vy_nexus.reasoning.embeddings import default_model_path, default_tokenizer_path
+from vy_nexus.routing.encoders import EncoderStore, encoder_store, write_json_atomically
 from vy_nexus.routing.route_model import fit_route_model, model_path_for
 from vy_nexus.routing.routes import LabeledExample, Route
 from vy_nexus.routing.semantic import SemanticRouter, encoder_from_settings, route_model_file_of, routes_file_of
@@ -32,16 +31,13 @@ ROUTES = [
 ]
 
 
-def make_version(store: EncoderStore, version: str, *, model: Path | None = None, members: int = 1) -> Path:
-    """A version directory holding a real ONNX encoder (the packaged MiniLM int8) and its tokenizer; with
-    ``members``, an ensemble of that many copies."""
+def make_version(store: EncoderStore, version: str, *, model: Path | None = None) -> Path:
+    """A version directory holding a real ONNX encoder (the packaged MiniLM int8) and its tokenizer."""
     staging = store.directory / f".staging-{version}"
     staging.mkdir(parents=True)
-    names = ["model.onnx", *(f"model.{i}.onnx" for i in range(1, members))]
-    for name in names:
-        shutil.copyfile(model or default_model_path(), staging / name)
+    shutil.copyfile(model or default_model_path(), staging / "model.onnx")
     shutil.copyfile(default_tokenizer_path(), staging / "tokenizer.json")
-    write_json_atomically(staging / "manifest.json", {"version": version} | ({"members": names} if members > 1 else {}))
+    write_json_atomically(staging / "manifest.json", {"version": version})
     return store.install(staging, version).directory
 
 
@@ -102,36 +98,6 @@ def test_routing_uses_the_active_version_and_its_route_model(settings: Settings)
     settings.routing.semantic.model_path = str(default_model_path())  # an explicit encoder wins
     assert encoder_from_settings(settings).encoder.encoder.model_path == default_model_path()  # type: ignore[attr-defined]
     assert route_model_file_of(settings) == model_path_for(routes_file_of(settings))
-
-
-def test_an_ensemble_version_routes_with_its_members_side_by_side(settings: Settings) -> None:
-    store = encoder_store(settings)
-    directory = make_version(store, "v2", members=2)
-    store.activate("v2")
-    single = OnnxSentenceEncoder(default_model_path(), default_tokenizer_path())
-    encoder = encoder_from_settings(settings)
-    assert isinstance(encoder.encoder.encoder, ConcatenatedEncoder)  # type: ignore[attr-defined]
-    assert [p.model_path for p in encoder.encoder.encoder.parts] == [  # type: ignore[attr-defined]
-        directory / "model.onnx",
-        directory / "model.1.onnx",
-    ]
-    texts = ["will it rain in oslo", "play some jazz"]
-    vectors = encoder.encode(texts)
-    alone = single.encode(texts)
-    assert vectors.shape == (2, 2 * alone.shape[1])
-    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    first, second = vectors[:, : alone.shape[1]], vectors[:, alone.shape[1] :]
-    assert np.allclose(first, second) and (np.sum(first * np.sqrt(2) * alone, axis=1) > 0.98).all()  # two copies
-    assert encoder.model_id.startswith("concat(")
-    (directory / "model.1.onnx").unlink()
-    with pytest.raises(ConfigError, match="incomplete"):
-        store.get("v2")
-    manifest = json.loads((directory / "manifest.json").read_text())
-    write_json_atomically(directory / "manifest.json", manifest | {"members": ["../model.onnx"]})
-    with pytest.raises(ConfigError, match="members"):
-        store.get("v2")
-    with pytest.raises(ValueError, match="at least two"):
-        ConcatenatedEncoder([single])
 
 
 def test_a_route_model_for_another_encoder_is_an_error_not_silent_routing() -> None:

@@ -6,36 +6,28 @@
       active.json                 {"active": "<version>", "history": ["<older version>", ...]}
       <version>/
         model.onnx                the encoder (int8, or fp32 when quantising cost too much)
-        model.1.onnx ...          further members of an ensemble (``routes train --ensemble N``), named in the manifest
         tokenizer.json
         <routes stem>.model.npz   the route model fitted on this encoder's embeddings
         manifest.json             data hash, settings, metrics, quantisation verdict
 
 The encoder and the route model fitted on it live in one directory, and ``active.json`` names that directory: the
 switch (and the rollback) is one atomic rename of ``active.json``, so routing sees the old pair or the new pair,
-never a mix. An ensemble's members each embed a text; routing reads their normalised vectors side by side
-(``ConcatenatedEncoder``), and its route model is fitted on that concatenation. With no active version (or after
-rolling back past the first), routing uses the configured encoder (``routing.semantic.model_path``, default the
-packaged MiniLM) and the route model beside the routes file. An explicitly configured ``model_path`` always wins
-over a trained version.
+never a mix. With no active version (or after rolling back past the first), routing uses the configured encoder
+(``routing.semantic.model_path``, default the packaged MiniLM) and the route model beside the routes file. An
+explicitly configured ``model_path`` always wins over a trained version.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from vy_nexus.config import Settings
 from vy_nexus.errors import ConfigError
-from vy_nexus.reasoning.embeddings import Encoder, Vectors
 
 DEFAULT_ENCODERS_DIR = "encoders"
 POINTER_FILE = "active.json"
@@ -57,42 +49,11 @@ class TrainedEncoder:
         return self.directory / MODEL_FILE
 
     @property
-    def model_files(self) -> tuple[Path, ...]:
-        """The ONNX file of each member (one unless the version is an ensemble)."""
-        return tuple(self.directory / name for name in member_names(self.manifest))
-
-    @property
     def tokenizer_file(self) -> Path:
         return self.directory / TOKENIZER_FILE
 
     def route_model_file(self, routes_file: Path) -> Path:
         return self.directory / f"{routes_file.stem}.model.npz"
-
-
-def member_names(manifest: dict[str, Any]) -> list[str]:
-    members = manifest.get("members", [MODEL_FILE])
-    if not isinstance(members, list) or not members or not all(isinstance(m, str) and "/" not in m for m in members):
-        raise ConfigError(f"trained encoder {manifest.get('version')}: 'members' must list ONNX file names")
-    return members
-
-
-class ConcatenatedEncoder:
-    """Several encoders as one: their L2-normalised vectors of a text side by side, divided by the square root of
-    their number so the result is L2-normalised too. A linear head on it is a weighted sum of one head per member,
-    which is how an ensemble of fine-tuned encoders routes (``routes train --ensemble N``)."""
-
-    def __init__(self, parts: Sequence[Encoder]) -> None:
-        if len(parts) < 2:
-            raise ValueError("a concatenated encoder needs at least two encoders")
-        self.parts = tuple(parts)
-
-    @property
-    def model_id(self) -> str:
-        return "concat(" + ",".join(part.model_id for part in self.parts) + ")"
-
-    def encode(self, texts: Sequence[str]) -> Vectors:
-        vectors = np.hstack([part.encode(texts) for part in self.parts]) / math.sqrt(len(self.parts))
-        return vectors.astype(np.float32, copy=False)
 
 
 def write_json_atomically(path: Path, data: Any) -> None:
@@ -132,8 +93,7 @@ class EncoderStore:
             manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ConfigError(f"trained encoder {version} is missing or damaged ({manifest_file}: {exc})") from exc
-        members = [directory / name for name in member_names(manifest)]
-        for needed in (*members, directory / TOKENIZER_FILE):
+        for needed in (directory / MODEL_FILE, directory / TOKENIZER_FILE):
             if not needed.is_file():
                 raise ConfigError(f"trained encoder {version} is incomplete: {needed} is missing")
         return TrainedEncoder(version, directory, manifest)

@@ -25,7 +25,7 @@ from vy_nexus.reasoning.embeddings import Encoder, OnnxSentenceEncoder, Vectors
 from vy_nexus.routing.builtin_routes import packaged_routes
 from vy_nexus.routing.calibration import softmax
 from vy_nexus.routing.embedding_cache import CachedEncoder
-from vy_nexus.routing.encoders import ConcatenatedEncoder, active_trained_encoder
+from vy_nexus.routing.encoders import active_trained_encoder
 from vy_nexus.routing.model_resolver import resolve_model
 from vy_nexus.routing.pasted import DESCRIPTIONS, split_pasted
 from vy_nexus.routing.payload import payload_kind
@@ -167,19 +167,17 @@ def encoder_from_settings(settings: Settings) -> CachedEncoder:
     ``PastedTextEncoder``, with route embeddings cached under ``<cache_dir>/embeddings``."""
     trained = active_trained_encoder(settings)
     semantic = settings.routing.semantic
-    if trained is None:
-        return routing_view(OnnxSentenceEncoder.from_settings(settings), settings.cache_dir)
-    members = [
+    encoder = (
         OnnxSentenceEncoder(
-            model_file,
+            trained.model_file,
             trained.tokenizer_file,
             max_length=semantic.max_length,
             threads=semantic.threads,
             int8_matmul=semantic.int8_matmul,
         )
-        for model_file in trained.model_files
-    ]
-    encoder: Encoder = members[0] if len(members) == 1 else ConcatenatedEncoder(members)
+        if trained is not None
+        else OnnxSentenceEncoder.from_settings(settings)
+    )
     return routing_view(encoder, settings.cache_dir)
 
 

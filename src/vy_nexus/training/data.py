@@ -42,10 +42,6 @@ class TrainOptions:
     head and to calibrate them on sentences the encoder never trained on. 0: train on everything, keep the last
     epoch and the ensemble head, and set the out-of-scope cut from the out-of-scope examples' recall alone."""
     seed: int = 0
-    members: int = 1
-    """Encoders trained (seeds ``seed``, ``seed + 1``, ...; the same split) and routed as one ensemble: their
-    normalised embeddings side by side, one route head on the concatenation. Each member costs a full training
-    and its own pass per query."""
     max_length: int = 128
     cosine_floor: float = 0.98
     max_in_scope_loss: float = 0.01
@@ -63,7 +59,6 @@ class TrainOptions:
     def validate(self) -> None:
         checks = [
             (self.epochs >= 1, "epochs must be at least 1"),
-            (self.members >= 1, "an ensemble needs at least 1 member"),
             (self.batch_size >= 1, "batch size must be at least 1"),
             (self.learning_rate > 0 and self.head_learning_rate > 0, "learning rates must be positive"),
             (0.0 < self.layer_decay <= 1.0, "layer decay must be in (0, 1]"),
@@ -140,19 +135,9 @@ def seen_calibration_set(train: LabeledSet, seed: int) -> LabeledSet:
     return LabeledSet(tuple(train.texts[i] for i in rows), tuple(train.labels[i] for i in rows), train.label_names)
 
 
-AFTER_TRAINING = frozenset({"cosine_floor", "max_in_scope_loss", "min_oos_recall", "threads", "members"})
-"""Options that do not change one encoder's weights (they judge or refit the result, set the CPU threads, or say how
-many encoders are trained): not part of a run's key."""
-
-
-def member_run_key(data_key: str, shaping: dict[str, Any], member: int, split_by_seed: bool) -> str:
-    """The run key of an ensemble's ``member``: that of a lone run with the member's seed (so a lone run's
-    checkpoints serve as a member), and, when the split depends on the seed, the split's seed too (members share
-    the first member's split)."""
-    record = shaping | {"seed": shaping["seed"] + member}
-    if member and split_by_seed:
-        record["split_seed"] = shaping["seed"]
-    return digest(data_key, record)
+AFTER_TRAINING = frozenset({"cosine_floor", "max_in_scope_loss", "min_oos_recall", "threads"})
+"""Options that do not change the weights (they judge or refit the result, or set the CPU threads): not part of a
+run's key."""
 
 
 def digest(*parts: Any) -> str:

@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import importlib.util
-import math
 import shutil
 import time
 from collections.abc import Sequence
@@ -26,16 +25,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from vy_nexus.config import Settings
 from vy_nexus.errors import TrainingError
 from vy_nexus.experts.registry import ExpertRegistry
-from vy_nexus.reasoning.embeddings import Encoder, OnnxSentenceEncoder
+from vy_nexus.reasoning.embeddings import OnnxSentenceEncoder
 from vy_nexus.routing.encoders import (
     MANIFEST_FILE,
+    MODEL_FILE,
     TOKENIZER_FILE,
-    ConcatenatedEncoder,
     encoder_store,
     write_json_atomically,
 )
@@ -49,14 +46,12 @@ from vy_nexus.training.data import (
     TrainOptions,
     data_digest,
     digest,
-    member_run_key,
     seen_calibration_set,
     split_train_val,
 )
 from vy_nexus.training.progress import QuietProgress, TrainingProgress
 
 if TYPE_CHECKING:
-    from vy_nexus.training.export import QuantisationCheck
     from vy_nexus.training.finetune import FineTuneResult
 
 TRAIN_EXTRA = "pip install 'vy-nexus[train]'"
@@ -145,25 +140,14 @@ def train_routes(
     settings_record = options.as_dict() | {"base": _base_identity(base_dir), "validation": val_source}
     # What shapes the weights names the run (and so finds its checkpoints again).
     shaping = {k: v for k, v in settings_record.items() if k not in AFTER_TRAINING}
-    data_key = data_digest(in_scope, val_in)
-    split_by_seed = not val_in and options.holdout > 0
-    member_keys = [member_run_key(data_key, shaping, i, split_by_seed) for i in range(options.members)]
-    run_key = member_keys[0] if options.members == 1 else digest(member_keys)
-    run_dirs = [settings.cache_dir / "training" / key for key in member_keys]
+    run_key = digest(data_digest(in_scope, val_in), shaping)
+    run_dir = settings.cache_dir / "training" / run_key
+    if not resume and run_dir.exists():
+        shutil.rmtree(run_dir)
 
     from vy_nexus.training import finetune
 
-    results: list[FineTuneResult] = []
-    for member, (key, run_dir) in enumerate(zip(member_keys, run_dirs, strict=True)):
-        if not resume and run_dir.exists():
-            shutil.rmtree(run_dir)
-        seed = options.seed + member
-        if options.members > 1:
-            progress.stage(f"training ensemble member {member + 1} of {options.members} (seed {seed})")
-        member_options = replace(options, seed=seed)
-        results.append(
-            finetune.fine_tune(base_dir, tokenizer_file, train_set, val_set, member_options, run_dir, key, progress)
-        )
+    result = finetune.fine_tune(base_dir, tokenizer_file, train_set, val_set, options, run_dir, run_key, progress)
     held_out_seen = len(val_set) == 0
     calibration = seen_calibration_set(train_set, options.seed) if held_out_seen else val_set
     job = _Job(
@@ -192,13 +176,12 @@ def train_routes(
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
     try:
-        outcome = _finish(job, staging, results)
+        outcome = _finish(job, staging, result)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     if not keep_checkpoints:
-        for run_dir in run_dirs:
-            shutil.rmtree(run_dir, ignore_errors=True)  # the checkpoints are no longer needed
+        shutil.rmtree(run_dir, ignore_errors=True)  # the checkpoints are no longer needed
     return outcome
 
 
@@ -224,62 +207,33 @@ class _Job:
     keep_fp32: bool
 
 
-def member_file(member: int, kind: str = "") -> str:
-    """The ONNX file name of an ensemble's ``member`` (``model.onnx`` for the first), ``kind`` e.g. ``fp32``."""
-    stem = "model" if member == 0 else f"model.{member}"
-    return f"{stem}.{kind}.onnx" if kind else f"{stem}.onnx"
-
-
-def _export_member(job: _Job, staging: Path, member: int, best_file: Path) -> QuantisationCheck:
-    """Export one member's best epoch, quantise it and keep int8 when it passes the cosine floor (else fp32)."""
+def _finish(job: _Job, staging: Path, result: FineTuneResult) -> TrainOutcome:
     from vy_nexus.training.export import compare_embeddings, export_onnx, quantise_int8
-    from vy_nexus.training.finetune import best_encoder_state
-
-    options, progress = job.options, job.progress
-    which = f" (member {member + 1})" if options.members > 1 else ""
-    progress.stage(f"exporting the best epoch to ONNX{which}")
-    fp32, int8 = staging / member_file(member, "fp32"), staging / member_file(member, "int8")
-    export_onnx(job.base_dir, best_encoder_state(best_file), fp32)
-    progress.stage(f"quantising to int8 and checking it against fp32{which}")
-    quantise_int8(fp32, int8)
-    sample = [e.text for e in job.held_out[:QUANTISATION_SAMPLE]]
-    check = compare_embeddings(fp32, int8, staging / TOKENIZER_FILE, sample, options.cosine_floor, options.max_length)
-    if check.accepted:
-        int8.replace(staging / member_file(member))
-        if not job.keep_fp32:
-            fp32.unlink()
-    else:
-        fp32.replace(staging / member_file(member))
-        int8.unlink()
-    return check
-
-
-def _concatenated_head(heads: Sequence[dict[str, Any] | None]) -> dict[str, Any] | None:
-    """The members' trained heads as one head on the concatenated embedding: the mean of their logits (each
-    member's rows side by side, divided by the square root of their number, as the embeddings are)."""
-    if len(heads) == 1 or any(head is None for head in heads):
-        return heads[0] if len(heads) == 1 else None
-    weights = np.hstack([head["weights"] for head in heads if head is not None]) / math.sqrt(len(heads))
-    return {"labels": heads[0]["labels"] if heads[0] is not None else None, "weights": weights.astype(np.float32)}
-
-
-def _finish(job: _Job, staging: Path, results: Sequence[FineTuneResult]) -> TrainOutcome:
-    from vy_nexus.training.finetune import best_head
+    from vy_nexus.training.finetune import best_encoder_state, best_head
     from vy_nexus.training.refit import refit_trained_routes
 
     settings, options, progress = job.settings, job.options, job.progress
+    progress.stage("exporting the best epoch to ONNX")
+    fp32, int8 = staging / "model.fp32.onnx", staging / "model.int8.onnx"
+    export_onnx(job.base_dir, best_encoder_state(result.best_file), fp32)
     shutil.copyfile(job.base_dir / TOKENIZER_FILE, staging / TOKENIZER_FILE)
-    checks = [_export_member(job, staging, member, result.best_file) for member, result in enumerate(results)]
-    check, result = checks[0], results[0]
+    progress.stage("quantising to int8 and checking it against fp32")
+    quantise_int8(fp32, int8)
+    tokenizer = staging / TOKENIZER_FILE
+    sample = [e.text for e in job.held_out[:QUANTISATION_SAMPLE]]
+    check = compare_embeddings(fp32, int8, tokenizer, sample, options.cosine_floor, options.max_length)
+    if check.accepted:
+        int8.replace(staging / MODEL_FILE)
+        if not job.keep_fp32:
+            fp32.unlink()
+    else:
+        fp32.replace(staging / MODEL_FILE)
+        int8.unlink()
 
     progress.stage("refitting the route model on the new embeddings")
     routes_file = routes_file_of(settings)
     file_routes, _ = with_labeled_routes(routes_file, job.examples, job.target, job.oos_label)
-    members = [
-        OnnxSentenceEncoder(staging / member_file(i), staging / TOKENIZER_FILE, max_length=options.max_length)
-        for i in range(len(results))
-    ]
-    onnx_encoder: Encoder = members[0] if len(members) == 1 else ConcatenatedEncoder(members)
+    onnx_encoder = OnnxSentenceEncoder(staging / MODEL_FILE, staging / TOKENIZER_FILE, max_length=options.max_length)
     encoder = routing_view(onnx_encoder, settings.cache_dir)  # as routing will see it: the model ids must agree
     strategy = SemanticStrategy(
         job.registry,
@@ -290,7 +244,7 @@ def _finish(job: _Job, staging: Path, results: Sequence[FineTuneResult]) -> Trai
     )
     routes = strategy.routes(check=False)
     started = time.perf_counter()
-    head = _concatenated_head([best_head(r.best_file, job.label_names, options.head_scale) for r in results])
+    head = best_head(result.best_file, job.label_names, options.head_scale)
     model = refit_trained_routes(
         routes,
         encoder,
@@ -311,16 +265,6 @@ def _finish(job: _Job, staging: Path, results: Sequence[FineTuneResult]) -> Trai
         "quantisation": check.as_dict(),
         "route_model": model.report,
     }
-    if len(results) > 1:
-        metrics["members"] = [
-            {
-                "seed": options.seed + i,
-                "best_epoch": r.best_epoch,
-                "minutes_per_epoch": round(r.seconds_per_epoch / 60.0, 2),
-                "quantisation": c.as_dict(),
-            }
-            for i, (r, c) in enumerate(zip(results, checks, strict=True))
-        ]
     if job.val:
         router = SemanticRouter(routes, encoder, model)
         report = evaluate(router, list(job.val), oos_label=job.oos_label, latency_sample=0)
@@ -336,8 +280,7 @@ def _finish(job: _Job, staging: Path, results: Sequence[FineTuneResult]) -> Trai
         "data": data_digest(job.examples, job.val),
         "settings": job.settings_record,
         "metrics": metrics,
-        "quantised": all(c.accepted for c in checks),
-        "members": [member_file(i) for i in range(len(results))],
+        "quantised": check.accepted,
         "model_id": encoder.model_id,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -355,7 +298,7 @@ def _finish(job: _Job, staging: Path, results: Sequence[FineTuneResult]) -> Trai
         version=version,
         directory=installed.directory,
         previous=previous.version if previous is not None else None,
-        quantised=all(c.accepted for c in checks),
+        quantised=check.accepted,
         model=model,
         manifest=manifest,
         head=head,

@@ -90,9 +90,6 @@ def train_command(
         help="Without --val: share of each label held out to choose the epoch and head (0: train on all, keep the"
         " last epoch, cut from the out-of-scope recall).",
     ),
-    ensemble: int = typer.Option(
-        1, "--ensemble", min=1, help="Encoders to train (seeds 0, 1, ...) and route with as one (each adds a pass)."
-    ),
     max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps (a quick run)."),
     threads: int | None = typer.Option(
         None, "--threads", min=1, help="CPU threads for torch (default: one per core; 1 is faster on busy cores)."
@@ -126,7 +123,6 @@ def train_command(
         max_in_scope_loss=max_in_scope_loss,
         min_oos_recall=min_oos_recall or None,
         holdout=holdout,
-        members=ensemble,
         max_steps=max_steps,
         threads=threads,
         max_length=settings.routing.semantic.max_length,
@@ -154,10 +150,9 @@ def train_command(
     check = metrics["quantisation"]
     console.print(f"trained encoder [bold]{outcome.version}[/] is now active (previous: {outcome.previous or 'base'})")
     kept = "last" if metrics["best_val_accuracy_during_training"] is None else "best"
-    encoders = f", {len(metrics['members'])} encoders" if "members" in metrics else ""
     console.print(
         f"  {kept} epoch {metrics['best_epoch'] + 1} of {metrics['epochs']},"
-        f" {metrics['minutes_per_epoch']:.1f} min/epoch{encoders}"
+        f" {metrics['minutes_per_epoch']:.1f} min/epoch"
     )
     verdict = "int8" if outcome.quantised else f"fp32 (int8 refused: below the floor {check['floor']})"
     console.print(f"  {verdict}; int8 vs fp32 cosine mean {check['mean_cosine']:.4f}, min {check['min_cosine']:.4f}")
