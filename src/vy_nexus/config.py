@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from vy_nexus.config_parse_cache import cached_parse, remember_parse
 from vy_nexus.errors import ConfigError
 
 ENV_PREFIX = "VY_NEXUS_"
@@ -270,16 +271,16 @@ def read_config_file(path: Path) -> dict[str, Any]:
     """The raw mapping in a config file; an absent or empty file is an empty mapping."""
     if not path.exists():
         return {}
-    import yaml  # loads only when there is a file to read
-
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start})") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    found, data = cached_parse(path, text)
+    if not found:
+        data = _parse_yaml(path, text)
+        remember_parse(path, text, data)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -289,10 +290,20 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def _parse_yaml(path: Path, text: str) -> Any:
+    import yaml  # loads only when the file changed since its last parse (config_parse_cache.py)
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+
+
 def load_settings(
     home: Path | str | None = None, environ: Mapping[str, str] | None = None, **overrides: Any
 ) -> Settings:
-    """Load settings for ``home`` (default: ``$VY_NEXUS_HOME`` or ``~/.vy-nexus``). Reads, never writes.
+    """Load settings for ``home`` (default: ``$VY_NEXUS_HOME`` or ``~/.vy-nexus``). Writes nothing but the config
+    file's parse cache (``config_parse_cache.py``).
 
     ``environ`` replaces ``os.environ`` as the source of ``VY_NEXUS_*`` variables; ``overrides`` (sections as
     mappings, e.g. ``routing={"top_k": 2}``) take precedence over everything else.

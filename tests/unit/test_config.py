@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -249,3 +250,56 @@ def test_prepare_config_edit_writes_nothing_and_takes_typed_values(home: Path) -
     assert edit.value == ["data", "/srv"] and "allowed_paths" in edit.text
     assert not (home / "config.yaml").exists()
     assert prepare_config_edit(home, "routing.cache", {"ttl_seconds": 5}).value["ttl_seconds"] == 5
+
+
+def test_an_unchanged_config_file_is_read_without_pyyaml(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("routing:\n  strategy: keyword\n")
+    load_settings(tmp_path, environ={})  # parses, and caches the parse
+    script = (
+        "import sys\n"
+        "from vy_nexus.config import load_settings\n"
+        "assert load_settings(sys.argv[1], environ={}).routing.strategy == 'keyword'\n"
+        "assert 'yaml' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True)
+
+
+def test_the_parse_cache_answers_only_for_the_exact_text(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("routing:\n  top_k: 2\n")
+    assert load_settings(tmp_path, environ={}).routing.top_k == 2
+    config.write_text("routing:\n  top_k: 3\n")  # same size, maybe the same mtime: the text decides
+    assert load_settings(tmp_path, environ={}).routing.top_k == 3
+    config.write_text("routing:\n  top_k: 0\n")
+    with pytest.raises(ConfigError, match="top_k"):
+        load_settings(tmp_path, environ={})
+
+
+def test_a_damaged_parse_cache_is_a_miss_and_is_replaced(tmp_path: Path) -> None:
+    from vy_nexus.config_parse_cache import cache_path
+
+    config = tmp_path / "config.yaml"
+    config.write_text("routing:\n  top_k: 4\n")
+    cache = cache_path(config)
+    cache.parent.mkdir()
+    for damage in (b"\xff\xfe not json", b'{"text": 1}', b"[]"):
+        cache.write_bytes(damage)
+        assert load_settings(tmp_path, environ={}).routing.top_k == 4
+        assert json.loads(cache.read_text())["value"] == {"routing": {"top_k": 4}}
+
+
+def test_values_json_cannot_hold_are_never_cached(tmp_path: Path) -> None:
+    from vy_nexus.config_parse_cache import cache_path
+
+    config = tmp_path / "config.yaml"
+    config.write_text("alerts:\n  1: 2\n")  # an integer key: JSON would make it "1"
+    with pytest.raises(ConfigError):
+        load_settings(tmp_path, environ={})
+    assert not cache_path(config).exists()
+
+
+def test_a_home_that_cannot_hold_the_cache_still_loads(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("routing:\n  top_k: 5\n")
+    (tmp_path / "cache").write_text("a file where the cache directory would be")
+    assert load_settings(tmp_path, environ={}).routing.top_k == 5
