@@ -11,18 +11,15 @@ and releases the loop-bound resources (pooled HTTP clients) before that loop end
 
 from __future__ import annotations
 
-import asyncio
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vy_nexus.config import Settings, load_settings
 from vy_nexus.errors import ExpertRegistrationError, SafetyError, TaskCancelledError, VyNexusError
 from vy_nexus.events import EventBus, current_task_id
-from vy_nexus.execution.coordinator import Coordinator
-from vy_nexus.execution.executor import Executor
 from vy_nexus.execution.governance import SHUTDOWN, UNREGISTER_EXPERT, AdminAction, Governance, RoutingPreview
 from vy_nexus.execution.inflight import InFlightTasks
-from vy_nexus.execution.local import LocalExecutor
 from vy_nexus.experts.base import BaseExpert, ExpertContext
 from vy_nexus.experts.builtin import BUILTIN_EXPERTS
 from vy_nexus.experts.loader import ExpertLoader, LoadReport
@@ -37,7 +34,11 @@ from vy_nexus.routing.strategy import RoutingStrategy
 from vy_nexus.tasks import AggregatedResult, RoutingDecision, Task, TaskState
 
 if TYPE_CHECKING:
+    import asyncio  # imported where tasks run, not here: keeps asyncio off the route path (issue 16, cold start)
+
     from vy_nexus.config import ReasoningCoreSettings
+    from vy_nexus.execution.coordinator import Coordinator
+    from vy_nexus.execution.executor import Executor
     from vy_nexus.foundation.pulse import Heartbeat
     from vy_nexus.foundation.state import StateStore
     from vy_nexus.observability.stack import Observability
@@ -95,14 +96,9 @@ class VyNexus:
             default_top_k=routing.top_k,
             events=self.events,
         )
-        self.executor: Executor = executor or self._build_executor()
-        self.coordinator = Coordinator(
-            self.executor,
-            expert_timeout=settings.executor.expert_timeout_seconds,
-            task_timeout=settings.governance.max_task_duration_seconds,
-            aggregation=settings.executor.aggregation,
-            events=self.events,
-        )
+        self._executor = executor
+        self._coordinator: Coordinator | None = None
+        self._execution_lock = threading.Lock()
         self._store: TaskStore | None = None
         if store is not None:
             self._adopt_store(store)
@@ -153,12 +149,47 @@ class VyNexus:
         store.on_cancel = self._cancel_requested_elsewhere
         self._store = store
 
+    @property
+    def executor(self) -> Executor:
+        """The executor (``executor=`` or the one ``settings.executor`` names), built on first use: a system that
+        only routes (``vy-nexus route``) never loads the execution machinery, nor asyncio."""
+        executor = self._executor
+        if executor is None:
+            with self._execution_lock:
+                if self._executor is None:
+                    self._executor = self._build_executor()
+                executor = self._executor
+        return executor
+
+    @property
+    def coordinator(self) -> Coordinator:
+        """The coordinator over ``executor``, built on first use (see ``executor``)."""
+        coordinator = self._coordinator
+        if coordinator is None:
+            from vy_nexus.execution.coordinator import Coordinator
+
+            executor = self.executor
+            with self._execution_lock:
+                if self._coordinator is None:
+                    settings = self.settings
+                    self._coordinator = Coordinator(
+                        executor,
+                        expert_timeout=settings.executor.expert_timeout_seconds,
+                        task_timeout=settings.governance.max_task_duration_seconds,
+                        aggregation=settings.executor.aggregation,
+                        events=self.events,
+                    )
+                coordinator = self._coordinator
+        return coordinator
+
     def _build_executor(self) -> Executor:
         settings = self.settings
         if settings.executor.kind == "celery":  # imported here: Celery loads only where it is used
             from vy_nexus.execution.celery_executor import CeleryExecutor
 
             return CeleryExecutor(settings, self.registry)
+        from vy_nexus.execution.local import LocalExecutor
+
         return LocalExecutor(
             self.registry,
             context_factory=self.expert_context,
@@ -183,6 +214,8 @@ class VyNexus:
         return self._reasoning
 
     def expert_context(self) -> ExpertContext:
+        from vy_nexus.execution.local import LocalExecutor
+
         offload = self.executor.pool.run if isinstance(self.executor, LocalExecutor) else None
         return ExpertContext(settings=self.settings, llm=self.reasoning, file_system=self.file_system, offload=offload)
 
@@ -236,6 +269,8 @@ class VyNexus:
     async def astart(self) -> VyNexus:
         """``start`` for a long-lived event loop, with the task store opened (and crashed tasks recovered) at once;
         the disk work runs in a thread."""
+        import asyncio
+
         await asyncio.to_thread(self.start)
         await asyncio.to_thread(self._open_store)
         return self
@@ -243,6 +278,8 @@ class VyNexus:
     async def astop(self, reason: str = "requested") -> None:
         """Stop from inside the event loop that ran the tasks: cancel what still runs, shut the experts down, close
         the executor and the reasoning core's clients, then write and close the store and the observers."""
+        import asyncio
+
         self.inflight.cancel_after(0.0, reason)
         await self.release_loop_resources()
         failures = await self._shutdown_experts()
@@ -259,6 +296,8 @@ class VyNexus:
             await self._reasoning.aclose()
 
     async def _shutdown_experts(self) -> list[tuple[str, Exception]]:
+        from vy_nexus.execution.local import LocalExecutor
+
         if isinstance(self.executor, LocalExecutor):
             return await self.executor.shutdown_experts(list(self.registry))
         return []
@@ -348,6 +387,8 @@ class VyNexus:
     ) -> asyncio.Task[AggregatedResult]:
         """``submit`` in the background: returns once the task is committed to the store (an API's 202), with the
         asyncio task that routes and runs it (it inherits the caller's context: a token sink set around the call)."""
+        import asyncio
+
         token = current_task_id.set(task.id)
         try:
             await self._accept(task, durable=True)
@@ -361,9 +402,13 @@ class VyNexus:
             self._open_store()
         self.store.accept(task)
         if durable:
+            import asyncio
+
             await asyncio.wrap_future(self.store.flush_soon())
 
     async def _process(self, task: Task, top_k: int | None, aggregation: str | None) -> AggregatedResult:
+        import asyncio
+
         self.events.publish(
             "task.received",
             "system",
@@ -408,6 +453,7 @@ class VyNexus:
     def run(self, task: Task, **kwargs: Any) -> AggregatedResult:
         """Synchronous ``submit`` for scripts and the CLI: one event loop per call, the task committed to the
         store before it runs and its result after."""
+        import asyncio
 
         async def once() -> AggregatedResult:
             try:

@@ -1,12 +1,14 @@
 """What a fresh `vy-nexus` process imports: the cold-start budget (benchmarks/cli_startup.py measures the time) holds
 only while `--version` and `--help` import no command module and no pydantic, and a keyword `route` imports none of
-the task store, the service, the HTTP clients, the LLM or the sentence encoder."""
+the task store, the service, the HTTP clients, the LLM, the sentence encoder or asyncio."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from vy_nexus.interfaces.cli.catalog import COMMANDS
 
@@ -41,9 +43,16 @@ def test_version_and_help_load_no_command_module_and_no_pydantic(tmp_path: Path)
         assert not {"pydantic", "vy_nexus.config", "vy_nexus.system", "rich.console", "importlib.metadata"} & loaded
 
 
-def test_a_keyword_route_loads_only_what_routing_needs(tmp_path: Path) -> None:
-    loaded = modules_after(tmp_path, "route", "fix the bug in this python function")  # keyword: the test default
+def test_a_keyword_route_loads_only_what_routing_needs(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Keyword routing from the home's config.yaml, as a user sets it: a VY_NEXUS_* variable (the tests' default)
+    # loads pydantic-settings, which imports asyncio itself.
+    monkeypatch.delenv("VY_NEXUS_ROUTING__STRATEGY")
+    (home / "config.yaml").write_text("routing:\n  strategy: keyword\n", encoding="utf-8")
+    loaded = modules_after(tmp_path, "route", "fix the bug in this python function")
     assert "vy_nexus.interfaces.cli.core_commands" in loaded and "vy_nexus.routing.keyword" in loaded
+    assert "asyncio" not in loaded  # routing runs no event loop (issue 16: ~5% of the command's instructions)
     assert not loaded & (COMMAND_MODULES - {"vy_nexus.interfaces.cli.core_commands"})
     heavy = {
         "sqlalchemy",

@@ -7,14 +7,17 @@ A semaphore with a bounded queue that works across event loops and threads: the 
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from vy_nexus.errors import GovernanceError
+
+if TYPE_CHECKING:
+    import asyncio  # imported where a task waits: governance alone (``vy-nexus route``) never loads it (issue 16)
 
 
 # Not ``frozen``: built on every task's hot path, where a frozen dataclass costs 8x to build; treat as read-only.
@@ -27,8 +30,11 @@ class Load:
 class _Waiter:
     __slots__ = ("future", "granted")
 
-    def __init__(self, future: asyncio.Future[None]) -> None:
-        self.future = future
+    def __init__(self) -> None:
+        """A waiter on the running event loop."""
+        import asyncio
+
+        self.future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.granted = False
 
 
@@ -59,7 +65,7 @@ class AdmissionControl:
             if self._running < self.max_running:
                 self._running += 1
             elif len(self._waiters) < self.max_queued:
-                waiter = _Waiter(asyncio.get_running_loop().create_future())
+                waiter = _Waiter()
                 self._waiters.append(waiter)
             else:
                 raise GovernanceError(
@@ -70,19 +76,24 @@ class AdmissionControl:
                     task_id=task_id,
                 )
         if waiter is not None:
-            try:
-                await waiter.future
-            except asyncio.CancelledError:
-                with self._lock:
-                    if not waiter.granted and waiter in self._waiters:
-                        self._waiters.remove(waiter)
-                if waiter.granted:  # the slot was passed to us just as we were cancelled: pass it on
-                    self._release()
-                raise
+            await self._wait(waiter)
         try:
             yield waiter is not None
         finally:
             self._release()
+
+    async def _wait(self, waiter: _Waiter) -> None:
+        import asyncio
+
+        try:
+            await waiter.future
+        except asyncio.CancelledError:
+            with self._lock:
+                if not waiter.granted and waiter in self._waiters:
+                    self._waiters.remove(waiter)
+            if waiter.granted:  # the slot was passed to us just as we were cancelled: pass it on
+                self._release()
+            raise
 
     def _release(self) -> None:
         with self._lock:

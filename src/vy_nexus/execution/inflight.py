@@ -7,13 +7,15 @@ each is scheduled on the task's own event loop with ``call_soon_threadsafe``. A 
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from vy_nexus.errors import SafetyError, TaskCancelledError
+
+if TYPE_CHECKING:
+    import asyncio  # imported in ``run``: a system that only routes never loads it (issue 16, cold start)
 
 T = TypeVar("T")
 
@@ -53,6 +55,8 @@ class InFlightTasks:
         """Await ``work`` in the caller's asyncio task, tracked under ``task_id``: a cancel by id or a shutdown
         cancels that task, and the caller gets ``TaskCancelledError`` or ``SafetyError`` instead of a bare
         ``CancelledError`` (a cancellation of the caller's own is passed on as it is)."""
+        import asyncio
+
         current = asyncio.current_task()
         if current is None:
             raise RuntimeError("InFlightTasks.run must be awaited inside an asyncio task")

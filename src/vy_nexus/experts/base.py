@@ -7,7 +7,6 @@ Only ``execute`` is required.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import re
 from abc import ABC, abstractmethod
@@ -100,6 +99,8 @@ class BaseExpert(ABC):
         if self.context.offload is not None:
             result: T = await self.context.offload(call)
             return result
+        import asyncio  # here: registering experts (``vy-nexus route``) never loads asyncio (issue 16, cold start)
+
         return await asyncio.to_thread(call)
 
     def describe(self) -> dict[str, Any]:

@@ -8,7 +8,6 @@ decision is also marked ``out_of_scope`` (the task is outside what any expert's 
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from vy_nexus.errors import RoutingError, UnknownExpertError
@@ -50,6 +49,8 @@ class GatingEngine:
         """``route`` for an event loop: a strategy that declares ``blocking`` (it encodes text) runs in a thread,
         unless the answer needs no scoring (an explicit choice, a cached decision)."""
         if getattr(self.strategy, "blocking", False) and not self._answers_without_scoring(task, top_k):
+            import asyncio  # here: routing alone (``vy-nexus route``) never loads asyncio (issue 16, cold start)
+
             return await asyncio.to_thread(self.route, task, top_k)
         return self.route(task, top_k)
 
