@@ -8,7 +8,6 @@ background thread.
 from __future__ import annotations
 
 import contextvars
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -19,8 +18,6 @@ Level = Literal["debug", "info", "warn", "error"]
 Category = Literal["thought", "observation", "decision", "error", "milestone"]
 
 current_task_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("vy_nexus_task_id", default=None)
-
-_log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -108,4 +105,10 @@ class EventBus:
                 try:
                     subscriber(event)
                 except Exception:  # an observer must never break the flow
-                    _log.exception("event subscriber %r failed on %s", subscriber, event.kind)
+                    _log_failed_subscriber(subscriber, event)
+
+
+def _log_failed_subscriber(subscriber: Subscriber, event: Event) -> None:
+    import logging  # only when a subscriber fails: a keyword ``vy-nexus route`` never loads logging (issue 16)
+
+    logging.getLogger(__name__).exception("event subscriber %r failed on %s", subscriber, event.kind)

@@ -53,6 +53,7 @@ def test_a_keyword_route_loads_only_what_routing_needs(
     loaded = modules_after(tmp_path, "route", "fix the bug in this python function")
     assert "vy_nexus.interfaces.cli.core_commands" in loaded and "vy_nexus.routing.keyword" in loaded
     assert "asyncio" not in loaded  # routing runs no event loop (issue 16: ~5% of the command's instructions)
+    assert "logging" not in loaded  # the event bus loads it only when a subscriber fails
     assert not loaded & (COMMAND_MODULES - {"vy_nexus.interfaces.cli.core_commands"})
     heavy = {
         "sqlalchemy",
