@@ -257,7 +257,8 @@ def test_the_experts_page_shows_each_llm_backends_time_to_first_token(browser: h
         time.sleep(0.1)
     assert "time to first token (p50)" in page
     shown = row.split('class="ttft">', 1)[1].split("<", 1)[0]
-    assert shown.endswith(" ms") and float(shown.split()[0]) >= 10.0, shown
+    # The first token comes after one 10 ms sleep; the loop's timer may fire a fraction of a millisecond early.
+    assert shown.endswith(" ms") and float(shown.split()[0]) >= 9.0, shown
 
 
 def test_out_of_scope_is_counted_apart_from_the_fallback(browser: httpx.Client) -> None:
