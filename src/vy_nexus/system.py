@@ -409,14 +409,17 @@ class VyNexus:
     async def _process(self, task: Task, top_k: int | None, aggregation: str | None) -> AggregatedResult:
         import asyncio
 
-        self.events.publish(
-            "task.received",
-            "system",
-            f"task received: {task.description[:80]}",
-            level="debug",  # the routing decision that follows at once is journaled at info with the task id
-            task_id=task.id,
-            metadata={"type": task.type, "priority": task.priority.value},
-        )
+        events = self.events
+        # Debug: the routing decision that follows at once is journaled at info with the task id.
+        if events.wants("debug", "task.received"):
+            events.publish(
+                "task.received",
+                "system",
+                f"task received: {task.description[:80]}",
+                level="debug",
+                task_id=task.id,
+                metadata={"type": task.type, "priority": task.priority.value},
+            )
         try:
             decision = await self.gating.aroute(task, top_k=top_k)
             ruling = self.governance.check_task(task, decision)  # never raises

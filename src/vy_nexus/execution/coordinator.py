@@ -118,15 +118,18 @@ class Coordinator:
         )
 
     async def _run_expert(self, task: Task, expert_id: str, budget: float) -> ExpertResult:
-        self._events.publish(
-            "expert.started",
-            "coordinator",
-            f"{expert_id} started",
-            level="debug",  # its end (finished/failed) is journaled at info with the duration
-            task_id=task.id,
-            expert_id=expert_id,
-            category="thought",
-        )
+        events = self._events
+        # Debug: its end (finished/failed) is journaled at info with the duration.
+        if events.wants("debug", "expert.started"):
+            events.publish(
+                "expert.started",
+                "coordinator",
+                f"{expert_id} started",
+                level="debug",
+                task_id=task.id,
+                expert_id=expert_id,
+                category="thought",
+            )
         try:
             result = await self.executor.run(ExpertCall(task, expert_id, budget))
         except asyncio.CancelledError:

@@ -331,20 +331,22 @@ class Governance:
         """Ask every policy about a routed task; publishes ``task.governed``. Never raises."""
         final = self.preview_task(task, decision)
         assert final.decision is not None
-        self._events.publish(
-            "task.governed",
-            "governance",
-            f"{final.verdict} by {final.policy}: {final.reason}",
-            level=_ruling_level(final, decision),
-            category="decision",
-            task_id=task.id,
-            metadata={
-                "verdict": final.verdict,  # a StrEnum: the str itself, no ``.value`` lookup on the hot path
-                "policy": final.policy,
-                "reason": final.reason,
-                "experts": final.decision.expert_ids,
-            },
-        )
+        level = _ruling_level(final, decision)
+        if self._events.wants(level, "task.governed"):
+            self._events.publish(
+                "task.governed",
+                "governance",
+                f"{final.verdict} by {final.policy}: {final.reason}",
+                level=level,
+                category="decision",
+                task_id=task.id,
+                metadata={
+                    "verdict": final.verdict,  # a StrEnum: the str itself, no ``.value`` lookup on the hot path
+                    "policy": final.policy,
+                    "reason": final.reason,
+                    "experts": final.decision.expert_ids,
+                },
+            )
         return final
 
     def preview_task(self, task: Task, decision: RoutingDecision) -> Ruling:

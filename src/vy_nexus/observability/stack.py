@@ -1,7 +1,7 @@
 """``Observability``: the journal, the metrics collector, the Prometheus registry and the system sampler, wired to
 one event bus. The composition root (``VyNexus``) builds one and starts/stops it with the system.
 
-The subscriber only keeps the events someone wants (journal level, metric kinds) and appends them to one queue
+It subscribes to the events a writer wants (journal level, metric kinds), which the bus appends to one queue
 (``BatchWriter``); one background thread per process wakes every ``logging.flush_interval_seconds`` and writes
 what gathered: the journal (``Journal.write``; with a PostgreSQL ``store.url`` also ``JournalTable.write``, so the
 journal of every process is queryable in one place) and the metrics rows (``MetricsCollector.write``, one
@@ -68,14 +68,11 @@ class Observability:
             self._write, name="observability", interval=settings.logging.flush_interval_seconds
         )
         self._offer = self._writer.offer
-        self._unsubscribe: list[Callable[[], None]] = [events.subscribe(self._observe)]
-
-    # -- hot path ----------------------------------------------------------------------------------------------------
-
-    def _observe(self, event: Event) -> None:
-        """The subscriber: keep what a writer wants, queue it. No disk, no rendering."""
-        if event.level in self._levels or event.kind in self._kinds:
-            self._offer(event)
+        # The hot path: the bus delivers only what a writer wants (journal levels, metric kinds) straight into the
+        # queue; no disk, no rendering.
+        self._unsubscribe: list[Callable[[], None]] = [
+            events.subscribe(self._offer, levels=self._levels, kinds=self._kinds)
+        ]
 
     def _queue_sample(self, sample: SystemSample) -> None:
         self._offer(sample)
