@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -57,30 +55,28 @@ class AdmissionControl:
         with self._lock:
             return Load(self._running, len(self._waiters))
 
-    @asynccontextmanager
-    async def slot(self, task_id: str | None = None) -> AsyncIterator[bool]:
-        """Hold a running slot for the body; yields ``True`` when the task had to wait in the queue."""
-        waiter: _Waiter | None = None
+    def slot(self, task_id: str | None = None) -> _Slot:
+        """Hold a running slot for the body (``async with``); it yields ``True`` when the task had to wait in the
+        queue."""
+        return _Slot(self, task_id)
+
+    def _take(self, task_id: str | None) -> _Waiter | None:
+        """A running slot now (``None``), or a place in the queue to wait in; ``GovernanceError`` when it is full."""
         with self._lock:
             if self._running < self.max_running:
                 self._running += 1
-            elif len(self._waiters) < self.max_queued:
+                return None
+            if len(self._waiters) < self.max_queued:
                 waiter = _Waiter()
                 self._waiters.append(waiter)
-            else:
-                raise GovernanceError(
-                    f"the task queue is full ({self._running} running, {len(self._waiters)} waiting;"
-                    f" governance.max_queue_size = {self.max_queued})",
-                    verdict="denied",
-                    policy="concurrency",
-                    task_id=task_id,
-                )
-        if waiter is not None:
-            await self._wait(waiter)
-        try:
-            yield waiter is not None
-        finally:
-            self._release()
+                return waiter
+            raise GovernanceError(
+                f"the task queue is full ({self._running} running, {len(self._waiters)} waiting;"
+                f" governance.max_queue_size = {self.max_queued})",
+                verdict="denied",
+                policy="concurrency",
+                task_id=task_id,
+            )
 
     async def _wait(self, waiter: _Waiter) -> None:
         import asyncio
@@ -109,3 +105,24 @@ class AdmissionControl:
                 waiter.granted = True
                 return
             self._running -= 1
+
+
+class _Slot:
+    """``AdmissionControl.slot``: a class rather than an ``asynccontextmanager``, whose generator costs more than
+    the whole admission on the hot path."""
+
+    __slots__ = ("_admission", "_task_id")
+
+    def __init__(self, admission: AdmissionControl, task_id: str | None) -> None:
+        self._admission = admission
+        self._task_id = task_id
+
+    async def __aenter__(self) -> bool:
+        waiter = self._admission._take(self._task_id)
+        if waiter is None:
+            return False
+        await self._admission._wait(waiter)
+        return True
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self._admission._release()
