@@ -424,7 +424,7 @@ class VyNexus:
             decision = await self.gating.aroute(task, top_k=top_k)
             ruling = self.governance.check_task(task, decision)  # never raises
             assert ruling.decision is not None
-            self.store.routed(task.id, ruling.decision, ruling.as_dict())  # a refusal too: the task's "why" shows it
+            self.store.routed(task.id, ruling.decision, ruling)  # a refusal too: the task's "why" shows it
             self.governance.refuse_unless_proceeds(task, ruling)
             async with self.governance.admission.slot(task.id):
                 self.safety.ensure_accepting(task.id)  # a shutdown may have begun while the task waited

@@ -133,10 +133,28 @@ class AdminAction:
         return self.kind in DESTRUCTIVE_ACTIONS
 
 
+MAX_CACHED_RULINGS = 256
+
+
 class Policy:
     """Base class: allows everything. Override one or both methods."""
 
     name: ClassVar[str] = "policy"
+    _allowed: dict[Any, Ruling] | None = None
+
+    def _allowing(self, reason: str, *values: Any) -> Ruling:
+        """The shared ``allowed`` ruling whose reason is ``reason.format(*values)``, built once per ``values``: most
+        tasks get one of a few, and a ruling is read-only."""
+        cache = self._allowed
+        if cache is None:
+            cache = self._allowed = {}
+        key = (reason, *values)
+        ruling = cache.get(key)
+        if ruling is None:
+            if len(cache) >= MAX_CACHED_RULINGS:
+                cache.clear()
+            ruling = cache[key] = Ruling(Verdict.ALLOWED, self.name, reason.format(*values))
+        return ruling
 
     def check_task(self, request: TaskRequest) -> Ruling:
         return Ruling(Verdict.ALLOWED, self.name, NO_OBJECTION)
@@ -155,7 +173,7 @@ class ConcurrencyPolicy(Policy):
     def check_task(self, request: TaskRequest) -> Ruling:
         load = request.load
         if load.running < self.max_concurrent:
-            return Ruling(Verdict.ALLOWED, self.name, f"{load.running}/{self.max_concurrent} running")
+            return self._allowing("{}/{} running", load.running, self.max_concurrent)
         if load.queued < self.max_queue:
             return Ruling(
                 Verdict.THROTTLED,
@@ -179,12 +197,13 @@ class DurationPolicy(Policy):
     def check_task(self, request: TaskRequest) -> Ruling:
         deadline = request.task.deadline
         budget = self.max_duration_seconds
-        if deadline is not None:
-            aware = deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)
-            remaining = (aware - datetime.now(UTC)).total_seconds()
-            if remaining <= 0:
-                return Ruling(Verdict.DENIED, self.name, f"the task's deadline passed {-remaining:.1f} s ago")
-            budget = min(budget, remaining)
+        if deadline is None:
+            return self._allowing("may run for at most {:.1f} s", budget)
+        aware = deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)
+        remaining = (aware - datetime.now(UTC)).total_seconds()
+        if remaining <= 0:
+            return Ruling(Verdict.DENIED, self.name, f"the task's deadline passed {-remaining:.1f} s ago")
+        budget = min(budget, remaining)
         return Ruling(Verdict.ALLOWED, self.name, f"may run for at most {budget:.1f} s")
 
 
@@ -200,9 +219,7 @@ class RoutingConfidencePolicy(Policy):
         decision = request.decision
         confidence = decision.confidence
         if decision.strategy == "explicit" or confidence >= self.min_confidence:
-            return Ruling(
-                Verdict.ALLOWED, self.name, f"routing confidence {confidence:.2f} (at least {self.min_confidence:.2f})"
-            )
+            return self._allowing("routing confidence {:.2f} (at least {:.2f})", confidence, self.min_confidence)
         low = (
             f"routing confidence {confidence:.2f} for {', '.join(decision.expert_ids)} is below"
             f" {self.min_confidence:.2f} (governance.min_routing_confidence)"
@@ -245,7 +262,7 @@ class RetryPolicy(Policy):
                 self.name,
                 f"this is retry {retries} of the task; governance.max_retries allows {self.max_retries}",
             )
-        return Ruling(Verdict.ALLOWED, self.name, f"retry {retries} of {self.max_retries}")
+        return self._allowing("retry {} of {}", retries, self.max_retries)
 
 
 class DestructiveActionPolicy(Policy):

@@ -10,6 +10,15 @@ from vy_nexus.store.records import TaskPage, TaskRecord, TaskState
 from vy_nexus.tasks import AggregatedResult, RoutingDecision, Task
 
 
+class RulingLike(Protocol):
+    """A governance ruling (execution/governance.py's ``Ruling``), turned into its dict when the row is written."""
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+StoredRuling = dict[str, Any] | RulingLike
+
+
 class TaskStore(Protocol):
     on_cancel: Callable[[str], None] | None
 
@@ -19,7 +28,11 @@ class TaskStore(Protocol):
         """Record a new task as ``queued`` (committed by the next flush; reads flush first)."""
         ...
 
-    def routed(self, task_id: str, decision: RoutingDecision, ruling: dict[str, Any] | None = None) -> None: ...
+    def routed(self, task_id: str, decision: RoutingDecision, ruling: StoredRuling | None = None) -> None:
+        """The routing decision and governance's ruling (a dict, or a read-only ruling object the store turns into
+        its dict off the hot path, when it writes the row)."""
+        ...
+
     def started(self, task_id: str) -> None: ...
     def finished(
         self, task_id: str, state: TaskState, *, result: AggregatedResult | None = None, error: str | None = None

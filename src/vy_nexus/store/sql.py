@@ -33,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from vy_nexus.errors import StoreError, TaskNotFoundError
 from vy_nexus.store.buffer import PendingWrites, Row
 from vy_nexus.store.engine import open_database, redact
+from vy_nexus.store.protocol import StoredRuling
 from vy_nexus.store.records import LIVE_STATES, TaskPage, TaskRecord, TaskState
 from vy_nexus.store.schema import owners, tasks
 from vy_nexus.tasks import AggregatedResult, ExpertResult, RoutingDecision, Task
@@ -104,6 +105,12 @@ def summarise_input(value: Any, max_bytes: int) -> str:
 _RESULTS = TypeAdapter(list[ExpertResult])
 _QUEUED, _RUNNING = TaskState.QUEUED.value, TaskState.RUNNING.value
 TASK_COLUMNS = [column.name for column in tasks.columns]
+
+
+def _ruling_json(ruling: StoredRuling | None) -> str | None:
+    if ruling is None:
+        return None
+    return to_json(ruling if isinstance(ruling, dict) else ruling.as_dict())
 
 
 def _experts_text(decision: RoutingDecision) -> str:
@@ -189,7 +196,7 @@ class SqlTaskStore:
         self._live.add(task.id)
         self._pending.insert(task.id, {"id": task.id, "state": _QUEUED, "created_at": self._clock(), "_task": task})
 
-    def routed(self, task_id: str, decision: RoutingDecision, ruling: dict[str, Any] | None = None) -> None:
+    def routed(self, task_id: str, decision: RoutingDecision, ruling: StoredRuling | None = None) -> None:
         self._pending.update(task_id, {"_decision": decision, "ruling": ruling})
 
     def started(self, task_id: str) -> None:
@@ -304,7 +311,7 @@ class SqlTaskStore:
             self.owner_id,
             "" if decision is None else _experts_text(decision),
             None if decision is None else decision.model_dump_json(),
-            None if ruling is None else to_json(ruling),
+            _ruling_json(ruling),
             "[]" if result is None else _results_json(result.results),
             None if result is None else to_json(result.output),
             None if result is None else result.confidence,
@@ -323,7 +330,7 @@ class SqlTaskStore:
     def _convert(fields: Row) -> Row:
         out = {k: v for k, v in fields.items() if not k.startswith("_")}
         if "ruling" in out:
-            out["ruling"] = None if out["ruling"] is None else to_json(out["ruling"])
+            out["ruling"] = _ruling_json(out["ruling"])
         decision: RoutingDecision | None = fields.get("_decision")
         if decision is not None:
             out["decision"] = decision.model_dump_json()
