@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Collection
 
 from vy_nexus.experts.registry import ExpertRegistry
-from vy_nexus.routing.pasted import split_pasted
+from vy_nexus.routing.pasted import pasted_kinds
 from vy_nexus.routing.payload import TABLE, payload_kind
 from vy_nexus.routing.strategy import Scores
 from vy_nexus.tasks import Task
@@ -136,10 +136,12 @@ class KeywordStrategy:
             text = " ".join([text, *(str(h) for h in hint)])
         phrases = self._index.find(text)
         kind = payload_kind(task.input)
-        evidence_of_kind = {k: "pasted in the text" for k in split_pasted(task.description).kinds if k in known}
+        pasted = pasted_kinds(task.description)
+        evidence_of_kind = {k: "pasted in the text" for k in pasted if k in known} if pasted else {}
         if kind is not None and kind in known:
             evidence_of_kind[kind] = "the input"
-        phrases.extend(k for k in evidence_of_kind if k not in phrases)
+        if evidence_of_kind:
+            phrases.extend(k for k in evidence_of_kind if k not in phrases)
         evidence: dict[str, float] = defaultdict(float)
         for phrase in phrases:
             weight = float(len(phrase.split()))
@@ -151,11 +153,12 @@ class KeywordStrategy:
         confidences = confidence_from_evidence(evidence)
         parts = []
         if phrases:
-            parts.append("matched " + ", ".join(f"'{p}'" for p in phrases))
-        parts.extend(
-            f"the input looks like {'a ' if k == TABLE else ''}{k}" if where == "the input" else f"{k} {where}"
-            for k, where in evidence_of_kind.items()
-        )
+            parts.append("matched " + ", ".join([f"'{p}'" for p in phrases]))
+        if evidence_of_kind:
+            parts.extend(
+                f"the input looks like {'a ' if k == TABLE else ''}{k}" if where == "the input" else f"{k} {where}"
+                for k, where in evidence_of_kind.items()
+            )
         if typed:
             parts.append(f"task type '{task.type}'")
         reason = "; ".join(parts) if parts else "no capability matched"

@@ -205,14 +205,20 @@ FAST_PATH_MAX_CHARS = 200
 """Below this a single line cannot hold a document (``DOCUMENT_MIN_WORDS`` words need more characters)."""
 
 
+PASTE_MARKS = re.compile(r"[\n`\[{|\t;]")
+"""A line break, fence, bracket, table bar, tab or statement end: a sign of pasted material (one scan for them all)."""
+
+
 def _plainly_a_request(sample: str) -> bool:
     """One short line without fences, brackets or a code statement: nothing in it can be pasted material."""
-    return (
-        len(sample) <= FAST_PATH_MAX_CHARS
-        and "\n" not in sample
-        and not any(mark in sample for mark in "`[{|\t;")
-        and not STRONG_CODE.match(sample)
-    )
+    return len(sample) <= FAST_PATH_MAX_CHARS and not PASTE_MARKS.search(sample) and not STRONG_CODE.match(sample)
+
+
+def pasted_kinds(text: str) -> tuple[str, ...]:
+    """``split_pasted(text).kinds``, without building the split for a plain request (routing asks on every task)."""
+    if _plainly_a_request(text[:MAX_SCAN_CHARS]):
+        return ()
+    return split_pasted(text).kinds
 
 
 def split_pasted(text: str) -> Pasted:

@@ -27,7 +27,7 @@ from vy_nexus.routing.calibration import softmax
 from vy_nexus.routing.embedding_cache import CachedEncoder
 from vy_nexus.routing.encoders import active_trained_encoder
 from vy_nexus.routing.model_resolver import resolve_model
-from vy_nexus.routing.pasted import DESCRIPTIONS, split_pasted
+from vy_nexus.routing.pasted import DESCRIPTIONS, pasted_kinds, split_pasted
 from vy_nexus.routing.payload import payload_kind
 from vy_nexus.routing.route_model import RouteModel, centroid_model, model_path_for, utterance_matrix
 from vy_nexus.routing.routes import Route, check_targets, load_routes, merge_routes, routes_from_experts
@@ -144,7 +144,7 @@ class PastedTextEncoder:
 def task_text(task: Task) -> str:
     """The task's text for routing, with a line naming an input payload's kind (code, table) when it has one."""
     kind = payload_kind(task.input)
-    if kind is None or kind in split_pasted(task.description).kinds:
+    if kind is None or kind in pasted_kinds(task.description):
         return task.description
     return f"{task.description}\n({DESCRIPTIONS[kind]})"
 
