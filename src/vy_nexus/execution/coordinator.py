@@ -141,27 +141,34 @@ class Coordinator:
         return result
 
     def _announce(self, task: Task, result: ExpertResult) -> None:
+        events = self._events
+        ok = result.ok
+        if not events.wants("info" if ok else "error", "expert.finished" if ok else "expert.failed"):
+            return
         expert_id = result.expert_id
         metadata = {
             "duration_ms": result.duration_ms,
-            "success": result.ok,
+            "success": ok,
             "attempts": result.attempts,
             "task_type": task.type,
         }
         worker = result.metadata.get("worker")
         if worker is not None:  # ran on a Celery worker: the metrics name the process
             metadata["worker"] = worker
-        if result.ok:
-            self._events.publish(
+        if ok:
+            metadata["confidence"] = result.confidence
+            events.publish(
                 "expert.finished",
                 "coordinator",
                 f"{expert_id} finished in {result.duration_ms:.1f} ms",
                 task_id=task.id,
                 expert_id=expert_id,
-                metadata={**metadata, "confidence": result.confidence},
+                metadata=metadata,
             )
             return
-        self._events.publish(
+        metadata["error"] = result.error
+        metadata["kind"] = result.error_kind or "error"
+        events.publish(
             "expert.failed",
             "coordinator",
             f"{expert_id} failed: {result.error}",
@@ -169,5 +176,5 @@ class Coordinator:
             category="error",
             task_id=task.id,
             expert_id=expert_id,
-            metadata={**metadata, "error": result.error, "kind": result.error_kind or "error"},
+            metadata=metadata,
         )

@@ -56,6 +56,8 @@ class SystemSample:
 
 def _number(metadata: dict[str, Any], key: str, default: float = 0.0) -> float:
     value = metadata.get(key, default)
+    if type(value) is float:  # what the flow publishes: no conversion, no exception handling
+        return value
     try:
         return float(value)
     except (TypeError, ValueError):

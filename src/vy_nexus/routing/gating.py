@@ -80,23 +80,24 @@ class GatingEngine:
             decision = self._decide(task, k, started)
             if self.cache is not None:
                 self.cache.put(key, decision)
-        self._events.publish(
-            "task.routed",
-            "gating",
-            f"routed to {', '.join(decision.expert_ids)} ({decision.confidence:.2f}, {decision.strategy})",
-            category="decision",
-            task_id=task.id,
-            metadata={
-                "experts": decision.expert_ids,
-                "confidences": decision.confidences,
-                "strategy": decision.strategy,
-                "cache_hit": decision.cache_hit,
-                "latency_ms": decision.latency_ms,
-                "fallback": decision.fallback,
-                "out_of_scope": decision.out_of_scope,
-                "reason": decision.reason,
-            },
-        )
+        if self._events.wants("info", "task.routed"):
+            self._events.publish(
+                "task.routed",
+                "gating",
+                f"routed to {', '.join(decision.expert_ids)} ({decision.confidence:.2f}, {decision.strategy})",
+                category="decision",
+                task_id=task.id,
+                metadata={
+                    "experts": decision.expert_ids,
+                    "confidences": decision.confidences,
+                    "strategy": decision.strategy,
+                    "cache_hit": decision.cache_hit,
+                    "latency_ms": decision.latency_ms,
+                    "fallback": decision.fallback,
+                    "out_of_scope": decision.out_of_scope,
+                    "reason": decision.reason,
+                },
+            )
         return decision
 
     def _decide(self, task: Task, k: int, started: float) -> RoutingDecision:
