@@ -25,6 +25,7 @@ from typing import Any
 from vy_nexus.errors import ExpertExecutionError, ReasoningError, TaskError, UnknownExpertError
 from vy_nexus.events import EventBus
 from vy_nexus.execution.blocking import BlockingPool, on_loop
+from vy_nexus.execution.budgets import Budget, LoopBudgets
 from vy_nexus.execution.executor import ExpertCall
 from vy_nexus.experts.base import BaseExpert, ExpertContext, ExpertOutput
 from vy_nexus.experts.registry import ExpertRegistry
@@ -97,6 +98,7 @@ class LocalExecutor:
         self._sleep = sleep
         self._init_locks: dict[str, asyncio.Lock] = {}
         self._threaded: weakref.WeakKeyDictionary[BaseExpert, bool] = weakref.WeakKeyDictionary()
+        self._budgets: dict[asyncio.AbstractEventLoop, LoopBudgets] = {}
 
     async def run(self, call: ExpertCall) -> ExpertResult:
         task, expert_id, budget = call.task, call.expert_id, call.budget_seconds
@@ -112,7 +114,7 @@ class LocalExecutor:
             try:
                 if remaining <= 0:
                     raise TimeoutError
-                async with asyncio.timeout(remaining):
+                async with self._budget(remaining):
                     output = await self._attempt(expert, task)
             except TimeoutError:
                 return _failure(task, expert_id, f"timed out after {budget:.1f}s", "timeout", started, attempt)
@@ -147,6 +149,16 @@ class LocalExecutor:
                 duration_ms=(time.perf_counter() - started) * 1e3,
                 attempts=attempt,
             )
+
+    def _budget(self, seconds: float) -> Budget:
+        """``asyncio.timeout(seconds)`` for one attempt, watched with the others on its loop (execution/budgets.py)."""
+        loop = asyncio.get_running_loop()
+        budgets = self._budgets.get(loop)
+        if budgets is None:  # a new loop (the CLI runs one per task): forget the closed ones
+            for closed in [known for known in self._budgets if known.is_closed()]:
+                del self._budgets[closed]
+            budgets = self._budgets[loop] = LoopBudgets(loop)
+        return budgets.after(seconds)
 
     async def _attempt(self, expert: BaseExpert, task: Task) -> ExpertOutput:
         threaded = self._threaded.get(expert)
@@ -186,6 +198,9 @@ class LocalExecutor:
 
     async def aclose(self) -> None:
         self.pool.shutdown()
+        budgets = self._budgets.pop(asyncio.get_running_loop(), None)
+        if budgets is not None:
+            budgets.close()
 
 
 async def _lifecycle(expert: BaseExpert, task: Task) -> ExpertOutput:
