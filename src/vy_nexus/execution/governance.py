@@ -157,7 +157,7 @@ class Policy:
         return ruling
 
     def check_task(self, request: TaskRequest) -> Ruling:
-        return Ruling(Verdict.ALLOWED, self.name, NO_OBJECTION)
+        return self._allowing(NO_OBJECTION)
 
     def check_action(self, action: AdminAction) -> Ruling:
         return Ruling(Verdict.ALLOWED, self.name, NO_OBJECTION)
