@@ -92,6 +92,7 @@ def test_every_route_but_health_refuses_a_missing_or_wrong_key_with_the_same_401
     }
 
 
+@pytest.mark.slow  # waits out the key store's one-second recheck
 def test_a_revoked_key_is_refused_within_a_second(api: LiveApi) -> None:
     from vy_nexus.interfaces.api.keys import RECHECK_SECONDS, KeyStore, keys_file
 

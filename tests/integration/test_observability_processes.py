@@ -7,6 +7,8 @@ crosses midnight itself), then both at once in bursts that straddle midnight.
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import re
 import sqlite3
@@ -19,6 +21,9 @@ from typing import IO
 from typer.testing import CliRunner
 
 from vy_nexus.interfaces.cli import app
+
+# Real child processes on one home (the slow suite, run by .ci/run).
+pytestmark = pytest.mark.slow
 
 CHILD = Path(__file__).with_name("observer_process.py")
 # Today's UTC midnight: metrics retention (30 days) would delete rows from a fixed date long past.

@@ -4,6 +4,8 @@ install, when one does not answer); the ledger is SQLite."""
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import socket
 import time
@@ -13,6 +15,9 @@ from vy_nexus.config import load_settings
 from vy_nexus.execution.celery_app import ResultNotices, announce_result, build_celery_app
 from vy_nexus.execution.celery_executor import ResultWatcher
 from vy_nexus.store.calls import CallLedger
+
+# Real Redis and RabbitMQ brokers, as the Celery suite (slow, run by .ci/run).
+pytestmark = pytest.mark.slow
 
 
 def finish(ledger: CallLedger, task_id: str, expert_id: str, result: str) -> None:

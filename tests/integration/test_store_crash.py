@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import signal
 import subprocess
 import sys
@@ -11,6 +13,9 @@ from pathlib import Path
 
 from vy_nexus.config import load_settings
 from vy_nexus.store import TaskState, open_task_store
+
+# A child process killed with SIGKILL: the crash suite (slow, run by .ci/run).
+pytestmark = pytest.mark.slow
 
 WORKER = textwrap.dedent(
     """
