@@ -7,8 +7,6 @@ crosses midnight itself), then both at once in bursts that straddle midnight.
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import re
 import sqlite3
@@ -18,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+import pytest
 from typer.testing import CliRunner
 
 from vy_nexus.interfaces.cli import app

@@ -4,12 +4,12 @@ install, when one does not answer); the ledger is SQLite."""
 
 from __future__ import annotations
 
-import pytest
-
 import asyncio
 import socket
 import time
 from pathlib import Path
+
+import pytest
 
 from vy_nexus.config import load_settings
 from vy_nexus.execution.celery_app import ResultNotices, announce_result, build_celery_app

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
-
 import signal
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
+
+import pytest
 
 from vy_nexus.config import load_settings
 from vy_nexus.store import TaskState, open_task_store

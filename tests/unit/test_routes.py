@@ -102,6 +102,10 @@ def test_duplicate_and_malformed_files_are_config_errors(tmp_path: Path) -> None
     broken.write_text("routes: [unclosed")
     with pytest.raises(ConfigError, match="cannot be parsed"):
         load_routes(broken)
+    repeated = tmp_path / "repeated.yaml"  # the first list of utterances would be dropped without a word
+    repeated.write_text("routes:\n  - name: a\n    utterances: [x]\n    utterances: [y]\n")
+    with pytest.raises(ConfigError, match="'utterances' twice"):
+        load_routes(repeated)
     with pytest.raises(ConfigError, match="not found"):
         load_routes(tmp_path / "missing.yaml")
 
