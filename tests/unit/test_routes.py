@@ -108,6 +108,17 @@ def test_duplicate_and_malformed_files_are_config_errors(tmp_path: Path) -> None
         load_routes(repeated)
     with pytest.raises(ConfigError, match="not found"):
         load_routes(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="is a directory: name a file"):
+        load_routes(tmp_path)
+
+
+def test_labeled_data_that_is_not_a_regular_file_is_named_as_such(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="labeled data file /dev/null is not a regular file"):
+        read_labeled(Path("/dev/null"))
+    with pytest.raises(ConfigError, match="is a directory"):
+        read_labeled(tmp_path)
+    with pytest.raises(ConfigError, match="labeled data file not found"):
+        read_labeled(tmp_path / "missing.jsonl")
 
 
 def test_expert_examples_become_routes(registry: ExpertRegistry) -> None:
