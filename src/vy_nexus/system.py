@@ -335,6 +335,9 @@ class VyNexus:
             self.store.close()
 
     def _store_warning(self, message: str) -> None:
+        from vy_nexus.store.engine import log_warning
+
+        log_warning(message)  # the person running the command sees it (stderr), not only the journal
         self.events.publish("store.warning", "store", message, level="warn")
 
     def _announce_stopped(self, reason: str) -> None:
