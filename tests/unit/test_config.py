@@ -331,3 +331,22 @@ def test_a_parse_cached_by_an_earlier_reader_is_not_trusted(tmp_path: Path) -> N
     cache_path(config).write_text(json.dumps({"text": text, "value": {"routing": {"top_k": 3}}}))
     with pytest.raises(ConfigError, match="twice"):
         load_settings(tmp_path, environ={})
+
+
+def test_concurrent_changes_of_different_keys_are_all_kept(tmp_path: Path) -> None:
+    """Without a lock around read-change-write, the last writer erased the other writers' keys."""
+    import threading
+
+    keys = ["routing.top_k", "governance.max_retries", "executor.max_retries", "metrics.retention_days"]
+
+    def change(key: str) -> None:
+        for value in range(1, 5):
+            set_config_value(tmp_path, key, str(value))
+
+    threads = [threading.Thread(target=change, args=(key,)) for key in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    settings = load_settings(tmp_path, environ={})
+    assert [get_key(settings, key) for key in keys] == [4, 4, 4, 4]
