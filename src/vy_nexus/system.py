@@ -491,8 +491,11 @@ class VyNexus:
         self.inflight.cancel(task_id, "cancelled on request (from another process)")
 
     def status(self) -> dict[str, Any]:
-        from vy_nexus.store.engine import redact
+        store_url = self.settings.store_url
+        if "@" in store_url:  # only a URL with user info can hold a password; SQLAlchemy parses it then
+            from vy_nexus.store.engine import redact
 
+            store_url = redact(store_url)
         return {
             "home": str(self.settings.home),
             "config_file": str(self.settings.config_file),
@@ -514,7 +517,7 @@ class VyNexus:
                 "aggregation": self.settings.executor.aggregation,
                 **self._executor_status(),
             },
-            "store": {"url": redact(self.settings.store_url), "retention_days": self.settings.store.retention_days},
+            "store": {"url": store_url, "retention_days": self.settings.store.retention_days},
             "safety": {
                 "shutting_down": self.safety.shutting_down,
                 "reason": self.safety.shutdown_reason,
