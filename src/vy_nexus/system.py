@@ -401,6 +401,7 @@ class VyNexus:
 
     async def _accept(self, task: Task, *, durable: bool) -> None:
         self.safety.ensure_accepting(task.id)
+        self.gating.explicit_choice(task)  # an expert named that does not exist is bad input: refused, not recorded
         if not self._store_open:  # a system used without start/astart: open on first use, once
             self._open_store()
         self.store.accept(task)

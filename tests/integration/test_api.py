@@ -138,6 +138,14 @@ def test_a_body_over_the_limit_gets_413_before_it_is_read(api: LiveApi, client: 
 # -- tasks ----------------------------------------------------------------------------------------------------------
 
 
+def test_naming_an_expert_that_does_not_exist_is_refused_before_anything_is_recorded(client: httpx.Client) -> None:
+    """It was accepted (202), then failed in the store: a client learnt of its typo only by polling."""
+    before = client.get("/api/tasks", params={"limit": 500}).json()["total"]
+    reply = client.post("/api/tasks", json={"description": "hello", "experts": ["nosuch"]})
+    assert reply.status_code == 404 and "no expert with id 'nosuch'" in reply.json()["message"]
+    assert client.get("/api/tasks", params={"limit": 500}).json()["total"] == before
+
+
 def test_submit_answers_202_with_the_task_already_in_the_store_then_poll_to_the_result(
     api: LiveApi, client: httpx.Client
 ) -> None:
