@@ -293,10 +293,12 @@ def read_config_file(path: Path) -> dict[str, Any]:
 def _parse_yaml(path: Path, text: str) -> Any:
     import yaml  # loads only when the file changed since its last parse (config_parse_cache.py)
 
+    from vy_nexus.yaml_reader import describe_yaml_error, load_yaml
+
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        raise ConfigError(f"{path} is not valid YAML: {describe_yaml_error(exc)}") from exc
 
 
 def load_settings(

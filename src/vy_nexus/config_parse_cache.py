@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 CACHE_NAME = "config.yaml.json"
+# Bumped when the reader's verdict on some text changes (2: a key given twice is an error), so an entry cached by an
+# earlier reader is never taken for the new reader's parse.
+READER_VERSION = 2
 
 
 def cache_path(config_file: Path) -> Path:
@@ -25,7 +28,12 @@ def cached_parse(config_file: Path, text: str) -> tuple[bool, Any]:
         entry = json.loads(cache_path(config_file).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False, None
-    if isinstance(entry, dict) and entry.get("text") == text and "value" in entry:
+    if (
+        isinstance(entry, dict)
+        and entry.get("reader") == READER_VERSION
+        and entry.get("text") == text
+        and "value" in entry
+    ):
         return True, entry["value"]
     return False, None
 
@@ -34,7 +42,9 @@ def remember_parse(config_file: Path, text: str, value: Any) -> None:
     """Cache ``value`` as the parse of ``text``, when JSON holds it exactly (YAML dates or integer keys do not
     survive the round trip: such a file is parsed every time)."""
     try:
-        encoded = json.dumps({"text": text, "value": value}, ensure_ascii=False, allow_nan=False)
+        encoded = json.dumps(
+            {"reader": READER_VERSION, "text": text, "value": value}, ensure_ascii=False, allow_nan=False
+        )
     except (TypeError, ValueError):
         return
     if json.loads(encoded)["value"] != value:

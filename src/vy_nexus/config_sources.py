@@ -71,8 +71,10 @@ class EnvironmentSource(EnvSettingsSource):
     def decode_complex_value(self, field_name: str, field: FieldInfo | None, value: Any) -> Any:
         import yaml  # loads only for list and section values
 
+        from vy_nexus.yaml_reader import load_yaml
+
         try:
-            return yaml.safe_load(value)
+            return load_yaml(value)
         except yaml.YAMLError as exc:
             problem = getattr(exc, "problem", None) or "not a YAML value"
             raise ValueError(f"{field_name} = {value!r}: {problem}") from exc

@@ -17,6 +17,10 @@ from ruamel.yaml.comments import CommentedMap
 from vy_nexus.config import CONFIG_FILENAME, Settings, _format_validation_error
 from vy_nexus.errors import ConfigError
 from vy_nexus.foundation.atomic import atomic_write_text
+from vy_nexus.foundation.file_lock import FileGuard
+from vy_nexus.yaml_reader import load_yaml
+
+LOCK_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +36,7 @@ class ConfigEdit:
 def parse_value(raw: str) -> Any:
     """Parse a command-line value as a YAML scalar or flow collection: ``3``, ``true``, ``[a, b]``, ``text``."""
     try:
-        return yaml.safe_load(raw) if raw.strip() else ""
+        return load_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError:
         return raw
 
@@ -73,7 +77,7 @@ def prepare_config_edit(home: Path, key: str, value: Any) -> ConfigEdit:
     node[parts[-1]] = parse_value(value) if isinstance(value, str) else value
     text = _dump(yaml_rt, document)
     try:
-        validated = Settings.model_validate(yaml.safe_load(text) or {})
+        validated = Settings.model_validate(load_yaml(text) or {})
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc, f"{path} (after setting {key})")) from exc
     stored: Any = validated
@@ -83,9 +87,13 @@ def prepare_config_edit(home: Path, key: str, value: Any) -> ConfigEdit:
 
 
 def set_config_value(home: Path, key: str, value: Any) -> Any:
-    """Set ``key`` to ``value`` in ``home/config.yaml``; returns the stored value. On any error nothing changes."""
-    edit = prepare_config_edit(home, key, value)
-    atomic_write_text(edit.path, edit.text)
+    """Set ``key`` to ``value`` in ``home/config.yaml``; returns the stored value. On any error nothing changes.
+
+    The read, the change and the write happen under ``config.yaml.lock``: two processes changing different keys at
+    once (a server and a CLI, say) each keep their change instead of the last writer erasing the other's."""
+    with FileGuard(home / CONFIG_FILENAME, LOCK_TIMEOUT_SECONDS).locked():
+        edit = prepare_config_edit(home, key, value)
+        atomic_write_text(edit.path, edit.text)
     return edit.value
 
 

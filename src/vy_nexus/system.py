@@ -335,6 +335,9 @@ class VyNexus:
             self.store.close()
 
     def _store_warning(self, message: str) -> None:
+        from vy_nexus.store.engine import log_warning
+
+        log_warning(message)  # the person running the command sees it (stderr), not only the journal
         self.events.publish("store.warning", "store", message, level="warn")
 
     def _announce_stopped(self, reason: str) -> None:
@@ -398,6 +401,7 @@ class VyNexus:
 
     async def _accept(self, task: Task, *, durable: bool) -> None:
         self.safety.ensure_accepting(task.id)
+        self.gating.explicit_choice(task)  # an expert named that does not exist is bad input: refused, not recorded
         if not self._store_open:  # a system used without start/astart: open on first use, once
             self._open_store()
         self.store.accept(task)
@@ -491,8 +495,11 @@ class VyNexus:
         self.inflight.cancel(task_id, "cancelled on request (from another process)")
 
     def status(self) -> dict[str, Any]:
-        from vy_nexus.store.engine import redact
+        store_url = self.settings.store_url
+        if "@" in store_url:  # only a URL with user info can hold a password; SQLAlchemy parses it then
+            from vy_nexus.store.engine import redact
 
+            store_url = redact(store_url)
         return {
             "home": str(self.settings.home),
             "config_file": str(self.settings.config_file),
@@ -514,7 +521,7 @@ class VyNexus:
                 "aggregation": self.settings.executor.aggregation,
                 **self._executor_status(),
             },
-            "store": {"url": redact(self.settings.store_url), "retention_days": self.settings.store.retention_days},
+            "store": {"url": store_url, "retention_days": self.settings.store.retention_days},
             "safety": {
                 "shutting_down": self.safety.shutting_down,
                 "reason": self.safety.shutdown_reason,

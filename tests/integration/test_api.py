@@ -92,6 +92,7 @@ def test_every_route_but_health_refuses_a_missing_or_wrong_key_with_the_same_401
     }
 
 
+@pytest.mark.slow  # waits out the key store's one-second recheck
 def test_a_revoked_key_is_refused_within_a_second(api: LiveApi) -> None:
     from vy_nexus.interfaces.api.keys import RECHECK_SECONDS, KeyStore, keys_file
 
@@ -135,6 +136,14 @@ def test_a_body_over_the_limit_gets_413_before_it_is_read(api: LiveApi, client: 
 
 
 # -- tasks ----------------------------------------------------------------------------------------------------------
+
+
+def test_naming_an_expert_that_does_not_exist_is_refused_before_anything_is_recorded(client: httpx.Client) -> None:
+    """It was accepted (202), then failed in the store: a client learnt of its typo only by polling."""
+    before = client.get("/api/tasks", params={"limit": 500}).json()["total"]
+    reply = client.post("/api/tasks", json={"description": "hello", "experts": ["nosuch"]})
+    assert reply.status_code == 404 and "no expert with id 'nosuch'" in reply.json()["message"]
+    assert client.get("/api/tasks", params={"limit": 500}).json()["total"] == before
 
 
 def test_submit_answers_202_with_the_task_already_in_the_store_then_poll_to_the_result(

@@ -89,6 +89,23 @@ def test_streaming_sends_the_tokens_as_they_come_then_stop_and_done(client: open
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
 
 
+def test_max_tokens_caps_the_answer_and_a_cut_answer_ends_with_length(client: openai.OpenAI) -> None:
+    question = [{"role": "user", "content": "tell me something"}]
+    cut = client.chat.completions.create(model="general", messages=question, max_tokens=3)
+    assert cut.choices[0].message.content == " ".join(REPLY.split(" ")[:3])
+    assert cut.choices[0].finish_reason == "length"
+    newer = client.chat.completions.create(model="general", messages=question, max_completion_tokens=2, max_tokens=5)
+    assert newer.choices[0].message.content == " ".join(REPLY.split(" ")[:2])  # the smaller of the two
+    roomy = client.chat.completions.create(model="general", messages=question, max_tokens=500)
+    assert roomy.choices[0].message.content == REPLY and roomy.choices[0].finish_reason == "stop"
+    stream = client.chat.completions.create(model="general", messages=question, max_tokens=4, stream=True)
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == " ".join(REPLY.split(" ")[:4])
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["length"]
+    with pytest.raises(openai.UnprocessableEntityError, match="max_tokens"):
+        client.chat.completions.create(model="general", messages=question, max_tokens=0)
+
+
 def test_an_answer_without_tokens_arrives_whole(client: openai.OpenAI) -> None:
     stream = client.chat.completions.create(
         model="writing", messages=[{"role": "user", "content": "count the words in this sentence"}], stream=True

@@ -116,6 +116,10 @@ def test_files_in_the_home_that_are_not_utf8_are_named(home: Path) -> None:
     (home / "governance" / "approvals.json").write_bytes(b"\xff")
     code, _, err = invoke(home, "approvals")
     assert code == 6 and "approvals.json is corrupt" in err
+    (home / "api").mkdir()
+    (home / "api" / "keys.json").write_bytes(b'{"keys": [\xff]}')  # was a UnicodeDecodeError traceback
+    code, _, err = invoke(home, "keys", "list")
+    assert code == 6 and "keys.json is corrupt (UnicodeDecodeError)" in err and "Traceback" not in err
 
 
 def test_a_state_file_that_is_not_utf8_is_moved_aside(home: Path) -> None:

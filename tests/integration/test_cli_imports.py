@@ -70,3 +70,22 @@ def test_a_keyword_route_loads_only_what_routing_needs(
         "filelock",
     }
     assert not {name.split(".")[0] for name in loaded} & heavy
+
+
+def test_status_loads_no_database_layer_no_metrics_and_no_http_client(tmp_path: Path, home: Path) -> None:
+    """`vy-nexus status` reports settings, experts, the executor and the pid file: SQLAlchemy, prometheus_client and
+    httpx were half its start-up (2,145 M → 1,253 M instructions)."""
+    loaded = modules_after(tmp_path, "status")
+    assert "vy_nexus.interfaces.api.server" in loaded
+    assert not {name.split(".")[0] for name in loaded} & {"sqlalchemy", "prometheus_client", "httpx", "fastapi"}
+
+
+def test_status_hides_a_store_password(home: Path) -> None:
+    from typer.testing import CliRunner
+
+    from vy_nexus.interfaces.cli import app
+
+    (home / "config.yaml").write_text("store:\n  url: postgresql://vy:s3cret@db.example:5432/vy\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["--home", str(home), "status", "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert '"url": "postgresql://vy:***@db.example:5432/vy"' in result.stdout and "s3cret" not in result.stdout

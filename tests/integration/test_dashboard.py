@@ -76,6 +76,7 @@ def test_a_wrong_key_is_refused_and_a_right_one_lands_in_an_httponly_samesite_co
         assert client.get("/dashboard/api/overview").status_code == 401
 
 
+@pytest.mark.slow  # waits out the key store's one-second recheck
 def test_a_revoked_key_ends_its_session_within_a_second(api: LiveApi) -> None:
     from vy_nexus.interfaces.api.keys import RECHECK_SECONDS, KeyStore, keys_file
 

@@ -16,9 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+import pytest
 from typer.testing import CliRunner
 
 from vy_nexus.interfaces.cli import app
+
+# Real child processes on one home (the slow suite, run by .ci/run).
+pytestmark = pytest.mark.slow
 
 CHILD = Path(__file__).with_name("observer_process.py")
 # Today's UTC midnight: metrics retention (30 days) would delete rows from a fixed date long past.

@@ -9,10 +9,15 @@ import socket
 import time
 from pathlib import Path
 
+import pytest
+
 from vy_nexus.config import load_settings
 from vy_nexus.execution.celery_app import ResultNotices, announce_result, build_celery_app
 from vy_nexus.execution.celery_executor import ResultWatcher
 from vy_nexus.store.calls import CallLedger
+
+# Real Redis and RabbitMQ brokers, as the Celery suite (slow, run by .ci/run).
+pytestmark = pytest.mark.slow
 
 
 def finish(ledger: CallLedger, task_id: str, expert_id: str, result: str) -> None:

@@ -9,8 +9,13 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from vy_nexus.config import load_settings
 from vy_nexus.store import TaskState, open_task_store
+
+# A child process killed with SIGKILL: the crash suite (slow, run by .ci/run).
+pytestmark = pytest.mark.slow
 
 WORKER = textwrap.dedent(
     """

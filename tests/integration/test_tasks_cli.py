@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from vy_nexus.config import load_settings
@@ -74,3 +75,17 @@ def test_bad_state_unknown_id_and_bad_time_are_clear_errors(home: Path) -> None:
     assert code == 2 and "no task with id 'nope'" in err
     code, _, err = invoke(home, "tasks", "list", "--since", "yesterday-ish")
     assert code == 2 and "cannot read the time" in err
+
+
+def test_a_damaged_task_store_is_moved_aside_with_a_warning_the_user_sees(
+    home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`tasks list` dropped the store's warning: the file was moved aside without a word. Store warnings go to the
+    ``vy_nexus.store`` logger, which a CLI command (no logging configured) prints to stderr."""
+    (home / "tasks").mkdir()
+    (home / "tasks" / "tasks.db").write_bytes(b"\x00this is not a database" * 8)
+    with caplog.at_level("WARNING", logger="vy_nexus.store"):
+        code, out, _ = invoke(home, "tasks", "list")
+    assert code == 0 and "no tasks match" in out
+    assert [r.getMessage() for r in caplog.records if "was damaged; moved it to tasks.db.damaged-" in r.getMessage()]
+    assert len(list((home / "tasks").glob("tasks.db.damaged-*"))) == 1

@@ -305,3 +305,48 @@ def test_a_home_that_cannot_hold_the_cache_still_loads(tmp_path: Path) -> None:
     config.write_text("routing:\n  top_k: 5\n")
     (tmp_path / "cache").write_text("a file where the cache directory would be")
     assert load_settings(tmp_path, environ={}).routing.top_k == 5
+
+
+def test_a_key_given_twice_is_an_error_naming_it_and_both_lines(tmp_path: Path) -> None:
+    """PyYAML alone keeps the last of two `routing:` blocks and silently drops what the first one set."""
+    (tmp_path / "config.yaml").write_text(
+        "routing:\n  top_k: 2\nlogging:\n  level: debug\nrouting:\n  strategy: keyword\n"
+    )
+    with pytest.raises(ConfigError, match=r"found the key 'routing' twice \(first on line 1\)") as raised:
+        load_settings(tmp_path, environ={})
+    assert "line 5" in str(raised.value)
+    (tmp_path / "config.yaml").write_text("routing:\n  top_k: 2\n  top_k: 3\n")
+    with pytest.raises(ConfigError, match="'top_k' twice"):
+        load_settings(tmp_path, environ={})
+
+
+def test_a_parse_cached_by_an_earlier_reader_is_not_trusted(tmp_path: Path) -> None:
+    """An earlier vy-nexus cached the parse of a file with a repeated key (last one wins); the new reader decides."""
+    from vy_nexus.config_parse_cache import cache_path
+
+    config = tmp_path / "config.yaml"
+    text = "routing:\n  top_k: 2\nrouting:\n  top_k: 3\n"
+    config.write_text(text)
+    cache_path(config).parent.mkdir()
+    cache_path(config).write_text(json.dumps({"text": text, "value": {"routing": {"top_k": 3}}}))
+    with pytest.raises(ConfigError, match="twice"):
+        load_settings(tmp_path, environ={})
+
+
+def test_concurrent_changes_of_different_keys_are_all_kept(tmp_path: Path) -> None:
+    """Without a lock around read-change-write, the last writer erased the other writers' keys."""
+    import threading
+
+    keys = ["routing.top_k", "governance.max_retries", "executor.max_retries", "metrics.retention_days"]
+
+    def change(key: str) -> None:
+        for value in range(1, 5):
+            set_config_value(tmp_path, key, str(value))
+
+    threads = [threading.Thread(target=change, args=(key,)) for key in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    settings = load_settings(tmp_path, environ={})
+    assert [get_key(settings, key) for key in keys] == [4, 4, 4, 4]

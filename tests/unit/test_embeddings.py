@@ -114,3 +114,8 @@ def test_damaged_cache_file_is_rebuilt(tmp_path: Path) -> None:
     assert inner.calls == [1]
     assert text_key("hello") in EmbeddingStore(tmp_path, "bag-of-words").read()
     assert disk_stats(tmp_path / "absent") == {"files": 0, "vectors": 0, "bytes": 0}
+    whole = store.path.read_bytes()
+    for damaged in (whole[: len(whole) // 2], b""):  # a truncated archive, an empty file: rebuilt, never a traceback
+        store.path.write_bytes(damaged)
+        assert store.read() == {}
+        assert disk_stats(tmp_path)["vectors"] == 0

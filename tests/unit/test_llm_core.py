@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator, Sequence
 
 import pytest
 
-from fakes.llm import ScriptedBackend
+from fakes.llm import ScriptedBackend, core_with
 from vy_nexus.errors import ReasoningError
 from vy_nexus.events import Event, EventBus
 from vy_nexus.reasoning.core import ReasoningCore
@@ -190,3 +190,17 @@ def test_translated_errors_name_the_fix_and_leave_foreign_exceptions_alone() -> 
     ):
         raise KeyError("404")
     assert isinstance(raised.value.__cause__, KeyError)
+
+
+def test_a_callers_token_cap_only_lowers_the_limit_and_ends_with_the_block() -> None:
+    from vy_nexus.reasoning.token_limits import cap_tokens, capped
+
+    core = core_with(ScriptedBackend("one two three four five"))
+    assert capped(256) == 256
+    with cap_tokens(2):
+        assert (capped(256), capped(1), capped(None)) == (2, 1, 2)
+        response = asyncio.run(core.generate("count"))
+        assert response.text == "one two" and response.finish_reason == "length"
+        with cap_tokens(None):
+            assert capped(256) == 256
+    assert asyncio.run(core.generate("count")).finish_reason == "stop"

@@ -102,8 +102,23 @@ def test_duplicate_and_malformed_files_are_config_errors(tmp_path: Path) -> None
     broken.write_text("routes: [unclosed")
     with pytest.raises(ConfigError, match="cannot be parsed"):
         load_routes(broken)
+    repeated = tmp_path / "repeated.yaml"  # the first list of utterances would be dropped without a word
+    repeated.write_text("routes:\n  - name: a\n    utterances: [x]\n    utterances: [y]\n")
+    with pytest.raises(ConfigError, match="'utterances' twice"):
+        load_routes(repeated)
     with pytest.raises(ConfigError, match="not found"):
         load_routes(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="is a directory: name a file"):
+        load_routes(tmp_path)
+
+
+def test_labeled_data_that_is_not_a_regular_file_is_named_as_such(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="labeled data file /dev/null is not a regular file"):
+        read_labeled(Path("/dev/null"))
+    with pytest.raises(ConfigError, match="is a directory"):
+        read_labeled(tmp_path)
+    with pytest.raises(ConfigError, match="labeled data file not found"):
+        read_labeled(tmp_path / "missing.jsonl")
 
 
 def test_expert_examples_become_routes(registry: ExpertRegistry) -> None:

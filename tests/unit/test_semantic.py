@@ -155,10 +155,18 @@ def test_fit_needs_two_routes_and_a_sane_holdout() -> None:
 
 
 def test_damaged_model_file_is_a_config_error(tmp_path: Path) -> None:
+    """A truncated archive raised zipfile.BadZipFile (a traceback), an empty file EOFError (click's bare "Aborted."),
+    and a few bytes of anything numpy's advice about pickled data: each is now said to be damaged."""
+    good = tmp_path / "good.npz"
+    fit_route_model(routes(), BagOfWordsEncoder(), holdout=0.25).save(good)
+    whole = good.read_bytes()
     path = tmp_path / "m.npz"
-    path.write_bytes(b"not a zip")
-    with pytest.raises(ConfigError, match="routes fit"):
-        RouteModel.load(path)
+    for damaged in (b"not a zip", whole[: len(whole) // 2], b"", whole[:2]):
+        path.write_bytes(damaged)
+        with pytest.raises(ConfigError, match=r"is damaged or not a route model \(\w+\); run `vy-nexus routes fit`"):
+            RouteModel.load(path)
+    with pytest.raises(ConfigError, match="not found"):
+        RouteModel.load(tmp_path / "missing.npz")
 
 
 def test_router_ranks_routes_and_rejects_out_of_scope() -> None:

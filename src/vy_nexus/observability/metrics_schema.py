@@ -257,3 +257,17 @@ def _add_missing_columns(conn: sa.Connection, schema: str | None, tables: list[s
             kind = column.type.compile(dialect=conn.dialect)
             target = f"{_prefix(conn)}{preparer.quote(table.name)}"
             conn.exec_driver_sql(f"ALTER TABLE {target} ADD COLUMN {preparer.quote(column.name)} {kind}")
+
+
+COUNTED_TABLES = {"tasks": tasks, "executions": executions, "routing": routing, "llm": llm}
+"""The tables the Prometheus exposition counts from, by name."""
+
+
+def largest_ids(conn: sa.Connection | None) -> dict[str, int]:
+    """The largest row id of each counted table (0 when empty); empty without a database."""
+    if conn is None:
+        return {}
+    return {
+        name: int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar() or 0)
+        for name, table in COUNTED_TABLES.items()
+    }

@@ -32,7 +32,15 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from vy_nexus.events import Event
 from vy_nexus.observability.metrics_db import MetricsDatabase
-from vy_nexus.observability.metrics_schema import TIME_COLUMNS, executions, llm, routing, tasks
+from vy_nexus.observability.metrics_schema import (
+    COUNTED_TABLES,
+    TIME_COLUMNS,
+    executions,
+    largest_ids,
+    llm,
+    routing,
+    tasks,
+)
 from vy_nexus.observability.new_rows import NewRows
 
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
@@ -178,8 +186,12 @@ class PrometheusMetrics:
 
     def skip_recorded(self, database: MetricsDatabase) -> None:
         """From now on ``catch_up`` records only rows written after this call (by any process)."""
-        with self._catch_up_lock, database.reading() as conn:
-            largest = _largest_ids(conn)
+        with database.reading() as conn:
+            self.skip_to(largest_ids(conn))
+
+    def skip_to(self, largest: dict[str, int]) -> None:
+        """``catch_up`` records only rows above these ids (``metrics_schema.largest_ids``, taken earlier)."""
+        with self._catch_up_lock:
             for table, reader in self._new.items():
                 reader.skip_to(largest.get(table, 0))
 
@@ -189,7 +201,7 @@ class PrometheusMetrics:
         with self._catch_up_lock, database.reading() as conn:
             if conn is None:
                 return 0
-            largest = _largest_ids(conn)
+            largest = largest_ids(conn)
             for table, columns in _COLUMNS.items():
                 reader = self._new[table]
                 id_column = _TABLES[table].c.id
@@ -207,7 +219,7 @@ class PrometheusMetrics:
             self(event)
 
 
-_TABLES = {"tasks": tasks, "executions": executions, "routing": routing, "llm": llm}
+_TABLES = COUNTED_TABLES
 _COLUMNS: dict[str, list[sa.Column[Any]]] = {
     "tasks": [tasks.c.task_id, tasks.c.task_type, tasks.c.duration_ms, tasks.c.success],
     "executions": [
@@ -229,15 +241,6 @@ _COLUMNS: dict[str, list[sa.Column[Any]]] = {
         llm.c.error,
     ],
 }
-
-
-def _largest_ids(conn: sa.Connection | None) -> dict[str, int]:
-    if conn is None:
-        return {}
-    return {
-        name: int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar() or 0)
-        for name, table in _TABLES.items()
-    }
 
 
 def _events(table: str, row: sa.RowMapping) -> Iterator[Event]:

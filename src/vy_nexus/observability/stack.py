@@ -25,11 +25,12 @@ from vy_nexus.observability.batching import BatchWriter
 from vy_nexus.observability.journal import Journal
 from vy_nexus.observability.metrics import OBSERVED_KINDS, MetricsCollector, SystemSample
 from vy_nexus.observability.metrics_db import MetricsDatabase
-from vy_nexus.observability.prometheus import PrometheusMetrics
+from vy_nexus.observability.metrics_schema import largest_ids
 from vy_nexus.observability.sampler import SystemSampler
 
 if TYPE_CHECKING:
     from vy_nexus.observability.journal_table import JournalTable
+    from vy_nexus.observability.prometheus import PrometheusMetrics
 
 T = TypeVar("T")
 
@@ -42,7 +43,9 @@ class Observability:
         self.journal = Journal(
             settings.logs_dir, level=settings.logging.level, daily_max_bytes=settings.logging.daily_max_bytes
         )
-        self.prometheus = PrometheusMetrics()
+        self._prometheus: PrometheusMetrics | None = None
+        self._counted_from: dict[str, int] = {}
+        """The metrics rows at the first ``start``: the exposition counts what was recorded after them."""
         self.database = MetricsDatabase.for_settings(settings, on_damage=self._damaged)
         """The metrics database (and, on a cluster's PostgreSQL, the shipped journal's)."""
         self.metrics: MetricsCollector | None = None
@@ -108,7 +111,8 @@ class Observability:
     def start(self) -> None:
         if self.metrics is not None and not self._counting:
             self.metrics.open()  # a damaged database is moved aside before anything reads it
-            self.prometheus.skip_recorded(self.database)  # Prometheus counts from here on
+            with self.database.reading() as conn:
+                self._counted_from = largest_ids(conn)  # Prometheus counts from here on
             self._counting = True
         self._writer.start()
         if self.sampler is not None:
@@ -126,9 +130,21 @@ class Observability:
         """The Prometheus text format of what every process on this home recorded in the metrics database since the
         first ``start`` (``GET /metrics``). Reads the rows written since the previous call: call it off the event
         loop. Lags the flow by up to one ``logging.flush_interval_seconds``."""
+        prometheus = self.prometheus
         if self.metrics is not None and self._counting:
-            self.prometheus.catch_up(self.database)
-        return self.prometheus.exposition()
+            prometheus.catch_up(self.database)
+        return prometheus.exposition()
+
+    @property
+    def prometheus(self) -> PrometheusMetrics:
+        """The registry ``exposition`` serves, built on first use: a CLI run, which nobody scrapes, never imports
+        prometheus_client."""
+        if self._prometheus is None:
+            from vy_nexus.observability.prometheus import PrometheusMetrics
+
+            self._prometheus = PrometheusMetrics()
+            self._prometheus.skip_to(self._counted_from)
+        return self._prometheus
 
     def stop(self) -> None:
         if self.sampler is not None:

@@ -29,6 +29,7 @@ from vy_nexus.reasoning.llm import (
     Usage,
 )
 from vy_nexus.reasoning.streaming import deliver_token
+from vy_nexus.reasoning.token_limits import capped
 
 
 class ReasoningCore:
@@ -54,13 +55,14 @@ class ReasoningCore:
         return self.backend.model
 
     def options(self, options: GenerationOptions | None) -> GenerationOptions:
-        """``options`` with every unset field taken from the defaults."""
+        """``options`` with every unset field taken from the defaults, and ``max_tokens`` lowered to the caller's cap
+        (token_limits.py) when there is one."""
         if options is None:
-            return self.defaults
+            options = GenerationOptions()
         return replace(
             options,
             temperature=self.defaults.temperature if options.temperature is None else options.temperature,
-            max_tokens=self.defaults.max_tokens if options.max_tokens is None else options.max_tokens,
+            max_tokens=capped(self.defaults.max_tokens if options.max_tokens is None else options.max_tokens),
             stop=options.stop or self.defaults.stop,
             timeout_seconds=self.defaults.timeout_seconds
             if options.timeout_seconds is None

@@ -19,6 +19,7 @@ import numpy as np
 from vy_nexus.experts.registry import ExpertRegistry
 from vy_nexus.reasoning.embeddings import Encoder, Vectors
 from vy_nexus.routing.embedding_cache import KEY_BYTES, text_key
+from vy_nexus.routing.npz import DAMAGED_NPZ_ERRORS
 from vy_nexus.routing.routes import Route, load_routes
 
 DATA_PACKAGE = "vy_nexus.routing.data"
@@ -86,10 +87,10 @@ def with_packaged_embeddings(encoder: Encoder) -> Encoder:
     if not path.is_file():
         return encoder
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with path.open("rb") as handle, np.load(handle, allow_pickle=False) as data:
             if json.loads(str(data["meta"])).get("model_id") != encoder.model_id:
                 return encoder
             known = {bytes(key): row.astype(np.float32) for key, row in zip(data["keys"], data["vectors"], strict=True)}
-    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+    except DAMAGED_NPZ_ERRORS:
         return encoder  # a damaged file only costs the time to embed the utterances again
     return PrecomputedEncoder(encoder, known)

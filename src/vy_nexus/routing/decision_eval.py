@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from vy_nexus.errors import ConfigError
 from vy_nexus.routing.evaluate import percentiles
+from vy_nexus.routing.routes import require_file
 from vy_nexus.tasks import Task
 
 if TYPE_CHECKING:
@@ -58,8 +59,7 @@ class DecisionReport:
 
 def is_accept_file(path: Path) -> bool:
     """Whether the first record of a JSON Lines file has an ``accept`` field (else it is label-per-line data)."""
-    if not path.is_file():
-        raise ConfigError(f"labeled data file not found: {path}")
+    require_file(path, "labeled data file")
     with path.open(encoding="utf-8") as handle:
         for line in handle:
             if line.strip():

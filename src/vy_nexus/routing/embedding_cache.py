@@ -19,6 +19,7 @@ import numpy as np
 from filelock import FileLock
 
 from vy_nexus.reasoning.embeddings import Encoder, Vectors
+from vy_nexus.routing.npz import DAMAGED_NPZ_ERRORS
 
 KEY_BYTES = 16
 
@@ -42,10 +43,10 @@ class EmbeddingStore:
         if not self.path.exists():
             return {}
         try:
-            with np.load(self.path, allow_pickle=False) as data:
+            with self.path.open("rb") as handle, np.load(handle, allow_pickle=False) as data:
                 keys = data["keys"]
                 vectors = data["vectors"].astype(np.float32, copy=False)
-        except (OSError, ValueError, KeyError):
+        except DAMAGED_NPZ_ERRORS:
             return {}  # a damaged cache is rebuilt, never trusted
         return {bytes(key): vectors[i] for i, key in enumerate(keys)}
 
@@ -111,9 +112,9 @@ def disk_stats(directory: Path) -> dict[str, int]:
     vectors = 0
     for path in files:
         try:
-            with np.load(path, allow_pickle=False) as data:
+            with path.open("rb") as handle, np.load(handle, allow_pickle=False) as data:
                 vectors += len(data["keys"])
-        except (OSError, ValueError, KeyError):
+        except DAMAGED_NPZ_ERRORS:
             continue
     return {"files": len(files), "vectors": vectors, "bytes": sum(p.stat().st_size for p in files)}
 

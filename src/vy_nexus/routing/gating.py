@@ -102,7 +102,7 @@ class GatingEngine:
 
     def _decide(self, task: Task, k: int, started: float) -> RoutingDecision:
         """The decision, its ``latency_ms`` counted from ``started`` (set once: a copy of a decision costs more)."""
-        explicit = self._explicit_choice(task)
+        explicit = self.explicit_choice(task)
         if explicit:
             return RoutingDecision(
                 task_id=task.id,
@@ -170,7 +170,9 @@ class GatingEngine:
             latency_ms=(time.perf_counter() - started) * 1e3,
         )
 
-    def _explicit_choice(self, task: Task) -> list[str]:
+    def explicit_choice(self, task: Task) -> list[str]:
+        """The experts ``task.context`` names (``experts`` or ``expert``), in order; empty when it names none.
+        Raises ``RoutingError`` for a malformed choice and ``UnknownExpertError`` for an expert that does not exist."""
         named = task.context.get("experts", task.context.get("expert"))
         if named is None:
             return []

@@ -32,6 +32,7 @@ from vy_nexus.errors import ConfigError
 from vy_nexus.reasoning.embeddings import Encoder
 from vy_nexus.routing.calibration import DEFAULT_IN_SCOPE_LOSS, fit_rejection_threshold, fit_temperature
 from vy_nexus.routing.classifier import CentroidClassifier, Labels, LogisticHead, Matrix
+from vy_nexus.routing.npz import DAMAGED_NPZ_ERRORS
 from vy_nexus.routing.routes import Route, routes_fingerprint
 
 Kind = Literal["head", "centroid"]
@@ -82,11 +83,16 @@ class RouteModel:
     @classmethod
     def load(cls, path: Path) -> RouteModel:
         try:
-            with np.load(path, allow_pickle=False) as data:
+            with path.open("rb") as handle, np.load(handle, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
                 arrays = {name: np.asarray(data[name], dtype=np.float32) for name in data.files if name != "meta"}
-        except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"route model {path} cannot be read ({exc}); run `vy-nexus routes fit` again") from exc
+        except FileNotFoundError as exc:
+            raise ConfigError(f"route model {path} not found; run `vy-nexus routes fit` again") from exc
+        except DAMAGED_NPZ_ERRORS as exc:
+            raise ConfigError(
+                f"route model {path} is damaged or not a route model ({type(exc).__name__});"
+                " run `vy-nexus routes fit` again"
+            ) from exc
         if meta.get("format") != MODEL_FORMAT:
             raise ConfigError(f"route model {path} has an unknown format; run `vy-nexus routes fit` again")
         return cls(

@@ -28,6 +28,7 @@ import yaml
 
 from vy_nexus.errors import ConfigError
 from vy_nexus.experts.registry import ExpertRegistry
+from vy_nexus.yaml_reader import SafeDumper, describe_yaml_error, load_yaml
 
 OUT_OF_SCOPE_LABEL = "oos"
 
@@ -111,15 +112,28 @@ def parse_routes(data: Any, source: str) -> list[Route]:
     return routes
 
 
+def require_file(path: Path, what: str, where: str = "") -> None:
+    """A ``ConfigError`` naming what is wrong unless ``path`` is a regular file: missing, a directory, or a device
+    or pipe (``/dev/null``), each said as such."""
+    if path.is_file():
+        return
+    if path.is_dir():
+        raise ConfigError(f"{what} {path}{where} is a directory: name a file")
+    if path.exists():
+        raise ConfigError(f"{what} {path}{where} is not a regular file (a device or a pipe): name a file")
+    raise ConfigError(f"{what} not found: {path}{where}")
+
+
 def load_routes(path: Path) -> list[Route]:
     """Routes from a YAML (``.yaml``/``.yml``) or JSON file."""
-    if not path.is_file():
-        raise ConfigError(f"routes file not found: {path} (routing.semantic.routes_file)")
+    require_file(path, "routes file", " (routing.semantic.routes_file)")
     try:
         text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        data = json.loads(text) if path.suffix.lower() == ".json" else load_yaml(text)
+    except json.JSONDecodeError as exc:
         raise ConfigError(f"routes file {path} cannot be parsed: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"routes file {path} cannot be parsed: {describe_yaml_error(exc)}") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read routes file {path}: {exc}") from exc
     return parse_routes(data, str(path))
@@ -131,7 +145,7 @@ def save_routes(path: Path, routes: Sequence[Route]) -> None:
     if path.suffix.lower() == ".json":
         text = json.dumps(payload, indent=1, ensure_ascii=False)
     else:
-        text = yaml.safe_dump(payload, sort_keys=False, allow_unicode=True, width=120)
+        text = yaml.dump(payload, Dumper=SafeDumper, sort_keys=False, allow_unicode=True, width=120)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(text, encoding="utf-8")
@@ -191,8 +205,7 @@ def routes_fingerprint(routes: Sequence[Route]) -> str:
 
 def read_labeled(path: Path, label_field: str = "intent", text_field: str = "text") -> list[LabeledExample]:
     """Labeled examples from a JSON Lines file; every line needs ``text_field`` and ``label_field``."""
-    if not path.is_file():
-        raise ConfigError(f"labeled data file not found: {path}")
+    require_file(path, "labeled data file")
     examples: list[LabeledExample] = []
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):

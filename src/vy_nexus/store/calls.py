@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from vy_nexus.errors import StoreError
-from vy_nexus.store.engine import open_database, redact
+from vy_nexus.store.engine import log_warning, open_database, redact
 from vy_nexus.store.schema import expert_calls
 from vy_nexus.store.sql import _reason
 
@@ -74,7 +74,7 @@ class Claim:
 class CallLedger:
     def __init__(self, url: str, *, on_warning: Callable[[str], None] | None = None) -> None:
         self.url = url
-        self._warn = on_warning or (lambda _message: None)
+        self._warn = on_warning or log_warning
         self._engine: sa.Engine | None = None
 
     def open(self) -> CallLedger:

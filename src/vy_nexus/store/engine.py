@@ -8,6 +8,7 @@ task is not.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,13 @@ from vy_nexus.foundation.atomic import move_database_aside
 from vy_nexus.store.schema import SCHEMA_VERSION, metadata, schema_info
 
 Warn = Callable[[str], None]
+
+
+def log_warning(message: str) -> None:
+    """Where a store's warnings go when its owner names no other place: the ``vy_nexus.store`` logger, which a
+    CLI command without logging configured prints to stderr. A warning (a damaged database moved aside) must never
+    be dropped."""
+    logging.getLogger("vy_nexus.store").warning("%s", message)
 
 
 def normalise_url(url: str) -> str:

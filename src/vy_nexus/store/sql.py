@@ -32,7 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from vy_nexus.errors import StoreError, TaskNotFoundError
 from vy_nexus.store.buffer import PendingWrites, Row
-from vy_nexus.store.engine import open_database, redact
+from vy_nexus.store.engine import log_warning, open_database, redact
 from vy_nexus.store.protocol import StoredRuling
 from vy_nexus.store.records import LIVE_STATES, TaskPage, TaskRecord, TaskState
 from vy_nexus.store.schema import owners, tasks
@@ -139,7 +139,7 @@ class SqlTaskStore:
         self.owner_id = owner_id or new_owner_id()
         self.on_cancel: Callable[[str], None] | None = None
         self._clock = clock
-        self._warn = on_warning or (lambda _message: None)
+        self._warn = on_warning or log_warning
         self._pending = PendingWrites()
         self._live: set[str] = set()
         self._cancel_delivered: set[str] = set()

@@ -151,12 +151,14 @@ class KeyStore:
 
     def _read(self) -> list[ApiKey]:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            data = self.path.read_bytes()
         except FileNotFoundError:
             return []
+        except OSError as exc:
+            raise StateError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
         try:
-            return _File.model_validate(json.loads(text)).keys
-        except (json.JSONDecodeError, ValidationError) as exc:
+            return _File.model_validate(json.loads(data.decode("utf-8"))).keys
+        except (UnicodeDecodeError, RecursionError, json.JSONDecodeError, ValidationError) as exc:
             raise StateError(f"{self.path} is corrupt ({exc.__class__.__name__}); fix or remove it") from exc
 
     def _write(self, keys: list[ApiKey]) -> None:

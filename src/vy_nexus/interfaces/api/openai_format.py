@@ -42,8 +42,10 @@ class StreamOptions(BaseModel):
 
 
 class ChatCompletionRequest(BaseModel):
-    """The fields vy-nexus uses; the rest of OpenAI's request (temperature, max_tokens, ...) is accepted and
-    ignored: the experts and the configured reasoning core decide."""
+    """The fields vy-nexus uses; the rest of OpenAI's request (temperature, n, tools, ...) is accepted and ignored:
+    the experts and the configured reasoning core decide. ``max_completion_tokens`` (or the older ``max_tokens``)
+    caps each reasoning call of the task (it never raises ``reasoning_core.max_tokens``); an answer cut at the cap
+    ends with ``finish_reason`` ``length``."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -51,6 +53,13 @@ class ChatCompletionRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1, max_length=1000)
     stream: bool = False
     stream_options: StreamOptions | None = None
+    max_tokens: int | None = Field(default=None, ge=1, description="Deprecated by OpenAI; as max_completion_tokens.")
+    max_completion_tokens: int | None = Field(default=None, ge=1, description="Tokens per reasoning call, at most.")
+
+    def token_cap(self) -> int | None:
+        """The smaller of ``max_tokens`` and ``max_completion_tokens``, when either is given."""
+        given = [limit for limit in (self.max_tokens, self.max_completion_tokens) if limit is not None]
+        return min(given) if given else None
 
     def to_task(self) -> Task:
         """The last user message is the task; the turns before it travel in ``context.conversation``."""
@@ -100,6 +109,13 @@ def routing_extension(result: AggregatedResult) -> dict[str, Any]:
     }
 
 
+def finish_reason(result: AggregatedResult) -> str:
+    """``length`` when a backend cut an answer at its token limit, else ``stop``."""
+    from vy_nexus.reasoning.token_limits import cut_at_token_limit
+
+    return "length" if cut_at_token_limit(result) else "stop"
+
+
 def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
     return {
         "prompt_tokens": prompt_tokens,
@@ -120,7 +136,7 @@ def completion(request: ChatCompletionRequest, result: AggregatedResult, content
                 "index": 0,
                 "message": {"role": "assistant", "content": content, "refusal": None},
                 "logprobs": None,
-                "finish_reason": "stop",
+                "finish_reason": finish_reason(result),
             }
         ],
         "usage": usage(request.prompt_tokens(), len(content.split())),

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 
 from vy_nexus.config import Settings
@@ -155,6 +154,8 @@ def _url_host(host: str) -> str:
 
 
 def _healthy(url: str) -> bool:
+    import httpx  # only while waiting for a server to come up: `vy-nexus status` reads the pid file alone
+
     try:
         return httpx.get(f"{url}/api/health", timeout=1.0).status_code == 200
     except httpx.HTTPError:

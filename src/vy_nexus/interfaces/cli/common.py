@@ -21,8 +21,8 @@ R = TypeVar("R")
 
 # Markup off: every string printed is shown literally (user text such as "[/]" or "notes[draft].txt" included);
 # styling is explicit, with Text objects.
-console = Console(markup=False)
-err_console = Console(stderr=True, markup=False)
+console = Console(markup=False, emoji=False)
+err_console = Console(stderr=True, markup=False, emoji=False)
 
 
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:

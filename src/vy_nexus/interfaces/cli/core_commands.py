@@ -257,7 +257,7 @@ def register(app: typer.Typer) -> None:
         else:
             from vy_nexus.interfaces.api.server import server_status  # httpx loads only for status
 
-            info = {**cli_state.system().status(), "server": server_status(cli_state.settings())}
+            info = {**cli_state.system(observe=False).status(), "server": server_status(cli_state.settings())}
         if as_json:
             print_json(info)
             return

@@ -75,16 +75,13 @@ class TokenPrinter:
 
 def truncation_notes(result: AggregatedResult) -> list[str]:
     """A note for each answer the backend cut at the token limit (``finish_reason`` ``length``)."""
-    notes = []
-    for item in result.results:
-        output: Any = item.output
-        reasoning = output.get("reasoning") if isinstance(output, dict) else None
-        if isinstance(reasoning, dict) and reasoning.get("finish_reason") == "length":
-            notes.append(
-                f"{item.expert_id}: the answer was cut at the token limit ({reasoning.get('output_tokens')} tokens;"
-                " raise reasoning_core.max_tokens for longer answers)"
-            )
-    return notes
+    from vy_nexus.reasoning.token_limits import cut_at_token_limit
+
+    return [
+        f"{expert_id}: the answer was cut at the token limit ({tokens} tokens;"
+        " raise reasoning_core.max_tokens for longer answers)"
+        for expert_id, tokens in cut_at_token_limit(result)
+    ]
 
 
 def backends_used(result: AggregatedResult) -> list[str]:

@@ -22,11 +22,13 @@ from vy_nexus.interfaces.api.openai_format import (
     answer_text,
     chunk,
     completion,
+    finish_reason,
     routing_extension,
     usage,
 )
 from vy_nexus.reasoning.llm import TokenEvent
 from vy_nexus.reasoning.streaming import stream_tokens_to
+from vy_nexus.reasoning.token_limits import cap_tokens
 from vy_nexus.system import VyNexus
 from vy_nexus.tasks import AggregatedResult, Task
 
@@ -55,7 +57,8 @@ async def chat_completions(system: System, body: ChatCompletionRequest) -> Respo
     task = body.to_task()
     if body.stream:
         return sse.stream(_chunks(system, body, task))
-    result = await system.submit(task, durable=True)
+    with cap_tokens(body.token_cap()):
+        result = await system.submit(task, durable=True)
     if not result.ok:
         return _failed(result)
     reply = completion(body, result, answer_text(result.output))
@@ -79,7 +82,7 @@ async def _chunks(system: VyNexus, body: ChatCompletionRequest, task: Task) -> A
         loop.call_soon_threadsafe(tokens.put_nowait, token.text)
 
     async def run() -> AggregatedResult:
-        with stream_tokens_to(sink):
+        with stream_tokens_to(sink), cap_tokens(body.token_cap()):
             return await system.submit(task, durable=True)
 
     completion_id = f"chatcmpl-{task.id}"
@@ -115,7 +118,13 @@ async def _chunks(system: VyNexus, body: ChatCompletionRequest, task: Task) -> A
             yield sse.frame(None, chunk(completion_id, body.model, {"content": "\n\n" + text}))
         yield sse.frame(
             None,
-            chunk(completion_id, body.model, {}, finish_reason="stop", extra={"vy_nexus": routing_extension(result)}),
+            chunk(
+                completion_id,
+                body.model,
+                {},
+                finish_reason=finish_reason(result),
+                extra={"vy_nexus": routing_extension(result)},
+            ),
         )
         if body.stream_options is not None and body.stream_options.include_usage:
             final = usage(body.prompt_tokens(), len(streamed) or len(text.split()))
