@@ -72,6 +72,17 @@ def test_timeout_really_cancels_the_expert() -> None:
     assert result.duration_ms < 5000
 
 
+def test_the_executor_keeps_budgets_for_live_event_loops_only() -> None:
+    registry = ExpertRegistry()
+    registry.register(make_expert("fast", ("x",)))
+    coordinator = coordinator_for(registry)
+    for _ in range(3):  # the CLI runs each task in a loop of its own
+        task = Task(description="x")
+        assert asyncio.run(coordinator.run(task, decision(task, "fast"))).ok
+    assert isinstance(coordinator.executor, LocalExecutor)
+    assert len(coordinator.executor._budgets) == 1  # the closed loops' were forgotten when a new loop came
+
+
 def test_retryable_errors_retry_with_exponential_backoff() -> None:
     registry = ExpertRegistry()
     flaky = FlakyExpert(failures=2)

@@ -155,8 +155,9 @@ class LocalExecutor:
         loop = asyncio.get_running_loop()
         budgets = self._budgets.get(loop)
         if budgets is None:  # a new loop (the CLI runs one per task): forget the closed ones
-            for closed in [known for known in self._budgets if known.is_closed()]:
-                del self._budgets[closed]
+            # list() copies at once: loops in other threads may add or forget entries meanwhile.
+            for closed in [known for known in list(self._budgets) if known.is_closed()]:
+                self._budgets.pop(closed, None)
             budgets = self._budgets[loop] = LoopBudgets(loop)
         return budgets.after(seconds)
 
