@@ -285,6 +285,8 @@ def test_removing_an_expert_needs_an_approval_then_uses_it(api: LiveApi, client:
 
 
 def test_status_and_metrics_report_record_every_request(client: httpx.Client) -> None:
+    # A `GET /api/tasks/{task_id}` of its own (a 404 is a request too): the test does not lean on earlier ones.
+    assert client.get("/api/tasks/0000000000000000").status_code == 404
     status = client.get("/api/status").json()
     assert status["server"]["rate_limit_per_minute"] == 100
     assert "experts" in status and "store" in status
