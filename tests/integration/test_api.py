@@ -113,6 +113,18 @@ def test_the_keys_file_keeps_only_hashes(api: LiveApi) -> None:
     assert api.key not in keys_file(api.settings.home).read_text(encoding="utf-8")
 
 
+def test_a_body_that_cannot_be_parsed_is_named(client: httpx.Client) -> None:
+    """FastAPI said only "There was an error parsing the body" for a body that is not UTF-8 or nests too deeply."""
+    headers = {"Content-Type": "application/json"}
+    reply = client.post("/api/tasks", content=b'{"description": "\xff"}', headers=headers)
+    assert reply.status_code == 400 and reply.json()["message"] == "the request body is not UTF-8 text (byte 17)"
+    deep = b'{"description": "a", "input": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    reply = client.post("/api/tasks", content=deep, headers=headers)
+    assert reply.status_code == 400 and reply.json()["message"] == "the request body's JSON is nested too deeply"
+    reply = client.post("/api/tasks", content=b"{not json", headers=headers)
+    assert reply.status_code == 422 and "JSON" in reply.json()["message"]
+
+
 def test_a_body_over_the_limit_gets_413_before_it_is_read(api: LiveApi, client: httpx.Client) -> None:
     big = {"description": "summarise this", "input": "x" * (80 * 1024)}
     reply = client.post("/api/tasks", json=big)

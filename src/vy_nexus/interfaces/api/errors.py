@@ -85,6 +85,7 @@ async def handle_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, HTTPException):
         code = _status_code(exc.status_code)
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        message = _body_problem(exc) or message
         return error_response(request, exc.status_code, code, message, headers=exc.headers)
     if isinstance(exc, RequestValidationError):
         problems = [
@@ -99,6 +100,19 @@ async def handle_error(request: Request, exc: Exception) -> JSONResponse:
         return error_response(request, 422, "invalid_request", summary, {"errors": problems})
     _log.error("%s %s: unexpected error", request.method, request.url.path, exc_info=exc)
     return error_response(request, 500, "internal", "internal error")
+
+
+def _body_problem(exc: HTTPException) -> str | None:
+    """What was wrong with a body FastAPI could not parse: it answers "There was an error parsing the body" for
+    anything but invalid JSON, and keeps the reason only as the exception's cause."""
+    cause = exc.__cause__
+    if exc.status_code != 400 or cause is None:
+        return None
+    if isinstance(cause, UnicodeDecodeError):
+        return f"the request body is not UTF-8 text (byte {cause.start})"
+    if isinstance(cause, RecursionError):
+        return "the request body's JSON is nested too deeply"
+    return None
 
 
 def install_error_handlers(app: FastAPI) -> None:
