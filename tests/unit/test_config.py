@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -204,20 +205,23 @@ def test_the_file_alone_is_read_without_pydantic_settings(tmp_path: Path) -> Non
     """The common case (no VY_NEXUS_* override, no arguments) must not import pydantic-settings: a CLI command's
     start-up pays for it (issue 16)."""
     (tmp_path / "config.yaml").write_text("routing:\n  strategy: keyword\n")
-    in_fresh_process(
+    seen = in_fresh_process(
         tmp_path,
         "settings = load_settings(home, environ={'VY_NEXUS_HOME': '', 'VY_NEXUS_LOGGING__LEVEL': ''})",
-        "assert settings.routing.strategy == 'keyword', settings.routing.strategy",
-        "assert 'pydantic_settings' not in sys.modules",
-        "load_settings(home, environ={'VY_NEXUS_ROUTING__TOP_K': '3'})",
-        "assert 'pydantic_settings' in sys.modules",
+        "seen = {'strategy': settings.routing.strategy, 'file only': 'pydantic_settings' in sys.modules}",
+        "seen['top_k'] = load_settings(home, environ={'VY_NEXUS_ROUTING__TOP_K': '3'}).routing.top_k",
+        "seen['with a variable'] = 'pydantic_settings' in sys.modules",
     )
+    assert seen == {"strategy": "keyword", "file only": False, "top_k": 3, "with a variable": True}
 
 
-def in_fresh_process(home: Path, *lines: str) -> None:
-    """Run ``lines`` in a new interpreter (what a command imports), with ``sys``, ``load_settings`` and ``home``."""
-    script = "\n".join(["import sys", "from vy_nexus.config import load_settings", "home = sys.argv[1]", *lines])
-    subprocess.run([sys.executable, "-c", script, str(home)], check=True)
+def in_fresh_process(home: Path, *lines: str) -> Any:
+    """Run ``lines`` in a new interpreter (what a command imports), with ``sys``, ``load_settings`` and ``home``;
+    returns the ``seen`` mapping they fill, for the test to assert on."""
+    preamble = ["import json, sys", "from vy_nexus.config import load_settings", "home = sys.argv[1]"]
+    script = "\n".join([*preamble, *lines, "print(json.dumps(seen))"])
+    done = subprocess.run([sys.executable, "-c", script, str(home)], check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 def test_a_bad_file_value_is_named_on_either_path(tmp_path: Path) -> None:
@@ -259,11 +263,11 @@ def test_prepare_config_edit_writes_nothing_and_takes_typed_values(home: Path) -
 def test_an_unchanged_config_file_is_read_without_pyyaml(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text("routing:\n  strategy: keyword\n")
     load_settings(tmp_path, environ={})  # parses, and caches the parse
-    in_fresh_process(
+    seen = in_fresh_process(
         tmp_path,
-        "assert load_settings(home, environ={}).routing.strategy == 'keyword'",
-        "assert 'yaml' not in sys.modules",
+        "seen = {'strategy': load_settings(home, environ={}).routing.strategy, 'yaml': 'yaml' in sys.modules}",
     )
+    assert seen == {"strategy": "keyword", "yaml": False}
 
 
 def test_the_parse_cache_answers_only_for_the_exact_text(tmp_path: Path) -> None:
