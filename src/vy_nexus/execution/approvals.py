@@ -8,14 +8,15 @@ request is single-use: the action it names (same action, target and parameters) 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from vy_nexus.errors import GovernanceError, StateError
 from vy_nexus.foundation.atomic import atomic_write_text
@@ -24,13 +25,21 @@ from vy_nexus.foundation.file_lock import FileGuard
 Status = Literal["pending", "approved", "denied", "consumed", "expired"]
 
 
-class Approval(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on first use, not by `vy-nexus route`
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
+
+@dataclass(kw_only=True)
+class Approval:
+    """One request. A dataclass: governance imports it on every command; pydantic checks it only where it comes from
+    outside (the file, a server's reply: ``from_dict``)."""
+
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
 
     id: str
     action: str
     target: str
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
     requested_by: str = "unknown"
     requested_at: float
@@ -42,11 +51,28 @@ class Approval(BaseModel):
     def matches(self, action: str, target: str, params: dict[str, Any]) -> bool:
         return self.action == action and self.target == target and self.params == params
 
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
-class _File(BaseModel):
-    model_config = ConfigDict(defer_build=True)
+    @classmethod
+    def from_dict(cls, data: Any) -> Approval:
+        """An approval from JSON, checked (``pydantic.ValidationError`` names what is wrong)."""
+        approval: Approval = _adapter().validate_python(data)
+        return approval
 
-    approvals: list[Approval] = Field(default_factory=list)
+
+@functools.cache
+def _adapter() -> TypeAdapter[Approval]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Approval)
+
+
+@functools.cache
+def _list_adapter() -> TypeAdapter[list[Approval]]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(list[Approval])
 
 
 class ApprovalStore:
@@ -160,7 +186,7 @@ class ApprovalStore:
         with self._locked():
             approvals = self._expire(self._read())
             yield approvals
-            payload = _File(approvals=approvals).model_dump(mode="json")
+            payload = {"approvals": [approval.as_dict() for approval in approvals]}
             atomic_write_text(self.path, json.dumps(payload, indent=2) + "\n")
 
     def _read(self) -> list[Approval]:
@@ -170,9 +196,14 @@ class ApprovalStore:
             return []
         except OSError as exc:
             raise StateError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
+        from pydantic import ValidationError
+
         try:
-            return _File.model_validate(json.loads(data.decode("utf-8"))).approvals
-        except (UnicodeDecodeError, RecursionError, json.JSONDecodeError, ValidationError) as exc:
+            loaded = json.loads(data.decode("utf-8"))
+            if not isinstance(loaded, dict):
+                raise ValueError("not a JSON object")
+            return _list_adapter().validate_python(loaded.get("approvals", []))
+        except (UnicodeDecodeError, RecursionError, ValueError, ValidationError) as exc:
             raise StateError(
                 f"{self.path} is corrupt ({exc.__class__.__name__}); fix or remove it to reset pending approvals"
             ) from exc

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import json
 import threading
 import time
 from typing import Any
@@ -215,13 +216,13 @@ class CeleryExecutor:
                 raise
         finally:
             self.watcher.forget(key)
-        return ExpertResult.model_validate_json(data)
+        return ExpertResult.from_dict(json.loads(data))
 
     def _publish(self, call: ExpertCall, queue: str) -> None:
         budget = call.budget_seconds
         self.app.send_task(
             TASK_NAME,
-            args=[call.task.model_dump(mode="json"), call.expert_id, budget, time.time()],
+            args=[call.task.as_dict(), call.expert_id, budget, time.time()],
             task_id=celery_id(call),
             queue=queue,
             expires=budget,

@@ -96,8 +96,8 @@ class RoutingPreview:
     def as_dict(self) -> dict[str, Any]:
         """The executed decision's fields, plus gating's own choice and governance's ruling."""
         return {
-            **self.decision.model_dump(mode="json"),
-            "routed": self.routed.model_dump(mode="json"),
+            **self.decision.as_dict(),
+            "routed": self.routed.as_dict(),
             "amended": self.amended,
             "governance": {
                 "verdict": self.ruling.verdict.value,
@@ -234,13 +234,11 @@ class RoutingConfidencePolicy(Policy):
             )
         if decision.expert_ids == [self.fallback_expert]:
             return Ruling(Verdict.ALLOWED, self.name, f"{low}; already with the {self.fallback_expert} expert")
-        rerouted = decision.model_copy(
-            update={
-                "expert_ids": [self.fallback_expert],
-                "confidences": {self.fallback_expert: confidence},
-                "fallback": True,
-                "reason": f"{decision.reason}; {low}, so the {self.fallback_expert} expert takes it",
-            }
+        rerouted = decision.with_changes(
+            expert_ids=[self.fallback_expert],
+            confidences={self.fallback_expert: confidence},
+            fallback=True,
+            reason=f"{decision.reason}; {low}, so the {self.fallback_expert} expert takes it",
         )
         return Ruling(Verdict.ALLOWED, self.name, f"{low}; rerouted to {self.fallback_expert}", rerouted)
 

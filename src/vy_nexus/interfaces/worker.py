@@ -18,14 +18,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pydantic import ValidationError
-
 from vy_nexus.config import Settings
-from vy_nexus.errors import BrokerError, ConfigError
+from vy_nexus.errors import BrokerError, ConfigError, TaskError
 from vy_nexus.execution.celery_app import CallOutcome, broker_label, build_celery_app, check_broker, queue_for
 from vy_nexus.execution.executor import ExpertCall
 from vy_nexus.observability.stack import Observability
 from vy_nexus.store.calls import CallLedger
+from vy_nexus.store.sql import to_json
 from vy_nexus.system import VyNexus
 from vy_nexus.tasks import ExpertResult, Task
 
@@ -66,13 +65,13 @@ class WorkerRuntime:
     ) -> CallOutcome:
         ledger = self._process_ledger()
         try:
-            task = Task.model_validate(data)
-        except ValidationError as exc:
+            task = Task.from_data(data)
+        except TaskError as exc:
             task_id = str(data.get("id", "")) if isinstance(data, dict) else ""
             if task_id:
                 result = failure(task_id, expert_id, f"the worker could not read the task: {exc}", "invalid")
                 ledger.claim(task_id, expert_id, attempt=attempt, worker=worker_id(), max_deliveries=1, lost=str)
-                ledger.complete(task_id, expert_id, result.model_dump_json())
+                ledger.complete(task_id, expert_id, to_json(result.as_dict()))
             return CallOutcome()
         claim = ledger.claim(
             task.id,
@@ -80,13 +79,15 @@ class WorkerRuntime:
             attempt=attempt,
             worker=worker_id(),
             max_deliveries=self.max_deliveries,
-            lost=lambda deliveries: failure(
-                task.id,
-                expert_id,
-                f"the worker running it was lost {deliveries} times; not delivered again",
-                "worker_lost",
-                attempts=attempt + 1,
-            ).model_dump_json(),
+            lost=lambda deliveries: to_json(
+                failure(
+                    task.id,
+                    expert_id,
+                    f"the worker running it was lost {deliveries} times; not delivered again",
+                    "worker_lost",
+                    attempts=attempt + 1,
+                ).as_dict()
+            ),
         )
         if not claim.run:
             return CallOutcome()
@@ -101,7 +102,7 @@ class WorkerRuntime:
             if time.time() - sent_at + delay < budget:
                 self._journal(result, f"failed ({result.error}); Celery retries in {delay:.2f}s")
                 return CallOutcome(retry_in=delay)
-        ledger.complete(task.id, expert_id, result.model_dump_json())
+        ledger.complete(task.id, expert_id, to_json(result.as_dict()))
         self._journal(result, "succeeded" if result.ok else f"failed: {result.error}")
         return CallOutcome()
 

@@ -69,12 +69,8 @@ class GatingEngine:
         key = routing_key(task, self.registry.version, k) if self.cache is not None else ""
         cached = self.cache.get(key) if self.cache is not None else None
         if cached is not None:
-            decision = cached.model_copy(
-                update={
-                    "task_id": task.id,
-                    "cache_hit": True,
-                    "latency_ms": (time.perf_counter() - started) * 1e3,
-                }
+            decision = cached.with_changes(
+                task_id=task.id, cache_hit=True, latency_ms=(time.perf_counter() - started) * 1e3
             )
         else:
             decision = self._decide(task, k, started)

@@ -26,8 +26,6 @@ from typing import Any
 import orjson
 import psutil
 import sqlalchemy as sa
-from pydantic import TypeAdapter
-from pydantic_core import PydanticSerializationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from vy_nexus.errors import StoreError, TaskNotFoundError
@@ -80,18 +78,12 @@ def from_json(text: str) -> Any:
 
 
 def _results_json(results: list[ExpertResult]) -> str:
-    try:
-        return _RESULTS.dump_json(results).decode()
-    except PydanticSerializationError:  # an expert's output the fast path cannot encode
-        return to_json([r.model_dump(mode="python") for r in results])
+    return to_json([result.as_dict() for result in results])
 
 
 def task_json(task: Task) -> str:
     """The task without its input, as JSON (the input is stored on its own, maybe summarised)."""
-    try:
-        return task.model_dump_json(exclude={"input"})
-    except PydanticSerializationError:  # e.g. a lone surrogate in the context
-        return to_json(task.model_dump(mode="python", exclude={"input"}))
+    return to_json(task.as_dict(include_input=False))
 
 
 def summarise_input(value: Any, max_bytes: int) -> str:
@@ -102,7 +94,6 @@ def summarise_input(value: Any, max_bytes: int) -> str:
     return to_json({"omitted": True, "json_bytes": len(text), "kind": type(value).__name__})
 
 
-_RESULTS = TypeAdapter(list[ExpertResult])
 _QUEUED, _RUNNING = TaskState.QUEUED.value, TaskState.RUNNING.value
 TASK_COLUMNS = [column.name for column in tasks.columns]
 
@@ -310,7 +301,7 @@ class SqlTaskStore:
             summarise_input(task.input, self.max_input_bytes),
             self.owner_id,
             "" if decision is None else _experts_text(decision),
-            None if decision is None else decision.model_dump_json(),
+            None if decision is None else to_json(decision.as_dict()),
             _ruling_json(ruling),
             "[]" if result is None else _results_json(result.results),
             None if result is None else to_json(result.output),
@@ -333,7 +324,7 @@ class SqlTaskStore:
             out["ruling"] = _ruling_json(out["ruling"])
         decision: RoutingDecision | None = fields.get("_decision")
         if decision is not None:
-            out["decision"] = decision.model_dump_json()
+            out["decision"] = to_json(decision.as_dict())
             out["experts"] = _experts_text(decision)
         result: AggregatedResult | None = fields.get("_result")
         if result is not None:

@@ -70,7 +70,7 @@ class ChatCompletionRequest(BaseModel):
         earlier = [{"role": m.role, "content": m.text()} for m in self.messages[:last]]
         if not earlier:
             return task
-        return task.model_copy(update={"context": {**task.context, "conversation": earlier}})
+        return task.with_changes(context={**task.context, "conversation": earlier})
 
     def prompt_tokens(self) -> int:
         return sum(len(message.text().split()) for message in self.messages)
@@ -105,7 +105,7 @@ def routing_extension(result: AggregatedResult) -> dict[str, Any]:
         "experts": result.experts,
         "method": result.method,
         "confidence": result.confidence,
-        "decision": decision.model_dump(mode="json") if decision is not None else None,
+        "decision": decision.as_dict() if decision is not None else None,
     }
 
 

@@ -145,7 +145,7 @@ def register(app: typer.Typer) -> None:
                 body = remote.task_body(text, task_type, task.input, expert, experts, aggregation)
                 result, streamed = remote.run(client, body, stream=not as_json)
             if as_json:
-                print_json(result.model_dump(mode="json"))
+                print_json(result.as_dict())
             else:
                 render_result(result, streamed)
             raise typer.Exit(0 if result.ok else failure_error(result.failure_kind).exit_code)
@@ -166,7 +166,7 @@ def register(app: typer.Typer) -> None:
                     unsubscribe()
                     printer.finish()  # an error printed next starts on its own line
         if as_json:
-            print_json(result.model_dump(mode="json"))
+            print_json(result.as_dict())
         else:
             render_result(result, printer.texts, routing.shown)
         if not result.ok:

@@ -67,7 +67,7 @@ def _status_table(info: dict[str, Any]) -> Table:
 
 
 def _approval_row(approval: Approval) -> dict[str, Any]:
-    return approval.model_dump(mode="json")
+    return approval.as_dict()
 
 
 def register(app: typer.Typer) -> None:
@@ -180,7 +180,7 @@ def register(app: typer.Typer) -> None:
         client = state(ctx).client()
         if client is not None:
             with client:
-                approvals = [Approval.model_validate(item) for item in client.approvals(include_all=include_all)]
+                approvals = [Approval.from_dict(item) for item in client.approvals(include_all=include_all)]
         else:
             governance = Governance.from_settings(state(ctx).settings())
             approvals = governance.approvals.all(None if include_all else "pending")
@@ -225,7 +225,7 @@ def register(app: typer.Typer) -> None:
         client = state(ctx).client()
         if client is not None:
             with client:
-                approval = Approval.model_validate(client.decide(approval_id, approve=approve, note=note))
+                approval = Approval.from_dict(client.decide(approval_id, approve=approve, note=note))
         else:
             governance = Governance.from_settings(state(ctx).settings())
             approval = governance.decide_approval(approval_id, approve=approve, by=f"cli:{current_user()}", note=note)

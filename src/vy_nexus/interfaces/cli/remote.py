@@ -70,7 +70,7 @@ def to_result(record: TaskRecord, method: str = "single") -> AggregatedResult:
         refused = record.ruling is not None and record.ruling.get("verdict") not in (None, "allowed", "throttled")
         error.exit_code = 3 if refused else _EXIT_BY_STATE.get(record.state, 1)
         raise error
-    results = [ExpertResult.model_validate(item) for item in record.results]
+    results = [ExpertResult.from_dict(item) for item in record.results]
     return AggregatedResult(
         task_id=record.id,
         output=record.output,
@@ -78,7 +78,7 @@ def to_result(record: TaskRecord, method: str = "single") -> AggregatedResult:
         method=method,
         confidence=record.confidence or 0.0,
         results=results,
-        decision=RoutingDecision.model_validate(record.decision) if record.decision else None,
+        decision=RoutingDecision.from_dict(record.decision) if record.decision else None,
         duration_ms=record.duration_ms or 0.0,
     )
 
@@ -90,6 +90,6 @@ def preview(reply: dict[str, Any]) -> RoutingPreview:
         Verdict(governance["verdict"]),
         governance["policy"],
         governance["reason"],
-        RoutingDecision.model_validate(reply),
+        RoutingDecision.from_dict(reply),
     )
-    return RoutingPreview(RoutingDecision.model_validate(reply["routed"]), ruling)
+    return RoutingPreview(RoutingDecision.from_dict(reply["routed"]), ruling)
