@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from vy_nexus.config import Settings, default_home, get_key, load_settings
+from vy_nexus.config import RoutingSettings, Settings, default_home, get_key, load_settings, validate_settings
 from vy_nexus.config_writer import parse_value, prepare_config_edit, set_config_value
 from vy_nexus.errors import ConfigError
 
@@ -196,9 +196,11 @@ def test_settings_read_the_process_environment(tmp_path: Path, monkeypatch: pyte
 def test_settings_built_directly_are_the_values_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VY_NEXUS_HOME", str(tmp_path))
     monkeypatch.setenv("VY_NEXUS_ROUTING__TOP_K", "7")
-    settings = Settings(routing={"top_k": 2})
+    settings = validate_settings({"routing": {"top_k": 2}})
     assert (settings.routing.top_k, settings.home) == (2, tmp_path.resolve())
-    assert Settings().routing.top_k == 1
+    assert settings.given_keys == {"routing", "routing.top_k"}
+    assert Settings().routing.top_k == 1 and Settings(routing=RoutingSettings(top_k=3)).routing.top_k == 3
+    assert Settings().home == tmp_path.resolve()
 
 
 def test_the_file_alone_is_read_without_pydantic_settings(tmp_path: Path) -> None:
@@ -231,10 +233,22 @@ def test_a_bad_file_value_is_named_on_either_path(tmp_path: Path) -> None:
             load_settings(tmp_path, environ=environ)
 
 
-def test_settings_validate_assignment() -> None:
-    settings = Settings()
-    with pytest.raises(ValueError, match="top_k"):
-        settings.routing.top_k = 0
+def test_validate_settings_names_each_bad_key_and_the_source(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        validate_settings({"routing": {"top_k": 0, "nope": 1}, "executor": {"broker_url": "http://x"}}, tmp_path)
+    assert str(info.value) == (
+        "invalid configuration in the arguments: "
+        "key 'routing.top_k': Input should be greater than or equal to 1 (got 0); unknown key 'routing.nope'; "
+        "key 'executor.broker_url': Value error, must start with redis://, rediss://, amqp:// or amqps:// "
+        "(got 'http://x')"
+    )
+    with pytest.raises(ConfigError, match=r"^invalid configuration in there: key 'routing.strategy'"):
+        validate_settings({"routing": {"strategy": "psychic"}}, tmp_path, source="there")
+
+
+def test_the_defaults_are_valid(tmp_path: Path) -> None:
+    """An absent or empty file gives the defaults without validating them: they must pass validation."""
+    assert validate_settings({}, tmp_path) == Settings(home=tmp_path.resolve())
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from vy_nexus.config import Settings
@@ -36,8 +37,7 @@ HARD_LIMIT_MARGIN = 10.0
 
 def worker_settings(settings: Settings) -> Settings:
     """The worker runs experts in its own process, one attempt per Celery delivery (Celery retries)."""
-    local = settings.executor.model_copy(update={"kind": "local", "max_retries": 0})
-    return settings.model_copy(update={"executor": local})
+    return replace(settings, executor=replace(settings.executor, kind="local", max_retries=0))
 
 
 def worker_id() -> str:
