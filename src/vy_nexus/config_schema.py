@@ -89,7 +89,8 @@ def given_keys(cls: type, values: Mapping[str, Any], prefix: str = "") -> frozen
 
 def schema_fingerprint(cls: type) -> str:
     """Names, types, defaults and validation of every key, and ``SCHEMA_VERSION``: equal fingerprints mean that
-    settings validated under one are valid under the other."""
+    settings validated under one are valid under the other. Kept whole (a few KB), not hashed: hashlib's import
+    would cost a command more than reading and comparing the text."""
     return f"{SCHEMA_VERSION}:{_describe(cls)}"
 
 
