@@ -8,7 +8,7 @@ through ``from_data``/``from_dict``, which name the problem. ``as_dict`` gives J
 
 from __future__ import annotations
 
-import uuid
+import os
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -29,7 +29,7 @@ class Priority(StrEnum):
 def new_task_id() -> str:
     """16 hex digits (64 random bits) from the operating system: not the ``random`` module, whose shared state any
     code (a test framework, a library calling ``random.seed``) may reseed, which would repeat ids."""
-    return uuid.uuid4().hex[:16]
+    return os.urandom(8).hex()
 
 
 class TaskState(StrEnum):
