@@ -179,8 +179,20 @@ class RoutingDecision:
         return replace(self, **changes)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready fields (lists and mappings copied); ``from_dict`` reads them back."""
-        return _field_values(self, _DECISION_FIELDS)
+        """JSON-ready fields; ``from_dict`` reads them back."""
+        return {
+            "task_id": self.task_id,
+            "expert_ids": list(self.expert_ids),
+            "confidences": dict(self.confidences),
+            "strategy": self.strategy,
+            "reason": self.reason,
+            "capabilities": list(self.capabilities),
+            "candidates": dict(self.candidates),
+            "fallback": self.fallback,
+            "out_of_scope": self.out_of_scope,
+            "cache_hit": self.cache_hit,
+            "latency_ms": self.latency_ms,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RoutingDecision:
@@ -209,7 +221,17 @@ class ExpertResult:
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as a mapping (the output as the expert gave it); ``from_dict`` reads it back."""
-        return _field_values(self, _RESULT_FIELDS)
+        return {
+            "task_id": self.task_id,
+            "expert_id": self.expert_id,
+            "output": self.output,
+            "confidence": self.confidence,
+            "duration_ms": self.duration_ms,
+            "error": self.error,
+            "error_kind": self.error_kind,
+            "attempts": self.attempts,
+            "metadata": self.metadata,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExpertResult:
@@ -256,20 +278,11 @@ class AggregatedResult:
         }
 
 
-_DECISION_FIELDS = tuple(f.name for f in fields(RoutingDecision))
-_RESULT_FIELDS = tuple(f.name for f in fields(ExpertResult))
+_DECISION_FIELDS = frozenset(f.name for f in fields(RoutingDecision))
+_RESULT_FIELDS = frozenset(f.name for f in fields(ExpertResult))
 
 
-def _field_values(instance: Any, names: tuple[str, ...]) -> dict[str, Any]:
-    """The named fields; a list or mapping as a shallow copy, so the caller may change what it got."""
-    values: dict[str, Any] = {}
-    for name in names:
-        value = getattr(instance, name)
-        values[name] = list(value) if type(value) is list else dict(value) if type(value) is dict else value
-    return values
-
-
-def _known(data: Any, names: tuple[str, ...], what: str) -> dict[str, Any]:
+def _known(data: Any, names: frozenset[str], what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise TaskError(f"{what}: expected a JSON object, not {type(data).__name__}")
     return {key: value for key, value in data.items() if key in names}
