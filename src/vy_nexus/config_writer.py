@@ -14,7 +14,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
 from vy_nexus.config import CONFIG_FILENAME, Settings, validate_settings
-from vy_nexus.config_schema import section_of, setting_fields, to_json
+from vy_nexus.config_parse_cache import remember
+from vy_nexus.config_schema import schema_fingerprint, section_of, setting_fields, to_json
 from vy_nexus.errors import ConfigError
 from vy_nexus.foundation.atomic import atomic_write_text
 from vy_nexus.foundation.file_lock import FileGuard
@@ -31,6 +32,10 @@ class ConfigEdit:
     key: str
     value: Any
     text: str
+    parsed: dict[str, Any]
+    """``text`` as the config loader parses it."""
+    settings: Settings
+    """What ``text`` validates to."""
 
 
 def parse_value(raw: str) -> Any:
@@ -74,11 +79,12 @@ def prepare_config_edit(home: Path, key: str, value: Any) -> ConfigEdit:
         node = child
     node[parts[-1]] = parse_value(value) if isinstance(value, str) else value
     text = _dump(yaml_rt, document)
-    validated = validate_settings(load_yaml(text) or {}, home, source=f"{path} (after setting {key})")
+    parsed = load_yaml(text) or {}
+    validated = validate_settings(parsed, home, source=f"{path} (after setting {key})")
     stored: Any = validated
     for part in parts:
         stored = getattr(stored, part)
-    return ConfigEdit(path, key, to_json(stored) if is_dataclass(stored) else stored, text)
+    return ConfigEdit(path, key, to_json(stored) if is_dataclass(stored) else stored, text, parsed, validated)
 
 
 def set_config_value(home: Path, key: str, value: Any) -> Any:
@@ -89,6 +95,8 @@ def set_config_value(home: Path, key: str, value: Any) -> Any:
     with FileGuard(home / CONFIG_FILENAME, LOCK_TIMEOUT_SECONDS).locked():
         edit = prepare_config_edit(home, key, value)
         atomic_write_text(edit.path, edit.text)
+        # Validated already: the next command loads the settings from the cache instead of validating again.
+        remember(edit.path, edit.text, edit.parsed, to_json(edit.settings), schema_fingerprint(Settings))
     return edit.value
 
 

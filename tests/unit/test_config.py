@@ -247,6 +247,19 @@ def test_an_unchanged_validated_file_loads_without_pydantic(tmp_path: Path) -> N
     assert again == first and again.given_keys == first.given_keys
 
 
+def test_the_command_after_configure_loads_without_pydantic(tmp_path: Path) -> None:
+    """`configure` validated the new text before writing it: the next command need not validate it again."""
+    set_config_value(tmp_path, "routing.strategy", "keyword")
+    set_config_value(tmp_path, "routing.cache.ttl_seconds", 60)
+    seen = in_fresh_process(
+        tmp_path,
+        "settings = load_settings(home, environ={})",
+        "seen = {'pydantic': 'pydantic' in sys.modules, 'yaml': 'yaml' in sys.modules}",
+        "seen['routing'] = [settings.routing.strategy, settings.routing.cache.ttl_seconds]",
+    )
+    assert seen == {"pydantic": False, "yaml": False, "routing": ["keyword", 60.0]}
+
+
 def test_only_a_changed_text_or_schema_is_validated_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import vy_nexus.config as config
     from vy_nexus.config_parse_cache import cache_path
