@@ -7,10 +7,10 @@ floor takes about 0.07 s: about 2× and 4× the floor. On a shared, loaded machi
 system of the child) moves less with load than wall time does.
 
 The home holds a config.yaml choosing keyword routing, as `vy-nexus configure routing.strategy keyword` writes it
-(its parse is cached after the warm-up run, as after a user's first command); the same route with the choice made by
-an environment variable instead is measured beside it. The commands run as an installed vy-nexus does: with bytecode
-caches (pip writes them at install), so PYTHONDONTWRITEBYTECODE is dropped for the children and the warm-up run
-writes the caches of a source checkout.
+(its parse and the settings it validated to are cached after the warm-up run, as after a user's first command); the
+same route with the choice made by an environment variable instead is measured beside it. The commands run as an
+installed vy-nexus does: with bytecode caches (pip writes them at install), so PYTHONDONTWRITEBYTECODE is dropped for
+the children and the warm-up run writes the caches of a source checkout.
 
     python benchmarks/cli_startup.py [--runs 7]
 """
@@ -31,7 +31,7 @@ CLI = [sys.executable, "-m", "vy_nexus.interfaces.cli"]
 FLOOR = "floor: import typer, rich"
 ENV_ROUTE = "route, keyword by env var"
 """The same route with keyword routing set by ``VY_NEXUS_ROUTING__STRATEGY`` instead of the home's config.yaml: an
-environment override loads pydantic-settings (config.py), which the file alone does not."""
+environment override loads pydantic and pydantic-settings (config.py), which the file alone does not."""
 COMMANDS: dict[str, list[str]] = {
     FLOOR: [sys.executable, "-c", "import typer, rich"],
     "--version": [*CLI, "--version"],

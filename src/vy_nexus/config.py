@@ -7,21 +7,24 @@ values (``[data, /srv/docs]``).
 
 Every path is derived from the home directory (``--home``, else ``$VY_NEXUS_HOME``, else ``~/.vy-nexus``).
 
-When only the file sets values (the common case), ``load_settings`` validates the file's mapping itself;
-pydantic-settings, which merges environment variables and arguments over it (``config_sources.py``), loads only
-when one of them is set: its import, with the asyncio it pulls in, is a large share of a CLI command's start-up.
+The settings are dataclasses; pydantic checks them (``config_validation.py`` builds its models from the dataclasses'
+declarations, ``config_schema.py``) only where values may be wrong. When only the file sets values (the common case)
+and its text was validated before under the same declarations, ``load_settings`` builds the settings from what that
+validation cached (``config_parse_cache.py``) without importing pydantic, whose import and model building were about
+60 % of a CLI command's start-up (issue 16). Pydantic-settings, which merges environment variables and arguments
+over the file (``config_sources.py``), loads only when one of them is set.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from vy_nexus.config_parse_cache import cached_parse, remember_parse
+from vy_nexus.config_parse_cache import cached_entry, remember
+from vy_nexus.config_schema import from_json, given_keys, rules, schema_fingerprint, setting_fields, to_json
 from vy_nexus.errors import ConfigError
 
 ENV_PREFIX = "VY_NEXUS_"
@@ -29,183 +32,240 @@ HOME_ENV = "VY_NEXUS_HOME"
 CONFIG_FILENAME = "config.yaml"
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+def absolute_home(home: Path) -> Path:
+    return home.expanduser().resolve()
 
 
-class ReasoningCoreSettings(_Section):
+@dataclass(slots=True)
+class ReasoningCoreSettings:
     provider: Literal["embedded", "ollama", "openai"] = "embedded"
     model: str = "smollm2-135m-instruct"
-    model_path: str | None = Field(default=None, description="GGUF file for the embedded backend")
-    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
-    max_tokens: int = Field(default=256, ge=1, le=32768)
-    context_window: int = Field(default=2048, ge=128)
+    model_path: str | None = field(default=None, metadata=rules(description="GGUF file for the embedded backend"))
+    temperature: float = field(default=0.7, metadata=rules(ge=0.0, le=2.0))
+    max_tokens: int = field(default=256, metadata=rules(ge=1, le=32768))
+    context_window: int = field(default=2048, metadata=rules(ge=128))
     base_url: str | None = None
-    timeout_seconds: float = Field(default=120.0, gt=0)
+    timeout_seconds: float = field(default=120.0, metadata=rules(gt=0))
     api_key_env: str = "OPENAI_API_KEY"
-    threads: int | None = Field(default=None, ge=1)
+    threads: int | None = field(default=None, metadata=rules(ge=1))
 
 
-class LoggingSettings(_Section):
+@dataclass(slots=True)
+class LoggingSettings:
     level: Literal["debug", "info", "warn", "error"] = "info"
-    daily_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
-    flush_interval_seconds: float = Field(default=1.0, gt=0)
-    ship_to_store: bool = Field(
+    daily_max_bytes: int = field(default=5 * 1024 * 1024, metadata=rules(ge=1024))
+    flush_interval_seconds: float = field(default=1.0, metadata=rules(gt=0))
+    ship_to_store: bool = field(
         default=True,
-        description="with a PostgreSQL store.url, also write journal entries to its journal table (vy-nexus logs)",
+        metadata=rules(
+            description="with a PostgreSQL store.url, also write journal entries to its journal table (vy-nexus logs)"
+        ),
     )
-    store_retention_days: float = Field(
-        default=14.0, gt=0, description="journal entries older than this are deleted from the store's journal table"
+    store_retention_days: float = field(
+        default=14.0,
+        metadata=rules(gt=0, description="journal entries older than this are deleted from the store's journal table"),
     )
 
 
-class SafetySettings(_Section):
-    critical_error_threshold: int = Field(default=3, ge=1)
-    window_seconds: float = Field(default=300.0, gt=0)
-    grace_period_seconds: float = Field(default=10.0, ge=0)
-    stop_poll_seconds: float = Field(default=1.0, gt=0)
+@dataclass(slots=True)
+class SafetySettings:
+    critical_error_threshold: int = field(default=3, metadata=rules(ge=1))
+    window_seconds: float = field(default=300.0, metadata=rules(gt=0))
+    grace_period_seconds: float = field(default=10.0, metadata=rules(ge=0))
+    stop_poll_seconds: float = field(default=1.0, metadata=rules(gt=0))
 
 
-class FileSystemSettings(_Section):
-    allowed_paths: list[str] = Field(default_factory=lambda: ["."])
-    max_file_size: int = Field(default=10 * 1024 * 1024, ge=1)
+@dataclass(slots=True)
+class FileSystemSettings:
+    allowed_paths: list[str] = field(default_factory=lambda: ["."])
+    max_file_size: int = field(default=10 * 1024 * 1024, metadata=rules(ge=1))
     backup_on_overwrite: bool = True
 
 
-class HeartbeatSettings(_Section):
-    interval_minutes: float = Field(default=5.0, gt=0)
-    verification_timeout_seconds: float = Field(default=30.0, gt=0)
+@dataclass(slots=True)
+class HeartbeatSettings:
+    interval_minutes: float = field(default=5.0, metadata=rules(gt=0))
+    verification_timeout_seconds: float = field(default=30.0, metadata=rules(gt=0))
 
 
-class CacheSettings(_Section):
+@dataclass(slots=True)
+class CacheSettings:
     enabled: bool = True
-    ttl_seconds: float = Field(default=300.0, gt=0)
-    max_size: int = Field(default=1000, ge=1)
+    ttl_seconds: float = field(default=300.0, metadata=rules(gt=0))
+    max_size: int = field(default=1000, metadata=rules(ge=1))
 
 
-class SemanticSettings(_Section):
-    model_path: str | None = Field(default=None, description="ONNX sentence encoder; default: packaged MiniLM int8")
-    tokenizer_path: str | None = Field(default=None, description="tokenizer.json; default: packaged MiniLM")
-    routes_file: str | None = Field(default=None, description="YAML/JSON routes, relative to home")
-    max_length: int = Field(default=128, ge=8, le=512)
-    threads: int = Field(default=1, ge=1, le=64, description="onnxruntime intra-op threads per encoder session")
-    int8_matmul: bool = Field(
-        default=True, description="run an int8-weight encoder's products on integers (about 2x faster per query)"
+@dataclass(slots=True)
+class SemanticSettings:
+    model_path: str | None = field(
+        default=None, metadata=rules(description="ONNX sentence encoder; default: packaged MiniLM int8")
     )
-    builtin_routes: bool = Field(default=True, description="add the packaged utterances of the built-in experts")
+    tokenizer_path: str | None = field(
+        default=None, metadata=rules(description="tokenizer.json; default: packaged MiniLM")
+    )
+    routes_file: str | None = field(default=None, metadata=rules(description="YAML/JSON routes, relative to home"))
+    max_length: int = field(default=128, metadata=rules(ge=8, le=512))
+    threads: int = field(
+        default=1, metadata=rules(ge=1, le=64, description="onnxruntime intra-op threads per encoder session")
+    )
+    int8_matmul: bool = field(
+        default=True,
+        metadata=rules(description="run an int8-weight encoder's products on integers (about 2x faster per query)"),
+    )
+    builtin_routes: bool = field(
+        default=True, metadata=rules(description="add the packaged utterances of the built-in experts")
+    )
 
 
-class RoutingSettings(_Section):
+@dataclass(slots=True)
+class RoutingSettings:
     strategy: Literal["keyword", "semantic", "hybrid"] = "hybrid"
-    confidence_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
+    confidence_threshold: float = field(default=0.3, metadata=rules(ge=0.0, le=1.0))
     fallback_expert: str = "general"
-    top_k: int = Field(default=1, ge=1, le=16)
-    cache: CacheSettings = Field(default_factory=CacheSettings)
-    semantic: SemanticSettings = Field(default_factory=SemanticSettings)
+    top_k: int = field(default=1, metadata=rules(ge=1, le=16))
+    cache: CacheSettings = field(default_factory=CacheSettings)
+    semantic: SemanticSettings = field(default_factory=SemanticSettings)
 
 
-class GovernanceSettings(_Section):
-    max_concurrent_tasks: int = Field(default=10, ge=1)
-    max_task_duration_seconds: float = Field(default=300.0, gt=0)
-    max_queue_size: int = Field(default=100, ge=0)
-    min_routing_confidence: float = Field(default=0.7, ge=0.0, le=1.0)
+@dataclass(slots=True)
+class GovernanceSettings:
+    max_concurrent_tasks: int = field(default=10, metadata=rules(ge=1))
+    max_task_duration_seconds: float = field(default=300.0, metadata=rules(gt=0))
+    max_queue_size: int = field(default=100, metadata=rules(ge=0))
+    min_routing_confidence: float = field(default=0.7, metadata=rules(ge=0.0, le=1.0))
     low_confidence_action: Literal["fallback", "ask", "deny"] = "fallback"
-    max_retries: int = Field(default=3, ge=0)
+    max_retries: int = field(default=3, metadata=rules(ge=0))
     require_approval_for_destructive: bool = True
-    approval_ttl_seconds: float = Field(default=86400.0, gt=0)
+    approval_ttl_seconds: float = field(default=86400.0, metadata=rules(gt=0))
 
 
-class MetricsSettings(_Section):
+@dataclass(slots=True)
+class MetricsSettings:
     enabled: bool = True
-    system_sample_seconds: float = Field(default=15.0, gt=0)
-    retention_days: int = Field(default=30, ge=1)
+    system_sample_seconds: float = field(default=15.0, metadata=rules(gt=0))
+    retention_days: int = field(default=30, metadata=rules(ge=1))
 
 
-class ExecutorSettings(_Section):
-    expert_timeout_seconds: float = Field(default=60.0, gt=0)
-    max_retries: int = Field(default=2, ge=0)
-    backoff_base_seconds: float = Field(default=0.2, ge=0)
-    backoff_max_seconds: float = Field(default=5.0, ge=0)
+def _broker_scheme(value: str) -> str:
+    if not value.startswith(("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")):
+        raise ValueError("must start with redis://, rediss://, amqp:// or amqps://")
+    return value
+
+
+@dataclass(slots=True)
+class ExecutorSettings:
+    expert_timeout_seconds: float = field(default=60.0, metadata=rules(gt=0))
+    max_retries: int = field(default=2, metadata=rules(ge=0))
+    backoff_base_seconds: float = field(default=0.2, metadata=rules(ge=0))
+    backoff_max_seconds: float = field(default=5.0, metadata=rules(ge=0))
     aggregation: Literal["single", "confidence_weighted", "majority_vote", "ensemble"] = "confidence_weighted"
-    worker_threads: int = Field(default=8, ge=1, le=256, description="threads for blocking experts")
-    kind: Literal["local", "celery"] = Field(default="local", description="where experts run: this process or Celery")
-    broker_url: str = Field(default="redis://127.0.0.1:6379/0", description="Celery broker: redis://... or amqp://...")
-    queues: dict[str, str] = Field(default_factory=dict, description="expert id -> Celery queue (default per expert)")
-    max_redeliveries: int = Field(default=2, ge=0, le=100, description="redeliveries after a lost worker")
-    visibility_timeout_seconds: float = Field(default=3600.0, gt=0, description="Redis: unacked message redelivery")
-
-    @field_validator("broker_url")
-    @classmethod
-    def _broker_scheme(cls, value: str) -> str:
-        if not value.startswith(("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")):
-            raise ValueError("must start with redis://, rediss://, amqp:// or amqps://")
-        return value
-
-
-class StoreSettings(_Section):
-    url: str | None = Field(default=None, description="SQLAlchemy URL; default: sqlite file tasks/tasks.db in home")
-    retention_days: float = Field(default=7.0, gt=0, description="finished tasks older than this are deleted")
-    flush_interval_seconds: float = Field(default=0.05, gt=0, le=10, description="write-behind interval")
+    worker_threads: int = field(default=8, metadata=rules(ge=1, le=256, description="threads for blocking experts"))
+    kind: Literal["local", "celery"] = field(
+        default="local", metadata=rules(description="where experts run: this process or Celery")
+    )
+    broker_url: str = field(
+        default="redis://127.0.0.1:6379/0",
+        metadata=rules(description="Celery broker: redis://... or amqp://...", check=_broker_scheme),
+    )
+    queues: dict[str, str] = field(
+        default_factory=dict, metadata=rules(description="expert id -> Celery queue (default per expert)")
+    )
+    max_redeliveries: int = field(
+        default=2, metadata=rules(ge=0, le=100, description="redeliveries after a lost worker")
+    )
+    visibility_timeout_seconds: float = field(
+        default=3600.0, metadata=rules(gt=0, description="Redis: unacked message redelivery")
+    )
 
 
-class ApiSettings(_Section):
-    host: str = Field(default="127.0.0.1", description="address `vy-nexus serve` binds; loopback unless you say so")
-    port: int = Field(default=8000, ge=1, le=65535)
-    rate_limit_per_minute: int = Field(default=100, ge=1, description="requests per API key per minute")
-    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="larger request bodies get 413")
-    cors_origins: list[str] = Field(default_factory=list, description="origins allowed by CORS; empty: CORS off")
-    server_url: str | None = Field(default=None, description="CLI: talk to this server instead of running in-process")
-    key_env: str = Field(default="VY_NEXUS_API_KEY", description="environment variable the CLI reads its key from")
+@dataclass(slots=True)
+class StoreSettings:
+    url: str | None = field(
+        default=None, metadata=rules(description="SQLAlchemy URL; default: sqlite file tasks/tasks.db in home")
+    )
+    retention_days: float = field(
+        default=7.0, metadata=rules(gt=0, description="finished tasks older than this are deleted")
+    )
+    flush_interval_seconds: float = field(
+        default=0.05, metadata=rules(gt=0, le=10, description="write-behind interval")
+    )
 
 
-class AlertsSettings(_Section):
+@dataclass(slots=True)
+class ApiSettings:
+    host: str = field(
+        default="127.0.0.1", metadata=rules(description="address `vy-nexus serve` binds; loopback unless you say so")
+    )
+    port: int = field(default=8000, metadata=rules(ge=1, le=65535))
+    rate_limit_per_minute: int = field(default=100, metadata=rules(ge=1, description="requests per API key per minute"))
+    max_body_bytes: int = field(
+        default=16 * 1024 * 1024, metadata=rules(ge=1024, description="larger request bodies get 413")
+    )
+    cors_origins: list[str] = field(
+        default_factory=list, metadata=rules(description="origins allowed by CORS; empty: CORS off")
+    )
+    server_url: str | None = field(
+        default=None, metadata=rules(description="CLI: talk to this server instead of running in-process")
+    )
+    key_env: str = field(
+        default="VY_NEXUS_API_KEY", metadata=rules(description="environment variable the CLI reads its key from")
+    )
+
+
+@dataclass(slots=True)
+class AlertsSettings:
     """The dashboard's alerts (docs/dashboard.md): thresholds over the last ``window_seconds`` of metrics."""
 
     enabled: bool = True
-    window_seconds: float = Field(default=300.0, gt=0, description="how far back error rate and latency look")
-    error_rate: float = Field(default=0.2, ge=0.0, le=1.0, description="failed share of finished tasks")
-    latency_p95_ms: float = Field(default=60000.0, gt=0, description="p95 task duration")
-    min_tasks: int = Field(default=5, ge=1, description="tasks in the window before rate and latency alert")
-    expert_failures: int = Field(default=3, ge=1, description="an expert's failures in a row")
-    kill_switch: bool = Field(default=True, description="alert while a shutdown is under way")
+    window_seconds: float = field(
+        default=300.0, metadata=rules(gt=0, description="how far back error rate and latency look")
+    )
+    error_rate: float = field(default=0.2, metadata=rules(ge=0.0, le=1.0, description="failed share of finished tasks"))
+    latency_p95_ms: float = field(default=60000.0, metadata=rules(gt=0, description="p95 task duration"))
+    min_tasks: int = field(
+        default=5, metadata=rules(ge=1, description="tasks in the window before rate and latency alert")
+    )
+    expert_failures: int = field(default=3, metadata=rules(ge=1, description="an expert's failures in a row"))
+    kill_switch: bool = field(default=True, metadata=rules(description="alert while a shutdown is under way"))
 
 
-class ExpertsSettings(_Section):
+@dataclass(slots=True)
+class ExpertsSettings:
     directory: str = "experts"
-    disabled: list[str] = Field(default_factory=list)
+    disabled: list[str] = field(default_factory=list)
     documents_dir: str = "documents"
 
 
-class Settings(BaseModel):
+@dataclass(slots=True)
+class Settings:
     """All settings. ``home`` is not read from the file; it is where the file lives.
 
-    ``Settings(**values)`` is exactly the values given over the defaults; ``load_settings`` reads the file and the
-    environment, and turns problems into a ``ConfigError`` naming each bad key and where its value came from.
+    ``Settings(...)`` takes the sections as they are, unchecked; ``validate_settings(values)`` checks a mapping of
+    values over the defaults, and ``load_settings`` reads the file and the environment, turning problems into a
+    ``ConfigError`` naming each bad key and where its value came from.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    reasoning_core: ReasoningCoreSettings = field(default_factory=ReasoningCoreSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    safety: SafetySettings = field(default_factory=SafetySettings)
+    file_system: FileSystemSettings = field(default_factory=FileSystemSettings)
+    heartbeat: HeartbeatSettings = field(default_factory=HeartbeatSettings)
+    routing: RoutingSettings = field(default_factory=RoutingSettings)
+    governance: GovernanceSettings = field(default_factory=GovernanceSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
+    experts: ExpertsSettings = field(default_factory=ExpertsSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    alerts: AlertsSettings = field(default_factory=AlertsSettings)
 
-    reasoning_core: ReasoningCoreSettings = Field(default_factory=ReasoningCoreSettings)
-    logging: LoggingSettings = Field(default_factory=LoggingSettings)
-    safety: SafetySettings = Field(default_factory=SafetySettings)
-    file_system: FileSystemSettings = Field(default_factory=FileSystemSettings)
-    heartbeat: HeartbeatSettings = Field(default_factory=HeartbeatSettings)
-    routing: RoutingSettings = Field(default_factory=RoutingSettings)
-    governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
-    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
-    executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
-    experts: ExpertsSettings = Field(default_factory=ExpertsSettings)
-    store: StoreSettings = Field(default_factory=StoreSettings)
-    api: ApiSettings = Field(default_factory=ApiSettings)
-    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
-
-    home: Path = Field(default_factory=lambda: default_home(), exclude=True)
+    home: Path = field(
+        default_factory=lambda: absolute_home(default_home()), metadata={"runtime": True, "check": absolute_home}
+    )
     """Where the file lives: ``load_settings``'s home; by default ``$VY_NEXUS_HOME``, else ``~/.vy-nexus``."""
-
-    @field_validator("home")
-    @classmethod
-    def _absolute_home(cls, value: Path) -> Path:
-        return value.expanduser().resolve()
+    given_keys: frozenset[str] = field(default=frozenset(), compare=False, repr=False, metadata={"runtime": True})
+    """The dotted keys the file, the environment or the arguments set (``routing``, ``routing.strategy``); the
+    others hold their defaults. A default routing strategy may fall back to keyword; a chosen one may not."""
 
     # Derived paths: every file vy-nexus writes lives under ``home``.
     @property
@@ -269,18 +329,29 @@ def default_home(environ: Mapping[str, str] | None = None) -> Path:
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """The raw mapping in a config file; an absent or empty file is an empty mapping."""
-    if not path.exists():
+    text = _read_text(path)
+    if text is None:
         return {}
+    entry = cached_entry(path, text)
+    if entry is not None:
+        return _checked_mapping(path, entry.value)
+    value = _parse_yaml(path, text)
+    remember(path, text, value)
+    return _checked_mapping(path, value)
+
+
+def _read_text(path: Path) -> str | None:
+    if not path.exists():
+        return None
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start})") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
-    found, data = cached_parse(path, text)
-    if not found:
-        data = _parse_yaml(path, text)
-        remember_parse(path, text, data)
+
+
+def _checked_mapping(path: Path, data: Any) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -305,7 +376,7 @@ def load_settings(
     home: Path | str | None = None, environ: Mapping[str, str] | None = None, **overrides: Any
 ) -> Settings:
     """Load settings for ``home`` (default: ``$VY_NEXUS_HOME`` or ``~/.vy-nexus``). Writes nothing but the config
-    file's parse cache (``config_parse_cache.py``).
+    file's cache (``config_parse_cache.py``).
 
     ``environ`` replaces ``os.environ`` as the source of ``VY_NEXUS_*`` variables; ``overrides`` (sections as
     mappings, e.g. ``routing={"top_k": 2}``) take precedence over everything else.
@@ -320,11 +391,44 @@ def load_settings(
         from vy_nexus.config_sources import load_from_sources
 
         return load_from_sources(chosen, env, overrides)
-    config_file = chosen / CONFIG_FILENAME
+    return _load_file(chosen, chosen / CONFIG_FILENAME)
+
+
+def _load_file(home: Path, config_file: Path) -> Settings:
+    """The file's settings: as cached when its text was validated under this schema, else validated (and cached)."""
+    text = _read_text(config_file)
+    if text is None:
+        return Settings(home=absolute_home(home))
+    entry = cached_entry(config_file, text)
+    schema = schema_fingerprint(Settings)
+    if entry is not None and entry.settings is not None and entry.schema == schema:
+        data = _checked_mapping(config_file, entry.value)
+        try:
+            return from_json(Settings, entry.settings, home=absolute_home(home), given_keys=given_keys(Settings, data))
+        except (KeyError, TypeError):
+            pass  # a damaged entry: validated again, and replaced
+    parse = entry.value if entry is not None else _parse_yaml(config_file, text)
+    validated: dict[str, Any] | None = None
     try:
-        return Settings.model_validate({**read_config_file(config_file), "home": chosen})
-    except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, str(config_file))) from exc
+        data = _checked_mapping(config_file, parse)
+        settings = (
+            validate_settings(data, home, source=str(config_file)) if data else Settings(home=absolute_home(home))
+        )
+        validated = to_json(settings)
+        return settings
+    finally:
+        if entry is None or validated is not None:
+            remember(config_file, text, parse, validated, schema)
+
+
+def validate_settings(
+    values: Mapping[str, Any], home: Path | str | None = None, *, source: str = "the arguments"
+) -> Settings:
+    """Settings holding ``values`` (sections as mappings) over the defaults, checked by pydantic; a ``ConfigError``
+    names each bad key and ``source``. ``home`` defaults to ``$VY_NEXUS_HOME``, else ``~/.vy-nexus``."""
+    from vy_nexus.config_validation import validate
+
+    return validate(values, default_home() if home is None else Path(home), source)
 
 
 def environment_overrides(environ: Mapping[str, str]) -> list[str]:
@@ -337,35 +441,11 @@ def environment_overrides(environ: Mapping[str, str]) -> list[str]:
     ]
 
 
-def given_key(data: Mapping[str, Any], loc: tuple[str, ...]) -> tuple[str, ...]:
-    """The key path in ``data`` that holds the value at ``loc`` (which may point inside it: a list item);
-    empty when ``data`` does not hold it."""
-    node: Any = data
-    for depth, part in enumerate(loc):
-        if not isinstance(node, Mapping):
-            return loc[:depth]
-        if part not in node:
-            return ()
-        node = node[part]
-    return loc
-
-
-def describe_error(item: Any) -> str:
-    key = ".".join(str(part) for part in item["loc"]) or "(root)"
-    if item["type"] == "extra_forbidden":
-        return f"unknown key '{key}'"
-    return f"key '{key}': {item['msg']} (got {item.get('input')!r})"
-
-
-def _format_validation_error(error: ValidationError, source: str) -> str:
-    return f"invalid configuration in {source}: " + "; ".join(describe_error(item) for item in error.errors())
-
-
 def get_key(settings: Settings, key: str) -> Any:
-    """The value at a dotted key path such as ``routing.cache.ttl_seconds``."""
+    """The value at a dotted key path such as ``routing.cache.ttl_seconds``; a section as a JSON mapping."""
     node: Any = settings
     for part in key.split("."):
-        if not isinstance(node, BaseModel) or part not in type(node).model_fields or part == "home":
+        if not is_dataclass(node) or part not in {declared.name for declared in setting_fields(type(node))}:
             raise ConfigError(f"unknown config key '{key}'")
         node = getattr(node, part)
-    return node.model_dump(mode="json") if isinstance(node, BaseModel) else node
+    return to_json(node) if is_dataclass(node) else node

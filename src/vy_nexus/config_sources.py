@@ -20,7 +20,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from vy_nexus.config import CONFIG_FILENAME, ENV_PREFIX, Settings, describe_error, given_key, read_config_file
+from vy_nexus.config import CONFIG_FILENAME, ENV_PREFIX, Settings, read_config_file
+from vy_nexus.config_validation import describe_error, given_key, settings_model, settings_of
 from vy_nexus.errors import ConfigError
 
 _SOURCES: ContextVar[tuple[Path, Mapping[str, str]]] = ContextVar("vy_nexus_settings_sources")
@@ -28,15 +29,12 @@ _SOURCES: ContextVar[tuple[Path, Mapping[str, str]]] = ContextVar("vy_nexus_sett
 per-call arguments, so they travel to it this way."""
 
 
-class SourcedSettings(BaseSettings, Settings):
-    """``Settings`` whose construction reads the sources: arguments, then the environment, then the file."""
+class _Sourced(BaseSettings):
+    """The base of the settings model whose construction reads the sources: arguments, then the environment, then
+    the file (``sourced_model``)."""
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_nested_delimiter="__",
-        env_ignore_empty=True,
-        extra="forbid",
-        validate_assignment=True,
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", env_ignore_empty=True, extra="forbid"
     )
 
     @classmethod
@@ -55,6 +53,11 @@ class SourcedSettings(BaseSettings, Settings):
             EnvironmentSource(settings_cls, environ),
             _ConfigFileSource(settings_cls, yaml_file=home / CONFIG_FILENAME),
         )
+
+
+def sourced_model() -> type[_Sourced]:
+    """The settings model (``config_validation.settings_model``, built once) with the sources of ``_Sourced``."""
+    return settings_model(_Sourced)
 
 
 class EnvironmentSource(EnvSettingsSource):
@@ -92,7 +95,7 @@ def load_from_sources(home: Path, environ: Mapping[str, str], overrides: Mapping
     names each bad key and where its value came from."""
     token = _SOURCES.set((home, environ))
     try:
-        return SourcedSettings(**{"home": home, **overrides})
+        return settings_of(sourced_model()(**{"home": home, **overrides}))
     except ValidationError as exc:
         raise ConfigError(_describe_load_errors(exc, home, environ, overrides)) from exc
     except SettingsError as exc:
@@ -106,7 +109,7 @@ def _describe_load_errors(
     error: ValidationError, home: Path, environ: Mapping[str, str], overrides: Mapping[str, Any]
 ) -> str:
     """Name each bad key and where its value came from: the arguments, an environment variable or the file."""
-    env_values = EnvironmentSource(SourcedSettings, environ)()
+    env_values = EnvironmentSource(sourced_model(), environ)()
     by_source: dict[str, list[str]] = {}
     for item in error.errors():
         loc = tuple(str(part) for part in item["loc"])

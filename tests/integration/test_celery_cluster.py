@@ -258,6 +258,21 @@ def test_metrics_and_journal_of_workers_on_other_machines_meet_in_postgresql(
     assert '"worker.call"' not in server_file.read_text(encoding="utf-8")
 
 
+def test_vy_nexus_stop_ends_the_workers_of_its_home_warmly_and_no_other(
+    cluster_factory: Callable[..., Cluster], redis_url: str
+) -> None:
+    cluster = cluster_factory(redis_url)
+    here = cluster.worker("alpha")
+    elsewhere = cluster.worker("beta", home=cluster.machine("node-b"))
+    assert cluster.submit(cluster.task("alpha", "beta")).ok
+    stopped = cli(cluster.home, "stop", "--reason", "maintenance", "--yes")
+    assert stopped.returncode == 0, stopped.stderr
+    assert here.process.wait(timeout=30) == 0
+    assert "Warm shutdown" in here.output
+    time.sleep(2 * load_settings(cluster.home).safety.stop_poll_seconds)
+    assert elsewhere.process.poll() is None  # another machine's home has no stop file
+
+
 def test_a_worker_killed_mid_task_gets_the_call_again_and_it_completes_once(
     cluster_factory: Callable[..., Cluster], redis_url: str
 ) -> None:

@@ -1,6 +1,7 @@
 """What a fresh `vy-nexus` process imports: the cold-start budget (benchmarks/cli_startup.py measures the time) holds
 only while `--version` and `--help` import no command module and no pydantic, and a keyword `route` imports none of
-the task store, the service, the HTTP clients, the LLM, the sentence encoder or asyncio."""
+the task store, the service, the HTTP clients, the LLM, the sentence encoder, asyncio or (config.yaml unchanged
+since its last validation) pydantic."""
 
 from __future__ import annotations
 
@@ -50,7 +51,10 @@ def test_a_keyword_route_loads_only_what_routing_needs(
     # loads pydantic-settings, which imports asyncio itself.
     monkeypatch.delenv("VY_NEXUS_ROUTING__STRATEGY")
     (home / "config.yaml").write_text("routing:\n  strategy: keyword\n", encoding="utf-8")
+    first = modules_after(tmp_path, "route", "fix the bug in this python function")
+    assert "pydantic" in first  # a config file never validated before is validated (and the result cached)
     loaded = modules_after(tmp_path, "route", "fix the bug in this python function")
+    assert "pydantic" not in loaded and "yaml" not in loaded  # issue 16: ~60 % of the command's instructions
     assert "vy_nexus.interfaces.cli.core_commands" in loaded and "vy_nexus.routing.keyword" in loaded
     assert "asyncio" not in loaded  # routing runs no event loop (issue 16: ~5% of the command's instructions)
     assert "logging" not in loaded  # the event bus loads it only when a subscriber fails

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -100,7 +101,7 @@ def test_a_run_leaves_journal_and_metrics_behind(settings: Settings) -> None:
 
 
 def test_the_routine_steps_of_each_task_are_journaled_at_debug(settings: Settings) -> None:
-    verbose = settings.model_copy(update={"logging": settings.logging.model_copy(update={"level": "debug"})})
+    verbose = replace(settings, logging=replace(settings.logging, level="debug"))
     run_workload(verbose)
     lines = [json.loads(line) for line in (settings.logs_dir / "structured.jsonl").read_text().splitlines()]
     levels = {line["kind"]: line["level"] for line in reversed(lines)}  # each kind's first entry
@@ -116,7 +117,7 @@ def test_observe_false_writes_nothing(settings: Settings) -> None:
 
 
 def test_metrics_disabled_keeps_the_journal(home: Path, settings: Settings) -> None:
-    disabled = settings.model_copy(update={"metrics": settings.metrics.model_copy(update={"enabled": False})})
+    disabled = replace(settings, metrics=replace(settings.metrics, enabled=False))
     with VyNexus(disabled) as system:
         system.run(Task(description="fix this python code"))
     assert (disabled.logs_dir / "structured.jsonl").exists() and not disabled.metrics_db.exists()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -175,3 +177,37 @@ def test_fit_into_a_configured_json_routes_file_is_deterministic(tmp_path: Path,
     code, second, _ = invoke(tmp_path, *args)  # refitting the same data changes nothing
     assert code == 0 and json.loads(second)["new_routes"] == 0
     assert json.loads(second)["report"] == json.loads(first)["report"]
+
+
+def test_two_fits_at_once_keep_both_sets_of_routes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first fit reads the routes file, then pauses (up to 0.5 s, or until the second fit is done); without the
+    lock the second would write its routes meanwhile and the first's save would drop them."""
+    from vy_nexus.routing import training
+    from vy_nexus.routing.routes import LabeledExample, load_routes
+
+    (tmp_path / "config.yaml").write_text("routing:\n  semantic:\n    builtin_routes: false\n", encoding="utf-8")
+    settings = load_settings(tmp_path, environ={})
+    registry = VyNexus(settings, observe=False).registry
+    read_first, second_done = threading.Event(), threading.Event()
+    merge = training.with_labeled_routes
+
+    def merge_then_pause(*args: Any) -> Any:
+        merged = merge(*args)
+        if not read_first.is_set():
+            read_first.set()
+            second_done.wait(0.5)
+        return merged
+
+    monkeypatch.setattr(training, "with_labeled_routes", merge_then_pause)
+
+    def fit(label: str) -> None:
+        examples = [LabeledExample(f"{label} request number {n}", label) for n in range(4)]
+        training.fit_routes(settings, registry, examples, target="research")
+
+    first = threading.Thread(target=fit, args=("alpha",))
+    first.start()
+    assert read_first.wait(30)
+    fit("beta")
+    second_done.set()
+    first.join(30)
+    assert {route.name for route in load_routes(tmp_path / "routes.yaml")} == {"alpha", "beta"}

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from vy_nexus.config import Settings, default_home, get_key, load_settings
+from vy_nexus.config import RoutingSettings, Settings, default_home, get_key, load_settings, validate_settings
 from vy_nexus.config_writer import parse_value, prepare_config_edit, set_config_value
 from vy_nexus.errors import ConfigError
 
@@ -196,9 +196,11 @@ def test_settings_read_the_process_environment(tmp_path: Path, monkeypatch: pyte
 def test_settings_built_directly_are_the_values_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VY_NEXUS_HOME", str(tmp_path))
     monkeypatch.setenv("VY_NEXUS_ROUTING__TOP_K", "7")
-    settings = Settings(routing={"top_k": 2})
+    settings = validate_settings({"routing": {"top_k": 2}})
     assert (settings.routing.top_k, settings.home) == (2, tmp_path.resolve())
-    assert Settings().routing.top_k == 1
+    assert settings.given_keys == {"routing", "routing.top_k"}
+    assert Settings().routing.top_k == 1 and Settings(routing=RoutingSettings(top_k=3)).routing.top_k == 3
+    assert Settings().home == tmp_path.resolve()
 
 
 def test_the_file_alone_is_read_without_pydantic_settings(tmp_path: Path) -> None:
@@ -224,6 +226,98 @@ def in_fresh_process(home: Path, *lines: str) -> Any:
     return json.loads(done.stdout.splitlines()[-1])
 
 
+def test_an_unchanged_validated_file_loads_without_pydantic(tmp_path: Path) -> None:
+    """Issue 16: pydantic's import and model building were about 60 % of a keyword route's start-up."""
+    (tmp_path / "config.yaml").write_text("routing:\n  strategy: keyword\n  cache: {ttl_seconds: 60}\n")
+    first = load_settings(tmp_path, environ={})  # validates, and caches the validated settings
+    seen = in_fresh_process(
+        tmp_path,
+        "settings = load_settings(home, environ={})",
+        "seen = {'pydantic': 'pydantic' in sys.modules, 'yaml': 'yaml' in sys.modules}",
+        "seen['routing'] = [settings.routing.strategy, settings.routing.cache.ttl_seconds]",
+        "seen['given'] = sorted(settings.given_keys)",
+    )
+    assert seen == {
+        "pydantic": False,
+        "yaml": False,
+        "routing": ["keyword", 60.0],
+        "given": ["routing", "routing.cache", "routing.cache.ttl_seconds", "routing.strategy"],
+    }
+    again = load_settings(tmp_path, environ={})
+    assert again == first and again.given_keys == first.given_keys
+
+
+def test_the_command_after_configure_loads_without_pydantic(tmp_path: Path) -> None:
+    """`configure` validated the new text before writing it: the next command need not validate it again."""
+    set_config_value(tmp_path, "routing.strategy", "keyword")
+    set_config_value(tmp_path, "routing.cache.ttl_seconds", 60)
+    seen = in_fresh_process(
+        tmp_path,
+        "settings = load_settings(home, environ={})",
+        "seen = {'pydantic': 'pydantic' in sys.modules, 'yaml': 'yaml' in sys.modules}",
+        "seen['routing'] = [settings.routing.strategy, settings.routing.cache.ttl_seconds]",
+    )
+    assert seen == {"pydantic": False, "yaml": False, "routing": ["keyword", 60.0]}
+
+
+def test_only_a_changed_text_or_schema_is_validated_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import vy_nexus.config as config
+    from vy_nexus.config_parse_cache import cache_path
+
+    validated: list[Any] = []
+
+    def counting(values: Any, home: Any = None, *, source: str = "the arguments") -> Settings:
+        validated.append(values)
+        return validate_settings(values, home, source=source)
+
+    monkeypatch.setattr(config, "validate_settings", counting)
+    path = tmp_path / "config.yaml"
+    path.write_text("routing:\n  top_k: 2\n")
+    assert [load_settings(tmp_path, environ={}).routing.top_k for _ in range(3)] == [2, 2, 2]
+    assert len(validated) == 1
+    path.write_text("routing:\n  top_k: 3\n")
+    assert load_settings(tmp_path, environ={}).routing.top_k == 3 and len(validated) == 2
+    entry = json.loads(cache_path(path).read_text())
+    assert entry["settings"]["routing"]["top_k"] == 3 and "home" not in entry["settings"]
+    cache_path(path).write_text(json.dumps({**entry, "schema": "an earlier schema"}))
+    assert load_settings(tmp_path, environ={}).routing.top_k == 3 and len(validated) == 3
+    assert json.loads(cache_path(path).read_text())["schema"] == entry["schema"]  # refreshed
+    for damage in ({"routing": {"top_k": 3}}, {**entry["settings"], "extra": {}}, None):
+        cache_path(path).write_text(json.dumps({**entry, "settings": damage}))
+        assert load_settings(tmp_path, environ={}).routing.top_k == 3
+    assert len(validated) == 6
+    assert load_settings(tmp_path, environ={}).routing.top_k == 3 and len(validated) == 6
+
+
+def test_the_schema_fingerprint_follows_the_declarations() -> None:
+    import dataclasses
+
+    from vy_nexus.config import RoutingSettings
+    from vy_nexus.config_schema import schema_fingerprint
+
+    @dataclasses.dataclass
+    class Narrower(RoutingSettings):
+        top_k: int = dataclasses.field(default=1, metadata={"constraints": {"ge": 1, "le": 8}})
+
+    assert schema_fingerprint(Settings) == schema_fingerprint(Settings)
+    assert schema_fingerprint(Narrower) != schema_fingerprint(RoutingSettings)
+
+
+def test_a_validation_error_is_the_same_with_a_cache_or_without(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("routing:\n  top_k: 2\n")
+    load_settings(tmp_path, environ={})
+    path.write_text("routing:\n  top_k: 0\n  nope: 1\n")
+    expected = (
+        f"invalid configuration in {path}: key 'routing.top_k': Input should be greater than or equal to 1 (got 0); "
+        "unknown key 'routing.nope'"
+    )
+    for _ in range(2):
+        with pytest.raises(ConfigError) as info:
+            load_settings(tmp_path, environ={})
+        assert str(info.value) == expected
+
+
 def test_a_bad_file_value_is_named_on_either_path(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text("routing:\n  top_k: 0\n")
     for environ in ({}, {"VY_NEXUS_LOGGING__LEVEL": "debug"}):
@@ -231,10 +325,22 @@ def test_a_bad_file_value_is_named_on_either_path(tmp_path: Path) -> None:
             load_settings(tmp_path, environ=environ)
 
 
-def test_settings_validate_assignment() -> None:
-    settings = Settings()
-    with pytest.raises(ValueError, match="top_k"):
-        settings.routing.top_k = 0
+def test_validate_settings_names_each_bad_key_and_the_source(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        validate_settings({"routing": {"top_k": 0, "nope": 1}, "executor": {"broker_url": "http://x"}}, tmp_path)
+    assert str(info.value) == (
+        "invalid configuration in the arguments: "
+        "key 'routing.top_k': Input should be greater than or equal to 1 (got 0); unknown key 'routing.nope'; "
+        "key 'executor.broker_url': Value error, must start with redis://, rediss://, amqp:// or amqps:// "
+        "(got 'http://x')"
+    )
+    with pytest.raises(ConfigError, match=r"^invalid configuration in there: key 'routing.strategy'"):
+        validate_settings({"routing": {"strategy": "psychic"}}, tmp_path, source="there")
+
+
+def test_the_defaults_are_valid(tmp_path: Path) -> None:
+    """An absent or empty file gives the defaults without validating them: they must pass validation."""
+    assert validate_settings({}, tmp_path) == Settings(home=tmp_path.resolve())
 
 
 @pytest.mark.parametrize(

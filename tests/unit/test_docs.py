@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from vy_nexus.config import Settings
+from vy_nexus.config_schema import section_of, setting_fields
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
-def config_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+def config_keys(cls: type, prefix: str = "") -> list[str]:
     keys: list[str] = []
-    for name, field in model.model_fields.items():
-        if name == "home":
-            continue
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            keys.extend(config_keys(annotation, f"{prefix}{name}."))
+    for field in setting_fields(cls):
+        section = section_of(field)
+        if section is not None:
+            keys.extend(config_keys(section, f"{prefix}{field.name}."))
         else:
-            keys.append(prefix + name)
+            keys.append(prefix + field.name)
     return keys
 
 

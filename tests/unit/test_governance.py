@@ -13,7 +13,7 @@ from vy_nexus.config import GovernanceSettings
 from vy_nexus.errors import GovernanceError, StateError
 from vy_nexus.events import Event, EventBus
 from vy_nexus.execution.admission import AdmissionControl, Load
-from vy_nexus.execution.approvals import ApprovalStore
+from vy_nexus.execution.approvals import Approval, ApprovalStore
 from vy_nexus.execution.audit import AuditLog
 from vy_nexus.execution.governance import (
     CONFIG_SET,
@@ -298,10 +298,30 @@ def test_audit_log_only_appends(tmp_path: Path) -> None:
     assert log.path.read_text().count("\n") == 4
 
 
-def test_a_corrupt_approvals_file_is_a_clear_error(tmp_path: Path) -> None:
-    (tmp_path / "approvals.json").write_text("[")
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[",
+        "[]",
+        '{"approvals": [{"id": "a"}]}',
+        '{"approvals": [{"id": "a", "action": "x", "target": "t", "requested_at": 1, "status": "maybe"}]}',
+        '{"approvals": [{"id": "a", "action": "x", "target": "t", "requested_at": 1, "colour": "red"}]}',
+    ],
+    ids=["not JSON", "not an object", "fields missing", "unknown status", "unknown field"],
+)
+def test_a_corrupt_approvals_file_is_a_clear_error(tmp_path: Path, text: str) -> None:
+    (tmp_path / "approvals.json").write_text(text)
     with pytest.raises(StateError, match=r"approvals\.json is corrupt"):
         ApprovalStore(tmp_path / "approvals.json").all()
+
+
+def test_an_approval_reads_back_from_its_json_and_the_file_keeps_it(tmp_path: Path) -> None:
+    store = ApprovalStore(tmp_path / "approvals.json", clock=lambda: 100.0)
+    approval = store.request("shutdown", "system", {"grace": 1}, reason="maintenance", requested_by="ops")
+    assert Approval.from_dict(json.loads(json.dumps(approval.as_dict()))) == approval
+    assert ApprovalStore(tmp_path / "approvals.json", clock=lambda: 100.0).all() == [approval]
+    with pytest.raises(ValueError, match="status"):
+        Approval.from_dict({**approval.as_dict(), "status": "maybe"})
 
 
 # Admission control ---------------------------------------------------------------------------------------------

@@ -97,7 +97,8 @@ class LocalExecutor:
         self._events = events or EventBus()
         self._sleep = sleep
         self._init_locks: dict[str, asyncio.Lock] = {}
-        self._threaded: weakref.WeakKeyDictionary[BaseExpert, bool] = weakref.WeakKeyDictionary()
+        # By id, with a weak reference to tell a reused id apart: a WeakKeyDictionary made a new reference per lookup.
+        self._threaded: dict[int, tuple[weakref.ref[BaseExpert], bool]] = {}
         self._budgets: dict[asyncio.AbstractEventLoop, LoopBudgets] = {}
 
     async def run(self, call: ExpertCall) -> ExpertResult:
@@ -162,9 +163,12 @@ class LocalExecutor:
         return budgets.after(seconds)
 
     async def _attempt(self, expert: BaseExpert, task: Task) -> ExpertOutput:
-        threaded = self._threaded.get(expert)
-        if threaded is None:
-            threaded = self._threaded[expert] = runs_in_thread(expert)
+        known = self._threaded.get(id(expert))
+        if known is not None and known[0]() is expert:
+            threaded = known[1]
+        else:
+            threaded = runs_in_thread(expert)
+            self._threaded[id(expert)] = (weakref.ref(expert), threaded)
         if not expert.initialized:
             await self._ensure_initialized(expert, threaded)
         if not threaded:

@@ -13,15 +13,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import socket
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from vy_nexus.config import Settings
 from vy_nexus.errors import BrokerError, ConfigError, TaskError
 from vy_nexus.execution.celery_app import CallOutcome, broker_label, build_celery_app, check_broker, queue_for
 from vy_nexus.execution.executor import ExpertCall
+from vy_nexus.foundation.kill_switch import StopRequest, StopWatcher
 from vy_nexus.observability.stack import Observability
 from vy_nexus.store.calls import CallLedger
 from vy_nexus.store.sql import to_json
@@ -36,8 +39,7 @@ HARD_LIMIT_MARGIN = 10.0
 
 def worker_settings(settings: Settings) -> Settings:
     """The worker runs experts in its own process, one attempt per Celery delivery (Celery retries)."""
-    local = settings.executor.model_copy(update={"kind": "local", "max_retries": 0})
-    return settings.model_copy(update={"executor": local})
+    return replace(settings, executor=replace(settings.executor, kind="local", max_retries=0))
 
 
 def worker_id() -> str:
@@ -213,7 +215,7 @@ def run_worker(
         raise ConfigError(f"--loglevel must be debug, info, warning, error or critical, got {loglevel!r}")
     if concurrency is not None and concurrency < 1:
         raise ConfigError(f"--concurrency must be at least 1, got {concurrency}")
-    from celery.signals import worker_process_init, worker_process_shutdown
+    from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 
     system = VyNexus(worker_settings(settings), observe=False)  # pool processes observe (WorkerRuntime)
     chosen = worker_queues(settings, system, queues)
@@ -234,7 +236,18 @@ def run_worker(
         without_mingle=True,
         quiet=True,
     )
-    worker.start()
+    # `vy-nexus stop` reaches a worker of this home as it reaches every other process: the stop file. The watcher
+    # starts once the pool has forked (worker_ready, in this main process) and ends the worker as SIGTERM does: a
+    # warm shutdown, the calls in progress finish.
+    watcher = StopWatcher(
+        StopRequest(settings.home), system.safety, interval=settings.safety.stop_poll_seconds, events=system.events
+    )
+    system.safety.on_shutdown(lambda _reason: os.kill(os.getpid(), signal.SIGTERM))
+    worker_ready.connect(lambda **_: watcher.start(), weak=False)
+    try:
+        worker.start()
+    finally:
+        watcher.stop()
     return int(worker.exitcode or 0)
 
 

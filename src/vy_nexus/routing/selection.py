@@ -25,7 +25,7 @@ def build_strategy(settings: Settings, registry: ExpertRegistry) -> RoutingStrat
     try:
         semantic = SemanticStrategy.from_settings(registry, settings)
     except ConfigError as exc:
-        if "strategy" in settings.routing.model_fields_set:
+        if "routing.strategy" in settings.given_keys:
             raise
         return KeywordStrategy(registry, note=f"keyword only: the default {kind} strategy is unavailable ({exc})")
     if kind == "semantic":

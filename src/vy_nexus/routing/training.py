@@ -15,6 +15,7 @@ from typing import Any
 
 from vy_nexus.config import Settings
 from vy_nexus.experts.registry import ExpertRegistry
+from vy_nexus.foundation.file_lock import FileGuard
 from vy_nexus.routing.builtin_routes import with_packaged_embeddings
 from vy_nexus.routing.evaluate import EvaluationReport, evaluate
 from vy_nexus.routing.route_model import RouteModel, check_fit_options, fit_route_model
@@ -34,6 +35,9 @@ from vy_nexus.routing.semantic import (
     route_model_file_of,
     routes_file_of,
 )
+
+FIT_LOCK_TIMEOUT_SECONDS = 600.0
+"""How long a `routes fit` waits for another one on the same routes file (a CLINC150-sized fit takes seconds)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,18 +102,24 @@ def fit_routes(
     oos_label: str = OUT_OF_SCOPE_LABEL,
     **fit_options: Any,
 ) -> FitOutcome:
-    """Merge labeled examples into the routes file, fit the full route set, save routes and model."""
+    """Merge labeled examples into the routes file, fit the full route set, save routes and model.
+
+    The whole read-merge-fit-save runs under ``<routes file>.lock``: two fits at once (two terminals, two scripts)
+    would otherwise both read the old file and the later save would drop the other's routes, or leave a model
+    fitted on routes the file no longer holds. The second waits for the first, then merges into its result.
+    """
     check_fit_options(**fit_options)
     routes_file = routes_file_of(settings)
-    file_routes, new_routes = with_labeled_routes(routes_file, examples, target, oos_label)
-    save_routes(routes_file, file_routes)
-    strategy = strategy_for(settings, registry, routes_file, auto_fit=False)
-    routes = strategy.routes(check=False)
-    oos_texts = [e.text for e in [*examples, *oos_examples] if e.label == oos_label]
-    encoder = with_packaged_embeddings(strategy.encoder)  # the built-ins' utterances come with their vectors
-    model = fit_route_model(routes, encoder, oos_texts=oos_texts, **fit_options)
-    model_file = route_model_file_of(settings)
-    model.save(model_file)
+    with FileGuard(routes_file, FIT_LOCK_TIMEOUT_SECONDS).locked():
+        file_routes, new_routes = with_labeled_routes(routes_file, examples, target, oos_label)
+        save_routes(routes_file, file_routes)
+        strategy = strategy_for(settings, registry, routes_file, auto_fit=False)
+        routes = strategy.routes(check=False)
+        oos_texts = [e.text for e in [*examples, *oos_examples] if e.label == oos_label]
+        encoder = with_packaged_embeddings(strategy.encoder)  # the built-ins' utterances come with their vectors
+        model = fit_route_model(routes, encoder, oos_texts=oos_texts, **fit_options)
+        model_file = route_model_file_of(settings)
+        model.save(model_file)
     return FitOutcome(
         routes_file=routes_file,
         model_file=model_file,

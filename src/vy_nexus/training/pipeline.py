@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from vy_nexus.config import Settings
 from vy_nexus.errors import TrainingError
 from vy_nexus.experts.registry import ExpertRegistry
+from vy_nexus.foundation.file_lock import FileGuard
 from vy_nexus.reasoning.embeddings import OnnxSentenceEncoder
 from vy_nexus.routing.encoders import (
     MANIFEST_FILE,
@@ -40,7 +41,7 @@ from vy_nexus.routing.evaluate import evaluate
 from vy_nexus.routing.route_model import RouteModel
 from vy_nexus.routing.routes import OUT_OF_SCOPE_LABEL, LabeledExample, save_routes
 from vy_nexus.routing.semantic import SemanticRouter, SemanticStrategy, routes_file_of, routing_view
-from vy_nexus.routing.training import with_labeled_routes
+from vy_nexus.routing.training import FIT_LOCK_TIMEOUT_SECONDS, with_labeled_routes
 from vy_nexus.training.data import (
     AFTER_TRAINING,
     TrainOptions,
@@ -232,68 +233,73 @@ def _finish(job: _Job, staging: Path, result: FineTuneResult) -> TrainOutcome:
 
     progress.stage("refitting the route model on the new embeddings")
     routes_file = routes_file_of(settings)
-    file_routes, _ = with_labeled_routes(routes_file, job.examples, job.target, job.oos_label)
-    onnx_encoder = OnnxSentenceEncoder(staging / MODEL_FILE, staging / TOKENIZER_FILE, max_length=options.max_length)
-    encoder = routing_view(onnx_encoder, settings.cache_dir)  # as routing will see it: the model ids must agree
-    strategy = SemanticStrategy(
-        job.registry,
-        encoder,
-        routes_file=routes_file,
-        routes_loader=lambda _: file_routes,
-        builtin_routes=settings.routing.semantic.builtin_routes,
-    )
-    routes = strategy.routes(check=False)
-    started = time.perf_counter()
-    head = best_head(result.best_file, job.label_names, options.head_scale)
-    model = refit_trained_routes(
-        routes,
-        encoder,
-        job.held_out,
-        head=head,
-        oos_texts=job.oos_texts,
-        max_in_scope_loss=options.max_in_scope_loss,
-        min_oos_recall=options.min_oos_recall,
-        held_out_seen=job.held_out_seen,
-    )
-    metrics: dict[str, Any] = {
-        "best_epoch": result.best_epoch,
-        "best_val_accuracy_during_training": None if job.held_out_seen else round(result.best_accuracy, 4),
-        "epochs": result.epochs,
-        "steps": result.steps,
-        "minutes_per_epoch": round(result.seconds_per_epoch / 60.0, 2),
-        "refit_seconds": round(time.perf_counter() - started, 2),
-        "quantisation": check.as_dict(),
-        "route_model": model.report,
-    }
-    if job.val:
-        router = SemanticRouter(routes, encoder, model)
-        report = evaluate(router, list(job.val), oos_label=job.oos_label, latency_sample=0)
-        metrics["validation"] = {
-            "accuracy": round(report.accuracy, 4),
-            "closed_set_accuracy": round(report.closed_set_accuracy, 4),
-            "oos_recall": None if report.oos_recall is None else round(report.oos_recall, 4),
+    # From reading the routes file to switching, under the lock `routes fit` takes: a fit meanwhile would be
+    # overwritten by this save, or find routes this route model was not fitted on.
+    with FileGuard(routes_file, FIT_LOCK_TIMEOUT_SECONDS).locked():
+        file_routes, _ = with_labeled_routes(routes_file, job.examples, job.target, job.oos_label)
+        onnx_encoder = OnnxSentenceEncoder(
+            staging / MODEL_FILE, staging / TOKENIZER_FILE, max_length=options.max_length
+        )
+        encoder = routing_view(onnx_encoder, settings.cache_dir)  # as routing will see it: the model ids must agree
+        strategy = SemanticStrategy(
+            job.registry,
+            encoder,
+            routes_file=routes_file,
+            routes_loader=lambda _: file_routes,
+            builtin_routes=settings.routing.semantic.builtin_routes,
+        )
+        routes = strategy.routes(check=False)
+        started = time.perf_counter()
+        head = best_head(result.best_file, job.label_names, options.head_scale)
+        model = refit_trained_routes(
+            routes,
+            encoder,
+            job.held_out,
+            head=head,
+            oos_texts=job.oos_texts,
+            max_in_scope_loss=options.max_in_scope_loss,
+            min_oos_recall=options.min_oos_recall,
+            held_out_seen=job.held_out_seen,
+        )
+        metrics: dict[str, Any] = {
+            "best_epoch": result.best_epoch,
+            "best_val_accuracy_during_training": None if job.held_out_seen else round(result.best_accuracy, 4),
+            "epochs": result.epochs,
+            "steps": result.steps,
+            "minutes_per_epoch": round(result.seconds_per_epoch / 60.0, 2),
+            "refit_seconds": round(time.perf_counter() - started, 2),
+            "quantisation": check.as_dict(),
+            "route_model": model.report,
         }
-    version = f"enc-{digest(job.run_key, metrics)}"
-    manifest = {
-        "version": version,
-        "base": str(job.base_dir),
-        "data": data_digest(job.examples, job.val),
-        "settings": job.settings_record,
-        "metrics": metrics,
-        "quantised": check.accepted,
-        "model_id": encoder.model_id,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    model = replace(model, report=model.report | {"encoder_version": version})
-    model.save(staging / f"{routes_file.stem}.model.npz")
-    write_json_atomically(staging / MANIFEST_FILE, manifest)
+        if job.val:
+            router = SemanticRouter(routes, encoder, model)
+            report = evaluate(router, list(job.val), oos_label=job.oos_label, latency_sample=0)
+            metrics["validation"] = {
+                "accuracy": round(report.accuracy, 4),
+                "closed_set_accuracy": round(report.closed_set_accuracy, 4),
+                "oos_recall": None if report.oos_recall is None else round(report.oos_recall, 4),
+            }
+        version = f"enc-{digest(job.run_key, metrics)}"
+        manifest = {
+            "version": version,
+            "base": str(job.base_dir),
+            "data": data_digest(job.examples, job.val),
+            "settings": job.settings_record,
+            "metrics": metrics,
+            "quantised": check.accepted,
+            "model_id": encoder.model_id,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        model = replace(model, report=model.report | {"encoder_version": version})
+        model.save(staging / f"{routes_file.stem}.model.npz")
+        write_json_atomically(staging / MANIFEST_FILE, manifest)
 
-    progress.stage("switching routing to the new encoder")
-    store = encoder_store(settings)
-    previous = store.active()
-    installed = store.install(staging, version)
-    save_routes(routes_file, file_routes)
-    store.activate(version)
+        progress.stage("switching routing to the new encoder")
+        store = encoder_store(settings)
+        previous = store.active()
+        installed = store.install(staging, version)
+        save_routes(routes_file, file_routes)
+        store.activate(version)
     return TrainOutcome(
         version=version,
         directory=installed.directory,

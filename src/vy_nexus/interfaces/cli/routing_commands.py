@@ -161,6 +161,7 @@ def _eval_decisions(ctx: typer.Context, data: Path, strategy: str | None, as_jso
         if strategy not in STRATEGIES:
             raise ConfigError(f"unknown strategy '{strategy}'; choose one of {', '.join(STRATEGIES)}")
         settings.routing.strategy = strategy  # type: ignore[assignment]  # checked above
+        settings.given_keys |= {"routing.strategy"}
     system = VyNexus(settings, observe=False)
     examples = read_accept(data)
     check_experts(examples, {expert.id for expert in system.registry})
