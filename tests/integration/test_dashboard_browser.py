@@ -62,7 +62,8 @@ CHART_DRAWN = """(kind) => {
     if (pixels[i + 3] > 0 && Math.max(r, g, b) - Math.min(r, g, b) > 60) { coloured++; }
   }
   const legend = Array.from(el.querySelectorAll(".u-legend .u-label")).map((label) => label.textContent);
-  return coloured > 0 ? { points, series: Number(el.getAttribute("data-series")), coloured, legend } : false;
+  const x = el.uplot.scales.x, span = x.max - x.min;  // seconds the time axis shows
+  return coloured > 0 ? { points, series: Number(el.getAttribute("data-series")), coloured, legend, span } : false;
 }"""
 CHARTS = {"": ["tasks"], "/experts": ["experts", "llm"], "/routing": ["routing"], "/resources": ["resources"]}
 
@@ -172,9 +173,12 @@ def test_the_dashboard_in_a_browser(chromium: object, tmp_path: Path) -> None:
             for kind in kinds:
                 drawn[kind] = page.wait_for_function(CHART_DRAWN, arg=kind, polling=250).json_value()
                 assert drawn[kind]["points"] >= 1 and drawn[kind]["series"] >= 1, (kind, drawn[kind])
+                # The axis covers the window asked for (15 minutes, the overview's hour), not uPlot's 1,000 days
+                # around a lone sample time.
+                assert 0 < drawn[kind]["span"] <= 3600, (kind, drawn[kind])
                 print(
                     f"chart {kind}: {drawn[kind]['points']} points, {drawn[kind]['series']} series,"
-                    f" legend {drawn[kind]['legend']}"
+                    f" {drawn[kind]['span']:.0f} s on the time axis, legend {drawn[kind]['legend']}"
                 )
             shots.take(page, f"chart-{kinds[0]}")
         assert {"out-of-scope rate", "fallback rate"} <= set(drawn["routing"]["legend"])

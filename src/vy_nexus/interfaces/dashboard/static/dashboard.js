@@ -116,10 +116,12 @@
     },
   };
 
-  // One sample time (a quiet window) would give uPlot an empty span, which it widens to years: show five minutes
-  // around it instead.
-  function timeRange(_u, min, max) {
-    return min === max ? [min - 300, max + 300] : [min, max];
+  // One sample time (a quiet window) is an empty span, which uPlot widens to 1,000 days before it asks this function
+  // (so min and max arrive apart): show five minutes around that time instead, read from the data itself.
+  function timeRange(u, min, max) {
+    var times = u.data && u.data[0];
+    if (times && times.length && times[0] === times[times.length - 1]) { return [times[0] - 300, times[0] + 300]; }
+    return [min, max];
   }
 
   function draw(el, kind, data) {
@@ -140,6 +142,7 @@
         series: spec.series, axes: spec.axes, scales: Object.assign({ x: { time: true, range: timeRange } }, spec.scales) },
         spec.data, el);
     }
+    el.uplot = charts[kind];  // what the browser tests read the axes from
     el.setAttribute("data-points", String(spec.data[0].length));
     el.setAttribute("data-series", String(spec.series.length - 1));
   }
