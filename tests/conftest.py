@@ -22,6 +22,19 @@ import vy_nexus.interfaces.cli.common  # noqa: F401
 from vy_nexus.config import Settings, load_settings
 from vy_nexus.system import VyNexus
 
+WHOLLY_SLOW = "\npytestmark = pytest.mark.slow\n"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """A module marked slow as a whole is not even imported when the slow tests are deselected (the default run):
+    those modules import the browser driver, the Celery cluster helpers and the schema fuzzer, in every xdist worker,
+    under coverage's trace function (which makes every line of any code 3-6x slower, measured or not)."""
+    if config.option.markexpr != "not slow" or not collection_path.name.startswith("test_"):
+        return None
+    if collection_path.suffix == ".py" and WHOLLY_SLOW in collection_path.read_text(encoding="utf-8"):
+        return True
+    return None
+
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """What is alive once the tests are collected (modules, classes, test functions: ~250,000 objects per process)
