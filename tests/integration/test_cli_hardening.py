@@ -366,3 +366,30 @@ def test_metrics_export_to_a_full_or_closed_stdout_is_a_clear_error(
     err = capsys.readouterr().err
     assert ended.value.code == 2 and "cannot write the export to stdout: No space left on device" in err
     assert closed.value.code == 2 and "stdout is closed" in err
+
+
+def test_serve_on_a_taken_port_is_a_clear_error_before_anything_loads(home: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        code, _, err = invoke(home, "serve", "--port", str(port))
+    assert code == 2, err
+    assert f"cannot listen on 127.0.0.1:{port}: address already in use" in err
+    assert "Traceback" not in err and not (home / "tasks").exists()
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"), [("nosuch.invalid", "unknown host"), ("192.0.2.1", "cannot assign requested address")]
+)
+def test_serve_on_an_address_it_cannot_have_names_it(home: Path, host: str, reason: str) -> None:
+    code, _, err = invoke(home, "serve", "--host", host, "--port", "8000")
+    assert code == 2 and f"cannot listen on {host}:8000: {reason}" in err, err
+
+
+@pytest.mark.slow  # starts a server process
+def test_start_on_a_taken_port_says_why_the_server_exited(home: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        code, _, err = invoke(home, "start", "--port", str(port))
+    assert code == 6, err
+    assert f"the server exited at once: cannot listen on 127.0.0.1:{port}: address already in use" in err
+    assert not (home / "api" / "server.json").exists()

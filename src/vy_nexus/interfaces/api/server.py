@@ -5,9 +5,11 @@ process, is recognised as stale."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from typing import Any
 import psutil
 
 from vy_nexus.config import Settings
-from vy_nexus.errors import StateError
+from vy_nexus.errors import ConfigError, StateError
 from vy_nexus.foundation.atomic import atomic_write_text
 
 
@@ -33,18 +35,43 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         if holder:
             holder[0].should_exit = True
 
+    host, port = host or settings.api.host, port or settings.api.port
+    # Bound before the app (and the system behind it) is built: a taken port or an unknown host is a clear error at
+    # once, where uvicorn would load everything, say "startup complete", then log the OSError and exit with 3.
+    listener = listen(host, port)
     app = create_app(settings, request_exit=request_exit)
     config = uvicorn.Config(
         app,
-        host=host or settings.api.host,
-        port=port or settings.api.port,
+        host=host,
+        port=port,
         log_level=log_level,
         timeout_graceful_shutdown=max(1, int(settings.safety.grace_period_seconds)),
         server_header=False,
     )
     server = uvicorn.Server(config)
     holder.append(server)
-    server.run()
+    with listener:
+        server.run(sockets=[listener])
+
+
+LISTEN_BACKLOG = 2048
+"""uvicorn's own default."""
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host``:``port``, or a ``ConfigError`` naming the address and why it is refused."""
+    where = f"[{host}]:{port}" if ":" in host else f"{host or '*'}:{port}"
+    try:
+        found = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, *_, address = found[0]
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot listen on {where}: unknown host ({exc.strerror})") from exc
+    try:
+        return socket.create_server(address, family=family, backlog=LISTEN_BACKLOG)
+    except OSError as exc:
+        hint = " (is another server running? `vy-nexus status` tells)" if exc.errno == errno.EADDRINUSE else ""
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise ConfigError(f"cannot listen on {where}: {reason}{hint}") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +113,7 @@ def start_background(settings: Settings, *, host: str, port: int, wait: float = 
     command = [sys.executable, "-m", "vy_nexus.interfaces.cli", "--home", str(settings.home), "serve"]
     command += ["--host", host, "--port", str(port)]
     with log.open("ab") as output:
+        offset = output.tell()
         # A detached child (own session, no Popen object left behind to wait for it): it outlives this command.
         pid = os.posix_spawn(
             sys.executable,
@@ -104,7 +132,7 @@ def start_background(settings: Settings, *, host: str, port: int, wait: float = 
     while time.monotonic() < deadline:
         if os.waitpid(pid, os.WNOHANG) != (0, 0):
             pid_file(settings.home).unlink(missing_ok=True)
-            raise StateError(f"the server exited at once; see {log}")
+            raise StateError(f"the server exited at once{_last_error(log, since=offset)}; see {log}")
         if _healthy(info.url):
             return info
         time.sleep(0.1)
@@ -145,6 +173,15 @@ def await_stop(settings: Settings, *, wait: float | None = None) -> dict[str, An
         pass
     pid_file(settings.home).unlink(missing_ok=True)
     return {"running": False, "stopped": True, "pid": info.pid, "url": info.url}
+
+
+def _last_error(log: Path, *, since: int) -> str:
+    """`: <message>` from the last `error:` line the child wrote to its log, or nothing."""
+    with log.open("rb") as output:
+        output.seek(since)
+        lines = output.read().decode("utf-8", "replace").splitlines()
+    errors = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
+    return f": {errors[-1]}" if errors else ""
 
 
 def _url_host(host: str) -> str:
