@@ -31,6 +31,7 @@ def test_accept_lines_are_read_with_one_or_several_experts(tmp_path: Path) -> No
         ("not json\n", "tasks.jsonl:1: not valid JSON"),
         ("[1, 2]\n", "tasks.jsonl:1: each line must be a JSON object"),
         ('{"accept": ["a"]}\n', "tasks.jsonl:1: missing text field 'text'"),
+        ('{"text": " ", "accept": ["a"]}\n', "tasks.jsonl:1: text field 'text' is empty"),
         ('{"text": "x", "accept": [1]}\n', "'accept' must be an expert id or a non-empty list"),
         ("\n\n", "holds no examples"),
     ],
@@ -44,5 +45,11 @@ def test_label_data_and_missing_files_are_told_apart(tmp_path: Path) -> None:
     assert not is_accept_file(write(tmp_path, '{"text": "x", "intent": "y"}\n'))
     assert not is_accept_file(write(tmp_path, "not json\n"))
     assert not is_accept_file(write(tmp_path, ""))
+    not_utf8 = tmp_path / "latin1.jsonl"
+    not_utf8.write_bytes(b'{"text": "caf\xe9", "accept": "a"}\n')
+    assert not is_accept_file(not_utf8)  # read_labeled then names the byte, never a traceback
+    not_utf8.write_bytes(b'{"text": "x", "accept": "a"}\n{"text": "caf\xe9", "accept": "a"}\n')
+    with pytest.raises(ConfigError, match=r"latin1.jsonl:2: not UTF-8 text \(byte 13 of the line\)"):
+        read_accept(not_utf8)
     with pytest.raises(ConfigError, match="labeled data file not found"):
         is_accept_file(tmp_path / "missing.jsonl")

@@ -177,6 +177,10 @@ def test_metadata_that_varies_within_a_label_is_dropped() -> None:
         ("[1, 2]\n", "JSON object"),
         ('{"intent": "x"}\n', "missing text field"),
         ('{"text": "hi"}\n', "missing label field 'intent'"),
+        ('{"text": "hi", "intent": null}\n', "missing label field 'intent'"),
+        ('{"text": "hi", "intent": "  "}\n', "label field 'intent' is empty"),
+        ('{"text": "", "intent": "x"}\n', "text field 'text' is empty"),
+        ('{"text": "hi", "intent": 3}\n', "field 'intent' must be a string, not int"),
         ("\n\n", "holds no examples"),
     ],
 )

@@ -15,7 +15,6 @@ first misses for inspection.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from vy_nexus.errors import ConfigError
 from vy_nexus.routing.evaluate import percentiles
-from vy_nexus.routing.routes import require_file
+from vy_nexus.routing.routes import json_lines, require_file, required_text
 from vy_nexus.tasks import Task
 
 if TYPE_CHECKING:
@@ -60,38 +59,26 @@ class DecisionReport:
 def is_accept_file(path: Path) -> bool:
     """Whether the first record of a JSON Lines file has an ``accept`` field (else it is label-per-line data)."""
     require_file(path, "labeled data file")
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    return False  # read_labeled names the problem
-                return isinstance(row, dict) and ACCEPT_FIELD in row
+    try:
+        for _, row in json_lines(path):
+            return ACCEPT_FIELD in row
+    except ConfigError:
+        return False  # read_labeled names the problem
     return False
 
 
 def read_accept(path: Path) -> list[AcceptExample]:
     """Examples from JSON Lines with ``text`` and ``accept`` (an expert id or a list of them) on every line."""
     examples: list[AcceptExample] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path}:{number}: not valid JSON: {exc.msg}") from exc
-            if not isinstance(row, dict):
-                raise ConfigError(f"{path}:{number}: each line must be a JSON object")
-            text, accept = row.get("text"), row.get(ACCEPT_FIELD)
-            if not isinstance(text, str) or not text.strip():
-                raise ConfigError(f"{path}:{number}: missing text field 'text'")
-            accepted = [accept] if isinstance(accept, str) else accept
-            if not isinstance(accepted, list) or not accepted or not all(isinstance(a, str) and a for a in accepted):
-                raise ConfigError(f"{path}:{number}: 'accept' must be an expert id or a non-empty list of them")
-            fields = {k: v for k, v in row.items() if k not in ("text", ACCEPT_FIELD) and isinstance(v, str)}
-            examples.append(AcceptExample(text=text, accept=tuple(accepted), fields=fields))
+    for number, row in json_lines(path):
+        where = f"{path}:{number}"
+        text = required_text(row, "text", where, "text")
+        accept = row.get(ACCEPT_FIELD)
+        accepted = [accept] if isinstance(accept, str) else accept
+        if not isinstance(accepted, list) or not accepted or not all(isinstance(a, str) and a for a in accepted):
+            raise ConfigError(f"{where}: 'accept' must be an expert id or a non-empty list of them")
+        fields = {k: v for k, v in row.items() if k not in ("text", ACCEPT_FIELD) and isinstance(v, str)}
+        examples.append(AcceptExample(text=text, accept=tuple(accepted), fields=fields))
     if not examples:
         raise ConfigError(f"labeled data file {path} holds no examples")
     return examples

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,10 +203,8 @@ def routes_fingerprint(routes: Sequence[Route]) -> str:
     return digest.hexdigest()
 
 
-def read_labeled(path: Path, label_field: str = "intent", text_field: str = "text") -> list[LabeledExample]:
-    """Labeled examples from a JSON Lines file; every line needs ``text_field`` and ``label_field``."""
-    require_file(path, "labeled data file")
-    examples: list[LabeledExample] = []
+def json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The objects of a JSON Lines file with their line numbers; blank lines skipped, any other damage named."""
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             try:
@@ -223,17 +221,31 @@ def read_labeled(path: Path, label_field: str = "intent", text_field: str = "tex
                 raise ConfigError(f"{path}:{number}: JSON nested too deeply") from None
             if not isinstance(row, dict):
                 raise ConfigError(f"{path}:{number}: each line must be a JSON object")
-            text, label = row.get(text_field), row.get(label_field)
-            for name, value in ((text_field, text), (label_field, label)):
-                if value is not None and not isinstance(value, str):
-                    kind = type(value).__name__
-                    raise ConfigError(f"{path}:{number}: field '{name}' must be a string, not {kind} ({value!r})")
-            if not isinstance(text, str) or not text.strip():
-                raise ConfigError(f"{path}:{number}: missing text field '{text_field}'")
-            if not isinstance(label, str) or not label.strip():
-                raise ConfigError(f"{path}:{number}: missing label field '{label_field}'")
-            fields = {str(k): str(v) for k, v in row.items() if k != text_field and isinstance(v, str)}
-            examples.append(LabeledExample(text=text.strip(), label=label.strip(), fields=fields))
+            yield number, row
+
+
+def required_text(row: dict[str, Any], name: str, where: str, role: str) -> str:
+    """``row[name]`` stripped; absent, blank or not a string is an error that says which of the three it is."""
+    value = row.get(name)
+    if value is None:
+        raise ConfigError(f"{where}: missing {role} field '{name}'")
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: field '{name}' must be a string, not {type(value).__name__} ({value!r})")
+    if not value.strip():
+        raise ConfigError(f"{where}: {role} field '{name}' is empty")
+    return value.strip()
+
+
+def read_labeled(path: Path, label_field: str = "intent", text_field: str = "text") -> list[LabeledExample]:
+    """Labeled examples from a JSON Lines file; every line needs ``text_field`` and ``label_field``."""
+    require_file(path, "labeled data file")
+    examples: list[LabeledExample] = []
+    for number, row in json_lines(path):
+        where = f"{path}:{number}"
+        text = required_text(row, text_field, where, "text")
+        label = required_text(row, label_field, where, "label")
+        fields = {str(k): str(v) for k, v in row.items() if k != text_field and isinstance(v, str)}
+        examples.append(LabeledExample(text=text, label=label, fields=fields))
     if not examples:
         raise ConfigError(f"labeled data file {path} holds no examples")
     return examples
