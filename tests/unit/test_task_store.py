@@ -340,3 +340,38 @@ def test_a_failed_group_commit_fails_its_callers_and_keeps_the_writes(store: Sql
         waiter.result(timeout=10)
     store._engine = engine
     assert store.get(task.id).description == "kept for later"
+
+
+def test_a_shared_ruling_is_rendered_once_and_a_mapping_every_time() -> None:
+    from vy_nexus.execution.governance import Ruling, Verdict
+    from vy_nexus.store.sql import RulingTexts
+
+    texts = RulingTexts(size=2)
+    shared = Ruling(Verdict.ALLOWED, "all", "2 policies allowed the task")
+    first = texts.render(shared)
+    assert first is not None and '"reason":"2 policies allowed the task"' in first
+    assert texts.render(shared) is first  # remembered, not rendered again
+    mapping = {"verdict": "allowed", "policy": "p", "reason": "before"}
+    assert '"before"' in (texts.render(mapping) or "")
+    mapping["reason"] = "after"
+    assert '"after"' in (texts.render(mapping) or "")  # a caller's mapping may change: never remembered
+    others = [Ruling(Verdict.DENIED, f"p{n}", f"reason {n}") for n in range(3)]
+    assert [texts.render(r) for r in others] == [
+        f'{{"verdict":"denied","policy":"p{n}","reason":"reason {n}"}}' for n in range(3)
+    ]
+    assert len(texts._texts) <= 2 and texts.render(None) is None
+
+
+def test_an_index_earlier_versions_created_is_dropped_on_open(db: Path) -> None:
+    from vy_nexus.store.schema import RETIRED_INDEXES, metadata
+
+    db.parent.mkdir(parents=True)
+    with sa.create_engine(url_of(db)).begin() as conn:
+        metadata.create_all(conn)
+        conn.exec_driver_sql(f"CREATE INDEX {RETIRED_INDEXES[0]} ON tasks (owner, state)")
+    store = SqlTaskStore(url_of(db))
+    store.open()
+    store.close()
+    with sa.create_engine(url_of(db)).connect() as conn:
+        indexes = {name for (name,) in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert RETIRED_INDEXES[0] not in indexes and "ix_tasks_created" in indexes

@@ -20,7 +20,7 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
 
 from vy_nexus.errors import StoreError
 from vy_nexus.foundation.atomic import move_database_aside
-from vy_nexus.store.schema import SCHEMA_VERSION, metadata, schema_info
+from vy_nexus.store.schema import RETIRED_INDEXES, SCHEMA_VERSION, metadata, schema_info
 
 Warn = Callable[[str], None]
 
@@ -99,6 +99,8 @@ def _create_schema(engine: sa.Engine) -> None:
 def _create_schema_once(engine: sa.Engine) -> None:
     metadata.create_all(engine)
     with engine.begin() as conn:
+        for index in RETIRED_INDEXES:
+            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index}")
         row = conn.execute(sa.select(schema_info.c.version).where(schema_info.c.name == "tasks")).first()
         if row is None:
             conn.execute(sa.insert(schema_info).values(name="tasks", version=SCHEMA_VERSION))

@@ -35,8 +35,11 @@ tasks = sa.Table(
     sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False),
     sa.Index("ix_tasks_state_created", "state", "created_at"),
     sa.Index("ix_tasks_created", "created_at"),
-    sa.Index("ix_tasks_owner_state", "owner", "state"),
 )
+
+# Indexes earlier versions created that no query uses (recovery finds live tasks by state); dropped on open, since
+# every index costs each insert (~1 µs a row in SQLite, benchmarks/overhead.py).
+RETIRED_INDEXES = ("ix_tasks_owner_state",)
 
 # Every process that accepts tasks keeps a row here and refreshes ``heartbeat_at``; on start, a process marks the
 # live tasks of owners that are gone (dead pid on this host, or a heartbeat older than the lease) as interrupted.

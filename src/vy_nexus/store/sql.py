@@ -98,10 +98,27 @@ _QUEUED, _RUNNING = TaskState.QUEUED.value, TaskState.RUNNING.value
 TASK_COLUMNS = [column.name for column in tasks.columns]
 
 
-def _ruling_json(ruling: StoredRuling | None) -> str | None:
-    if ruling is None:
-        return None
-    return to_json(ruling if isinstance(ruling, dict) else ruling.as_dict())
+class RulingTexts:
+    """Rulings as JSON, remembered by identity: governance shares its common rulings (frozen) across tasks, so most
+    rows render one already rendered. Bounded; each entry keeps its ruling alive, so an id is never reused under it."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._texts: dict[int, tuple[StoredRuling, str]] = {}
+
+    def render(self, ruling: StoredRuling | None) -> str | None:
+        if ruling is None:
+            return None
+        if isinstance(ruling, dict):  # a caller's own mapping may change: rendered every time
+            return to_json(ruling)
+        known = self._texts.get(id(ruling))
+        if known is not None and known[0] is ruling:
+            return known[1]
+        if len(self._texts) >= self._size:
+            self._texts.clear()
+        text = to_json(ruling.as_dict())
+        self._texts[id(ruling)] = (ruling, text)
+        return text
 
 
 def _experts_text(decision: RoutingDecision) -> str:
@@ -142,6 +159,7 @@ class SqlTaskStore:
         self._thread: threading.Thread | None = None
         self._engine: sa.Engine | None = None
         self._insert_sql: tuple[str, list[str] | None] | None = None
+        self._rulings = RulingTexts()  # used under ``_write_lock``, as every rendering is
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
 
@@ -302,7 +320,7 @@ class SqlTaskStore:
             self.owner_id,
             "" if decision is None else _experts_text(decision),
             None if decision is None else to_json(decision.as_dict()),
-            _ruling_json(ruling),
+            self._rulings.render(ruling),
             "[]" if result is None else _results_json(result.results),
             None if result is None else to_json(result.output),
             None if result is None else result.confidence,
@@ -317,11 +335,10 @@ class SqlTaskStore:
     def _update_row(self, task_id: str, fields: Row) -> Row:
         return {"_id": task_id, **self._convert(fields)}
 
-    @staticmethod
-    def _convert(fields: Row) -> Row:
+    def _convert(self, fields: Row) -> Row:
         out = {k: v for k, v in fields.items() if not k.startswith("_")}
         if "ruling" in out:
-            out["ruling"] = _ruling_json(out["ruling"])
+            out["ruling"] = self._rulings.render(out["ruling"])
         decision: RoutingDecision | None = fields.get("_decision")
         if decision is not None:
             out["decision"] = to_json(decision.as_dict())
