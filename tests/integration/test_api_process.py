@@ -84,6 +84,8 @@ def test_a_killed_server_loses_no_task_silently(sleepy_home: Path) -> None:
     headers = {"X-API-Key": key}
     process = serve(sleepy_home, port)
     try:
+        # serve binds the socket itself, so uvicorn would not say where it listens: vy-nexus does
+        assert f"Uvicorn running on {url} (Press CTRL+C to quit)" in (sleepy_home / "server-test.log").read_text()
         ids = [
             httpx.post(
                 f"{url}/api/tasks", json={"description": f"nap {i}", "experts": ["sleepy"]}, headers=headers

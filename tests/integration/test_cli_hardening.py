@@ -385,6 +385,16 @@ def test_serve_on_an_address_it_cannot_have_names_it(home: Path, host: str, reas
     assert code == 2 and f"cannot listen on {host}:8000: {reason}" in err, err
 
 
+@pytest.mark.parametrize(("host", "shown"), [("127.0.0.1", "127.0.0.1"), ("::1", "[::1]")])
+def test_serve_says_where_it_listens(host: str, shown: str, caplog: pytest.LogCaptureFixture) -> None:
+    from vy_nexus.interfaces.api.server import announce, listen
+
+    with listen(host, 0) as listener, caplog.at_level("INFO", logger="uvicorn.error"):
+        announce(listener)
+        port = listener.getsockname()[1]
+    assert f"Uvicorn running on http://{shown}:{port} (Press CTRL+C to quit)" in caplog.text
+
+
 @pytest.mark.slow  # starts a server process
 def test_start_on_a_taken_port_says_why_the_server_exited(home: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:

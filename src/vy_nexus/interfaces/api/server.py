@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import signal
 import socket
@@ -48,10 +49,24 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         timeout_graceful_shutdown=max(1, int(settings.safety.grace_period_seconds)),
         server_header=False,
     )
-    server = uvicorn.Server(config)
+
+    class AnnouncingServer(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if not self.should_exit:
+                announce(listener)
+
+    server = AnnouncingServer(config)
     holder.append(server)
     with listener:
         server.run(sockets=[listener])
+
+
+def announce(listener: socket.socket) -> None:
+    """The line uvicorn prints once it serves, which it leaves out when handed a bound socket (as ``serve`` does)."""
+    host, port = listener.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    logging.getLogger("uvicorn.error").info("Uvicorn running on http://%s:%d (Press CTRL+C to quit)", shown, port)
 
 
 LISTEN_BACKLOG = 2048
