@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -104,16 +105,56 @@ def build_task(
     task_type: str = "general",
     payload: Any = None,
     experts: Sequence[str] | None = None,
+    context: Mapping[str, Any] | None = None,
+    priority: str | None = None,
+    deadline: datetime | str | None = None,
+    now: datetime | None = None,
 ) -> Task:
-    """A task from an interface's fields; ``experts`` names the experts to use instead of routing."""
+    """A task from an interface's fields; ``experts`` names the experts to use instead of routing (it replaces any
+    ``experts`` the context names). A deadline that has passed already (at ``now``) is refused."""
     data: dict[str, Any] = {"description": description, "type": task_type}
     if _nested_too_deeply(payload):
         raise InputError(f"the input payload is nested deeper than {MAX_NESTING} levels")
     if payload is not None:
         data["input"] = payload
+    if context is not None:
+        if not isinstance(context, Mapping):
+            raise InputError(f"the task context must be a JSON object, not {_json_kind(context)}")
+        if _nested_too_deeply(dict(context)):
+            raise InputError(f"the task context is nested deeper than {MAX_NESTING} levels")
+        data["context"] = dict(context)
     if experts:
-        data["context"] = {"experts": list(experts)}
-    return Task.from_data(data)
+        data["context"] = {**data.get("context", {}), "experts": list(experts)}
+    if priority is not None:
+        data["priority"] = priority
+    if deadline is not None:
+        data["deadline"] = deadline
+    task = Task.from_data(data)
+    if task.deadline is not None:
+        at = task.deadline if task.deadline.tzinfo else task.deadline.replace(tzinfo=UTC)
+        if at <= (now or datetime.now(UTC)):
+            raise InputError(f"the deadline {at.isoformat()} has passed already")
+    return task
+
+
+def parse_context(text: str) -> dict[str, Any]:
+    """A task context typed by a user (``--context '{"explain": true}'``): a JSON object."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"the task context is not valid JSON: {exc.msg} (line {exc.lineno} column {exc.colno})"
+        ) from exc
+    except RecursionError:
+        raise InputError(f"the task context is nested deeper than {MAX_NESTING} levels") from None
+    if not isinstance(value, dict):
+        raise InputError(f"the task context must be a JSON object, not {_json_kind(value)}")
+    return value
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}
+    return kinds.get(type(value), "a number" if isinstance(value, int | float) else type(value).__name__)
 
 
 def _nested_too_deeply(value: Any, limit: int = MAX_NESTING) -> bool:

@@ -213,6 +213,28 @@ def test_bad_input_is_a_422_naming_the_problem(client: httpx.Client) -> None:
     assert "description" in missing.json()["message"]
 
 
+def test_a_task_carries_its_context_priority_and_deadline(client: httpx.Client) -> None:
+    body = {
+        "description": "average units by region",
+        "input": CSV,
+        "context": {"explain": False, "note": "[/] kept as is"},
+        "priority": "high",
+        "deadline": "2999-01-01T00:00:00Z",
+    }
+    record = wait_finished(client, client.post("/api/tasks", json=body).json()["id"])
+    assert record["state"] == "succeeded", record["error"]
+    task = record["task"]
+    assert task["context"] == body["context"] and task["priority"] == "high"
+    assert task["deadline"].startswith("2999-01-01T00:00:00")
+    routed = client.post("/api/route", json={"description": "anything", "context": {"experts": ["code"]}}).json()
+    assert routed["expert_ids"] == ["code"] and routed["reason"] == "experts named in the task context"
+    late = client.post("/api/tasks", json={"description": "x", "deadline": "2001-01-01T00:00:00"})
+    assert late.status_code == 422 and late.json()["message"].startswith("the deadline 2001-01-01T00:00:00+00:00")
+    for field, value in (("context", [1]), ("priority", "urgent"), ("deadline", "soon")):
+        bad = client.post("/api/tasks", json={"description": "x", field: value})
+        assert bad.status_code == 422 and bad.json()["message"].startswith(f"body.{field}"), bad.json()
+
+
 def test_events_stream_the_routing_decision_tokens_and_the_result(client: httpx.Client) -> None:
     accepted = client.post("/api/tasks", json={"description": "tell me a story", "experts": ["general"]}).json()
     with client.stream("GET", accepted["events"]) as response:
@@ -400,9 +422,13 @@ def test_the_cli_talks_to_the_server_with_server_url(
         result = runner.invoke(app, ["--server", api.url, *args])
         return result
 
-    ran = cli("run", "tell me a story", "--expert", "general")
+    ran = cli("run", "tell me a story", "--expert", "general", "--context", '{"tone": "dry"}', "--priority", "low")
     assert ran.exit_code == 0, ran.output
     assert "streamed answer from the model" in ran.output
+    sent = json.loads(
+        cli("tasks", "show", json.loads(cli("tasks", "list", "--json").output)["items"][0]["id"], "--json").output
+    )
+    assert sent["task"]["context"] == {"tone": "dry", "experts": ["general"]} and sent["task"]["priority"] == "low"
     (tmp_path / "sales.csv").write_text(CSV, encoding="utf-8")
     computed = cli("run", "total units by region in this csv", "--input", str(tmp_path / "sales.csv"), "--json")
     assert computed.exit_code == 0, computed.output

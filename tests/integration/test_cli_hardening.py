@@ -403,3 +403,31 @@ def test_start_on_a_taken_port_says_why_the_server_exited(home: Path) -> None:
     assert code == 6, err
     assert f"the server exited at once: cannot listen on 127.0.0.1:{port}: address already in use" in err
     assert not (home / "api" / "server.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--context", "[1]"), "error: the task context must be a JSON object, not a list"),
+        (("--context", "{bad"), "error: the task context is not valid JSON: Expecting property name"),
+        (("--priority", "urgent"), "priority: must be one of low, medium, high, critical, not 'urgent'"),
+        (("--deadline", "soon"), "error: cannot read the deadline 'soon'"),
+        (("--deadline", "2001-01-01T00:00"), "error: the deadline 2001-01-01T00:00:00+00:00 has passed already"),
+    ],
+)
+def test_run_names_a_bad_context_priority_or_deadline(home: Path, args: tuple[str, ...], message: str) -> None:
+    code, _, err = invoke(home, "run", "sum this data", *args)
+    assert code == 2 and message in err, err
+
+
+def test_run_and_route_take_a_context(home: Path) -> None:
+    code, out, err = invoke(home, "route", "anything at all", "--context", '{"experts": ["code"]}', "--json")
+    assert code == 0 and json.loads(out)["expert_ids"] == ["code"], err
+    code, out, err = invoke(
+        home, "run", "sum this data", "--input", "-", "--json", "--context", '{"note": 1}', "--deadline", "5m",
+        input='[{"v": 2}]',
+    )  # fmt: skip
+    assert code == 0, err
+    code, out, _ = invoke(home, "tasks", "list", "--json")
+    record = json.loads(invoke(home, "tasks", "show", json.loads(out)["items"][0]["id"], "--json")[1])
+    assert record["task"]["context"] == {"note": 1} and record["task"]["deadline"] is not None

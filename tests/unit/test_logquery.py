@@ -11,7 +11,7 @@ import pytest
 
 from vy_nexus.errors import ConfigError
 from vy_nexus.observability.logquery import LogFilter, QueryStats, follow, query
-from vy_nexus.observability.timeutil import iso_utc, parse_time
+from vy_nexus.observability.timeutil import iso_utc, parse_deadline, parse_time
 
 START = 1_780_000_000.0  # 2026-05-28
 
@@ -188,3 +188,16 @@ def test_parse_time_forms() -> None:
     assert parse_time("2026-05-28T02:00:00+02:00") == parse_time("2026-05-28")
     with pytest.raises(ConfigError, match="cannot read the time 'yesterday'"):
         parse_time("yesterday")
+
+
+def test_parse_deadline_forms() -> None:
+    from datetime import UTC, datetime
+
+    now = 1_800_000_000.0
+    assert parse_deadline("90s", now=now).timestamp() == now + 90
+    assert parse_deadline("2h", now=now) == datetime.fromtimestamp(now + 7200, UTC)
+    assert parse_deadline("2026-12-03T05:00") == datetime(2026, 12, 3, 5, 0, tzinfo=UTC)
+    assert parse_deadline("2026-12-03T05:00+01:00").utcoffset() is not None
+    for bad in ("soon", "99999999999d", ""):
+        with pytest.raises(ConfigError, match="cannot read the deadline"):
+            parse_deadline(bad, now=now)

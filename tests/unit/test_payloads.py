@@ -11,7 +11,7 @@ import pytest
 
 from vy_nexus.errors import InputError, PayloadTooLargeError, TaskError
 from vy_nexus.experts.builtin.tabular import read_sqlite
-from vy_nexus.payloads import build_task, parse_payload, read_limited, read_payload
+from vy_nexus.payloads import build_task, parse_context, parse_payload, read_limited, read_payload
 
 
 def make_db(path: Path) -> Path:
@@ -91,3 +91,50 @@ def test_build_task() -> None:
     assert (plain.type, plain.input, plain.context) == ("general", None, {})
     with pytest.raises(TaskError, match="description"):
         build_task("   ")
+
+
+def test_build_task_with_context_priority_and_deadline() -> None:
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    task = build_task(
+        "explain it",
+        context={"explain": True, "experts": ["general"]},
+        experts=["code"],
+        priority="critical",
+        deadline="2026-12-03T12:05:00",
+        now=now,
+    )
+    assert task.context == {"explain": True, "experts": ["code"]}  # the interface's own choice wins
+    assert task.priority.value == "critical" and task.deadline == datetime(2026, 12, 3, 12, 5)
+    with pytest.raises(InputError, match=r"the deadline 2026-12-03T11:59:00\+00:00 has passed already"):
+        build_task("late", deadline=datetime(2026, 12, 3, 11, 59, tzinfo=UTC), now=now)
+    with pytest.raises(InputError, match="must be a JSON object, not a list"):
+        build_task("x", context=[1])  # type: ignore[arg-type]
+    deep: dict[str, object] = {}
+    for _ in range(150):
+        deep = {"k": deep}
+    with pytest.raises(InputError, match="context is nested deeper than 100 levels"):
+        build_task("x", context=deep)
+    with pytest.raises(TaskError, match="priority: must be one of low, medium, high, critical"):
+        build_task("x", priority="urgent")
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("{bad", r"not valid JSON: Expecting property name enclosed in double quotes \(line 1 column 2\)"),
+        ("[1]", "must be a JSON object, not a list"),
+        ('"x"', "must be a JSON object, not a string"),
+        ("3", "must be a JSON object, not a number"),
+        ("null", "must be a JSON object, not null"),
+        ("[" * 100_000 + "]" * 100_000, "nested deeper than 100 levels"),
+    ],
+)
+def test_parse_context_names_what_is_wrong(text: str, problem: str) -> None:
+    with pytest.raises(InputError, match=problem):
+        parse_context(text)
+
+
+def test_parse_context_reads_an_object() -> None:
+    assert parse_context('{"explain": true, "capabilities": ["sql"]}') == {"explain": True, "capabilities": ["sql"]}

@@ -1,4 +1,4 @@
-"""Time stamps as the journal writes them, and the ``--since``/``--until`` forms users type.
+"""Time stamps as the journal writes them, and the ``--since``/``--until``/``--deadline`` forms users type.
 
 Journal time stamps are ISO 8601 UTC with a fixed width (``2026-11-25T05:21:27.123456Z``), so two of them compare
 correctly as plain strings; the log query relies on that to filter without parsing every line.
@@ -44,6 +44,23 @@ def parse_time(text: str, *, now: float | None = None) -> float:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
+
+
+def parse_deadline(text: str, *, now: float | None = None) -> datetime:
+    """A deadline from ``30s``/``5m``/``2h`` (that long from now) or an ISO 8601 date/time (UTC without a zone)."""
+    current = time.time() if now is None else now
+    match = _RELATIVE.match(text)
+    try:
+        if match:
+            seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+            return datetime.fromtimestamp(current + seconds, UTC)
+        parsed = datetime.fromisoformat(text.strip())
+    except (OverflowError, OSError, ValueError):
+        raise ConfigError(
+            f"cannot read the deadline {text!r}: use a duration from now such as 30s, 5m, 2h"
+            " or an ISO time such as 2026-11-25T05:00"
+        ) from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def utc_day(timestamp: float) -> str:

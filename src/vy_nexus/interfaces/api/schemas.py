@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,6 +16,7 @@ from vy_nexus.payloads import build_task, parse_payload
 from vy_nexus.tasks import MAX_DESCRIPTION_CHARS, Task
 
 Aggregation = Literal["single", "confidence_weighted", "majority_vote", "ensemble"]
+Priority = Literal["low", "medium", "high", "critical"]
 assert set(AGGREGATORS) == set(Aggregation.__args__)  # type: ignore[attr-defined]
 
 
@@ -31,6 +33,14 @@ class TaskText(_Body):
         default=None, max_length=255, description="The payload's file name: its suffix picks the format."
     )
     top_k: int | None = Field(default=None, ge=1, le=16, description="How many experts to choose.")
+    context: dict[str, Any] | None = Field(
+        default=None,
+        description='Hints for routing and the experts, e.g. {"explain": true} or {"capabilities": [...]}.',
+    )
+    priority: Priority | None = Field(default=None, description="low, medium (the default), high or critical.")
+    deadline: datetime | None = Field(
+        default=None, description="Finish by this time (ISO 8601; UTC without a zone): caps every expert's time."
+    )
 
     def to_task(self, spool_dir: Path, experts: list[str] | None = None) -> Task:
         """The task, its payload read by the same rules as the CLI's ``--input``."""
@@ -45,7 +55,15 @@ class TaskText(_Body):
             payload = parse_payload(raw, filename=self.filename or "upload", spool_dir=spool_dir)
         elif isinstance(payload, str) and self.filename is not None:
             payload = parse_payload(payload, filename=self.filename)
-        return build_task(self.description, task_type=self.type, payload=payload, experts=experts)
+        return build_task(
+            self.description,
+            task_type=self.type,
+            payload=payload,
+            experts=experts,
+            context=self.context,
+            priority=self.priority,
+            deadline=self.deadline,
+        )
 
 
 class TaskSubmission(TaskText):

@@ -14,15 +14,26 @@ from vy_nexus.errors import TaskError, failure_error
 from vy_nexus.execution.aggregation import AGGREGATORS
 from vy_nexus.execution.governance import RoutingPreview
 from vy_nexus.interfaces.cli.common import console, err_console, handle_errors, print_json, state
-from vy_nexus.payloads import build_task, parse_payload, read_limited, read_payload
+from vy_nexus.observability.timeutil import parse_deadline
+from vy_nexus.payloads import build_task, parse_context, parse_payload, read_limited, read_payload
 from vy_nexus.tasks import AggregatedResult, RoutingDecision, Task
 
 # Imported inside the commands that use them, so that `route` does not load them: the result rendering and token
 # streaming of `run`, the config writer (ruamel.yaml) and approvals of `configure`, the client side of --server.
 
 
-def task_from_options(text: str, task_type: str, input_path: str | None, experts: list[str] | None) -> Task:
-    """``--input PATH`` reads a file; ``--input -`` reads stdin."""
+def task_from_options(
+    text: str,
+    task_type: str,
+    input_path: str | None,
+    experts: list[str] | None,
+    *,
+    context: str | None = None,
+    priority: str | None = None,
+    deadline: str | None = None,
+) -> Task:
+    """``--input PATH`` reads a file; ``--input -`` reads stdin. ``--context`` is a JSON object; ``--deadline`` a
+    duration from now or an ISO time."""
     payload: Any = None
     if input_path == "-":
         stdin = typer.get_binary_stream("stdin")
@@ -31,7 +42,15 @@ def task_from_options(text: str, task_type: str, input_path: str | None, experts
         payload = parse_payload(read_limited(stdin, name="stdin"), filename="stdin")
     elif input_path is not None:
         payload = read_payload(input_path)
-    return build_task(text, task_type=task_type, payload=payload, experts=experts)
+    return build_task(
+        text,
+        task_type=task_type,
+        payload=payload,
+        experts=experts,
+        context=None if context is None else parse_context(context),
+        priority=priority,
+        deadline=None if deadline is None else parse_deadline(deadline),
+    )
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
@@ -128,6 +147,13 @@ def register(app: typer.Typer) -> None:
         aggregation: str | None = typer.Option(
             None, "--aggregation", "-a", help=f"How to combine experts: {', '.join(AGGREGATORS)}."
         ),
+        context: str | None = typer.Option(
+            None, "--context", "-c", help="The task context, a JSON object: '{\"explain\": true}'."
+        ),
+        priority: str | None = typer.Option(None, "--priority", help="low, medium (default), high or critical."),
+        deadline: str | None = typer.Option(
+            None, "--deadline", help="Finish by: a duration from now (30s, 5m) or an ISO time; caps every expert."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     ) -> None:
         """Route a task to the best expert(s), run them and print the result.
@@ -136,13 +162,15 @@ def register(app: typer.Typer) -> None:
         """
         if aggregation is not None and aggregation not in AGGREGATORS:
             raise TaskError(f"unknown aggregation '{aggregation}'; choose one of {', '.join(AGGREGATORS)}")
-        task = task_from_options(text, task_type, input_path, expert)
+        task = task_from_options(
+            text, task_type, input_path, expert, context=context, priority=priority, deadline=deadline
+        )
         client = state(ctx).client()
         if client is not None:
             from vy_nexus.interfaces.cli import remote
 
             with client:
-                body = remote.task_body(text, task_type, task.input, expert, experts, aggregation)
+                body = remote.task_body(task, expert, experts, aggregation)
                 result, streamed = remote.run(client, body, stream=not as_json)
             if as_json:
                 print_json(result.as_dict())
@@ -179,6 +207,9 @@ def register(app: typer.Typer) -> None:
         text: str = typer.Argument(..., help="The task text to route."),
         task_type: str = typer.Option("general", "--type", "-t", help="Task type hint."),
         experts: int = typer.Option(1, "--experts", "-n", min=1, max=16, help="How many experts to choose."),
+        context: str | None = typer.Option(
+            None, "--context", "-c", help='The task context, a JSON object: \'{"capabilities": ["sql"]}\'.'
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
     ) -> None:
         """Show which expert(s) `run` would use for a task, with confidences and the reasoning (governance's
@@ -186,13 +217,14 @@ def register(app: typer.Typer) -> None:
 
         Example: vy-nexus route "fix this python function"
         """
-        task = build_task(text, task_type=task_type)
+        task = build_task(text, task_type=task_type, context=None if context is None else parse_context(context))
         client = state(ctx).client()
         if client is not None:
             from vy_nexus.interfaces.cli import remote
 
             with client:
-                preview = remote.preview(client.route({"description": text, "type": task_type, "top_k": experts}))
+                body = {"description": text, "type": task_type, "top_k": experts, "context": task.context or None}
+                preview = remote.preview(client.route(body))
         else:  # a preview records nothing: no journal, metrics or task store to load
             preview = state(ctx).system(observe=False).preview(task, top_k=experts)
         if as_json:

@@ -13,7 +13,7 @@ from vy_nexus.interfaces.cli.common import console
 from vy_nexus.interfaces.cli.token_stream import TokenPrinter
 from vy_nexus.reasoning.llm import TokenEvent
 from vy_nexus.store import TaskRecord, TaskState
-from vy_nexus.tasks import AggregatedResult, ExpertResult, RoutingDecision
+from vy_nexus.tasks import AggregatedResult, ExpertResult, RoutingDecision, Task
 
 _EXIT_BY_STATE = {TaskState.CANCELLED: 8, TaskState.INTERRUPTED: 4}
 
@@ -26,16 +26,20 @@ if TYPE_CHECKING:
     from vy_nexus.interfaces.client import ApiClient
 
 
-def task_body(
-    text: str, task_type: str, payload: Any, experts: list[str] | None, top_k: int, aggregation: str | None
-) -> dict[str, Any]:
+def task_body(task: Task, experts: list[str] | None, top_k: int, aggregation: str | None) -> dict[str, Any]:
+    """The API's submission body for a task the CLI built (the experts it names travel as ``experts``)."""
+    payload = task.input
+    context = {key: value for key, value in task.context.items() if key != "experts"}
     body: dict[str, Any] = {
-        "description": text,
-        "type": task_type,
+        "description": task.description,
+        "type": task.type,
         "input": payload,
         "experts": experts or None,
         "top_k": top_k,
         "aggregation": aggregation,
+        "context": context or None,
+        "priority": task.priority.value,
+        "deadline": None if task.deadline is None else task.deadline.isoformat(),
     }
     if isinstance(payload, dict) and set(payload) == {"sqlite"}:  # a local database file: send its bytes
         database = Path(payload["sqlite"])
