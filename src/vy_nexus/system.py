@@ -430,7 +430,7 @@ class VyNexus:
             assert ruling.decision is not None
             self.store.routed(task.id, ruling.decision, ruling)  # a refusal too: the task's "why" shows it
             self.governance.refuse_unless_proceeds(task, ruling)
-            async with self.governance.admission.slot(task.id):
+            async with self.governance.admission.slot(task.id, task.priority.rank):
                 self.safety.ensure_accepting(task.id)  # a shutdown may have begun while the task waited
                 self.store.started(task.id)
                 work = self.coordinator.run(task, ruling.decision, aggregation=aggregation)

@@ -25,6 +25,11 @@ class Priority(StrEnum):
     HIGH = "high"
     CRITICAL = "critical"
 
+    @property
+    def rank(self) -> int:
+        """0 (low) to 3 (critical): a task waiting for a running slot goes ahead of those of lower rank."""
+        return _PRIORITY_RANKS[self]
+
 
 def new_task_id() -> str:
     """16 hex digits (64 random bits) from the operating system: not the ``random`` module, whose shared state any
@@ -97,6 +102,7 @@ class Task:
 
 
 _TASK_FIELDS = frozenset(f.name for f in fields(Task))
+_PRIORITY_RANKS = {priority: rank for rank, priority in enumerate(Priority)}
 _PRIORITIES = ", ".join(priority.value for priority in Priority)
 
 

@@ -352,6 +352,35 @@ def test_admission_runs_two_queues_one_and_refuses_the_rest() -> None:
     assert asyncio.run(scenario()) == ["a start", "b start", "c start (queued)"]
 
 
+def test_admission_lets_the_highest_priority_wait_least_then_the_earliest() -> None:
+    from vy_nexus.tasks import Priority
+
+    async def scenario() -> list[str]:
+        admission = AdmissionControl(max_running=1, max_queued=10)
+        gate = asyncio.Event()
+        order: list[str] = []
+
+        async def job(name: str, priority: Priority) -> None:
+            async with admission.slot(name, priority.rank):
+                order.append(name)
+                await gate.wait()
+
+        holder = asyncio.ensure_future(job("holder", Priority.LOW))
+        await asyncio.sleep(0)
+        queued = [("low", Priority.LOW), ("medium 1", Priority.MEDIUM), ("critical", Priority.CRITICAL)]
+        queued += [("gone", Priority.CRITICAL), ("medium 2", Priority.MEDIUM), ("high", Priority.HIGH)]
+        jobs = {name: asyncio.ensure_future(job(name, priority)) for name, priority in queued}
+        await asyncio.sleep(0.01)
+        jobs["gone"].cancel()  # a cancelled waiter leaves the queue without upsetting its order
+        await asyncio.sleep(0)
+        gate.set()
+        await asyncio.gather(holder, *(j for name, j in jobs.items() if name != "gone"))
+        assert admission.load() == Load(0, 0)
+        return order
+
+    assert asyncio.run(scenario()) == ["holder", "critical", "high", "medium 1", "medium 2", "low"]
+
+
 def test_admission_cancelled_waiters_do_not_leak_slots() -> None:
     async def scenario() -> Load:
         admission = AdmissionControl(max_running=1, max_queued=5)
