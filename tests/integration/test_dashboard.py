@@ -178,12 +178,29 @@ def test_the_form_takes_an_expert_choice_and_a_number_of_experts(browser: httpx.
         ({"description": "x", "top_k": "many"}, "whole number"),
         ({"description": "x", "top_k": "99"}, "top_k"),
         ({"description": "x", "expert": "nobody"}, "nobody"),
+        ({"description": "x", "priority": "urgent"}, "priority"),
+        ({"description": "x", "context": "[1]"}, "the task context must be a JSON object, not a list"),
+        ({"description": "x", "context": "{bad"}, "the task context is not valid JSON"),
     ],
 )
 def test_the_form_names_what_is_wrong(browser: httpx.Client, fields: dict[str, str], problem: str) -> None:
     reply = browser.post("/dashboard/run", data=fields)
     assert reply.status_code == 422
     assert problem in reply.text and 'role="alert"' in reply.text
+
+
+def test_the_form_sends_a_priority_and_a_context(browser: httpx.Client) -> None:
+    form = browser.get("/dashboard/run").text
+    assert '<option value="medium" selected>' in form and 'name="context"' in form
+    task_id = submit(browser, "say hello", expert="general", priority="high", context='{"tone": "<b>dry</b>"}')
+    record = wait_task(browser, task_id)["task"]
+    assert record["state"] == "succeeded", record["error"]
+    assert record["task"]["priority"] == "high"
+    assert record["task"]["context"] == {"tone": "<b>dry</b>", "experts": ["general"]}
+    typed = {"description": "x", "context": '{"tone": "<b>dry</b>"', "priority": "low"}  # the JSON is cut short
+    refused = browser.post("/dashboard/run", data=typed)
+    assert '<option value="low" selected>' in refused.text  # what was typed stays, escaped
+    assert "{&#34;tone&#34;: &#34;&lt;b&gt;dry&lt;/b&gt;&#34;" in refused.text
 
 
 def test_an_expert_failing_repeatedly_raises_one_alert_that_can_be_acknowledged_and_cleared(

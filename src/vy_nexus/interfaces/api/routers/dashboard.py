@@ -35,6 +35,7 @@ from vy_nexus.interfaces.dashboard.snapshot import overview
 from vy_nexus.interfaces.dashboard.why import explain
 from vy_nexus.observability import dashboard_series, dashboard_stats
 from vy_nexus.observability.alerts import AlertBook
+from vy_nexus.payloads import parse_context
 from vy_nexus.store import TaskState
 
 TICK_SECONDS = 2.0
@@ -225,11 +226,13 @@ async def run(
     description: Annotated[str, Form()] = "",
     expert: Annotated[str, Form(max_length=128)] = "",
     top_k: Annotated[str, Form(max_length=4)] = "",
+    priority: Annotated[str, Form(max_length=16)] = "",
+    context: Annotated[str, Form(max_length=100_000)] = "",
     file: UploadFile | None = None,
 ) -> Response:
     """Submit like ``POST /api/tasks`` (the same checks, counted against the key's rate limit), then open the task."""
     shared.limiter.check(key.id)
-    form = {"description": description, "expert": expert, "top_k": top_k}
+    form = {"description": description, "expert": expert, "top_k": top_k, "priority": priority, "context": context}
     try:
         if expert:
             shared.system.registry.get(expert)  # an unknown expert is named here, not in a failed task
@@ -240,6 +243,8 @@ async def run(
             filename=file.filename if upload is not None and file is not None else None,
             experts=[expert] if expert else None,
             top_k=int(top_k) if top_k.strip() else None,
+            priority=priority or None,
+            context=parse_context(context) if context.strip() else None,
         )
         task = body.to_task(shared.uploads_dir, body.experts)
         await shared.submit(task, top_k=body.top_k, aggregation=None)
