@@ -117,8 +117,11 @@ def test_an_answer_without_tokens_arrives_whole(client: openai.OpenAI) -> None:
 def test_an_unknown_model_is_a_404_in_openai_shape(client: openai.OpenAI) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
         client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "hi"}])
-    assert caught.value.code == "unknown_expert"
-    assert "nope" in caught.value.message
+    assert caught.value.code == "model_not_found" and caught.value.param == "model"
+    assert "the model 'nope' does not exist here: use 'auto'" in caught.value.message
+    with pytest.raises(openai.NotFoundError) as streamed:
+        client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "hi"}], stream=True)
+    assert streamed.value.code == "model_not_found"
 
 
 def test_a_wrong_key_is_an_authentication_error(api: LiveApi) -> None:

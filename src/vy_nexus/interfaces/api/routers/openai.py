@@ -52,8 +52,8 @@ def models(system: System) -> dict[str, Any]:
 async def chat_completions(system: System, body: ChatCompletionRequest) -> Response:
     """The conversation becomes a task (its last user message; earlier turns in the task's context), routed when
     ``model`` is ``auto``, else given to that expert. ``vy_nexus`` in the answer carries the routing decision."""
-    if body.model != AUTO:
-        system.registry.get(body.model)  # an unknown model is a 404 before anything runs
+    if body.model != AUTO and body.model not in system.registry:  # a 404 before anything runs
+        return _model_not_found(body.model)
     task = body.to_task()
     if body.stream:
         return sse.stream(_chunks(system, body, task))
@@ -63,6 +63,18 @@ async def chat_completions(system: System, body: ChatCompletionRequest) -> Respo
         return _failed(result)
     reply = completion(body, result, answer_text(result.output))
     return JSONResponse(reply, headers={EXPERTS_HEADER: ",".join(result.experts)})
+
+
+def _model_not_found(model: str) -> JSONResponse:
+    """OpenAI's answer to a model it does not have, with what to ask for instead."""
+    message = (
+        f"the model {model!r} does not exist here: use {AUTO!r} (vy-nexus routes the task) or an expert's id"
+        " (GET /v1/models lists them)"
+    )
+    return JSONResponse(
+        {"error": {"message": message, "type": "invalid_request_error", "param": "model", "code": "model_not_found"}},
+        status_code=404,
+    )
 
 
 def _failed(result: AggregatedResult) -> JSONResponse:
