@@ -229,3 +229,26 @@ def test_a_number_beyond_the_float_range_is_reported_not_nulled() -> None:
     ]
     text, _ = expert_output("total region", SALES)
     assert text["problems"] == ["column 'region' does not hold numbers ('north' is not a number)"]
+
+
+@pytest.mark.parametrize(
+    ("text", "delimiter"),
+    [
+        ("region;units\nnorth;3\nsouth;4\n", ";"),
+        ("region\tunits\nnorth\t3\n", "\t"),
+        ("region|units\nnorth|3\n", "|"),
+        ('"a;b;c",note\n"x;y;z",1\n', ","),  # delimiters inside quotes do not count
+        ("region,units;kg\nnorth,3;1\n", ","),  # a tie goes to the comma
+        ("units\n3\n4\n", ","),
+    ],
+)
+def test_the_delimiter_is_read_off_the_header(text: str, delimiter: str) -> None:
+    from vy_nexus.experts.builtin.tabular import sniff_delimiter
+
+    assert sniff_delimiter(text) == delimiter
+
+
+def test_semicolon_and_tab_separated_tables_are_read_as_tables() -> None:
+    for text in ("region;units\nnorth;3\nsouth;4\n", "region\tunits\nnorth\t3\nsouth\t4\n"):
+        table = load_table(text)
+        assert table.columns == ["region", "units"] and table.rows[1] == {"region": "south", "units": "4"}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -86,6 +87,18 @@ def columns_of(rows: list[Row]) -> list[str]:
     return columns
 
 
+CSV_DELIMITERS = (",", "\t", ";", "|")
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter of delimited text: of comma, tab, semicolon and bar, the one its header line holds most outside
+    quotes (comma on a tie or when it holds none). Semicolons are what spreadsheets in many locales write."""
+    header = re.sub(r'"[^"]*"', "", text.split("\n", 1)[0])
+    counts = [header.count(delimiter) for delimiter in CSV_DELIMITERS]
+    best = max(range(len(CSV_DELIMITERS)), key=counts.__getitem__)
+    return CSV_DELIMITERS[best] if counts[best] else ","
+
+
 def parse_rows(payload: Any) -> list[Row]:
     """Rows from a list of objects, ``{"rows": [...]}``, ``{"csv": "..."}``/CSV text, or JSON text."""
     if isinstance(payload, dict):
@@ -102,7 +115,7 @@ def parse_rows(payload: Any) -> list[Row]:
                 raise TaskError(f"the input looks like JSON but is not valid: {exc.msg} at line {exc.lineno}") from exc
             except RecursionError:
                 raise TaskError("the input is JSON nested too deeply to read") from None
-        reader = csv.DictReader(io.StringIO(text))
+        reader = csv.DictReader(io.StringIO(text), delimiter=sniff_delimiter(text))
         if not reader.fieldnames:
             raise TaskError("the CSV input has no header row")
         return [dict(row) for row in reader]
