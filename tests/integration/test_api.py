@@ -435,6 +435,10 @@ def test_the_cli_talks_to_the_server_with_server_url(
     assert json.loads(computed.output)["output"]["result"][0] == {"region": "north", "sum_units": 5}
     decision = json.loads(cli("route", "fix the bug in this python function", "--json").output)
     assert decision["expert_ids"] == ["code"]
+    table = json.loads(cli("route", "what does this show", "--input", str(tmp_path / "sales.csv"), "--json").output)
+    assert table["expert_ids"] == ["data-analysis"] and "table" in table["reason"]
+    named = json.loads(cli("route", "what does this show", "--context", '{"experts": ["writing"]}', "--json").output)
+    assert named["expert_ids"] == ["writing"]
     experts = json.loads(cli("experts", "--json").output)
     assert "slow" in [expert["id"] for expert in experts["experts"]]
     page = json.loads(cli("tasks", "list", "--json", "--limit", "1").output)

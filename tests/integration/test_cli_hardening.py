@@ -420,6 +420,13 @@ def test_run_names_a_bad_context_priority_or_deadline(home: Path, args: tuple[st
     assert code == 2 and message in err, err
 
 
+def test_route_reads_the_input_as_run_does(home: Path) -> None:
+    code, out, err = invoke(home, "route", "what does this show", "--input", "-", "--json", input="a;b\n1;2\n3;4\n")
+    assert code == 0 and json.loads(out)["expert_ids"] == ["data-analysis"], err
+    code, _, err = invoke(home, "route", "what does this show", "--input", str(home / "absent.csv"))
+    assert code == 2 and "input file not found" in err
+
+
 def test_run_and_route_take_a_context(home: Path) -> None:
     code, out, err = invoke(home, "route", "anything at all", "--context", '{"experts": ["code"]}', "--json")
     assert code == 0 and json.loads(out)["expert_ids"] == ["code"], err

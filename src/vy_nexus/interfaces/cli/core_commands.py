@@ -206,6 +206,9 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         text: str = typer.Argument(..., help="The task text to route."),
         task_type: str = typer.Option("general", "--type", "-t", help="Task type hint."),
+        input_path: str | None = typer.Option(
+            None, "--input", "-i", help="Input payload file, read as `run` reads it ('-' = stdin)."
+        ),
         experts: int = typer.Option(1, "--experts", "-n", min=1, max=16, help="How many experts to choose."),
         context: str | None = typer.Option(
             None, "--context", "-c", help='The task context, a JSON object: \'{"capabilities": ["sql"]}\'.'
@@ -215,16 +218,15 @@ def register(app: typer.Typer) -> None:
         """Show which expert(s) `run` would use for a task, with confidences and the reasoning (governance's
         low-confidence fallback included). Runs nothing.
 
-        Example: vy-nexus route "fix this python function"
+        Example: vy-nexus route "what does this show" --input sales.csv
         """
-        task = build_task(text, task_type=task_type, context=None if context is None else parse_context(context))
+        task = task_from_options(text, task_type, input_path, None, context=context)
         client = state(ctx).client()
         if client is not None:
             from vy_nexus.interfaces.cli import remote
 
             with client:
-                body = {"description": text, "type": task_type, "top_k": experts, "context": task.context or None}
-                preview = remote.preview(client.route(body))
+                preview = remote.preview(client.route(remote.route_body(task, experts)))
         else:  # a preview records nothing: no journal, metrics or task store to load
             preview = state(ctx).system(observe=False).preview(task, top_k=experts)
         if as_json:

@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 
 
 def task_body(task: Task, experts: list[str] | None, top_k: int, aggregation: str | None) -> dict[str, Any]:
-    """The API's submission body for a task the CLI built (the experts it names travel as ``experts``)."""
+    """The API's submission body for a task the CLI built (the experts ``--expert`` names travel as ``experts``)."""
     payload = task.input
-    context = {key: value for key, value in task.context.items() if key != "experts"}
+    context = {key: value for key, value in task.context.items() if not (experts and key == "experts")}
     body: dict[str, Any] = {
         "description": task.description,
         "type": task.type,
@@ -44,6 +44,14 @@ def task_body(task: Task, experts: list[str] | None, top_k: int, aggregation: st
     if isinstance(payload, dict) and set(payload) == {"sqlite"}:  # a local database file: send its bytes
         database = Path(payload["sqlite"])
         body.update(input=None, input_base64=base64.b64encode(database.read_bytes()).decode(), filename=database.name)
+    return body
+
+
+def route_body(task: Task, top_k: int) -> dict[str, Any]:
+    """The API's body for ``POST /api/route``: the task as ``task_body`` sends it, without what only a run takes."""
+    body = task_body(task, None, top_k, None)
+    for run_only in ("experts", "aggregation", "priority", "deadline"):
+        del body[run_only]
     return body
 
 
