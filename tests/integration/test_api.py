@@ -437,8 +437,8 @@ def test_the_cli_talks_to_the_server_with_server_url(
     assert decision["expert_ids"] == ["code"]
     table = json.loads(cli("route", "what does this show", "--input", str(tmp_path / "sales.csv"), "--json").output)
     assert table["expert_ids"] == ["data-analysis"] and "table" in table["reason"]
-    named = json.loads(cli("route", "what does this show", "--context", '{"experts": ["writing"]}', "--json").output)
-    assert named["expert_ids"] == ["writing"]
+    named = json.loads(cli("route", "what does this show", "--context", '{"experts": ["general"]}', "--json").output)
+    assert named["expert_ids"] == ["general"] and named["reason"] == "experts named in the task context"
     experts = json.loads(cli("experts", "--json").output)
     assert "slow" in [expert["id"] for expert in experts["experts"]]
     page = json.loads(cli("tasks", "list", "--json", "--limit", "1").output)
