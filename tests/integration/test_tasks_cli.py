@@ -51,6 +51,18 @@ def test_run_records_the_task_and_tasks_commands_show_it(home: Path, tmp_path: P
     assert code == 0 and "already ended: succeeded" in out
 
 
+def test_show_names_the_priority_deadline_and_context_as_given(home: Path) -> None:
+    context = '{"note": "[red]x[/red]"}'
+    args = ("--priority", "high", "--deadline", "2999-01-01T00:00", "--context", context, "--json")
+    code, out, err = invoke(home, "run", "count the words in this sentence", "--expert", "writing", *args)
+    assert code == 0, err
+    code, out, _ = invoke(home, "tasks", "show", json.loads(out)["task_id"])
+    assert code == 0
+    lines = {line.split(None, 1)[0]: line.split(None, 1)[1].strip() for line in out.splitlines() if line.strip()}
+    assert lines["priority"] == "high" and lines["deadline"] == "2999-01-01T00:00:00+00:00"
+    assert lines["context"] == '{"note": "[red]x[/red]", "experts": ["writing"]}'  # markup shown literally
+
+
 def test_cancel_marks_a_live_task_for_its_owner(home: Path) -> None:
     settings = load_settings(home)
     server = SqlTaskStore(settings.store_url, owner_id="another-host:1:1")  # a server elsewhere, alive

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import typer
@@ -87,6 +88,14 @@ def record_details(record: TaskRecord) -> Table:
         ("state", _state_text(record)),
         ("task", Text(record.description)),
         ("type", Text(record.type)),
+        ("priority", Text(str(record.task.get("priority", "")))),
+        ("deadline", Text(str(record.task.get("deadline") or ""))),
+        (
+            "context",
+            Text(
+                json.dumps(record.task.get("context") or {}, ensure_ascii=False) if record.task.get("context") else ""
+            ),
+        ),
         ("created", _when(record.created_at)),
         ("started", _when(record.started_at)),
         ("finished", _when(record.finished_at)),
@@ -106,7 +115,7 @@ def record_details(record: TaskRecord) -> Table:
     if record.error:
         rows.append(("error", Text(record.error, style="red")))
     for key, value in rows:
-        if value != "":
+        if not isinstance(value, Text) or value.plain:
             table.add_row(key, value)
     return table
 
