@@ -197,6 +197,12 @@ def test_the_form_sends_a_priority_and_a_context(browser: httpx.Client) -> None:
     assert record["state"] == "succeeded", record["error"]
     assert record["task"]["priority"] == "high"
     assert record["task"]["context"] == {"tone": "<b>dry</b>", "experts": ["general"]}
+    page = browser.get(f"/dashboard/tasks/{task_id}").text
+    assert '<span id="priority">high</span>' in page
+    assert (
+        '<code id="context">{&#34;tone&#34;: &#34;&lt;b&gt;dry&lt;/b&gt;&#34;, &#34;experts&#34;: [&#34;general&#34;]}'
+        in page
+    )
     typed = {"description": "x", "context": '{"tone": "<b>dry</b>"', "priority": "low"}  # the JSON is cut short
     refused = browser.post("/dashboard/run", data=typed)
     assert '<option value="low" selected>' in refused.text  # what was typed stays, escaped

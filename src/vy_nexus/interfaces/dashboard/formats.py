@@ -49,7 +49,13 @@ def pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
+def compact(value: Any) -> str:
+    """JSON on one line, as the user sent it (escaped for HTML by the template, like any text)."""
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
 FILTERS: dict[str, Callable[..., str]] = {
+    "compact": compact,
     "duration": duration,
     "percent": percent,
     "ms": ms,
