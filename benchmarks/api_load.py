@@ -162,11 +162,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home:
         key = KeyStore(keys_file(Path(home))).create("bench").secret
         bare_port, vy_port = free_port(), free_port()
-        servers = [
-            start("bare", [sys.executable, me, "--serve", "bare", str(bare_port)], bare_port, key),
-            start("vy-nexus", [sys.executable, me, "--serve", "vy", str(vy_port), home], vy_port, key),
-        ]
-        try:
+        servers: list[Server] = []
+        try:  # a server that fails to start stops the ones already running
+            servers.append(start("bare", [sys.executable, me, "--serve", "bare", str(bare_port)], bare_port, key))
+            servers.append(start("vy-nexus", [sys.executable, me, "--serve", "vy", str(vy_port), home], vy_port, key))
             for server in servers:  # warm-up
                 asyncio.run(load(server.url, key, min(200, args.requests), 10, args.concurrency))
             # Rounds alternate between the two servers, so a change in the machine's load hits both alike.
