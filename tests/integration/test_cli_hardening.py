@@ -221,6 +221,16 @@ def test_column_statistics_fit_80_columns_without_splitting_numbers(home: Path) 
     assert any(line.startswith("strategy: ") for line in lines)  # under the table, not squeezed into its width
 
 
+def test_the_experts_fit_80_columns_with_every_id_whole(home: Path) -> None:
+    result = runner.invoke(app, ["--home", str(home), "experts"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    firsts = {line.split()[0] for line in lines if line and not line.startswith(" ")}
+    assert {"data-analysis", "research", "writing", "code", "general"} <= firsts
+    assert any("Data Analysis Expert · v0.2.0 · priority 10 · builtin" in line for line in lines)
+
+
 def test_the_routing_decision_prints_before_the_streamed_answer(home: Path) -> None:
     code, out, err = invoke(home, "run", "tell me a joke", "--expert", "general")
     assert code == 0, err

@@ -130,6 +130,18 @@ def render_result(
         console.print(Text(note, style="yellow"))
 
 
+def experts_table(rows: list[dict[str, Any]]) -> Table:
+    """One expert to a row, its id unbroken beside the details: 80 columns are enough, wider ones are not wasted."""
+    table = Table(title=f"{len(rows)} experts", show_header=False, box=None, pad_edge=False, padding=(0, 2, 1, 0))
+    table.add_column("id", style="bold", no_wrap=True)
+    table.add_column("details", overflow="fold")
+    for row in rows:
+        details = Text(f"{row['name']} · v{row['version']} · priority {row['priority']} · {row['source']}\n")
+        details.append(", ".join(row["capabilities"]), style="dim")
+        table.add_row(Text(row["id"]), details)
+    return table
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
@@ -257,19 +269,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(listing)
             return
-        table = Table(title=f"{len(rows)} experts", header_style="bold")
-        for column in ("id", "name", "version", "priority", "source", "capabilities"):
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(
-                row["id"],
-                row["name"],
-                row["version"],
-                str(row["priority"]),
-                row["source"],
-                ", ".join(row["capabilities"]),
-            )
-        console.print(table)
+        console.print(experts_table(rows))
         for problem in problems:
             console.print(Text(f"! {problem}", style="yellow"))
 
