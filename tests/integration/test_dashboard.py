@@ -181,6 +181,8 @@ def test_the_form_takes_an_expert_choice_and_a_number_of_experts(browser: httpx.
         ({"description": "x", "priority": "urgent"}, "priority"),
         ({"description": "x", "context": "[1]"}, "the task context must be a JSON object, not a list"),
         ({"description": "x", "context": "{bad"}, "the task context is not valid JSON"),
+        ({"description": "x", "deadline": "soon"}, "cannot read the deadline"),
+        ({"description": "x", "deadline": "2001-01-01T00:00"}, "has passed already"),
     ],
 )
 def test_the_form_names_what_is_wrong(browser: httpx.Client, fields: dict[str, str], problem: str) -> None:
@@ -192,13 +194,15 @@ def test_the_form_names_what_is_wrong(browser: httpx.Client, fields: dict[str, s
 def test_the_form_sends_a_priority_and_a_context(browser: httpx.Client) -> None:
     form = browser.get("/dashboard/run").text
     assert '<option value="medium" selected>' in form and 'name="context"' in form
-    task_id = submit(browser, "say hello", expert="general", priority="high", context='{"tone": "<b>dry</b>"}')
+    context = '{"tone": "<b>dry</b>"}'
+    task_id = submit(browser, "say hello", expert="general", priority="high", context=context, deadline="10m")
     record = wait_task(browser, task_id)["task"]
     assert record["state"] == "succeeded", record["error"]
     assert record["task"]["priority"] == "high"
     assert record["task"]["context"] == {"tone": "<b>dry</b>", "experts": ["general"]}
     page = browser.get(f"/dashboard/tasks/{task_id}").text
-    assert '<span id="priority">high</span>' in page
+    assert '<span id="priority">high</span>' in page and '<span id="deadline">' in page
+    assert record["task"]["deadline"] is not None
     assert (
         '<code id="context">{&#34;tone&#34;: &#34;&lt;b&gt;dry&lt;/b&gt;&#34;, &#34;experts&#34;: [&#34;general&#34;]}'
         in page

@@ -35,6 +35,7 @@ from vy_nexus.interfaces.dashboard.snapshot import overview
 from vy_nexus.interfaces.dashboard.why import explain
 from vy_nexus.observability import dashboard_series, dashboard_stats
 from vy_nexus.observability.alerts import AlertBook
+from vy_nexus.observability.timeutil import parse_deadline
 from vy_nexus.payloads import parse_context
 from vy_nexus.store import TaskState
 
@@ -228,11 +229,13 @@ async def run(
     top_k: Annotated[str, Form(max_length=4)] = "",
     priority: Annotated[str, Form(max_length=16)] = "",
     context: Annotated[str, Form(max_length=100_000)] = "",
+    deadline: Annotated[str, Form(max_length=64)] = "",
     file: UploadFile | None = None,
 ) -> Response:
     """Submit like ``POST /api/tasks`` (the same checks, counted against the key's rate limit), then open the task."""
     shared.limiter.check(key.id)
     form = {"description": description, "expert": expert, "top_k": top_k, "priority": priority, "context": context}
+    form["deadline"] = deadline
     try:
         if expert:
             shared.system.registry.get(expert)  # an unknown expert is named here, not in a failed task
@@ -245,6 +248,7 @@ async def run(
             top_k=int(top_k) if top_k.strip() else None,
             priority=priority or None,
             context=parse_context(context) if context.strip() else None,
+            deadline=parse_deadline(deadline) if deadline.strip() else None,
         )
         task = body.to_task(shared.uploads_dir, body.experts)
         await shared.submit(task, top_k=body.top_k, aggregation=None)
