@@ -7,6 +7,7 @@ crosses midnight itself), then both at once in bursts that straddle midnight.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sqlite3
@@ -62,12 +63,19 @@ class Observer:
         self.send(command)
         self.done()
 
-    def close(self) -> None:
+    def close(self) -> int:
+        """End the process (killed if it does not end by itself) and its pipes; its exit status. Never raises, so a
+        failed test leaves no process or pipe behind to fail a later test with a ResourceWarning."""
         assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.close()
-        status = self.process.wait(timeout=60)
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+        try:
+            status = self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            status = self.process.wait()
         self.process.stdout.close()
-        assert status == 0
+        return status
 
 
 def daily_entries(logs: Path) -> list[tuple[str, str, str]]:
@@ -109,8 +117,8 @@ def test_two_processes_across_midnight_file_every_entry_under_its_own_day(home: 
         first.do("flush")
         second.do("flush")
     finally:
-        first.close()
-        second.close()
+        statuses = [first.close(), second.close()]
+    assert statuses == [0, 0]
 
     logs = home / "research_logs"
     entries = daily_entries(logs)

@@ -30,6 +30,7 @@ from sqlalchemy.pool import NullPool, QueuePool
 
 from vy_nexus.errors import StateError, StoreError
 from vy_nexus.foundation.atomic import move_database_aside
+from vy_nexus.foundation.sqlite_wal import enable_wal
 from vy_nexus.observability.metrics_schema import SCHEMA_VERSION, SERVER_SCHEMA, schema_of, stored_version, upgrade
 from vy_nexus.store.engine import create_engine, redact, sqlite_path
 
@@ -49,7 +50,7 @@ def _sqlite_writer(path: Path) -> sa.Engine:
         # isolation_level=None: the driver leaves transactions to SQLAlchemy, whose "begin" says BEGIN IMMEDIATE.
         connection = sqlite3.connect(path, timeout=30.0, check_same_thread=False, isolation_level=None)
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
+            enable_wal(connection)
             connection.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.DatabaseError:
             connection.close()

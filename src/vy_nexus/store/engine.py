@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
 
 from vy_nexus.errors import StoreError
 from vy_nexus.foundation.atomic import move_database_aside
+from vy_nexus.foundation.sqlite_wal import enable_wal
 from vy_nexus.store.schema import RETIRED_INDEXES, SCHEMA_VERSION, metadata, schema_info
 
 Warn = Callable[[str], None]
@@ -48,8 +49,8 @@ def redact(url: str) -> str:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    enable_wal(dbapi_connection)
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
