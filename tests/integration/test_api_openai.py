@@ -153,3 +153,14 @@ def test_the_async_client_works_too(api: LiveApi) -> None:
             return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
 
     assert asyncio.run(ask()) == REPLY
+
+
+def test_a_last_message_without_text_is_refused_and_says_why(client: openai.OpenAI) -> None:
+    image = [{"type": "image_url", "image_url": {"url": "http://127.0.0.1:9/cat.png"}}]
+    with pytest.raises(openai.UnprocessableEntityError) as caught:
+        client.chat.completions.create(model="auto", messages=[{"role": "user", "content": image}])
+    assert "the last user message has no text to work on (vy-nexus reads text; it got image_url parts)" in str(
+        caught.value
+    )
+    with pytest.raises(openai.UnprocessableEntityError, match="the last user message has no text to work on"):
+        client.chat.completions.create(model="general", messages=[{"role": "user", "content": "  "}])

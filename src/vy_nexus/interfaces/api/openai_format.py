@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vy_nexus.errors import InputError
 from vy_nexus.payloads import build_task
 from vy_nexus.tasks import MAX_DESCRIPTION_CHARS, AggregatedResult, Task
 
@@ -65,7 +66,13 @@ class ChatCompletionRequest(BaseModel):
         """The last user message is the task; the turns before it travel in ``context.conversation``."""
         users = [index for index, message in enumerate(self.messages) if message.role == "user"]
         last = users[-1] if users else len(self.messages) - 1
-        description = self.messages[last].text().strip() or "(empty message)"
+        message = self.messages[last]
+        description = message.text().strip()
+        if not description:
+            parts_given = message.content if isinstance(message.content, list) else []
+            unread = sorted({part.type for part in parts_given} - {"text"})
+            parts = f" (vy-nexus reads text; it got {', '.join(unread)} parts)" if unread else ""
+            raise InputError(f"the last {message.role} message has no text to work on{parts}")
         task = build_task(description[:MAX_DESCRIPTION_CHARS], experts=None if self.model == AUTO else [self.model])
         earlier = [{"role": m.role, "content": m.text()} for m in self.messages[:last]]
         if not earlier:
