@@ -131,3 +131,27 @@ def test_stdin_is_read_as_bytes(home: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "stdin is an SQLite database: pass it as a file path" in result.stderr
     code, _, err = invoke(home, "run", "sum", "--input", "-", input="[1,")
     assert code == 2 and "stdin is not valid JSON" in err
+
+
+def test_every_help_paragraph_is_left_to_the_terminal_to_wrap() -> None:
+    """Typer keeps a docstring's line breaks after its first paragraph; at 80 columns they cut lines in two."""
+    import click
+
+    from vy_nexus.interfaces.cli.catalog import COMMANDS
+    from vy_nexus.interfaces.cli.lazy_group import module_commands
+
+    def walk(command: click.Command) -> list[click.Command]:
+        subs = getattr(command, "commands", {}).values()
+        return [command, *(leaf for sub in subs for leaf in walk(sub))]
+
+    helps = [
+        c.help or ""
+        for m in sorted({e.module for e in COMMANDS})
+        for top in module_commands(m).values()
+        for c in walk(top)
+    ]
+    assert len(helps) >= 20 and any("\n\n" in text for text in helps)
+    broken = [text for text in helps for p in text.split("\n\n") if "\n" in p and not p.startswith("\b")]
+    assert broken == []
+    result = runner.invoke(app, ["logs", "--help"], env={"COLUMNS": "200"})
+    assert "the journal every process of the cluster ships there (each entry names its process)" in result.output

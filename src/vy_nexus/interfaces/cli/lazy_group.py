@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -27,7 +28,20 @@ def module_commands(module: str) -> MutableMapping[str, Command]:
     """The click commands ``module.register`` defines, by name."""
     holder = typer.Typer()
     importlib.import_module(module).register(holder)
-    return typer.main.get_group(holder).commands
+    commands = typer.main.get_group(holder).commands
+    for command in commands.values():
+        reflow_help(command)
+    return commands
+
+
+def reflow_help(command: Command) -> None:
+    """Join the lines of each help paragraph (and of its subcommands'), so the terminal wraps them: Typer keeps the
+    line breaks of a docstring's later paragraphs, which at 80 columns cut lines in two."""
+    if command.help:
+        paragraphs = inspect.cleandoc(command.help).split("\n\n")
+        command.help = "\n\n".join(p if p.startswith("\b") else " ".join(p.split("\n")) for p in paragraphs)
+    for sub in getattr(command, "commands", {}).values():
+        reflow_help(sub)
 
 
 class LazyGroup(TyperGroup):
