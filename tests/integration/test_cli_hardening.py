@@ -11,6 +11,7 @@ import pty
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -378,10 +379,16 @@ def test_metrics_export_to_a_full_or_closed_stdout_is_a_clear_error(
     assert closed.value.code == 2 and "stdout is closed" in err
 
 
-def test_serve_on_a_taken_port_is_a_clear_error_before_anything_loads(home: Path) -> None:
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A loopback port another socket holds for the test."""
     with socket.create_server(("127.0.0.1", 0)) as taken:
-        port = taken.getsockname()[1]
-        code, _, err = invoke(home, "serve", "--port", str(port))
+        yield taken.getsockname()[1]
+
+
+def test_serve_on_a_taken_port_is_a_clear_error_before_anything_loads(home: Path, taken_port: int) -> None:
+    port = taken_port
+    code, _, err = invoke(home, "serve", "--port", str(port))
     assert code == 2, err
     assert f"cannot listen on 127.0.0.1:{port}: address already in use" in err
     assert "Traceback" not in err and not (home / "tasks").exists()
@@ -406,10 +413,9 @@ def test_serve_says_where_it_listens(host: str, shown: str, caplog: pytest.LogCa
 
 
 @pytest.mark.slow  # starts a server process
-def test_start_on_a_taken_port_says_why_the_server_exited(home: Path) -> None:
-    with socket.create_server(("127.0.0.1", 0)) as taken:
-        port = taken.getsockname()[1]
-        code, _, err = invoke(home, "start", "--port", str(port))
+def test_start_on_a_taken_port_says_why_the_server_exited(home: Path, taken_port: int) -> None:
+    port = taken_port
+    code, _, err = invoke(home, "start", "--port", str(port))
     assert code == 6, err
     assert f"the server exited at once: cannot listen on 127.0.0.1:{port}: address already in use" in err
     assert not (home / "api" / "server.json").exists()

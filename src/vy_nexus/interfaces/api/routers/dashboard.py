@@ -234,8 +234,9 @@ async def run(
 ) -> Response:
     """Submit like ``POST /api/tasks`` (the same checks, counted against the key's rate limit), then open the task."""
     shared.limiter.check(key.id)
-    form = {"description": description, "expert": expert, "top_k": top_k, "priority": priority, "context": context}
-    form["deadline"] = deadline
+    form = dict(
+        description=description, expert=expert, top_k=top_k, priority=priority, context=context, deadline=deadline
+    )
     try:
         if expert:
             shared.system.registry.get(expert)  # an unknown expert is named here, not in a failed task
