@@ -164,11 +164,43 @@ def test_routes_eval_names_bad_accept_data(home: Path, tmp_path: Path) -> None:
     assert code == 2 and "unknown strategy 'magic'" in err
 
 
-def test_fitting_your_routes_next_to_the_built_ins_reuses_their_shipped_vectors(tmp_path: Path) -> None:
+INVOICE_EXPERT = """
+from vy_nexus.experts.base import BaseExpert, ExpertOutput
+
+
+class InvoiceExpert(BaseExpert):
+    id = "invoice"
+    name = "Invoice checker"
+    description = "Checks invoices for missing fields and wrong totals."
+    capabilities = ("invoice", "invoices")
+
+    async def execute(self, task):
+        return ExpertOutput({"summary": "checked"}, confidence=0.9)
+"""
+
+
+@pytest.fixture(scope="module")
+def fitted_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Routes fitted next to the built-ins, with a hand-written expert that declares no examples."""
+    home = tmp_path_factory.mktemp("fitted-next-to-built-ins")
+    (home / "experts").mkdir()
+    (home / "experts" / "invoice.py").write_text(INVOICE_EXPERT, encoding="utf-8")
     train = Path(__file__).parents[1] / "fixtures" / "routing" / "train.jsonl"
-    code, out, err = invoke(tmp_path, "routes", "fit", "--data", str(train), "--target", "research", "--json")
+    code, out, err = invoke(home, "routes", "fit", "--data", str(train), "--target", "research", "--json")
     assert code == 0, err
-    assert json.loads(out)["routes"] == 13  # the 5 built-in experts' routes + 8 intents
+    # The 5 built-in experts' routes + 8 intents + the invoice expert's, from its description and capabilities.
+    assert json.loads(out)["routes"] == 14
+    return home
+
+
+def test_a_hand_written_expert_without_examples_is_routed_by_its_capabilities(fitted_home: Path) -> None:
+    for text in ("does this invoice add up", "review the invoices from march"):
+        code, out, err = invoke(fitted_home, "route", text, "--json")
+        assert code == 0 and json.loads(out)["expert_ids"] == ["invoice"], err
+
+
+def test_fitting_your_routes_next_to_the_built_ins_reuses_their_shipped_vectors(fitted_home: Path) -> None:
+    tmp_path = fitted_home
     code, out, _ = invoke(tmp_path, "cache", "stats", "--json")
     assert json.loads(out)["embedding_cache"]["vectors"] < 300  # only the 212 new texts were embedded
     code, out, _ = invoke(tmp_path, "route", "set a timer for ten minutes", "--json")

@@ -18,6 +18,7 @@ from vy_nexus.routing.routes import (
     parse_routes,
     read_labeled,
     routes_fingerprint,
+    routes_from_declarations,
     routes_from_experts,
     routes_from_labeled,
     save_routes,
@@ -125,6 +126,20 @@ def test_expert_examples_become_routes(registry: ExpertRegistry) -> None:
     assert routes_from_experts(registry) == [
         Route("travel", ("book me a flight to rome", "find a hotel in paris"), target="travel")
     ]
+
+
+def test_an_expert_no_route_reaches_is_routed_by_its_description_and_capabilities(registry: ExpertRegistry) -> None:
+    class Invoices(_Silent):
+        id = "invoices"
+        description = "Checks invoices for missing fields. "
+        capabilities = ("invoice", "invoice", "billing run")
+
+    registry.register(Invoices())
+    reached = [*routes_from_experts(registry), Route("quiet", ("shh",), target="silent")]
+    assert routes_from_declarations(registry, reached) == [
+        Route("invoices", ("Checks invoices for missing fields.", "invoice", "billing run"), target="invoices")
+    ]
+    assert [r.name for r in routes_from_declarations(registry, [])] == ["invoices", "silent", "travel"]
 
 
 def test_unknown_target_is_a_clear_error(registry: ExpertRegistry) -> None:

@@ -204,7 +204,8 @@ def strategy(registry: ExpertRegistry, tmp_path: Path, file_routes: list[Route] 
 
 def test_strategy_maps_routes_to_experts_and_sums_their_probability(registry: ExpertRegistry, tmp_path: Path) -> None:
     semantic = strategy(registry, tmp_path, routes()[1:])
-    assert [r.name for r in semantic.routes()] == ["weather", "music", "timer"]  # expert example route first
+    # The expert's example route first, the file's next, then one from what an expert no route reaches declares.
+    assert [r.name for r in semantic.routes()] == ["weather", "music", "timer", "general"]
     scores = semantic.score(Task(description="play the next song on the music player"))
     assert max(scores.confidences, key=scores.confidences.__getitem__) == "media"
     assert sum(scores.confidences.values()) == pytest.approx(1.0, abs=0.02)
@@ -229,7 +230,7 @@ def test_unknown_target_in_routes_file_is_a_clear_error(registry: ExpertRegistry
     semantic = strategy(registry, tmp_path, [Route("stocks", ("buy shares",), target="finance")])
     with pytest.raises(ConfigError, match="targets unknown expert 'finance'"):
         semantic.score(Task(description="buy shares"))
-    assert [r.name for r in semantic.routes(check=False)] == ["weather", "stocks"]
+    assert [r.name for r in semantic.routes(check=False)] == ["weather", "stocks", "general", "media"]
 
 
 def test_router_is_rebuilt_when_experts_change(registry: ExpertRegistry, tmp_path: Path) -> None:
@@ -237,6 +238,10 @@ def test_router_is_rebuilt_when_experts_change(registry: ExpertRegistry, tmp_pat
     first = semantic.router()
     assert semantic.router() is first
     registry.unregister("weather")
+    rebuilt = semantic.router()
+    assert rebuilt is not first and [r.name for r in rebuilt.routes] == ["general", "media"]
+    for expert_id in ("general", "media"):
+        registry.unregister(expert_id)
     with pytest.raises(ConfigError, match="no routes"):
         semantic.router()
 

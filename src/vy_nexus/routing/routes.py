@@ -161,6 +161,21 @@ def routes_from_experts(registry: ExpertRegistry) -> list[Route]:
     ]
 
 
+def routes_from_declarations(registry: ExpertRegistry, routes: Iterable[Route]) -> list[Route]:
+    """A route for each registered expert that no route in ``routes`` reaches, from its description and
+    capabilities. Semantic routing only knows experts it has a route for, and the hybrid strategy gives an expert
+    the semantic side does not know almost no weight: a hand-written expert without ``examples`` was never chosen,
+    even for a task that named its capability."""
+    reached = {route.expert_id for route in routes}
+    declared = []
+    for expert in sorted(registry, key=lambda e: e.id):
+        texts = (expert.description, *expert.capabilities)
+        utterances = tuple(dict.fromkeys(text.strip() for text in texts if text.strip()))
+        if expert.id not in reached and utterances:
+            declared.append(Route(name=expert.id, utterances=utterances, target=expert.id))
+    return declared
+
+
 def merge_routes(*groups: Iterable[Route]) -> list[Route]:
     """Routes by name, in first-seen order; a later route with the same name adds utterances and overrides
     target, threshold and metadata where it sets them."""

@@ -30,7 +30,14 @@ from vy_nexus.routing.model_resolver import resolve_model
 from vy_nexus.routing.pasted import DESCRIPTIONS, pasted_kinds, split_pasted
 from vy_nexus.routing.payload import payload_kind
 from vy_nexus.routing.route_model import RouteModel, centroid_model, model_path_for, utterance_matrix
-from vy_nexus.routing.routes import Route, check_targets, load_routes, merge_routes, routes_from_experts
+from vy_nexus.routing.routes import (
+    Route,
+    check_targets,
+    load_routes,
+    merge_routes,
+    routes_from_declarations,
+    routes_from_experts,
+)
 from vy_nexus.routing.strategy import Scores
 from vy_nexus.tasks import Task
 
@@ -236,13 +243,15 @@ class SemanticStrategy:
 
     def routes(self, *, check: bool = True) -> list[Route]:
         """Expert routes first (experts' ``examples``, extended by the packaged utterances of built-in experts),
-        then the file's (a file route named like an expert extends that expert's route). With ``check``, every
-        file route must target a registered expert (routing needs that; fitting does not)."""
+        then the file's (a file route named like an expert extends that expert's route), then one for each expert
+        none of these reaches, from its description and capabilities. With ``check``, every file route must target
+        a registered expert (routing needs that; fitting does not)."""
         file_routes = self._routes_loader(self.routes_file) if self.routes_file is not None else []
         if check and self.routes_file is not None:
             check_targets(file_routes, self._registry, str(self.routes_file))
         packaged = packaged_routes(self._registry) if self.builtin_routes else []
-        return merge_routes(routes_from_experts(self._registry), packaged, file_routes)
+        routes = merge_routes(routes_from_experts(self._registry), packaged, file_routes)
+        return [*routes, *routes_from_declarations(self._registry, routes)]
 
     def load_model(self, routes: Sequence[Route] | None = None) -> RouteModel | None:
         """The fitted model for the current routes (``routing/model_resolver.py``); ``None`` means centroids.
