@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +13,7 @@ from vy_nexus.errors import TaskError
 from vy_nexus.events import Event, EventBus
 from vy_nexus.execution.coordinator import Coordinator
 from vy_nexus.execution.local import LocalExecutor, is_retryable
+from vy_nexus.experts.base import BaseExpert, ExpertOutput
 from vy_nexus.experts.registry import ExpertRegistry
 from vy_nexus.tasks import RoutingDecision, Task
 
@@ -169,3 +172,50 @@ def test_events_and_lifecycle() -> None:
     assert isinstance(executor, LocalExecutor)
     assert asyncio.run(executor.shutdown_experts(list(registry))) == []
     assert not expert.initialized
+
+
+class _ReturnsADict(BaseExpert):
+    id = "dict"
+    name = "Returns a dict"
+    capabilities = ("x",)
+
+    async def execute(self, task: Task) -> ExpertOutput:
+        return {"summary": "not wrapped"}  # type: ignore[return-value]
+
+
+class _NanConfidence(_ReturnsADict):
+    id = "nan"
+
+    async def execute(self, task: Task) -> ExpertOutput:
+        return ExpertOutput("x", confidence=math.nan)
+
+
+class _Exits(_ReturnsADict):
+    id = "exits"
+
+    async def execute(self, task: Task) -> ExpertOutput:
+        raise SystemExit(3)
+
+
+class _ExitsInAThread(_ReturnsADict):
+    id = "exits-threaded"
+
+    def execute(self, task: Task) -> ExpertOutput:  # type: ignore[override]
+        sys.exit("usage: tool [-h]")
+
+
+def test_an_expert_breaking_its_contract_fails_alone_and_says_how() -> None:
+    registry = ExpertRegistry()
+    for expert in (_ReturnsADict(), _NanConfidence(), _Exits(), _ExitsInAThread()):
+        registry.register(expert)
+    registry.register(make_expert("fine", ("x",), output="fine", confidence=0.9))
+    coordinator = coordinator_for(registry)
+    task = Task(description="x")
+    experts = ("dict", "nan", "exits", "exits-threaded", "fine")
+    result = asyncio.run(coordinator.run(task, decision(task, *experts)))  # before: AttributeError, SystemExit
+    assert result.output == "fine" and result.experts == ["fine"]
+    errors = {r.expert_id: r.error for r in result.results}
+    assert errors["dict"] == "TypeError: dict returned dict, not an ExpertOutput(output, confidence)"
+    assert errors["nan"] == "TypeError: nan returned the confidence nan: it must be a number from 0 to 1"
+    assert errors["exits"] == "called sys.exit(3)"
+    assert errors["exits-threaded"] == "called sys.exit('usage: tool [-h]')"

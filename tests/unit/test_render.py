@@ -1,7 +1,13 @@
 from __future__ import annotations
 
+import json
+import math
+from datetime import datetime
+
+import pytest
 from rich.console import Console
 
+from vy_nexus.interfaces.cli.common import print_json
 from vy_nexus.interfaces.cli.render import render_output
 
 
@@ -67,3 +73,27 @@ def test_streamed_answer_headers_print_expert_names_literally() -> None:
     printer(TokenEvent(text="[/]hi", provider="embedded", model="[m]", expert_id="[/]"))
     printer.finish()
     assert console.export_text() == "[/] · embedded/[m]\n[/]hi\n"
+
+
+def test_values_json_has_no_type_for_are_shown_not_dropped() -> None:
+    # Before, only "count" was shown: a set, bytes and a datetime in an expert's output vanished.
+    shown = rendered({"tags": {"a"}, "raw": b"\xff", "when": datetime(2026, 12, 3, 9, 30), "count": 2})
+    assert "tags   {'a'}" in shown and "raw    b'\\xff'" in shown and "when   2026-12-03 09:30:00" in shown
+
+
+def test_json_output_is_strict_json_even_with_nan_and_cycles(capsys: pytest.CaptureFixture[str]) -> None:
+    looped: list[object] = [1]
+    looped.append(looped)
+    print_json({"mean": math.nan, "max": math.inf, "rows": [1.5, -math.inf], "looped": looped, "ok": "é"})
+    printed = capsys.readouterr().out
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    assert json.loads(printed, parse_constant=refuse) == {
+        "mean": None,
+        "max": None,
+        "rows": [1.5, None],
+        "looped": [1, "<circular reference>"],
+        "ok": "é",
+    }

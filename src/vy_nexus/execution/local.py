@@ -121,6 +121,8 @@ class LocalExecutor:
                 return _failure(task, expert_id, f"timed out after {budget:.1f}s", "timeout", started, attempt)
             except TaskError as exc:
                 return _failure(task, expert_id, f"rejected the task: {exc}", "invalid", started, attempt)
+            except SystemExit as exc:  # an expert's (or its library's) sys.exit must not end the server
+                return _failure(task, expert_id, f"called sys.exit({exc.code!r})", "error", started, attempt)
             except Exception as exc:
                 delay = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
                 elapsed = time.perf_counter() - started
@@ -221,8 +223,12 @@ async def _lifecycle(expert: BaseExpert, task: Task) -> ExpertOutput:
     result: Any = expert.post_process(prepared, output)
     if _awaitable(result):
         result = await result
-    final: ExpertOutput = result
-    return final
+    if type(result) is not ExpertOutput and not isinstance(result, ExpertOutput):
+        raise TypeError(f"{expert.id} returned {type(result).__name__}, not an ExpertOutput(output, confidence)")
+    confidence = result.confidence
+    if not isinstance(confidence, int | float) or confidence != confidence:  # NaN is the one value unequal to itself
+        raise TypeError(f"{expert.id} returned the confidence {confidence!r}: it must be a number from 0 to 1")
+    return result
 
 
 def _awaitable(value: Any) -> bool:

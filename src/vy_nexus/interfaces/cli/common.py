@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -40,5 +41,24 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 
 def print_json(data: Any) -> None:
-    """Machine-readable output: plain JSON on stdout, no colour, no wrapping."""
-    typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    """Machine-readable output: plain JSON on stdout, no colour, no wrapping. NaN and infinities (an expert's
+    output may hold them) are not JSON, and a strict reader (jq, JavaScript) refuses the whole document: they
+    print as null, as the task store keeps them."""
+    try:
+        text = json.dumps(data, indent=2, default=str, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(data, frozenset()), indent=2, default=str, ensure_ascii=False)
+    typer.echo(text)
+
+
+def _finite(value: Any, path: frozenset[int]) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict | list | tuple):
+        if id(value) in path:
+            return "<circular reference>"
+        inner = path | {id(value)}
+        if isinstance(value, dict):
+            return {key: _finite(item, inner) for key, item in value.items()}
+        return [_finite(item, inner) for item in value]
+    return value

@@ -36,7 +36,9 @@ def _cell(value: Any) -> str:
         return ", ".join(":".join(_cell(v) for v in item.values()) for item in value)
     if isinstance(value, dict) and all(_scalar(v) or isinstance(v, list) for v in value.values()):
         return "  ".join(f"{k}={_cell(v) or '-'}" for k, v in value.items())
-    return json.dumps(value, default=str, ensure_ascii=False)
+    if isinstance(value, list | dict):
+        return json.dumps(value, default=str, ensure_ascii=False)
+    return str(value)  # what JSON has no type for (a set, bytes, a datetime): as Python shows it
 
 
 def _numeric(value: Any) -> bool:
@@ -113,7 +115,7 @@ def render_output(output: Any, streamed: Iterable[str] = ()) -> RenderableType:
                 parts.append(mapping_table(key, value))
             else:
                 parts.append(Panel(Pretty(value), title=key, title_align="left", expand=False))
-        elif _scalar(value) or isinstance(value, list | dict):
+        else:
             details.append((key, value))
     table = details_table(details)
     if table is not None:
