@@ -79,6 +79,33 @@ def test_invalid_declarations(expert_id: str, name: str, caps: tuple[str, ...], 
         ExpertRegistry().register(Broken())
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("capabilities", "invoice", r"capabilities must be a tuple of strings, not 'invoice': write \('invoice',\)"),
+        ("examples", "check my invoice", r"examples must be a tuple of strings, not 'check my invoice'"),
+        ("task_types", ("invoice", 3), r"task_types must be a tuple of strings, not \('invoice', 3\)"),
+        ("description", 42, "description must be a string"),
+    ],
+)
+def test_a_declaration_of_the_wrong_type_is_named_not_read_letter_by_letter(
+    field: str, value: object, message: str
+) -> None:
+    # Before, a string of capabilities said "declares no capabilities", and a string of examples became one route
+    # utterance per character.
+    class Broken(BaseExpert):
+        id = "broken"
+        name = "Broken"
+        capabilities = ("invoice",)
+
+        async def execute(self, task: Task) -> ExpertOutput:
+            return ExpertOutput(None)
+
+    setattr(Broken, field, value)
+    with pytest.raises(ExpertRegistrationError, match=message):
+        ExpertRegistry().register(Broken())
+
+
 def test_concurrent_registration_is_consistent() -> None:
     registry = ExpertRegistry()
 

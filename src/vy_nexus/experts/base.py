@@ -135,8 +135,19 @@ def check_declaration(expert: BaseExpert) -> None:
         )
     if not isinstance(getattr(cls, "name", None), str) or not cls.name.strip():
         raise ExpertRegistrationError(f"expert '{expert_id}' has no name", expert_id=expert_id)
-    caps = getattr(cls, "capabilities", ())
-    if not isinstance(caps, tuple | list) or not caps:
+    for field_name in ("capabilities", "task_types", "examples"):
+        declared = getattr(cls, field_name, ())
+        if not isinstance(declared, tuple | list) or not all(isinstance(item, str) for item in declared):
+            # A bare string would be read one character at a time.
+            raise ExpertRegistrationError(
+                f"expert '{expert_id}' {field_name} must be a tuple of strings, not {declared!r}"
+                + (f": write ({declared!r},)" if isinstance(declared, str) else ""),
+                expert_id=expert_id,
+            )
+    if not isinstance(getattr(cls, "description", ""), str):
+        raise ExpertRegistrationError(f"expert '{expert_id}' description must be a string", expert_id=expert_id)
+    caps = cls.capabilities
+    if not caps:
         raise ExpertRegistrationError(f"expert '{expert_id}' declares no capabilities", expert_id=expert_id)
     for cap in caps:
         if not isinstance(cap, str) or not CAPABILITY_PATTERN.match(cap):
