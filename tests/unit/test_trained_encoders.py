@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.fakes.encoder import BagOfWordsEncoder
 from typer.testing import CliRunner
 
+from fakes.encoder import BagOfWordsEncoder
 from vy_nexus.config import Settings
 from vy_nexus.errors import ConfigError, TrainingError
 from vy_nexus.interfaces.cli import app
