@@ -25,7 +25,7 @@ _KEY = re.compile(r"vyn_[0-9a-f]{12}_[A-Za-z0-9_-]+")
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 _OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                  404: "not_found_error", 409: "conflict_error", 413: "invalid_request_error",
-                 422: "invalid_request_error", 429: "rate_limit_error"}  # fmt: skip
+                 415: "invalid_request_error", 422: "invalid_request_error", 429: "rate_limit_error"}  # fmt: skip
 
 
 def scrub(message: str) -> str:
@@ -88,6 +88,9 @@ async def handle_error(request: Request, exc: Exception) -> JSONResponse:
         message = _body_problem(exc) or message
         return error_response(request, exc.status_code, code, message, headers=exc.headers)
     if isinstance(exc, RequestValidationError):
+        unread = _unread_body(request, exc)
+        if unread is not None:
+            return error_response(request, *unread)
         problems = [
             {
                 "loc": [str(part) for part in item.get("loc", ())],
@@ -112,6 +115,23 @@ def _body_problem(exc: HTTPException) -> str | None:
         return f"the request body is not UTF-8 text (byte {cause.start})"
     if isinstance(cause, RecursionError):
         return "the request body's JSON is nested too deeply"
+    return None
+
+
+def _unread_body(request: Request, exc: RequestValidationError) -> tuple[int, str, str] | None:
+    """Status, code and message for a JSON body FastAPI never read. It parses a body only when ``Content-Type``
+    says JSON and hands any other body to validation as raw bytes, which then says the body "should be a valid
+    dictionary": a JSON object sent as ``text/plain`` or without the header got a message that misled."""
+    for item in exc.errors():
+        if tuple(item.get("loc", ())) != ("body",):
+            continue
+        if isinstance(item.get("input"), bytes):
+            content_type = request.headers.get("content-type", "")[:100]
+            sent = f"it was sent as {content_type!r}" if content_type else "it was sent without a Content-Type"
+            message = f"the request body must be JSON sent with Content-Type: application/json ({sent})"
+            return 415, "unsupported_media_type", message
+        if item.get("type") == "missing":
+            return 422, "invalid_request", "the request body is empty: send a JSON object"
     return None
 
 

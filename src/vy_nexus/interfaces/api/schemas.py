@@ -71,8 +71,9 @@ class TaskSubmission(TaskText):
     aggregation: Aggregation | None = Field(default=None, description="How to combine several experts' results.")
 
 
-class RouteRequest(TaskText):
-    pass
+class RouteRequest(TaskSubmission):
+    """A task body as ``POST /api/tasks`` takes it, so the same body previews what its submit would run: named
+    ``experts`` are the decision (checked like a submit's); ``aggregation`` decides nothing here."""
 
 
 class TaskAccepted(BaseModel):

@@ -64,7 +64,8 @@ def install(app: FastAPI) -> None:
         wants_page = request.method == "GET" and "text/html" in request.headers.get("accept", "")
         if wants_page:
             return RedirectResponse("/dashboard/login", status_code=303)
-        return JSONResponse({"error": "unauthorized", "message": "sign in at /dashboard/login"}, status_code=401)
+        body = {"error": "unauthorized", "message": "sign in at /dashboard/login", "details": {}}
+        return JSONResponse(body, status_code=401)
 
     app.add_exception_handler(session.LoginRequiredError, login_required)
 
@@ -90,7 +91,9 @@ def login_form(request: Request) -> HTMLResponse:
 
 
 @router.post("/login", response_model=None)
-def login(request: Request, shared: Services, key: Annotated[str, Form(max_length=256)] = "") -> Response:
+def login(request: Request, shared: Services, key: Annotated[str, Form()] = "") -> Response:
+    # No length limit on the field: an over-long paste is a key that is not valid, said on the form (the body
+    # limit still bounds what is read).
     record = shared.keys.verify(key.strip()) if key.strip() else None
     if record is None:
         page = _page(request, "login.html", None, error="That key is not a valid API key (vy-nexus keys create NAME).")
@@ -151,8 +154,16 @@ async def _task_page(
     page = await asyncio.to_thread(
         shared.system.list_tasks, states=states, expert=expert or None, limit=PAGE_SIZE, offset=offset
     )
-    filters = {"state": state or "", "expert": expert or "", "offset": offset, "size": PAGE_SIZE}
+    filters = {"state": state or "", "expert": expert or "", "offset": offset, "newer": _newer(offset, page.total)}
     return page.model_dump(mode="json"), filters
+
+
+def _newer(offset: int, total: int) -> int | None:
+    """The offset of the page before ``offset``; from past the end, the last page (not a page just as empty)."""
+    if offset <= 0:
+        return None
+    last_page = max(0, (total - 1) // PAGE_SIZE * PAGE_SIZE)
+    return max(0, min(offset - PAGE_SIZE, last_page))
 
 
 STATES = [state.value for state in TaskState]

@@ -48,6 +48,6 @@ def remove_expert(
 async def route(system: System, body: RouteRequest) -> dict[str, Any]:
     """The decision a submit would execute, as ``vy-nexus route --json``: gating's choice with confidences and the
     reasoning, and governance's ruling on it (its low-confidence fallback included). Runs and records nothing."""
-    task = body.to_task(system.settings.cache_dir / "uploads")
+    task = body.to_task(system.settings.cache_dir / "uploads", body.experts)
     preview = await system.apreview(task, top_k=body.top_k)
     return preview.as_dict()

@@ -58,7 +58,9 @@ def stop(system: System, who: Actor, body: StopRequestBody | None = None) -> Sto
 @router.get("/api/metrics/report")
 async def metrics_report(
     shared: Services,
-    since: Annotated[float | None, Query(description="Epoch seconds; default: everything kept.")] = None,
+    since: Annotated[
+        float | None, Query(allow_inf_nan=False, description="Epoch seconds; default: everything kept.")
+    ] = None,
 ) -> dict[str, Any]:
     """Performance report (as ``vy-nexus metrics report --json``), the API's own requests included."""
 

@@ -37,8 +37,10 @@ async def list_tasks(
     system: System,
     state: Annotated[list[TaskState] | None, Query(description="Only tasks in these states (repeatable).")] = None,
     expert: Annotated[str | None, Query(max_length=128, description="Only tasks this expert took.")] = None,
-    since: Annotated[float | None, Query(description="Created at or after (epoch seconds).")] = None,
-    until: Annotated[float | None, Query(description="Created before (epoch seconds).")] = None,
+    since: Annotated[
+        float | None, Query(allow_inf_nan=False, description="Created at or after (epoch seconds).")
+    ] = None,
+    until: Annotated[float | None, Query(allow_inf_nan=False, description="Created before (epoch seconds).")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> TaskPage:
