@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -201,8 +202,11 @@ def test_the_form_sends_a_priority_and_a_context(browser: httpx.Client) -> None:
     assert record["task"]["priority"] == "high"
     assert record["task"]["context"] == {"tone": "<b>dry</b>", "experts": ["general"]}
     page = browser.get(f"/dashboard/tasks/{task_id}").text
-    assert '<span id="priority">high</span>' in page and '<span id="deadline">' in page
-    assert record["task"]["deadline"] is not None
+    deadline = record["task"]["deadline"]
+    shown = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(datetime.fromisoformat(deadline).timestamp()))
+    # As the page prints every time (local, to the second), the exact ISO time on hover; before, the raw ISO text.
+    assert '<span id="priority">high</span>' in page
+    assert f'<span id="deadline" title="{deadline}">{shown}</span>' in page
     assert (
         '<code id="context">{&#34;tone&#34;: &#34;&lt;b&gt;dry&lt;/b&gt;&#34;, &#34;experts&#34;: [&#34;general&#34;]}'
         in page

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 DASH = "—"
@@ -42,6 +43,18 @@ def clock(epoch: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
 
 
+def moment(iso: str | None) -> str:
+    """An ISO 8601 time (a task's deadline) as ``clock`` prints times: local, to the second. Text that does not
+    parse is shown as it is."""
+    if not iso:
+        return DASH
+    try:
+        parsed = datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return str(iso)
+    return clock(parsed.timestamp())
+
+
 def pretty(value: Any) -> str:
     """Text as it is; anything else as indented JSON."""
     if isinstance(value, str):
@@ -60,5 +73,6 @@ FILTERS: dict[str, Callable[..., str]] = {
     "percent": percent,
     "ms": ms,
     "clock": clock,
+    "moment": moment,
     "pretty": pretty,
 }
