@@ -252,3 +252,47 @@ def test_semicolon_and_tab_separated_tables_are_read_as_tables() -> None:
     for text in ("region;units\nnorth;3\nsouth;4\n", "region\tunits\nnorth\t3\nsouth\t4\n"):
         table = load_table(text)
         assert table.columns == ["region", "units"] and table.rows[1] == {"region": "south", "units": "4"}
+
+
+def test_top_n_groups_are_ranked_by_the_total_of_the_column_after_by() -> None:
+    # Before: "5 groups by qty; count(*)", a count of each qty value, at confidence 0.95.
+    output = analyse("top 1 regions by qty")
+    assert output["query"] == {
+        "filters": [], "group_by": ["region"], "aggregates": [["sum", "qty"]], "order": "desc", "limit": 1,
+    }  # fmt: skip
+    assert output["result"] == [{"region": "north", "sum_qty": 16}]
+    assert "2 groups by region (top 1 shown); sum(qty); highest sum(qty): north (16)" in output["summary"]
+    cheapest = analyse("bottom 2 items by price")
+    assert [row["item"] for row in cheapest["result"]] == ["apple", "pear"]
+
+
+def test_which_group_has_the_most_of_a_column_totals_it_instead_of_counting_rows() -> None:
+    # Before: "highest count(*): north" (4 rows), whatever the qty.
+    output = analyse("which category has the most qty", payload=SALES + "fig,veg,south,1,40\n")
+    assert output["query"]["aggregates"] == [["sum", "qty"]]
+    assert output["result"][0] == {"category": "veg", "sum_qty": 43}
+    assert analyse("which region has the most rows")["query"]["aggregates"] == [["count", None]]
+
+
+def test_distinct_values_are_counted_as_such() -> None:
+    # Before: count(*) = 5 rows for both questions, and nothing at all for "number of unique ...".
+    assert analyse("how many different regions")["result"] == [{"distinct_region": 2}]
+    assert analyse("count distinct categories")["result"] == [{"distinct_category": 2}]
+    assert analyse("number of unique items per region")["result"] == [
+        {"region": "north", "distinct_item": 4},
+        {"region": "south", "distinct_item": 1},
+    ]
+    assert aggregate("distinct", ["7", 7, "7.0", " x", "x", "n/a", None]) == 2
+
+
+def test_a_query_spec_may_rank_and_limit_and_says_what_is_wrong() -> None:
+    spec = {"group_by": ["region"], "aggregates": [["sum", "qty"]], "order": "asc", "limit": 1}
+    assert analyse("anything", context={"query": spec})["result"] == [{"region": "south", "sum_qty": 5}]
+    for bad, message in (
+        ({"aggregates": ["distinct"]}, "counts the values of a column"),
+        ({"order": "up"}, "order must be 'asc' or 'desc'"),
+        ({"limit": 0}, "limit must be a positive whole number"),
+        ({"limit": True}, "limit must be a positive whole number"),
+    ):
+        with pytest.raises(TaskError, match=message):
+            analyse("anything", context={"query": bad})

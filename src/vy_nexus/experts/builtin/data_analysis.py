@@ -132,9 +132,9 @@ def analyse(task: Task, base: Path | None) -> dict[str, Any] | None:
             report["problems"] = problems
             report["summary"] += "; cannot answer: " + "; ".join(problems)
         elif not query.empty:
-            rows, matched = run_query(table, query)
+            rows, matched, groups = run_query(table, query)
             report.update(query=query.as_dict(), matched_rows=matched, result=rows[:MAX_RESULT_ROWS])
-            report["summary"] += f"; {_describe_query(query, matched, len(rows))}"
+            report["summary"] += f"; {_describe_query(query, matched, groups)}"
             report["summary"] += _ranked(query, rows) + _missing(query, report["columns"])
     return report
 
@@ -247,7 +247,10 @@ def _describe_query(query: Query, matched: int, groups: int) -> str:
     if query.filters:
         parts.append(" and ".join(f"{f.column} {f.op} {f.value}" for f in query.filters) + f" matched {matched} rows")
     if query.group_by:
-        parts.append(f"{groups} groups by {', '.join(query.group_by)}")
+        kept = ""
+        if query.limit is not None and query.limit < groups:
+            kept = f" ({'top' if query.order != 'asc' else 'bottom'} {query.limit} shown)"
+        parts.append(f"{groups} groups by {', '.join(query.group_by)}{kept}")
     if query.aggregates:
         parts.append(", ".join(f"{fn}({col or '*'})" for fn, col in query.aggregates))
     return "; ".join(parts)

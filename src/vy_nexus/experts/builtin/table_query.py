@@ -2,12 +2,15 @@
 
 Plain words: "average price per category where region = north", "total sales by region for year >= 2023",
 "how many orders by status", "max price where category is fruit", "which product has the highest total qty"
-(groups ranked by their aggregate). Column names are matched as whole words (``unit_price`` also as "unit price";
-"categories" finds ``category``). A name the question uses as a column that the table does not have ("average
-weight", "per category") is reported in ``Query.unknown`` instead of being dropped or guessed. A spec (task context
+(groups ranked by their aggregate), "top 3 regions by units" (ranked by the total of a numeric column, three kept),
+"how many different products per region" (distinct values). Column names are matched as whole words
+(``unit_price`` also as "unit price"; "categories" finds ``category``). A name the question uses as a column that
+the table does not have ("average weight", "per category") is reported in ``Query.unknown`` instead of being
+dropped or guessed. A spec (task context
 ``query`` or payload ``query``) says the same explicitly::
 
-    {"filters": [["region", "=", "north"]], "group_by": ["category"], "aggregates": [["mean", "price"]]}
+    {"filters": [["region", "=", "north"]], "group_by": ["category"], "aggregates": [["mean", "price"]],
+     "order": "desc", "limit": 3}
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ from decimal import Decimal
 from typing import Any
 
 from vy_nexus.errors import TaskError
-from vy_nexus.experts.builtin.tabular import Row, Table, as_number, numbers_of, to_decimal
+from vy_nexus.experts.builtin.tabular import Row, Table, as_number, is_missing, numbers_of, to_decimal
 
-AGGREGATES = ("count", "sum", "mean", "median", "min", "max", "stdev")
+AGGREGATES = ("count", "distinct", "sum", "mean", "median", "min", "max", "stdev")
 OPERATORS = ("=", "!=", ">", ">=", "<", "<=", "contains")
 AGGREGATE_WORDS: dict[str, str] = {
     "average": "mean", "avg": "mean", "mean": "mean", "sum": "sum", "total": "sum", "median": "median",
@@ -38,8 +41,9 @@ WORD_OPERATORS: tuple[tuple[str, str], ...] = (
 GROUP_MARKERS = r"(?:per|by|for each|each|grouped by|group by|across)"
 RANK_WORDS: dict[str, str] = {
     "highest": "desc", "largest": "desc", "most": "desc", "biggest": "desc", "greatest": "desc", "top": "desc",
-    "lowest": "asc", "smallest": "asc", "least": "asc", "fewest": "asc",
+    "lowest": "asc", "smallest": "asc", "least": "asc", "fewest": "asc", "bottom": "asc",
 }  # fmt: skip
+DISTINCT_WORDS = r"(?:distinct|different|unique)"
 PHRASE_END = frozenset((
     "by", "per", "for", "where", "in", "from", "across", "grouped", "group", "each", "with", "whose", "when", "if",
     "has", "have", "had", "is", "are", "was", "were", "and", "or", "than", "to", "at", "on",
@@ -100,6 +104,8 @@ class Query:
     """Names the question uses as columns that the table does not have; such a query must not be answered."""
     not_numeric: list[str] = field(default_factory=list)
     """Columns the question aggregates that do not hold numbers."""
+    limit: int | None = None
+    """Keep the first ``limit`` groups once ranked ("top 3 regions by units")."""
 
     @property
     def empty(self) -> bool:
@@ -113,6 +119,8 @@ class Query:
         }
         if self.order is not None:
             data["order"] = self.order
+        if self.limit is not None:
+            data["limit"] = self.limit
         return data
 
 
@@ -150,18 +158,22 @@ def parse_query(text: str, table: Table) -> Query:
     numeric = numeric_columns(table)
     filters = _parse_filters(lowered, columns)
     filter_columns = {f.column for f in filters}
-    unknown: list[str] = []
+    order, ranked_by, limit, unnamed = _ranking(lowered, columns)
+    unknown: list[str] = list(unnamed)
     group_by: list[str] = []
     for marker in re.finditer(rf"\b{GROUP_MARKERS}\s+(?:the\s+)?", lowered):
         rest = lowered[marker.end() :]
         found = [column for position, column in find_columns(rest, columns) if position == 0]
-        group_by.extend(column for column in found if column not in group_by)
+        for column in found:
+            # In a ranking, "by" a numeric column names what ranks the groups ("top 3 regions by units"), not a group.
+            ranks = ranked_by is not None and column != ranked_by and column in numeric
+            if not ranks and column not in group_by:
+                group_by.append(column)
         if not found:
             unknown.extend(_unplaced(rest, columns, first_word_only=True))
-    order, ranked_by, unnamed = _ranking(lowered, columns)
-    unknown.extend(unnamed)
     if ranked_by is not None and ranked_by not in group_by:
         group_by.insert(0, ranked_by)
+    distinct = _distinct_columns(lowered, columns)
     functions: list[str] = []
     phrases: list[str] = []
     for match in re.finditer(r"[a-z]+", lowered):
@@ -184,12 +196,15 @@ def parse_query(text: str, table: Table) -> Query:
         elif not any(c in numeric for c in named):
             not_numeric.extend(c for c in named if c not in not_numeric)
     mentioned = [c for _, c in find_columns(lowered, columns)]
-    targets = [c for c in numeric if c in mentioned and c not in group_by and c not in filter_columns]
-    if not targets and not not_numeric:
-        targets = [c for c in numeric if c not in group_by]
-    aggregates: list[tuple[str, str | None]] = []
-    if order is not None and not functions:  # "which region has the most orders": rank by row count
-        functions = ["count"]
+    named = [c for c in numeric if c in mentioned and c not in group_by and c not in filter_columns]
+    targets = named or ([] if not_numeric else [c for c in numeric if c not in group_by])
+    aggregates: list[tuple[str, str | None]] = [("distinct", column) for column in distinct]
+    if distinct:  # "how many different regions": the count asked for is the distinct one
+        functions = [f for f in functions if f != "count"]
+    if order is not None and not functions and not distinct:
+        # "which region has the most units" / "top 3 regions by units": the total of the column named; with none
+        # named ("which region has the most orders"), the row count.
+        functions = ["sum"] if named else ["count"]
     for function in functions:
         if function == "count":
             aggregates.append(("count", None))
@@ -197,7 +212,7 @@ def parse_query(text: str, table: Table) -> Query:
             aggregates.extend((function, column) for column in targets)
     if group_by and not aggregates:
         aggregates.append(("count", None))
-    return Query(filters, group_by, aggregates, order, list(dict.fromkeys(unknown)), not_numeric)
+    return Query(filters, group_by, aggregates, order, list(dict.fromkeys(unknown)), not_numeric, limit)
 
 
 def _words(text: str) -> list[str]:
@@ -225,18 +240,33 @@ def _unplaced(text: str, columns: list[str], *, first_word_only: bool) -> list[s
     return []
 
 
-def _ranking(text: str, columns: list[str]) -> tuple[str | None, str | None, list[str]]:
-    """For "which product has the highest ...": the order (``desc``), the column whose groups are ranked
-    (``product``), and the name used when the table has no such column."""
+def _ranking(text: str, columns: list[str]) -> tuple[str | None, str | None, int | None, list[str]]:
+    """For "which product has the highest ..." or "top 3 products by ...": the order (``desc``), the column whose
+    groups are ranked (``product``), how many to keep (3; ``None``: all), and the name used when the table has no
+    such column."""
     order = next((RANK_WORDS[w] for w in _words(text) if w in RANK_WORDS), None)
-    which = re.search(r"\bwhich\s+(?:the\s+)?", text)
+    which = re.search(r"\b(?:which|what)\s+(?:the\s+)?|\b(top|bottom)\s+(?:(\d{1,6})\s+)?(?:the\s+)?", text)
     if order is None or which is None:
-        return None, None, []
+        return None, None, None, []
+    if which.group(1) is not None:  # "top"/"bottom" decides the order, whatever comes later
+        order = RANK_WORDS[which.group(1)]
+    limit = int(which.group(2)) if which.group(2) else None
     rest = text[which.end() :]
     found = [column for position, column in find_columns(rest, columns) if position == 0]
     if not found:
-        return None, None, _unplaced(rest, columns, first_word_only=True)
-    return order, found[0], []
+        if which.group(1) is None and not rest.startswith(("is ", "are ", "was ", "were ")):
+            return None, None, None, _unplaced(rest, columns, first_word_only=True)
+        return None, None, None, []
+    return order, found[0], limit or None, []
+
+
+def _distinct_columns(text: str, columns: list[str]) -> list[str]:
+    """Columns named right after "distinct", "different" or "unique" ("how many different regions")."""
+    named: list[str] = []
+    for marker in re.finditer(rf"\b{DISTINCT_WORDS}\s+(?:the\s+)?", text):
+        found = [c for position, c in find_columns(text[marker.end() :], columns) if position == 0]
+        named.extend(c for c in found if c not in named)
+    return named
 
 
 def _parse_filters(text: str, columns: list[str]) -> list[Filter]:
@@ -277,8 +307,16 @@ def query_from_spec(spec: Any, table: Table) -> Query:
         function, target = (item, None) if isinstance(item, str) else (item[0], item[1] if len(item) > 1 else None)
         if function not in AGGREGATES:
             raise TaskError(f"unknown aggregate {function!r}; use one of {', '.join(AGGREGATES)}")
+        if function == "distinct" and target is None:
+            raise TaskError('the aggregate \'distinct\' counts the values of a column: ["distinct", "<column>"]')
         aggregates.append((function, None if target is None else column(target)))
-    return Query(filters, group_by, aggregates)
+    order = spec.get("order")
+    if order not in (None, "asc", "desc"):
+        raise TaskError(f"query order must be 'asc' or 'desc', not {order!r}")
+    limit = spec.get("limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise TaskError(f"query limit must be a positive whole number, not {limit!r}")
+    return Query(filters, group_by, aggregates, order, limit=limit)
 
 
 def aggregate(function: str, values: list[Any]) -> int | float | None:
@@ -286,6 +324,8 @@ def aggregate(function: str, values: list[Any]) -> int | float | None:
     present = [v for v in values if v not in (None, "")]
     if function == "count":
         return len(present)
+    if function == "distinct":
+        return len({_distinct_key(v) for v in present if not is_missing(v)})
     numbers = [n for n in (to_decimal(v) for v in present) if n is not None]
     if not numbers:
         return None
@@ -304,12 +344,21 @@ def aggregate(function: str, values: list[Any]) -> int | float | None:
     return as_number(result)
 
 
+def _distinct_key(value: Any) -> Any:
+    """Equal values count once: ``"7"``, ``7`` and ``7.0`` are one number; text is compared as written."""
+    number = to_decimal(value)
+    if number is not None:
+        return number.normalize()
+    return value.strip() if isinstance(value, str) else repr(value)
+
+
 def result_name(function: str, column: str | None) -> str:
     return function if column is None else f"{function}_{column}"
 
 
-def run_query(table: Table, query: Query) -> tuple[list[Row], int]:
-    """The query's result rows (sorted by group key) and how many input rows passed the filters."""
+def run_query(table: Table, query: Query) -> tuple[list[Row], int, int]:
+    """The query's result rows (sorted by group key, or ranked; at most ``limit``), how many input rows passed the
+    filters, and how many groups there were before the limit."""
     rows = [row for row in table.rows if all(f.matches(row) for f in query.filters)]
     groups: dict[tuple[Any, ...], list[Row]] = {}
     for row in rows:
@@ -329,7 +378,7 @@ def run_query(table: Table, query: Query) -> tuple[list[Row], int]:
         present = [row for row in result if row[name] is not None]
         present.sort(key=lambda row: row[name], reverse=query.order == "desc")  # stable: ties keep group order
         result = present + [row for row in result if row[name] is None]
-    return result, len(rows)
+    return result[: query.limit], len(rows), len(result)
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
