@@ -18,6 +18,7 @@ over the file (``config_sources.py``), loads only when one of them is set.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, is_dataclass
 from pathlib import Path
@@ -30,6 +31,10 @@ from vy_nexus.errors import ConfigError
 ENV_PREFIX = "VY_NEXUS_"
 HOME_ENV = "VY_NEXUS_HOME"
 CONFIG_FILENAME = "config.yaml"
+
+LONGEST_WAIT_SECONDS = threading.TIMEOUT_MAX
+"""The longest a thread can wait on this platform (about 292 years on 64-bit Linux): the bound of every interval a
+thread waits on (a longer one is an ``OverflowError`` in that thread)."""
 
 
 def absolute_home(home: Path) -> Path:
@@ -54,7 +59,7 @@ class ReasoningCoreSettings:
 class LoggingSettings:
     level: Literal["debug", "info", "warn", "error"] = "info"
     daily_max_bytes: int = field(default=5 * 1024 * 1024, metadata=rules(ge=1024))
-    flush_interval_seconds: float = field(default=1.0, metadata=rules(gt=0))
+    flush_interval_seconds: float = field(default=1.0, metadata=rules(gt=0, le=LONGEST_WAIT_SECONDS))
     ship_to_store: bool = field(
         default=True,
         metadata=rules(
@@ -72,7 +77,7 @@ class SafetySettings:
     critical_error_threshold: int = field(default=3, metadata=rules(ge=1))
     window_seconds: float = field(default=300.0, metadata=rules(gt=0))
     grace_period_seconds: float = field(default=10.0, metadata=rules(ge=0))
-    stop_poll_seconds: float = field(default=1.0, metadata=rules(gt=0))
+    stop_poll_seconds: float = field(default=1.0, metadata=rules(gt=0, le=LONGEST_WAIT_SECONDS))
 
 
 @dataclass(slots=True)
@@ -84,8 +89,8 @@ class FileSystemSettings:
 
 @dataclass(slots=True)
 class HeartbeatSettings:
-    interval_minutes: float = field(default=5.0, metadata=rules(gt=0))
-    verification_timeout_seconds: float = field(default=30.0, metadata=rules(gt=0))
+    interval_minutes: float = field(default=5.0, metadata=rules(gt=0, le=LONGEST_WAIT_SECONDS // 60))
+    verification_timeout_seconds: float = field(default=30.0, metadata=rules(gt=0, le=LONGEST_WAIT_SECONDS))
 
 
 @dataclass(slots=True)
@@ -142,7 +147,7 @@ class GovernanceSettings:
 @dataclass(slots=True)
 class MetricsSettings:
     enabled: bool = True
-    system_sample_seconds: float = field(default=15.0, metadata=rules(gt=0))
+    system_sample_seconds: float = field(default=15.0, metadata=rules(gt=0, le=LONGEST_WAIT_SECONDS))
     retention_days: int = field(default=30, metadata=rules(ge=1))
 
 

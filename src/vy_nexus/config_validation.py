@@ -21,7 +21,8 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # No number key means infinity or NaN: an interval or a limit of either breaks whatever waits or compares on it.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def validate(values: Mapping[str, Any], home: Path, source: str) -> Settings:

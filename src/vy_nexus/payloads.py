@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from vy_nexus import json_text
 from vy_nexus.errors import InputError, PayloadTooLargeError
 from vy_nexus.foundation.atomic import atomic_write_bytes
 from vy_nexus.tasks import Task
@@ -89,7 +90,7 @@ def parse_payload(
         return text
     too_deep = InputError(f"{name} is JSON nested deeper than {MAX_NESTING} levels")
     try:
-        value = json.loads(text)
+        value = json_text.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{name} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from exc
     except RecursionError:
@@ -140,7 +141,7 @@ def build_task(
 def parse_context(text: str) -> dict[str, Any]:
     """A task context typed by a user (``--context '{"explain": true}'``): a JSON object."""
     try:
-        value = json.loads(text)
+        value = json_text.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(
             f"the task context is not valid JSON: {exc.msg} (line {exc.lineno} column {exc.colno})"

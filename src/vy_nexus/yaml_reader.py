@@ -7,6 +7,7 @@ Python loader (``benchmarks/routes_file.py``)."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import yaml
@@ -33,6 +34,24 @@ class UniqueKeyLoader(_SafeLoader):  # type: ignore[valid-type,misc]
                 )
             seen[identity] = f"on line {key_node.start_mark.line + 1}"
         return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
+    def construct_yaml_int(self, node: ScalarNode) -> int:
+        """PyYAML's, but a number it cannot convert is an error with its line and column, not a bare
+        ``ValueError``: ``int()`` refuses more digits than ``sys.get_int_max_str_digits()``."""
+        try:
+            return super().construct_yaml_int(node)  # type: ignore[no-any-return]
+        except ValueError:
+            digits = sum(character.isdigit() for character in node.value)
+            limit = sys.get_int_max_str_digits()
+            problem = (
+                f"a number has {digits} digits, more than the {limit} that can be read"
+                if limit and digits > limit
+                else f"cannot read the number {node.value!r}"
+            )
+            raise ConstructorError(None, None, problem, node.start_mark) from None
+
+
+UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", UniqueKeyLoader.construct_yaml_int)
 
 
 def describe_yaml_error(error: yaml.YAMLError) -> str:

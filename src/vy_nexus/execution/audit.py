@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from vy_nexus import json_text
 from vy_nexus.errors import StateError
 
 
@@ -48,7 +49,7 @@ class AuditLog:
         with handle:
             for line in handle:
                 try:
-                    item = json.loads(line)
+                    item = json_text.loads(line)
                 except json.JSONDecodeError:
                     continue
                 if isinstance(item, dict):

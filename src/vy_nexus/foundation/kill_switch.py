@@ -21,6 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from vy_nexus import json_text
 from vy_nexus.events import EventBus
 from vy_nexus.foundation.atomic import atomic_write_text
 from vy_nexus.foundation.safety import SafetyHandler
@@ -66,7 +67,7 @@ class StopRequest:
                 reason=f"stop requested (unreadable STOP file: {problem})", requested_at=mtime, requested_by="file"
             )
         try:
-            data: Any = json.loads(text)
+            data: Any = json_text.loads(text)
         except json.JSONDecodeError:
             data = None
         if isinstance(data, dict) and isinstance(data.get("requested_at"), int | float):

@@ -26,6 +26,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from vy_nexus import json_text
 from vy_nexus.errors import StateError
 from vy_nexus.foundation.atomic import atomic_write_text
 from vy_nexus.foundation.file_lock import FileGuard
@@ -184,7 +185,7 @@ class StateStore:
         except OSError as exc:
             raise StateError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
         try:
-            return SovereignState.model_validate(json.loads(data.decode("utf-8")))
+            return SovereignState.model_validate(json_text.loads(data.decode("utf-8")))
         except (UnicodeDecodeError, RecursionError, json.JSONDecodeError, ValidationError) as exc:
             aside = self._move_aside()
             raise StateError(

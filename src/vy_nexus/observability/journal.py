@@ -147,6 +147,8 @@ class Journal:
         try:
             stat = os.fstat(fd)
             first = os.pread(fd, 256, 0).split(b"\n", 1)[0].decode("utf-8", "replace")
+        except OSError as exc:  # a directory opens, but its read fails with no name in the error: add it
+            raise OSError(exc.errno, exc.strerror, str(self.daily_path)) from exc
         finally:
             os.close(fd)
         return parse_markdown_header(first) or utc_day(stat.st_mtime), stat.st_size

@@ -34,11 +34,33 @@ def _default(value: Any) -> str:
 
 
 def to_json(value: Any, option: int = 0) -> bytes:
-    """Compact UTF-8 JSON; values JSON cannot hold are written as their ``str``, non-string keys as strings."""
+    """Compact UTF-8 JSON; values JSON cannot hold are written as their ``str``, non-string keys as strings, and
+    integers orjson cannot write (beyond 64 bits: a config value, say) as their digits in a string."""
     try:
         return orjson.dumps(value, default=_default, option=option)
     except TypeError:  # non-string dict keys: the slower option handles them
+        pass
+    try:
         return orjson.dumps(value, default=_default, option=option | orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return orjson.dumps(_wide_ints_as_text(value), default=_default, option=option | orjson.OPT_NON_STR_KEYS)
+
+
+_SMALLEST_INT, _LARGEST_INT = -(2**63), 2**64 - 1
+"""The integers orjson writes."""
+
+
+def _wide_ints_as_text(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and not _SMALLEST_INT <= value <= _LARGEST_INT:
+        try:
+            return str(value)
+        except ValueError:  # more digits than int-to-str converts (sys.get_int_max_str_digits())
+            return f"<an integer of {value.bit_length()} bits>"
+    if isinstance(value, dict):
+        return {key: _wide_ints_as_text(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_wide_ints_as_text(item) for item in value]
+    return value
 
 
 class TimestampFormatter:

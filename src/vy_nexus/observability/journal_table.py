@@ -24,6 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from vy_nexus import json_text
 from vy_nexus.events import Event
 from vy_nexus.observability.journal import levels_at_or_above
 from vy_nexus.observability.journal_format import TimestampFormatter, structured_line
@@ -148,7 +149,7 @@ def _where(flt: LogFilter) -> list[sa.ColumnElement[bool]]:
 def _entry(row: Any, stats: QueryStats) -> LogEntry | None:
     stats.lines += 1
     try:
-        record = json.loads(row.line)
+        record = json_text.loads(row.line)
     except json.JSONDecodeError:
         stats.malformed += 1
         return None

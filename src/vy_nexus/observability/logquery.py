@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from vy_nexus.errors import ConfigError
+from vy_nexus import json_text
+from vy_nexus.errors import ConfigError, StateError
 from vy_nexus.events import Level
 from vy_nexus.observability.journal import LEVELS, levels_at_or_above
 from vy_nexus.observability.journal_format import TIMESTAMP_PREFIX, TIMESTAMP_WIDTH
@@ -119,7 +120,7 @@ class _Matcher:
 def _decode(line: bytes, stats: QueryStats) -> tuple[dict[str, Any], str] | None:
     try:
         text = line.decode("utf-8")
-        record = json.loads(text)
+        record = json_text.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError):
         stats.malformed += 1
         return None
@@ -193,6 +194,8 @@ def query(path: Path, flt: LogFilter, stats: QueryStats | None = None) -> Iterat
         handle = path.open("rb")
     except FileNotFoundError:
         return
+    except OSError as exc:  # a directory in its place, no permission
+        raise _unreadable(path, exc) from exc
     with handle:
         if flt.since is not None:
             size = os.fstat(handle.fileno()).st_size
@@ -201,6 +204,10 @@ def query(path: Path, flt: LogFilter, stats: QueryStats | None = None) -> Iterat
             if offset > 0:
                 handle.readline()
         yield from _scan(handle, matcher, counts)
+
+
+def _unreadable(path: Path, exc: OSError) -> StateError:
+    return StateError(f"cannot read the journal {path}: {exc.strerror or exc}")
 
 
 def follow(
@@ -232,6 +239,8 @@ def follow(
                     from_start = True  # a file that appears later is new from its first line
                     time.sleep(poll_seconds)
                     continue
+                except OSError as exc:
+                    raise _unreadable(path, exc) from exc
                 stat = os.fstat(handle.fileno())
                 identity = (stat.st_dev, stat.st_ino)
                 if not from_start:

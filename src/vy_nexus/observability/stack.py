@@ -163,5 +163,7 @@ class Observability:
 def _logged(write: Callable[[Sequence[T]], None], batch: Sequence[T], name: str) -> None:
     try:
         write(batch)
-    except Exception:  # disk full, a locked database: this batch is lost for this writer, the next one may succeed
+    except OSError as exc:  # disk full, a directory where a file goes: the cause is the file's, not the code's
+        _log.error("%s: writing a batch of %d failed: %s", name, len(batch), exc)
+    except Exception:  # a locked database: this batch is lost for this writer, the next one may succeed
         _log.exception("%s: writing a batch of %d failed", name, len(batch))

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from vy_nexus import json_text
 from vy_nexus.errors import ConfigError
 from vy_nexus.experts.registry import ExpertRegistry
 from vy_nexus.yaml_reader import SafeDumper, describe_yaml_error, load_yaml
@@ -129,7 +130,7 @@ def load_routes(path: Path) -> list[Route]:
     require_file(path, "routes file", " (routing.semantic.routes_file)")
     try:
         text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix.lower() == ".json" else load_yaml(text)
+        data = json_text.loads(text) if path.suffix.lower() == ".json" else load_yaml(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"routes file {path} cannot be parsed: {exc}") from exc
     except yaml.YAMLError as exc:
@@ -229,7 +230,7 @@ def json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = json_text.loads(line)
             except json.JSONDecodeError as exc:
                 raise ConfigError(f"{path}:{number}: not valid JSON: {exc.msg}") from exc
             except RecursionError:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vy_nexus import json_text
 from vy_nexus.config import Settings
 from vy_nexus.experts.builtin import BUILTIN_EXPERTS
 from vy_nexus.experts.loader import ExpertLoader, discover_plugins
@@ -125,7 +126,7 @@ def read_examples(path: Path) -> tuple[str, ...]:
         raise ScaffoldError(f"examples file {file} is not UTF-8 text") from exc
     if file.suffix.lower() == ".json":
         try:
-            data = json.loads(text)
+            data = json_text.loads(text)
         except json.JSONDecodeError as exc:
             raise ScaffoldError(f"examples file {file} is not valid JSON: {exc.msg} (line {exc.lineno})") from exc
         if not isinstance(data, list) or not all(isinstance(item, str) for item in data):

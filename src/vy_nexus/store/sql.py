@@ -34,6 +34,7 @@ from vy_nexus.store.engine import log_warning, open_database, redact
 from vy_nexus.store.protocol import StoredRuling
 from vy_nexus.store.records import LIVE_STATES, TaskPage, TaskRecord, TaskState
 from vy_nexus.store.schema import owners, tasks
+from vy_nexus.store.text import storable
 from vy_nexus.tasks import AggregatedResult, ExpertResult, RoutingDecision, Task
 
 Clock = Callable[[], float]
@@ -220,7 +221,7 @@ class SqlTaskStore:
         error: str | None = None,
     ) -> None:
         now = self._clock()
-        fields: Row = {"state": state.value, "finished_at": now, "error": error and error.replace("\x00", "\ufffd")}
+        fields: Row = {"state": state.value, "finished_at": now, "error": error and storable(error)}
         if result is not None:
             fields["_result"] = result
         self._pending.update(task_id, fields)
@@ -311,9 +312,9 @@ class SqlTaskStore:
         return (
             task.id,
             row["state"],
-            # PostgreSQL text cannot hold NUL; the exact text stays in the task's JSON.
-            task.description.replace("\x00", "\ufffd"),
-            task.type,
+            # The exact text stays in the task's JSON (store/text.py).
+            storable(task.description),
+            storable(task.type),
             task.priority.value,
             task_json(task),
             summarise_input(task.input, self.max_input_bytes),
@@ -355,6 +356,7 @@ class SqlTaskStore:
 
     def get(self, task_id: str) -> TaskRecord:
         self.flush()
+        task_id = storable(task_id)  # an id no database can hold names no task; the lookup says so
         with self._connect() as conn:
             row = conn.execute(sa.select(tasks).where(tasks.c.id == task_id)).mappings().first()
         if row is None:
@@ -380,7 +382,7 @@ class SqlTaskStore:
         if chosen:
             conditions.append(tasks.c.state.in_(chosen))
         if expert:
-            conditions.append(tasks.c.experts.like(f"%,{_escape_like(expert)},%", escape="\\"))
+            conditions.append(tasks.c.experts.like(f"%,{_escape_like(storable(expert))},%", escape="\\"))
         if since is not None:
             conditions.append(tasks.c.created_at >= since)
         if until is not None:

@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from vy_nexus import json_text
 from vy_nexus.errors import TaskError
 
 Row = dict[str, Any]
@@ -110,7 +111,7 @@ def parse_rows(payload: Any) -> list[Row]:
         text = payload.strip()
         if text.startswith(("[", "{")):
             try:
-                return parse_rows(json.loads(text))
+                return parse_rows(json_text.loads(text))
             except json.JSONDecodeError as exc:
                 raise TaskError(f"the input looks like JSON but is not valid: {exc.msg} at line {exc.lineno}") from exc
             except RecursionError:

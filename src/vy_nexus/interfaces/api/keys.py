@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
+from vy_nexus import json_text
 from vy_nexus.errors import StateError, VyNexusError
 from vy_nexus.foundation.atomic import atomic_write_text
 from vy_nexus.foundation.file_lock import FileGuard
@@ -144,7 +145,15 @@ class KeyStore:
             return {}
         signature = (stat.st_mtime_ns, stat.st_size)
         if self._cache is None or self._cache[0] != signature:
-            self._cache = (signature, {record.id: record for record in self._read()})
+            try:
+                keys = self._read()
+            except StateError:
+                # Forget the keys read before, so every request is refused until the file is fixed: keeping them
+                # let all requests but one a second through, the one refused looking like a random failure.
+                self._cache = None
+                self._checked_at = -math.inf
+                raise
+            self._cache = (signature, {record.id: record for record in keys})
         return self._cache[1]
 
     # -- the file ---------------------------------------------------------------------------------------------------
@@ -157,7 +166,7 @@ class KeyStore:
         except OSError as exc:
             raise StateError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
         try:
-            return _File.model_validate(json.loads(data.decode("utf-8"))).keys
+            return _File.model_validate(json_text.loads(data.decode("utf-8"))).keys
         except (UnicodeDecodeError, RecursionError, json.JSONDecodeError, ValidationError) as exc:
             raise StateError(f"{self.path} is corrupt ({exc.__class__.__name__}); fix or remove it") from exc
 

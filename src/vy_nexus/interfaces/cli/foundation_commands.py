@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import typer
@@ -10,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from vy_nexus.admin import request_stop
+from vy_nexus.config import LONGEST_WAIT_SECONDS
 from vy_nexus.execution.approvals import Approval
 from vy_nexus.execution.governance import Governance
 from vy_nexus.foundation.default_state import default_state
@@ -21,6 +23,14 @@ from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, s
 from vy_nexus.interfaces.cli.confirm import cli_approval, current_user
 
 APPROVAL_COLUMNS = ("id", "status", "action", "target", "params", "requested_by")
+
+
+def _minutes(value: float | None) -> float | None:
+    """``--every``: click's range check lets NaN through (every comparison with it is false), and a heartbeat
+    waiting NaN minutes would beat without pause."""
+    if value is not None and math.isnan(value):
+        raise typer.BadParameter("nan is not a number of minutes")
+    return value
 
 
 def _beat_line(result: BeatResult) -> Text:
@@ -115,7 +125,12 @@ def register(app: typer.Typer) -> None:
     def pulse(
         ctx: typer.Context,
         every: float | None = typer.Option(
-            None, "--every", min=0.0001, help="Beat every MINUTES until stopped (vy-nexus stop, SIGTERM, Ctrl-C)."
+            None,
+            "--every",
+            min=0.0001,
+            max=LONGEST_WAIT_SECONDS // 60,
+            callback=_minutes,
+            help="Beat every MINUTES until stopped (vy-nexus stop, SIGTERM, Ctrl-C).",
         ),
         loop: bool = typer.Option(False, "--loop", help="Beat every heartbeat.interval_minutes until stopped."),
         show_status: bool = typer.Option(False, "--status", help="Show phases and jobs; run nothing."),
