@@ -296,3 +296,26 @@ def test_a_query_spec_may_rank_and_limit_and_says_what_is_wrong() -> None:
     ):
         with pytest.raises(TaskError, match=message):
             analyse("anything", context={"query": bad})
+
+
+ORDERS = """date,region,units
+2026-01-05,north,10
+2026-01-31T23:30:00,south,3
+2026-02-01,north,4
+2026-02-03 08:00,west,12
+"""
+
+
+def test_dates_in_filters_compare_as_dates() -> None:
+    # Before: "date >= 2026-02-01 matched 0 rows" and an empty sum at confidence 0.95 (text compared to text).
+    output = analyse("total units where date >= 2026-02-01", payload=ORDERS)
+    assert output["matched_rows"] == 2 and output["result"] == [{"sum_units": 16}]
+    assert analyse("total units where date < 2026-02-01", payload=ORDERS)["result"] == [{"sum_units": 13}]
+    assert Filter("date", "=", "2026-02-01").matches({"date": "2026-02-01T00:00:00+00:00"})
+    assert not Filter("date", ">", "2026-02-01").matches({"date": "soon"})
+
+
+def test_an_ordering_filter_against_text_is_named_instead_of_matching_nothing() -> None:
+    output = analyse("total units where region > north", payload=ORDERS)
+    assert output["problems"] == ["the filter region > 'north' compares text: give a number or a date (YYYY-MM-DD)"]
+    assert "result" not in output

@@ -145,6 +145,12 @@ def _problems(query: Query, table: Table) -> list[str]:
     if query.unknown:
         names = ", ".join(f"'{name}'" for name in query.unknown)
         problems.append(f"the table has no column {names} (columns: {', '.join(table.columns)})")
+    for condition in query.filters:
+        if condition.orders_text:
+            problems.append(
+                f"the filter {condition.column} {condition.op} {condition.value!r} compares text: give a number or"
+                " a date (YYYY-MM-DD)"
+            )
     for column in query.not_numeric:
         sample = next(
             (v for v in (row.get(column) for row in table.rows) if not is_missing(v) and to_decimal(v) is None), None

@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from vy_nexus.errors import TaskError
-from vy_nexus.experts.builtin.tabular import Row, Table, as_number, is_missing, numbers_of, to_decimal
+from vy_nexus.experts.builtin.tabular import Row, Table, as_number, is_missing, numbers_of, to_decimal, to_moment
 
 AGGREGATES = ("count", "distinct", "sum", "mean", "median", "min", "max", "stdev")
 OPERATORS = ("=", "!=", ">", ">=", "<", "<=", "contains")
@@ -72,6 +72,9 @@ class Filter:
             return str(self.value).lower() in str(cell if cell is not None else "").lower()
         if left is not None and right is not None:
             return _compare(left, right, self.op)
+        when, than = to_moment(cell), to_moment(self.value)
+        if when is not None and than is not None:  # "date >= 2026-02-01": as dates, not as text
+            return _compare(when, than, self.op)
         if self.op in ("=", "!="):
             equal = str(cell if cell is not None else "").strip().lower() == str(self.value).strip().lower()
             return equal if self.op == "=" else not equal
@@ -80,9 +83,15 @@ class Filter:
     def as_list(self) -> list[Any]:
         return [self.column, self.op, self.value]
 
+    @property
+    def orders_text(self) -> bool:
+        """An ordering (``>``, ``<=``...) against a value that is neither a number nor a date: no cell can match."""
+        ordering = self.op not in ("=", "!=", "contains")
+        return ordering and to_decimal(self.value) is None and to_moment(self.value) is None
 
-def _compare(left: Decimal, right: Decimal, op: str) -> bool:
-    checks: dict[str, Callable[[Decimal, Decimal], bool]] = {
+
+def _compare(left: Any, right: Any, op: str) -> bool:
+    checks: dict[str, Callable[[Any, Any], bool]] = {
         "=": lambda a, b: a == b,
         "!=": lambda a, b: a != b,
         ">": lambda a, b: a > b,

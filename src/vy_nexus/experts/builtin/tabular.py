@@ -15,6 +15,7 @@ import json
 import re
 import sqlite3
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,26 @@ def to_decimal(value: Any) -> Decimal | None:
             return None
         return number if number.is_finite() and abs(number) <= LARGEST_NUMBER else None
     return None
+
+
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def to_moment(value: Any) -> datetime | None:
+    """The date or date-time an ISO 8601 cell holds (``2026-02-01``, ``2026-02-01 09:30``), naive UTC so any two
+    compare; ``None`` for anything else."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str) and ISO_DATE.match(value.strip()):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def is_missing(value: Any) -> bool:
