@@ -319,3 +319,13 @@ def test_an_ordering_filter_against_text_is_named_instead_of_matching_nothing() 
     output = analyse("total units where region > north", payload=ORDERS)
     assert output["problems"] == ["the filter region > 'north' compares text: give a number or a date (YYYY-MM-DD)"]
     assert "result" not in output
+
+
+def test_numbers_as_spreadsheets_export_them_are_numbers() -> None:
+    # Before: "cannot answer: column 'price' does not hold numbers ('$1,200.50' is not a number)".
+    exported = 'region,price,discount,change\nnorth,"$1,200.50",5%,(4)\nsouth,€15.00,2.5%,"(1,000.25)"\n'
+    columns = analyse("describe this data", payload=exported)["columns"]
+    assert columns["price"]["sum"] == 1215.5 and columns["discount"]["mean"] == 3.75
+    assert columns["change"]["sum"] == -1004.25
+    for text in ("$", "%", "()", "12.5.6", "$ 5 $", "5%%"):
+        assert to_decimal(text) is None, text

@@ -3,8 +3,8 @@
 Accepted payloads: CSV text; JSON text or a list of objects; ``{"rows": [...]}``, ``{"csv": "..."}``;
 ``{"sqlite": "path.db", "table": "sales"}`` (``table`` may be left out when the file has one table) or
 ``{"sqlite": "path.db", "sql": "SELECT ..."}``. Numbers are read as ``Decimal`` from their text, so sums and means of
-values such as ``0.1`` and ``0.2`` come out exact; numbers beyond a float's range (``1e400``) cannot be reported in
-JSON and do not count as numbers. In an otherwise numeric column, blanks and markers such as ``n/a`` are missing.
+values such as ``0.1`` and ``0.2`` come out exact, and numbers as spreadsheets export them count (``$1,200.50``,
+``5%``, ``(4)``); numbers beyond a float's range (``1e400``) cannot be reported in JSON and do not count as numbers. In an otherwise numeric column, blanks and markers such as ``n/a`` are missing.
 """
 
 from __future__ import annotations
@@ -37,8 +37,14 @@ class Table:
     sql: str | None = field(default=None)
 
 
+SPREADSHEET_NUMBER = re.compile(r"(?P<sign>[-+]?)[$€£¥₹]?(?P<digits>[0-9.,]+(?:[eE][-+]?\d+)?)[$€£¥₹%]?")
+"""A number as spreadsheets export them: a currency sign before or after it, a per cent sign after it."""
+
+
 def to_decimal(value: Any) -> Decimal | None:
-    """The exact number a cell holds (``"1,234.5"`` → ``1234.5``), or ``None`` for text, blanks and booleans."""
+    """The exact number a cell holds, or ``None`` for text, blanks and booleans. Spreadsheet exports count:
+    ``"1,234.5"`` → ``1234.5``, ``"$1,200.50"`` → ``1200.50``, ``"5%"`` → ``5`` (in per cent, as shown),
+    ``"(4)"`` → ``-4`` (accounting's negative)."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, Decimal):
@@ -48,15 +54,32 @@ def to_decimal(value: Any) -> Decimal | None:
     if isinstance(value, float):
         return Decimal(repr(value)) if value == value and abs(value) != float("inf") else None
     if isinstance(value, str):
-        text = value.strip().replace(",", "")
+        text = value.strip()
         if not text:
             return None
+        negative = text.startswith("(") and text.endswith(")")
+        if negative:
+            text = text[1:-1].strip()
         try:
-            number = Decimal(text)
+            number = Decimal(text.replace(",", ""))
         except InvalidOperation:
-            return None
+            number = _spreadsheet_number(text)
+            if number is None:
+                return None
+        if negative:
+            number = -number
         return number if number.is_finite() and abs(number) <= LARGEST_NUMBER else None
     return None
+
+
+def _spreadsheet_number(text: str) -> Decimal | None:
+    match = SPREADSHEET_NUMBER.fullmatch(text)
+    if match is None:
+        return None
+    try:
+        return Decimal(match["sign"] + match["digits"].replace(",", ""))
+    except InvalidOperation:
+        return None
 
 
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
