@@ -4,7 +4,8 @@ Accepted payloads: CSV text; JSON text or a list of objects; ``{"rows": [...]}``
 ``{"sqlite": "path.db", "table": "sales"}`` (``table`` may be left out when the file has one table) or
 ``{"sqlite": "path.db", "sql": "SELECT ..."}``. Numbers are read as ``Decimal`` from their text, so sums and means of
 values such as ``0.1`` and ``0.2`` come out exact, and numbers as spreadsheets export them count (``$1,200.50``,
-``5%``, ``(4)``); numbers beyond a float's range (``1e400``) cannot be reported in JSON and do not count as numbers. In an otherwise numeric column, blanks and markers such as ``n/a`` are missing.
+``5%``, ``(4)``); numbers beyond a float's range (``1e400``) cannot be reported in JSON and do not count as numbers.
+In an otherwise numeric column, blanks and markers such as ``n/a`` are missing.
 """
 
 from __future__ import annotations
