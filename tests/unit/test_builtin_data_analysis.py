@@ -329,3 +329,36 @@ def test_numbers_as_spreadsheets_export_them_are_numbers() -> None:
     assert columns["change"]["sum"] == -1004.25
     for text in ("$", "%", "()", "12.5.6", "$ 5 $", "5%%"):
         assert to_decimal(text) is None, text
+
+
+def test_a_value_named_without_its_column_filters_on_it() -> None:
+    # Before: "how many apples" counted all 5 rows and "average price for veg" averaged every row, at 0.95.
+    counted = analyse("how many apples")
+    assert counted["query"]["filters"] == [["item", "=", "apple"]] and counted["result"] == [{"count": 1}]
+    assert analyse("average price for veg")["result"] == [{"mean_price": 2}]
+    both = analyse("total qty of fruit in the north")
+    assert both["query"]["filters"] == [["category", "=", "fruit"], ["region", "=", "north"]]
+    assert both["result"] == [{"sum_qty": 13}]
+    # Two values of one column: which one (or both) is meant, the words do not say; no filter is guessed.
+    assert analyse("total qty for north and south")["query"]["filters"] == []
+    # Words that frame the question are never values, even where a cell holds them.
+    framed = "name,qty\ntotal,1\nrows,2\n"
+    assert analyse("total qty of all rows", payload=framed)["query"]["filters"] == []
+
+
+def test_rows_that_pass_the_filters_are_listed_when_nothing_is_aggregated() -> None:
+    # Before: "price > 1 matched 2 rows" and no rows shown.
+    output = analyse("list items with price above 1")
+    assert [row["item"] for row in output["result"]] == ["kale", "leek"]
+
+
+def test_percentages_are_shares_of_the_whole() -> None:
+    # Before: no query at all (the column statistics) at confidence 0.95.
+    north = analyse("what percentage of qty is from the north")
+    assert north["query"]["aggregates"] == [["share", "qty"]] and north["result"] == [{"share_qty": 76.1905}]
+    assert "share(qty) %" in north["summary"]  # 16 of 21
+    by_region = analyse("share of qty by region")["result"]
+    assert by_region == [{"region": "north", "share_qty": 76.1905}, {"region": "south", "share_qty": 23.8095}]
+    assert analyse("percent of rows that are fruit")["result"] == [{"share": 60}]
+    with pytest.raises(ValueError, match="run_query computes it"):
+        aggregate("share", [1])

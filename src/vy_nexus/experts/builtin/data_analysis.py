@@ -258,5 +258,5 @@ def _describe_query(query: Query, matched: int, groups: int) -> str:
             kept = f" ({'top' if query.order != 'asc' else 'bottom'} {query.limit} shown)"
         parts.append(f"{groups} groups by {', '.join(query.group_by)}{kept}")
     if query.aggregates:
-        parts.append(", ".join(f"{fn}({col or '*'})" for fn, col in query.aggregates))
+        parts.append(", ".join(f"{fn}({col or '*'}){' %' if fn == 'share' else ''}" for fn, col in query.aggregates))
     return "; ".join(parts)

@@ -25,7 +25,7 @@ from typing import Any
 from vy_nexus.errors import TaskError
 from vy_nexus.experts.builtin.tabular import Row, Table, as_number, is_missing, numbers_of, to_decimal, to_moment
 
-AGGREGATES = ("count", "distinct", "sum", "mean", "median", "min", "max", "stdev")
+AGGREGATES = ("count", "distinct", "share", "sum", "mean", "median", "min", "max", "stdev")
 OPERATORS = ("=", "!=", ">", ">=", "<", "<=", "contains")
 AGGREGATE_WORDS: dict[str, str] = {
     "average": "mean", "avg": "mean", "mean": "mean", "sum": "sum", "total": "sum", "median": "median",
@@ -44,6 +44,9 @@ RANK_WORDS: dict[str, str] = {
     "lowest": "asc", "smallest": "asc", "least": "asc", "fewest": "asc", "bottom": "asc",
 }  # fmt: skip
 DISTINCT_WORDS = r"(?:distinct|different|unique)"
+SHARE_WORDS = frozenset(("percentage", "percent", "share", "proportion", "fraction"))
+LONGEST_VALUE_WORDS = 3
+"""A cell value the question names without its column ("how many widgets") is matched up to this many words."""
 PHRASE_END = frozenset((
     "by", "per", "for", "where", "in", "from", "across", "grouped", "group", "each", "with", "whose", "when", "if",
     "has", "have", "had", "is", "are", "was", "were", "and", "or", "than", "to", "at", "on",
@@ -166,6 +169,7 @@ def parse_query(text: str, table: Table) -> Query:
     columns = table.columns
     numeric = numeric_columns(table)
     filters = _parse_filters(lowered, columns)
+    filters.extend(_implied_filters(lowered, table, numeric, {f.column for f in filters}))
     filter_columns = {f.column for f in filters}
     order, ranked_by, limit, unnamed = _ranking(lowered, columns)
     unknown: list[str] = list(unnamed)
@@ -183,6 +187,7 @@ def parse_query(text: str, table: Table) -> Query:
     if ranked_by is not None and ranked_by not in group_by:
         group_by.insert(0, ranked_by)
     distinct = _distinct_columns(lowered, columns)
+    share = any(word in SHARE_WORDS for word in _words(lowered)) or "%" in lowered
     functions: list[str] = []
     phrases: list[str] = []
     for match in re.finditer(r"[a-z]+", lowered):
@@ -214,6 +219,11 @@ def parse_query(text: str, table: Table) -> Query:
         # "which region has the most units" / "top 3 regions by units": the total of the column named; with none
         # named ("which region has the most orders"), the row count.
         functions = ["sum"] if named else ["count"]
+    if share and (filters or group_by):
+        # "what percentage of units are from north": that part of the column's total (of the row count when no
+        # numeric column is named), the rest of the question's aggregates aside.
+        functions = []
+        aggregates = [("share", column) for column in named] or [("share", None)]
     for function in functions:
         if function == "count":
             aggregates.append(("count", None))
@@ -269,6 +279,54 @@ def _ranking(text: str, columns: list[str]) -> tuple[str | None, str | None, int
     return order, found[0], limit or None, []
 
 
+def _implied_filters(text: str, table: Table, numeric: list[str], explicit: set[str]) -> list[Filter]:
+    """``column = value`` for each value of a text column the question names without naming the column ("how many
+    widgets", "average units for the north"): one value per column; a column with two values named is left alone
+    (which of them was meant, or both, the words do not say)."""
+    phrases = _phrases(text)
+    filters = []
+    for column in table.columns:
+        if column in numeric or column in explicit:
+            continue
+        named: dict[str, str] = {}
+        for row in table.rows:
+            cell = row.get(column)
+            if isinstance(cell, str) and cell.strip():
+                key = " ".join(cell.lower().split())
+                if key in phrases and key not in named and _may_be_a_value(key, table.columns):
+                    named[key] = cell.strip()
+        if len(named) == 1:
+            filters.append(Filter(column, "=", next(iter(named.values()))))
+    return filters
+
+
+def _phrases(text: str) -> set[str]:
+    """Runs of one to ``LONGEST_VALUE_WORDS`` words of ``text``, each also without a plural ending."""
+    words = re.findall(r"[\w'-]+", text)
+    phrases: set[str] = set()
+    for size in range(1, LONGEST_VALUE_WORDS + 1):
+        for start in range(len(words) - size + 1):
+            phrase = " ".join(words[start : start + size])
+            phrases.add(phrase)
+            if phrase.endswith("ies"):
+                phrases.add(phrase[:-3] + "y")
+            elif phrase.endswith("es"):
+                phrases.update((phrase[:-2], phrase[:-1]))
+            elif phrase.endswith("s"):
+                phrases.add(phrase[:-1])
+    return phrases
+
+
+def _may_be_a_value(key: str, columns: list[str]) -> bool:
+    """Whether a cell's text, found among the question's words, is taken as naming that cell's value: not a word
+    that also frames questions, a number or a column name."""
+    if key in NOT_A_COLUMN or key in PHRASE_END or key in AGGREGATE_WORDS or key in RANK_WORDS or key in SHARE_WORDS:
+        return False
+    if len(key) < 2 or to_decimal(key) is not None:
+        return False
+    return not find_columns(key, columns)
+
+
 def _distinct_columns(text: str, columns: list[str]) -> list[str]:
     """Columns named right after "distinct", "different" or "unique" ("how many different regions")."""
     named: list[str] = []
@@ -291,6 +349,8 @@ def _parse_filters(text: str, columns: list[str]) -> list[Filter]:
         raw_op = match.group(2)
         op = "=" if raw_op == "==" else dict(WORD_OPERATORS).get(raw_op, raw_op)
         raw = match.group(3).strip("'\"").rstrip(".?!")
+        if match.group(3)[0] not in "'\"" and (raw in PHRASE_END or raw in NOT_A_COLUMN):
+            continue  # "what share of qty is from the north": "is from" compares nothing
         filters.append(Filter(column, op, raw))
     return filters
 
@@ -335,6 +395,8 @@ def aggregate(function: str, values: list[Any]) -> int | float | None:
         return len(present)
     if function == "distinct":
         return len({_distinct_key(v) for v in present if not is_missing(v)})
+    if function == "share":
+        raise ValueError("a share is computed against the whole table: run_query computes it")
     numbers = [n for n in (to_decimal(v) for v in present) if n is not None]
     if not numbers:
         return None
@@ -353,6 +415,18 @@ def aggregate(function: str, values: list[Any]) -> int | float | None:
     return as_number(result)
 
 
+def _share(part: list[Row], whole: list[Row], column: str | None) -> int | float | None:
+    """``part``'s total of ``column`` (its row count when ``None``) as per cent of ``whole``'s."""
+    if column is None:
+        numerator, denominator = Decimal(len(part)), Decimal(len(whole))
+    else:
+        numerator = sum((n for n in (to_decimal(r.get(column)) for r in part) if n is not None), Decimal(0))
+        denominator = sum((n for n in (to_decimal(r.get(column)) for r in whole) if n is not None), Decimal(0))
+    if denominator == 0:
+        return None
+    return as_number(round(numerator * 100 / denominator, 4))
+
+
 def _distinct_key(value: Any) -> Any:
     """Equal values count once: ``"7"``, ``7`` and ``7.0`` are one number; text is compared as written."""
     number = to_decimal(value)
@@ -367,8 +441,13 @@ def result_name(function: str, column: str | None) -> str:
 
 def run_query(table: Table, query: Query) -> tuple[list[Row], int, int]:
     """The query's result rows (sorted by group key, or ranked; at most ``limit``), how many input rows passed the
-    filters, and how many groups there were before the limit."""
+    filters, and how many groups there were before the limit. Without aggregates or groups, the rows that passed
+    the filters. A share is per cent of the whole: of every row when not grouped ("what percentage of units are
+    from north"), else of the rows that passed the filters ("share of units by region")."""
     rows = [row for row in table.rows if all(f.matches(row) for f in query.filters)]
+    if not query.aggregates and not query.group_by:
+        return rows[: query.limit], len(rows), len(rows)
+    whole = rows if query.group_by else table.rows
     groups: dict[tuple[Any, ...], list[Row]] = {}
     for row in rows:
         groups.setdefault(tuple(row.get(c) for c in query.group_by), []).append(row)
@@ -379,6 +458,9 @@ def run_query(table: Table, query: Query) -> tuple[list[Row], int, int]:
         members = groups[key]
         out: Row = dict(zip(query.group_by, key, strict=True))
         for function, column in query.aggregates:
+            if function == "share":
+                out[result_name(function, column)] = _share(members, whole, column)
+                continue
             values = [1] * len(members) if column is None else [m.get(column) for m in members]
             out[result_name(function, column)] = aggregate(function, values)
         result.append(out)
