@@ -62,11 +62,12 @@ def to_decimal(value: Any) -> Decimal | None:
         if negative:
             text = text[1:-1].strip()
         try:
-            number = Decimal(text.replace(",", ""))
+            parsed: Decimal | None = Decimal(text.replace(",", ""))
         except InvalidOperation:
-            number = _spreadsheet_number(text)
-            if number is None:
-                return None
+            parsed = _spreadsheet_number(text)
+        if parsed is None:
+            return None
+        number = parsed
         if negative:
             number = -number
         return number if number.is_finite() and abs(number) <= LARGEST_NUMBER else None
