@@ -362,3 +362,14 @@ def test_percentages_are_shares_of_the_whole() -> None:
     assert analyse("percent of rows that are fruit")["result"] == [{"share": 60}]
     with pytest.raises(ValueError, match="run_query computes it"):
         aggregate("share", [1])
+
+
+def test_a_question_not_understood_says_so_with_less_confidence() -> None:
+    # Before: the column statistics alone, at confidence 0.95, as if they answered "compare north and south".
+    expert = DataAnalysisExpert()
+    unclear = run_expert(expert, Task(description="compare north and south", input=SALES), context_with(None))
+    assert unclear.confidence == 0.5 and "not understood" in unclear.output["summary"]
+    assert "column statistics are shown instead" in unclear.output["not_understood"]
+    for request in ("summarise this csv", "what is in this file", "describe the columns", "analyse the dataset"):
+        described = run_expert(expert, Task(description=request, input=SALES), context_with(None))
+        assert described.confidence == 0.95 and "not_understood" not in described.output, request

@@ -9,6 +9,7 @@ computed results and is told to use only those numbers.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from decimal import Decimal
 from pathlib import Path
@@ -45,6 +46,13 @@ EXPLAIN_SYSTEM = (
 )
 MAX_RESULT_ROWS = 200
 UNANSWERED_CONFIDENCE = 0.3
+NOT_UNDERSTOOD_CONFIDENCE = 0.5
+"""A question the words do not map to a query: the column statistics answer part of it at best."""
+DESCRIBE_WORDS = re.compile(
+    r"\b(?:describe|summar(?:y|ies|i[sz]e)|overview|profile|explore|statistics|stats|columns?|analy[sz](?:e|is)"
+    r"|what(?:'s| is) in|look at|inspect|eda)\b"
+)
+"""Requests that the column statistics themselves answer ("summarise this csv")."""
 """When the question names what the table does not have: the columns are described, the question is not answered."""
 
 
@@ -101,8 +109,12 @@ def _query_of(task: Task, table: Table) -> Query:
     for holder in (task.input if isinstance(task.input, dict) else {}, task.context):
         if "query" in holder:
             return query_from_spec(holder["query"], table)
-    request = task.description if task.input is not None else split_pasted(task.description).request
-    return parse_query(request, table)
+    return parse_query(request_of(task), table)
+
+
+def request_of(task: Task) -> str:
+    """What the task asks, without a table pasted into its text."""
+    return task.description if task.input is not None else split_pasted(task.description).request
 
 
 def analyse(task: Task, base: Path | None) -> dict[str, Any] | None:
@@ -131,6 +143,12 @@ def analyse(task: Task, base: Path | None) -> dict[str, Any] | None:
         if problems:
             report["problems"] = problems
             report["summary"] += "; cannot answer: " + "; ".join(problems)
+        elif query.empty and not DESCRIBE_WORDS.search(request_of(task).lower()):
+            report["not_understood"] = (
+                "the question names no filter, group or aggregate this expert computes (sum, mean, count, distinct,"
+                " share, min, max, median, stdev, ranking): the column statistics are shown instead"
+            )
+            report["summary"] += "; question not understood as a query: column statistics only"
         elif not query.empty:
             rows, matched, groups = run_query(table, query)
             report.update(query=query.as_dict(), matched_rows=matched, result=rows[:MAX_RESULT_ROWS])
@@ -232,6 +250,7 @@ class DataAnalysisExpert(BaseExpert):
             return ExpertOutput({"rows": 0, "columns": {}, "summary": "The data has no rows."}, confidence=0.6)
         if report.get("problems"):
             return ExpertOutput(report, confidence=UNANSWERED_CONFIDENCE)
+        confidence = NOT_UNDERSTOOD_CONFIDENCE if "not_understood" in report else 0.95
         if task.context.get("explain") or mentions(task.description, EXPLAIN_WORDS):
             findings = {k: report[k] for k in ("summary", "query", "result", "columns") if k in report}
             thought = await think(
@@ -245,7 +264,7 @@ class DataAnalysisExpert(BaseExpert):
             if thought.response is not None:
                 report["explanation"] = thought.text
             report.update(thought.provenance())
-        return ExpertOutput(report, confidence=0.95)
+        return ExpertOutput(report, confidence=confidence)
 
 
 def _describe_query(query: Query, matched: int, groups: int) -> str:
