@@ -8,7 +8,7 @@ import pytest
 
 from fakes.llm import ScriptedBackend, context_with, run_expert
 from vy_nexus.errors import ExpertExecutionError
-from vy_nexus.experts.builtin.code import CodeExpert, analyse_python, extract_code
+from vy_nexus.experts.builtin.code import CodeExpert, analyse, analyse_python, extract_code
 from vy_nexus.reasoning.llm import Message
 from vy_nexus.tasks import Task
 
@@ -130,3 +130,37 @@ def test_generated_code_that_does_not_compile_gets_the_repair_round() -> None:
     output = run_expert(CodeExpert(), Task(description="write f"), context_with(ScriptedBackend(reply))).output
     assert output["code"] == "def f(a, b):\n    return a" and output["attempts"] == 2
     assert "duplicate argument 'a'" in prompts[1]
+
+
+@pytest.mark.parametrize(
+    ("language", "source"),
+    [
+        ("JavaScript", "function add(a, b) {\n  return a + b\n}\nconsole.log(add(1, 2))\n"),
+        ("TypeScript", "interface User {\n  name: string;\n}\nconst u: User = {name: 'x'};\n"),
+        ("C", '#include <stdio.h>\nint main(void) { printf("hi"); return 0; }\n'),
+        ("Java", "public class A {\n  public static void main(String[] a) { System.out.println(1); }\n}\n"),
+        ("Go", 'package main\n\nimport "fmt"\n\nfunc main() {\n\tx := 1\n\tfmt.Println(x)\n}\n'),
+        ("Rust", 'fn main() {\n    let mut x = 1;\n    println!("{}", x);\n}\n'),
+        ("SQL", "SELECT name, count(*) FROM users GROUP BY name;\n"),
+    ],
+)
+def test_code_in_another_language_is_named_not_called_a_python_syntax_error(language: str, source: str) -> None:
+    # Before: "Syntax error at line 1, column 10: invalid syntax" at confidence 0.95 for a valid JavaScript file.
+    output = run_expert(CodeExpert(), Task(description="check this code", input=source), context_with(None))
+    assert output.output["analysis"]["language"] == language and output.output["analysis"]["valid"] is None
+    assert output.output["summary"].startswith(f"{language} code, ") and "not checked" in output.output["summary"]
+    assert output.confidence == 0.5
+
+
+def test_a_review_of_another_language_asks_for_that_language() -> None:
+    backend = ScriptedBackend("`a + b` concatenates strings; convert with Number().")
+    source = "function add(a, b) {\n  return a + b\n}\nconsole.log(add('1', 2))\n"
+    output = run_expert(CodeExpert(), Task(description="review this code", input=source), context_with(backend))
+    assert output.output["review"].startswith("`a + b`")
+    system, prompt = backend.calls[0][0][0].content, backend.last_prompt
+    assert "senior JavaScript reviewer" in system and "```javascript\n" in prompt and "not compiled" in prompt
+
+
+def test_broken_python_with_one_foreign_habit_is_still_a_python_syntax_error() -> None:
+    report = analyse("x = {'a': 1}\nif x['a'] === 1:\n    print(x)\n")
+    assert report["valid"] is False and report["line"] == 2

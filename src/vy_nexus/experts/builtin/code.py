@@ -9,6 +9,9 @@ Modes, chosen from the task:
   reasoning core's review grounded in it.
 * **generate** (no code given): the reasoning core writes Python, the expert compiles it; an error earns one repair
   round with the error message.
+
+Code in another language (JavaScript, TypeScript, C, C++, Java, C#, Go, Rust, SQL, shell) is named as such, not
+reported as a Python syntax error: nothing is compiled, and a review goes to the reasoning core as that language.
 """
 
 from __future__ import annotations
@@ -35,6 +38,54 @@ GENERATE_SYSTEM = (
 )
 
 NOT_CODE_CONFIDENCE = 0.3
+OTHER_LANGUAGE_CONFIDENCE = 0.5
+"""Code named as another language: that much is known, nothing about whether it is right."""
+LANGUAGE_MARKERS: dict[str, tuple[str, ...]] = {
+    "JavaScript": (
+        r"\bfunction\s*\w*\s*\([^)]*\)\s*\{",
+        r"\b(?:const|let|var)\s+\w+\s*=",
+        r"=>\s*[{(\w]",
+        r"\bconsole\.log\(",
+        r"\brequire\(['\"]",
+        r"^\s*export\s+(?:default|function|const|class)\b",
+        r"===|!==",
+    ),
+    "TypeScript": (
+        r"^\s*(?:export\s+)?interface\s+\w+\s*\{",
+        r"\b(?:const|let)\s+\w+\s*:\s*\w+(?:\[\])?\s*=",
+        r":\s*(?:string|number|boolean)\b[,)=;]",
+    ),
+    "C": (r"\bint\s+main\s*\(", r"\bprintf\s*\(", r"\bmalloc\s*\(", r"^\s*#include\s*<std\w*\.h>"),
+    "C++": (r"\bstd::\w+", r"^\s*#include\s*<(?:iostream|vector|string|map)>", r"\bcout\s*<<", r"\btemplate\s*<"),
+    "Java": (
+        r"\bpublic\s+(?:static\s+)?(?:final\s+)?(?:class|void|int|String)\b",
+        r"\bSystem\.out\.print",
+        r"^\s*import\s+java\.",
+    ),
+    "C#": (r"^\s*using\s+System\b", r"\bConsole\.Write(?:Line)?\(", r"\bnamespace\s+\w+"),
+    "Go": (r"^\s*package\s+\w+\s*$", r"\bfunc\s+(?:\(\w+\s+\*?\w+\)\s*)?\w+\s*\(", r"\bfmt\.\w+\(", r":="),
+    "Rust": (
+        r"\bfn\s+\w+\s*(?:<[^>]*>)?\s*\(",
+        r"\blet\s+mut\b",
+        r"\bprintln!\(",
+        r"^\s*(?:pub\s+)?(?:struct|impl|enum)\s+\w+",
+        r"->\s*\w+\s*\{",
+    ),
+    "SQL": (
+        r"(?i)^\s*select\b[\s\S]*\bfrom\b",
+        r"(?i)^\s*(?:insert\s+into|update\s+\w+\s+set|delete\s+from|create\s+table)\b",
+    ),
+    "shell": (
+        r"^#!\s*/(?:usr/)?bin/(?:env\s+)?(?:ba|z)?sh\b",
+        r"^\s*(?:echo|export|cd|sudo|apt-get|fi|done)\b",
+        r"\$\{\w+\}|\$\(\w",
+    ),
+}
+"""Lines that Python never compiles and a language's code often holds: two markers name the language."""
+DECISIVE_MARKERS = re.compile(
+    r"^\s*#include\s*[<\"]|^#!|(?i:^\s*(?:select\b[\s\S]*\bfrom|insert\s+into|create\s+table)\b)", re.MULTILINE
+)
+"""One of these is enough: a C-family include, a shebang, an SQL statement."""
 MAX_LINE_SHOWN = 200
 FENCED_CODE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
 
@@ -52,6 +103,31 @@ def extract_code(task: Task) -> str | None:
 
 INERT_EXPRESSIONS = (ast.Name, ast.Constant, ast.Tuple, ast.Attribute, ast.BinOp, ast.UnaryOp, ast.Compare)
 """Statements of these alone do nothing: a "program" made only of them is data that happens to parse (CSV rows)."""
+
+
+def guess_language(source: str) -> str | None:
+    """The language ``source`` (which did not compile as Python) is written in, when its markers say so clearly."""
+    scores: dict[str, int] = {}
+    for language, markers in LANGUAGE_MARKERS.items():
+        hits = sum(1 for marker in markers if re.search(marker, source, re.MULTILINE))
+        if hits:
+            scores[language] = hits
+    if not scores:
+        return None
+    best = max(scores, key=lambda language: (scores[language], language == "TypeScript"))
+    return best if scores[best] >= 2 or DECISIVE_MARKERS.search(source) else None
+
+
+def analyse(source: str) -> dict[str, Any]:
+    """``analyse_python``, or, for code that does not compile as Python and reads as another language, which one
+    (``valid`` is then ``None``: not checked)."""
+    report = analyse_python(source)
+    if report["valid"]:
+        return report
+    language = guess_language(source)
+    if language is None:
+        return report
+    return {"valid": None, "language": language, "lines": len(source.splitlines()), "python_error": report["error"]}
 
 
 def analyse_python(source: str) -> dict[str, Any]:
@@ -130,18 +206,22 @@ class CodeExpert(BaseExpert):
         source = extract_code(task)
         if source is None:
             return await self._generate(task)
-        report = analyse_python(source)
+        report = analyse(source)
         output = {"summary": _summary(report), "analysis": report}
         confidence = 0.9 if report["valid"] else 0.95
         if report.get("looks_like_code") is False:
             confidence = NOT_CODE_CONFIDENCE
+        language = report.get("language", "Python")
+        if report["valid"] is None:
+            confidence = OTHER_LANGUAGE_CONFIDENCE
         if not mentions(task.description, REVIEW_WORDS):
             return ExpertOutput(output, confidence=confidence)
+        fence = language.lower().replace("#", "sharp").replace("+", "p")
         thought = await think(
             self.context,
             expert_id=self.id,
-            system=REVIEW_SYSTEM,
-            prompt=f"{task.description}\n\n```python\n{source}\n```\n\nStatic analysis: {_facts(report)}",
+            system=REVIEW_SYSTEM.replace("Python", language),
+            prompt=f"{task.description}\n\n```{fence}\n{source}\n```\n\nStatic analysis: {_facts(report)}",
             temperature=0.2,
         )
         if thought.response is not None:
@@ -188,6 +268,10 @@ class CodeExpert(BaseExpert):
 
 
 def _summary(report: dict[str, Any]) -> str:
+    if report["valid"] is None:
+        return (
+            f"{report['language']} code, {report['lines']} lines: vy-nexus compiles Python only, so it was not checked."
+        )
     if report["valid"] and not report["looks_like_code"]:
         return (
             f"Not Python code: {report['lines']} lines of bare values that define and do nothing"
@@ -204,6 +288,8 @@ def _summary(report: dict[str, Any]) -> str:
 
 
 def _facts(report: dict[str, Any]) -> str:
+    if report["valid"] is None:
+        return f"{report['language']} code of {report['lines']} lines; not compiled (only Python is)."
     if not report["valid"] and report["line"] is None:
         return f"cannot compile: {report['error']}."
     if not report["valid"]:
