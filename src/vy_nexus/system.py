@@ -97,6 +97,7 @@ class VyNexus:
             events=self.events,
         )
         self._executor = executor
+        self._own_executor = executor is None  # built here, so rebuilt here after ``astop`` closed it
         self._coordinator: Coordinator | None = None
         self._execution_lock = threading.Lock()
         self._store: TaskStore | None = None
@@ -123,6 +124,7 @@ class VyNexus:
 
             self.observability = Observability(settings, self.events)
         self._started = False
+        self._stopped = False  # by ``astop``, until the next ``astart``
 
     @property
     def state(self) -> StateStore:
@@ -271,6 +273,9 @@ class VyNexus:
         the disk work runs in a thread."""
         import asyncio
 
+        if self._stopped:  # a second ``async with`` on the same system: its first one cancelled and closed
+            self.inflight.reopen()
+            self._stopped = False
         await asyncio.to_thread(self.start)
         await asyncio.to_thread(self._open_store)
         return self
@@ -280,6 +285,7 @@ class VyNexus:
         the executor and the reasoning core's clients, then write and close the store and the observers."""
         import asyncio
 
+        self._stopped = True
         self.inflight.cancel_after(0.0, reason)
         await self.release_loop_resources()
         failures = await self._shutdown_experts()
@@ -288,6 +294,9 @@ class VyNexus:
                 "expert.shutdown_failed", "system", f"{expert_id}: {exc}", level="warn", expert_id=expert_id
             )
         await self.executor.aclose()
+        if self._own_executor:  # closed for good (its worker pool refuses work): ``astart`` builds a new one
+            with self._execution_lock:
+                self._executor = self._coordinator = None
         await asyncio.to_thread(self.stop, reason)
 
     async def release_loop_resources(self) -> None:
@@ -401,6 +410,12 @@ class VyNexus:
 
     async def _accept(self, task: Task, *, durable: bool) -> None:
         self.safety.ensure_accepting(task.id)
+        if self._stopped:
+            raise SafetyError(
+                "vy-nexus is stopped (astop): start it again with `await system.astart()` or `async with system:` "
+                "before submitting tasks",
+                task_id=task.id,
+            )
         self.gating.explicit_choice(task)  # an expert named that does not exist is bad input: refused, not recorded
         if not self._store_open:  # a system used without start/astart: open on first use, once
             self._open_store()

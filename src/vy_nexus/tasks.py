@@ -9,14 +9,18 @@ through ``from_data``/``from_dict``, which name the problem. ``as_dict`` gives J
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from vy_nexus.errors import TaskError
+from vy_nexus.unicode_text import without_lone_surrogates
 
 MAX_DESCRIPTION_CHARS = 100_000
+_UNSTORABLE_ID = re.compile("[\x00\ud800-\udfff]")
+"""What no task store can hold in a key (store/text.py): an id with it could never be looked up again."""
 
 
 class Priority(StrEnum):
@@ -59,7 +63,8 @@ LIVE_STATES = frozenset({TaskState.QUEUED, TaskState.RUNNING})
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Task:
     """One unit of work. ``type`` is a free hint ("code", "research", ...) that routing may use; it is stored
-    stripped and lower-cased. Building one with a bad field raises ``TaskError`` naming it."""
+    stripped and lower-cased. Lone surrogates in ``type`` and ``description`` become U+FFFD. Building one with a bad
+    field raises ``TaskError`` naming it."""
 
     id: str = field(default_factory=new_task_id)
     type: str = "general"
@@ -107,14 +112,17 @@ _PRIORITIES = ", ".join(priority.value for priority in Priority)
 
 
 def _task_problems(task: Task) -> list[str]:
-    """What is wrong with a task's fields; normalises ``type``, ``priority`` and ``deadline`` in place."""
+    """What is wrong with a task's fields; normalises ``type``, ``priority``, ``deadline`` and the description's
+    lone surrogates in place."""
     problems: list[str] = []
     if not isinstance(task.id, str) or not 1 <= len(task.id) <= 128:
         problems.append("id: must be text of 1 to 128 characters")
+    elif _UNSTORABLE_ID.search(task.id):
+        problems.append("id: must not hold NUL or a lone surrogate (bytes that are not UTF-8)")
     kind = task.type
     if not isinstance(kind, str) or not 1 <= len(kind) <= 64:
         problems.append("type: must be text of 1 to 64 characters")
-    elif (normalised := kind.strip().lower()) != kind:
+    elif (normalised := without_lone_surrogates(kind.strip().lower())) != kind:
         if not normalised:
             problems.append("type: must not be blank")
         object.__setattr__(task, "type", normalised)
@@ -125,6 +133,8 @@ def _task_problems(task: Task) -> list[str]:
         problems.append("description: must not be empty or blank")
     elif len(text) > MAX_DESCRIPTION_CHARS:
         problems.append(f"description: must be at most {MAX_DESCRIPTION_CHARS:,} characters, not {len(text):,}")
+    elif (readable := without_lone_surrogates(text)) is not text:
+        object.__setattr__(task, "description", readable)
     if not isinstance(task.context, dict):
         problems.append(f"context: must be an object, not {type(task.context).__name__}")
     if type(task.priority) is not Priority:

@@ -96,6 +96,12 @@ class InFlightTasks:
             return False
         return True
 
+    def reopen(self) -> None:
+        """Forget a finished shutdown (``cancel_after``): tasks that start from now on run to their end again."""
+        with self._lock:
+            self._shutdown_reason = None
+            self._grace = None
+
     def cancel_after(self, grace_seconds: float, reason: str) -> int:
         """Give every in-flight task ``grace_seconds`` to finish, then cancel it. Returns how many were running."""
         with self._lock:

@@ -30,6 +30,7 @@ from vy_nexus.reasoning.llm import (
 )
 from vy_nexus.reasoning.streaming import deliver_token
 from vy_nexus.reasoning.token_limits import capped
+from vy_nexus.unicode_text import without_lone_surrogates
 
 
 class ReasoningCore:
@@ -93,6 +94,7 @@ class ReasoningCore:
     ) -> LLMResponse:
         """Run a chat to completion, streaming tokens to ``on_token`` (and the context's token sink)."""
         chosen = self.options(options)
+        messages = [_sendable(message) for message in messages]
         started = time.perf_counter()
         first_token_at: float | None = None
         parts: list[str] = []
@@ -193,3 +195,10 @@ class ReasoningCore:
             time_to_first_token_ms=None if first_token_at is None else (first_token_at - started) * 1e3,
             finish_reason=response.finish_reason if response else None,
         )
+
+
+def _sendable(message: Message) -> Message:
+    """``message`` with text every backend can encode: a lone surrogate (from bytes that were not UTF-8 in an input)
+    makes the HTTP clients and llama.cpp's tokenizer raise ``UnicodeEncodeError`` (unicode_text.py)."""
+    text = without_lone_surrogates(message.content)
+    return message if text is message.content else Message(message.role, text)

@@ -30,6 +30,7 @@ from vy_nexus.reasoning.llm import (
     translated_errors,
 )
 from vy_nexus.reasoning.pool import LoopClients
+from vy_nexus.reasoning.server_url import SETTING, check_base_url
 from vy_nexus.tls import httpx_context
 
 DEFAULT_BASE_URL = "http://localhost:11434"
@@ -77,8 +78,14 @@ class OllamaBackend:
 
     def _client(self) -> ollama.AsyncClient:
         # The timeout is the limit between two bytes of an answer; ReasoningCore bounds the whole call.
+        check_base_url(self.base_url, example=DEFAULT_BASE_URL, scheme_optional=True)
         timeout = httpx.Timeout(self.timeout_seconds, connect=min(self.timeout_seconds, 10.0))
-        return ollama.AsyncClient(host=self.base_url, timeout=timeout, verify=httpx_context())
+        try:
+            return ollama.AsyncClient(host=self.base_url, timeout=timeout, verify=httpx_context())
+        except ValueError as exc:  # what the client's own parsing of a scheme-less `host:port` refuses
+            raise BackendUnavailableError(
+                f"{SETTING} {self.base_url!r} is not a server address ({exc}); write it like {DEFAULT_BASE_URL}"
+            ) from None
 
     def _options(self, options: GenerationOptions) -> dict[str, Any]:
         wire: dict[str, Any] = {}
@@ -113,14 +120,22 @@ class OllamaBackend:
                 yield chunk
 
     async def _chunks(self, parts: AsyncIterator[Part], path: str) -> AsyncGenerator[Chunk, None]:
-        done = False
+        done = answering = False
         try:
             # Read to the end of the body even after `done: true`: a fully read response returns its connection
             # to the pool. Leaving early (the caller stopped listening) drops the connection, which stops generation.
             async for part in parts:
+                answering = True
                 chunk = self._chunk(part)
                 done = done or chunk.finish_reason is not None
                 yield chunk
+        except httpx.TransportError as exc:
+            if not answering or isinstance(exc, httpx.TimeoutException):
+                raise
+            raise BackendUnavailableError(  # not "cannot reach": it answered, then went away
+                f"Ollama at {self.base_url} closed the connection in the middle of the answer "
+                f"({type(exc).__name__}: {exc}): did it stop or run out of memory? check its log"
+            ) from exc
         finally:
             await parts.aclose()  # type: ignore[attr-defined]
         if not done:
@@ -166,11 +181,17 @@ class OllamaBackend:
         """The ``ReasoningError`` naming the fix for what the client raised, or ``None`` for anything else."""
         where = f"Ollama at {self.base_url}"
         if isinstance(exc, ollama.ResponseError):
-            if exc.status_code == 404 or ("model" in exc.error and "not found" in exc.error):
+            text = _brief(exc.error)
+            if "model" in text.lower() and (exc.status_code == 404 or "not found" in text):
                 return ModelNotFoundError(self._missing())
+            if exc.status_code == 404:  # Ollama's "404 page not found": nothing is served at that path
+                return BackendUnavailableError(
+                    f"{where} has nothing at {self.base_url}{path} (404: {text}); check reasoning_core.base_url "
+                    f"(Ollama's is the server alone, without a path: {DEFAULT_BASE_URL})"
+                )
             if exc.status_code < 0:  # an `{"error": ...}` object in the middle of a stream
-                return ReasoningError(f"{where} reported an error mid-answer: {exc.error}")
-            return ReasoningError(f"{where} answered {exc.status_code}: {exc.error}")
+                return ReasoningError(f"{where} reported an error mid-answer: {text}")
+            return ReasoningError(f"{where} answered {exc.status_code}: {text}")
         if isinstance(exc, httpx.TimeoutException):
             return ReasoningTimeoutError(
                 f"{where} sent nothing for {self.timeout_seconds:g} s ({type(exc).__name__}); "
@@ -195,6 +216,12 @@ class OllamaBackend:
 
 async def _close(client: ollama.AsyncClient) -> None:
     await client.close()  # type: ignore[no-untyped-call]
+
+
+def _brief(error: str, limit: int = 300) -> str:
+    """A server's error text as one short line: a proxy's error page can be megabytes of HTML."""
+    text = " ".join(error.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _finish(reason: str | None) -> FinishReason:

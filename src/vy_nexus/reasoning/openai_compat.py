@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 import httpx
 import openai
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
+from openai.types.chat.chat_completion_chunk import Choice, ChoiceDelta
 
 from vy_nexus.errors import ReasoningError
 from vy_nexus.reasoning.llm import (
@@ -33,6 +34,7 @@ from vy_nexus.reasoning.llm import (
     translated_errors,
 )
 from vy_nexus.reasoning.pool import LoopClients
+from vy_nexus.reasoning.server_url import check_base_url
 from vy_nexus.tls import openai_context
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -70,12 +72,22 @@ class OpenAICompatBackend:
         return f"the OpenAI-compatible server at {self.base_url}"
 
     def _key(self) -> str:
-        return (self._environ if self._environ is not None else os.environ).get(self.api_key_env, "")
+        """The key, without the whitespace an env file or a copy and paste leaves around it (``"sk-...\\r"``).
+        A character no HTTP header can carry is named by position only: the key never appears in a message."""
+        key = (self._environ if self._environ is not None else os.environ).get(self.api_key_env, "").strip()
+        unsendable = next((index for index, char in enumerate(key) if not " " <= char <= "~"), None)
+        if unsendable is not None:
+            raise BackendUnavailableError(
+                f"the environment variable {self.api_key_env} holds a control or non-ASCII character at position "
+                f"{unsendable + 1} of the API key, which no HTTP header can carry; set it to the key alone"
+            )
+        return key
 
     async def _provide_key(self) -> str:
         return self._key()
 
     def _client(self) -> openai.AsyncOpenAI:
+        check_base_url(self.base_url, example="http://localhost:8080/v1")
         timeout = openai.Timeout(self.timeout_seconds, connect=min(self.timeout_seconds, 10.0))
         http_client = openai.DefaultAsyncHttpxClient(verify=openai_context())
         return openai.AsyncOpenAI(
@@ -105,16 +117,24 @@ class OpenAICompatBackend:
                 finish: FinishReason | None = None
                 usage: Usage | None = None
                 model = self.model
-                async for event in events:
-                    model = event.model or model
-                    usage = _usage(event) or usage
-                    for choice in event.choices:
-                        if choice.delta.content:
-                            yield Chunk(text=choice.delta.content)
-                        if choice.finish_reason:
-                            finish = "length" if choice.finish_reason == "length" else "stop"
+                try:
+                    async for event in events:
+                        event_model, event_usage, texts, event_finish = _read_event(event, source)
+                        model, usage = event_model or model, event_usage or usage
+                        for text in texts:
+                            yield Chunk(text=text)
+                        finish = event_finish or finish
+                except openai.APITimeoutError:
+                    raise
+                except openai.APIConnectionError as exc:  # the answer had begun: the server went away
+                    raise BackendUnavailableError(
+                        f"{self.service} closed the connection in the middle of the answer "
+                        f"({_cause(exc)}): did the server stop or run out of memory? check its log"
+                    ) from exc
         if finish is None:
-            raise MalformedResponseError(f"{source}: the stream ended before any choice had a `finish_reason`")
+            raise MalformedResponseError(
+                f"{source}: the stream ended before any choice had a `finish_reason`{_not_events(events)}"
+            )
         yield Chunk(usage=usage, finish_reason=finish, model=model)
 
     async def list_models(self) -> list[str]:
@@ -138,15 +158,22 @@ class OpenAICompatBackend:
                     f"{self.service} refused the API key ({status}: {text}); "
                     f"set the environment variable {self.api_key_env}"
                 )
-            if status == 404 or exc.code == "model_not_found":
+            if exc.code == "model_not_found" or (status == 404 and "model" in text.lower()):
                 return ModelNotFoundError(
                     f"{self.service} has no model '{self.model}' ({status}: {text}); set reasoning_core.model"
+                )
+            if status == 404:  # a 404 that is not about the model: nothing is served at that address
+                return BackendUnavailableError(
+                    f"{self.service} has nothing at {exc.request.url} (404: {text}); check reasoning_core.base_url "
+                    "(OpenAI-compatible servers usually serve under /v1, e.g. http://localhost:8080/v1)"
                 )
             return ReasoningError(f"{self.service} answered {status}: {text}")
         if isinstance(exc, openai.APIError):  # an error event in the middle of the stream
             return ReasoningError(f"{self.service} reported an error mid-stream: {_error_text(exc)}")
         if isinstance(exc, json.JSONDecodeError):
             return MalformedResponseError(f"{self.service} sent an event that is not JSON ({exc})")
+        if isinstance(exc, UnicodeDecodeError):
+            return MalformedResponseError(f"{self.service} sent an event that is not UTF-8 text ({exc.reason})")
         return None
 
     async def aclose(self) -> None:
@@ -162,10 +189,59 @@ def _param(message: Message) -> ChatCompletionMessageParam:
     return {"role": "user", "content": message.content}
 
 
+def _read_event(event: object, source: str) -> tuple[str | None, Usage | None, list[str], FinishReason | None]:
+    """An event's model, usage, text deltas and finish reason. The client builds events without validating them, so
+    a server off the protocol (an array, ``"choices": null``, a delta that is a number) is named here, not left to
+    surface as an ``AttributeError`` deep in the caller."""
+
+    def broken(problem: str) -> MalformedResponseError:
+        return MalformedResponseError(f"{source} sent an event that breaks the protocol: {problem}")
+
+    if not isinstance(event, ChatCompletionChunk):
+        raise broken(f"a JSON {type(event).__name__}, not an object")
+    choices = event.choices
+    if not isinstance(choices, list):
+        raise broken(f"`choices` is {type(choices).__name__}, not a list")
+    texts: list[str] = []
+    finish: FinishReason | None = None
+    for choice in choices:
+        delta = getattr(choice, "delta", None)
+        content = getattr(delta, "content", None) if delta is not None else None
+        if not isinstance(choice, Choice) or not isinstance(delta, ChoiceDelta | None):
+            raise broken("a choice without an object `delta`")
+        if content is not None and not isinstance(content, str):
+            raise broken(f"`delta.content` is {type(content).__name__}, not text")
+        if content:
+            texts.append(content)
+        if choice.finish_reason:
+            finish = "length" if choice.finish_reason == "length" else "stop"
+    model = event.model if isinstance(event.model, str) and event.model else None
+    return model, _usage(event), texts, finish
+
+
 def _usage(event: ChatCompletionChunk) -> Usage | None:
-    if event.usage is None:
+    usage = event.usage
+    if usage is None:
         return None
-    return Usage(event.usage.prompt_tokens or 0, event.usage.completion_tokens or 0)
+    prompt, completion = getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None)
+    return Usage(prompt if isinstance(prompt, int) else 0, completion if isinstance(completion, int) else 0)
+
+
+def _not_events(events: openai.AsyncStream[ChatCompletionChunk]) -> str:
+    """Why no event came, when the answer was not an event stream at all (an HTML page, a whole JSON answer)."""
+    kind = events.response.headers.get("content-type", "")
+    if kind.split(";")[0].strip().lower() == "text/event-stream":
+        return ""
+    return (
+        f" (the answer was {kind or 'of no Content-Type'}, not an event stream: "
+        "is reasoning_core.base_url an OpenAI-compatible API?)"
+    )
+
+
+def _cause(exc: BaseException) -> str:
+    """The transport's own words for a broken connection (the client wraps them)."""
+    cause = exc.__cause__ or exc
+    return f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__
 
 
 def _error_text(exc: openai.APIError) -> str:

@@ -46,7 +46,7 @@ class TaskStore(Protocol):
     def list_tasks(
         self,
         *,
-        states: Iterable[TaskState] = (),
+        states: Iterable[TaskState | str] = (),
         expert: str | None = None,
         since: float | None = None,
         until: float | None = None,

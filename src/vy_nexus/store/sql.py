@@ -28,7 +28,7 @@ import psutil
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from vy_nexus.errors import StoreError, TaskNotFoundError
+from vy_nexus.errors import StoreError, TaskError, TaskNotFoundError
 from vy_nexus.store.buffer import PendingWrites, Row
 from vy_nexus.store.engine import log_warning, open_database, redact
 from vy_nexus.store.protocol import StoredRuling
@@ -120,6 +120,19 @@ class RulingTexts:
         text = to_json(ruling.as_dict())
         self._texts[id(ruling)] = (ruling, text)
         return text
+
+
+def _state_values(states: Iterable[TaskState | str]) -> list[str]:
+    """The states' names; a state given as its name ("failed") counts, one given alone too. An unknown one is a
+    ``TaskError`` that lists the known ones."""
+    values: list[str] = []
+    for state in [states] if isinstance(states, str) else states:
+        try:
+            values.append(TaskState(state).value)
+        except ValueError:
+            known = ", ".join(known.value for known in TaskState)
+            raise TaskError(f"unknown task state {state!r}: the states are {known}") from None
+    return values
 
 
 def _experts_text(decision: RoutingDecision) -> str:
@@ -366,7 +379,7 @@ class SqlTaskStore:
     def list_tasks(
         self,
         *,
-        states: Iterable[TaskState] = (),
+        states: Iterable[TaskState | str] = (),
         expert: str | None = None,
         since: float | None = None,
         until: float | None = None,
@@ -378,7 +391,7 @@ class SqlTaskStore:
         limit = max(1, min(limit, MAX_PAGE))
         offset = max(0, min(offset, MAX_OFFSET))
         conditions: list[sa.ColumnElement[bool]] = []
-        chosen = [s.value for s in states]
+        chosen = _state_values(states)
         if chosen:
             conditions.append(tasks.c.state.in_(chosen))
         if expert:
@@ -408,7 +421,7 @@ class SqlTaskStore:
         record = self.get(task_id)
         if record.state in LIVE_STATES and not record.cancel_requested:
             with self._transaction() as conn:
-                conn.execute(sa.update(tasks).where(tasks.c.id == task_id).values(cancel_requested=True))
+                conn.execute(sa.update(tasks).where(tasks.c.id == record.id).values(cancel_requested=True))
             record = record.model_copy(update={"cancel_requested": True})
         return record
 
