@@ -9,18 +9,15 @@ through ``from_data``/``from_dict``, which name the problem. ``as_dict`` gives J
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from vy_nexus.errors import TaskError
-from vy_nexus.unicode_text import without_lone_surrogates
+from vy_nexus.unicode_text import storable, without_lone_surrogates
 
 MAX_DESCRIPTION_CHARS = 100_000
-_UNSTORABLE_ID = re.compile("[\x00\ud800-\udfff]")
-"""What no task store can hold in a key (store/text.py): an id with it could never be looked up again."""
 
 
 class Priority(StrEnum):
@@ -117,7 +114,7 @@ def _task_problems(task: Task) -> list[str]:
     problems: list[str] = []
     if not isinstance(task.id, str) or not 1 <= len(task.id) <= 128:
         problems.append("id: must be text of 1 to 128 characters")
-    elif _UNSTORABLE_ID.search(task.id):
+    elif storable(task.id) != task.id:  # no task store holds it in a key: it could never be looked up again
         problems.append("id: must not hold NUL or a lone surrogate (bytes that are not UTF-8)")
     kind = task.type
     if not isinstance(kind, str) or not 1 <= len(kind) <= 64:

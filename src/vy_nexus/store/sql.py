@@ -34,8 +34,8 @@ from vy_nexus.store.engine import log_warning, open_database, redact
 from vy_nexus.store.protocol import StoredRuling
 from vy_nexus.store.records import LIVE_STATES, TaskPage, TaskRecord, TaskState
 from vy_nexus.store.schema import owners, tasks
-from vy_nexus.store.text import storable
 from vy_nexus.tasks import AggregatedResult, ExpertResult, RoutingDecision, Task
+from vy_nexus.unicode_text import storable
 
 Clock = Callable[[], float]
 MAX_PAGE = 500
@@ -325,7 +325,7 @@ class SqlTaskStore:
         return (
             task.id,
             row["state"],
-            # The exact text stays in the task's JSON (store/text.py).
+            # The exact text stays in the task's JSON (unicode_text.py).
             storable(task.description),
             storable(task.type),
             task.priority.value,
