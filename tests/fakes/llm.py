@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable, Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from vy_nexus.experts.base import BaseExpert, ExpertContext, ExpertOutput
 from vy_nexus.reasoning.core import ReasoningCore
-from vy_nexus.reasoning.llm import Chunk, GenerationOptions, Message, Usage
+from vy_nexus.reasoning.llm import Chunk, GenerationOptions, LLMBackend, Message, Usage
 from vy_nexus.tasks import Task
 
 Reply = Callable[[Sequence[Message]], str]
@@ -76,5 +76,20 @@ def run_expert(expert: BaseExpert, task: Task, context: ExpertContext) -> Expert
         await expert.initialize(context)
         expert.validate(task)
         return await expert.execute(task)
+
+    return asyncio.run(go())
+
+
+T = TypeVar("T")
+
+
+def using(backend: LLMBackend, work: Callable[[], Awaitable[T]]) -> T:
+    """Run ``work`` in a fresh event loop and close the backend before that loop ends, as VyNexus does."""
+
+    async def go() -> T:
+        try:
+            return await work()
+        finally:
+            await backend.aclose()
 
     return asyncio.run(go())

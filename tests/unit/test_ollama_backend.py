@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import aclosing
-from typing import TypeVar
 
 import ollama
 import pytest
 
 from fakes.http_server import serving
+from fakes.llm import using
 from fakes.ollama_server import OllamaServer
 from vy_nexus.errors import ReasoningError
 from vy_nexus.reasoning.core import ReasoningCore
@@ -31,25 +31,11 @@ from vy_nexus.reasoning.llm import (
 )
 from vy_nexus.reasoning.ollama import OllamaBackend, pull_command, same_model
 
-T = TypeVar("T")
-
 
 @pytest.fixture
 def server() -> Iterator[OllamaServer]:
     with serving(OllamaServer(models=("llama3:latest", "phi3:mini"))) as running:
         yield running
-
-
-def using(backend: OllamaBackend, work: Callable[[], Awaitable[T]]) -> T:
-    """Run ``work`` in a fresh event loop and close the backend before that loop ends, as VyNexus does."""
-
-    async def go() -> T:
-        try:
-            return await work()
-        finally:
-            await backend.aclose()
-
-    return asyncio.run(go())
 
 
 def chat(backend: OllamaBackend, text: str = "hello there", **options: object) -> tuple[str, list[str], LLMResponse]:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import aclosing
-from typing import TypeVar
 
 import openai
 import pytest
 
 from fakes.http_server import serving
+from fakes.llm import using
 from fakes.openai_server import OpenAIServer
 from vy_nexus.errors import ReasoningError
 from vy_nexus.events import Event, EventBus
@@ -32,7 +32,6 @@ from vy_nexus.reasoning.llm import (
 from vy_nexus.reasoning.openai_compat import OpenAICompatBackend
 
 SECRET = "sk-test-do-not-leak-8f3a9c"
-T = TypeVar("T")
 
 
 @pytest.fixture
@@ -49,18 +48,6 @@ def backend_for(server: OpenAIServer, key: str | None = SECRET, **kwargs: object
 
 def authorization(headers: dict[str, str]) -> str | None:
     return next((value for name, value in headers.items() if name.lower() == "authorization"), None)
-
-
-def using(backend: OpenAICompatBackend, work: Callable[[], Awaitable[T]]) -> T:
-    """Run ``work`` in a fresh event loop and close the backend before that loop ends, as VyNexus does."""
-
-    async def go() -> T:
-        try:
-            return await work()
-        finally:
-            await backend.aclose()
-
-    return asyncio.run(go())
 
 
 def chat(backend: OpenAICompatBackend, events: EventBus | None = None, **options: object) -> LLMResponse:

@@ -4,16 +4,14 @@ against settings a user can get wrong (a base URL, an API key with a stray chara
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
-from collections.abc import Awaitable, Callable, Iterator
-from typing import TypeVar
+from collections.abc import Iterator
 
 import pytest
 
 from fakes.http_server import FakeServer, JsonHandler, serving
-from fakes.llm import ScriptedBackend
+from fakes.llm import ScriptedBackend, using
 from fakes.ollama_server import OllamaServer
 from fakes.openai_server import OpenAIServer
 from vy_nexus.config import Settings
@@ -32,8 +30,6 @@ from vy_nexus.reasoning.ollama import OllamaBackend
 from vy_nexus.reasoning.openai_compat import OpenAICompatBackend
 from vy_nexus.system import VyNexus
 from vy_nexus.tasks import Task
-
-T = TypeVar("T")
 
 
 class RawServer(FakeServer):
@@ -71,16 +67,6 @@ class RawHandler(JsonHandler):
 def raw() -> Iterator[RawServer]:
     with serving(RawServer()) as running:
         yield running
-
-
-def using(backend: LLMBackend, work: Callable[[], Awaitable[T]]) -> T:
-    async def go() -> T:
-        try:
-            return await work()
-        finally:
-            await backend.aclose()
-
-    return asyncio.run(go())
 
 
 def chat(backend: LLMBackend, text: str = "hello there") -> LLMResponse:
