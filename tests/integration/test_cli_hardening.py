@@ -239,6 +239,17 @@ def test_the_routing_decision_prints_before_the_streamed_answer(home: Path) -> N
     assert out.count("Routing decision") == 1
 
 
+def test_a_decision_governance_amends_prints_once_as_it_runs_before_the_answer(home: Path) -> None:
+    # Before: the router's choice (writing) first, then the general expert's answer, then a second table.
+    (home / "config.yaml").write_text("governance:\n  min_routing_confidence: 0.99\n")
+    code, out, err = invoke(home, "run", "write a short poem about rain")
+    assert code == 0, err
+    assert out.count("Routing decision") == 1
+    decision = out[out.index("Routing decision") : out.index("A scripted answer")]
+    assert "general" in decision and "(fallback)" in decision and "so the general expert takes it" in decision
+    assert "writing" in decision  # the router's choice, named in the reason
+
+
 def test_an_answer_cut_at_the_token_limit_is_marked(home: Path) -> None:
     (home / "config.yaml").write_text("reasoning_core:\n  max_tokens: 2\n")
     code, out, _ = invoke(home, "run", "tell me a joke", "--expert", "general")

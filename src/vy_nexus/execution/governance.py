@@ -348,6 +348,14 @@ class Governance:
         assert final.decision is not None
         level = _ruling_level(final, decision)
         if self._events.wants(level, "task.governed"):
+            metadata: dict[str, Any] = {
+                "verdict": final.verdict,  # a StrEnum: the str itself, no ``.value`` lookup on the hot path
+                "policy": final.policy,
+                "reason": final.reason,
+                "experts": final.decision.expert_ids,
+            }
+            if final.decision is not decision:  # amended (a low-confidence fallback): what will run, and why
+                metadata["decision"] = final.decision.as_dict()
             self._events.publish(
                 "task.governed",
                 "governance",
@@ -355,12 +363,7 @@ class Governance:
                 level=level,
                 category="decision",
                 task_id=task.id,
-                metadata={
-                    "verdict": final.verdict,  # a StrEnum: the str itself, no ``.value`` lookup on the hot path
-                    "policy": final.policy,
-                    "reason": final.reason,
-                    "experts": final.decision.expert_ids,
-                },
+                metadata=metadata,
             )
         return final
 

@@ -15,29 +15,37 @@ from vy_nexus.tasks import AggregatedResult, RoutingDecision
 
 
 class RoutingPrinter:
-    """An event subscriber that prints the routing decision (``task.routed``) as soon as the router makes it."""
+    """An event subscriber that prints the decision a task runs with before any answer streams: the router's
+    (``task.routed``) once governance allowed it, or the one governance amended it to (``task.governed``: a
+    low-confidence task goes to the fallback expert). Printing the router's first showed one expert, then another
+    one's answer."""
 
     def __init__(self, console: Console, render: Callable[[RoutingDecision], RenderableType]) -> None:
         self.console = console
         self.render = render
         self.shown: RoutingDecision | None = None
+        self._routed: RoutingDecision | None = None
 
     def __call__(self, event: Event) -> None:
-        if event.kind != "task.routed" or self.shown is not None or event.task_id is None:
+        if self.shown is not None or event.task_id is None:
             return
         meta = event.metadata
-        self.shown = RoutingDecision(
-            task_id=event.task_id,
-            expert_ids=list(meta["experts"]),
-            confidences=dict(meta["confidences"]),
-            strategy=str(meta["strategy"]),
-            reason=str(meta["reason"]),
-            fallback=bool(meta.get("fallback")),
-            out_of_scope=bool(meta.get("out_of_scope")),
-            cache_hit=bool(meta.get("cache_hit")),
-            latency_ms=float(meta.get("latency_ms") or 0.0),
-        )
-        self.console.print(self.render(self.shown))
+        if event.kind == "task.routed":
+            self._routed = RoutingDecision(
+                task_id=event.task_id,
+                expert_ids=list(meta["experts"]),
+                confidences=dict(meta["confidences"]),
+                strategy=str(meta["strategy"]),
+                reason=str(meta["reason"]),
+                fallback=bool(meta.get("fallback")),
+                out_of_scope=bool(meta.get("out_of_scope")),
+                cache_hit=bool(meta.get("cache_hit")),
+                latency_ms=float(meta.get("latency_ms") or 0.0),
+            )
+        elif event.kind == "task.governed" and self._routed is not None:
+            amended = meta.get("decision")
+            self.shown = RoutingDecision.from_dict(amended) if isinstance(amended, dict) else self._routed
+            self.console.print(self.render(self.shown))
 
 
 class TokenPrinter:
