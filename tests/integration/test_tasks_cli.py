@@ -101,3 +101,20 @@ def test_a_damaged_task_store_is_moved_aside_with_a_warning_the_user_sees(
     assert code == 0 and "no tasks match" in out
     assert [r.getMessage() for r in caplog.records if "was damaged; moved it to tasks.db.damaged-" in r.getMessage()]
     assert len(list((home / "tasks").glob("tasks.db.damaged-*"))) == 1
+
+
+def test_at_80_columns_each_task_keeps_its_text_on_a_line_of_its_own(home: Path) -> None:
+    # Before: five fixed columns left the task text 8 characters ("please do"), cut without an ellipsis.
+    store = SqlTaskStore(load_settings(home).store_url)
+    store.open()
+    short, long = Task(description="total units by region [north]"), Task(description="summarise " + "word " * 40)
+    for task in (short, long):
+        store.accept(task)
+        store.finished(task.id, TaskState.FAILED, error="x")
+    store.close()
+    result = runner.invoke(app, ["--home", str(home), "tasks", "list"], env={"COLUMNS": "80"})
+    lines = result.stdout.splitlines()
+    assert result.exit_code == 0 and max(len(line) for line in lines) <= 80
+    first = next(i for i, line in enumerate(lines) if line.startswith(short.id))
+    assert "failed" in lines[first] and lines[first + 1].strip() == "total units by region [north]"
+    assert any(line.startswith("  summarise word word") and line.rstrip().endswith("…") for line in lines)

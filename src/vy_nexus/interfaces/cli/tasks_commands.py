@@ -58,8 +58,33 @@ def _state_text(record: TaskRecord) -> Text:
     return Text(record.state.value, style=STATE_STYLES[record.state])
 
 
+WIDE_ENOUGH_FOR_ONE_LINE = 110
+"""Below this many columns a task's text gets a line of its own: beside five fixed columns it kept 8 characters."""
+
+
+def tasks_view(records: list[TaskRecord], width: int) -> Table:
+    """The table on a wide terminal; two lines per task on a narrow one (fields, then the task's text)."""
+    if width >= WIDE_ENOUGH_FOR_ONE_LINE:
+        return tasks_table(records)
+    table = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table.add_column("id · state · experts · created · took  /  task", no_wrap=True, overflow="ellipsis")
+    for record in records:
+        experts = ", ".join(record.experts)
+        experts = experts if len(experts) <= 16 else experts[:15] + "…"
+        state_text = _state_text(record)
+        fields = Text.assemble(
+            (f"{record.id:<17}", "bold"),
+            state_text,
+            " " * max(1, 12 - len(state_text.plain)),
+            f"{experts:<17}{_when(record.created_at)[5:16]}  {_duration(record):>8}",
+        )
+        first_line = record.description.splitlines()[0] if record.description else ""
+        table.add_row(Text.assemble(fields, "\n  ", Text(first_line, style="dim")))
+    return table
+
+
 def tasks_table(records: list[TaskRecord]) -> Table:
-    """Fits 80 columns: the fixed-width columns never wrap, the task text takes what is left."""
+    """One line per task: the fixed-width columns never wrap, the task text takes what is left."""
     table = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("id", no_wrap=True, min_width=16)
     table.add_column("state", no_wrap=True, min_width=11)
@@ -155,7 +180,7 @@ def list_tasks(
     if not page.items:
         console.print("no tasks match", highlight=False)
         return
-    console.print(tasks_table(page.items))
+    console.print(tasks_view(page.items, console.width))
     shown = f"{offset + 1}-{offset + len(page.items)} of {page.total}"
     hint = f"; next page: --offset {page.next_offset}" if page.next_offset is not None else ""
     console.print(Text(shown + hint, style="dim"))
