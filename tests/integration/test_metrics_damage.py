@@ -35,3 +35,14 @@ def test_a_damaged_metrics_database_is_reported_then_moved_aside_by_the_next_run
     assert code == 0 and json.loads(out)["tasks"]
     journal = (home / "research_logs" / "structured.jsonl").read_text(encoding="utf-8")
     assert "metrics.damaged" in journal
+
+
+def test_a_directory_in_place_of_the_metrics_database_is_named_alike_by_readers_and_runs(home: Path) -> None:
+    # Before: `metrics report` said the file was damaged and that the next run would move it aside; the next run
+    # then failed with "cannot open the metrics database ...: unable to open database file".
+    (home / "metrics" / "performance.db").mkdir(parents=True)
+    data = home / "sales.csv"
+    data.write_text("region,units\nnorth,3\n")
+    for args in (("metrics", "report"), ("run", "total units by region in this csv", "--input", str(data))):
+        code, _, err = invoke(home, *args)
+        assert code == 7 and "performance.db is a directory, not a database file: remove or rename it" in err, args

@@ -158,6 +158,7 @@ class MetricsDatabase:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create the metrics folder {self.path.parent}: {exc.strerror}") from exc
+            self._refuse_a_directory()
         try:
             self._upgrade(self._connected())
         except (sa.exc.DBAPIError, sqlite3.DatabaseError) as exc:
@@ -172,6 +173,13 @@ class MetricsDatabase:
                 )
             self._upgrade(self._connected())
         self._ready = True
+
+    def _refuse_a_directory(self) -> None:
+        """A directory where the file belongs is no damaged database to move aside (a person put it there)."""
+        if self.path is not None and self.path.is_dir():
+            raise StoreError(
+                f"the metrics database {self.path} is a directory, not a database file: remove or rename it"
+            )
 
     def _upgrade(self, engine: sa.Engine) -> None:
         with engine.begin() as conn:
@@ -193,6 +201,7 @@ class MetricsDatabase:
         if self.path is not None and not self.path.exists():
             yield None
             return
+        self._refuse_a_directory()
         engine = self._connected() if self.path is None else _sqlite_reader(self.path)
         try:
             conn = self._checked(engine)
