@@ -18,7 +18,7 @@ T = TypeVar("T")
 
 # Bumped when a check's code or the meaning of a declaration changes in a way the declarations do not show: settings
 # cached as validated by an earlier schema are then validated again.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def rules(

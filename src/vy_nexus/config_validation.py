@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, get_type_hints
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError, create_model
 from pydantic import Field as ModelField
 
 from vy_nexus.config import Settings
@@ -79,6 +79,8 @@ def _definition(declared: Field[Any], annotation: Any) -> tuple[Any, Any]:
     check = metadata.get("check")
     if check is not None:
         annotation = Annotated[annotation, AfterValidator(check)]
+    if annotation in (int, float):
+        annotation = Annotated[annotation, BeforeValidator(_not_a_bool)]
     default: dict[str, Any] = (
         {"default": declared.default}
         if declared.default is not MISSING
@@ -86,6 +88,13 @@ def _definition(declared: Field[Any], annotation: Any) -> tuple[Any, Any]:
     )
     constraints = metadata.get("constraints", {})
     return annotation, ModelField(**default, **constraints, description=metadata.get("description"))
+
+
+def _not_a_bool(value: Any) -> Any:
+    """Pydantic reads ``true`` as 1 for a number: ``configure governance.max_concurrent_tasks true`` stored 1."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, not {str(value).lower()}")
+    return value
 
 
 def given_key(data: Mapping[str, Any], loc: tuple[str, ...]) -> tuple[str, ...]:

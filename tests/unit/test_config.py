@@ -460,3 +460,12 @@ def test_concurrent_changes_of_different_keys_are_all_kept(tmp_path: Path) -> No
         thread.join()
     settings = load_settings(tmp_path, environ={})
     assert [get_key(settings, key) for key in keys] == [4, 4, 4, 4]
+
+
+def test_true_or_false_for_a_number_key_is_refused_not_read_as_one_or_zero(tmp_path: Path) -> None:
+    # Before: `configure governance.max_concurrent_tasks true` stored 1 (pydantic reads a bool as a number).
+    with pytest.raises(ConfigError, match=r"governance.max_concurrent_tasks': Value error, must be a number, not true"):
+        validate_settings({"governance": {"max_concurrent_tasks": True}}, tmp_path)
+    with pytest.raises(ConfigError, match="must be a number, not false"):
+        validate_settings({"routing": {"cache": {"ttl_seconds": False}}}, tmp_path)
+    assert validate_settings({"governance": {"max_concurrent_tasks": 7}}, tmp_path).governance.max_concurrent_tasks == 7
