@@ -41,10 +41,16 @@ def absolute_home(home: Path) -> Path:
     return home.expanduser().resolve()
 
 
+def _named(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must name a model, not be blank")
+    return value
+
+
 @dataclass(slots=True)
 class ReasoningCoreSettings:
     provider: Literal["embedded", "ollama", "openai"] = "embedded"
-    model: str = "smollm2-135m-instruct"
+    model: str = field(default="smollm2-135m-instruct", metadata=rules(check=_named))
     model_path: str | None = field(default=None, metadata=rules(description="GGUF file for the embedded backend"))
     temperature: float = field(default=0.7, metadata=rules(ge=0.0, le=2.0))
     max_tokens: int = field(default=256, metadata=rules(ge=1, le=32768))
