@@ -473,5 +473,5 @@ def test_true_or_false_for_a_number_key_is_refused_not_read_as_one_or_zero(tmp_p
 
 def test_a_blank_model_name_is_refused() -> None:
     # Before: accepted, and an Ollama server was then said to break the protocol.
-    with pytest.raises(ConfigError, match="reasoning_core.model': Value error, must name a model, not be blank"):
+    with pytest.raises(ConfigError, match=r"reasoning_core\.model': Value error, must name a model, not be blank"):
         validate_settings({"reasoning_core": {"provider": "ollama", "model": " "}}, Path("/tmp"))
