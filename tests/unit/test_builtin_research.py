@@ -86,3 +86,17 @@ def test_a_failing_reasoning_core_falls_back_to_the_passages(library: Settings) 
 
 def test_cited_passages() -> None:
     assert cited_passages("see [2], [1] and [2] again, not [0] or [4]", 3) == [2, 1]
+
+
+def test_a_text_input_is_a_document_to_answer_from(library: Settings) -> None:
+    # Before: `run "when did the program run" --input notes.txt --expert research` answered "No passage in
+    # <home>/documents matches the question": the document handed over with the question was never read.
+    notes = "Project Apollo ran from 1961 to 1972.\n\nIt landed the first humans on the Moon in 1969."
+    backend = ScriptedBackend("It ran from 1961 to 1972 [1].")
+    task = Task(description="when did project apollo run", input=notes)
+    output = run_expert(ResearchExpert(), task, context_with(backend, library)).output
+    first = output["citations"][0]
+    assert first["source"] == "input" and first["passage"] == "Project Apollo ran from 1961 to 1972."
+    assert output["cited"] == [1]
+    missing = run_expert(ResearchExpert(), Task(description="zebra", input=notes), context_with(None, library))
+    assert missing.output["answer"].startswith("No passage in the input or ")

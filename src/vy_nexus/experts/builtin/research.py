@@ -1,7 +1,8 @@
 """The research expert: answers from a local document folder, citing the passages it used.
 
 1. Retrieve: BM25 over the paragraphs of the ``.md``/``.txt``/``.rst`` files in ``experts.documents_dir`` (relative
-   to the home directory) plus any ``{"documents": {name: text}}`` in the task input.
+   to the home directory) plus the task's input: a text (``--input notes.txt``, named ``input``) or
+   ``{"documents": {name: text}}``.
 2. Answer: the reasoning core gets the top passages, numbered, and must answer from them only, citing ``[n]``.
    Citations the answer makes are checked against the passages it was given.
 
@@ -80,6 +81,8 @@ STOPWORDS = frozenset(
     ]
 )
 DOCUMENT_SUFFIXES = (".md", ".txt", ".rst")
+INPUT_DOCUMENT = "input"
+"""The name a text input goes by among the documents (its citations' ``source``)."""
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
 
 
@@ -139,6 +142,8 @@ def retrieve(task: Task, folder: Path | None) -> list[Passage]:
     documents = load_documents(folder) if folder is not None else {}
     if isinstance(task.input, dict) and isinstance(task.input.get("documents"), dict):
         documents.update({str(k): str(v) for k, v in task.input["documents"].items()})
+    elif isinstance(task.input, str):  # the document the user handed over with the question
+        documents[INPUT_DOCUMENT] = task.input
     return rank_passages(task.description, documents)
 
 
@@ -179,7 +184,11 @@ class ResearchExpert(BaseExpert):
         folder = self.documents_folder()
         passages = await self.run_blocking(retrieve, task, folder)
         if not passages:
-            where = f" in {folder}" if folder is not None else ""
+            places = [
+                *(["the input"] if isinstance(task.input, str | dict) else []),
+                *([str(folder)] if folder else []),
+            ]
+            where = f" in {' or '.join(places)}" if places else ""
             return ExpertOutput({"answer": f"No passage{where} matches the question.", "citations": []}, confidence=0.2)
         citations = [{"source": p.source, "passage": p.text, "score": p.score} for p in passages]
         numbered = "\n\n".join(f"[{i}] ({p.source}) {p.text[:MAX_PASSAGE_CHARS]}" for i, p in enumerate(passages, 1))
