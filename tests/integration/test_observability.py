@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
@@ -230,6 +231,12 @@ def test_cli_metrics_report_export_prometheus(home: Path, settings: Settings, tm
     code, out, _ = invoke(home, "metrics", "report", "--expert", "broken")
     assert code == 0 and "Experts by task type" in out and "Routing" in out
     assert "TTFT" in out and "42.00" in out
+    # At 80 columns a table too wide for the terminal is one line of labels and name=value pairs per row (rich cut
+    # "provider" to "provid…" and split headers over three lines).
+    narrow = runner.invoke(app, ["--home", str(home), "metrics", "report"], env={"COLUMNS": "80"}).stdout
+    assert max(len(line) for line in narrow.splitlines()) <= 80 and "…" not in narrow
+    assert re.search(r"embedded / smollm2 +count=1  success=100\.0%  p50_ms=120\.00", narrow)
+    assert "TTFT_p50_ms=42.00" in narrow
     code, out, _ = invoke(home, "metrics", "export", "--table", "routing")
     assert code == 0 and out.splitlines()[0].startswith("id,task_id,timestamp,experts") and len(out.splitlines()) == 5
     target = tmp_path / "exec.jsonl"

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar, cast
 
 import typer
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -75,26 +76,48 @@ def _ms(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.2f}"
 
 
+NO_WIDTH_LIMIT = 10_000
+"""The width a table is measured at to learn how wide it wants to be (rich measures within the terminal's width)."""
+
+
+def _fitted(title: str, columns: Sequence[str], rows: Sequence[tuple[str, Sequence[str]]], labels: int = 1) -> Table:
+    """A table of ``rows`` (label cells, then one cell per column after the labels) as wide as the terminal allows;
+    when it would be wider, each row becomes its labels on a line, then ``column=value`` pairs that wrap between
+    pairs, never inside a name or a number (rich shortened "provider" to "provid…" and stacked headers 3 deep)."""
+    table = Table(title=title, header_style="bold")
+    for position, column in enumerate(columns):
+        table.add_column(column, justify="left" if position < labels else "right")
+    for label, cells in rows:
+        table.add_row(*label.split("\0"), *cells)
+    natural = Measurement.get(console, console.options.update_width(NO_WIDTH_LIMIT), table).maximum
+    if natural <= console.width:
+        return table
+    from vy_nexus.interfaces.cli.render import mapping_table
+
+    named = [column.replace(" ", "_") for column in columns[labels:]]  # a pair holds no space: no break inside
+    stacked = {" / ".join(label.split("\0")): dict(zip(named, cells, strict=True)) for label, cells in rows}
+    return mapping_table(title, stacked)
+
+
 def _group_table(title: str, groups: Sequence[G], extra: Sequence[tuple[str, Callable[[G], str]]] = ()) -> Table:
     """Count, success rate and duration percentiles per group, then the ``extra`` columns."""
-    table = Table(title=title, header_style="bold")
     keys = list(groups[0].group) if groups else []
-    for key in keys:
-        table.add_column(key)
-    for column in ("count", "success", "p50 ms", "p95 ms", "p99 ms", *(name for name, _ in extra)):
-        table.add_column(column, justify="right")
-    for group in groups:
-        stats = group.stats
-        table.add_row(
-            *(group.group[key] or "-" for key in keys),
-            str(stats.count),
-            f"{stats.success_rate:.1%}",
-            _ms(stats.p50_ms),
-            _ms(stats.p95_ms),
-            _ms(stats.p99_ms),
-            *(cell(group) for _, cell in extra),
+    columns = [*keys, "count", "success", "p50 ms", "p95 ms", "p99 ms", *(name for name, _ in extra)]
+    rows = [
+        (
+            "\0".join(group.group[key] or "-" for key in keys),
+            [
+                str(group.stats.count),
+                f"{group.stats.success_rate:.1%}",
+                _ms(group.stats.p50_ms),
+                _ms(group.stats.p95_ms),
+                _ms(group.stats.p99_ms),
+                *(cell(group) for _, cell in extra),
+            ],
         )
-    return table
+        for group in groups
+    ]
+    return _fitted(title, columns, rows, labels=len(keys))
 
 
 _TTFT: tuple[tuple[str, Callable[[LlmStats], str]], ...] = (("TTFT p50 ms", lambda group: _ms(group.ttft_p50_ms)),)
@@ -109,23 +132,23 @@ def _process_table(processes: list[ProcessStats]) -> Table:
     shown = sorted(processes, key=lambda p: -p.last_seen)[:PROCESS_ROWS]
     more = len(processes) - len(shown)
     title = "Processes (host:pid)" + (f", the {len(shown)} seen last of {len(processes)}" if more else "")
-    table = Table(title=title, header_style="bold")
-    table.add_column("process")
-    for column in ("expert runs", "success", "p50 ms", "LLM calls", "samples", "CPU avg", "RSS max MiB"):
-        table.add_column(column, justify="right")
-    for process in sorted(shown, key=lambda p: p.process):
-        runs = process.expert_runs
-        table.add_row(
-            Text(process.process),
-            str(runs),
-            f"{process.expert_successes / runs:.1%}" if runs else "-",
-            _ms(process.expert_p50_ms),
-            str(process.llm_calls),
-            str(process.samples),
-            "-" if process.cpu_percent_avg is None else f"{process.cpu_percent_avg:.1f}%",
-            "-" if process.rss_bytes_max is None else f"{process.rss_bytes_max / 2**20:.0f}",
+    columns = ["process", "expert runs", "success", "p50 ms", "LLM calls", "samples", "CPU avg", "RSS max MiB"]
+    rows = [
+        (
+            process.process,
+            [
+                str(process.expert_runs),
+                f"{process.expert_successes / process.expert_runs:.1%}" if process.expert_runs else "-",
+                _ms(process.expert_p50_ms),
+                str(process.llm_calls),
+                str(process.samples),
+                "-" if process.cpu_percent_avg is None else f"{process.cpu_percent_avg:.1f}%",
+                "-" if process.rss_bytes_max is None else f"{process.rss_bytes_max / 2**20:.0f}",
+            ],
         )
-    return table
+        for process in sorted(shown, key=lambda p: p.process)
+    ]
+    return _fitted(title, columns, rows)
 
 
 def render_report(report: MetricsReport) -> None:
