@@ -373,3 +373,10 @@ def test_a_question_not_understood_says_so_with_less_confidence() -> None:
     for request in ("summarise this csv", "what is in this file", "describe the columns", "analyse the dataset"):
         described = run_expert(expert, Task(description=request, input=SALES), context_with(None))
         assert described.confidence == 0.95 and "not_understood" not in described.output, request
+
+
+def test_prose_given_to_the_data_expert_is_not_a_table() -> None:
+    # Before: "The data has no rows." at confidence 0.6: the sentence was read as a one-column header.
+    with pytest.raises(TaskError, match=r"the input is not a table: its first line reads as prose \('Project Apollo"):
+        analyse("what is the word count", payload="Project Apollo was the third United States human spaceflight.")
+    assert load_table("name\nada\n").rows == [{"name": "ada"}]  # one short column is a table

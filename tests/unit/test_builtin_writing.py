@@ -83,3 +83,17 @@ def test_a_failing_reasoning_core_fails_the_expert_with_the_reason() -> None:
     context = context_with(ScriptedBackend("x", delay=0.2), timeout_seconds=0.05)
     with pytest.raises(ExpertExecutionError, match=r"writing needs the reasoning core to draft text: .*did not finish"):
         run_expert(WritingExpert(), Task(description="write a poem"), context)
+
+
+@pytest.mark.parametrize(
+    "request_text",
+    ["how many words are in this text", "word count please", "what is the reading time", "readability of this"],
+)
+def test_counting_requests_are_answered_exactly_without_the_llm(request_text: str) -> None:
+    # Before: a draft by the LLM (or the general expert's guess): a language model cannot count words.
+    backend = ScriptedBackend("unused")
+    task = Task(description=request_text, input="One two three. Four five!\n\nSix.")
+    output = run_expert(WritingExpert(), task, context_with(backend))
+    assert output.confidence == 0.95 and backend.calls == []
+    assert output.output["mode"] == "count" and output.output["statistics"]["words"] == 6
+    assert output.output["summary"].startswith("6 words in 3 sentences (2 paragraphs, 31 characters; about 2 s")

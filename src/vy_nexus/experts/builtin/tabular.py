@@ -165,12 +165,27 @@ def parse_rows(payload: Any) -> list[Row]:
         reader = csv.DictReader(io.StringIO(text), delimiter=sniff_delimiter(text))
         if not reader.fieldnames:
             raise TaskError("the CSV input has no header row")
+        if len(reader.fieldnames) == 1 and _reads_as_prose(reader.fieldnames[0]):
+            first = reader.fieldnames[0]
+            shown = first if len(first) <= 60 else first[:59] + "…"
+            raise TaskError(
+                f"the input is not a table: its first line reads as prose ({shown!r}); give CSV with a header row,"
+                " JSON rows or an SQLite file"
+            )
         return [dict(row) for row in reader]
     if isinstance(payload, list):
         if not all(isinstance(row, dict) for row in payload):
             raise TaskError("JSON data must be a list of objects (one object per row)")
         return [dict(row) for row in payload]
     raise TaskError("data-analysis needs a CSV or JSON payload: a list of objects, CSV text, or {'rows': [...]}")
+
+
+PROSE_WORDS = 8
+"""A header line of one column with this many words or more is a sentence, not a column name."""
+
+
+def _reads_as_prose(header: str) -> bool:
+    return len(header.split()) >= PROSE_WORDS or len(header) > 100
 
 
 def load_table(payload: Any, *, base: Path | None = None) -> Table:

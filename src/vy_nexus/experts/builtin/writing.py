@@ -1,7 +1,9 @@
 """The writing expert: drafts, rewrites and summarises with the reasoning core; reports text statistics.
 
-Modes, chosen from the task's words: **summarise** (summarise, summary, tl;dr, shorten), **rewrite** (rewrite,
-rephrase, proofread, edit, improve, polish, grammar, tone, simplify) and **draft** (anything else). Summarise and
+Modes, chosen from the task's words: **count** (how many words/sentences/characters, word count, reading time,
+readability: the exact statistics are the answer, no LLM), **summarise** (summarise, summary, tl;dr, shorten),
+**rewrite** (rewrite, rephrase, proofread, edit, improve, polish, grammar, tone, simplify) and **draft** (anything
+else). Summarise and
 rewrite work on the input text (``--input``, or the text after the first colon of the request); draft writes from the
 request. Statistics (words, sentences, paragraphs, Flesch reading ease, reading time) are computed exactly for the
 source and for the result. Without a reasoning core the expert reports the statistics only.
@@ -16,7 +18,13 @@ from vy_nexus.experts.base import BaseExpert, ExpertOutput
 from vy_nexus.experts.builtin.thinking import mentions, reasoning_core, require, think
 from vy_nexus.tasks import Task
 
-Mode = Literal["summarise", "rewrite", "draft"]
+Mode = Literal["count", "summarise", "rewrite", "draft"]
+COUNT_REQUEST = re.compile(
+    r"\b(?:how\s+(?:many|long)\s+(?:words|sentences|characters|letters|paragraphs|lines)|word\s*count|count\s+(?:the\s+)?"
+    r"(?:words|sentences|characters)|number\s+of\s+(?:words|sentences|characters|paragraphs)|reading\s+(?:time|ease"
+    r"|level)|readability|flesch|how\s+long\s+(?:does\s+it\s+take\s+)?to\s+read)\b"
+)
+"""Requests the text statistics answer exactly ("how many words are in this text")."""
 SUMMARISE_WORDS = ("summarise", "summarize", "summary", "tl;dr", "tldr", "shorten", "condense")
 REWRITE_WORDS = (
     "rewrite", "rephrase", "proofread", "edit", "improve", "polish", "grammar", "tone", "simplify", "paraphrase",
@@ -87,6 +95,10 @@ class WritingExpert(BaseExpert):
         "poem",
         "paragraph",
         "edit",
+        "word count",
+        "words",
+        "readability",
+        "reading time",
     )
     task_types = ("writing", "text")
     examples = ("write a short email to my landlord", "summarise this article in three sentences")
@@ -95,6 +107,9 @@ class WritingExpert(BaseExpert):
     async def execute(self, task: Task) -> ExpertOutput:
         mode = choose_mode(task.description)
         source = source_text(task, mode)
+        if mode == "count":  # counted, not generated: a language model cannot count words
+            stats = text_statistics(source)
+            return ExpertOutput({"summary": _describe(stats, full=True), "statistics": stats, "mode": mode}, 0.95)
         if reasoning_core(self.context) is None:
             stats = text_statistics(source)
             return ExpertOutput({"summary": _describe(stats), "statistics": stats, "mode": mode}, confidence=0.5)
@@ -117,6 +132,8 @@ class WritingExpert(BaseExpert):
 
 
 def choose_mode(request: str) -> Mode:
+    if COUNT_REQUEST.search(request.lower()):
+        return "count"
     if mentions(request, SUMMARISE_WORDS):
         return "summarise"
     if mentions(request, REWRITE_WORDS):
@@ -142,8 +159,13 @@ def _instruction(task: Task, mode: Mode) -> str:
     return head if ":" in task.description else ("Summarise this text." if mode == "summarise" else "Rewrite this.")
 
 
-def _describe(stats: dict[str, Any]) -> str:
+def _describe(stats: dict[str, Any], *, full: bool = False) -> str:
     summary = f"{stats['words']} words in {stats['sentences']} sentences"
+    if full:
+        summary += (
+            f" ({stats['paragraphs']} paragraph{'' if stats['paragraphs'] == 1 else 's'},"
+            f" {stats['characters']} characters; about {stats['reading_time_seconds']} s to read)"
+        )
     if "flesch_reading_ease" in stats:
         summary += f"; Flesch reading ease {stats['flesch_reading_ease']}"
     return summary
