@@ -70,7 +70,33 @@ class LazyGroup(TyperGroup):
             ctx.fail(f"No such command {name!r}.{hint}")
         return super().resolve_command(ctx, args)
 
+    def invoke(self, ctx: Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except typer.TyperException as exc:  # click's NoSuchOption, told by its fields (click's module is private)
+            if isinstance(getattr(exc, "option_name", None), str) and hasattr(exc, "possibilities"):
+                exc.message += global_option_hint(self, exc)
+            raise
+
     def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
         from vy_nexus.interfaces.cli.help_page import print_group_help
 
         print_group_help(self, ctx, [(entry.name, entry.help) for entry in COMMANDS])
+
+
+VALUE_PLACEHOLDERS = {"server": "URL", "home": "DIR"}
+"""How the hint below writes a global option's value."""
+
+
+def global_option_hint(group: TyperGroup, exc: Any) -> str:
+    """What to add when a command was given one of ``group``'s own options that take a value (``--server URL``,
+    ``--home DIR``): they are global options and go before the command, which the bare "No such option" does not
+    tell. Clears click's guesses, which name the command's options instead."""
+    for param in group.params:
+        if exc.option_name in param.opts and not getattr(param, "is_flag", False):
+            value = VALUE_PLACEHOLDERS.get(param.name or "", (param.name or "value").upper())
+            command = exc.ctx.command_path.split(" ", 1)[-1] if exc.ctx is not None else "COMMAND"
+            exc.possibilities = None
+            example = f"vy-nexus {exc.option_name} {value} {command} ..."
+            return f" ({exc.option_name} is a global option: put it before the command, as in `{example}`)"
+    return ""

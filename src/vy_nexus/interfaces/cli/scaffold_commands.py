@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shlex
+import shutil
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,8 +20,27 @@ if TYPE_CHECKING:
     from vy_nexus.scaffold.create_expert import ScaffoldResult
 
 
-def render_created(result: ScaffoldResult, routed_to: str | None = None) -> None:
-    """``routed_to``: the expert the router picks for the example today (``None`` when not checked)."""
+def python_command() -> str:
+    """How to start the interpreter running vy-nexus from a shell: ``python`` when that is the one on PATH (an
+    activated venv), else its path. A bare ``python`` elsewhere is another interpreter, without vy-nexus. Symlinks
+    are not followed: a venv's ``python`` links to the interpreter it was made from, but imports other packages."""
+    on_path = shutil.which("python")
+    if on_path is not None and Path(on_path).absolute() == Path(sys.executable).absolute():
+        return "python"
+    return shlex.quote(sys.executable)
+
+
+def home_option(home: Path, given: str | None) -> str:
+    """``--home DIR `` for the hints when the home was chosen on the command line: a plain ``vy-nexus`` (no
+    ``--home``, the same ``$VY_NEXUS_HOME``) would look in another home and not find the expert."""
+    if not given or given == os.environ.get("VY_NEXUS_HOME"):
+        return ""
+    return f"--home {shlex.quote(str(home))} "
+
+
+def render_created(result: ScaffoldResult, routed_to: str | None = None, home_args: str = "") -> None:
+    """``routed_to``: the expert the router picks for the example today (``None`` when not checked);
+    ``home_args``: what the suggested ``vy-nexus`` commands need to find this home (``home_option``)."""
     spec = result.spec
     console.print(
         Text.assemble(("✓", "green"), " created expert ", (spec.name.expert_id, "bold"), f" ({spec.name.class_name})")
@@ -28,14 +51,21 @@ def render_created(result: ScaffoldResult, routed_to: str | None = None) -> None
     for expert_id, source in result.replaces.items():
         console.print(Text(f"! replaces '{expert_id}' from {source}", style="yellow"))
     console.print("next:", highlight=False)
-    console.print(f"  python -m pytest {result.test_path}", highlight=False)
+    python = python_command()
+    if importlib.util.find_spec("pytest") is None:
+        console.print(
+            f"  {python} -m pip install pytest    # the generated tests need it", highlight=False, soft_wrap=True
+        )
+    console.print(f"  {python} -m pytest {shlex.quote(str(result.test_path))}", highlight=False, soft_wrap=True)
     from vy_nexus.scaffold.create_expert import route_example
 
     example = shlex.quote(route_example(spec))
     if result.discovered_automatically and routed_to in (None, spec.name.expert_id):
-        console.print(f"  vy-nexus route {example}", highlight=False)
+        console.print(f"  vy-nexus {home_args}route {example}", highlight=False, soft_wrap=True)
     elif result.discovered_automatically:
-        console.print(f"  vy-nexus run {example} --expert {spec.name.expert_id}", highlight=False)
+        console.print(
+            f"  vy-nexus {home_args}run {example} --expert {spec.name.expert_id}", highlight=False, soft_wrap=True
+        )
         console.print(
             Text.assemble(
                 ("note:", "yellow"),
@@ -49,7 +79,7 @@ def render_created(result: ScaffoldResult, routed_to: str | None = None) -> None
                 ("note:", "yellow"),
                 f" {result.directory} is not the configured experts directory, so vy-nexus will not load this expert"
                 " by itself; move it there or set experts.directory"
-                f" (vy-nexus configure experts.directory {result.directory})",
+                f" (vy-nexus {home_args}configure experts.directory {shlex.quote(str(result.directory))})",
             )
         )
 
@@ -99,7 +129,8 @@ def register(app: typer.Typer) -> None:
 
         Example: vy-nexus create-expert --name "DataCleaner" --capabilities "csv,dedupe" --description "Cleans tables"
         """
-        settings = state(ctx).settings()
+        cli_state = state(ctx)
+        settings = cli_state.settings()
         from vy_nexus.scaffold.create_expert import create_expert, route_example  # loads the experts
 
         result = create_expert(
@@ -116,6 +147,6 @@ def register(app: typer.Typer) -> None:
             return
         routed_to = None
         if result.discovered_automatically:  # check the hint before suggesting it: routing may prefer another
-            system = state(ctx).system(observe=False)
+            system = cli_state.system(observe=False)
             routed_to = system.route(build_task(route_example(result.spec))).expert_ids[0]
-        render_created(result, routed_to)
+        render_created(result, routed_to, home_option(settings.home, cli_state.home))
