@@ -20,7 +20,7 @@ def test_check_mode_is_exact_and_never_asks_the_llm() -> None:
     assert output["analysis"] == {
         "valid": True, "looks_like_code": True, "lines": 4, "functions": ["f"], "classes": ["A"], "imports": ["os"]
     }  # fmt: skip
-    assert output["summary"] == "Valid Python: 4 lines, 1 functions, 1 classes."
+    assert output["summary"] == "Valid Python: 4 lines, 1 function, 1 class."
     assert backend.calls == [] and "review" not in output
 
 
@@ -164,3 +164,13 @@ def test_a_review_of_another_language_asks_for_that_language() -> None:
 def test_broken_python_with_one_foreign_habit_is_still_a_python_syntax_error() -> None:
     report = analyse("x = {'a': 1}\nif x['a'] === 1:\n    print(x)\n")
     assert report["valid"] is False and report["line"] == 2
+
+
+def test_an_answer_without_python_is_not_called_generated_code() -> None:
+    # Before: "Generated Not Python code: 1 lines of bare values ..." at confidence 0.75.
+    prose = run_expert(CodeExpert(), Task(description="write a sorter"), context_with(ScriptedBackend("sorted")))
+    assert prose.output["summary"].startswith("The answer holds no Python code to check: Not Python code")
+    assert prose.confidence == 0.3
+    assert analyse_python("x = 1\n")["lines"] == 1
+    one = run_expert(CodeExpert(), Task(description="check", input="def f():\n    pass\n"), context_with(None))
+    assert one.output["summary"] == "Valid Python: 2 lines, 1 function, 0 classes."

@@ -256,15 +256,22 @@ class CodeExpert(BaseExpert):
             if repair.response is not None and analyse_python(repaired)["valid"]:
                 code, report = repaired, analyse_python(repaired)
                 attempts.append(repair)
+        written = report["valid"] is True and report["looks_like_code"]
+        if written:
+            lead = "Generated "
+        elif report["valid"] is False:
+            lead = "Generated code does not compile: "
+        else:  # prose, bare values or another language: no Python was written
+            lead = "The answer holds no Python code to check: "
         output: dict[str, Any] = {
-            "summary": ("Generated " if report["valid"] else "Generated code does not compile: ") + _summary(report),
+            "summary": lead + _summary(report),
             "code": code,
             "analysis": report,
             "answer": response.text.strip(),
             "attempts": len(attempts),
         }
         output.update(attempts[-1].provenance())
-        return ExpertOutput(output, confidence=0.75 if report["valid"] else 0.3)
+        return ExpertOutput(output, confidence=0.75 if written else 0.3)
 
 
 def _summary(report: dict[str, Any]) -> str:
@@ -278,13 +285,19 @@ def _summary(report: dict[str, Any]) -> str:
             " (data such as CSV rows, or prose?)."
         )
     if report["valid"]:
+        functions, classes = len(report["functions"]), len(report["classes"])
         return (
-            f"Valid Python: {report['lines']} lines, {len(report['functions'])} functions, "
-            f"{len(report['classes'])} classes."
+            f"Valid Python: {_counted(report['lines'], 'line')}, {_counted(functions, 'function')},"
+            f" {_counted(classes, 'class')}."
         )
     if report["line"] is None:
         return f"Cannot compile: {report['error']}"
     return f"Syntax error at line {report['line']}, column {report['column']}: {report['error']}"
+
+
+def _counted(number: int, noun: str) -> str:
+    plural = noun + ("es" if noun.endswith("s") else "s")
+    return f"{number} {noun if number == 1 else plural}"
 
 
 def _facts(report: dict[str, Any]) -> str:
