@@ -237,3 +237,16 @@ def test_pulse_loop_prints_json_lines(home: Path) -> None:
     assert code == 0 and len(lines) >= 2
     assert (lines[0]["job_id"], lines[0]["passed"]) == ("1.1", True)
     assert (lines[1]["job_id"], lines[1]["passed"]) == ("1.2", False)
+
+
+def test_approval_requests_at_80_columns_keep_their_text_whole(home: Path) -> None:
+    # Before: six columns at 80 folded the parameters to a word per line ("{"reason": / "maintenance / window ...").
+    reason = "maintenance window for the database upgrade [now]"
+    code, _, err = invoke(home, "stop", "--reason", reason)
+    assert code == 3
+    pending = approval_id(err)
+    result = runner.invoke(app, ["--home", str(home), "approvals", "list"], env={"COLUMNS": "80"})
+    lines = result.stdout.splitlines()
+    assert result.exit_code == 0 and max(len(line) for line in lines) <= 80
+    assert any(line.startswith(f"{pending}  pending  system.shutdown → system") for line in lines)
+    assert any(line.strip() == f'params {{"reason": "{reason}"}}' for line in lines)

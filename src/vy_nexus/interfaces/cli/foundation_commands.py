@@ -33,6 +33,38 @@ def _minutes(value: float | None) -> float | None:
     return value
 
 
+APPROVALS_ON_ONE_LINE = 120
+"""Below this many columns each request takes three lines: six columns folded its text into a word per line."""
+
+
+def approvals_view(approvals: list[Approval], width: int) -> Table:
+    """A table on a wide terminal; on a narrow one, per request: id, status, action and target, then who asked,
+    then the parameters (user text, shown literally)."""
+    if width >= APPROVALS_ON_ONE_LINE:
+        table = Table(title="approval requests", header_style="bold")
+        for column in APPROVAL_COLUMNS:
+            table.add_column(column, overflow="fold", no_wrap=column in ("id", "status", "action"))
+        for approval in approvals:
+            params = json.dumps(approval.params, ensure_ascii=False)
+            table.add_row(approval.id, approval.status, approval.action, approval.target, params, approval.requested_by)
+        return table
+    table = Table(title="approval requests", show_header=False, box=None, pad_edge=False, title_justify="left")
+    table.add_column(overflow="fold")
+    for approval in approvals:
+        table.add_row(
+            Text.assemble(
+                (approval.id, "bold"),
+                f"  {approval.status}  {approval.action} → ",
+                Text(approval.target),
+                "\n  requested by ",
+                Text(approval.requested_by),
+                "\n  params ",
+                Text(json.dumps(approval.params, ensure_ascii=False)),
+            )
+        )
+    return table
+
+
 def _beat_line(result: BeatResult) -> Text:
     if result.action == "complete":
         return Text(f"phase {result.phase}: every phase holds")
@@ -205,13 +237,7 @@ def register(app: typer.Typer) -> None:
         if not approvals:
             console.print("no pending approval requests" if not include_all else "no approval requests")
             return
-        table = Table(title="approval requests", header_style="bold")
-        for column in APPROVAL_COLUMNS:
-            table.add_column(column, overflow="fold", no_wrap=column in ("id", "status", "action"))
-        for approval in approvals:
-            params = json.dumps(approval.params, ensure_ascii=False)
-            table.add_row(approval.id, approval.status, approval.action, approval.target, params, approval.requested_by)
-        console.print(table)
+        console.print(approvals_view(approvals, console.width))
 
     @approvals_app.callback()
     @handle_errors
