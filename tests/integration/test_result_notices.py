@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from vy_nexus.config import load_settings
-from vy_nexus.execution.celery_app import ResultNotices, announce_result, build_celery_app
+from vy_nexus.execution.celery_app import Notice, ResultNotices, announce_result, build_celery_app
 from vy_nexus.execution.celery_executor import ResultWatcher
 from vy_nexus.store.calls import CallLedger
 
@@ -38,9 +38,9 @@ def test_a_finished_call_reaches_the_waiting_server_by_its_notice(home: Path, br
         future = watcher.watch(("t-1", "alpha"))
         assert await asyncio.to_thread(watcher.listening.wait, 10.0), "the watcher did not subscribe"
         finish(ledger, "t-1", "alpha", '{"answer": 42}')
-        announce_result(app, ("t-0", "not-waited-for"))  # another server's call: ignored
+        announce_result(app, Notice(("t-0", "not-waited-for")))  # another server's call: ignored
         started = time.perf_counter()
-        announce_result(app, ("t-1", "alpha"))
+        announce_result(app, Notice(("t-1", "alpha")))
         result = await asyncio.wait_for(future, 10.0)
         return result, time.perf_counter() - started
 

@@ -15,17 +15,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
+import os
+import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from amqp.exceptions import AccessRefused, NotAllowed  # type: ignore[import-untyped]
 from celery import Celery
 from kombu.entity import Exchange, Queue
 from kombu.utils.url import maybe_sanitize_url
+from redis.exceptions import AuthenticationError, ResponseError
 
 from vy_nexus.config import ExecutorSettings, Settings
 from vy_nexus.errors import BrokerError, StoreError
+from vy_nexus.store.engine import redact
 
 TASK_NAME = "vy_nexus.run_expert"
 QUEUE_PREFIX = "vy-nexus.expert."
@@ -36,6 +42,10 @@ NOTICE_WAIT_SECONDS = 0.25
 """How long one wait for notices lasts: the longest a closing watcher takes to notice."""
 
 CallKey = tuple[str, str]
+
+REFUSALS: tuple[type[BaseException], ...] = (AccessRefused, NotAllowed, AuthenticationError, ResponseError)
+"""What a broker answers when it is up but will not have us: a wrong user or password, an unknown virtual host, a
+Redis database number it does not have. Waiting does not cure these; the config must change."""
 
 _log = logging.getLogger(__name__)
 
@@ -49,6 +59,17 @@ def broker_label(url: str) -> str:
     return str(maybe_sanitize_url(url))
 
 
+def refusal(exc: BaseException | None) -> BaseException | None:
+    """The broker's refusal (see ``REFUSALS``) behind ``exc``, or None when it is not one (the broker is away)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, REFUSALS):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def celery_retries(settings: Settings) -> int:
     return min(settings.executor.max_retries, settings.governance.max_retries)
 
@@ -57,6 +78,16 @@ def visibility_timeout(settings: Settings) -> float:
     """Longer than any task may run, so Redis never hands a running call to a second worker."""
     longest = max(settings.executor.expert_timeout_seconds, settings.governance.max_task_duration_seconds)
     return max(settings.executor.visibility_timeout_seconds, longest + 60.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A worker's word that the call ``key`` has its result in the ledger: which worker, and which store (the URL
+    without its password) it wrote to, so a server that does not find the result there can say why."""
+
+    key: CallKey
+    worker: str = ""
+    store: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,36 +117,56 @@ def build_celery_app(settings: Settings, runner: CallRunner | None = None) -> Ce
         worker_cancel_long_running_tasks_on_connection_loss=False,  # a redelivery finds the call in the ledger
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,  # a worker waits for its broker to come back, however long
-        broker_transport_options={"visibility_timeout": visibility_timeout(settings)},
+        broker_transport_options=transport_options(settings),
         task_default_queue=QUEUE_PREFIX + "default",
     )
     if runner is not None:
-        _register_task(app, runner, celery_retries(settings))
+        _register_task(app, runner, celery_retries(settings), redact(settings.store_url))
     return app
 
 
-def _register_task(app: Celery, runner: CallRunner, max_retries: int) -> None:
-    @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=max_retries)  # type: ignore[untyped-decorator]
+def transport_options(settings: Settings) -> dict[str, Any]:
+    """Redis: the visibility timeout. AMQP: publisher confirms, so a message the broker will not take (larger than
+    its ``max_message_size``: 128 MiB by default, 16 MiB since RabbitMQ 4) fails the send instead of vanishing
+    with a closed channel while the server waits out the call's budget."""
+    options: dict[str, Any] = {"visibility_timeout": visibility_timeout(settings)}
+    if settings.executor.broker_url.split("://", 1)[0].lower() in ("amqp", "amqps", "pyamqp"):
+        options["confirm_publish"] = True
+    return options
+
+
+def store_retries(budget: float, max_retries: int) -> int:
+    """How often a call is retried (a second apart) while the store is away: for as long as its budget lasts (its
+    message expires with the budget), so a short outage does not drop a call its server still waits for."""
+    return max(max_retries, 3, math.ceil(budget) + 1)
+
+
+def _register_task(app: Celery, runner: CallRunner, max_retries: int, store: str) -> None:
+    # shared=False: the task is this app's alone, never handed to other Celery apps of the process as they finalize.
+    @app.task(  # type: ignore[untyped-decorator]
+        name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=max_retries, shared=False
+    )
     def run_expert(self: Any, task: dict[str, Any], expert_id: str, budget: float, sent_at: float) -> None:
         retries = int(self.request.retries or 0)
         try:
             outcome = runner(task, expert_id, float(budget), float(sent_at), retries, max(0, max_retries - retries))
         except StoreError as exc:  # the store is away: the call cannot be claimed or answered yet, try again soon
-            raise self.retry(exc=exc, countdown=1.0, max_retries=max(max_retries, 3)) from exc
+            raise self.retry(exc=exc, countdown=1.0, max_retries=store_retries(float(budget), max_retries)) from exc
         if outcome.retry_in is not None:
             raise self.retry(countdown=outcome.retry_in)
         task_id = task.get("id") if isinstance(task, dict) else None
         if isinstance(task_id, str):
-            announce_result(app, (task_id, expert_id))
+            announce_result(app, Notice((task_id, expert_id), f"{socket.gethostname()}:{os.getpid()}", store))
 
 
-def announce_result(app: Celery, key: CallKey) -> None:
-    """Tell the servers that the call ``key`` has its result in the ledger. Best effort: a notice lost with the
-    broker only delays the result until the server's next sweep of the ledger."""
+def announce_result(app: Celery, notice: Notice) -> None:
+    """Tell the servers that the call ``notice.key`` has its result in the ledger. Best effort: a notice lost with
+    the broker only delays the result until the server's next sweep of the ledger."""
+    key = notice.key
     try:
         with app.producer_or_acquire() as producer:
             producer.publish(
-                {"task_id": key[0], "expert_id": key[1]},
+                {"task_id": key[0], "expert_id": key[1], "worker": notice.worker, "store": notice.store},
                 exchange=RESULTS_EXCHANGE,
                 routing_key="",
                 declare=[RESULTS_EXCHANGE],
@@ -133,8 +184,8 @@ class ResultNotices:
     def __init__(self, app: Celery) -> None:
         self._app = app
 
-    def listen(self, on_notice: Callable[[CallKey], None], between: Callable[[], bool]) -> None:
-        """Hand every notice's key to ``on_notice``; call ``between`` once subscribed, after every notice and at
+    def listen(self, on_notice: Callable[[Notice], None], between: Callable[[], bool]) -> None:
+        """Hand every notice to ``on_notice``; call ``between`` once subscribed, after every notice and at
         least every ``NOTICE_WAIT_SECONDS``; return when it says False. Raises when the broker cannot be reached
         or the connection breaks."""
 
@@ -142,7 +193,8 @@ class ResultNotices:
             if isinstance(body, dict):
                 task_id, expert_id = body.get("task_id"), body.get("expert_id")
                 if isinstance(task_id, str) and isinstance(expert_id, str):
-                    on_notice((task_id, expert_id))
+                    worker, store = body.get("worker"), body.get("store")
+                    on_notice(Notice((task_id, expert_id), str(worker or ""), str(store or "")))
 
         with self._app.connection_for_read() as connection:
             connection.ensure_connection(max_retries=1, interval_start=0, timeout=2.0)

@@ -23,15 +23,19 @@ from vy_nexus.config import Settings
 from vy_nexus.errors import BrokerError, StoreError
 from vy_nexus.execution.celery_app import (
     TASK_NAME,
+    Notice,
     ResultNotices,
     broker_label,
     build_celery_app,
     check_broker,
     queue_for,
+    refusal,
 )
 from vy_nexus.execution.executor import ExpertCall
 from vy_nexus.experts.registry import ExpertRegistry
 from vy_nexus.store.calls import CallKey, CallLedger
+from vy_nexus.store.engine import redact
+from vy_nexus.store.sql import to_json
 from vy_nexus.tasks import ExpertResult
 
 RESULT_GRACE = 0.5
@@ -47,6 +51,10 @@ class ResultWatcher:
     while the broker is away, it polls the ledger: every ``fastest`` seconds while results keep coming, backing off
     to ``slowest``. Polling cost the server ~0.3 s of CPU per 40 calls of 100 ms (a share of the cores the workers
     need); waiting on notices costs one ledger read per result.
+
+    A worker announces a call only once its result is committed to the ledger it writes, so a notice whose result
+    this ledger does not hold comes from a worker with another ``store.url``: that call ends at once with an error
+    naming both stores, instead of waiting out its budget for a result that can never arrive here.
     """
 
     def __init__(
@@ -67,7 +75,7 @@ class ResultWatcher:
         self._relisten_seconds = relisten_seconds
         self._lock = threading.Lock()
         self._waiting: dict[CallKey, tuple[asyncio.AbstractEventLoop, asyncio.Future[str]]] = {}
-        self._noticed: set[CallKey] = set()
+        self._noticed: dict[CallKey, Notice] = {}
         self._next_sweep = 0.0
         self._listen_at = 0.0
         self._wake = threading.Event()
@@ -77,6 +85,8 @@ class ResultWatcher:
         """Set while subscribed to the notices (else the watcher polls)."""
         self.errors = 0
         self.notices = 0
+        self.last_error: str | None = None
+        """Why the last read of the ledger failed (None: it succeeded)."""
 
     def watch(self, key: CallKey) -> asyncio.Future[str]:
         loop = asyncio.get_running_loop()
@@ -114,25 +124,38 @@ class ResultWatcher:
                 continue
             interval = self._poll(interval)
 
-    def _on_notice(self, key: CallKey) -> None:
+    def _on_notice(self, notice: Notice) -> None:
         self.notices += 1
-        self._noticed.add(key)
+        self._noticed[notice.key] = notice
 
     def _between_notices(self) -> bool:
         """Read the results announced since the last call (every call in flight when a sweep is due)."""
-        self.listening.set()
-        if time.monotonic() >= self._next_sweep:
+        with self._lock:
+            noticed = {key: notice for key, notice in self._noticed.items() if key in self._waiting}
+            sweep = time.monotonic() >= self._next_sweep
+            keys = list(self._waiting) if sweep else list(noticed)
+        self._noticed.clear()
+        if sweep:
             self._next_sweep = time.monotonic() + self._sweep_seconds
-            with self._lock:
-                keys = list(self._waiting)
-            self._noticed.clear()
-        else:
-            with self._lock:
-                keys = [key for key in self._noticed if key in self._waiting]
-            self._noticed.clear()
         if keys:
-            self._deliver(keys)
+            found = self._deliver(keys)
+            if found is not None:
+                for key, notice in noticed.items():
+                    if key not in found:
+                        self._resolve(key, self._elsewhere(notice))
+        self.listening.set()  # after the first sweep: from here on only a notice (or the next sweep) finds a result
         return not self._closing.is_set()
+
+    def _elsewhere(self, notice: Notice) -> str:
+        """The result of a call a worker answered in another task store (see the class docstring), as JSON."""
+        worker = f"worker {notice.worker}" if notice.worker else "a worker"
+        where = f" ({notice.store})" if notice.store else ""
+        error = (
+            f"{worker} ran it but stored its result in another task store{where}, not this server's"
+            f" ({redact(self._ledger.url)}): give the server and every worker the same store.url"
+        )
+        task_id, expert_id = notice.key
+        return to_json(ExpertResult(task_id=task_id, expert_id=expert_id, error=error, error_kind="store").as_dict())
 
     def _poll(self, interval: float) -> float:
         """One round of polling; returns the next interval."""
@@ -149,20 +172,26 @@ class ResultWatcher:
             interval = self._fastest
         return interval
 
-    def _deliver(self, keys: list[CallKey]) -> int:
-        """Resolve the futures of the ``keys`` whose results are in the ledger; returns how many."""
+    def _deliver(self, keys: list[CallKey]) -> set[CallKey] | None:
+        """Resolve the futures of the ``keys`` whose results are in the ledger; returns those keys (None: the
+        ledger could not be read)."""
         try:
             found = self._ledger.results(keys)
-        except Exception:  # the store is away for a moment: the calls time out if it stays away
+        except Exception as exc:  # the store is away for a moment: the calls time out if it stays away
             self.errors += 1
-            return 0
+            self.last_error = str(exc)
+            return None
+        self.last_error = None
         for key, result in found.items():
-            with self._lock:
-                waiter = self._waiting.pop(key, None)
-            if waiter is not None:
-                loop, future = waiter
-                loop.call_soon_threadsafe(_resolve, future, result)
-        return len(found)
+            self._resolve(key, result)
+        return set(found)
+
+    def _resolve(self, key: CallKey, result: str) -> None:
+        with self._lock:
+            waiter = self._waiting.pop(key, None)
+        if waiter is not None:
+            loop, future = waiter
+            loop.call_soon_threadsafe(_resolve, future, result)
 
 
 def _resolve(future: asyncio.Future[str], result: str) -> None:
@@ -201,15 +230,24 @@ class CeleryExecutor:
             loop = asyncio.get_running_loop()
             try:
                 await loop.run_in_executor(self._publisher, self._publish, call, queue)
-            except OperationalError as exc:
-                return _failure(call, f"cannot reach the broker {self.broker}: {exc}", "unreachable", started)
             except Exception as exc:
-                return _failure(call, f"could not send the call to {queue}: {exc!r}", "error", started)
+                refused = refusal(exc)
+                if refused is not None:
+                    message = f"the broker {self.broker} refused the call: {refused}"
+                    return _failure(call, message, "unreachable", started)
+                if isinstance(exc, OperationalError):
+                    return _failure(call, f"cannot reach the broker {self.broker}: {exc}", "unreachable", started)
+                reason = str(exc) or repr(exc)
+                return _failure(call, f"could not send the call to {queue}: {reason}", "error", started)
             try:
                 async with asyncio.timeout(max(0.0, budget - (time.perf_counter() - started)) + RESULT_GRACE):
                     data = await result
             except TimeoutError:
                 message = f"no result within {budget:.1f}s from queue {queue} (is a worker consuming it?)"
+                if self.watcher.last_error is not None:
+                    message += (
+                        f"; the task store, where results come back, could not be read: {self.watcher.last_error}"
+                    )
                 return _failure(call, message, "timeout", started)
             except asyncio.CancelledError:  # the task was cancelled: a call still queued need not run
                 self._publisher.submit(self.app.control.revoke, celery_id(call))

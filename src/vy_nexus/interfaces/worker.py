@@ -22,7 +22,14 @@ from typing import Any
 
 from vy_nexus.config import Settings
 from vy_nexus.errors import BrokerError, ConfigError, TaskError
-from vy_nexus.execution.celery_app import CallOutcome, broker_label, build_celery_app, check_broker, queue_for
+from vy_nexus.execution.celery_app import (
+    CallOutcome,
+    broker_label,
+    build_celery_app,
+    check_broker,
+    queue_for,
+    refusal,
+)
 from vy_nexus.execution.executor import ExpertCall
 from vy_nexus.foundation.kill_switch import StopRequest, StopWatcher
 from vy_nexus.observability.stack import Observability
@@ -35,6 +42,10 @@ _log = logging.getLogger(__name__)
 
 SOFT_LIMIT_MARGIN = 2.0
 HARD_LIMIT_MARGIN = 10.0
+FILES_PER_POOL_PROCESS = 8
+"""Open files the worker's main process holds for each pool process (Celery's pipes to it: 6 measured, plus room)."""
+FILES_OF_THE_MAIN_PROCESS = 64
+"""Open files the main process needs besides (broker and store connections, logs, the interpreter's own)."""
 
 
 def worker_settings(settings: Settings) -> Settings:
@@ -93,7 +104,14 @@ class WorkerRuntime:
         )
         if not claim.run:
             return CallOutcome()
-        result = self._run(task, expert_id, budget - min(max(0.0, time.time() - sent_at), budget))
+        if expert_id in self.system.registry:
+            result = self._run(task, expert_id, budget - min(max(0.0, time.time() - sent_at), budget))
+        else:  # the server routed to an expert this worker was not given: say whose setup differs
+            message = (
+                f"worker {worker_id()} has no expert '{expert_id}': give every worker the experts the server has"
+                " (the same experts directory and plugins)"
+            )
+            result = failure(task.id, expert_id, message, "unknown")
         result.attempts = attempt + 1
         result.metadata["worker"] = worker_id()
         if claim.deliveries > 1:
@@ -139,9 +157,9 @@ class WorkerRuntime:
         does not wait for connections and the schema check. Trouble here is left to the first call to report."""
         try:
             self._process_ledger()
-        except Exception:
+        except Exception as exc:
             self._pid = 0
-            _log.warning("preparing the worker process failed; its first call tries again", exc_info=True)
+            _log.warning("preparing the worker process failed (its first call tries again): %s", exc)
 
     def _process_ledger(self) -> CallLedger:
         if self._pid != os.getpid():  # first use in this (pool) process: its own connections, loop and writer
@@ -186,14 +204,52 @@ def worker_queues(settings: Settings, system: VyNexus, chosen: Sequence[str] | N
     return list(dict.fromkeys(queue_for(settings.executor, expert.id) for expert in system.registry))
 
 
+def open_files_limit() -> int | None:
+    """This process's limit of open files (``ulimit -n``); None where there is none to read."""
+    try:
+        import resource  # POSIX only
+    except ImportError:
+        return None
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def max_concurrency() -> int:
+    """The most pool processes this process may hold open files for."""
+    files = open_files_limit()
+    if files is None:
+        return 2**31 - 1
+    return max(1, (files - FILES_OF_THE_MAIN_PROCESS) // FILES_PER_POOL_PROCESS)
+
+
+def check_store(settings: Settings) -> None:
+    """Raise ``StoreError`` unless the task store, where every call is claimed and answered, can be written now: a
+    database that is missing, down, read-only or of a newer vy-nexus stops the worker before it takes calls it could
+    not answer."""
+    ledger = CallLedger(settings.store_url).open()
+    try:
+        ledger.check_writable()
+    finally:
+        ledger.close()
+
+
 def wait_for_broker(app: Any, on_waiting: Callable[[str], None], *, interval: float = 2.0) -> None:
-    """Return once the broker accepts a connection; say so (``on_waiting``) when it does not, then retry."""
+    """Return once the broker accepts a connection; say so (``on_waiting``) when it does not, then retry. A broker
+    that answers but refuses us (wrong password, unknown virtual host or database) is a ``BrokerError``: waiting
+    does not cure that."""
     announced = 0.0
     while True:
         try:
             check_broker(app)
             return
         except BrokerError as exc:
+            refused = refusal(exc)
+            if refused is not None:
+                label = broker_label(str(app.conf.broker_url))
+                raise BrokerError(
+                    f"the broker {label} refused the connection: {refused}; check the user, password and virtual"
+                    " host or database number in executor.broker_url"
+                ) from exc
             if time.monotonic() - announced > 30.0:
                 announced = time.monotonic()
                 on_waiting(f"{exc}; retrying every {interval:.0f}s until it answers (Ctrl-C to stop)")
@@ -215,12 +271,19 @@ def run_worker(
         raise ConfigError(f"--loglevel must be debug, info, warning, error or critical, got {loglevel!r}")
     if concurrency is not None and concurrency < 1:
         raise ConfigError(f"--concurrency must be at least 1, got {concurrency}")
+    if concurrency is not None and concurrency > max_concurrency():
+        files = open_files_limit()
+        raise ConfigError(
+            f"--concurrency {concurrency} is more worker processes than this process has open files for: its limit"
+            f" (ulimit -n {files}) allows at most {max_concurrency()}"
+        )
     from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 
     system = VyNexus(worker_settings(settings), observe=False)  # pool processes observe (WorkerRuntime)
     chosen = worker_queues(settings, system, queues)
     if not chosen:
         raise ConfigError("no queues to consume: no expert is registered and --queues was not given")
+    check_store(settings)
     runtime = WorkerRuntime(settings, system)
     app = build_celery_app(settings, runtime)
     worker_process_init.connect(lambda **_: runtime.prepare(), weak=False)

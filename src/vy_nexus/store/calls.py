@@ -90,6 +90,20 @@ class CallLedger:
             self._engine.dispose()
             self._engine = None
 
+    def check_writable(self) -> None:
+        """Raise ``StoreError`` unless calls can be claimed here: a probe row is written and rolled back, so a
+        read-only database or a user who may only read fails now, not at every call."""
+        probe = {"task_id": "", "expert_id": "", "state": RUNNING, "attempt": 0, "deliveries": 0, "started_at": 0.0}
+        try:
+            with self._require().connect() as conn:
+                transaction = conn.begin()
+                try:
+                    conn.execute(_INSERT, probe)
+                finally:
+                    transaction.rollback()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot write to the task store at {redact(self.url)}: {_reason(exc)}") from exc
+
     def claim(
         self, task_id: str, expert_id: str, *, attempt: int, worker: str, max_deliveries: int, lost: LostResult
     ) -> Claim:

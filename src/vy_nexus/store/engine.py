@@ -97,19 +97,30 @@ def _create_schema(engine: sa.Engine) -> None:
             time.sleep(0.05 * (attempt + 1))
 
 
+def _stored_version(conn: sa.Connection) -> int | None:
+    """The task store's schema version as recorded in the database, or None where none is (a new database)."""
+    if not sa.inspect(conn).has_table(schema_info.name):
+        return None
+    row = conn.execute(sa.select(schema_info.c.version).where(schema_info.c.name == "tasks")).first()
+    return None if row is None else int(row.version)
+
+
 def _create_schema_once(engine: sa.Engine) -> None:
+    # The version is checked before anything is created: a store of a newer vy-nexus is left exactly as it is (its
+    # tables may have other names and shapes than ours), not given tables of an older layout beside its own.
+    with engine.connect() as conn:
+        version = _stored_version(conn)
+    if version is not None and version > SCHEMA_VERSION:
+        raise StoreError(
+            f"the task store has schema version {version}, newer than this vy-nexus understands"
+            f" ({SCHEMA_VERSION}); upgrade vy-nexus"
+        )
     metadata.create_all(engine)
     with engine.begin() as conn:
         for index in RETIRED_INDEXES:
             conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index}")
-        row = conn.execute(sa.select(schema_info.c.version).where(schema_info.c.name == "tasks")).first()
-        if row is None:
+        if conn.execute(sa.select(schema_info.c.version).where(schema_info.c.name == "tasks")).first() is None:
             conn.execute(sa.insert(schema_info).values(name="tasks", version=SCHEMA_VERSION))
-        elif row.version > SCHEMA_VERSION:
-            raise StoreError(
-                f"the task store has schema version {row.version}, newer than this vy-nexus understands"
-                f" ({SCHEMA_VERSION}); upgrade vy-nexus"
-            )
 
 
 def open_database(url: str, warn: Warn) -> sa.Engine:
@@ -125,6 +136,9 @@ def open_database(url: str, warn: Warn) -> sa.Engine:
     engine = create_engine(url)
     try:
         _create_schema(engine)
+    except StoreError:  # a newer schema: nothing of this engine is kept
+        engine.dispose()
+        raise
     except DatabaseError as exc:
         engine.dispose()
         damaged = "not a database" in str(exc) or "malformed" in str(exc)

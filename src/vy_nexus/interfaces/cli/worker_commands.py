@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.text import Text
 
 from vy_nexus.interfaces.cli.common import err_console, handle_errors, state
 
@@ -27,8 +28,8 @@ def register(app: typer.Typer) -> None:
         """
         from vy_nexus.interfaces.worker import run_worker
 
-        def waiting(message: str) -> None:
-            err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+        def waiting(message: str) -> None:  # the message holds config text (the broker URL): printed literally
+            err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
 
         def ready(names: list[str]) -> None:
             err_console.print(f"vy-nexus worker consuming {', '.join(names)}", highlight=False, markup=False)
