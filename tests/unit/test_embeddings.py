@@ -92,7 +92,7 @@ def test_cache_encodes_each_text_once_across_instances(tmp_path: Path) -> None:
     assert np.allclose(second, first[[1, 0]])
     again.encode(["something new"])
     assert inner.calls == [2, 1]
-    assert disk_stats(tmp_path) == {"files": 1, "vectors": 3, "bytes": disk_stats(tmp_path)["bytes"]}
+    assert disk_stats(tmp_path) == {"files": 1, "vectors": 3, "bytes": disk_stats(tmp_path)["bytes"], "damaged": 0}
     assert cached.encode([]).shape[0] == 0
 
 
@@ -113,7 +113,7 @@ def test_damaged_cache_file_is_rebuilt(tmp_path: Path) -> None:
     CachedEncoder(inner, tmp_path).encode(["hello"])
     assert inner.calls == [1]
     assert text_key("hello") in EmbeddingStore(tmp_path, "bag-of-words").read()
-    assert disk_stats(tmp_path / "absent") == {"files": 0, "vectors": 0, "bytes": 0}
+    assert disk_stats(tmp_path / "absent") == {"files": 0, "vectors": 0, "bytes": 0, "damaged": 0}
     whole = store.path.read_bytes()
     for damaged in (whole[: len(whole) // 2], b""):  # a truncated archive, an empty file: rebuilt, never a traceback
         store.path.write_bytes(damaged)

@@ -1,6 +1,7 @@
 """RoutingCache: an LRU cache with a TTL for routing decisions.
 
-The key hashes everything routing depends on: the task type, the normalised description, the routing-relevant
+The key hashes everything routing depends on: the task type, the description (normalised when it is a plain
+one-line request, exact when it carries pasted material, see ``routing_text_key``), the routing-relevant
 context, the number of experts asked for and the registry version. Registering, replacing or unregistering an
 expert bumps the registry version and also clears the cache, so a stale decision is never served.
 
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from vy_nexus.routing.pasted import is_plain_request
 from vy_nexus.routing.payload import payload_kind
 from vy_nexus.tasks import RoutingDecision, Task
 
@@ -33,6 +35,16 @@ def normalise_text(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+def routing_text_key(text: str) -> str:
+    """The text as the cache key sees it: a plain one-line request normalised (routing reads it as words, so
+    "Fix the  BUG" and "fix the bug" share an entry), anything else exactly as given. Routing reads the line
+    structure and case of pasted material (a CSV run, a Markdown table, indented code, ``SELECT ... FROM``):
+    collapsed onto one line, a pasted table is no longer a table. The two forms are tagged so they never meet."""
+    if is_plain_request(text):
+        return f"n{normalise_text(text)}"
+    return f"x{text}"
+
+
 def routing_key(task: Task, registry_version: int, top_k: int) -> str:
     """A 128-bit hex digest of everything a routing decision depends on.
 
@@ -41,7 +53,7 @@ def routing_key(task: Task, registry_version: int, top_k: int) -> str:
     """
     relevant = [(key, task.context[key]) for key in ROUTING_CONTEXT_KEYS if key in task.context]
     context = json.dumps(relevant, sort_keys=True, default=str, separators=(",", ":")) if relevant else ""
-    text = normalise_text(task.description)
+    text = routing_text_key(task.description)
     kind = payload_kind(task.input) or ""
     material = (
         f"{len(task.type)}:{task.type}|{len(text)}:{text}|{len(context)}:{context}|{kind}|{top_k}|{registry_version}"

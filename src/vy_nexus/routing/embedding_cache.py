@@ -10,6 +10,7 @@ what another process may have written meanwhile. Queries are not cached here: th
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -22,6 +23,8 @@ from vy_nexus.reasoning.embeddings import Encoder, Vectors
 from vy_nexus.routing.npz import DAMAGED_NPZ_ERRORS
 
 KEY_BYTES = 16
+
+_log = logging.getLogger(__name__)
 
 
 def text_key(text: str) -> bytes:
@@ -40,21 +43,41 @@ class EmbeddingStore:
         self._lock_path = self.path.with_suffix(".lock")
 
     def read(self) -> dict[bytes, Vectors]:
+        """The cached vectors; a damaged file (with a warning) or an unreadable one gives none: the vectors are
+        computed again and the next write replaces the file."""
+        entries, damage = self._load()
+        if damage is not None:
+            _log.warning("%s: rebuilding it", damage)
+        return entries
+
+    def _load(self) -> tuple[dict[bytes, Vectors], str | None]:
+        """(entries, what is wrong with the file, if anything)."""
         if not self.path.exists():
-            return {}
+            return {}, None
         try:
             with self.path.open("rb") as handle, np.load(handle, allow_pickle=False) as data:
                 keys = data["keys"]
                 vectors = data["vectors"].astype(np.float32, copy=False)
-        except DAMAGED_NPZ_ERRORS:
-            return {}  # a damaged cache is rebuilt, never trusted
-        return {bytes(key): vectors[i] for i, key in enumerate(keys)}
+            if keys.ndim != 1 or vectors.ndim != 2 or len(keys) != len(vectors):
+                raise ValueError(f"{len(keys)} keys for {len(vectors)} vectors")
+        except DAMAGED_NPZ_ERRORS as exc:  # a damaged cache is rebuilt, never trusted
+            return {}, f"embedding cache {self.path} is damaged or unreadable ({type(exc).__name__})"
+        return {bytes(key): vectors[i] for i, key in enumerate(keys)}, None
 
     def write(self, entries: dict[bytes, Vectors]) -> None:
-        """Merge ``entries`` with what is on disk and replace the file atomically."""
+        """Merge ``entries`` with what is on disk and replace the file atomically. A cache that cannot be written
+        (a file where its directory should be, a read-only disk) is warned about: routing goes on without it."""
+        try:
+            self._write(entries)
+        except OSError as exc:
+            _log.warning(
+                "cannot write the embedding cache %s (%s): the vectors are computed again next time", self.path, exc
+            )
+
+    def _write(self, entries: dict[bytes, Vectors]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self._lock_path)):
-            merged = self.read()
+            merged, _ = self._load()  # ``read`` already warned about a damaged file; this write replaces it
             merged.update(entries)
             if not merged:
                 return
@@ -106,24 +129,29 @@ class CachedEncoder:
         return np.stack([memory[key] for key in keys]).astype(np.float32, copy=False)
 
 
+def _cache_files(directory: Path, pattern: str) -> list[Path]:
+    """The regular files matching ``pattern``: anything else in the directory is not the cache's."""
+    return sorted(p for p in directory.glob(pattern) if p.is_file()) if directory.is_dir() else []
+
+
 def disk_stats(directory: Path) -> dict[str, int]:
-    """Files, vectors and bytes of the on-disk embedding cache."""
-    files = sorted(directory.glob("*.npz")) if directory.is_dir() else []
-    vectors = 0
+    """Files, vectors and bytes of the on-disk embedding cache, and how many files are damaged (rebuilt on use)."""
+    files = _cache_files(directory, "*.npz")
+    vectors = damaged = 0
     for path in files:
         try:
             with path.open("rb") as handle, np.load(handle, allow_pickle=False) as data:
                 vectors += len(data["keys"])
         except DAMAGED_NPZ_ERRORS:
-            continue
-    return {"files": len(files), "vectors": vectors, "bytes": sum(p.stat().st_size for p in files)}
+            damaged += 1
+    size = sum(p.stat().st_size for p in files)
+    return {"files": len(files), "vectors": vectors, "bytes": size, "damaged": damaged}
 
 
 def clear_disk(directory: Path) -> int:
     """Delete the cached embeddings; returns how many files were removed. They are recomputed when needed."""
     removed = 0
-    if directory.is_dir():
-        for path in [*directory.glob("*.npz"), *directory.glob("*.lock")]:
-            path.unlink(missing_ok=True)
-            removed += path.suffix == ".npz"
+    for path in [*_cache_files(directory, "*.npz"), *_cache_files(directory, "*.lock")]:
+        path.unlink(missing_ok=True)
+        removed += path.suffix == ".npz"
     return removed

@@ -10,6 +10,8 @@ Metrics (in-scope = examples whose label is not the out-of-scope label):
 * ``closed_set_accuracy`` — in-scope examples whose best label is right, ignoring rejection;
 * ``oos_recall`` / ``oos_precision`` — of out-of-scope examples, the share rejected; of rejections, the share
   that were out-of-scope;
+* each is ``None`` when it has nothing to count (no in-scope examples for the accuracies, the calibration error
+  and the mean confidence; no out-of-scope examples, or no rejection, for recall and precision);
 * ``ece`` — expected calibration error of the best label's confidence on in-scope examples (closed set);
 * ``latency_ms`` — p50/p95/p99 of routing one query at a time (embedding included) on a sample.
 """
@@ -35,12 +37,13 @@ class EvaluationReport:
     in_scope: int
     out_of_scope: int
     labels: int
-    accuracy: float
-    closed_set_accuracy: float
+    accuracy: float | None
+    """``None`` (as ``closed_set_accuracy``, ``ece`` and ``mean_confidence``) when no example is in scope."""
+    closed_set_accuracy: float | None
     oos_recall: float | None
     oos_precision: float | None
-    ece: float
-    mean_confidence: float
+    ece: float | None
+    mean_confidence: float | None
     latency_ms: dict[str, float]
     model_kind: str
 
@@ -119,12 +122,12 @@ def evaluate(
         in_scope=n_in,
         out_of_scope=n_oos,
         labels=len(in_labels),
-        accuracy=float((closed_correct & ~rejected & in_scope).sum() / n_in) if n_in else 0.0,
-        closed_set_accuracy=float(closed_correct[in_scope].mean()) if n_in else 0.0,
+        accuracy=float((closed_correct & ~rejected & in_scope).sum() / n_in) if n_in else None,
+        closed_set_accuracy=float(closed_correct[in_scope].mean()) if n_in else None,
         oos_recall=float(rejected[is_oos].mean()) if n_oos else None,
         oos_precision=float(is_oos[rejected].mean()) if rejected.any() and n_oos else None,
-        ece=expected_calibration_error(confidence[in_scope], closed_correct[in_scope]),
-        mean_confidence=float(confidence[in_scope].mean()) if n_in else 0.0,
+        ece=expected_calibration_error(confidence[in_scope], closed_correct[in_scope]) if n_in else None,
+        mean_confidence=float(confidence[in_scope].mean()) if n_in else None,
         latency_ms=percentiles(samples),
         model_kind=router.model.kind,
     )

@@ -14,6 +14,7 @@ note says why and what to run.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ MIN_UTTERANCES_TO_FIT = 20
 """Below this many utterances a fit has nothing to hold out; centroids serve as well."""
 AUTO_FIT_DIRNAME = "route-models"
 
+_log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class ResolvedModel:
@@ -43,16 +46,29 @@ def auto_fit_path(cache_dir: Path, routes: Sequence[Route], model_id: str) -> Pa
 
 def _matching(path: Path, routes: Sequence[Route], model_id: str, *, strict: bool = False) -> RouteModel | None:
     """The model at ``path`` if it was fitted for these routes; a damaged file is an error only when ``strict``
-    (the user's own model), otherwise it is ignored and refitted."""
+    (the user's own model), otherwise it is ignored (with a warning) and refitted over."""
     if not path.is_file():
         return None
     try:
         model = RouteModel.load(path)
-    except ConfigError:
+    except ConfigError as exc:
         if strict:
             raise
+        cause = type(exc.__cause__ or exc).__name__
+        _log.warning("route model %s is damaged or not a route model (%s): refitting it automatically", path, cause)
         return None
     return model if model.matches(routes, model_id) else None
+
+
+def _save_refit(model: RouteModel, path: Path) -> str:
+    """Save an automatic refit for later processes; a cache that cannot be written (a file where its directory
+    should be, a read-only disk) costs the next process the refit again, never this task its routing."""
+    try:
+        model.save(path)
+    except OSError as exc:
+        _log.warning("cannot save the refitted route model to %s (%s): the next process refits again", path, exc)
+        return f"not saved: {exc.strerror or exc}"
+    return str(path)
 
 
 def resolve_model(
@@ -63,9 +79,11 @@ def resolve_model(
     model_file: Path | None = None,
     cache_dir: Path | None = None,
     auto_fit: bool = True,
+    fit_now: bool = True,
 ) -> ResolvedModel:
     """The fitted model for ``routes`` (see the module docstring), with a note saying where it came from.
-    ``model_file`` is where the user's model lives when not beside ``routes_file`` (a trained encoder's)."""
+    ``model_file`` is where the user's model lives when not beside ``routes_file`` (a trained encoder's).
+    ``fit_now=False`` only looks: where an automatic refit is due, the note says so and no model is returned."""
     model_id = encoder.model_id
     if routes_file is not None:
         user_model = model_file or model_path_for(routes_file)
@@ -86,12 +104,17 @@ def resolve_model(
         return ResolvedModel(
             None, f"no fitted model matches these routes ({why}): centroids; run `vy-nexus routes fit` to fit one"
         )
+    if not fit_now:  # a look that must not fit (`routes list`): say what routing itself will do
+        return ResolvedModel(
+            None,
+            "no fitted model matches these routes yet: the first routed task refits them automatically"
+            " (seconds, once), or run `vy-nexus routes fit`",
+        )
     started = time.perf_counter()
     model = fit_route_model(routes, with_packaged_embeddings(encoder))
-    path = auto_fit_path(cache_dir, routes, model_id)
-    model.save(path)
+    saved = _save_refit(model, auto_fit_path(cache_dir, routes, model_id))
     return ResolvedModel(
         model,
         f"refitted automatically because the experts or routes changed ({len(routes)} routes,"
-        f" {time.perf_counter() - started:.1f} s; {path})",
+        f" {time.perf_counter() - started:.1f} s; {saved})",
     )

@@ -214,6 +214,13 @@ def _plainly_a_request(sample: str) -> bool:
     return len(sample) <= FAST_PATH_MAX_CHARS and not PASTE_MARKS.search(sample) and not STRONG_CODE.match(sample)
 
 
+def is_plain_request(text: str) -> bool:
+    """Whether ``text``, once stripped, is one short line with nothing pasted in it: routing reads such a text
+    as words only (the fast path below, or the full scan finding nothing), so its case and spacing do not change
+    the decision (the routing cache keys on that)."""
+    return len(text) <= MAX_SCAN_CHARS and _plainly_a_request(text.strip())
+
+
 def pasted_kinds(text: str) -> tuple[str, ...]:
     """``split_pasted(text).kinds``, without building the split for a plain request (routing asks on every task)."""
     if _plainly_a_request(text[:MAX_SCAN_CHARS]):
@@ -249,6 +256,8 @@ Rows = list[dict[str, Any]]
 def _markdown_rows(lines: list[str]) -> Rows:
     cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines]
     cells = [row for row in cells if not all(set(c) <= set("-: ") for c in row)]  # the |---| separator
+    if not cells:  # nothing but separator rows: no header, no table
+        return []
     header, body = cells[0], cells[1:]
     return [dict(zip(header, row, strict=False)) for row in body if len(row) == len(header)]
 
@@ -256,7 +265,7 @@ def _markdown_rows(lines: list[str]) -> Rows:
 def _json_rows(text: str) -> Rows | None:
     try:
         data, _ = json.JSONDecoder().raw_decode(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # brackets nested past the recursion limit are no table either
         return None
     if isinstance(data, dict):
         data = data.get("rows")

@@ -253,9 +253,10 @@ class SemanticStrategy:
         routes = merge_routes(routes_from_experts(self._registry), packaged, file_routes)
         return [*routes, *routes_from_declarations(self._registry, routes)]
 
-    def load_model(self, routes: Sequence[Route] | None = None) -> RouteModel | None:
-        """The fitted model for the current routes (``routing/model_resolver.py``); ``None`` means centroids.
-        Sets ``model_note`` to where it came from, or why there is none."""
+    def load_model(self, routes: Sequence[Route] | None = None, *, fit_now: bool = True) -> RouteModel | None:
+        """The fitted model for the current routes (``routing/model_resolver.py``); ``None`` means centroids
+        (or, with ``fit_now=False``, an automatic refit not run). Sets ``model_note`` to where it came from, or why
+        there is none."""
         resolved = resolve_model(
             self.routes(check=False) if routes is None else routes,
             self.encoder,
@@ -263,6 +264,7 @@ class SemanticStrategy:
             model_file=self.model_file,
             cache_dir=self.cache_dir,
             auto_fit=self.auto_fit,
+            fit_now=fit_now,
         )
         self.model_note = resolved.note
         return resolved.model

@@ -130,6 +130,9 @@ def train_routes(
             f"routing.semantic.model_path is set ({settings.routing.semantic.model_path}) and would override a trained"
             " encoder: unset it, then train (the trained encoder becomes the active one)"
         )
+    # The routes file is read again under its lock once training is done; a damaged one is refused now, not
+    # after minutes of fine-tuning.
+    with_labeled_routes(routes_file_of(settings), examples, target, oos_label)
     require_torch()
     base_dir = base_dir or default_base_dir()
     tokenizer_file = base_dir / TOKENIZER_FILE
@@ -275,9 +278,12 @@ def _finish(job: _Job, staging: Path, result: FineTuneResult) -> TrainOutcome:
             router = SemanticRouter(routes, encoder, model)
             report = evaluate(router, list(job.val), oos_label=job.oos_label, latency_sample=0)
             metrics["validation"] = {
-                "accuracy": round(report.accuracy, 4),
-                "closed_set_accuracy": round(report.closed_set_accuracy, 4),
-                "oos_recall": None if report.oos_recall is None else round(report.oos_recall, 4),
+                name: None if value is None else round(value, 4)
+                for name, value in (
+                    ("accuracy", report.accuracy),
+                    ("closed_set_accuracy", report.closed_set_accuracy),
+                    ("oos_recall", report.oos_recall),
+                )
             }
         version = f"enc-{digest(job.run_key, metrics)}"
         manifest = {

@@ -142,8 +142,8 @@ def eval_command(
         ("closed-set accuracy", _pct(report.closed_set_accuracy)),
         ("out-of-scope recall", _pct(report.oos_recall)),
         ("out-of-scope precision", _pct(report.oos_precision)),
-        ("calibration error (ECE)", f"{report.ece:.4f}"),
-        ("mean confidence", f"{report.mean_confidence:.3f}"),
+        ("calibration error (ECE)", "-" if report.ece is None else f"{report.ece:.4f}"),
+        ("mean confidence", "-" if report.mean_confidence is None else f"{report.mean_confidence:.3f}"),
     ]
     rows += [(f"latency {name} (ms)", f"{value:.2f}") for name, value in report.latency_ms.items()]
     for name, value in rows:
@@ -204,9 +204,9 @@ def list_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
     from vy_nexus.routing.training import strategy_for
 
     system = state(ctx).system(observe=False)
-    strategy = strategy_for(system.settings, system.registry, auto_fit=False)
+    strategy = strategy_for(system.settings, system.registry)
     routes = strategy.routes(check=False)
-    fitted = strategy.load_model(routes) is not None
+    fitted = strategy.load_model(routes, fit_now=False) is not None  # listing never fits
     rows: list[dict[str, Any]] = [
         {
             "name": r.name,
@@ -269,9 +269,10 @@ def cache_stats_command(
             f"{routing['max_size']} entries, ttl {routing['ttl_seconds']:.0f}s, hits {routing['hits']},"
             f" misses {routing['misses']}, evictions {routing['evictions']}"
         )
+    damaged = f" ({embeddings['damaged']} damaged: rebuilt on next use)" if embeddings["damaged"] else ""
     console.print(
         f"embedding cache (on disk, {directory}): {embeddings['vectors']} vectors in"
-        f" {embeddings['files']} file(s), {embeddings['bytes'] / 1024:.0f} KiB"
+        f" {embeddings['files']} file(s){damaged}, {embeddings['bytes'] / 1024:.0f} KiB"
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
 from vy_nexus.interfaces.cli.common import console, err_console, handle_errors, print_json, state
 
@@ -148,7 +149,11 @@ def train_command(
         return
     metrics = outcome.manifest["metrics"]
     check = metrics["quantisation"]
-    console.print(f"trained encoder [bold]{outcome.version}[/] is now active (previous: {outcome.previous or 'base'})")
+    console.print(
+        Text.assemble(
+            "trained encoder ", (outcome.version, "bold"), f" is now active (previous: {outcome.previous or 'base'})"
+        )
+    )
     kept = "last" if metrics["best_val_accuracy_during_training"] is None else "best"
     console.print(
         f"  {kept} epoch {metrics['best_epoch'] + 1} of {metrics['epochs']},"
@@ -157,11 +162,10 @@ def train_command(
     verdict = "int8" if outcome.quantised else f"fp32 (int8 refused: below the floor {check['floor']})"
     console.print(f"  {verdict}; int8 vs fp32 cosine mean {check['mean_cosine']:.4f}, min {check['min_cosine']:.4f}")
     if "validation" in metrics:
-        v = metrics["validation"]
-        recall = "-" if v["oos_recall"] is None else f"{v['oos_recall']:.1%}"
+        v = {name: "-" if value is None else f"{value:.1%}" for name, value in metrics["validation"].items()}
         console.print(
-            f"  validation: accuracy {v['accuracy']:.1%}, closed-set {v['closed_set_accuracy']:.1%},"
-            f" out-of-scope recall {recall}"
+            f"  validation: accuracy {v['accuracy']}, closed-set {v['closed_set_accuracy']},"
+            f" out-of-scope recall {v['oos_recall']}"
         )
     console.print(f"  {outcome.directory}\n  undo with: vy-nexus routes rollback")
 
