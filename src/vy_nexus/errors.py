@@ -109,6 +109,13 @@ class RoutingError(VyNexusError):
     http_status = 422
 
 
+class FallbackExpertMissingError(ConfigError):
+    """``routing.fallback_expert`` names no registered expert, and a task needed it: the configuration the process
+    runs with is wrong, not the request (exit 2; HTTP 500 with the message)."""
+
+    http_status = 500
+
+
 class GovernanceError(VyNexusError):
     """``verdict`` is ``denied``, ``throttled`` or ``needs_approval``; ``policy`` names the policy that decided;
     ``approval_id`` is the pending approval request to approve (``vy-nexus approvals approve ID``), if any."""

@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 from vy_nexus.config import Settings, load_settings
 from vy_nexus.errors import ExpertRegistrationError, SafetyError, TaskCancelledError, VyNexusError
 from vy_nexus.events import EventBus, current_task_id
-from vy_nexus.execution.governance import SHUTDOWN, UNREGISTER_EXPERT, AdminAction, Governance, RoutingPreview
+from vy_nexus.execution.governance import (
+    SHUTDOWN,
+    UNREGISTER_EXPERT,
+    AdminAction,
+    Governance,
+    RoutingPreview,
+    Ruling,
+)
 from vy_nexus.execution.inflight import InFlightTasks
 from vy_nexus.experts.base import BaseExpert, ExpertContext
 from vy_nexus.experts.builtin import BUILTIN_EXPERTS
@@ -371,12 +378,23 @@ class VyNexus:
         """The decision ``submit`` would execute for ``task`` now: gating, then governance's ruling (its
         low-confidence fallback included), without running or recording anything."""
         routed = self.route(task, top_k=top_k)
-        return RoutingPreview(routed, self.governance.preview_task(task, routed))
+        return self._previewed(task, routed)
 
     async def apreview(self, task: Task, top_k: int | None = None) -> RoutingPreview:
         """``preview`` for an event loop (routing as ``submit`` does it, off the loop when it encodes text)."""
         routed = await self.gating.aroute(task, top_k=top_k)
-        return RoutingPreview(routed, self.governance.preview_task(task, routed))
+        return self._previewed(task, routed)
+
+    def _previewed(self, task: Task, routed: RoutingDecision) -> RoutingPreview:
+        ruling = self.governance.preview_task(task, routed)
+        self._check_rerouting(task, routed, ruling)
+        return RoutingPreview(routed, ruling)
+
+    def _check_rerouting(self, task: Task, routed: RoutingDecision, ruling: Ruling) -> None:
+        """Governance sends a low-confidence task to the fallback expert: it must exist (a clear error, not "no
+        expert with id" from the executor)."""
+        if ruling.decision is not routed and ruling.decision is not None and ruling.decision.fallback:
+            self.gating.require_fallback(task, "the routing confidence is below governance.min_routing_confidence")
 
     async def submit(
         self, task: Task, *, top_k: int | None = None, aggregation: str | None = None, durable: bool = False
@@ -444,6 +462,7 @@ class VyNexus:
             ruling = self.governance.check_task(task, decision)  # never raises
             assert ruling.decision is not None
             self.store.routed(task.id, ruling.decision, ruling)  # a refusal too: the task's "why" shows it
+            self._check_rerouting(task, decision, ruling)
             self.governance.refuse_unless_proceeds(task, ruling)
             async with self.governance.admission.slot(task.id, task.priority.rank):
                 self.safety.ensure_accepting(task.id)  # a shutdown may have begun while the task waited

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from spine_experts import SlowExpert, make_expert
-from vy_nexus.config import Settings
-from vy_nexus.errors import ExpertRegistrationError
+from vy_nexus.config import Settings, load_settings
+from vy_nexus.errors import ExpertRegistrationError, FallbackExpertMissingError
 from vy_nexus.events import Event
 from vy_nexus.system import VyNexus
-from vy_nexus.tasks import Task
+from vy_nexus.tasks import Task, TaskState
 
 
 def test_code_task_end_to_end(system: VyNexus) -> None:
@@ -69,3 +70,24 @@ def test_status_reports_components(system: VyNexus) -> None:
     assert status["experts"]["experts"] >= 5
     assert status["routing"]["strategy"]
     assert status["reasoning_core"]["provider"] == "embedded"
+
+
+def test_a_fallback_expert_that_is_not_registered_is_named_as_the_configuration_to_fix(home: Path) -> None:
+    # Before: governance rerouted a low-confidence task to 'nope', `route` showed it and exited 0, and `run` failed
+    # with "no expert with id 'nope'"; with nothing matching, a bare RoutingError.
+    settings = load_settings(
+        home,
+        environ={"VY_NEXUS_ROUTING__STRATEGY": "keyword"},
+        routing={"fallback_expert": "nope"},
+        governance={"min_routing_confidence": 0.99},
+    )
+    with VyNexus(settings, observe=False, load_plugins=False) as vy:
+        fix = r"set routing\.fallback_expert to a registered expert \(code, data-analysis, general, research, writing\)"
+        low = Task(description="summarise this article")  # a keyword match, below 0.99
+        with pytest.raises(FallbackExpertMissingError, match=r"below governance\.min_routing_confidence.*" + fix):
+            vy.preview(low)
+        with pytest.raises(FallbackExpertMissingError, match=fix) as raised:
+            vy.run(low)
+        assert raised.value.exit_code == 2 and vy.get_task(low.id).state is TaskState.FAILED
+        with pytest.raises(FallbackExpertMissingError, match=r"no expert matched the task.*" + fix):
+            vy.route(Task(description="zzqx blorp"))

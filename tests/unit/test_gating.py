@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from spine_experts import make_expert
-from vy_nexus.errors import RoutingError, UnknownExpertError
+from vy_nexus.errors import FallbackExpertMissingError, RoutingError, UnknownExpertError
 from vy_nexus.events import Event, EventBus
 from vy_nexus.experts.registry import ExpertRegistry
 from vy_nexus.routing.cache import RoutingCache
@@ -69,9 +69,9 @@ def test_a_task_with_no_candidate_at_all_is_out_of_scope(registry: ExpertRegistr
     assert not gate.route(Task(description="python bug")).out_of_scope
 
 
-def test_fallback_missing_is_a_routing_error(registry: ExpertRegistry) -> None:
+def test_fallback_missing_names_the_setting_to_fix(registry: ExpertRegistry) -> None:
     registry.unregister("general")
-    with pytest.raises(RoutingError, match="fallback expert 'general'"):
+    with pytest.raises(FallbackExpertMissingError, match=r"fallback expert 'general' is not registered: set routing"):
         engine(registry).route(Task(description="nothing matches"))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from vy_nexus.errors import RoutingError, UnknownExpertError
+from vy_nexus.errors import FallbackExpertMissingError, RoutingError, UnknownExpertError
 from vy_nexus.events import EventBus
 from vy_nexus.experts.registry import ExpertRegistry
 from vy_nexus.routing.cache import RoutingCache, routing_key
@@ -146,12 +146,7 @@ class GatingEngine:
         candidates: dict[str, float],
         started: float,
     ) -> RoutingDecision:
-        if self.fallback_expert not in self.registry:
-            raise RoutingError(
-                f"no expert matched the task ({reason}) and the fallback expert '{self.fallback_expert}'"
-                " is not registered",
-                task_id=task.id,
-            )
+        self.require_fallback(task, f"no expert matched the task ({reason})")
         confidence = round(min(FALLBACK_CONFIDENCE_CAP, max(best, 0.1)), 4)
         return RoutingDecision(
             task_id=task.id,
@@ -164,6 +159,17 @@ class GatingEngine:
             fallback=True,
             out_of_scope=not candidates,  # the strategy scored no expert at all
             latency_ms=(time.perf_counter() - started) * 1e3,
+        )
+
+    def require_fallback(self, task: Task, why: str) -> None:
+        """Raise ``FallbackExpertMissingError`` when the fallback expert a task needs (``why``) is not registered."""
+        if self.fallback_expert in self.registry:
+            return
+        registered = ", ".join(sorted(expert.id for expert in self.registry)) or "none"
+        raise FallbackExpertMissingError(
+            f"{why}, and the fallback expert '{self.fallback_expert}' is not registered: set routing.fallback_expert"
+            f" to a registered expert ({registered}), or stop disabling it (experts.disabled)",
+            task_id=task.id,
         )
 
     def explicit_choice(self, task: Task) -> list[str]:
