@@ -44,7 +44,7 @@ def test_summarise_sends_the_input_and_reports_both_statistics() -> None:
     assert output["mode"] == "summarise" and output["text"] == "Cheap books spread learning."
     assert output["statistics"]["words"] == 4 and output["source_statistics"]["words"] == 13
     assert (
-        output["summary"] == "summarise: 4 words in 1 sentences; Flesch reading ease 97.0"
+        output["summary"] == "summarise: 4 words in 1 sentence; Flesch reading ease 97.0"
     )  # 206.835 - 1.015*4 - 84.6*5/4
     messages, _ = backend.calls[0]
     assert "summarise" in messages[0].content.lower()

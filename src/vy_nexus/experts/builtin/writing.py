@@ -160,12 +160,16 @@ def _instruction(task: Task, mode: Mode) -> str:
 
 
 def _describe(stats: dict[str, Any], *, full: bool = False) -> str:
-    summary = f"{stats['words']} words in {stats['sentences']} sentences"
+    summary = f"{_counted(stats['words'], 'word')} in {_counted(stats['sentences'], 'sentence')}"
     if full:
         summary += (
-            f" ({stats['paragraphs']} paragraph{'' if stats['paragraphs'] == 1 else 's'},"
-            f" {stats['characters']} characters; about {stats['reading_time_seconds']} s to read)"
+            f" ({_counted(stats['paragraphs'], 'paragraph')}, {_counted(stats['characters'], 'character')};"
+            f" about {stats['reading_time_seconds']} s to read)"
         )
     if "flesch_reading_ease" in stats:
         summary += f"; Flesch reading ease {stats['flesch_reading_ease']}"
     return summary
+
+
+def _counted(number: int, noun: str) -> str:
+    return f"{number} {noun if number == 1 else noun + 's'}"
