@@ -5,6 +5,7 @@ mentioning "forbidden", quoting them (so a refusal and its user text show in the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fakes.llm import ScriptedBackend
 from spine_experts import CrashingExpert, make_expert
@@ -32,9 +33,11 @@ def dashboard_system(settings: Settings, llm: ScriptedBackend | None = None) -> 
     return system
 
 
-def dashboard_settings(home: Path, *, sample_seconds: float = 15.0) -> Settings:
+def dashboard_settings(home: Path, *, sample_seconds: float = 15.0, api: dict[str, Any] | None = None) -> Settings:
+    """``api``: the ``api.*`` keys to set (a rate limit, a body limit)."""
     return load_settings(
         home,
+        api=api or {},
         store={"flush_interval_seconds": 0.02},
         logging={"flush_interval_seconds": 0.05},
         executor={"max_retries": 0},

@@ -93,7 +93,7 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    install_error_handlers(app)
+    install_error_handlers(app, page=dashboard.error_page)
     app.include_router(system.public)
     keyed = (system.router, tasks.router, experts.router, approvals.router, openai.router)
     document_api_keys(app, keyed)
@@ -107,6 +107,6 @@ def create_app(
             allow_methods=["*"],
             allow_headers=["Authorization", "X-API-Key", "Content-Type"],
         )
-    app.add_middleware(BodyLimit, max_bytes=api.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=api.max_body_bytes, page=dashboard.error_page)
     app.add_middleware(RequestLogMiddleware, log=requests)
     return app

@@ -1,19 +1,23 @@
 """The one error body: every failure becomes ``{"error", "message", "details"}`` with the status the project's
 exception tree names (``VyNexusError.http_status``); under ``/v1`` it takes OpenAI's shape instead, so OpenAI clients
 read it. No body carries a traceback, a file path or a key: messages are scrubbed of paths, and unexpected errors say
-only ``internal error`` (the server log has the rest)."""
+only ``internal error`` (the server log has the rest).
+
+A person's browser opening a page gets the same error as an HTML page instead, when the app installs a renderer
+for it (``ErrorPage``: the dashboard's); everything else keeps the JSON."""
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from vy_nexus.errors import GovernanceError, VyNexusError
@@ -57,6 +61,21 @@ def _status_code(status: int) -> str:
         return "http_error"
 
 
+@dataclass(frozen=True)
+class ErrorReply:
+    """What an error answers, before it is written as JSON (or, for a person's browser, as a page)."""
+
+    status: int
+    error: str
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+    headers: Mapping[str, str] | None = None
+
+
+ErrorPage = Callable[[Request, ErrorReply], Response | None]
+"""Renders ``reply`` as a page when ``request`` is a person's page request, else ``None`` (then JSON answers)."""
+
+
 def error_response(
     request: Request,
     status: int,
@@ -74,23 +93,37 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def handle_error(request: Request, exc: Exception) -> JSONResponse:
-    """The one handler, registered for the project's errors, HTTP errors, validation errors and anything else."""
+def respond(request: Request, reply: ErrorReply, page: ErrorPage | None = None) -> Response:
+    """``reply`` as ``page`` renders it for this request, else in the one JSON shape."""
+    if page is not None:
+        try:
+            rendered = page(request, reply)
+        except Exception:  # an error handler must answer: a page that cannot be drawn falls back to the JSON
+            _log.exception("%s %s: the error page could not be rendered", request.method, request.url.path)
+            rendered = None
+        if rendered is not None:
+            return rendered
+    return error_response(request, reply.status, reply.error, reply.message, reply.details, reply.headers)
+
+
+def describe_error(request: Request, exc: Exception) -> ErrorReply:
+    """The status, code, scrubbed message, details and headers of the project's errors, HTTP errors, validation
+    errors and anything else (``internal error``, logged with its traceback)."""
     if isinstance(exc, VyNexusError):
         status = exc.http_status
         if status >= 500:
             _log.warning("%s %s failed: %s", request.method, request.url.path, exc)
         headers = {"Retry-After": "1"} if isinstance(exc, GovernanceError) and status == 429 else None
-        return error_response(request, status, error_code(exc), str(exc), _details(exc), headers)
+        return ErrorReply(status, error_code(exc), scrub(str(exc)), _details(exc), headers)
     if isinstance(exc, HTTPException):
         code = _status_code(exc.status_code)
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         message = _body_problem(exc) or message
-        return error_response(request, exc.status_code, code, message, headers=exc.headers)
+        return ErrorReply(exc.status_code, code, scrub(message), headers=exc.headers)
     if isinstance(exc, RequestValidationError):
         unread = _unread_body(request, exc)
         if unread is not None:
-            return error_response(request, *unread)
+            return ErrorReply(*unread)
         problems = [
             {
                 "loc": [str(part) for part in item.get("loc", ())],
@@ -100,9 +133,9 @@ async def handle_error(request: Request, exc: Exception) -> JSONResponse:
             for item in exc.errors()
         ]
         summary = "; ".join(f"{'.'.join(p['loc'])}: {p['msg']}" for p in problems[:5]) or "invalid request"
-        return error_response(request, 422, "invalid_request", summary, {"errors": problems})
+        return ErrorReply(422, "invalid_request", scrub(summary), {"errors": problems})
     _log.error("%s %s: unexpected error", request.method, request.url.path, exc_info=exc)
-    return error_response(request, 500, "internal", "internal error")
+    return ErrorReply(500, "internal", "internal error")
 
 
 def _body_problem(exc: HTTPException) -> str | None:
@@ -135,6 +168,12 @@ def _unread_body(request: Request, exc: RequestValidationError) -> tuple[int, st
     return None
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, page: ErrorPage | None = None) -> None:
+    """One handler for the project's errors, HTTP errors, validation errors and anything else. ``page`` renders an
+    error as a page for the requests it recognises (a person's browser)."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        return respond(request, describe_error(request, exc), page)
+
     for kind in (VyNexusError, HTTPException, RequestValidationError, Exception):
-        app.add_exception_handler(kind, handle_error)
+        app.add_exception_handler(kind, handle)

@@ -5,6 +5,10 @@ Signing in posts an API key once; it then lives in an HttpOnly, SameSite=Strict 
 The routes only translate HTTP to library calls: figures come from ``observability.dashboard_stats`` (time series
 for the overview and experts charts from ``observability.dashboard_series``), alerts from
 ``observability.alerts``, a task's "why" from ``dashboard.why``.
+
+Errors: a person's browser opening a page gets an error page in the dashboard's layout (``error_page``, installed
+with the app's one error handler); the JSON routes and other clients get the service's JSON error (``dashboard.pages``
+tells them apart).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import asyncio
 import base64
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -21,16 +25,17 @@ from fastapi.sse import EventSourceResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException
 
 from vy_nexus.errors import InputError, VyNexusError
 from vy_nexus.interfaces.api import sse
 from vy_nexus.interfaces.api.deps import Services
-from vy_nexus.interfaces.api.errors import scrub
+from vy_nexus.interfaces.api.errors import ErrorReply, scrub
 from vy_nexus.interfaces.api.keys import ApiKey
 from vy_nexus.interfaces.api.routers.tasks import task_frames
 from vy_nexus.interfaces.api.schemas import TaskSubmission
 from vy_nexus.interfaces.api.services import ApiServices
-from vy_nexus.interfaces.dashboard import STATIC_DIR, TEMPLATES_DIR, formats, session
+from vy_nexus.interfaces.dashboard import STATIC_DIR, TEMPLATES_DIR, formats, pages, session
 from vy_nexus.interfaces.dashboard.snapshot import overview
 from vy_nexus.interfaces.dashboard.why import explain
 from vy_nexus.observability import dashboard_series, dashboard_stats
@@ -61,13 +66,35 @@ def install(app: FastAPI) -> None:
     app.mount("/dashboard/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
 
     async def login_required(request: Request, _exc: Exception) -> Response:
-        wants_page = request.method == "GET" and "text/html" in request.headers.get("accept", "")
-        if wants_page:
+        if pages.wants_page(request):
             return RedirectResponse("/dashboard/login", status_code=303)
         body = {"error": "unauthorized", "message": "sign in at /dashboard/login", "details": {}}
         return JSONResponse(body, status_code=401)
 
     app.add_exception_handler(session.LoginRequiredError, login_required)
+
+
+def error_page(request: Request, reply: ErrorReply) -> Response | None:
+    """``reply`` as a page in the dashboard's layout for a person's browser; ``None`` for any other request."""
+    if not pages.wants_page(request):
+        return None
+    context = {"status": reply.status, "title": pages.title(reply.status), "message": pages.message(request, reply)}
+    page = _page(request, "error.html", _signed_in_or_none(request), **context)
+    page.status_code = reply.status
+    page.headers.update(reply.headers or {})
+    return page
+
+
+def _signed_in_or_none(request: Request) -> ApiKey | None:
+    """The session's key, so an error page keeps the header; ``None`` when there is no (valid) session or the keys
+    cannot be read (a damaged keys file is often the very error the page reports)."""
+    shared = getattr(request.app.state, "services", None)
+    if not isinstance(shared, ApiServices):
+        return None
+    try:
+        return session.current_key(request, shared.keys)
+    except (session.LoginRequiredError, VyNexusError):
+        return None
 
 
 def _book(shared: ApiServices) -> AlertBook:
@@ -244,10 +271,16 @@ async def run(
     file: UploadFile | None = None,
 ) -> Response:
     """Submit like ``POST /api/tasks`` (the same checks, counted against the key's rate limit), then open the task."""
-    shared.limiter.check(key.id)
     form = dict(
         description=description, expert=expert, top_k=top_k, priority=priority, context=context, deadline=deadline
     )
+    try:
+        shared.limiter.check(key.id)
+    except HTTPException as exc:  # refused like the API (429, Retry-After), on the form with what was typed
+        page = _page(request, "run.html", key, experts=_experts(shared), error=str(exc.detail), form=form)
+        page.status_code = exc.status_code
+        page.headers.update(exc.headers or {})
+        return page
     try:
         if expert:
             shared.system.registry.get(expert)  # an unknown expert is named here, not in a failed task
@@ -306,7 +339,7 @@ def clear(shared: Services, _key: Key, alert_key: str) -> Response:
 
 # -- experts, routing quality, resources ------------------------------------------------------------------------------
 
-Window = Annotated[str, Query(pattern="^(15m|1h|24h)$")]
+Window = Annotated[Literal["15m", "1h", "24h"], Query()]
 
 
 def _since(window: str) -> tuple[float, float]:

@@ -124,6 +124,26 @@
     return [min, max];
   }
 
+  // A chart is as wide as its box's content, and follows it when the box changes width (a window resized, a phone
+  // rotated): uPlot draws at the size it is given, so a chart sized once overflowed a narrower screen.
+  var CHART_HEIGHT = 280;
+
+  function plotWidth(el) {
+    var style = getComputedStyle(el);
+    var width = el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    return Math.max(Math.floor(width), 120);
+  }
+
+  function followWidth(el, kind) {
+    if (el.hasAttribute("data-sized")) { return; }
+    el.setAttribute("data-sized", "");
+    function fit() {
+      var chart = charts[kind], width = plotWidth(el);
+      if (chart && chart.width !== width) { chart.setSize({ width: width, height: CHART_HEIGHT }); }
+    }
+    if (window.ResizeObserver) { new ResizeObserver(fit).observe(el); } else { window.addEventListener("resize", fit); }
+  }
+
   function draw(el, kind, data) {
     var spec = SPECS[kind](data);
     if (spec.data[0].length === 0 || spec.series.length < 2) {
@@ -138,9 +158,10 @@
     } else {
       if (charts[kind]) { charts[kind].destroy(); }
       el.textContent = "";
-      charts[kind] = new window.uPlot({ width: Math.min(el.clientWidth || 900, 1100), height: 280,
+      charts[kind] = new window.uPlot({ width: plotWidth(el), height: CHART_HEIGHT,
         series: spec.series, axes: spec.axes, scales: Object.assign({ x: { time: true, range: timeRange } }, spec.scales) },
         spec.data, el);
+      followWidth(el, kind);
     }
     el.uplot = charts[kind];  // what the browser tests read the axes from
     el.setAttribute("data-points", String(spec.data[0].length));
