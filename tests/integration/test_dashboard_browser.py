@@ -129,7 +129,8 @@ def test_the_dashboard_in_a_browser(chromium: object, tmp_path: Path) -> None:
         page.wait_for_url("**/dashboard/tasks/*")
         task_id = page.url.rsplit("/", 1)[1]
         page.wait_for_selector("#state.state-succeeded")
-        assert "sum_units" in page.inner_text("#output")
+        # The answer in words, its rows as a table (before: the whole output as one JSON block).
+        assert "sum(units)" in page.inner_text("#output") and "sum_units" in page.inner_text("#result")
         shots.take(page, "2-task-finished")
 
         # A task that thinks aloud: its page shows the tokens as they stream, before the task has finished.

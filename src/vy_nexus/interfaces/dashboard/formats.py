@@ -62,13 +62,48 @@ def pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
+HEADLINE_KEYS = ("answer", "summary", "text")
+"""An output's fields that hold its answer in words, first found first (as ``vy-nexus run`` shows them)."""
+
+
+def headline(value: Any) -> str:
+    """An output's answer as text: a string as it is, a mapping's first text field in ``HEADLINE_KEYS``, anything
+    else as indented JSON."""
+    if isinstance(value, dict):
+        for key in HEADLINE_KEYS:
+            if isinstance(value.get(key), str):
+                return str(value[key])
+    return pretty(value)
+
+
+def rest(value: Any) -> dict[str, Any]:
+    """A mapping output's other fields (what ``headline`` did not show); empty for anything else."""
+    if not isinstance(value, dict):
+        return {}
+    shown = next((key for key in HEADLINE_KEYS if isinstance(value.get(key), str)), None)
+    return {key: item for key, item in value.items() if key != shown} if shown is not None else {}
+
+
+def result_table(value: Any) -> tuple[list[str], list[list[Any]]] | None:
+    """(columns, rows) of a mapping output's ``result`` rows (the data expert's answer), shown as a table; ``None``
+    when it has none."""
+    rows = value.get("result") if isinstance(value, dict) else None
+    if not isinstance(rows, list) or not rows or not all(isinstance(row, dict) for row in rows):
+        return None
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    return [str(column) for column in columns], [[row.get(column) for column in columns] for row in rows]
+
+
 def compact(value: Any) -> str:
     """JSON on one line, as the user sent it (escaped for HTML by the template, like any text)."""
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-FILTERS: dict[str, Callable[..., str]] = {
+FILTERS: dict[str, Callable[..., Any]] = {
     "compact": compact,
+    "headline": headline,
+    "rest": rest,
+    "result_table": result_table,
     "duration": duration,
     "percent": percent,
     "ms": ms,
