@@ -22,6 +22,49 @@ import vy_nexus.interfaces.cli.common  # noqa: F401
 from vy_nexus.config import Settings, load_settings
 from vy_nexus.system import VyNexus
 
+
+def _discover_plugins_once_per_sys_path() -> None:
+    """Every system the suite builds (~200 per run) looked for expert plugins: ``importlib.metadata`` read the
+    entry points of all ~125 installed distributions each time (6 ms, 11 ms under coverage). Within one test process
+    the answer changes only when ``sys.path`` or a directory on it changes (a distribution added or removed: what
+    ``FakeSite`` and installs do), so it is kept per ``sys.path`` and the directories' mtimes, and forgotten on
+    ``importlib.invalidate_caches()``, which is also what makes importlib.metadata itself look again."""
+    import sys
+
+    from vy_nexus.experts import loader
+
+    discover = loader.discover_plugins
+    found: dict[tuple[object, ...], list[loader.PluginSpec]] = {}
+
+    class ForgetOnInvalidate:
+        """On ``sys.meta_path`` only to hear ``importlib.invalidate_caches()``; finds nothing."""
+
+        @staticmethod
+        def find_spec(*_: object) -> None:
+            return None
+
+        @staticmethod
+        def invalidate_caches() -> None:
+            found.clear()
+
+    def mtime_ns(entry: str) -> int | None:
+        try:
+            return Path(entry or ".").stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def discover_plugins(group: str = loader.ENTRY_POINT_GROUP) -> list[loader.PluginSpec]:
+        key = (group, Path.cwd(), *((entry, mtime_ns(entry)) for entry in sys.path))
+        if key not in found:
+            found[key] = discover(group)
+        return list(found[key])
+
+    sys.meta_path.append(ForgetOnInvalidate)  # type: ignore[arg-type]
+    loader.discover_plugins = discover_plugins
+
+
+_discover_plugins_once_per_sys_path()
+
 WHOLLY_SLOW = "\npytestmark = pytest.mark.slow\n"
 
 

@@ -137,16 +137,23 @@ def test_a_corrupt_keys_file_refuses_every_keyed_request_until_it_is_fixed(api: 
     """The key store kept the keys it read before: one request a second got a 500, the others went through."""
     path = keys_file(api.settings.home)
     good = path.read_bytes()
+    # The server notices the change at its next look at the file (up to RECHECK_SECONDS = 1 s later): it looks every
+    # 0.02 s until then; the requests after the first 500 are made with the interval of 1 s again.
+    keys = api.server.config.app.state.services.keys
+    interval = keys.recheck_seconds
     try:
         path.write_text("{broken", encoding="utf-8")
+        keys.recheck_seconds = 0.02
         deadline = time.monotonic() + 5
         while client.get("/api/status").status_code != 500:
             assert time.monotonic() < deadline, "the corrupt keys file was never noticed"
-            time.sleep(0.05)
+            time.sleep(0.02)
+        keys.recheck_seconds = interval
         codes = [client.get("/api/status").status_code for _ in range(5)]
         assert codes == [500] * 5
         assert client.get("/api/status").json()["message"] == "<path> is corrupt (JSONDecodeError); fix or remove it"
     finally:
+        keys.recheck_seconds = interval
         path.write_bytes(good)
     assert client.get("/api/status").status_code == 200
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,29 @@ runner = CliRunner()
 def invoke(home: Path, *args: str) -> tuple[int, str, str]:
     result = runner.invoke(app, ["--home", str(home), *args])
     return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _val_set_encoded_once() -> Iterator[None]:
+    """The tests here evaluate the same val.jsonl four times (by intent and by domain, through the library and
+    through the CLI): the encoder's vectors for a batch it already encoded in this module are reused (a copy).
+    Every evaluation still runs in full on the real vectors; single texts (routing, latency samples) always encode."""
+    from vy_nexus.reasoning.embeddings import OnnxSentenceEncoder
+
+    real_encode = OnnxSentenceEncoder.encode
+    seen: dict[tuple[object, ...], Any] = {}
+
+    def encode(self: OnnxSentenceEncoder, texts: Sequence[str]) -> Any:
+        if isinstance(texts, str) or len(texts) < 2:
+            return real_encode(self, texts)
+        key = (self.model_path, self.tokenizer_path, self.max_length, self.int8_matmul, tuple(texts))
+        if key not in seen:
+            seen[key] = real_encode(self, texts)
+        return seen[key].copy()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(OnnxSentenceEncoder, "encode", encode)
+        yield
 
 
 @pytest.fixture(scope="module")
