@@ -5,7 +5,6 @@ whose session ends goes to the login form instead of pasting the login page into
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from chromium import chromium_context
 from dashboard_app import dashboard_settings, dashboard_system
 from live_api import LiveApi, live_api
 
@@ -20,8 +20,6 @@ pytestmark = pytest.mark.slow
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 LANDSCAPE = {"width": 740, "height": 375}
 PORTRAIT = {"width": 375, "height": 740}
 CHART_FITS = """() => {
@@ -35,17 +33,9 @@ CHART_FITS = """() => {
 
 
 @pytest.fixture
-def chromium(tmp_path: Path) -> Iterator[object]:
-    if not CHROMIUM.exists() or shutil.which("chromium") is None:
-        pytest.fail("Debian's chromium is not installed: apt-get install -y chromium chromium-driver (.ci/run does)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        context = browser.new_context(viewport=LANDSCAPE)
-        context.set_default_timeout(20_000)
-        try:
-            yield context
-        finally:
-            browser.close()
+def chromium() -> Iterator[object]:
+    with chromium_context(LANDSCAPE) as context:
+        yield context
 
 
 @pytest.fixture

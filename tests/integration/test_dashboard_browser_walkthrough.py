@@ -5,12 +5,12 @@ wide) is run from the form; its text shows literally, nothing in it runs, and no
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from chromium import chromium_context
 from dashboard_app import dashboard_settings, dashboard_system
 from live_api import live_api
 
@@ -18,8 +18,6 @@ pytestmark = pytest.mark.slow
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 PHONE = {"width": 375, "height": 740}
 HOSTILE = (
     '<img src=x onerror="document.title=\'pwned\'"></script><script>document.title="pwned"</script>'
@@ -34,17 +32,9 @@ SCROLL_BOXES = """() => Array.from(document.querySelectorAll('.scroll')).map((bo
 
 
 @pytest.fixture
-def phone(tmp_path: Path) -> Iterator[object]:
-    if not CHROMIUM.exists() or shutil.which("chromium") is None:
-        pytest.fail("Debian's chromium is not installed: apt-get install -y chromium chromium-driver (.ci/run does)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        context = browser.new_context(viewport=PHONE)
-        context.set_default_timeout(20_000)
-        try:
-            yield context
-        finally:
-            browser.close()
+def phone() -> Iterator[object]:
+    with chromium_context(PHONE) as context:
+        yield context
 
 
 def test_hostile_task_text_on_a_phone_stays_text_and_inside_the_screen(phone: object, tmp_path: Path) -> None:
