@@ -20,7 +20,7 @@ from vy_nexus.tasks import Task
 
 Mode = Literal["count", "summarise", "rewrite", "draft"]
 COUNT_REQUEST = re.compile(
-    r"\b(?:how\s+(?:many|long)\s+(?:words|sentences|characters|letters|paragraphs|lines)|word\s*count|count\s+(?:the\s+)?"
+    r"\b(?:how\s+(?:many|long)\s+(?:words|sentences|characters|paragraphs)|word\s*count|count\s+(?:the\s+)?"
     r"(?:words|sentences|characters)|number\s+of\s+(?:words|sentences|characters|paragraphs)|reading\s+(?:time|ease"
     r"|level)|readability|flesch|how\s+long\s+(?:does\s+it\s+take\s+)?to\s+read)\b"
 )
