@@ -143,6 +143,12 @@ def analyse(task: Task, base: Path | None) -> dict[str, Any] | None:
         if problems:
             report["problems"] = problems
             report["summary"] += "; cannot answer: " + "; ".join(problems)
+        elif query.unclear:
+            report["query"] = query.as_dict()  # what was understood, not run: it would answer another question
+            report["not_understood"] = (
+                "; ".join(query.unclear) + ": the column statistics are shown instead of a query that leaves it out"
+            )
+            report["summary"] += "; question not understood as a query: column statistics only"
         elif query.empty and not DESCRIBE_WORDS.search(request_of(task).lower()):
             report["not_understood"] = (
                 "the question names no filter, group or aggregate this expert computes (sum, mean, count, distinct,"

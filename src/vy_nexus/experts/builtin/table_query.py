@@ -34,7 +34,9 @@ AGGREGATE_WORDS: dict[str, str] = {
     "number": "count",
 }  # fmt: skip
 WORD_OPERATORS: tuple[tuple[str, str], ...] = (
-    ("is not", "!="), ("greater than or equal to", ">="), ("less than or equal to", "<="), ("at least", ">="),
+    ("is not", "!="), ("is on or after", ">="), ("is on or before", "<="), ("on or after", ">="),
+    ("on or before", "<="), ("is after", ">"), ("is before", "<"), ("after", ">"), ("before", "<"), ("since", ">="),
+    ("greater than or equal to", ">="), ("less than or equal to", "<="), ("at least", ">="),
     ("at most", "<="), ("greater than", ">"), ("more than", ">"), ("above", ">"), ("over", ">"),
     ("less than", "<"), ("below", "<"), ("under", "<"), ("equals", "="), ("is", "="), ("contains", "contains"),
 )  # fmt: skip
@@ -44,6 +46,12 @@ RANK_WORDS: dict[str, str] = {
     "lowest": "asc", "smallest": "asc", "least": "asc", "fewest": "asc", "bottom": "asc",
 }  # fmt: skip
 DISTINCT_WORDS = r"(?:distinct|different|unique)"
+NEGATIONS = r"(?:not|excluding|exclude|except(?:\s+for)?|other\s+than|without|besides|apart\s+from|but\s+not)"
+"""Words that turn a value named without its column into ``column != value`` ("total units excluding north")."""
+MONTHS = (
+    "january", "february", "march", "april", "june", "july", "august", "september", "october", "november", "december",
+)  # fmt: skip
+"""Month names a question may filter by ("total units in february"); "may" only after "in", "for"...."""
 SHARE_WORDS = frozenset(("percentage", "percent", "share", "proportion", "fraction"))
 LONGEST_VALUE_WORDS = 3
 """A cell value the question names without its column ("how many widgets") is matched up to this many words."""
@@ -118,6 +126,9 @@ class Query:
     """Columns the question aggregates that do not hold numbers."""
     limit: int | None = None
     """Keep the first ``limit`` groups once ranked ("top 3 regions by units")."""
+    unclear: list[str] = field(default_factory=list)
+    """What the question asks that the query leaves out ("in 2026", "north and south"): answering the query alone
+    would answer another question."""
 
     @property
     def empty(self) -> bool:
@@ -169,7 +180,8 @@ def parse_query(text: str, table: Table) -> Query:
     columns = table.columns
     numeric = numeric_columns(table)
     filters = _parse_filters(lowered, columns)
-    filters.extend(_implied_filters(lowered, table, numeric, {f.column for f in filters}))
+    unclear: list[str] = []
+    filters.extend(_implied_filters(lowered, table, numeric, {f.column for f in filters}, unclear))
     filter_columns = {f.column for f in filters}
     order, ranked_by, limit, unnamed = _ranking(lowered, columns)
     unknown: list[str] = list(unnamed)
@@ -187,7 +199,10 @@ def parse_query(text: str, table: Table) -> Query:
     if ranked_by is not None and ranked_by not in group_by:
         group_by.insert(0, ranked_by)
     distinct = _distinct_columns(lowered, columns)
-    share = any(word in SHARE_WORDS for word in _words(lowered)) or "%" in lowered
+    values = {str(f.value) for f in filters}  # "units >= 5%" compares; it asks for no share
+    share = any(word in SHARE_WORDS for word in _words(lowered)) or any(
+        "%" in word and word.rstrip(".?!") not in values for word in lowered.split()
+    )
     functions: list[str] = []
     phrases: list[str] = []
     for match in re.finditer(r"[a-z]+", lowered):
@@ -203,14 +218,23 @@ def parse_query(text: str, table: Table) -> Query:
     if order is not None and len(functions) > 1:  # "highest total qty": the superlative ranks, "total" aggregates
         functions = [f for f in functions if f not in ("max", "min")]
     not_numeric: list[str] = []
+    aggregated: set[str] = set()
     for phrase in phrases:
         named = [c for _, c in find_columns(phrase, columns) if c not in group_by]
+        aggregated.update(named)
         if not named:
             unknown.extend(_unplaced(phrase, columns, first_word_only=False))
         elif not any(c in numeric for c in named):
             not_numeric.extend(c for c in named if c not in not_numeric)
     mentioned = [c for _, c in find_columns(lowered, columns)]
-    named = [c for c in numeric if c in mentioned and c not in group_by and c not in filter_columns]
+    # A column filtered on is aggregated only when an aggregate names it ("sum of units where units > 3").
+    named = [
+        c for c in numeric if c in mentioned and c not in group_by and (c not in filter_columns or c in aggregated)
+    ]
+    quantity = _counted_quantity(lowered, columns, numeric)
+    if quantity is not None and "count" in functions:  # "how many units were sold": the units, not the rows
+        functions = ["sum" if f == "count" else f for f in functions]
+        named = [quantity]
     targets = named or ([] if not_numeric else [c for c in numeric if c not in group_by])
     aggregates: list[tuple[str, str | None]] = [("distinct", column) for column in distinct]
     if distinct:  # "how many different regions": the count asked for is the distinct one
@@ -231,7 +255,35 @@ def parse_query(text: str, table: Table) -> Query:
             aggregates.extend((function, column) for column in targets)
     if group_by and not aggregates:
         aggregates.append(("count", None))
-    return Query(filters, group_by, aggregates, order, list(dict.fromkeys(unknown)), not_numeric, limit)
+    unclear.extend(_left_out(lowered, columns, filters, limit))
+    return Query(filters, group_by, aggregates, order, list(dict.fromkeys(unknown)), not_numeric, limit, unclear)
+
+
+def _counted_quantity(text: str, columns: list[str], numeric: list[str]) -> str | None:
+    """The numeric column right after "how many" ("how many units were sold"): its total is what is counted."""
+    for marker in re.finditer(r"\bhow many\s+(?:the\s+)?", text):
+        found = [c for position, c in find_columns(text[marker.end() :], columns) if position == 0]
+        if found and found[0] in numeric:
+            return found[0]
+    return None
+
+
+def _left_out(text: str, columns: list[str], filters: list[Filter], limit: int | None) -> list[str]:
+    """Numbers and month names the question states that no filter or limit uses ("total units in 2026", "units
+    is 5 or 7"): the query would silently answer without them."""
+    rest = text
+    for column in columns:
+        rest = re.sub(_column_pattern(column), " ", rest)
+    for value in sorted((str(f.value).lower() for f in filters), key=len, reverse=True):
+        rest = re.sub(rf"(?<![\w.]){re.escape(value)}(?![\w])", " ", rest, count=1)
+    if limit is not None:
+        rest = re.sub(rf"\b(?:top|bottom)\s+{limit}\b", " ", rest, count=1)
+    numbers = re.findall(r"(?<![\w.])[-+$€£]?\d[\d,]*(?:\.\d+)?%?(?![\w-])|\b\d{4}-\d{2}(?:-\d{2})?\b", rest)
+    month = re.compile(rf"\b(?:{'|'.join(MONTHS)})\b|\b(?:in|for|during|since|until)\s+(may)\b")
+    left = [*numbers, *(m.group(1) or m.group() for m in month.finditer(rest))]
+    if not left:
+        return []
+    return [f"the question names {', '.join(repr(w) for w in dict.fromkeys(left))} but no filter uses it"]
 
 
 def _words(text: str) -> list[str]:
@@ -279,10 +331,13 @@ def _ranking(text: str, columns: list[str]) -> tuple[str | None, str | None, int
     return order, found[0], limit or None, []
 
 
-def _implied_filters(text: str, table: Table, numeric: list[str], explicit: set[str]) -> list[Filter]:
+def _implied_filters(
+    text: str, table: Table, numeric: list[str], explicit: set[str], unclear: list[str]
+) -> list[Filter]:
     """``column = value`` for each value of a text column the question names without naming the column ("how many
-    widgets", "average units for the north"): one value per column; a column with two values named is left alone
-    (which of them was meant, or both, the words do not say)."""
+    widgets", "average units for the north"), ``column != value`` after a negation ("excluding north"): one value
+    per column; a column with two values named gets no filter and goes to ``unclear`` (which of them was meant, or
+    both, the words do not say)."""
     phrases = _phrases(text)
     filters = []
     for column in table.columns:
@@ -296,8 +351,18 @@ def _implied_filters(text: str, table: Table, numeric: list[str], explicit: set[
                 if key in phrases and key not in named and _may_be_a_value(key, table.columns):
                     named[key] = cell.strip()
         if len(named) == 1:
-            filters.append(Filter(column, "=", next(iter(named.values()))))
+            key, value = next(iter(named.items()))
+            filters.append(Filter(column, "!=" if _negated(text, key) else "=", value))
+        elif named:
+            values = ", ".join(repr(v) for v in named.values())
+            unclear.append(f"the question names {values} of column '{column}': which rows are meant is not clear")
     return filters
+
+
+def _negated(text: str, key: str) -> bool:
+    """Whether ``key`` (a cell's text) follows a negation in ``text`` ("not north", "excluding the widgets")."""
+    stem = re.escape(key)[:-1] + "(?:y|ies)" if key.endswith("y") else re.escape(key) + "(?:s|es)?"
+    return re.search(rf"\b{NEGATIONS}\s+(?:(?:the|in|from|for|any)\s+)*{stem}\b", text) is not None
 
 
 def _phrases(text: str) -> set[str]:
@@ -343,8 +408,17 @@ def _parse_filters(text: str, columns: list[str]) -> list[Filter]:
     words = "|".join(re.escape(w) for w, _ in WORD_OPERATORS)
     value = r"('[^']*'|\"[^\"]*\"|[^\s,;]+)"
     pattern = re.compile(rf"\b({names})\s*(>=|<=|!=|==|=|>|<|\b(?:{words})\b)\s*{value}")
-    filters = []
+    filters: list[Filter] = []
+    between = re.compile(rf"\b({names})\s+(?:(?:is|are|was|were)\s+)?between\s+{value}\s+and\s+{value}")
+    ranges: list[range] = []
+    for match in between.finditer(text):  # "units between 3 and 6": both ends included
+        ranges.append(range(match.start(), match.end()))
+        column = next(c for _, c in find_columns(match.group(1), columns))
+        low, high = (raw.strip("'\"").rstrip(".?!") for raw in (match.group(2), match.group(3)))
+        filters.extend((Filter(column, ">=", low), Filter(column, "<=", high)))
     for match in pattern.finditer(text):
+        if any(match.start() in span for span in ranges):  # "date is between ...": not "date = between"
+            continue
         column = next(c for _, c in find_columns(match.group(1), columns))
         raw_op = match.group(2)
         op = "=" if raw_op == "==" else dict(WORD_OPERATORS).get(raw_op, raw_op)
