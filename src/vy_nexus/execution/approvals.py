@@ -61,6 +61,13 @@ class Approval:
         return approval
 
 
+def _unknown(approval_id: str) -> GovernanceError:
+    return GovernanceError(
+        f"no approval request with id '{approval_id}': `vy-nexus approvals list --all` shows every request",
+        policy="approval",
+    )
+
+
 @functools.cache
 def _adapter() -> TypeAdapter[Approval]:
     from pydantic import TypeAdapter
@@ -113,7 +120,7 @@ class ApprovalStore:
         for approval in self.all():
             if approval.id == approval_id:
                 return approval
-        raise GovernanceError(f"no approval request with id '{approval_id}'", policy="approval")
+        raise _unknown(approval_id)
 
     def all(self, status: Status | None = None) -> list[Approval]:
         with self._locked():
@@ -133,18 +140,14 @@ class ApprovalStore:
             if not approval.matches(action, target, params):
                 raise GovernanceError(
                     f"approval '{approval_id}' is for {approval.action} of '{approval.target}' {approval.params},"
-                    f" not {action} of '{target}' {params}",
+                    f" not {action} of '{target}' {params}: an approval covers only the exact action it names;"
+                    " repeat the command without --approval to file a request for this one",
                     policy="approval",
                     approval_id=approval_id,
                 )
             if approval.status != "approved":
                 raise GovernanceError(
-                    f"approval '{approval_id}' is {approval.status}, not approved"
-                    + (
-                        f": run `vy-nexus approvals approve {approval_id}` first"
-                        if approval.status == "pending"
-                        else ""
-                    ),
+                    f"approval '{approval_id}' is {approval.status}, not approved: {self._next_step(approval)}",
                     verdict="needs_approval" if approval.status == "pending" else "denied",
                     policy="approval",
                     approval_id=approval_id,
@@ -157,7 +160,9 @@ class ApprovalStore:
             approval = self._find(approvals, approval_id)
             if approval.status != "pending":
                 raise GovernanceError(
-                    f"approval '{approval_id}' is already {approval.status}", policy="approval", approval_id=approval_id
+                    f"approval '{approval_id}' is already {approval.status}: {self._next_step(approval)}",
+                    policy="approval",
+                    approval_id=approval_id,
                 )
             approval.status = status
             approval.decided_by = by
@@ -165,11 +170,25 @@ class ApprovalStore:
             approval.note = note
             return approval
 
+    def _next_step(self, approval: Approval) -> str:
+        """What the person holding this request can do now, given its status."""
+        file_anew = "repeat the command without --approval to file a new request"
+        if approval.status == "pending":
+            return f"run `vy-nexus approvals approve {approval.id}` first"
+        if approval.status == "approved":
+            return f"repeat the command with --approval {approval.id} to use it"
+        if approval.status == "consumed":
+            return f"an approval is used once; {file_anew}"
+        if approval.status == "expired":
+            return f"requests expire after {self.ttl_seconds:g} s (governance.approval_ttl_seconds); {file_anew}"
+        decided = f" by {approval.decided_by}" if approval.decided_by else ""
+        return f"it was denied{decided}; a decided request cannot change, {file_anew}"
+
     def _find(self, approvals: list[Approval], approval_id: str) -> Approval:
         for approval in approvals:
             if approval.id == approval_id:
                 return approval
-        raise GovernanceError(f"no approval request with id '{approval_id}'", policy="approval")
+        raise _unknown(approval_id)
 
     def _expire(self, approvals: list[Approval]) -> list[Approval]:
         now = self._clock()

@@ -30,9 +30,9 @@ class AuditLog:
         with self._lock:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
                 try:
-                    os.write(fd, line)
+                    os.write(fd, _after_torn_line(fd) + line)
                     os.fsync(fd)
                 finally:
                     os.close(fd)
@@ -41,16 +41,25 @@ class AuditLog:
         return entry
 
     def entries(self) -> Iterator[dict[str, Any]]:
-        """Every record, oldest first (lines that are not JSON objects are skipped)."""
+        """Every record, oldest first (lines that are not JSON objects, or not UTF-8, are skipped)."""
         try:
-            handle = self.path.open(encoding="utf-8")
+            handle = self.path.open("rb")
         except FileNotFoundError:
             return
+        except OSError as exc:
+            raise StateError(f"cannot read the audit log {self.path}: {exc.strerror or exc}") from exc
         with handle:
             for line in handle:
                 try:
-                    item = json_text.loads(line)
-                except json.JSONDecodeError:
+                    item = json_text.loads(line.decode("utf-8"))
+                except (UnicodeDecodeError, RecursionError, json.JSONDecodeError):
                     continue
                 if isinstance(item, dict):
                     yield item
+
+
+def _after_torn_line(fd: int) -> bytes:
+    """A newline when the file does not end with one (a write cut short by a crash or a full disk), so the record
+    appended next starts a line of its own instead of being glued to the torn one and lost with it."""
+    size = os.fstat(fd).st_size
+    return b"\n" if size and os.pread(fd, 1, size - 1) != b"\n" else b""

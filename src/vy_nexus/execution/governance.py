@@ -429,7 +429,12 @@ class Governance:
         its id; a denial raises ``GovernanceError`` too. Returns the allowing ruling otherwise.
         """
         if approval_id is not None:
-            action = replace(action, approval=self.approvals.get(approval_id))
+            try:
+                approval = self.approvals.get(approval_id)
+            except GovernanceError as exc:
+                self.record(action, Ruling(Verdict.DENIED, "approval", str(exc)), approval_id)
+                raise
+            action = replace(action, approval=approval)
         ruling = self._decide(action)
         if ruling.verdict is Verdict.NEEDS_APPROVAL and approval_id is None:
             pending = self.approvals.request(

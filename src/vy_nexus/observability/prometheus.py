@@ -22,6 +22,7 @@ The GenAI bucket boundaries are the ones the OpenTelemetry semantic conventions 
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -56,10 +57,18 @@ def _outcome(success: object) -> str:
 
 
 def _seconds(metadata: dict[str, Any], key: str = "duration_ms") -> float:
+    """Milliseconds as seconds; a value that is not a finite, non-negative number counts as 0 (one infinite
+    observation would make the histogram's ``_sum`` +Inf for the life of the process)."""
     try:
-        return max(0.0, float(metadata.get(key, 0.0))) / 1000.0
+        milliseconds = float(metadata.get(key, 0.0))
     except (TypeError, ValueError):
         return 0.0
+    return milliseconds / 1000.0 if math.isfinite(milliseconds) and milliseconds > 0.0 else 0.0
+
+
+def _task_type(metadata: dict[str, Any]) -> str:
+    """The task type label; a row written without one (NULL) is ``general``, like an event without one."""
+    return str(metadata.get("task_type") or "general")
 
 
 class PrometheusMetrics:
@@ -139,13 +148,13 @@ class PrometheusMetrics:
         meta = event.metadata
         kind = event.kind
         if kind == "task.aggregated":
-            labels = (str(meta.get("task_type", "general")), _outcome(meta.get("success")))
+            labels = (_task_type(meta), _outcome(meta.get("success")))
             self._child(self.task_duration, *labels).observe(_seconds(meta))
             self._child(self.tasks, *labels).inc()
         elif kind in ("expert.finished", "expert.failed"):
             expert = event.expert_id or "unknown"
             success = meta.get("success", kind == "expert.finished")
-            self._child(self.expert_duration, expert, str(meta.get("task_type", "general"))).observe(_seconds(meta))
+            self._child(self.expert_duration, expert, _task_type(meta)).observe(_seconds(meta))
             self._child(self.expert_executions, expert, _outcome(success)).inc()
         elif kind == "expert.retry":
             self._child(self.expert_retries, event.expert_id or "unknown").inc()
@@ -168,7 +177,7 @@ class PrometheusMetrics:
         self._child(self.genai_duration, *names, error_type).observe(_seconds(meta))
         for token_type, key in (("input", "input_tokens"), ("output", "output_tokens")):
             count = meta.get(key)
-            if isinstance(count, int | float) and count >= 0:
+            if isinstance(count, int | float) and not isinstance(count, bool) and 0 <= count < math.inf:
                 self._child(self.genai_tokens, *names, token_type).observe(float(count))
 
     def replay(self, database: MetricsDatabase, *, since: float | None = None) -> int:
