@@ -97,3 +97,11 @@ def test_json_output_is_strict_json_even_with_nan_and_cycles(capsys: pytest.Capt
         "looped": [1, "<circular reference>"],
         "ok": "é",
     }
+
+
+def test_a_field_taken_out_of_the_streamed_answer_is_not_printed_again() -> None:
+    # Before: the code expert's code block was streamed with its answer, then printed again in a panel.
+    code = "def f(x):\n    return x[::-1]"
+    answer = f"Here it is:\n```python\n{code}\n```\nIt slices."
+    shown = rendered({"summary": "Generated Valid Python", "code": code, "answer": answer}, streamed=(answer,))
+    assert "code: (streamed above)" in shown and "return x[::-1]" not in shown

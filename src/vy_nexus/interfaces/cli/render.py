@@ -104,7 +104,8 @@ def render_output(output: Any, streamed: Iterable[str] = ()) -> RenderableType:
         if key in HIDDEN_KEYS or (key in HEADLINE_KEYS and isinstance(value, str)):
             continue
         if isinstance(value, str) and (len(value) > LONG_TEXT or "\n" in value):
-            if value.strip() in already_shown:
+            # Also a part of a streamed answer: the code block the code expert took out of the answer it streamed.
+            if value.strip() in already_shown or any(value.strip() in text for text in already_shown):
                 parts.append(Text(f"{key}: (streamed above)", style="dim"))
             else:
                 parts.append(Panel(Text(value), title=key, title_align="left", expand=False))
