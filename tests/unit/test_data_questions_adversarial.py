@@ -81,3 +81,12 @@ def test_a_per_cent_sign_in_a_filter_value_asks_for_no_share() -> None:
     data = "item,discount,units\na,5%,2\nb,10%,3\nc,1%,4\n"
     output = ask("total units where discount >= 5%", data).output
     assert output["query"]["aggregates"] == [["sum", "units"]] and output["result"] == [{"sum_units": 5}]
+
+
+def test_how_many_of_a_text_column_counts_its_different_values() -> None:
+    # Before: "how many regions are there" answered the row count.
+    table = "region,units\nnorth,1\nnorth,2\nsouth,3\nwest,4\n"
+    output = run_expert(
+        DataAnalysisExpert(), Task(description="how many regions are there", input=table), context_with(None)
+    ).output
+    assert output["query"]["aggregates"] == [["distinct", "region"]] and output["result"] == [{"distinct_region": 3}]

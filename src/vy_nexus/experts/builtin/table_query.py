@@ -199,6 +199,11 @@ def parse_query(text: str, table: Table) -> Query:
     if ranked_by is not None and ranked_by not in group_by:
         group_by.insert(0, ranked_by)
     distinct = _distinct_columns(lowered, columns)
+    counted = _counted_column(lowered, columns, numeric)
+    if counted is not None and not group_by and counted not in distinct:
+        # "how many regions are there": the regions, not the rows. Per group ("how many items per category") the
+        # words may mean either; the row count stays, as before.
+        distinct.append(counted)
     values = {str(f.value) for f in filters}  # "units >= 5%" compares; it asks for no share
     share = any(word in SHARE_WORDS for word in _words(lowered)) or any(
         "%" in word and word.rstrip(".?!") not in values for word in lowered.split()
@@ -257,6 +262,15 @@ def parse_query(text: str, table: Table) -> Query:
         aggregates.append(("count", None))
     unclear.extend(_left_out(lowered, columns, filters, limit))
     return Query(filters, group_by, aggregates, order, list(dict.fromkeys(unknown)), not_numeric, limit, unclear)
+
+
+def _counted_column(text: str, columns: list[str], numeric: list[str]) -> str | None:
+    """The text column right after "how many" ("how many regions are there"): its distinct values are counted."""
+    for marker in re.finditer(r"\bhow many\s+(?:the\s+)?", text):
+        found = [c for position, c in find_columns(text[marker.end() :], columns) if position == 0]
+        if found and found[0] not in numeric:
+            return found[0]
+    return None
 
 
 def _counted_quantity(text: str, columns: list[str], numeric: list[str]) -> str | None:
