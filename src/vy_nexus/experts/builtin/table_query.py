@@ -259,7 +259,9 @@ def parse_query(text: str, table: Table) -> Query:
         else:
             aggregates.extend((function, column) for column in targets)
     if group_by and not aggregates:
-        aggregates.append(("count", None))
+        # "units broken down by region": the total of the numeric column named (the summary says "sum(units)");
+        # with none named ("orders by status"), the row count.
+        aggregates.extend([("sum", column) for column in named] or [("count", None)])
     unclear.extend(_left_out(lowered, columns, filters, limit))
     return Query(filters, group_by, aggregates, order, list(dict.fromkeys(unknown)), not_numeric, limit, unclear)
 
