@@ -86,19 +86,14 @@ def test_a_per_cent_sign_in_a_filter_value_asks_for_no_share() -> None:
 def test_how_many_of_a_text_column_counts_its_different_values() -> None:
     # Before: "how many regions are there" answered the row count.
     table = "region,units\nnorth,1\nnorth,2\nsouth,3\nwest,4\n"
-    output = run_expert(
-        DataAnalysisExpert(), Task(description="how many regions are there", input=table), context_with(None)
-    ).output
+    output = ask("how many regions are there", table).output
     assert output["query"]["aggregates"] == [["distinct", "region"]] and output["result"] == [{"distinct_region": 3}]
 
 
 def test_a_numeric_column_by_a_group_without_an_aggregate_word_is_totalled() -> None:
     # Before: "units broken down by region" answered a row count per region, without saying so.
     table = "region,units\nnorth,1\nnorth,2\nsouth,3\n"
-    output = run_expert(
-        DataAnalysisExpert(), Task(description="units broken down by region", input=table), context_with(None)
-    ).output
+    output = ask("units broken down by region", table).output
     assert output["query"]["aggregates"] == [["sum", "units"]]
     assert output["result"] == [{"region": "north", "sum_units": 3}, {"region": "south", "sum_units": 3}]
-    rows = run_expert(DataAnalysisExpert(), Task(description="rows by region", input=table), context_with(None))
-    assert rows.output["query"]["aggregates"] == [["count", None]]
+    assert ask("rows by region", table).output["query"]["aggregates"] == [["count", None]]
