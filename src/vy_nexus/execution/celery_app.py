@@ -9,6 +9,13 @@ ledger in the task store (store/calls.py) makes it exactly one result per (task 
 through that ledger, not through a Celery result backend; once a result is there the worker says so on the
 ``vy-nexus.results`` fanout exchange (a few bytes: the call's key), so a server waiting on it reads the ledger then
 instead of polling it (``celery_executor.ResultWatcher``).
+
+A call its server gives up on (the task cancelled, the server stopping) is stopped where it is: the server finishes it
+in the ledger as cancelled (a delivery that comes later answers with that instead of running) and broadcasts
+``CANCEL_COMMAND``. Each worker's main process drops the call if it is still queued there (as ``revoke`` does) and,
+when one of its pool processes runs it, sends that process ``CANCEL_SIGNAL``; the pool process cancels the call's
+asyncio task (``worker.WorkerRuntime``), so the expert stops at its next ``await`` and the process takes the next
+call.
 """
 
 from __future__ import annotations
@@ -17,9 +24,10 @@ import contextlib
 import logging
 import math
 import os
+import signal
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +48,11 @@ RESULTS_EXCHANGE = Exchange("vy-nexus.results", type="fanout", durable=False)  #
 on); on Redis a fanout exchange is PUBLISH/SUBSCRIBE, so a notice nobody listens to leaves nothing behind."""
 NOTICE_WAIT_SECONDS = 0.25
 """How long one wait for notices lasts: the longest a closing watcher takes to notice."""
+CANCEL_COMMAND = "vy_nexus_cancel"
+"""The remote control command (arguments: ``task_ids``, Celery task ids) that stops calls wherever they are."""
+CANCEL_SIGNAL = signal.SIGUSR2
+"""What a worker's main process sends the pool process running a cancelled call. Not Celery's SIGUSR1: billiard turns
+that into ``SoftTimeLimitExceeded`` raised wherever the process happens to be, the call's event loop included."""
 
 CallKey = tuple[str, str]
 
@@ -175,6 +188,49 @@ def announce_result(app: Celery, notice: Notice) -> None:
             )
     except Exception as exc:
         _log.warning("could not announce the result of %s/%s: %s", key[0], key[1], exc)
+
+
+def register_cancel_command() -> None:
+    """Teach this process's Celery workers ``CANCEL_COMMAND`` (Celery keeps remote control commands in one registry
+    per process; registering twice is harmless).
+
+    Not ``revoke(terminate=True, signal=...)``: billiard then marks the pool process as terminated for good, so if
+    that process later died running another call, the other call would be reported revoked and acknowledged instead
+    of being delivered again."""
+    from celery.worker.control import control_command
+
+    control_command(name=CANCEL_COMMAND, args=[("task_ids", str)], signature="<id1 [id2 [... [idN]]]>")(_cancel_command)
+
+
+def _cancel_command(_state: Any, task_ids: Any = (), **_kwargs: Any) -> dict[str, str]:
+    ids = [task_ids] if isinstance(task_ids, str) else [i for i in task_ids if isinstance(i, str)]
+    stopping = cancel_calls_here(ids)
+    return {"ok": f"cancelled {len(ids)} calls, {len(stopping)} running here"}
+
+
+def cancel_calls_here(task_ids: Iterable[str]) -> dict[str, int]:
+    """(A worker's main process) Drop the calls ``task_ids`` still queued here and ring the pool process running any
+    of them; returns the pool process of each call that runs here.
+
+    Only a call this process has seen its pool process accept and not yet finish is rung: Celery gives a pool process
+    its next call only after reading the result of its last one, so the signal never reaches a later call."""
+    from celery.worker import state as worker_state
+
+    ids = list(task_ids)
+    worker_state.revoked.update(ids)
+    stopping: dict[str, int] = {}
+    for task_id in ids:
+        request = worker_state.requests.get(task_id)
+        pid = request.worker_pid if request is not None and request in worker_state.active_requests else None
+        if not pid:
+            continue
+        try:
+            os.kill(pid, CANCEL_SIGNAL)
+        except ProcessLookupError:  # the pool process is gone: its call with it
+            continue
+        stopping[task_id] = pid
+        _log.info("call %s cancelled by its server: pool process %d stops it", task_id, pid)
+    return stopping
 
 
 class ResultNotices:

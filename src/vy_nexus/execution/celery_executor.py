@@ -5,6 +5,9 @@ publish retries while the broker is away, bounded by the call's budget), and one
 workers' result notices and reads those results from the call ledger in the task store (polling the ledger while
 the broker is away). A broker that cannot be reached, or no result within the budget,
 comes back as an error result naming the broker or the queue, so aggregation always runs.
+
+A call whose task is cancelled, or whose server closes the executor while it runs, is cancelled wherever it is
+(``CeleryExecutor.cancel_calls``): dropped from its queue, or stopped at the expert's next ``await`` on the worker.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import json
+import logging
 import threading
 import time
 from typing import Any
@@ -22,6 +26,7 @@ from kombu.exceptions import OperationalError
 from vy_nexus.config import Settings
 from vy_nexus.errors import BrokerError, StoreError
 from vy_nexus.execution.celery_app import (
+    CANCEL_COMMAND,
     TASK_NAME,
     Notice,
     ResultNotices,
@@ -40,6 +45,12 @@ from vy_nexus.tasks import ExpertResult
 
 RESULT_GRACE = 0.5
 """Seconds the server waits past a call's budget for the worker's own timeout result to arrive."""
+CANCEL_CONNECT_SECONDS = 2.0
+"""How long cancelling calls waits for the broker to accept a connection."""
+CANCEL_WAIT_SECONDS = 5.0
+"""How long closing the executor waits for the calls still in flight to be cancelled."""
+
+_log = logging.getLogger(__name__)
 
 
 class ResultWatcher:
@@ -211,13 +222,17 @@ class CeleryExecutor:
         self._publisher = concurrent.futures.ThreadPoolExecutor(publish_threads, thread_name_prefix="vy-nexus-send")
         self._opened = False
         self._open_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._in_flight: dict[CallKey, ExpertCall] = {}
+        """Calls sent (or being sent) whose results are still wanted, or whose cancellation is still to be sent."""
+        self._cancelling: set[concurrent.futures.Future[None]] = set()
 
     @property
     def broker(self) -> str:
         return broker_label(str(self.app.conf.broker_url))
 
     async def run(self, call: ExpertCall) -> ExpertResult:
-        task, expert_id, budget = call.task, call.expert_id, call.budget_seconds
+        task, expert_id = call.task, call.expert_id
         started = time.perf_counter()
         try:
             await self._open()
@@ -225,36 +240,100 @@ class CeleryExecutor:
             return _failure(call, f"cannot reach the task store, where the results come back: {exc}", "store", started)
         key = (task.id, expert_id)
         result = self.watcher.watch(key)
-        queue = queue_for(self.settings.executor, expert_id)
+        with self._lock:
+            self._in_flight[key] = call
+        cancelled = False
         try:
-            loop = asyncio.get_running_loop()
-            try:
-                await loop.run_in_executor(self._publisher, self._publish, call, queue)
-            except Exception as exc:
-                refused = refusal(exc)
-                if refused is not None:
-                    message = f"the broker {self.broker} refused the call: {refused}"
-                    return _failure(call, message, "unreachable", started)
-                if isinstance(exc, OperationalError):
-                    return _failure(call, f"cannot reach the broker {self.broker}: {exc}", "unreachable", started)
-                reason = str(exc) or repr(exc)
-                return _failure(call, f"could not send the call to {queue}: {reason}", "error", started)
-            try:
-                async with asyncio.timeout(max(0.0, budget - (time.perf_counter() - started)) + RESULT_GRACE):
-                    data = await result
-            except TimeoutError:
-                message = f"no result within {budget:.1f}s from queue {queue} (is a worker consuming it?)"
-                if self.watcher.last_error is not None:
-                    message += (
-                        f"; the task store, where results come back, could not be read: {self.watcher.last_error}"
-                    )
-                return _failure(call, message, "timeout", started)
-            except asyncio.CancelledError:  # the task was cancelled: a call still queued need not run
-                self._publisher.submit(self.app.control.revoke, celery_id(call))
-                raise
+            return await self._send_and_wait(call, result, started)
+        except asyncio.CancelledError:  # the task was cancelled or the server stops: so does the call, wherever it is
+            cancelled = True
+            self._cancel_soon(key)
+            raise
         finally:
             self.watcher.forget(key)
+            if not cancelled:
+                with self._lock:
+                    self._in_flight.pop(key, None)
+
+    async def _send_and_wait(self, call: ExpertCall, result: asyncio.Future[str], started: float) -> ExpertResult:
+        budget = call.budget_seconds
+        queue = queue_for(self.settings.executor, call.expert_id)
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._publisher, self._publish, call, queue)
+        except Exception as exc:
+            refused = refusal(exc)
+            if refused is not None:
+                return _failure(call, f"the broker {self.broker} refused the call: {refused}", "unreachable", started)
+            if isinstance(exc, OperationalError):
+                return _failure(call, f"cannot reach the broker {self.broker}: {exc}", "unreachable", started)
+            reason = str(exc) or repr(exc)
+            return _failure(call, f"could not send the call to {queue}: {reason}", "error", started)
+        try:
+            async with asyncio.timeout(max(0.0, budget - (time.perf_counter() - started)) + RESULT_GRACE):
+                data = await result
+        except TimeoutError:
+            message = f"no result within {budget:.1f}s from queue {queue} (is a worker consuming it?)"
+            if self.watcher.last_error is not None:
+                message += f"; the task store, where results come back, could not be read: {self.watcher.last_error}"
+            return _failure(call, message, "timeout", started)
         return ExpertResult.from_dict(json.loads(data))
+
+    def _cancel_soon(self, key: CallKey) -> None:
+        """Cancel the call ``key`` from the publishing threads (the loop never waits on the network)."""
+        try:
+            sending = self._publisher.submit(self._cancel_keys, [key])
+        except RuntimeError:  # closed: ``aclose`` cancels every call still in flight
+            return
+        with self._lock:
+            self._cancelling.add(sending)
+        sending.add_done_callback(self._cancelled)
+
+    def _cancelled(self, sending: concurrent.futures.Future[None]) -> None:
+        with self._lock:
+            self._cancelling.discard(sending)
+
+    def _cancel_keys(self, keys: list[CallKey]) -> None:
+        with self._lock:
+            calls = [call for call in (self._in_flight.pop(key, None) for key in keys) if call is not None]
+        if calls:
+            self.cancel_calls(calls)
+
+    def _cancel_in_background(self, keys: list[CallKey]) -> concurrent.futures.Future[None]:
+        """Cancel the calls ``keys`` from a daemon thread: a broker that hangs cannot hold the process at its exit."""
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def cancel() -> None:
+            try:
+                self._cancel_keys(keys)
+            finally:
+                done.set_result(None)
+
+        threading.Thread(target=cancel, name="vy-nexus-cancel", daemon=True).start()
+        return done
+
+    def cancel_calls(self, calls: list[ExpertCall]) -> None:
+        """Stop ``calls`` wherever they are. Each is finished in the ledger as cancelled, so a delivery that comes
+        later does not run it; then the workers are told (``CANCEL_COMMAND``): a call still queued is dropped, and the
+        pool process running one cancels it at the expert's next ``await``. Best effort: what fails is logged."""
+        for call in calls:
+            cancelled = ExpertResult(
+                task_id=call.task.id,
+                expert_id=call.expert_id,
+                error="cancelled: its server no longer waits for it",
+                error_kind="cancelled",
+            )
+            try:
+                self.ledger.cancel(call.task.id, call.expert_id, to_json(cancelled.as_dict()))
+            except StoreError as exc:
+                _log.warning("could not mark the call %s cancelled in the task store: %s", celery_id(call), exc)
+        ids = [celery_id(call) for call in calls]
+        try:
+            with self.app.connection_for_write() as connection:
+                connection.ensure_connection(max_retries=1, interval_start=0, timeout=CANCEL_CONNECT_SECONDS)
+                self.app.control.broadcast(CANCEL_COMMAND, arguments={"task_ids": ids}, connection=connection)
+        except Exception as exc:
+            _log.warning("could not tell the workers to cancel %s (broker %s): %s", ", ".join(ids), self.broker, exc)
 
     def _publish(self, call: ExpertCall, queue: str) -> None:
         budget = call.budget_seconds
@@ -317,8 +396,17 @@ class CeleryExecutor:
         return depths
 
     async def aclose(self) -> None:
+        """Stop publishing, cancel every call still in flight (nobody reads its result now; waits up to
+        ``CANCEL_WAIT_SECONDS`` for the broker), then close the watcher and the ledger."""
+        self._publisher.shutdown(wait=False, cancel_futures=True)  # a cancel not yet begun leaves its call in flight
+        with self._lock:
+            abandoned = list(self._in_flight)
+            sending = [future for future in self._cancelling if not future.cancelled()]
+        if abandoned:
+            sending.append(self._cancel_in_background(abandoned))
+        if sending:
+            await asyncio.to_thread(concurrent.futures.wait, sending, CANCEL_WAIT_SECONDS)
         self.watcher.close()
-        self._publisher.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(self.ledger.close)
 
 

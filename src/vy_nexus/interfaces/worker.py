@@ -6,29 +6,38 @@ bounded), run the expert under what is left of its budget, then store the result
 with retries and budget left, ask Celery to retry with exponential backoff. Celery's soft and hard time limits
 (budget + 2 s, budget + 10 s) back up the executor's own timeout: the hard one ends a pool process whose expert
 blocks its event loop.
+
+A call its server cancels is stopped in the pool process running it: the worker's main process sends that process
+``CANCEL_SIGNAL`` (celery_app.py), whose handler cancels the call's asyncio task on the process's own loop. The expert
+gets ``CancelledError`` at its next ``await`` (an LLM stops generating), the loop stays as it was for the next call,
+and the call ends as ``cancelled`` in the journal, not as a failure. A thread-bound expert is abandoned, as in the
+local executor: its thread runs on, the pool process takes the next call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vy_nexus.config import Settings
 from vy_nexus.errors import BrokerError, ConfigError, TaskError
 from vy_nexus.execution.celery_app import (
+    CANCEL_SIGNAL,
     CallOutcome,
     broker_label,
     build_celery_app,
     check_broker,
     queue_for,
     refusal,
+    register_cancel_command,
 )
 from vy_nexus.execution.executor import ExpertCall
 from vy_nexus.foundation.kill_switch import StopRequest, StopWatcher
@@ -61,6 +70,30 @@ def failure(task_id: str, expert_id: str, error: str, kind: str, attempts: int =
     return ExpertResult(task_id=task_id, expert_id=expert_id, error=error, error_kind=kind, attempts=attempts)
 
 
+def cancelled_call(task_id: str, expert_id: str, started: float) -> ExpertResult:
+    """A call its server cancelled while this process ran it (``started``: ``time.perf_counter()`` then)."""
+    result = failure(task_id, expert_id, f"cancelled by its server while {worker_id()} ran it", "cancelled")
+    result.duration_ms = (time.perf_counter() - started) * 1e3
+    return result
+
+
+@dataclass(slots=True)
+class Delivery:
+    """The call a pool process is handling, as its cancel signal handler sees it: whether it was cancelled, and the
+    asyncio task running it once there is one."""
+
+    cancelled: bool = False
+    loop: asyncio.AbstractEventLoop | None = None
+    work: asyncio.Task[ExpertResult] | None = None
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.loop is not None and self.work is not None:
+            # Scheduled, not done here: the handler may interrupt the loop in the middle of its own bookkeeping.
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the process is shutting down
+                self.loop.call_soon_threadsafe(self.work.cancel)
+
+
 class WorkerRuntime:
     """Runs expert calls in one worker process. The system is built once, before the pool forks; the ledger's
     connections and the event loop belong to the process that uses them, so each pool process opens its own."""
@@ -72,11 +105,42 @@ class WorkerRuntime:
         self._pid = 0
         self._ledger: CallLedger | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._delivery: Delivery | None = None
+        self._cancel_handler = self._on_cancel_signal  # one bound method, so the installed handler can be recognised
+        self._handler_before: Any = signal.SIG_DFL
 
     def __call__(
         self, data: dict[str, Any], expert_id: str, budget: float, sent_at: float, attempt: int, retries_left: int
     ) -> CallOutcome:
         ledger = self._process_ledger()
+        self._listen_for_cancel()
+        self._delivery = Delivery()
+        try:
+            return self._deliver(ledger, data, expert_id, budget, sent_at, attempt, retries_left)
+        finally:
+            self._delivery = None
+
+    def _on_cancel_signal(self, _signum: int, _frame: Any) -> None:
+        delivery = self._delivery
+        if delivery is not None:  # else between calls: the signal was for one that has finished already
+            delivery.cancel()
+
+    def _listen_for_cancel(self) -> None:
+        """Handle ``CANCEL_SIGNAL`` in this process; checked at every call, since billiard resets the handlers of
+        some signals after ``worker_process_init`` in some pools."""
+        if signal.getsignal(CANCEL_SIGNAL) != self._cancel_handler:
+            self._handler_before = signal.signal(CANCEL_SIGNAL, self._cancel_handler)
+
+    def _deliver(
+        self,
+        ledger: CallLedger,
+        data: dict[str, Any],
+        expert_id: str,
+        budget: float,
+        sent_at: float,
+        attempt: int,
+        retries_left: int,
+    ) -> CallOutcome:
         try:
             task = Task.from_data(data)
         except TaskError as exc:
@@ -123,21 +187,28 @@ class WorkerRuntime:
                 self._journal(result, f"failed ({result.error}); Celery retries in {delay:.2f}s")
                 return CallOutcome(retry_in=delay)
         ledger.complete(task.id, expert_id, to_json(result.as_dict()))
-        self._journal(result, "succeeded" if result.ok else f"failed: {result.error}")
+        if result.error_kind == "cancelled":
+            _log.info(
+                "call %s/%s stopped after %.0f ms: cancelled by its server", task.id, expert_id, result.duration_ms
+            )
+            self._journal(result, "stopped (cancelled by its server)", cancelled=True)
+        else:
+            self._journal(result, "succeeded" if result.ok else f"failed: {result.error}")
         return CallOutcome()
 
-    def _journal(self, result: ExpertResult, outcome: str) -> None:
+    def _journal(self, result: ExpertResult, outcome: str, *, cancelled: bool = False) -> None:
         """One line in this home's journal per call, so `vy-nexus logs` shows what every worker process did. The
         metrics of the call are recorded by the server, which receives the result (no double counting)."""
         self.system.events.publish(
             "worker.call",
             "worker",
             f"{result.expert_id} {outcome} in {result.duration_ms:.1f} ms on {worker_id()}",
-            level="info" if result.ok else "warn",
+            level="info" if result.ok or cancelled else "warn",  # a cancelled call did not fail
             task_id=result.task_id,
             expert_id=result.expert_id,
             metadata={k: v for k, v in result.metadata.items() if k in ("worker", "deliveries", "retryable")}
-            | {"attempt": result.attempts, "duration_ms": result.duration_ms},
+            | {"attempt": result.attempts, "duration_ms": result.duration_ms}
+            | ({"cancelled": True} if cancelled else {}),
         )
 
     def _run(self, task: Task, expert_id: str, budget: float) -> ExpertResult:
@@ -145,9 +216,19 @@ class WorkerRuntime:
 
         if budget <= 0:
             return failure(task.id, expert_id, "its budget ran out while it waited in the queue", "timeout")
+        started = time.perf_counter()
+        delivery = self._delivery or Delivery()
+        if delivery.cancelled:  # while it was being claimed
+            return cancelled_call(task.id, expert_id, started)
         loop = self._process_loop()
+        work = loop.create_task(self.system.executor.run(ExpertCall(task, expert_id, budget)))
+        delivery.loop, delivery.work = loop, work
+        if delivery.cancelled:  # between the check above and now
+            work.cancel()
         try:
-            return loop.run_until_complete(self.system.executor.run(ExpertCall(task, expert_id, budget)))
+            return loop.run_until_complete(work)
+        except asyncio.CancelledError:
+            return cancelled_call(task.id, expert_id, started)
         except SoftTimeLimitExceeded:
             self._loop = None  # the interrupted loop is left behind; the next call gets a new one
             return failure(task.id, expert_id, f"timed out after {budget:.1f}s (worker time limit)", "timeout")
@@ -155,6 +236,7 @@ class WorkerRuntime:
     def prepare(self) -> None:
         """Open this pool process's ledger and observers now (Celery's ``worker_process_init``), so the first call
         does not wait for connections and the schema check. Trouble here is left to the first call to report."""
+        self._listen_for_cancel()
         try:
             self._process_ledger()
         except Exception as exc:
@@ -174,6 +256,8 @@ class WorkerRuntime:
 
     def close(self) -> None:
         """End of a pool process: write what its observers hold, release its connections and clients."""
+        if signal.getsignal(CANCEL_SIGNAL) == self._cancel_handler:
+            signal.signal(CANCEL_SIGNAL, self._handler_before)
         if self._pid != os.getpid():
             return
         if self._loop is not None:
@@ -286,6 +370,7 @@ def run_worker(
     check_store(settings)
     runtime = WorkerRuntime(settings, system)
     app = build_celery_app(settings, runtime)
+    register_cancel_command()
     worker_process_init.connect(lambda **_: runtime.prepare(), weak=False)
     worker_process_shutdown.connect(lambda **_: runtime.close(), weak=False)
     wait_for_broker(app, on_waiting)

@@ -158,6 +158,31 @@ class CallLedger:
         stored: str = row.result
         return stored
 
+    def cancel(self, task_id: str, expert_id: str, result: str) -> bool:
+        """Finish a call its server no longer waits for with ``result`` (its cancellation), whether a worker claimed
+        it or not: a delivery that comes later answers with it instead of running, and the result of one running now
+        is not stored (the first result wins). False when the call already had a result."""
+        now = time.time()
+        try:
+            self._execute(
+                _INSERT,
+                {
+                    "task_id": task_id,
+                    "expert_id": expert_id,
+                    "state": DONE,
+                    "attempt": 0,
+                    "deliveries": 0,
+                    "result": result,
+                    "started_at": now,
+                    "finished_at": now,
+                },
+            )
+            return True
+        except IntegrityError:
+            pass  # claimed by a worker, or finished
+        finished = {"p_task_id": task_id, "p_expert_id": expert_id, "p_result": result, "p_finished_at": now}
+        return bool(self._execute(_COMPLETE, finished).rowcount)
+
     def results(self, keys: Iterable[CallKey]) -> dict[CallKey, str]:
         """The stored results among ``keys`` (calls still running are absent)."""
         wanted = set(keys)
