@@ -14,6 +14,8 @@
     │   └── ExpertExecutionError    an expert raised; ``retryable`` says whether to try again
     ├── RoutingError                no expert could be chosen
     ├── GovernanceError             a policy refused the task (carries the verdict)
+    │   ├── ApprovalNotFoundError   no approval request with that id
+    │   └── ApprovalNotPendingError the request was decided, used or expired already: it cannot be decided again
     ├── SafetyError                 the kill switch is engaged, or the file system refused a path
     ├── ReasoningError              an LLM backend failed (server down, model missing, timeout)
     ├── StateError                  sovereign_state.json is corrupt or cannot be written
@@ -138,6 +140,19 @@ class GovernanceError(VyNexusError):
         self.approval_id = approval_id
         if verdict == "throttled":
             self.http_status = 429
+
+
+class ApprovalNotFoundError(GovernanceError):
+    """No approval request has that id: a ``404`` over HTTP. The CLI's exit code stays governance's (3)."""
+
+    http_status = 404
+
+
+class ApprovalNotPendingError(GovernanceError):
+    """Deciding a request that is no longer pending (approved, denied, consumed or expired): a ``409`` over HTTP,
+    as the request's state conflicts with the decision. The CLI's exit code stays governance's (3)."""
+
+    http_status = 409
 
 
 class SafetyError(VyNexusError):

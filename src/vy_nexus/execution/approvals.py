@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from vy_nexus.errors import GovernanceError, StateError
+from vy_nexus.errors import ApprovalNotFoundError, ApprovalNotPendingError, GovernanceError, StateError
 from vy_nexus.foundation.atomic import atomic_write_text
 from vy_nexus.foundation.file_lock import FileGuard
 
@@ -61,8 +61,8 @@ class Approval:
         return approval
 
 
-def _unknown(approval_id: str) -> GovernanceError:
-    return GovernanceError(
+def _unknown(approval_id: str) -> ApprovalNotFoundError:
+    return ApprovalNotFoundError(
         f"no approval request with id '{approval_id}': `vy-nexus approvals list --all` shows every request",
         policy="approval",
     )
@@ -159,7 +159,7 @@ class ApprovalStore:
         with self._edit() as approvals:
             approval = self._find(approvals, approval_id)
             if approval.status != "pending":
-                raise GovernanceError(
+                raise ApprovalNotPendingError(
                     f"approval '{approval_id}' is already {approval.status}: {self._next_step(approval)}",
                     policy="approval",
                     approval_id=approval_id,

@@ -433,7 +433,8 @@ class Governance:
                 approval = self.approvals.get(approval_id)
             except GovernanceError as exc:
                 self.record(action, Ruling(Verdict.DENIED, "approval", str(exc)), approval_id)
-                raise
+                # The action is what is refused (403 over HTTP), not a lookup that found nothing (404).
+                raise GovernanceError(exc.message, policy="approval") from exc
             action = replace(action, approval=approval)
         ruling = self._decide(action)
         if ruling.verdict is Verdict.NEEDS_APPROVAL and approval_id is None:

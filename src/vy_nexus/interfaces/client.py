@@ -15,6 +15,8 @@ from vy_nexus.errors import VyNexusError
 from vy_nexus.tls import httpx_context
 
 _EXIT_CODES = {400: 2, 401: 2, 404: 2, 409: 2, 413: 2, 422: 2, 403: 3, 429: 3, 503: 4, 502: 5}
+_ERROR_EXIT_CODES = {"approval_not_found": 3, "approval_not_pending": 3}
+"""Answered 404 and 409 over HTTP, yet governance's refusals in-process (exit 3): the CLI exits 3 either way."""
 
 
 class RemoteError(VyNexusError):
@@ -22,7 +24,7 @@ class RemoteError(VyNexusError):
         super().__init__(message)
         self.status = status
         self.error = error
-        self.exit_code = _EXIT_CODES.get(status, 1)
+        self.exit_code = _ERROR_EXIT_CODES.get(error, _EXIT_CODES.get(status, 1))
         self.http_status = status or 502
 
 

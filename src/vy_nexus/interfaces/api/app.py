@@ -22,6 +22,7 @@ from vy_nexus.interfaces.api.keys import KeyStore, keys_file
 from vy_nexus.interfaces.api.ratelimit import RateLimiter
 from vy_nexus.interfaces.api.request_log import RequestLog, RequestLogMiddleware
 from vy_nexus.interfaces.api.routers import approvals, dashboard, experts, openai, system, tasks
+from vy_nexus.interfaces.api.schemas import ERRORS, OPENAI_ERRORS
 from vy_nexus.interfaces.api.services import ApiServices, load_record
 from vy_nexus.observability.metrics_db import MetricsDatabase
 from vy_nexus.system import VyNexus
@@ -98,7 +99,7 @@ def create_app(
     keyed = (system.router, tasks.router, experts.router, approvals.router, openai.router)
     document_api_keys(app, keyed)
     for router in keyed:
-        app.include_router(router)
+        app.include_router(router, responses=OPENAI_ERRORS if router is openai.router else ERRORS)
     dashboard.install(app)
     if api.cors_origins:
         app.add_middleware(

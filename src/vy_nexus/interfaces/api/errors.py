@@ -45,7 +45,7 @@ def error_code(exc: VyNexusError) -> str:
 
 def _details(exc: VyNexusError) -> dict[str, Any]:
     details: dict[str, Any] = {}
-    for name in ("task_id", "expert_id", "verdict", "policy", "approval_id"):
+    for name in ("task_id", "expert_id", "verdict", "policy", "approval_id", "param"):
         value = getattr(exc, name, None)
         if value is not None:
             details[name] = value
@@ -86,11 +86,36 @@ def error_response(
 ) -> JSONResponse:
     message = scrub(message)
     if request.url.path.startswith("/v1/"):
-        kind = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
-        body: dict[str, Any] = {"error": {"message": message, "type": kind, "param": None, "code": error}}
-    else:
-        body = {"error": error, "message": message, "details": details or {}}
+        return openai_error(status, error, message, details or {}, headers)
+    body = {"error": error, "message": message, "details": details or {}}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def openai_error(
+    status: int, error: str, message: str, details: dict[str, Any], headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """OpenAI's error object: ``{"error": {"message", "type", "param", "code"}}``. A request that cannot be read or
+    honoured is a ``400`` there (never a ``422``), with ``param`` naming the parameter at fault."""
+    if status == 422:
+        status = 400
+    problems = details.get("errors")
+    param = details.get("param")
+    if isinstance(problems, list) and problems:
+        named = [(openai_param(problem["loc"]), problem["msg"]) for problem in problems[:5]]
+        param = named[0][0]
+        message = scrub("; ".join(f"{at}: {problem}" for at, problem in named))
+    kind = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    body = {"error": {"message": message, "type": kind, "param": param, "code": error}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def openai_param(location: list[str]) -> str:
+    """A validation error's location as OpenAI names a parameter: ``["body", "messages", "0", "role"]`` is
+    ``messages[0].role``."""
+    name = ""
+    for part in location[1:] if location[:1] == ["body"] else location:
+        name += f"[{part}]" if part.isdigit() else f".{part}" if name else part
+    return name or "body"
 
 
 def respond(request: Request, reply: ErrorReply, page: ErrorPage | None = None) -> Response:
@@ -154,8 +179,14 @@ def _body_problem(exc: HTTPException) -> str | None:
 def _unread_body(request: Request, exc: RequestValidationError) -> tuple[int, str, str] | None:
     """Status, code and message for a JSON body FastAPI never read. It parses a body only when ``Content-Type``
     says JSON and hands any other body to validation as raw bytes, which then says the body "should be a valid
-    dictionary": a JSON object sent as ``text/plain`` or without the header got a message that misled."""
+    dictionary": a JSON object sent as ``text/plain`` or without the header got a message that misled. A body that
+    is not JSON at all is a ``400`` (its syntax, like a body that is not UTF-8), not a ``422`` located at a number."""
     for item in exc.errors():
+        if item.get("type") == "json_invalid":  # FastAPI's "body.18: JSON decode error", as a 422
+            problem = (item.get("ctx") or {}).get("error", "JSON decode error")
+            position = tuple(item.get("loc", ()))[1:2]
+            at = f" (at character {position[0]})" if position else ""
+            return 400, "bad_request", f"the request body is not valid JSON: {problem}{at}"
         if tuple(item.get("loc", ())) != ("body",):
             continue
         if isinstance(item.get("input"), bytes):

@@ -108,3 +108,47 @@ class ExpertRemoved(BaseModel):
 class StopAccepted(BaseModel):
     stopping: bool
     reason: str
+
+
+class ErrorBody(BaseModel):
+    """Every error of the REST API has this shape."""
+
+    error: str = Field(description="What kind: `task_not_found`, `governance`, `invalid_request`, `safety`, ...")
+    message: str = Field(description="The problem in words: what was wrong and, where it helps, what to do.")
+    details: dict[str, Any] = Field(
+        description="`task_id`, `expert_id`, `verdict`, `policy`, `approval_id` where they apply; `errors` (each"
+        " problem's `loc`, `msg`, `type`) for a request that does not validate."
+    )
+
+
+class OpenAIError(BaseModel):
+    message: str
+    type: str = Field(description="`invalid_request_error`, `authentication_error`, `not_found_error`, ...")
+    param: str | None = Field(description="The request parameter at fault, as OpenAI names it: `messages[0].role`.")
+    code: str | None = Field(description="`unsupported_parameter`, `unsupported_value`, `model_not_found`, ...")
+
+
+class OpenAIErrorBody(BaseModel):
+    """Every error under ``/v1``: OpenAI's shape, so OpenAI clients raise their usual exceptions."""
+
+    error: OpenAIError
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    "4XX": {
+        "model": ErrorBody,
+        "description": "401 no valid key, 403 refused by governance, 404 unknown id, 409 conflicts with the current"
+        " state, 413 body too large, 415 not JSON, 422 invalid input, 429 over the rate limit (`Retry-After`)",
+    },
+    "5XX": {"model": ErrorBody, "description": "500 internal, 502 a backend failed, 503 shutting down or unavailable"},
+}
+"""The error responses every keyed route documents (they replace FastAPI's ``{"detail"}`` validation schema, which
+this API never sends)."""
+
+OPENAI_ERRORS: dict[int | str, dict[str, Any]] = {
+    "4XX": {
+        "model": OpenAIErrorBody,
+        "description": "400 a request the door cannot read or honour (`param` names it), 401, 404 unknown model, 429",
+    },
+    "5XX": {"model": OpenAIErrorBody, "description": "502 every chosen expert failed, 503 shutting down"},
+}

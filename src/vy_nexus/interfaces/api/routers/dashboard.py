@@ -27,7 +27,15 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
-from vy_nexus.errors import InputError, VyNexusError
+from vy_nexus.errors import (
+    ConfigError,
+    InputError,
+    PayloadTooLargeError,
+    RoutingError,
+    TaskError,
+    UnknownExpertError,
+    VyNexusError,
+)
 from vy_nexus.interfaces.api import sse
 from vy_nexus.interfaces.api.deps import Services
 from vy_nexus.interfaces.api.errors import ErrorReply, scrub
@@ -299,9 +307,24 @@ async def run(
         await shared.submit(task, top_k=body.top_k, aggregation=None)
     except (ValidationError, ValueError, VyNexusError) as exc:
         page = _page(request, "run.html", key, experts=_experts(shared), error=_problem(exc), form=form)
-        page.status_code = 422
+        page.status_code = _form_status(exc)
         return page
     return RedirectResponse(f"/dashboard/tasks/{task.id}", status_code=303)
+
+
+TYPED_ERRORS = (TaskError, UnknownExpertError, RoutingError, ConfigError)
+"""What was typed does not validate: a task field, an expert that is no longer an option, a deadline (the CLI's
+parser says ``ConfigError`` for a value it cannot read)."""
+
+
+def _form_status(exc: Exception) -> int:
+    """``422`` when what was typed does not validate; else the status ``POST /api/tasks`` answers for the same
+    refusal: ``413`` a payload too large, ``403`` governance, ``503`` the kill switch engaged or the store down."""
+    if isinstance(exc, PayloadTooLargeError):
+        return exc.http_status
+    if isinstance(exc, VyNexusError) and not isinstance(exc, TYPED_ERRORS):
+        return exc.http_status
+    return 422
 
 
 def _problem(exc: Exception) -> str:

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from vy_nexus.errors import VyNexusError
 from vy_nexus.interfaces.api import sse
 from vy_nexus.interfaces.api.deps import System, api_key
-from vy_nexus.interfaces.api.errors import error_code, scrub
+from vy_nexus.interfaces.api.errors import error_code, openai_error, scrub
 from vy_nexus.interfaces.api.openai_format import (
     AUTO,
     ChatCompletionRequest,
@@ -50,8 +50,9 @@ def models(system: System) -> dict[str, Any]:
 
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(system: System, body: ChatCompletionRequest) -> Response:
-    """The conversation becomes a task (its last user message; earlier turns in the task's context), routed when
-    ``model`` is ``auto``, else given to that expert. ``vy_nexus`` in the answer carries the routing decision."""
+    """The conversation becomes a task (its last user message; the other messages, in order, in the task's context),
+    routed when ``model`` is ``auto``, else given to that expert. ``vy_nexus`` in the answer carries the routing
+    decision. A parameter the door cannot honour is a ``400`` naming it, before anything runs."""
     if body.model != AUTO and body.model not in system.registry:  # a 404 before anything runs
         return _model_not_found(body.model)
     task = body.to_task()
@@ -71,19 +72,12 @@ def _model_not_found(model: str) -> JSONResponse:
         f"the model {model!r} does not exist here: use {AUTO!r} (vy-nexus routes the task) or an expert's id"
         " (GET /v1/models lists them)"
     )
-    return JSONResponse(
-        {"error": {"message": message, "type": "invalid_request_error", "param": "model", "code": "model_not_found"}},
-        status_code=404,
-    )
+    return openai_error(404, "model_not_found", message, {"param": "model"})
 
 
 def _failed(result: AggregatedResult) -> JSONResponse:
     errors = "; ".join(f"{item.expert_id}: {item.error}" for item in result.results if not item.ok)
-    message = scrub(f"every chosen expert failed ({errors})")
-    return JSONResponse(
-        {"error": {"message": message, "type": "server_error", "param": None, "code": "experts_failed"}},
-        status_code=502,
-    )
+    return openai_error(502, "experts_failed", scrub(f"every chosen expert failed ({errors})"), {})
 
 
 async def _chunks(system: VyNexus, body: ChatCompletionRequest, task: Task) -> AsyncIterator[bytes]:
