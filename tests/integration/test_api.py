@@ -30,9 +30,16 @@ def scripted_system(settings: Settings) -> VyNexus:
     return system
 
 
+RATE_LIMIT = 10_000
+
+
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
-    settings = api_settings(tmp_path_factory.mktemp("api") / "home", max_body_bytes=64 * 1024)
+    # The module's tests share one key: a limit well above what they send, so polling on a slow machine never meets
+    # it (test_rate_limit_answers_429_with_retry_after_per_key tests the limit on a server of its own).
+    settings = api_settings(
+        tmp_path_factory.mktemp("api") / "home", max_body_bytes=64 * 1024, rate_limit_per_minute=RATE_LIMIT
+    )
     with live_api(settings, scripted_system) as server:
         yield server
 
@@ -322,7 +329,7 @@ def test_status_and_metrics_report_record_every_request(client: httpx.Client) ->
     # A `GET /api/tasks/{task_id}` of its own (a 404 is a request too): the test does not lean on earlier ones.
     assert client.get("/api/tasks/0000000000000000").status_code == 404
     status = client.get("/api/status").json()
-    assert status["server"]["rate_limit_per_minute"] == 100
+    assert status["server"]["rate_limit_per_minute"] == RATE_LIMIT
     assert "experts" in status and "store" in status
     report = client.get("/api/metrics/report").json()
     routes = {(group["group"]["method"], group["group"]["route"]) for group in report["api"]}
@@ -445,7 +452,7 @@ def test_the_cli_talks_to_the_server_with_server_url(
     task_id = page["items"][0]["id"]
     assert json.loads(cli("tasks", "show", task_id, "--json").output)["id"] == task_id
     assert "already ended" in cli("tasks", "cancel", task_id).output
-    assert json.loads(cli("status", "--json").output)["server"]["rate_limit_per_minute"] == 100
+    assert json.loads(cli("status", "--json").output)["server"]["rate_limit_per_minute"] == RATE_LIMIT
     assert cli("approvals", "list", "--json").exit_code == 0
     missing = cli("tasks", "show", "nope")
     assert missing.exit_code == 2 and "no task" in missing.output
