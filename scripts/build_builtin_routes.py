@@ -10,7 +10,9 @@ Run:  .venv/bin/python scripts/build_builtin_routes.py [--routes-only] [--seed 1
 3. Fits the route model (logistic-regression head, temperature, out-of-scope cut) on exactly the routes a default
    install routes with (experts' ``examples`` + that file), with the packaged MiniLM encoder, and saves it as
    ``builtin_routes.model.npz`` next to the file, with the utterances' vectors (``builtin_routes.embeddings.npz``)
-   so that an automatic refit for a user's changed route set embeds only the new utterances.
+   so that an automatic refit for a user's changed route set embeds only the new utterances. Utterances already
+   in that file keep their stored vectors (only new material is embedded), so added material changes the model by
+   what it adds, not by the encoder's batch-to-batch noise.
 
 The evaluation prompts in ``benchmarks/data/routing_eval.jsonl`` were written separately and are never read here.
 """
@@ -66,8 +68,14 @@ def with_material(templates: list[str], material: list[str], slot: str, count: i
     return [t.replace("{" + slot + "}", m) for t, m in pairs[:count]]
 
 
+ASKED_OF_DOCUMENT_COUNT = 30
+"""Utterances each of research and writing gets from the short requests about a document handed over as input."""
+
+
 def compose(seed: int) -> dict[str, list[str]]:
     rng = random.Random(seed)
+    # The requests about an input document came later: their own generator leaves every earlier utterance as it was.
+    later = random.Random(seed + 1)
 
     def base(requests: list[str], hard: list[str], share: float = 0.9) -> list[str]:
         written = list(requests) + list(hard)
@@ -83,6 +91,9 @@ def compose(seed: int) -> dict[str, list[str]]:
         + with_material(writing.WITH_TEXT, writing.DOCUMENTS, "doc", 50, rng),
         "general": base(general.REQUESTS, general.HARD),
     }
+    factual = [writing.DOCUMENTS[i] for i in FACTUAL_DOCUMENTS]
+    routes["research"] += with_material(research.ASKED_OF_DOCUMENT, factual, "doc", ASKED_OF_DOCUMENT_COUNT, later)
+    routes["writing"] += with_material(writing.ASKED_OF_TEXT, writing.DOCUMENTS, "doc", ASKED_OF_DOCUMENT_COUNT, later)
     return {name: list(dict.fromkeys(u.strip() for u in utterances)) for name, utterances in routes.items()}
 
 
@@ -97,6 +108,7 @@ def main() -> int:
         packaged_model_path,
         packaged_routes_path,
         save_packaged_embeddings,
+        with_packaged_embeddings,
     )
     from vy_nexus.routing.routes import Route, save_routes
 
@@ -117,10 +129,13 @@ def main() -> int:
         system = VyNexus(settings, observe=False, load_plugins=False)
         strategy = SemanticStrategy.from_settings(system.registry, settings, auto_fit=False)
         routes = strategy.routes()
+        # Utterances shipped before keep their stored vectors: the int8 encoder quantises each batch's activations
+        # with one scale, so embedding them again in other batches would move them, and the model with them.
+        encoder = with_packaged_embeddings(strategy.encoder)
         started = time.perf_counter()
-        model = fit_route_model(routes, strategy.encoder, seed=args.seed)
+        model = fit_route_model(routes, encoder, seed=args.seed)
         model.save(packaged_model_path())
-        save_packaged_embeddings([u for route in routes for u in route.utterances], strategy.encoder)
+        save_packaged_embeddings([u for route in routes for u in route.utterances], encoder)
     print(f"fitted {model.kind} on {model.report['utterances']} utterances in {time.perf_counter() - started:.1f} s")
     print(f"report: {model.report}")
     print(f"wrote {packaged_model_path()} and {packaged_embeddings_path()}")

@@ -98,6 +98,22 @@ WITH_DOCUMENT = [
     "Read this and tell me which sources I should look at next.\n\n{doc}",
 ]
 
+# Short questions about a document handed over as the input (``--input notes.txt``): routing sees the request and
+# "(pasted text document)", so these teach it that a question about the text's content is research's, whatever
+# its words lean to ("list", "find" alone read as code or data).
+ASKED_OF_DOCUMENT = [
+    "what are the main points made here?\n\n{doc}",
+    "{doc}\n\nwhich claims does the author make?",
+    "pull out the main claims from this text\n{doc}",
+    "what conclusion does this reach?\n\n{doc}",
+    "{doc}\nwho does this affect and how?",
+    "list the facts this text states\n\n{doc}",
+    "what does the author argue?\n{doc}",
+    "{doc}\n\nwhat are the open questions here?",
+    "what is the main argument of this piece\n{doc}",
+    "enumerate the arguments made in this\n\n{doc}",
+]
+
 # Neighbours: research vs general (explanations vs chit-chat) and research vs writing (facts vs drafting).
 HARD = [
     "can you explain to me how compound interest works",

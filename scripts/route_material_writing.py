@@ -100,6 +100,19 @@ WITH_TEXT = [
     "condense these notes into a short update\n- {doc}",
 ]
 
+# Short requests about a text handed over as the input (``--input draft.txt``), whose words alone lean elsewhere
+# ("errors" to code, "how long" to data).
+ASKED_OF_TEXT = [
+    "give me a one-line gist of this\n{doc}",
+    "check this text for typos and mistakes\n\n{doc}",
+    "{doc}\n\nany spelling errors?",
+    "bullet the key takeaways\n{doc}",
+    "how long is this text?\n\n{doc}",
+    "translate this into German\n{doc}",
+    "make this easier to read\n\n{doc}",
+    "{doc}\nwhat do you think of my writing?",
+]
+
 # Neighbours: writing vs research (drafting about a topic vs asking about it) and writing vs general.
 HARD = [
     "write an essay about the causes of world war one",

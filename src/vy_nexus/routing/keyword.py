@@ -9,8 +9,9 @@ How confidence is computed (documented in docs/routing.md):
 * evidence(expert) = Σ over distinct matched capabilities of the number of words in the capability
   (a two-word phrase like ``unit test`` is stronger than ``test``), plus ``TASK_TYPE_EVIDENCE`` when the task's
   type is one the expert declares in ``task_types``; the kind of input payload (``table`` for rows/CSV, ``code``
-  for source text, see ``routing/payload.py``) and the kinds of material pasted into the task text (code, a
-  CSV/Markdown/JSON table, see ``routing/pasted.py``) each count as one more matched capability word;
+  for source text, ``document`` for prose, see ``routing/payload.py``) and the kinds of material pasted into the
+  task text (code, a CSV/Markdown/JSON table, a document, see ``routing/pasted.py``) each count as one more matched
+  capability word;
 * strength = 1 - 0.3 ** evidence — one single-word hit gives 0.70, two give 0.91, three 0.97;
 * share = evidence / Σ evidence of all candidates — how clearly this expert stands out;
 * confidence = strength × (0.5 + 0.5 × share) — a lone candidate keeps its strength; two candidates tied on the
@@ -25,7 +26,7 @@ from collections.abc import Collection
 
 from vy_nexus.experts.registry import ExpertRegistry
 from vy_nexus.routing.pasted import pasted_kinds
-from vy_nexus.routing.payload import TABLE, payload_kind
+from vy_nexus.routing.payload import CODE, payload_kind
 from vy_nexus.routing.strategy import Scores
 from vy_nexus.tasks import Task
 
@@ -156,7 +157,7 @@ class KeywordStrategy:
             parts.append("matched " + ", ".join([f"'{p}'" for p in phrases]))
         if evidence_of_kind:
             parts.extend(
-                f"the input looks like {'a ' if k == TABLE else ''}{k}" if where == "the input" else f"{k} {where}"
+                f"the input looks like {'' if k == CODE else 'a '}{k}" if where == "the input" else f"{k} {where}"
                 for k, where in evidence_of_kind.items()
             )
         if typed:

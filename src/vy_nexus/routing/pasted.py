@@ -19,9 +19,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from vy_nexus.routing.payload import CODE, TABLE
+from vy_nexus.routing.payload import CODE, DOCUMENT, TABLE
 
-DOCUMENT = "document"
 MAX_SCAN_CHARS = 20_000
 DOCUMENT_MIN_WORDS = 120
 """Prose longer than this (after code and tables are taken out) is a pasted document, not a request."""

@@ -149,7 +149,8 @@ class PastedTextEncoder:
 
 
 def task_text(task: Task) -> str:
-    """The task's text for routing, with a line naming an input payload's kind (code, table) when it has one."""
+    """The task's text for routing, with a line naming an input payload's kind (code, table, document) when it has
+    one: the same view as the material pasted into the text."""
     kind = payload_kind(task.input)
     if kind is None or kind in pasted_kinds(task.description):
         return task.description

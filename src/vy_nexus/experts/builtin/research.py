@@ -6,8 +6,10 @@
 2. Answer: the reasoning core gets the top passages, numbered, and must answer from them only, citing ``[n]``.
    Citations the answer makes are checked against the passages it was given.
 
-With no matching passage the expert says so instead of letting the model guess; without a reasoning core (or when
-it fails) the answer is the passages themselves.
+A question about a handed-over document as a whole ("what are the key points", "list the main claims in this": its
+words name nothing to look up) gets the document's opening passages, up to ``WHOLE_DOCUMENT_CHARS``. Otherwise, with
+no matching passage the expert says so instead of letting the model guess; without a reasoning core (or when it
+fails) the answer is the passages themselves.
 """
 
 from __future__ import annotations
@@ -84,6 +86,16 @@ DOCUMENT_SUFFIXES = (".md", ".txt", ".rst")
 INPUT_DOCUMENT = "input"
 """The name a text input goes by among the documents (its citations' ``source``)."""
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
+WHOLE_DOCUMENT_CHARS = 4000
+"""How much of a handed-over document a question about it as a whole gets (its opening passages)."""
+WHOLE_DOCUMENT_WORDS = frozenset((
+    "key", "main", "point", "points", "claim", "claims", "argument", "arguments", "idea", "ideas", "theme", "themes",
+    "topic", "topics", "conclusion", "conclusions", "takeaway", "takeaways", "gist", "summary", "summarise",
+    "summarize", "overview", "outline", "highlights", "important", "list", "give", "say", "says", "said", "mean",
+    "means", "explain", "describe", "text", "document", "article", "passage", "notes", "here", "all", "tl", "dr",
+    "tldr",
+))  # fmt: skip
+"""Words that ask something of a document as a whole rather than name something to look up in it."""
 
 
 def terms(text: str) -> list[str]:
@@ -137,13 +149,43 @@ def load_documents(folder: Path) -> dict[str, str]:
     return documents
 
 
-def retrieve(task: Task, folder: Path | None) -> list[Passage]:
-    """Read the documents and rank their passages: blocking, so the expert runs it in a worker thread."""
-    documents = load_documents(folder) if folder is not None else {}
+def handed_documents(task: Task) -> dict[str, str]:
+    """The documents the user handed over with the question: a text input, or ``{"documents": {name: text}}``."""
     if isinstance(task.input, dict) and isinstance(task.input.get("documents"), dict):
-        documents.update({str(k): str(v) for k, v in task.input["documents"].items()})
-    elif isinstance(task.input, str):  # the document the user handed over with the question
-        documents[INPUT_DOCUMENT] = task.input
+        return {str(k): str(v) for k, v in task.input["documents"].items()}
+    if isinstance(task.input, str):
+        return {INPUT_DOCUMENT: task.input}
+    return {}
+
+
+def opening_passages(documents: dict[str, str], budget: int = WHOLE_DOCUMENT_CHARS) -> list[Passage]:
+    """The documents' passages in order, up to ``budget`` characters (at least one passage)."""
+    passages: list[Passage] = []
+    used = 0
+    for source, text in documents.items():
+        for passage in split_passages(text):
+            if passages and used + len(passage) > budget:
+                return passages
+            passages.append(Passage(source, passage, 0.0))
+            used += len(passage)
+    return passages
+
+
+def asks_about_the_whole(question: str) -> bool:
+    """Whether the question names nothing to look up, only the document and what to do with it ("what are the key
+    points", "list the main claims in this", "what is this about")."""
+    return not set(terms(question)) - WHOLE_DOCUMENT_WORDS
+
+
+def retrieve(task: Task, folder: Path | None) -> list[Passage]:
+    """Read the documents and rank their passages: blocking, so the expert runs it in a worker thread. A question
+    about a handed-over document as a whole gets its opening passages: any passage its words match ("main" in "Main
+    Street") would be a coincidence."""
+    handed = handed_documents(task)
+    if handed and asks_about_the_whole(task.description):
+        return opening_passages(handed)
+    documents = load_documents(folder) if folder is not None else {}
+    documents.update(handed)
     return rank_passages(task.description, documents)
 
 
@@ -168,6 +210,7 @@ class ResearchExpert(BaseExpert):
         "fact",
         "history",
         "cite",
+        "document",
     )
     task_types = ("research", "question")
     examples = ("what does our documentation say about retries", "research the history of the printing press")

@@ -6,7 +6,8 @@ Plain words: "average price per category where region = north", "total sales by 
 "how many different products per region" (distinct values). Column names are matched as whole words
 (``unit_price`` also as "unit price"; "categories" finds ``category``). A name the question uses as a column that
 the table does not have ("average weight", "per category") is reported in ``Query.unknown`` instead of being
-dropped or guessed. A spec (task context
+dropped or guessed. A yes/no column named as a qualifier filters on its true value ("how many paid orders":
+``paid = yes``; "unpaid orders": ``paid = no``). A spec (task context
 ``query`` or payload ``query``) says the same explicitly::
 
     {"filters": [["region", "=", "north"]], "group_by": ["category"], "aggregates": [["mean", "price"]],
@@ -179,10 +180,15 @@ def parse_query(text: str, table: Table) -> Query:
     lowered = text.lower()
     columns = table.columns
     numeric = numeric_columns(table)
-    filters = _parse_filters(lowered, columns)
+    filters = [_whole_value(f, lowered, table) for f in _parse_filters(lowered, columns)]
+    flags, lowered = _flag_filters(lowered, table, {f.column for f in filters})
+    filters.extend(flags)
     unclear: list[str] = []
-    filters.extend(_implied_filters(lowered, table, numeric, {f.column for f in filters}, unclear))
+    implied = _implied_filters(lowered, table, numeric, {f.column for f in filters}, unclear)
+    filters.extend(implied)
+    lowered = _without_values(lowered, implied)  # "model 3" named a value: its "model" names no column any more
     filter_columns = {f.column for f in filters}
+    flag_columns = {f.column for f in flags}
     order, ranked_by, limit, unnamed = _ranking(lowered, columns)
     unknown: list[str] = list(unnamed)
     group_by: list[str] = []
@@ -240,7 +246,7 @@ def parse_query(text: str, table: Table) -> Query:
     if quantity is not None and "count" in functions:  # "how many units were sold": the units, not the rows
         functions = ["sum" if f == "count" else f for f in functions]
         named = [quantity]
-    targets = named or ([] if not_numeric else [c for c in numeric if c not in group_by])
+    targets = named or ([] if not_numeric else [c for c in numeric if c not in group_by and c not in flag_columns])
     aggregates: list[tuple[str, str | None]] = [("distinct", column) for column in distinct]
     if distinct:  # "how many different regions": the count asked for is the distinct one
         functions = [f for f in functions if f != "count"]
@@ -288,10 +294,10 @@ def _left_out(text: str, columns: list[str], filters: list[Filter], limit: int |
     """Numbers and month names the question states that no filter or limit uses ("total units in 2026", "units
     is 5 or 7"): the query would silently answer without them."""
     rest = text
+    for value in sorted((str(f.value).lower() for f in filters), key=len, reverse=True):  # "model 3" before "model"
+        rest = re.sub(rf"(?<![\w.]){re.escape(value)}(?![\w])", " ", rest, count=1)
     for column in columns:
         rest = re.sub(_column_pattern(column), " ", rest)
-    for value in sorted((str(f.value).lower() for f in filters), key=len, reverse=True):
-        rest = re.sub(rf"(?<![\w.]){re.escape(value)}(?![\w])", " ", rest, count=1)
     if limit is not None:
         rest = re.sub(rf"\b(?:top|bottom)\s+{limit}\b", " ", rest, count=1)
     numbers = re.findall(r"(?<![\w.])[-+$€£]?\d[\d,]*(?:\.\d+)?%?(?![\w-])|\b\d{4}-\d{2}(?:-\d{2})?\b", rest)
@@ -400,12 +406,105 @@ def _phrases(text: str) -> set[str]:
 
 def _may_be_a_value(key: str, columns: list[str]) -> bool:
     """Whether a cell's text, found among the question's words, is taken as naming that cell's value: not a word
-    that also frames questions, a number or a column name."""
+    that also frames questions, a number or a column name (a value holding a column's name and more, "model 3" in
+    column ``model``, is a value)."""
     if key in NOT_A_COLUMN or key in PHRASE_END or key in AGGREGATE_WORDS or key in RANK_WORDS or key in SHARE_WORDS:
         return False
     if len(key) < 2 or to_decimal(key) is not None:
         return False
-    return not find_columns(key, columns)
+    return not any(re.fullmatch(_column_pattern(column), key) for column in columns)
+
+
+def _value_pattern(key: str) -> str:
+    """A cell's text as the question may name it: whole words, with a plural ending ("widgets", "categories")."""
+    stem = re.escape(key)[:-1] + "(?:y|ies)" if key.endswith("y") else re.escape(key) + "(?:s|es)?"
+    return rf"(?<![\w'-]){stem}(?![\w'-])"
+
+
+def _without_values(text: str, filters: list[Filter]) -> str:
+    """``text`` with the values the filters name blanked out, so that their words name no column or aggregate."""
+    for condition in filters:
+        key = " ".join(str(condition.value).lower().split())
+        text = re.sub(_value_pattern(key), lambda match: " " * len(match.group()), text)
+    return text
+
+
+def _whole_value(condition: Filter, text: str, table: Table) -> Filter:
+    """An explicit filter whose value is the first word of a longer cell value the question names in full
+    ("where model is model 3" reads the value ``model``): that cell value."""
+    if condition.op not in ("=", "!="):
+        return condition
+    value = str(condition.value).lower()
+    cells = {" ".join(str(row.get(condition.column)).lower().split()): row.get(condition.column) for row in table.rows}
+    if value in cells:
+        return condition
+    longer = [key for key in cells if key.startswith(value + " ") and re.search(_value_pattern(key), text)]
+    if not longer:
+        return condition
+    return Filter(condition.column, condition.op, str(cells[max(longer, key=len)]).strip())
+
+
+FLAG_WORDS = (("yes", "no"), ("y", "n"), ("true", "false"), ("t", "f"), ("1", "0"))
+"""The (true, false) spellings of a yes/no column, compared lower-cased."""
+FLAG_NEGATION = rf"(?:\b(?:{NEGATIONS}|never)|n't)\s+(?:(?:been|be|yet)\s+)*$"
+"""Words before a yes/no column's name that ask for its false value ("orders that were not paid")."""
+
+
+def flag_values(values: list[Any]) -> tuple[str, str] | None:
+    """The (true, false) spelling of a yes/no column (``yes``/``no``, ``y``/``n``, ``true``/``false`` or JSON
+    booleans, ``1``/``0`` with both present), missing values aside; ``None`` for any other column."""
+    seen = {_flag_word(value) for value in values if not is_missing(value)}
+    for true, false in FLAG_WORDS:
+        if seen and seen <= {true, false} and (true != "1" or len(seen) == 2):
+            return true, false
+    return None
+
+
+def _flag_word(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    number = to_decimal(value)
+    if number is not None and number in (0, 1):
+        return str(int(number))
+    return str(value).strip().lower()
+
+
+def _flag_filters(text: str, table: Table, explicit: set[str]) -> tuple[list[Filter], str]:
+    """``column = true`` for each yes/no column the question names as a qualifier ("how many paid orders",
+    "orders that were paid"; ``= false`` for "not paid", "unpaid"), and the text with those words blanked out: they
+    name a filter, not a column to count, total or group by."""
+    filters = []
+    for column in table.columns:
+        spellings = None if column in explicit else flag_values([row.get(column) for row in table.rows])
+        mention = _qualifier(text, column, table.columns) if spellings is not None else None
+        if spellings is None or mention is None:
+            continue
+        start, end, negated = mention
+        filters.append(Filter(column, "=", spellings[1] if negated else spellings[0]))
+        text = text[:start] + " " * (end - start) + text[end:]
+    return filters, text
+
+
+AGGREGATE_OF = "|".join(word for word, function in AGGREGATE_WORDS.items() if function != "count")
+
+
+def _qualifier(text: str, column: str, columns: list[str]) -> tuple[int, int, bool] | None:
+    """(start, end, negated) of the first mention of a yes/no column as a qualifier; ``None`` when the question
+    names it only as a group ("by paid"; "by paid amount" qualifies the amount) or as what an aggregate applies to
+    ("average paid", "total paid by region"; "total paid amount" qualifies the amount)."""
+    name = _column_pattern(column).removeprefix(r"\b")
+    for match in re.finditer(rf"\b(?P<negation>un|non-?)?{name}", text):
+        before, after = text[: match.start()], text[match.end() :]
+        names_next = any(position == 0 for position, _ in find_columns(after.lstrip(), columns))
+        if re.search(rf"\b{GROUP_MARKERS}\s+(?:the\s+)?$", before) and not names_next:
+            continue
+        following = re.match(r"\s*([a-z0-9_]*)", after)
+        ends_phrase = following is None or not following.group(1) or following.group(1) in PHRASE_END
+        if ends_phrase and re.search(rf"\b(?:{AGGREGATE_OF})\s+(?:of\s+)?(?:the\s+)?$", before):
+            continue
+        negated = bool(match["negation"]) or re.search(FLAG_NEGATION, before) is not None
+        return match.start(), match.end(), negated
+    return None
 
 
 def _distinct_columns(text: str, columns: list[str]) -> list[str]:

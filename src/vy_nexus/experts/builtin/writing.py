@@ -3,10 +3,11 @@
 Modes, chosen from the task's words: **count** (how many words/sentences/characters, word count, reading time,
 readability: the exact statistics are the answer, no LLM), **summarise** (summarise, summary, tl;dr, shorten),
 **rewrite** (rewrite, rephrase, proofread, edit, improve, polish, grammar, tone, simplify) and **draft** (anything
-else). Summarise and
-rewrite work on the input text (``--input``, or the text after the first colon of the request); draft writes from the
-request. Statistics (words, sentences, paragraphs, Flesch reading ease, reading time) are computed exactly for the
-source and for the result. Without a reasoning core the expert reports the statistics only.
+else). Summarise and rewrite work on the input text (``--input``, or ``{"documents": {name: text}}``, or the text
+after the first colon of the request); draft writes from the request, and works on the input text when there is one
+("translate this" with ``--input``). Statistics (words, sentences, paragraphs, Flesch reading ease, reading time)
+are computed exactly for the source and for the result. Without a reasoning core the expert reports the statistics
+only.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ class WritingExpert(BaseExpert):
         "words",
         "readability",
         "reading time",
+        "document",
     )
     task_types = ("writing", "text")
     examples = ("write a short email to my landlord", "summarise this article in three sentences")
@@ -113,7 +115,8 @@ class WritingExpert(BaseExpert):
         if reasoning_core(self.context) is None:
             stats = text_statistics(source)
             return ExpertOutput({"summary": _describe(stats), "statistics": stats, "mode": mode}, confidence=0.5)
-        prompt = task.description if mode == "draft" else f"{_instruction(task, mode)}\n\nText:\n{source}"
+        on_text = mode != "draft" or handed_text(task) is not None  # "translate this" with --input: on that text
+        prompt = f"{_instruction(task, mode)}\n\nText:\n{source}" if on_text else task.description
         thought = await think(self.context, expert_id=self.id, system=SYSTEMS[mode], prompt=prompt)
         response = require(thought, expert_id=self.id, task_id=task.id, what=f"{mode} text")
         text = response.text.strip()
@@ -125,7 +128,7 @@ class WritingExpert(BaseExpert):
             "statistics": stats,
             **thought.provenance(),
         }
-        if mode != "draft":
+        if on_text:
             output["source_statistics"] = text_statistics(source)
         confidence = 0.75 if text and response.finish_reason == "stop" else 0.5
         return ExpertOutput(output, confidence=confidence)
@@ -141,10 +144,21 @@ def choose_mode(request: str) -> Mode:
     return "draft"
 
 
+def handed_text(task: Task) -> str | None:
+    """The text the task hands over to work on: a text input (``--input notes.txt``), or the documents of
+    ``{"documents": {name: text}}`` one after the other; ``None`` when it hands over none."""
+    if isinstance(task.input, dict) and isinstance(task.input.get("documents"), dict):
+        text = "\n\n".join(str(document) for document in task.input["documents"].values())
+    else:
+        text = task.input if isinstance(task.input, str) else ""
+    return text if text.strip() else None
+
+
 def source_text(task: Task, mode: Mode) -> str:
     """The text to work on: the input payload, else what follows the request's first colon, else the request."""
-    if isinstance(task.input, str) and task.input.strip():
-        return task.input
+    handed = handed_text(task)
+    if handed is not None:
+        return handed
     if mode != "draft" and ":" in task.description:
         tail = task.description.partition(":")[2]
         if tail.strip():
@@ -153,7 +167,7 @@ def source_text(task: Task, mode: Mode) -> str:
 
 
 def _instruction(task: Task, mode: Mode) -> str:
-    if isinstance(task.input, str) and task.input.strip():
+    if handed_text(task) is not None:
         return task.description
     head = task.description.partition(":")[0]
     return head if ":" in task.description else ("Summarise this text." if mode == "summarise" else "Rewrite this.")
