@@ -20,7 +20,8 @@ def test_check_mode_is_exact_and_never_asks_the_llm() -> None:
     assert output["analysis"] == {
         "valid": True, "looks_like_code": True, "lines": 4, "functions": ["f"], "classes": ["A"], "imports": ["os"]
     }  # fmt: skip
-    assert output["summary"] == "Valid Python: 4 lines, 1 function, 1 class."
+    assert output["summary"] == "Valid Python: 4 lines, 1 function, 1 class; 1 warning (see findings)."
+    assert output["findings"] == [{"line": 1, "severity": "warning", "message": "'os' imported but unused"}]
     assert backend.calls == [] and "review" not in output
 
 

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from typing import Any, ClassVar
 
 from vy_nexus.experts.base import BaseExpert, ExpertOutput
+from vy_nexus.experts.builtin.code_findings import BUG, compile_warnings, find_problems
 from vy_nexus.experts.builtin.thinking import fenced_code, mentions, require, think
 from vy_nexus.tasks import Task
 
@@ -134,8 +136,10 @@ def analyse_python(source: str) -> dict[str, Any]:
     """Compile check plus a structural summary (functions, classes, imports, line count). ``looks_like_code`` is
     ``False`` for text that compiles but only holds bare values (CSV rows, a word)."""
     try:
-        tree = ast.parse(source)
-        compile(tree, "<input>", "exec", dont_inherit=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            tree = ast.parse(source)
+            compile(tree, "<input>", "exec", dont_inherit=True)
     except SyntaxError as exc:
         lines = source.splitlines()
         text = exc.text or (lines[exc.lineno - 1] if exc.lineno and exc.lineno <= len(lines) else "")
@@ -165,6 +169,7 @@ def analyse_python(source: str) -> dict[str, Any]:
         "functions": functions,
         "classes": classes,
         "imports": sorted(set(imports)),
+        "findings": [] if inert else [f.as_dict() for f in find_problems(tree, compile_warnings(caught))],
     }
 
 
@@ -207,7 +212,10 @@ class CodeExpert(BaseExpert):
         if source is None:
             return await self._generate(task)
         report = analyse(source)
-        output = {"summary": _summary(report), "analysis": report}
+        findings = report.pop("findings", [])
+        output: dict[str, Any] = {"summary": _summary(report, findings), "analysis": report}
+        if findings:
+            output["findings"] = findings
         confidence = 0.9 if report["valid"] else 0.95
         if report.get("looks_like_code") is False:
             confidence = NOT_CODE_CONFIDENCE
@@ -221,7 +229,7 @@ class CodeExpert(BaseExpert):
             self.context,
             expert_id=self.id,
             system=REVIEW_SYSTEM.replace("Python", language),
-            prompt=f"{task.description}\n\n```{fence}\n{source}\n```\n\nStatic analysis: {_facts(report)}",
+            prompt=f"{task.description}\n\n```{fence}\n{source}\n```\n\nStatic analysis: {_facts(report, findings)}",
             temperature=0.2,
         )
         if thought.response is not None:
@@ -248,7 +256,7 @@ class CodeExpert(BaseExpert):
                 expert_id=self.id,
                 system=GENERATE_SYSTEM,
                 prompt=(
-                    f"Task: {task.description}\n\nThis code does not compile: {_facts(report)}"
+                    f"Task: {task.description}\n\nThis code does not compile: {_structure(report)}"
                     f"\n\n```python\n{code}\n```\n\nReturn the corrected code."
                 ),
             )
@@ -256,6 +264,7 @@ class CodeExpert(BaseExpert):
             if repair.response is not None and analyse_python(repaired)["valid"]:
                 code, report = repaired, analyse_python(repaired)
                 attempts.append(repair)
+        findings = report.pop("findings", [])
         written = report["valid"] is True and report["looks_like_code"]
         if written:
             lead = "Generated "
@@ -263,18 +272,29 @@ class CodeExpert(BaseExpert):
             lead = "Generated code does not compile: "
         else:  # prose, bare values or another language: no Python was written
             lead = "The answer holds no Python code to check: "
-        output: dict[str, Any] = {
-            "summary": lead + _summary(report),
+        output = {
+            "summary": lead + _summary(report, findings),
             "code": code,
             "analysis": report,
             "answer": response.text.strip(),
             "attempts": len(attempts),
         }
+        if findings:
+            output["findings"] = findings
         output.update(attempts[-1].provenance())
         return ExpertOutput(output, confidence=0.75 if written else 0.3)
 
 
-def _summary(report: dict[str, Any]) -> str:
+def _summary(report: dict[str, Any], findings: list[dict[str, Any]]) -> str:
+    summary = _verdict(report)
+    if not findings:
+        return summary
+    bugs = sum(1 for finding in findings if finding["severity"] == BUG)
+    counts = [_counted(n, noun) for n, noun in ((bugs, "likely bug"), (len(findings) - bugs, "warning")) if n]
+    return f"{summary[:-1]}; {' and '.join(counts)} (see findings)."
+
+
+def _verdict(report: dict[str, Any]) -> str:
     if report["valid"] is None:
         return (
             f"{report['language']} code, {report['lines']} lines: vy-nexus compiles Python only, so it was not checked."
@@ -300,7 +320,14 @@ def _counted(number: int, noun: str) -> str:
     return f"{number} {noun if number == 1 else plural}"
 
 
-def _facts(report: dict[str, Any]) -> str:
+def _facts(report: dict[str, Any], findings: list[dict[str, Any]]) -> str:
+    facts = _structure(report)
+    for finding in findings:
+        facts += f"\nLine {finding['line']} ({finding['severity']}): {finding['message']}."
+    return facts
+
+
+def _structure(report: dict[str, Any]) -> str:
     if report["valid"] is None:
         return f"{report['language']} code of {report['lines']} lines; not compiled (only Python is)."
     if not report["valid"] and report["line"] is None:
