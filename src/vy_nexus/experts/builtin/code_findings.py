@@ -9,7 +9,7 @@ Three sources, each precise rather than exhaustive (a review that cries wolf is 
   invalid escape sequences.
 * **a few patterns that are bugs wherever they appear**: division by ``len(p)`` of a parameter ``p`` that the
   function never tests (an empty argument raises ``ZeroDivisionError``; certain when the module itself calls it
-  with an empty literal), a mutable default argument, a bare ``except:``, an ``except`` that only ``pass``-es,
+  with an empty literal), a mutable default argument, a bare ``except:``, an ``except Exception`` that only ``pass``-es,
   ``== None``.
 """
 
@@ -220,9 +220,11 @@ def _swallowing(handler: ast.ExceptHandler) -> list[Finding]:
                 "a bare 'except:' also catches KeyboardInterrupt and SystemExit (catch Exception, or what you expect)",
             )
         ]
-    if all(isinstance(statement, ast.Pass) for statement in handler.body):
+    broad = {n.id for n in ast.walk(handler.type) if isinstance(n, ast.Name)} & {"Exception", "BaseException"}
+    if broad and all(isinstance(statement, ast.Pass) for statement in handler.body):
+        # A narrow ``except KeyError: pass`` is an idiom; swallowing every error is how bugs go unseen.
         caught = ast.unparse(handler.type)
-        return [Finding(handler.lineno, WARNING, f"'except {caught}: pass' hides every such error without a trace")]
+        return [Finding(handler.lineno, WARNING, f"'except {caught}: pass' hides every error without a trace")]
     return []
 
 
