@@ -58,8 +58,10 @@ def test_answer_cites_the_retrieved_passages(library: Settings) -> None:
 
 def test_an_answer_without_citations_is_less_confident(library: Settings) -> None:
     task = Task(description="how long does the routing cache keep decisions")
-    result = run_expert(ResearchExpert(), task, context_with(ScriptedBackend("About five minutes."), library))
+    reply = ScriptedBackend("Decisions are kept for 300 seconds.")
+    result = run_expert(ResearchExpert(), task, context_with(reply, library))
     assert result.output["cited"] == [] and len(result.output["citations"]) == 1
+    assert result.output["attributed"] == [1]  # the expert cites the passage the answer's words come from
     assert result.confidence == pytest.approx(0.4)  # 0.4 + 0.1 for one passage - 0.1 for citing none
 
 

@@ -69,13 +69,14 @@ def test_draft_writes_from_the_request() -> None:
     assert output["reasoning"]["output_tokens"] == 8
 
 
-def test_without_a_reasoning_core_it_reports_statistics_only() -> None:
+def test_without_a_reasoning_core_it_reports_statistics_and_the_extractive_summary_only() -> None:
     output = run_expert(WritingExpert(), Task(description="summarise", input=ARTICLE), context_with(None)).output
     # 13 words, 3 sentences, 19 syllables: 206.835 - 1.015 * 13/3 - 84.6 * 19/13 = 78.8
     assert output == {
         "summary": "13 words in 3 sentences; Flesch reading ease 78.8",
         "statistics": text_statistics(ARTICLE),
         "mode": "summarise",
+        "extractive": "The printing press spread quickly.",
     }
 
 

@@ -10,7 +10,9 @@ probability of experts neither names keeps its weight), so
 
 * capability words or pasted material that agree with the semantic match raise its confidence;
 * a capability word for another expert lowers the confidence but rarely overturns a clear semantic match;
-* a task type that experts declare (``--type``) is the user's choice: only those experts stay candidates;
+* a task type that experts declare (``--type``) is the user's choice: only those experts stay candidates; so is
+  the type ``question`` of a question about a handed-over document (``routing/document_questions.py``): only the
+  experts that answer questions stay, however much the request's few words sound like a rewrite or a table;
 * a paraphrase with no capability word → the semantic confidences alone; a task the routes do not cover but whose
   words name a capability → the keyword confidences alone; both abstain → no candidates, and the gating engine
   falls back to the general expert.

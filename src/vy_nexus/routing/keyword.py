@@ -8,10 +8,11 @@ How confidence is computed (documented in docs/routing.md):
 
 * evidence(expert) = Σ over distinct matched capabilities of the number of words in the capability
   (a two-word phrase like ``unit test`` is stronger than ``test``), plus ``TASK_TYPE_EVIDENCE`` when the task's
-  type is one the expert declares in ``task_types``; the kind of input payload (``table`` for rows/CSV, ``code``
-  for source text, ``document`` for prose, see ``routing/payload.py``) and the kinds of material pasted into the
-  task text (code, a CSV/Markdown/JSON table, a document, see ``routing/pasted.py``) each count as one more matched
-  capability word;
+  type is one the expert declares in ``task_types`` (a generic task that asks what a handed-over document says is
+  of type ``question``, see ``routing/document_questions.py``); the kind of input payload (``table`` for
+  rows/CSV, ``code`` for source text, ``document`` for prose, see ``routing/payload.py``) and the kinds of material
+  pasted into the task text (code, a CSV/Markdown/JSON table, a document, see ``routing/pasted.py``) each count as
+  one more matched capability word;
 * strength = 1 - 0.3 ** evidence — one single-word hit gives 0.70, two give 0.91, three 0.97;
 * share = evidence / Σ evidence of all candidates — how clearly this expert stands out;
 * confidence = strength × (0.5 + 0.5 × share) — a lone candidate keeps its strength; two candidates tied on the
@@ -25,6 +26,7 @@ from collections import defaultdict
 from collections.abc import Collection
 
 from vy_nexus.experts.registry import ExpertRegistry
+from vy_nexus.routing.document_questions import QUESTION_TASK_TYPE, is_question_about_a_document
 from vy_nexus.routing.pasted import pasted_kinds
 from vy_nexus.routing.payload import CODE, payload_kind
 from vy_nexus.routing.strategy import Scores
@@ -125,9 +127,26 @@ class KeywordStrategy:
             self._index = PhraseIndex(self._known)
         return self._known
 
+    def task_type(self, task: Task) -> str:
+        """The task's type, or ``question`` for a generic task that asks what a handed-over document says
+        (``routing/document_questions.py``): the experts that answer questions take it, not the ones that rewrite."""
+        if task.type != GENERIC_TASK_TYPE:
+            return task.type
+        return self._task_type(task, payload_kind(task.input), pasted_kinds(task.description))
+
+    @staticmethod
+    def _task_type(task: Task, kind: str | None, pasted: tuple[str, ...]) -> str:
+        """``task_type`` with the kinds of the input and of pasted material already known."""
+        if task.type == GENERIC_TASK_TYPE and is_question_about_a_document(task, kind, pasted):
+            return QUESTION_TASK_TYPE
+        return task.type
+
     def typed_experts(self, task: Task) -> frozenset[str]:
         """The experts that declare the task's type (none for the generic type)."""
-        return self._registry.by_task_type(task.type) if task.type != GENERIC_TASK_TYPE else frozenset()
+        return self._experts_of_type(self.task_type(task))
+
+    def _experts_of_type(self, task_type: str) -> frozenset[str]:
+        return self._registry.by_task_type(task_type) if task_type != GENERIC_TASK_TYPE else frozenset()
 
     def score(self, task: Task) -> Scores:
         known = self._capabilities()
@@ -148,7 +167,8 @@ class KeywordStrategy:
             weight = float(len(phrase.split()))
             for expert_id in self._registry.by_capability(known[phrase]):
                 evidence[expert_id] += weight
-        typed = self.typed_experts(task)
+        task_type = self._task_type(task, kind, pasted)
+        typed = self._experts_of_type(task_type)
         for expert_id in typed:
             evidence[expert_id] += TASK_TYPE_EVIDENCE
         confidences = confidence_from_evidence(evidence)
@@ -161,7 +181,8 @@ class KeywordStrategy:
                 for k, where in evidence_of_kind.items()
             )
         if typed:
-            parts.append(f"task type '{task.type}'")
+            inferred = "a question about the document, " if task_type != task.type else ""
+            parts.append(f"{inferred}task type '{task_type}'")
         reason = "; ".join(parts) if parts else "no capability matched"
         if self.note:
             reason = f"{reason} ({self.note})"

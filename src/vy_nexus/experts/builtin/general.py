@@ -1,10 +1,16 @@
-"""The general expert: the fallback that takes any task and answers it conversationally with the reasoning core."""
+"""The general expert: the fallback that takes any task and answers it conversationally with the reasoning core.
+
+An answer about a document handed over as the input (prose: ``routing/payload.py``) is checked against it
+(``grounding.py``): what it asserts that the document lacks is listed as ``unsupported`` and lowers the confidence
+in proportion."""
 
 from __future__ import annotations
 
 from vy_nexus.experts.base import BaseExpert, ExpertOutput
+from vy_nexus.experts.builtin.grounding import check_grounding
 from vy_nexus.experts.builtin.thinking import reasoning_core, require, think
 from vy_nexus.experts.builtin.writing import text_statistics
+from vy_nexus.routing.payload import DOCUMENT, payload_kind
 from vy_nexus.tasks import Task
 
 SYSTEM = "You are vy-nexus, a concise and helpful assistant. Answer directly; say so when you do not know."
@@ -31,12 +37,14 @@ class GeneralExpert(BaseExpert):
                 },
                 confidence=0.3,
             )
-        prompt = task.description
-        if isinstance(task.input, str) and task.input.strip():
-            prompt += "\n\n" + task.input[:MAX_INPUT_CHARS]
+        given = task.input[:MAX_INPUT_CHARS] if isinstance(task.input, str) and task.input.strip() else None
+        prompt = f"{task.description}\n\n{given}" if given is not None else task.description
         thought = await think(self.context, expert_id=self.id, system=SYSTEM, prompt=prompt)
         response = require(thought, expert_id=self.id, task_id=task.id, what="answer")
-        return ExpertOutput(
-            {"answer": response.text.strip(), **thought.provenance()},
-            confidence=0.6 if response.finish_reason == "stop" else 0.45,
-        )
+        answer = response.text.strip()
+        confidence = 0.6 if response.finish_reason == "stop" else 0.45
+        if given is None or payload_kind(task.input) != DOCUMENT:  # a word or a value handed over is no source
+            return ExpertOutput({"answer": answer, **thought.provenance()}, confidence=confidence)
+        grounding = check_grounding(answer, given, request=task.description)
+        output = {"answer": answer, "grounding": grounding.describe("the input"), **grounding.fields()}
+        return ExpertOutput({**output, **thought.provenance()}, confidence=grounding.scaled(confidence))

@@ -4,12 +4,16 @@
    to the home directory) plus the task's input: a text (``--input notes.txt``, named ``input``) or
    ``{"documents": {name: text}}``.
 2. Answer: the reasoning core gets the top passages, numbered, and must answer from them only, citing ``[n]``.
-   Citations the answer makes are checked against the passages it was given.
+   Citations the answer makes are checked against the passages it was given; an answer that cites none gets the
+   citations its sentences' words point to (``grounding.cite_by_overlap``, listed as ``attributed``).
+3. Check: what the answer asserts that no passage holds (``grounding.check_grounding``) is listed as
+   ``unsupported`` and lowers the confidence in proportion.
 
 A question about a handed-over document as a whole ("what are the key points", "list the main claims in this": its
-words name nothing to look up) gets the document's opening passages, up to ``WHOLE_DOCUMENT_CHARS``. Otherwise, with
-no matching passage the expert says so instead of letting the model guess; without a reasoning core (or when it
-fails) the answer is the passages themselves.
+words name nothing to look up) gets the document's opening passages, up to ``WHOLE_DOCUMENT_CHARS``, and so does a
+question that refers to it ("this", "it", "the notes") in words none of its passages use ("when is the deadline in
+this?" of notes that say "within a month"). Otherwise, with no matching passage the expert says so instead of
+letting the model guess; without a reasoning core (or when it fails) the answer is the passages themselves.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from vy_nexus.experts.base import BaseExpert, ExpertOutput
+from vy_nexus.experts.builtin.grounding import check_grounding, cite_by_overlap
 from vy_nexus.experts.builtin.thinking import think
 from vy_nexus.tasks import Task
 
@@ -96,6 +101,10 @@ WHOLE_DOCUMENT_WORDS = frozenset((
     "tldr",
 ))  # fmt: skip
 """Words that ask something of a document as a whole rather than name something to look up in it."""
+REFERS_TO_THE_DOCUMENT = re.compile(
+    r"\b(?:this|it|here|these|the\s+(?:text|document|notes?|article|passage|report|e-?mail|letter|file|memo|minutes))\b"
+)
+"""Words by which a question points at the document handed over with it."""
 
 
 def terms(text: str) -> list[str]:
@@ -180,13 +189,17 @@ def asks_about_the_whole(question: str) -> bool:
 def retrieve(task: Task, folder: Path | None) -> list[Passage]:
     """Read the documents and rank their passages: blocking, so the expert runs it in a worker thread. A question
     about a handed-over document as a whole gets its opening passages: any passage its words match ("main" in "Main
-    Street") would be a coincidence."""
+    Street") would be a coincidence. So does a question that refers to the handed-over document ("in this", "does
+    it") when its words match no passage: it asks about that document in words the document does not use."""
     handed = handed_documents(task)
     if handed and asks_about_the_whole(task.description):
         return opening_passages(handed)
     documents = load_documents(folder) if folder is not None else {}
     documents.update(handed)
-    return rank_passages(task.description, documents)
+    ranked = rank_passages(task.description, documents)
+    if not ranked and handed and REFERS_TO_THE_DOCUMENT.search(task.description.lower()):
+        return opening_passages(handed)  # "when is the deadline in this?" of notes that say "within a month"
+    return ranked
 
 
 class ResearchExpert(BaseExpert):
@@ -234,7 +247,10 @@ class ResearchExpert(BaseExpert):
             where = f" in {' or '.join(places)}" if places else ""
             return ExpertOutput({"answer": f"No passage{where} matches the question.", "citations": []}, confidence=0.2)
         citations = [{"source": p.source, "passage": p.text, "score": p.score} for p in passages]
-        numbered = "\n\n".join(f"[{i}] ({p.source}) {p.text[:MAX_PASSAGE_CHARS]}" for i, p in enumerate(passages, 1))
+        given = [p.text[:MAX_PASSAGE_CHARS] for p in passages]
+        numbered = "\n\n".join(
+            f"[{i}] ({p.source}) {text}" for i, (p, text) in enumerate(zip(passages, given, strict=True), 1)
+        )
         thought = await think(
             self.context,
             expert_id=self.id,
@@ -247,9 +263,36 @@ class ResearchExpert(BaseExpert):
         if thought.response is None:
             output: dict[str, Any] = {"answer": extractive, "citations": citations, **thought.provenance()}
             return ExpertOutput(output, confidence=retrieval_confidence)
-        cited = cited_passages(thought.text, len(passages))
-        output = {"answer": thought.text, "cited": cited, "citations": citations, **thought.provenance()}
-        return ExpertOutput(output, confidence=min(0.9, retrieval_confidence + (0.1 if cited else -0.1)))
+        return answered(thought.text, given, task.description, citations, thought.provenance(), retrieval_confidence)
+
+
+def answered(
+    answer: str,
+    given: list[str],
+    question: str,
+    citations: list[dict[str, Any]],
+    provenance: dict[str, Any],
+    retrieval_confidence: float,
+) -> ExpertOutput:
+    """The model's ``answer`` checked against the passages it was ``given``: the passages it cites (``cited``), or,
+    when it cites none, the ones its sentences' words come from, cited in the answer by the expert
+    (``attributed``); what it asserts that no passage holds (``unsupported``), which lowers the confidence."""
+    cited = cited_passages(answer, len(given))
+    attributed: list[int] = []
+    if not cited:
+        answer, attributed = cite_by_overlap(answer, given)
+    grounding = check_grounding(answer, "\n\n".join(given), request=question)
+    output = {
+        "answer": answer,
+        "cited": cited,
+        "attributed": attributed,
+        "grounding": grounding.describe("the passages"),
+        **grounding.fields(),
+        "citations": citations,
+        **provenance,
+    }
+    confidence = min(0.9, retrieval_confidence + (0.1 if cited else -0.1))
+    return ExpertOutput(output, confidence=grounding.scaled(confidence))
 
 
 def cited_passages(answer: str, count: int) -> list[int]:

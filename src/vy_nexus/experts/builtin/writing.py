@@ -6,8 +6,11 @@ readability: the exact statistics are the answer, no LLM), **summarise** (summar
 else). Summarise and rewrite work on the input text (``--input``, or ``{"documents": {name: text}}``, or the text
 after the first colon of the request); draft writes from the request, and works on the input text when there is one
 ("translate this" with ``--input``). Statistics (words, sentences, paragraphs, Flesch reading ease, reading time)
-are computed exactly for the source and for the result. Without a reasoning core the expert reports the statistics
-only.
+are computed exactly for the source and for the result. A summary comes with an extractive summary computed from
+the source (``extractive.py``: its most representative sentences, in order) and is checked against the source
+(``grounding.py``): terms it asserts that the source lacks are listed as ``unsupported``, named in the summary line
+and lower the confidence in proportion. Without a reasoning core the expert reports the statistics (and, to
+summarise, the extractive summary) only.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import re
 from typing import Any, Literal
 
 from vy_nexus.experts.base import BaseExpert, ExpertOutput
+from vy_nexus.experts.builtin.extractive import extractive_summary
+from vy_nexus.experts.builtin.grounding import check_grounding
 from vy_nexus.experts.builtin.thinking import mentions, reasoning_core, require, think
 from vy_nexus.tasks import Task
 
@@ -114,14 +119,17 @@ class WritingExpert(BaseExpert):
             return ExpertOutput({"summary": _describe(stats, full=True), "statistics": stats, "mode": mode}, 0.95)
         if reasoning_core(self.context) is None:
             stats = text_statistics(source)
-            return ExpertOutput({"summary": _describe(stats), "statistics": stats, "mode": mode}, confidence=0.5)
+            output: dict[str, Any] = {"summary": _describe(stats), "statistics": stats, "mode": mode}
+            if mode == "summarise":
+                output["extractive"] = extractive_summary(source, task.description).text
+            return ExpertOutput(output, confidence=0.5)
         on_text = mode != "draft" or handed_text(task) is not None  # "translate this" with --input: on that text
         prompt = f"{_instruction(task, mode)}\n\nText:\n{source}" if on_text else task.description
         thought = await think(self.context, expert_id=self.id, system=SYSTEMS[mode], prompt=prompt)
         response = require(thought, expert_id=self.id, task_id=task.id, what=f"{mode} text")
         text = response.text.strip()
         stats = text_statistics(text)
-        output: dict[str, Any] = {
+        output = {
             "summary": f"{mode}: {_describe(stats)}",
             "text": text,
             "mode": mode,
@@ -131,7 +139,21 @@ class WritingExpert(BaseExpert):
         if on_text:
             output["source_statistics"] = text_statistics(source)
         confidence = 0.75 if text and response.finish_reason == "stop" else 0.5
+        if mode == "summarise":
+            return checked_summary(output, source, task.description, confidence)
         return ExpertOutput(output, confidence=confidence)
+
+
+def checked_summary(output: dict[str, Any], source: str, request: str, confidence: float) -> ExpertOutput:
+    """The model's summary in ``output`` with the extractive summary beside it and the faithfulness check: terms
+    it asserts that ``source`` lacks are listed (``unsupported``), named in the summary line, and lower the
+    confidence in proportion."""
+    grounding = check_grounding(output["text"], source, request=request)
+    output["extractive"] = extractive_summary(source, request).text
+    output.update(grounding.fields())
+    if grounding.unsupported:
+        output["summary"] += f"; {grounding.describe('the source')}"
+    return ExpertOutput(output, confidence=grounding.scaled(confidence))
 
 
 def choose_mode(request: str) -> Mode:
