@@ -12,7 +12,8 @@ from fakes.llm import ScriptedBackend, context_with, run_expert
 from vy_nexus.config import Settings
 from vy_nexus.errors import TaskError
 from vy_nexus.experts.builtin.data_analysis import DataAnalysisExpert, describe_column
-from vy_nexus.experts.builtin.table_query import Filter, aggregate, parse_query
+from vy_nexus.experts.builtin.table_query import Filter, aggregate
+from vy_nexus.experts.builtin.table_question import parse_query
 from vy_nexus.experts.builtin.tabular import as_number, load_table, to_decimal
 from vy_nexus.tasks import Task
 

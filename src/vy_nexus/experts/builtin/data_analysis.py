@@ -1,9 +1,9 @@
 """The data-analysis expert: exact numbers from CSV, JSON or SQLite data, explained by the reasoning core on request.
 
 Every number is computed, never generated: column statistics for the whole table, then the query the task asks for
-(filters, group-by, aggregates; see table_query.py) or an SQL ``SELECT`` (payload or context ``sql``; CSV/JSON rows
-are queryable as the table ``data``). When the task asks to explain or interpret, the reasoning core gets the
-computed results and is told to use only those numbers.
+(filters, group-by, aggregates: read from words by table_question.py, run by table_query.py) or an SQL ``SELECT``
+(payload or context ``sql``; CSV/JSON rows are queryable as the table ``data``). When the task asks to explain or
+interpret, the reasoning core gets the computed results and is told to use only those numbers.
 """
 
 from __future__ import annotations
@@ -20,15 +20,16 @@ from vy_nexus.experts.base import BaseExpert, ExpertOutput
 from vy_nexus.experts.builtin.table_query import (
     Query,
     numeric_columns,
-    parse_query,
     query_from_spec,
     result_name,
     run_query,
 )
+from vy_nexus.experts.builtin.table_question import parse_query
 from vy_nexus.experts.builtin.tabular import (
     Row,
     Table,
     as_number,
+    identifier_columns,
     is_missing,
     load_table,
     numbers_of,
@@ -87,9 +88,29 @@ def describe_column(values: list[Any]) -> dict[str, Any]:
     }
 
 
-def describe(rows: list[Row], columns: list[str] | None = None) -> dict[str, Any]:
+def describe_identifier(values: list[Any]) -> dict[str, Any]:
+    """An identifier column (``order_id``): how many values, how many different, the range; never a sum or a mean,
+    which would read as quantities."""
+    numbers = numbers_of(values) or []
+    return {
+        "count": len(numbers),
+        "missing": len(values) - len(numbers),
+        "type": "identifier",
+        "unique": len({n.normalize() for n in numbers}),
+        "min": as_number(min(numbers)) if numbers else None,
+        "max": as_number(max(numbers)) if numbers else None,
+    }
+
+
+def describe(rows: list[Row], columns: list[str] | None = None, identifiers: list[str] | None = None) -> dict[str, Any]:
     names = columns if columns is not None else list(dict.fromkeys(key for row in rows for key in row))
-    return {"rows": len(rows), "columns": {c: describe_column([row.get(c) for row in rows]) for c in names}}
+    labels = set(identifiers or [])
+    return {
+        "rows": len(rows),
+        "columns": {
+            c: (describe_identifier if c in labels else describe_column)([row.get(c) for row in rows]) for c in names
+        },
+    }
 
 
 def _sql_of(task: Task) -> str | None:
@@ -127,7 +148,7 @@ def analyse(task: Task, base: Path | None) -> dict[str, Any] | None:
     table = load_table(payload, base=base)
     if not table.rows:
         return None
-    report: dict[str, Any] = describe(table.rows, table.columns)
+    report: dict[str, Any] = describe(table.rows, table.columns, identifier_columns(table))
     numeric = numeric_columns(table)
     numeric_part = f"{len(numeric)} numeric: {', '.join(numeric)}" if numeric else "none numeric"
     report["summary"] = f"{report['rows']} rows, {len(table.columns)} columns ({numeric_part})"
@@ -160,6 +181,9 @@ def analyse(task: Task, base: Path | None) -> dict[str, Any] | None:
             report.update(query=query.as_dict(), matched_rows=matched, result=rows[:MAX_RESULT_ROWS])
             report["summary"] += f"; {_describe_query(query, matched, groups)}"
             report["summary"] += _ranked(query, rows) + _missing(query, report["columns"])
+            if query.notes:
+                report["notes"] = query.notes
+                report["summary"] += "".join(f"; {note}" for note in query.notes)
     return report
 
 
@@ -175,6 +199,11 @@ def _problems(query: Query, table: Table) -> list[str]:
                 f"the filter {condition.column} {condition.op} {condition.value!r} compares text: give a number or"
                 " a date (YYYY-MM-DD)"
             )
+    for column in query.not_quantities:
+        problems.append(
+            f"column '{column}' holds identifiers, not quantities: their mean, median or deviation means nothing"
+            f" (ask how many different {column} there are)"
+        )
     for column in query.not_numeric:
         sample = next(
             (v for v in (row.get(column) for row in table.rows) if not is_missing(v) and to_decimal(v) is None), None
@@ -192,14 +221,14 @@ def _too_large(value: Any) -> bool:
 
 
 def _ranked(query: Query, rows: list[Row]) -> str:
-    if query.order is None or not rows or not query.aggregates:
+    if query.order is None or query.sort_by is not None or not rows or not query.aggregates:
         return ""
     function, column = query.aggregates[0]
     name = result_name(function, column)
     best = rows[0][name]
     if best is None:
         return ""
-    winners = [" ".join(str(row[c]) for c in query.group_by) for row in rows if row[name] == best]
+    winners = [" / ".join(str(row[c]) for c in query.group_by) for row in rows if row[name] == best]
     word = "highest" if query.order == "desc" else "lowest"
     return f"; {word} {function}({column or '*'}): {', '.join(winners)} ({best})"
 
@@ -284,4 +313,6 @@ def _describe_query(query: Query, matched: int, groups: int) -> str:
         parts.append(f"{groups} groups by {', '.join(query.group_by)}{kept}")
     if query.aggregates:
         parts.append(", ".join(f"{fn}({col or '*'}){' %' if fn == 'share' else ''}" for fn, col in query.aggregates))
+    if query.sort_by is not None:
+        parts.append(f"sorted by {query.sort_by} ({'descending' if query.order == 'desc' else 'ascending'})")
     return "; ".join(parts)

@@ -118,6 +118,44 @@ def numbers_of(values: list[Any]) -> list[Decimal] | None:
     return [n for n in numbers if n is not None]
 
 
+IDENTIFIER_NAME = re.compile(r"^id$|[\s_.#-](?:id|no|nr|num|number)$", re.IGNORECASE)
+CAMEL_IDENTIFIER_NAME = re.compile(r"(?<=[a-z])(?:Id|ID|No|Nr|Num|Number)$")
+"""Names of identifier columns: ``id``, ``order_id``, ``Order ID``, ``invoice_no``, ``ticket number``, ``orderId``
+(``paid`` and ``casino`` are not: the suffix needs a separator or a capital)."""
+
+
+def whole_numbers(values: list[Any]) -> list[Decimal] | None:
+    """The numbers of a column holding whole numbers only (missing values aside); ``None`` for any other column."""
+    numbers = numbers_of(values)
+    if numbers is None or any(n != n.to_integral_value() for n in numbers):
+        return None
+    return numbers
+
+
+def identifier_stem(column: str) -> str | None:
+    """What an identifier column's name identifies (``order`` of ``order_id``, ``orderId``); ``None`` when the name
+    is no identifier's or names nothing else (``id``)."""
+    match = IDENTIFIER_NAME.search(column) or CAMEL_IDENTIFIER_NAME.search(column)
+    if match is None:
+        return None
+    stem = column[: match.start()].strip(" _.#-")
+    return stem.lower() or None
+
+
+def is_identifier_name(column: str) -> bool:
+    return IDENTIFIER_NAME.search(column) is not None or CAMEL_IDENTIFIER_NAME.search(column) is not None
+
+
+def identifier_columns(table: Table) -> list[str]:
+    """Columns of whole numbers named as identifiers (``order_id``, ``customer no``): labels for rows, never
+    quantities to total or average."""
+    return [
+        column
+        for column in table.columns
+        if is_identifier_name(column) and whole_numbers([row.get(column) for row in table.rows]) is not None
+    ]
+
+
 def as_number(value: Decimal) -> int | float:
     """A JSON-friendly number: an int when integral (and exactly representable), else the nearest float."""
     if value == value.to_integral_value() and abs(value) < 2**53:
