@@ -284,7 +284,12 @@ def test_the_run_form_answers_a_refusal_with_the_apis_status_and_keeps_what_was_
     with live_api(settings, scripted_system) as api, api.client() as http:
         # A running task (30 s) holds the server up for its grace period while the kill switch is engaged; a grace
         # of 60 s keeps it up however slowly the machine answers the form.
-        assert http.post("/api/tasks", json={"description": "wait", "experts": ["slow"]}).status_code == 202
+        accepted = http.post("/api/tasks", json={"description": "wait", "experts": ["slow"]})
+        assert accepted.status_code == 202
+        deadline = time.monotonic() + 20  # accepted is not yet admitted: the kill switch would refuse it instead
+        while http.get(f"/api/tasks/{accepted.json()['id']}").json()["state"] != "running":
+            assert time.monotonic() < deadline, "the slow task never started"
+            time.sleep(0.02)
         services = api.server.config.app.state.services
         services.system.safety.request_shutdown("maintenance window")
         with httpx.Client(base_url=api.url, verify=httpx_context(), timeout=10.0, headers=BROWSER) as browser:
