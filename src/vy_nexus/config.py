@@ -184,8 +184,11 @@ class ExecutorSettings:
     max_redeliveries: int = field(
         default=2, metadata=rules(ge=0, le=100, description="redeliveries after a lost worker")
     )
-    visibility_timeout_seconds: float = field(
-        default=3600.0, metadata=rules(gt=0, description="Redis: unacked message redelivery")
+    visibility_timeout_seconds: float | None = field(
+        default=None,
+        metadata=rules(
+            gt=0, description="Redis: unacked message redelivery (default: longest call budget + hard limit margin)"
+        ),
     )
 
 

@@ -3,12 +3,24 @@ one result per (task id, expert id), bounded redelivery."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from vy_nexus.store.calls import CallLedger, Claim
+from vy_nexus.store.calls import CallLedger, Claim, Holder
+
+
+def dead_worker() -> str:
+    """A worker of this host whose process has ended: whatever it claimed, it is lost."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return f"{socket.gethostname()}:{process.pid}"
+
+
+GONE = dead_worker()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -19,12 +31,13 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CallLedge
     ledger.close()
 
 
-def lost(deliveries: int) -> str:
-    return f'{{"lost": {deliveries}}}'
+def lost(holder: Holder) -> str:
+    return f'{{"lost": {holder.deliveries}}}'
 
 
 def claim(ledger: CallLedger, attempt: int = 0, max_deliveries: int = 3, expert: str = "code") -> Claim:
-    return ledger.claim("t1", expert, attempt=attempt, worker="host:1", max_deliveries=max_deliveries, lost=lost)
+    """A delivery to a worker that dies with it: the next delivery finds it lost."""
+    return ledger.claim("t1", expert, attempt=attempt, worker=GONE, max_deliveries=max_deliveries, lost=lost)
 
 
 def test_a_finished_call_answers_a_redelivery_with_its_stored_result(ledger: CallLedger) -> None:
@@ -39,7 +52,7 @@ def test_a_finished_call_answers_a_redelivery_with_its_stored_result(ledger: Cal
 
 def test_the_first_result_wins_when_two_deliveries_finish(ledger: CallLedger) -> None:
     assert claim(ledger).run
-    assert claim(ledger).run  # redelivered while the first still runs
+    assert claim(ledger).run  # redelivered once the first worker was lost
     assert ledger.complete("t1", "code", '"first"') == '"first"'
     assert ledger.complete("t1", "code", '"second"') == '"first"'
     assert ledger.get("t1", "code").deliveries == 2

@@ -3,12 +3,16 @@
 One Celery task, ``vy_nexus.run_expert(task, expert_id, budget_seconds, sent_at)``, on a queue per expert
 (``vy-nexus.expert.<id>``, or ``executor.queues[<id>]``). Only a worker registers its body (a thin wrapper around
 ``worker.WorkerRuntime``); the server just sends. Delivery is at-least-once — ``acks_late``, a message whose
-worker process died is requeued (``reject_on_worker_lost``), one message per worker process at a time
-(``worker_prefetch_multiplier = 1``), a Redis visibility timeout longer than the longest task — and the call
-ledger in the task store (store/calls.py) makes it exactly one result per (task id, expert id). Results travel
-through that ledger, not through a Celery result backend; once a result is there the worker says so on the
-``vy-nexus.results`` fanout exchange (a few bytes: the call's key), so a server waiting on it reads the ledger then
-instead of polling it (``celery_executor.ResultWatcher``).
+pool process died is requeued (``reject_on_worker_lost``), one message per worker process at a time
+(``worker_prefetch_multiplier = 1``) — and the call ledger in the task store (store/calls.py) makes it exactly one
+result per (task id, expert id): a delivery of a call whose worker still runs it is dropped, one whose worker is lost
+takes it over (a bounded number of times). A worker lost with its main process leaves its message unacknowledged: on
+RabbitMQ the broker requeues it at once, on Redis only after the visibility timeout, so the server watching the
+ledger sends the call again itself (``celery_executor``).
+
+Results travel through that ledger, not through a Celery result backend; once a result is there the worker says so
+on the ``vy-nexus.results`` fanout exchange (a few bytes: the call's key), so a server waiting on it reads the ledger
+then instead of polling it (``celery_executor.ResultWatcher``).
 
 A call its server gives up on (the task cancelled, the server stopping) is stopped where it is: the server finishes it
 in the ledger as cancelled (a delivery that comes later answers with that instead of running) and broadcasts
@@ -39,7 +43,9 @@ from redis.exceptions import AuthenticationError, ResponseError
 
 from vy_nexus.config import ExecutorSettings, Settings
 from vy_nexus.errors import BrokerError, StoreError
+from vy_nexus.store.calls import Holder
 from vy_nexus.store.engine import redact
+from vy_nexus.tasks import ExpertResult
 
 TASK_NAME = "vy_nexus.run_expert"
 QUEUE_PREFIX = "vy-nexus.expert."
@@ -53,6 +59,13 @@ CANCEL_COMMAND = "vy_nexus_cancel"
 CANCEL_SIGNAL = signal.SIGUSR2
 """What a worker's main process sends the pool process running a cancelled call. Not Celery's SIGUSR1: billiard turns
 that into ``SoftTimeLimitExceeded`` raised wherever the process happens to be, the call's event loop included."""
+
+SOFT_LIMIT_MARGIN = 2.0
+"""Celery's soft time limit of a call: its budget plus this (the executor's own timeout comes first)."""
+HARD_LIMIT_MARGIN = 10.0
+"""Celery's hard time limit of a call: its budget plus this; it ends a pool process whose expert blocks its loop."""
+HAND_OFF_SECONDS = 5.0
+"""Redis's visibility timeout allows this much between a worker taking a message and its pool process starting it."""
 
 CallKey = tuple[str, str]
 
@@ -87,10 +100,21 @@ def celery_retries(settings: Settings) -> int:
     return min(settings.executor.max_retries, settings.governance.max_retries)
 
 
+def longest_call_budget(settings: Settings) -> float:
+    """The most time one expert call gets (the coordinator's budget: the expert timeout, within the task's)."""
+    return min(settings.executor.expert_timeout_seconds, settings.governance.max_task_duration_seconds)
+
+
 def visibility_timeout(settings: Settings) -> float:
-    """Longer than any task may run, so Redis never hands a running call to a second worker."""
-    longest = max(settings.executor.expert_timeout_seconds, settings.governance.max_task_duration_seconds)
-    return max(settings.executor.visibility_timeout_seconds, longest + 60.0)
+    """Redis: how long a message a worker took stays invisible to the others. By default it outlasts every call (the
+    longest budget, the hard time limit's margin, the hand-off), so Redis never hands a running call to a second
+    worker; and since a call's message expires with its budget, what Redis restores later is dropped unread. A
+    worker lost mid-call is noticed through the ledger, not through this timeout. A shorter ``executor.
+    visibility_timeout_seconds`` only brings duplicates of long calls, which the ledger's claim drops."""
+    explicit = settings.executor.visibility_timeout_seconds
+    if explicit is not None:
+        return explicit
+    return longest_call_budget(settings) + HARD_LIMIT_MARGIN + HAND_OFF_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +129,28 @@ class Notice:
 
 @dataclass(frozen=True, slots=True)
 class CallOutcome:
-    """What a worker did with one delivery: the call is finished (its result is in the ledger), or Celery should
-    retry it after ``retry_in`` seconds."""
+    """What a worker did with one delivery: the call is finished (its result is in the ledger), Celery should retry
+    it after ``retry_in`` seconds, or (``answered`` False) the delivery was a duplicate of a call another worker
+    runs, so there is no result to announce."""
 
     retry_in: float | None = None
+    answered: bool = True
+
+
+def worker_lost(task_id: str, expert_id: str, holder: Holder, attempts: int = 1) -> ExpertResult:
+    """The result of a call whose workers were lost ``holder.deliveries`` times, the last one ``holder.worker``."""
+    times = "once" if holder.deliveries == 1 else f"{holder.deliveries} times"
+    last = f" (last: worker {holder.worker})" if holder.worker else ""
+    error = f"the worker running it was lost {times}{last}; not delivered again"
+    metadata = {"worker": holder.worker} if holder.worker else {}
+    return ExpertResult(
+        task_id=task_id,
+        expert_id=expert_id,
+        error=error,
+        error_kind="worker_lost",
+        attempts=attempts,
+        metadata=metadata,
+    )
 
 
 CallRunner = Callable[[dict[str, Any], str, float, float, int, int], CallOutcome]
@@ -168,7 +210,7 @@ def _register_task(app: Celery, runner: CallRunner, max_retries: int, store: str
         if outcome.retry_in is not None:
             raise self.retry(countdown=outcome.retry_in)
         task_id = task.get("id") if isinstance(task, dict) else None
-        if isinstance(task_id, str):
+        if isinstance(task_id, str) and outcome.answered:  # a notice without a result means "another store"
             announce_result(app, Notice((task_id, expert_id), f"{socket.gethostname()}:{os.getpid()}", store))
 
 

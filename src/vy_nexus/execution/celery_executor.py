@@ -6,6 +6,12 @@ workers' result notices and reads those results from the call ledger in the task
 the broker is away). A broker that cannot be reached, or no result within the budget,
 comes back as an error result naming the broker or the queue, so aggregation always runs.
 
+The watcher also looks, every second, at who holds each call in flight: a call whose worker is lost (its process
+gone, or silent for ``LOST_AFTER_SECONDS``) is sent again at once — on Redis nothing else would bring it back within
+its budget — or, once its workers were lost ``executor.max_redeliveries`` + 1 times, finished as lost. A call still
+unanswered at the end of its budget names the worker that took it and stopped, rather than asking whether a worker
+consumes the queue.
+
 A call whose task is cancelled, or whose server closes the executor while it runs, is cancelled wherever it is
 (``CeleryExecutor.cancel_calls``): dropped from its queue, or stopped at the expert's next ``await`` on the worker.
 """
@@ -19,6 +25,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from kombu.exceptions import OperationalError
@@ -27,6 +34,8 @@ from vy_nexus.config import Settings
 from vy_nexus.errors import BrokerError, StoreError
 from vy_nexus.execution.celery_app import (
     CANCEL_COMMAND,
+    HARD_LIMIT_MARGIN,
+    SOFT_LIMIT_MARGIN,
     TASK_NAME,
     Notice,
     ResultNotices,
@@ -35,10 +44,11 @@ from vy_nexus.execution.celery_app import (
     check_broker,
     queue_for,
     refusal,
+    worker_lost,
 )
 from vy_nexus.execution.executor import ExpertCall
 from vy_nexus.experts.registry import ExpertRegistry
-from vy_nexus.store.calls import CallKey, CallLedger
+from vy_nexus.store.calls import DONE, CallKey, CallLedger, Holder
 from vy_nexus.store.engine import redact
 from vy_nexus.store.sql import to_json
 from vy_nexus.tasks import ExpertResult
@@ -51,6 +61,9 @@ CANCEL_WAIT_SECONDS = 5.0
 """How long closing the executor waits for the calls still in flight to be cancelled."""
 
 _log = logging.getLogger(__name__)
+
+OnLost = Callable[[CallKey, Holder, str], None]
+"""Told of a call in flight whose worker is lost: (its key, its holder, why the holder is taken for lost)."""
 
 
 class ResultWatcher:
@@ -66,6 +79,10 @@ class ResultWatcher:
     A worker announces a call only once its result is committed to the ledger it writes, so a notice whose result
     this ledger does not hold comes from a worker with another ``store.url``: that call ends at once with an error
     naming both stores, instead of waiting out its budget for a result that can never arrive here.
+
+    With ``on_lost``, every ``check_seconds`` it also reads who holds the calls in flight and hands each call whose
+    holder is lost to ``on_lost`` — once per holder and delivery, so a call sent again is not sent again and again
+    while nobody takes it.
     """
 
     def __init__(
@@ -77,9 +94,15 @@ class ResultWatcher:
         slowest: float = 0.025,
         sweep_seconds: float = 1.0,
         relisten_seconds: float = 2.0,
+        on_lost: OnLost | None = None,
+        check_seconds: float = 1.0,
     ) -> None:
         self._ledger = ledger
         self._notices = notices
+        self._on_lost = on_lost
+        self._check_seconds = check_seconds
+        self._next_check = 0.0
+        self._reported: dict[CallKey, tuple[str | None, int]] = {}
         self._fastest = fastest
         self._slowest = slowest
         self._sweep_seconds = sweep_seconds
@@ -154,6 +177,7 @@ class ResultWatcher:
                 for key, notice in noticed.items():
                     if key not in found:
                         self._resolve(key, self._elsewhere(notice))
+        self._check_holders()
         self.listening.set()  # after the first sweep: from here on only a notice (or the next sweep) finds a result
         return not self._closing.is_set()
 
@@ -177,11 +201,40 @@ class ResultWatcher:
             self._wake.clear()
             return self._fastest
         found = self._deliver(keys)
+        self._check_holders()
         interval = self._fastest if found else min(self._slowest, interval * 1.25)
         if self._wake.wait(interval):
             self._wake.clear()
             interval = self._fastest
         return interval
+
+    def _check_holders(self) -> None:
+        """Hand the calls in flight whose holder is lost to ``on_lost`` (when a check is due)."""
+        if self._on_lost is None or time.monotonic() < self._next_check:
+            return
+        self._next_check = time.monotonic() + self._check_seconds
+        with self._lock:
+            keys = set(self._waiting)
+        self._reported = {key: seen for key, seen in self._reported.items() if key in keys}
+        if not keys:
+            return
+        try:
+            holders = self._ledger.holders(keys)
+        except Exception as exc:  # the store is away for a moment: the next check looks again
+            self.errors += 1
+            self.last_error = str(exc)
+            return
+        now = time.time()
+        for key, holder in holders.items():
+            why = holder.lost(now)
+            seen = (holder.worker, holder.deliveries)
+            if why is not None and self._reported.get(key) != seen:
+                self._reported[key] = seen
+                self._on_lost(key, holder, why)
+
+    def answer(self, key: CallKey, result: str) -> None:
+        """Hand ``result`` (JSON) to whoever waits for the call ``key``."""
+        self._resolve(key, result)
 
     def _deliver(self, keys: list[CallKey]) -> set[CallKey] | None:
         """Resolve the futures of the ``keys`` whose results are in the ledger; returns those keys (None: the
@@ -218,13 +271,15 @@ class CeleryExecutor:
         self.registry = registry
         self.app = build_celery_app(settings)
         self.ledger = CallLedger(settings.store_url)
-        self.watcher = ResultWatcher(self.ledger, notices=ResultNotices(self.app))
+        self.watcher = ResultWatcher(self.ledger, notices=ResultNotices(self.app), on_lost=self._worker_lost)
         self._publisher = concurrent.futures.ThreadPoolExecutor(publish_threads, thread_name_prefix="vy-nexus-send")
         self._opened = False
         self._open_lock = threading.Lock()
         self._lock = threading.Lock()
         self._in_flight: dict[CallKey, ExpertCall] = {}
         """Calls sent (or being sent) whose results are still wanted, or whose cancellation is still to be sent."""
+        self._sent_at: dict[CallKey, float] = {}
+        """When each call in flight was first sent (epoch): its budget counts from then, however often it is sent."""
         self._cancelling: set[concurrent.futures.Future[None]] = set()
 
     @property
@@ -251,14 +306,17 @@ class CeleryExecutor:
             raise
         finally:
             self.watcher.forget(key)
-            if not cancelled:
-                with self._lock:
+            with self._lock:
+                self._sent_at.pop(key, None)
+                if not cancelled:
                     self._in_flight.pop(key, None)
 
     async def _send_and_wait(self, call: ExpertCall, result: asyncio.Future[str], started: float) -> ExpertResult:
         budget = call.budget_seconds
         queue = queue_for(self.settings.executor, call.expert_id)
         loop = asyncio.get_running_loop()
+        with self._lock:
+            self._sent_at[_key(call)] = time.time()
         try:
             await loop.run_in_executor(self._publisher, self._publish, call, queue)
         except Exception as exc:
@@ -273,11 +331,73 @@ class CeleryExecutor:
             async with asyncio.timeout(max(0.0, budget - (time.perf_counter() - started)) + RESULT_GRACE):
                 data = await result
         except TimeoutError:
-            message = f"no result within {budget:.1f}s from queue {queue} (is a worker consuming it?)"
-            if self.watcher.last_error is not None:
-                message += f"; the task store, where results come back, could not be read: {self.watcher.last_error}"
-            return _failure(call, message, "timeout", started)
+            return await asyncio.to_thread(self._unanswered, call, queue, started)
         return ExpertResult.from_dict(json.loads(data))
+
+    def _unanswered(self, call: ExpertCall, queue: str, started: float) -> ExpertResult:
+        """The result of a call its budget ran out on: what the ledger says of it — nobody took it, the worker that
+        took it stopped, or that worker still runs it."""
+        budget = call.budget_seconds
+        try:
+            row = self.ledger.get(call.task.id, call.expert_id)
+        except StoreError:
+            row = None  # the watcher's last error says why
+        if row is not None and row.state == DONE and row.result is not None:  # it came as the budget ended
+            return ExpertResult.from_dict(json.loads(row.result))
+        holder = None if row is None else Holder(row.worker, row.deliveries, row.attempt, row.beat_at)
+        why = None if holder is None else holder.lost(time.time())
+        kind = "timeout"
+        if holder is None or holder.worker is None:  # nobody took it (or its retry)
+            message = f"no result within {budget:.1f}s from queue {queue} (is a worker consuming it?)"
+        elif why is not None:
+            kind = "worker_lost"
+            message = (
+                f"worker {holder.worker} took the call from queue {queue} and stopped ({why}); no other worker took it"
+                f" up within {budget:.1f}s"
+            )
+        else:
+            message = (
+                f"no result within {budget:.1f}s from queue {queue}: worker {holder.worker} took it and still runs it"
+            )
+        if self.watcher.last_error is not None:
+            message += f"; the task store, where results come back, could not be read: {self.watcher.last_error}"
+        failed = _failure(call, message, kind, started)
+        if holder is not None and holder.worker is not None:
+            failed.metadata["worker"] = holder.worker
+        return failed
+
+    def _worker_lost(self, key: CallKey, holder: Holder, why: str) -> None:
+        """(The watcher's thread) The worker holding the call ``key`` is lost: act from the publishing threads."""
+        with self._lock:
+            call, sent_at = self._in_flight.get(key), self._sent_at.get(key)
+        if call is None or sent_at is None:
+            return
+        with contextlib.suppress(RuntimeError):  # closed: the call is being cancelled
+            self._publisher.submit(self._after_loss, call, holder, why, sent_at)
+
+    def _after_loss(self, call: ExpertCall, holder: Holder, why: str, sent_at: float) -> None:
+        """Send the call again for another worker to take over, or finish it as lost once its workers were lost as
+        often as ``executor.max_redeliveries`` allows."""
+        name = celery_id(call)
+        try:
+            if holder.deliveries > self.settings.executor.max_redeliveries:
+                lost = worker_lost(call.task.id, call.expert_id, holder, holder.attempt + 1)
+                _log.warning("call %s: worker %s stopped (%s); %s", name, holder.worker, why, lost.error)
+                self.watcher.answer((call.task.id, call.expert_id), self.ledger.complete(*_key(call), _json(lost)))
+                return
+            if time.time() - sent_at >= call.budget_seconds:
+                return
+            queue = queue_for(self.settings.executor, call.expert_id)
+            _log.info("call %s: worker %s stopped (%s); sent again to %s", name, holder.worker, why, queue)
+            self._publish(call, queue, sent_at=sent_at, retries=holder.attempt)
+        except Exception as exc:  # the broker or the store is away: the call ends at its budget, naming the worker
+            _log.warning(
+                "call %s: worker %s stopped (%s) and the call could not be sent again: %s",
+                name,
+                holder.worker,
+                why,
+                exc,
+            )
 
     def _cancel_soon(self, key: CallKey) -> None:
         """Cancel the call ``key`` from the publishing threads (the loop never waits on the network)."""
@@ -335,16 +455,23 @@ class CeleryExecutor:
         except Exception as exc:
             _log.warning("could not tell the workers to cancel %s (broker %s): %s", ", ".join(ids), self.broker, exc)
 
-    def _publish(self, call: ExpertCall, queue: str) -> None:
+    def _publish(self, call: ExpertCall, queue: str, *, sent_at: float | None = None, retries: int = 0) -> None:
+        """Send the call: first (when ``run`` noted it in flight), or again with the time it was first ``sent_at`` and
+        Celery's ``retries`` so far. The worker runs it under what is left of its budget."""
         budget = call.budget_seconds
+        if sent_at is None:
+            with self._lock:
+                sent_at = self._sent_at.get(_key(call), time.time())
+        left = max(0.0, budget - (time.time() - sent_at))
         self.app.send_task(
             TASK_NAME,
-            args=[call.task.as_dict(), call.expert_id, budget, time.time()],
+            args=[call.task.as_dict(), call.expert_id, budget, sent_at],
             task_id=celery_id(call),
             queue=queue,
-            expires=budget,
-            soft_time_limit=budget + 2.0,
-            time_limit=budget + 10.0,
+            expires=left,
+            soft_time_limit=left + SOFT_LIMIT_MARGIN,
+            time_limit=left + HARD_LIMIT_MARGIN,
+            retries=retries,
             retry=True,
             retry_policy={
                 "max_retries": max(1, int(budget)),
@@ -413,6 +540,14 @@ class CeleryExecutor:
 def celery_id(call: ExpertCall) -> str:
     """The Celery task id of a call: its dedupe key."""
     return f"{call.task.id}.{call.expert_id}"
+
+
+def _key(call: ExpertCall) -> CallKey:
+    return (call.task.id, call.expert_id)
+
+
+def _json(result: ExpertResult) -> str:
+    return to_json(result.as_dict())
 
 
 def _depth(channel: Any, queue: str) -> int:

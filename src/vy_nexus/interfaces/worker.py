@@ -1,11 +1,13 @@
 """A Celery worker process: the same ``VyNexus`` as the server (built-ins, experts directory, plugins), running
 the expert calls it takes from its queues with the local executor.
 
-Each delivery: claim the call in the ledger (a finished call is not run again; a redelivery is counted and
-bounded), run the expert under what is left of its budget, then store the result — or, for a retryable failure
-with retries and budget left, ask Celery to retry with exponential backoff. Celery's soft and hard time limits
-(budget + 2 s, budget + 10 s) back up the executor's own timeout: the hard one ends a pool process whose expert
-blocks its event loop.
+Each delivery: claim the call in the ledger (a finished call is not run again; one another worker still runs is a
+duplicate, dropped; one whose worker was lost is taken over, a bounded number of times), run the expert under what is
+left of its budget, then store the result — or, for a retryable failure with retries and budget left, hand the call
+back and ask Celery to retry with exponential backoff. While a pool process runs a call, a thread of it beats in the
+ledger every second (``Heartbeat``), so the server and other workers can tell a slow call from a lost worker. Celery's
+soft and hard time limits (budget + 2 s, budget + 10 s) back up the executor's own timeout: the hard one ends a pool
+process whose expert blocks its event loop.
 
 A call its server cancels is stopped in the pool process running it: the worker's main process sends that process
 ``CANCEL_SIGNAL`` (celery_app.py), whose handler cancels the call's asyncio task on the process's own loop. The expert
@@ -22,13 +24,14 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from vy_nexus.config import Settings
-from vy_nexus.errors import BrokerError, ConfigError, TaskError
+from vy_nexus.errors import BrokerError, ConfigError, StoreError, TaskError
 from vy_nexus.execution.celery_app import (
     CANCEL_SIGNAL,
     CallOutcome,
@@ -38,19 +41,18 @@ from vy_nexus.execution.celery_app import (
     queue_for,
     refusal,
     register_cancel_command,
+    worker_lost,
 )
 from vy_nexus.execution.executor import ExpertCall
 from vy_nexus.foundation.kill_switch import StopRequest, StopWatcher
 from vy_nexus.observability.stack import Observability
-from vy_nexus.store.calls import CallLedger
+from vy_nexus.store.calls import BEAT_SECONDS, CallLedger
 from vy_nexus.store.sql import to_json
 from vy_nexus.system import VyNexus
 from vy_nexus.tasks import ExpertResult, Task
 
 _log = logging.getLogger(__name__)
 
-SOFT_LIMIT_MARGIN = 2.0
-HARD_LIMIT_MARGIN = 10.0
 FILES_PER_POOL_PROCESS = 8
 """Open files the worker's main process holds for each pool process (Celery's pipes to it: 6 measured, plus room)."""
 FILES_OF_THE_MAIN_PROCESS = 64
@@ -75,6 +77,44 @@ def cancelled_call(task_id: str, expert_id: str, started: float) -> ExpertResult
     result = failure(task_id, expert_id, f"cancelled by its server while {worker_id()} ran it", "cancelled")
     result.duration_ms = (time.perf_counter() - started) * 1e3
     return result
+
+
+class Heartbeat:
+    """A thread of one pool process that says in the ledger, every ``BEAT_SECONDS`` while the process runs a call
+    (``calls`` is set), that ``worker`` is alive. A thread rather than the call's event loop: an expert that blocks
+    the loop is slow, not lost."""
+
+    def __init__(self, ledger: CallLedger, worker: str) -> None:
+        self.calls = threading.Event()
+        self._ledger = ledger
+        self._worker = worker
+        self._stopping = threading.Event()
+        self._failing = False
+        self._thread = threading.Thread(target=self._run, name="vy-nexus-heartbeat", daemon=True)
+
+    def start(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(BEAT_SECONDS):
+            if self.calls.is_set():
+                self._beat()
+
+    def _beat(self) -> None:
+        try:
+            self._ledger.beat(self._worker)
+        except StoreError as exc:  # the store is away: so is every call's result; say it once
+            if not self._failing:
+                _log.warning("worker %s cannot beat in the task store: %s", self._worker, exc)
+            self._failing = True
+        else:
+            self._failing = False
 
 
 @dataclass(slots=True)
@@ -104,6 +144,7 @@ class WorkerRuntime:
         self.max_deliveries = settings.executor.max_redeliveries + 1
         self._pid = 0
         self._ledger: CallLedger | None = None
+        self._heartbeat: Heartbeat | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._delivery: Delivery | None = None
         self._cancel_handler = self._on_cancel_signal  # one bound method, so the installed handler can be recognised
@@ -115,10 +156,14 @@ class WorkerRuntime:
         ledger = self._process_ledger()
         self._listen_for_cancel()
         self._delivery = Delivery()
+        if self._heartbeat is not None:
+            self._heartbeat.calls.set()
         try:
             return self._deliver(ledger, data, expert_id, budget, sent_at, attempt, retries_left)
         finally:
             self._delivery = None
+            if self._heartbeat is not None:
+                self._heartbeat.calls.clear()
 
     def _on_cancel_signal(self, _signum: int, _frame: Any) -> None:
         delivery = self._delivery
@@ -146,9 +191,13 @@ class WorkerRuntime:
         except TaskError as exc:
             task_id = str(data.get("id", "")) if isinstance(data, dict) else ""
             if task_id:
-                result = failure(task_id, expert_id, f"the worker could not read the task: {exc}", "invalid")
-                ledger.claim(task_id, expert_id, attempt=attempt, worker=worker_id(), max_deliveries=1, lost=str)
-                ledger.complete(task_id, expert_id, to_json(result.as_dict()))
+                unreadable = to_json(
+                    failure(task_id, expert_id, f"the worker could not read the task: {exc}", "invalid").as_dict()
+                )
+                ledger.claim(
+                    task_id, expert_id, attempt=attempt, worker=worker_id(), max_deliveries=1, lost=lambda _: unreadable
+                )
+                ledger.complete(task_id, expert_id, unreadable)
             return CallOutcome()
         claim = ledger.claim(
             task.id,
@@ -156,17 +205,17 @@ class WorkerRuntime:
             attempt=attempt,
             worker=worker_id(),
             max_deliveries=self.max_deliveries,
-            lost=lambda deliveries: to_json(
-                failure(
-                    task.id,
-                    expert_id,
-                    f"the worker running it was lost {deliveries} times; not delivered again",
-                    "worker_lost",
-                    attempts=attempt + 1,
-                ).as_dict()
-            ),
+            lost=lambda holder: to_json(worker_lost(task.id, expert_id, holder, attempt + 1).as_dict()),
         )
         if not claim.run:
+            if claim.result is None:
+                _log.info(
+                    "call %s/%s runs on worker %s: this delivery of it is a duplicate, dropped",
+                    task.id,
+                    expert_id,
+                    claim.holder,
+                )
+                return CallOutcome(answered=False)
             return CallOutcome()
         if expert_id in self.system.registry:
             result = self._run(task, expert_id, budget - min(max(0.0, time.time() - sent_at), budget))
@@ -185,6 +234,7 @@ class WorkerRuntime:
             delay = min(executor.backoff_max_seconds, executor.backoff_base_seconds * 2**attempt)
             if time.time() - sent_at + delay < budget:
                 self._journal(result, f"failed ({result.error}); Celery retries in {delay:.2f}s")
+                ledger.release(task.id, expert_id, worker_id())
                 return CallOutcome(retry_in=delay)
         ledger.complete(task.id, expert_id, to_json(result.as_dict()))
         if result.error_kind == "cancelled":
@@ -251,6 +301,8 @@ class WorkerRuntime:
             # Observers hold file locks and threads, which do not cross a fork: each pool process builds its own.
             self.system.observability = Observability(self.system.settings, self.system.events)
             self.system.observability.start()
+            # Last: when a step above fails, the next call starts over with no heartbeat thread left behind.
+            self._heartbeat = Heartbeat(self._ledger, worker_id()).start()
         assert self._ledger is not None
         return self._ledger
 
@@ -267,6 +319,9 @@ class WorkerRuntime:
         if self.system.observability is not None:
             self.system.observability.close()
             self.system.observability = None
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
         if self._ledger is not None:
             self._ledger.close()
             self._ledger = None

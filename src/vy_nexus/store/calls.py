@@ -1,33 +1,86 @@
-"""The expert-call ledger: the dedupe key and the result of every expert call run on a worker.
+"""The expert-call ledger: the dedupe key, the holder and the result of every expert call run on a worker.
 
-A Celery message may be delivered more than once (a worker killed mid-task, a lost connection with ``acks_late``).
-Workers ``claim`` a call before running it and ``complete`` it after; both are single conditional statements, so
-two deliveries racing on one call (several worker processes, SQLite or PostgreSQL) still leave one result: the
-first ``complete`` wins and every later one gets the stored result back. The server polls ``results`` for the
-calls it waits on.
+A Celery message may be delivered more than once: a worker's pool process killed mid-call (Celery requeues it), a
+whole worker killed (RabbitMQ requeues what it held), a Redis visibility timeout shorter than the call, a server
+sending a call again whose worker it saw stop. Workers ``claim`` a call before running it and ``complete`` it
+after; each step is one conditional statement, so deliveries racing on one call (several worker processes, SQLite or
+PostgreSQL) still leave one result: the first ``complete`` wins and every later one gets the stored result back.
+
+The worker holding a running call ``beat``s while it runs it. A delivery of a call whose holder is alive is a
+duplicate and does not run; one whose holder is lost (``Holder.lost``) takes the call over, up to
+``max_deliveries``, then finishes it as lost. The server reads ``results`` for the calls it waits on, and
+``holders`` to notice a holder that stopped.
 """
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from vy_nexus.errors import StoreError
 from vy_nexus.store.engine import log_warning, open_database, redact
-from vy_nexus.store.schema import expert_calls
+from vy_nexus.store.schema import expert_calls, worker_beats
 from vy_nexus.store.sql import _reason
 
 RUNNING = "running"
 DONE = "done"
+BEAT_SECONDS = 1.0
+"""How often a worker refreshes its beat while it runs a call."""
+LOST_AFTER_SECONDS = 5.0
+"""A worker whose last beat is older than this is lost (on the worker's own host its process being gone is enough):
+five missed beats, so a busy database or a starved process is not taken for a dead one."""
 
 CallKey = tuple[str, str]
-LostResult = Callable[[int], str]
-"""Builds the stored result (JSON text) for a call whose workers were lost ``deliveries`` times."""
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Who runs a running call, as the ledger knows it: the worker (``host:pid``; None between two attempts, while
+    Celery's retry waits), how many deliveries ran it, the attempt, and the worker's last beat (None: it never beat,
+    as an older vy-nexus does not)."""
+
+    worker: str | None
+    deliveries: int
+    attempt: int = 0
+    beat_at: float | None = None
+
+    def lost(self, now: float) -> str | None:
+        """Why the worker is lost (its process is gone, or it stopped beating), or None while it may still run the
+        call."""
+        if self.worker is None:
+            return None
+        host, _, pid = self.worker.rpartition(":")
+        if host == this_host() and pid.isdigit() and _process_gone(int(pid)):
+            return "its process is gone"
+        if self.beat_at is not None and now - self.beat_at > LOST_AFTER_SECONDS:
+            return f"no sign of life for {now - self.beat_at:.0f}s"
+        return None
+
+
+def this_host() -> str:
+    """The host name workers give in their ``host:pid``."""
+    return socket.gethostname()
+
+
+def _process_gone(pid: int) -> bool:
+    try:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:  # another user's process: it exists
+        return False
+
+
+LostResult = Callable[[Holder], str]
+"""Builds the stored result (JSON text) for a call whose workers were lost ``holder.deliveries`` times, the last
+one being ``holder.worker``."""
 
 
 # The statements a worker runs for every call, built once (building one cost more than running it on SQLite). An
@@ -46,29 +99,46 @@ _NEWER_ATTEMPT = (
         started_at=sa.bindparam("p_started_at"),
     )
 )
-_REDELIVERY = (
+_TAKE_OVER = (  # only from the holder this delivery saw lost: of two deliveries racing to take over, one does
     sa.update(expert_calls)
-    .where(_RUNNING & (_c.deliveries < sa.bindparam("p_max_deliveries")))
+    .where(
+        _RUNNING & (_c.deliveries == sa.bindparam("p_seen_deliveries")) & (_c.worker == sa.bindparam("p_seen_worker"))
+    )
     .values(deliveries=_c.deliveries + 1, worker=sa.bindparam("p_worker"))
 )
+_RELEASE = sa.update(expert_calls).where(_RUNNING & (_c.worker == sa.bindparam("p_worker"))).values(worker=None)
 _COMPLETE = (
     sa.update(expert_calls)
     .where(_RUNNING)
     .values(state=DONE, result=sa.bindparam("p_result"), finished_at=sa.bindparam("p_finished_at"))
 )
-_ROW = sa.select(expert_calls).where(_KEY)
+_WITH_BEATS = expert_calls.outerjoin(worker_beats, worker_beats.c.worker == _c.worker)
+_ROW = sa.select(expert_calls, worker_beats.c.beat_at).select_from(_WITH_BEATS).where(_KEY)
 _RESULTS = sa.select(_c.task_id, _c.expert_id, _c.result).where(
     _c.state == DONE, _c.task_id.in_(sa.bindparam("p_task_ids", expanding=True))
 )
+_HOLDERS = (
+    sa.select(_c.task_id, _c.expert_id, _c.worker, _c.deliveries, _c.attempt, worker_beats.c.beat_at)
+    .select_from(_WITH_BEATS)
+    .where(_c.state == RUNNING, _c.task_id.in_(sa.bindparam("p_task_ids", expanding=True)))
+)
+_BEAT = (
+    sa.update(worker_beats)
+    .where(worker_beats.c.worker == sa.bindparam("p_worker"))
+    .values(beat_at=sa.bindparam("p_beat_at"))
+)
+_FIRST_BEAT = sa.insert(worker_beats)
 
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """``run`` is True when this delivery should run the expert; else ``result`` is the stored answer."""
+    """``run`` is True when this delivery should run the expert. Else ``result`` is the stored answer, or (None)
+    the call runs on the live worker ``holder`` and this delivery is a duplicate to drop."""
 
     run: bool
     deliveries: int = 1
     result: str | None = None
+    holder: str | None = None
 
 
 class CallLedger:
@@ -76,6 +146,8 @@ class CallLedger:
         self.url = url
         self._warn = on_warning or log_warning
         self._engine: sa.Engine | None = None
+        self._beaten: dict[str, float] = {}
+        """When this ledger last wrote each worker's beat."""
 
     def open(self) -> CallLedger:
         if self._engine is None:
@@ -107,10 +179,13 @@ class CallLedger:
     def claim(
         self, task_id: str, expert_id: str, *, attempt: int, worker: str, max_deliveries: int, lost: LostResult
     ) -> Claim:
-        """Take one delivery of a call. A new call or a new attempt (a Celery retry) runs; a redelivery of the
-        same attempt runs while deliveries stay within ``max_deliveries``, then the call is finished with
-        ``lost(deliveries)``; a finished call answers with its stored result."""
+        """Take one delivery of a call for ``worker``. A new call or a new attempt (a Celery retry) runs. Another
+        delivery of the same attempt runs only when the call's holder is lost, while deliveries stay within
+        ``max_deliveries``; past them the call is finished with ``lost(holder)``. While the holder lives the
+        delivery is a duplicate (``Claim.holder``). A finished call answers with its stored result."""
         now = time.time()
+        if now - self._beaten.get(worker, 0.0) > BEAT_SECONDS / 2:  # the holder of a call is never seen stale
+            self.beat(worker)
         try:
             self._execute(
                 _INSERT,
@@ -130,19 +205,52 @@ class CallLedger:
         call = {"p_task_id": task_id, "p_expert_id": expert_id, "p_worker": worker}
         if self._execute(_NEWER_ATTEMPT, {**call, "p_attempt": attempt, "p_started_at": now}).rowcount:
             return Claim(run=True)
-        if self._execute(_REDELIVERY, {**call, "p_max_deliveries": max_deliveries}).rowcount:
+        # Each turn either answers or saw another delivery take the call over (deliveries grew): it ends.
+        while True:
             row = self._row(task_id, expert_id)
-            return Claim(run=True, deliveries=row.deliveries if row is not None else max_deliveries)
-        row = self._row(task_id, expert_id)
-        if row is None:  # pruned between the statements: start over
-            return self.claim(
-                task_id, expert_id, attempt=attempt, worker=worker, max_deliveries=max_deliveries, lost=lost
-            )
-        if row.state == DONE:
-            return Claim(run=False, deliveries=row.deliveries, result=row.result)
-        return Claim(
-            run=False, deliveries=row.deliveries, result=self.complete(task_id, expert_id, lost(row.deliveries))
-        )
+            if row is None:  # pruned between the statements: start over
+                return self.claim(
+                    task_id, expert_id, attempt=attempt, worker=worker, max_deliveries=max_deliveries, lost=lost
+                )
+            if row.state == DONE:
+                return Claim(run=False, deliveries=row.deliveries, result=row.result)
+            holder = Holder(row.worker, row.deliveries, row.attempt, row.beat_at)
+            if holder.lost(now) is None:
+                return Claim(run=False, deliveries=row.deliveries, holder=row.worker)
+            if row.deliveries >= max_deliveries:
+                stored = self.complete(task_id, expert_id, lost(holder))
+                return Claim(run=False, deliveries=row.deliveries, result=stored)
+            seen = {"p_seen_deliveries": row.deliveries, "p_seen_worker": row.worker}
+            if self._execute(_TAKE_OVER, {**call, **seen}).rowcount:
+                return Claim(run=True, deliveries=row.deliveries + 1)
+
+    def beat(self, worker: str) -> None:
+        """Say that ``worker`` is alive now."""
+        now = time.time()
+        beat = {"p_worker": worker, "p_beat_at": now}
+        if not self._execute(_BEAT, beat).rowcount:
+            try:
+                self._execute(_FIRST_BEAT, {"worker": worker, "beat_at": now})
+            except IntegrityError:  # its other thread wrote the first one meanwhile
+                self._execute(_BEAT, beat)
+        self._beaten[worker] = now
+
+    def release(self, task_id: str, expert_id: str, worker: str) -> None:
+        """``worker`` hands the call back to Celery for a retry: nobody holds it until the retry is claimed, so its
+        worker's silence meanwhile is no loss."""
+        self._execute(_RELEASE, {"p_task_id": task_id, "p_expert_id": expert_id, "p_worker": worker})
+
+    def holders(self, keys: Iterable[CallKey]) -> dict[CallKey, Holder]:
+        """The holders of the calls among ``keys`` that are running (claimed and not finished)."""
+        wanted = set(keys)
+        if not wanted:
+            return {}
+        rows = self._query(_HOLDERS, {"p_task_ids": sorted({task_id for task_id, _ in wanted})})
+        return {
+            (r.task_id, r.expert_id): Holder(r.worker, r.deliveries, r.attempt, r.beat_at)
+            for r in rows
+            if (r.task_id, r.expert_id) in wanted
+        }
 
     def complete(self, task_id: str, expert_id: str, result: str) -> str:
         """Store ``result`` unless the call already has one; return the stored result (the first one wins)."""
@@ -192,13 +300,17 @@ class CallLedger:
         return {(r.task_id, r.expert_id): r.result for r in rows if (r.task_id, r.expert_id) in wanted}
 
     def get(self, task_id: str, expert_id: str) -> Any:
-        """The call's row (state, attempt, deliveries, worker, result, times), or None."""
+        """The call's row (state, attempt, deliveries, worker, result, times, the worker's last ``beat_at``), or
+        None."""
         return self._row(task_id, expert_id)
 
     def prune(self, older_than: float) -> int:
-        """Delete finished calls that ended before ``older_than`` (epoch seconds)."""
+        """Delete finished calls that ended before ``older_than`` (epoch seconds), and the beats of workers silent
+        since then; returns how many calls."""
         statement = sa.delete(expert_calls).where(expert_calls.c.state == DONE, expert_calls.c.finished_at < older_than)
-        return int(self._execute(statement).rowcount)
+        deleted = int(self._execute(statement).rowcount)
+        self._execute(sa.delete(worker_beats).where(worker_beats.c.beat_at < older_than))
+        return deleted
 
     def _row(self, task_id: str, expert_id: str) -> Any:
         rows = self._query(_ROW, {"p_task_id": task_id, "p_expert_id": expert_id})

@@ -78,3 +78,14 @@ expert_calls = sa.Table(
     sa.Column("finished_at", sa.Float),
     sa.Index("ix_expert_calls_finished", "finished_at"),
 )
+
+# The heartbeat of each worker pool process (``host:pid``, as ``expert_calls.worker`` names it), refreshed every
+# second while it runs a call. A running call whose worker stopped beating (or, on the same host, whose process is
+# gone) has lost it: the next delivery takes the call over, or its server sends it again. A new table, created where
+# missing, so the schema version stays: an older vy-nexus ignores it.
+worker_beats = sa.Table(
+    "worker_beats",
+    metadata,
+    sa.Column("worker", sa.String(255), primary_key=True),
+    sa.Column("beat_at", sa.Float, nullable=False),
+)
