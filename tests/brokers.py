@@ -4,6 +4,7 @@ when it does not answer."""
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -29,3 +30,22 @@ def amqp_or_skip() -> str:
     if not answers(5672):
         pytest.skip("no RabbitMQ on 127.0.0.1:5672 (install and start rabbitmq-server to run this)")
     return AMQP_URL
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (a broker that is down)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def celery_home_with_expert(home: Path, expert_id: str, source: str) -> Path:
+    """``home`` configured for Celery with a broker that is down, the expert ``source`` in its experts directory as
+    ``<expert_id>.py`` and an empty ``marks`` directory for the expert's notes."""
+    (home / "experts").mkdir()
+    (home / "experts" / f"{expert_id}.py").write_text(source, encoding="utf-8")
+    (home / "config.yaml").write_text(
+        f"executor:\n  kind: celery\n  broker_url: redis://127.0.0.1:{closed_port()}/0\n", encoding="utf-8"
+    )
+    (home / "marks").mkdir()
+    return home

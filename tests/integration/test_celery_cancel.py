@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from brokers import celery_home_with_expert
 from vy_nexus.config import Settings, load_settings
 from vy_nexus.errors import SafetyError, TaskCancelledError
 from vy_nexus.execution.celery_app import CANCEL_SIGNAL, CallOutcome
@@ -68,12 +68,6 @@ class Patient(BaseExpert):
 '''
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def mark(marks: Path, task: Task, event: str) -> tuple[int, float] | None:
     """(pid, time) of the expert's note ``event`` for ``task``, or None before it is written."""
     path = marks / f"{task.id}.{event}"
@@ -109,13 +103,7 @@ def stored(settings: Settings, task: Task, expert_id: str = "patient") -> Expert
 @pytest.fixture
 def celery_home(home: Path) -> Path:
     """Celery configured with a broker that is down; the patient expert in the experts directory."""
-    (home / "experts").mkdir()
-    (home / "experts" / "patient.py").write_text(PATIENT_EXPERT, encoding="utf-8")
-    (home / "config.yaml").write_text(
-        f"executor:\n  kind: celery\n  broker_url: redis://127.0.0.1:{closed_port()}/0\n", encoding="utf-8"
-    )
-    (home / "marks").mkdir()
-    return home
+    return celery_home_with_expert(home, "patient", PATIENT_EXPERT)
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from brokers import celery_home_with_expert, closed_port
 from vy_nexus.config import Settings, load_settings
 from vy_nexus.execution import celery_app
 from vy_nexus.execution.celery_app import TASK_NAME, CallOutcome, build_celery_app, visibility_timeout
@@ -73,12 +74,6 @@ class Steady(BaseExpert):
             await asyncio.sleep(0.05)
         return ExpertOutput({"pid": os.getpid()}, confidence=0.9)
 '''
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def gone_worker() -> str:
@@ -185,13 +180,7 @@ def test_why_a_worker_is_taken_for_lost() -> None:
 @pytest.fixture
 def steady_home(home: Path) -> Path:
     """Celery with a broker that is down, the steady expert in the experts directory."""
-    (home / "experts").mkdir()
-    (home / "experts" / "steady.py").write_text(STEADY_EXPERT, encoding="utf-8")
-    (home / "config.yaml").write_text(
-        f"executor:\n  kind: celery\n  broker_url: redis://127.0.0.1:{closed_port()}/0\n", encoding="utf-8"
-    )
-    (home / "marks").mkdir()
-    return home
+    return celery_home_with_expert(home, "steady", STEADY_EXPERT)
 
 
 @pytest.fixture
