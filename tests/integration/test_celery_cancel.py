@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from brokers import celery_home_with_expert
 from vy_nexus.config import Settings, load_settings
@@ -253,12 +252,7 @@ def patient_cluster(tmp_path: Path, pg_url: str) -> Iterator[Callable[[str], Any
 
     def make(broker_url: str) -> Any:
         cluster = Cluster(tmp_path / f"c{len(made)}", broker_url, pg_url)
-        (cluster.home / "experts" / "patient.py").write_text(PATIENT_EXPERT, encoding="utf-8")
-        cluster.queues["patient"] = f"{cluster.queues['alpha'].rsplit('.', 1)[0]}.patient"
-        config = cluster.home / "config.yaml"
-        data = yaml.safe_load(config.read_text(encoding="utf-8"))
-        data["executor"]["queues"] = cluster.queues
-        config.write_text(yaml.safe_dump(data), encoding="utf-8")
+        cluster.add_expert("patient", PATIENT_EXPERT)
         made.append(cluster)
         return cluster
 

@@ -123,6 +123,15 @@ class Cluster:
         self.workers: list[Worker] = []
         self.store_url = store_url
 
+    def add_expert(self, expert_id: str, source: str) -> None:
+        """Put the expert ``source`` in the experts directory, on a queue of this cluster's run."""
+        (self.home / "experts" / f"{expert_id}.py").write_text(source, encoding="utf-8")
+        self.queues[expert_id] = f"{self.queues['alpha'].rsplit('.', 1)[0]}.{expert_id}"
+        config = self.home / "config.yaml"
+        data = yaml.safe_load(config.read_text(encoding="utf-8"))
+        data["executor"]["queues"] = self.queues
+        config.write_text(yaml.safe_dump(data), encoding="utf-8")
+
     def machine(self, name: str) -> Path:
         """Another home with the same config and experts: a worker machine that shares nothing but the broker and
         the database with the server."""

@@ -25,7 +25,6 @@ from typing import Any
 import psutil
 import pytest
 import sqlalchemy as sa
-import yaml
 
 from brokers import celery_home_with_expert, closed_port
 from vy_nexus.config import Settings, load_settings
@@ -418,12 +417,7 @@ def steady_cluster(tmp_path: Path, pg_url: str) -> Iterator[Callable[..., Any]]:
         cluster = Cluster(
             tmp_path / f"c{len(made)}", broker_url, pg_url, **{"expert_timeout_seconds": 30.0, **executor}
         )
-        (cluster.home / "experts" / "steady.py").write_text(STEADY_EXPERT, encoding="utf-8")
-        cluster.queues["steady"] = f"{cluster.queues['alpha'].rsplit('.', 1)[0]}.steady"
-        config = cluster.home / "config.yaml"
-        data = yaml.safe_load(config.read_text(encoding="utf-8"))
-        data["executor"]["queues"] = cluster.queues
-        config.write_text(yaml.safe_dump(data), encoding="utf-8")
+        cluster.add_expert("steady", STEADY_EXPERT)
         made.append(cluster)
         return cluster
 
