@@ -1,7 +1,7 @@
 """The one exception tree of vy-nexus.
 
     VyNexusError
-    ├── ConfigError                 bad config file, key, type or value
+    ├── ConfigError                 bad config file, key, type or value: the configuration the process runs with
     ├── TaskError                   a task that cannot be accepted (bad JSON, empty text, ...)
     │   ├── TaskNotFoundError       no task with that id in the task store
     │   └── InputError              an input payload that cannot be read (missing, not UTF-8, bad JSON)
@@ -13,7 +13,7 @@
     │   ├── ExpertTimeoutError      an expert ran past its time limit
     │   └── ExpertExecutionError    an expert raised; ``retryable`` says whether to try again
     ├── RoutingError                no expert could be chosen
-    ├── GovernanceError             a policy refused the task (carries the verdict)
+    ├── GovernanceError             a policy refused the task (carries the verdict, and a ``NextStep`` to word)
     │   ├── ApprovalNotFoundError   no approval request with that id
     │   └── ApprovalNotPendingError the request was decided, used or expired already: it cannot be decided again
     ├── SafetyError                 the kill switch is engaged, or the file system refused a path
@@ -25,9 +25,13 @@
 
 Interfaces map these to exit codes (``exit_code``) and HTTP statuses (``http_status``); a task whose experts all
 failed for one reason maps through ``FAILURE_ERRORS`` (``ExpertResult.error_kind`` → the error it amounts to).
+Messages state the facts; advice that depends on the interface (a command's option, an endpoint's field) travels
+as data (``GovernanceError.next_step``) for each interface to word.
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 
 class VyNexusError(Exception):
@@ -46,8 +50,13 @@ class VyNexusError(Exception):
 
 
 class ConfigError(VyNexusError):
+    """The configuration the process runs with is wrong: its config file, a key, an environment variable, a
+    command's option, a model or routes file it names. Exit 2. Over HTTP a ``500``: a client cannot fix the
+    server's configuration (the server logs what to fix). An interface that hands a client's own value to a parser
+    raising ``ConfigError`` (a deadline typed in a form) answers it as the client's error instead."""
+
     exit_code = 2
-    http_status = 400
+    http_status = 500
 
 
 class TaskError(VyNexusError):
@@ -115,12 +124,29 @@ class FallbackExpertMissingError(ConfigError):
     """``routing.fallback_expert`` names no registered expert, and a task needed it: the configuration the process
     runs with is wrong, not the request (exit 2; HTTP 500 with the message)."""
 
-    http_status = 500
+
+class NextStep(StrEnum):
+    """What the person refused by governance can do next. The error's message states the facts; each interface
+    words the step in its own terms (the CLI's commands and options, the API's endpoints and fields)."""
+
+    APPROVE_THEN_REPEAT = "approve_then_repeat"
+    """A request was filed (``approval_id``): approve it, then repeat the action naming it."""
+    APPROVE_FIRST = "approve_first"
+    """The request named is still pending: approve it first."""
+    REPEAT_WITH_APPROVAL = "repeat_with_approval"
+    """The request is approved already: repeat the action naming it to use it."""
+    FILE_NEW_REQUEST = "file_new_request"
+    """The request cannot be used (used, expired, denied): repeat the action without it to file a new one."""
+    FILE_REQUEST_FOR_THIS = "file_request_for_this"
+    """The request names another action: repeat this one without it to file a request for it."""
+    LIST_APPROVALS = "list_approvals"
+    """No request has that id: list every request to find the right one."""
 
 
 class GovernanceError(VyNexusError):
     """``verdict`` is ``denied``, ``throttled`` or ``needs_approval``; ``policy`` names the policy that decided;
-    ``approval_id`` is the pending approval request to approve (``vy-nexus approvals approve ID``), if any."""
+    ``approval_id`` is the approval request concerned, if any; ``next_step`` what the person can do about it
+    (worded by each interface, see ``NextStep``)."""
 
     exit_code = 3
     http_status = 403
@@ -133,11 +159,13 @@ class GovernanceError(VyNexusError):
         policy: str | None = None,
         approval_id: str | None = None,
         task_id: str | None = None,
+        next_step: NextStep | None = None,
     ) -> None:
         super().__init__(message, task_id=task_id)
         self.verdict = verdict
         self.policy = policy
         self.approval_id = approval_id
+        self.next_step = next_step
         if verdict == "throttled":
             self.http_status = 429
 

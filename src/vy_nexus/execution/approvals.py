@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from vy_nexus.errors import ApprovalNotFoundError, ApprovalNotPendingError, GovernanceError, StateError
+from vy_nexus.errors import ApprovalNotFoundError, ApprovalNotPendingError, GovernanceError, NextStep, StateError
 from vy_nexus.foundation.atomic import atomic_write_text
 from vy_nexus.foundation.file_lock import FileGuard
 
@@ -63,8 +63,7 @@ class Approval:
 
 def _unknown(approval_id: str) -> ApprovalNotFoundError:
     return ApprovalNotFoundError(
-        f"no approval request with id '{approval_id}': `vy-nexus approvals list --all` shows every request",
-        policy="approval",
+        f"no approval request with id '{approval_id}'", policy="approval", next_step=NextStep.LIST_APPROVALS
     )
 
 
@@ -140,17 +139,19 @@ class ApprovalStore:
             if not approval.matches(action, target, params):
                 raise GovernanceError(
                     f"approval '{approval_id}' is for {approval.action} of '{approval.target}' {approval.params},"
-                    f" not {action} of '{target}' {params}: an approval covers only the exact action it names;"
-                    " repeat the command without --approval to file a request for this one",
+                    f" not {action} of '{target}' {params}: an approval covers only the exact action it names",
                     policy="approval",
                     approval_id=approval_id,
+                    next_step=NextStep.FILE_REQUEST_FOR_THIS,
                 )
             if approval.status != "approved":
+                why, step = self._next_step(approval)
                 raise GovernanceError(
-                    f"approval '{approval_id}' is {approval.status}, not approved: {self._next_step(approval)}",
+                    f"approval '{approval_id}' is {approval.status}, not approved{why}",
                     verdict="needs_approval" if approval.status == "pending" else "denied",
                     policy="approval",
                     approval_id=approval_id,
+                    next_step=step,
                 )
             approval.status = "consumed"
             return approval
@@ -159,10 +160,12 @@ class ApprovalStore:
         with self._edit() as approvals:
             approval = self._find(approvals, approval_id)
             if approval.status != "pending":
+                why, step = self._next_step(approval)
                 raise ApprovalNotPendingError(
-                    f"approval '{approval_id}' is already {approval.status}: {self._next_step(approval)}",
+                    f"approval '{approval_id}' is already {approval.status}{why}",
                     policy="approval",
                     approval_id=approval_id,
+                    next_step=step,
                 )
             approval.status = status
             approval.decided_by = by
@@ -170,19 +173,20 @@ class ApprovalStore:
             approval.note = note
             return approval
 
-    def _next_step(self, approval: Approval) -> str:
-        """What the person holding this request can do now, given its status."""
-        file_anew = "repeat the command without --approval to file a new request"
+    def _next_step(self, approval: Approval) -> tuple[str, NextStep]:
+        """Why the request cannot serve as asked (``": ..."``, or nothing when its status says it all) and what the
+        person holding it can do now; each interface words the step (``NextStep``)."""
         if approval.status == "pending":
-            return f"run `vy-nexus approvals approve {approval.id}` first"
+            return "", NextStep.APPROVE_FIRST
         if approval.status == "approved":
-            return f"repeat the command with --approval {approval.id} to use it"
+            return "", NextStep.REPEAT_WITH_APPROVAL
         if approval.status == "consumed":
-            return f"an approval is used once; {file_anew}"
+            return ": an approval is used once", NextStep.FILE_NEW_REQUEST
         if approval.status == "expired":
-            return f"requests expire after {self.ttl_seconds:g} s (governance.approval_ttl_seconds); {file_anew}"
+            why = f": requests expire after {self.ttl_seconds:g} s (governance.approval_ttl_seconds)"
+            return why, NextStep.FILE_NEW_REQUEST
         decided = f" by {approval.decided_by}" if approval.decided_by else ""
-        return f"it was denied{decided}; a decided request cannot change, {file_anew}"
+        return f": it was denied{decided}; a decided request cannot change", NextStep.FILE_NEW_REQUEST
 
     def _find(self, approvals: list[Approval], approval_id: str) -> Approval:
         for approval in approvals:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from vy_nexus.config import GovernanceSettings, Settings
-from vy_nexus.errors import GovernanceError
+from vy_nexus.errors import GovernanceError, NextStep
 from vy_nexus.events import EventBus, Level
 from vy_nexus.execution.admission import AdmissionControl, Load
 from vy_nexus.execution.approvals import Approval, ApprovalStore
@@ -434,7 +434,7 @@ class Governance:
             except GovernanceError as exc:
                 self.record(action, Ruling(Verdict.DENIED, "approval", str(exc)), approval_id)
                 # The action is what is refused (403 over HTTP), not a lookup that found nothing (404).
-                raise GovernanceError(exc.message, policy="approval") from exc
+                raise GovernanceError(exc.message, policy="approval", next_step=exc.next_step) from exc
             action = replace(action, approval=approval)
         ruling = self._decide(action)
         if ruling.verdict is Verdict.NEEDS_APPROVAL and approval_id is None:
@@ -443,11 +443,11 @@ class Governance:
             )
             self.record(action, ruling, pending.id)
             raise GovernanceError(
-                f"{ruling.reason}: it needs approval. Approve it with `vy-nexus approvals approve {pending.id}`,"
-                f" then repeat the command with --approval {pending.id} (or confirm it yourself with --yes)",
+                f"{ruling.reason}: it needs approval",
                 verdict=Verdict.NEEDS_APPROVAL.value,
                 policy=ruling.policy,
                 approval_id=pending.id,
+                next_step=NextStep.APPROVE_THEN_REPEAT,
             )
         if not ruling.proceeds and ruling.verdict is not Verdict.NEEDS_APPROVAL:
             self.record(action, ruling, approval_id)

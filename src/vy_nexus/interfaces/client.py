@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from vy_nexus.errors import VyNexusError
+from vy_nexus.errors import NextStep, VyNexusError
 from vy_nexus.tls import httpx_context
 
 _EXIT_CODES = {400: 2, 401: 2, 404: 2, 409: 2, 413: 2, 422: 2, 403: 3, 429: 3, 503: 4, 502: 5}
@@ -20,12 +20,25 @@ _ERROR_EXIT_CODES = {"approval_not_found": 3, "approval_not_pending": 3}
 
 
 class RemoteError(VyNexusError):
-    def __init__(self, message: str, *, status: int = 0, error: str = "unreachable") -> None:
+    """An error the server answered. A governance refusal keeps its facts as ``message`` and its ``next_step``
+    (with ``approval_id``), so the CLI words the step as it does in-process instead of in the API's terms."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 0,
+        error: str = "unreachable",
+        next_step: NextStep | None = None,
+        approval_id: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.error = error
         self.exit_code = _ERROR_EXIT_CODES.get(error, _EXIT_CODES.get(status, 1))
         self.http_status = status or 502
+        self.next_step = next_step
+        self.approval_id = approval_id
 
 
 class ApiClient:
@@ -113,6 +126,24 @@ def _raise_for(reply: httpx.Response) -> None:
         body = {"error": body["error"].get("code"), "message": body["error"].get("message")}
     message = body.get("message") if isinstance(body, dict) else None
     error = body.get("error") if isinstance(body, dict) else None
+    details = body.get("details") if isinstance(body, dict) else None
+    step = _next_step(details)
+    if step is not None and isinstance(details, dict):  # the facts alone: the CLI words the step itself
+        message, approval_id = details.get("problem") or message, details.get("approval_id")
+    else:
+        approval_id = None
     raise RemoteError(
-        str(message or f"the server answered {reply.status_code}"), status=reply.status_code, error=str(error)
+        str(message or f"the server answered {reply.status_code}"),
+        status=reply.status_code,
+        error=str(error),
+        next_step=step,
+        approval_id=None if approval_id is None else str(approval_id),
     )
+
+
+def _next_step(details: Any) -> NextStep | None:
+    step = details.get("next_step") if isinstance(details, dict) else None
+    try:
+        return NextStep(step) if isinstance(step, str) else None
+    except ValueError:  # a newer server's step this client cannot word: its message says it
+        return None

@@ -82,7 +82,8 @@ def create_app(
                 yield
             finally:
                 del app.state.services
-                await vy.astop("server stopped")
+                # What still runs is interrupted for the shutdown's reason (a signal, the kill switch), if any.
+                await vy.astop(vy.safety.shutdown_reason or "server stopped")
                 await shared.drain()
                 unsubscribe()
                 await asyncio.to_thread(requests.stop)

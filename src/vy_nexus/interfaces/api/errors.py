@@ -1,7 +1,9 @@
 """The one error body: every failure becomes ``{"error", "message", "details"}`` with the status the project's
 exception tree names (``VyNexusError.http_status``); under ``/v1`` it takes OpenAI's shape instead, so OpenAI clients
 read it. No body carries a traceback, a file path or a key: messages are scrubbed of paths, and unexpected errors say
-only ``internal error`` (the server log has the rest).
+only ``internal error`` (the server log has the rest). The server's own misconfiguration (``ConfigError``) is a
+``500`` naming the problem, logged with what to fix; a governance refusal's next step is worded in the API's terms
+(``API_STEPS``); an error a retry cannot help says ``x-should-retry: false``, which OpenAI's clients obey.
 
 A person's browser opening a page gets the same error as an HTML page instead, when the app installs a renderer
 for it (``ErrorPage``: the dashboard's); everything else keeps the JSON."""
@@ -20,16 +22,34 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from vy_nexus.errors import GovernanceError, VyNexusError
+from vy_nexus.errors import ConfigError, GovernanceError, NextStep, SafetyError, VyNexusError
 
 _log = logging.getLogger(__name__)
 
-_PATH = re.compile(r"(?<![\w:/.])(?:~|\.{1,2})?/(?:[\w.@+-]+/)+[\w.@+-]*")
+_PATH = re.compile(r"(?<![\w:/.])(?:~/|\.{1,2}/|/(?!api/|v1/))(?:[\w.@+-]+/)+[\w.@+-]*")
+"""A file path, not one of this API's own endpoints (which a message may name: ``POST /api/approvals/ID``)."""
 _KEY = re.compile(r"vyn_[0-9a-f]{12}_[A-Za-z0-9_-]+")
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 _OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                  404: "not_found_error", 409: "conflict_error", 413: "invalid_request_error",
                  415: "invalid_request_error", 422: "invalid_request_error", 429: "rate_limit_error"}  # fmt: skip
+
+
+API_STEPS: dict[NextStep, str] = {
+    NextStep.APPROVE_THEN_REPEAT: ". Approve it with POST /api/approvals/{id} (decision: approve), then send this"
+    " request again with approval_id {id}",
+    NextStep.APPROVE_FIRST: ": approve it first with POST /api/approvals/{id} (decision: approve)",
+    NextStep.REPEAT_WITH_APPROVAL: ": send the action's request again with approval_id {id} to use it",
+    NextStep.FILE_NEW_REQUEST: "; send the request again without approval_id to file a new request",
+    NextStep.FILE_REQUEST_FOR_THIS: "; send this request again without approval_id to file a request for it",
+    NextStep.LIST_APPROVALS: ": GET /api/approvals?all=true lists every request",
+}
+"""A governance refusal's next step in the API's terms (the CLI words the same steps as commands and options).
+Each wording starts with what joins it to the error's facts."""
+
+NO_RETRY = {"x-should-retry": "false"}
+"""On an error a retry cannot help: OpenAI's (and Anthropic's) clients retry 409, 429 and every 5xx twice unless a
+server says otherwise."""
 
 
 def scrub(message: str) -> str:
@@ -45,11 +65,33 @@ def error_code(exc: VyNexusError) -> str:
 
 def _details(exc: VyNexusError) -> dict[str, Any]:
     details: dict[str, Any] = {}
-    for name in ("task_id", "expert_id", "verdict", "policy", "approval_id", "param"):
+    for name in ("task_id", "expert_id", "verdict", "policy", "approval_id", "param", "next_step"):
         value = getattr(exc, name, None)
         if value is not None:
             details[name] = value
+    if "next_step" in details:
+        details["problem"] = scrub(exc.message)  # the facts without the advice, for a client that words it itself
     return details
+
+
+def client_message(exc: VyNexusError) -> str:
+    """What the error says to an API client: the facts, with a governance refusal's next step in the API's terms,
+    and a server misconfiguration said to be the server's."""
+    if isinstance(exc, ConfigError):
+        return f"the server's configuration is wrong (not the request): {scrub(exc.message)}"
+    if isinstance(exc, GovernanceError) and exc.next_step is not None:
+        return scrub(exc.message + API_STEPS[exc.next_step].format(id=exc.approval_id))
+    return scrub(str(exc))
+
+
+def retry_headers(status: int, exc: VyNexusError | None = None) -> dict[str, str]:
+    """``x-should-retry: false`` where the same request cannot succeed soon: a conflict with the current state
+    (``409``: a cancelled task, a decided approval), a shutdown or engaged kill switch (``SafetyError``), the
+    server's configuration (``ConfigError``). A throttle (``429`` with ``Retry-After``) and a store or broker outage
+    (``503``) keep the client's retries."""
+    if status == 409 or isinstance(exc, SafetyError | ConfigError):
+        return dict(NO_RETRY)
+    return {}
 
 
 def _status_code(status: int) -> str:
@@ -136,10 +178,20 @@ def describe_error(request: Request, exc: Exception) -> ErrorReply:
     errors and anything else (``internal error``, logged with its traceback)."""
     if isinstance(exc, VyNexusError):
         status = exc.http_status
-        if status >= 500:
+        if isinstance(exc, ConfigError):
+            _log.error(
+                "%s %s: the server's configuration is wrong; fix it and restart the server: %s",
+                request.method,
+                request.url.path,
+                exc,
+            )
+        elif status >= 500:
             _log.warning("%s %s failed: %s", request.method, request.url.path, exc)
-        headers = {"Retry-After": "1"} if isinstance(exc, GovernanceError) and status == 429 else None
-        return ErrorReply(status, error_code(exc), scrub(str(exc)), _details(exc), headers)
+        headers = retry_headers(status, exc)
+        if isinstance(exc, GovernanceError) and status == 429:
+            headers["Retry-After"] = "1"
+        code = "server_config" if isinstance(exc, ConfigError) else error_code(exc)
+        return ErrorReply(status, code, client_message(exc), _details(exc), headers or None)
     if isinstance(exc, HTTPException):
         code = _status_code(exc.status_code)
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")

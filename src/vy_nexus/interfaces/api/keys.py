@@ -8,6 +8,7 @@ bits, so there is nothing to brute-force that a slow hash would protect.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -15,6 +16,7 @@ import math
 import re
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,7 +98,7 @@ class KeyStore:
     def create(self, name: str) -> NewKey:
         if not _NAME_SHAPE.fullmatch(name):
             raise ApiKeyError(f"key name {name!r} must be 1-64 letters, digits or . _ - @ :")
-        with self._guard.locked():
+        with self._editing():
             keys = self._read()
             key_id = secrets.token_hex(6)
             secret = f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
@@ -108,7 +110,7 @@ class KeyStore:
         return self._read()
 
     def revoke(self, key_id: str) -> ApiKey:
-        with self._guard.locked():
+        with self._editing():
             keys = self._read()
             for index, record in enumerate(keys):
                 if record.id == key_id or record.name == key_id:
@@ -157,6 +159,15 @@ class KeyStore:
         return self._cache[1]
 
     # -- the file ---------------------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _editing(self) -> Iterator[None]:
+        """The keys file locked for a read-modify-write; a home that cannot be written is named, not a traceback."""
+        try:
+            with self._guard.locked():
+                yield
+        except OSError as exc:
+            raise StateError(f"cannot write the API keys file {self.path}: {exc.strerror or exc}") from exc
 
     def _read(self) -> list[ApiKey]:
         try:

@@ -116,8 +116,10 @@ class ErrorBody(BaseModel):
     error: str = Field(description="What kind: `task_not_found`, `governance`, `invalid_request`, `safety`, ...")
     message: str = Field(description="The problem in words: what was wrong and, where it helps, what to do.")
     details: dict[str, Any] = Field(
-        description="`task_id`, `expert_id`, `verdict`, `policy`, `approval_id` where they apply; `errors` (each"
-        " problem's `loc`, `msg`, `type`) for a request that does not validate."
+        description="`task_id`, `expert_id`, `verdict`, `policy`, `approval_id` where they apply; for a governance"
+        " refusal with something to do, `next_step` (`approve_then_repeat`, `approve_first`, `repeat_with_approval`,"
+        " `file_new_request`, `file_request_for_this`, `list_approvals`) and `problem` (the message without the"
+        " advice); `errors` (each problem's `loc`, `msg`, `type`) for a request that does not validate."
     )
 
 
@@ -140,7 +142,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "401 no valid key, 403 refused by governance, 404 unknown id, 409 conflicts with the current"
         " state, 413 body too large, 415 not JSON, 422 invalid input, 429 over the rate limit (`Retry-After`)",
     },
-    "5XX": {"model": ErrorBody, "description": "500 internal, 502 a backend failed, 503 shutting down or unavailable"},
+    "5XX": {
+        "model": ErrorBody,
+        "description": "500 internal or the server's configuration (`server_config`), 502 a backend failed, 503"
+        " shutting down or unavailable; `x-should-retry: false` where a retry cannot help",
+    },
 }
 """The error responses every keyed route documents (they replace FastAPI's ``{"detail"}`` validation schema, which
 this API never sends)."""
@@ -150,5 +156,9 @@ OPENAI_ERRORS: dict[int | str, dict[str, Any]] = {
         "model": OpenAIErrorBody,
         "description": "400 a request the door cannot read or honour (`param` names it), 401, 404 unknown model, 429",
     },
-    "5XX": {"model": OpenAIErrorBody, "description": "502 every chosen expert failed, 503 shutting down"},
+    "5XX": {
+        "model": OpenAIErrorBody,
+        "description": "500 the server's configuration, 502 every chosen expert failed, 503 shutting down or"
+        " unavailable; `x-should-retry: false` where a retry cannot help",
+    },
 }

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from vy_nexus.errors import VyNexusError
 from vy_nexus.interfaces.cli.cli_state import state
+from vy_nexus.interfaces.cli.next_steps import worded
 
 __all__ = ["console", "err_console", "handle_errors", "print_json", "state"]
 
@@ -34,7 +35,7 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except VyNexusError as exc:
-            err_console.print(Text.assemble(("error:", "bold red"), " ", str(exc)), soft_wrap=True)
+            err_console.print(Text.assemble(("error:", "bold red"), " ", worded(exc)), soft_wrap=True)
             raise typer.Exit(exc.exit_code) from exc
 
     return wrapper

@@ -4,18 +4,36 @@ from __future__ import annotations
 
 import time
 from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
+from vy_nexus.errors import ConfigError
 from vy_nexus.interfaces.api.keys import KeyStore, keys_file
 from vy_nexus.interfaces.cli.common import console, handle_errors, print_json, state
+
+if TYPE_CHECKING:
+    from vy_nexus.interfaces.api.server import TlsFiles
 
 
 class QueryTarget(StrEnum):
     TASKS = "tasks"
     EXPERTS = "experts"
     METRICS = "metrics"
+
+
+def _tls(cert: Path | None, key: Path | None) -> TlsFiles | None:
+    """The TLS files to serve HTTPS with, given together or not at all."""
+    from vy_nexus.interfaces.api.server import TlsFiles
+
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        given, missing = ("--tls-cert", "--tls-key") if key is None else ("--tls-key", "--tls-cert")
+        raise ConfigError(f"{given} needs {missing}: HTTPS takes the certificate and its private key together")
+    return TlsFiles(cert, key)
 
 
 def _when(timestamp: float | None) -> str:
@@ -31,14 +49,19 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         host: str | None = typer.Option(None, "--host", help="Address to bind (default api.host: 127.0.0.1)."),
         port: int | None = typer.Option(None, "--port", min=1, max=65535, help="Port (default api.port: 8000)."),
+        tls_cert: Path | None = typer.Option(None, "--tls-cert", help="Serve HTTPS: the certificate chain (PEM)."),
+        tls_key: Path | None = typer.Option(None, "--tls-key", help="Serve HTTPS: its private key (PEM, unencrypted)."),
     ) -> None:
         """Run the REST API (and the OpenAI-compatible /v1) in the foreground until stopped.
+
+        SIGTERM or Ctrl-C stops it gracefully: no new tasks, running ones get safety.grace_period_seconds to finish,
+        then it exits 0 (a second signal stops it at once).
 
         Example: vy-nexus serve --port 8000
         """
         from vy_nexus.interfaces.api.server import serve  # httpx and uvicorn load only to serve
 
-        serve(state(ctx).settings(), host=host, port=port)
+        serve(state(ctx).settings(), host=host, port=port, tls=_tls(tls_cert, tls_key))
 
     @app.command()
     @handle_errors
@@ -46,6 +69,8 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         host: str | None = typer.Option(None, "--host", help="Address to bind (default api.host: 127.0.0.1)."),
         port: int | None = typer.Option(None, "--port", min=1, max=65535, help="Port (default api.port: 8000)."),
+        tls_cert: Path | None = typer.Option(None, "--tls-cert", help="Serve HTTPS: the certificate chain (PEM)."),
+        tls_key: Path | None = typer.Option(None, "--tls-key", help="Serve HTTPS: its private key (PEM, unencrypted)."),
     ) -> None:
         """Start the server in the background (pid file in <home>/api/); `vy-nexus stop` stops it.
 
@@ -54,7 +79,8 @@ def register(app: typer.Typer) -> None:
         settings = state(ctx).settings()
         from vy_nexus.interfaces.api.server import start_background
 
-        info = start_background(settings, host=host or settings.api.host, port=port or settings.api.port)
+        tls = _tls(tls_cert, tls_key)
+        info = start_background(settings, host=host or settings.api.host, port=port or settings.api.port, tls=tls)
         console.print(f"server running at {info.url} (pid {info.pid})", highlight=False)
 
     @app.command()

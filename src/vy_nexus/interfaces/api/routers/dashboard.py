@@ -17,6 +17,7 @@ import asyncio
 import base64
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request, UploadFile
@@ -38,7 +39,7 @@ from vy_nexus.errors import (
 )
 from vy_nexus.interfaces.api import sse
 from vy_nexus.interfaces.api.deps import Services
-from vy_nexus.interfaces.api.errors import ErrorReply, scrub
+from vy_nexus.interfaces.api.errors import ErrorReply, client_message
 from vy_nexus.interfaces.api.keys import ApiKey
 from vy_nexus.interfaces.api.routers.tasks import task_frames
 from vy_nexus.interfaces.api.schemas import TaskSubmission
@@ -301,7 +302,7 @@ async def run(
             top_k=int(top_k) if top_k.strip() else None,
             priority=priority or None,
             context=parse_context(context) if context.strip() else None,
-            deadline=parse_deadline(deadline) if deadline.strip() else None,
+            deadline=_deadline(deadline) if deadline.strip() else None,
         )
         task = body.to_task(shared.uploads_dir, body.experts)
         await shared.submit(task, top_k=body.top_k, aggregation=None)
@@ -312,9 +313,18 @@ async def run(
     return RedirectResponse(f"/dashboard/tasks/{task.id}", status_code=303)
 
 
-TYPED_ERRORS = (TaskError, UnknownExpertError, RoutingError, ConfigError)
-"""What was typed does not validate: a task field, an expert that is no longer an option, a deadline (the CLI's
-parser says ``ConfigError`` for a value it cannot read)."""
+TYPED_ERRORS = (TaskError, UnknownExpertError, RoutingError)
+"""What was typed does not validate: a task field (the deadline included), an expert that is no longer an option.
+A ``ConfigError`` is the server's configuration, never what was typed (a ``500``)."""
+
+
+def _deadline(typed: str) -> datetime:
+    """The deadline typed in the form. The CLI's parser calls a value it cannot read a ``ConfigError`` (an option
+    of the command); here it is the person's typing, a task field that does not validate."""
+    try:
+        return parse_deadline(typed)
+    except ConfigError as exc:
+        raise TaskError(exc.message) from exc
 
 
 def _form_status(exc: Exception) -> int:
@@ -331,7 +341,7 @@ def _problem(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in exc.errors())
     if isinstance(exc, VyNexusError):
-        return scrub(exc.message)
+        return client_message(exc)
     return "number of experts must be a whole number from 1 to 16"
 
 

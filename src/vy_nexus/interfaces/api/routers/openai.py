@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from vy_nexus.errors import VyNexusError
 from vy_nexus.interfaces.api import sse
 from vy_nexus.interfaces.api.deps import System, api_key
-from vy_nexus.interfaces.api.errors import error_code, openai_error, scrub
+from vy_nexus.interfaces.api.errors import NO_RETRY, error_code, openai_error, scrub
 from vy_nexus.interfaces.api.openai_format import (
     AUTO,
     ChatCompletionRequest,
@@ -76,8 +76,10 @@ def _model_not_found(model: str) -> JSONResponse:
 
 
 def _failed(result: AggregatedResult) -> JSONResponse:
+    """A ``502`` a retry would only repeat: the server retried each expert's retryable failures already
+    (``executor.max_retries``, with backoff), so OpenAI's clients are told not to run the whole task twice more."""
     errors = "; ".join(f"{item.expert_id}: {item.error}" for item in result.results if not item.ok)
-    return openai_error(502, "experts_failed", scrub(f"every chosen expert failed ({errors})"), {})
+    return openai_error(502, "experts_failed", scrub(f"every chosen expert failed ({errors})"), {}, NO_RETRY)
 
 
 async def _chunks(system: VyNexus, body: ChatCompletionRequest, task: Task) -> AsyncIterator[bytes]:
