@@ -550,3 +550,12 @@ def test_a_home_without_write_permission_is_named(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert f"the home directory {home} cannot be written (Permission denied)" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_cli_through_a_server_exits_2_for_the_servers_configuration_as_in_process() -> None:
+    from vy_nexus.errors import ConfigError
+    from vy_nexus.interfaces.client import RemoteError
+
+    remote = RemoteError("the server's configuration is wrong (not the request): ...", status=500, error="server_config")
+    assert remote.exit_code == ConfigError.exit_code == 2
+    assert RemoteError("internal error", status=500, error="internal").exit_code == 1

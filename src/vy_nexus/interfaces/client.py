@@ -15,8 +15,10 @@ from vy_nexus.errors import NextStep, VyNexusError
 from vy_nexus.tls import httpx_context
 
 _EXIT_CODES = {400: 2, 401: 2, 404: 2, 409: 2, 413: 2, 422: 2, 403: 3, 429: 3, 503: 4, 502: 5}
-_ERROR_EXIT_CODES = {"approval_not_found": 3, "approval_not_pending": 3}
-"""Answered 404 and 409 over HTTP, yet governance's refusals in-process (exit 3): the CLI exits 3 either way."""
+_ERROR_EXIT_CODES = {"approval_not_found": 3, "approval_not_pending": 3, "server_config": 2}
+"""Errors whose HTTP status says less than the CLI's exit codes: approvals unknown or decided are answered 404 and
+409, yet they are governance's refusals in-process (exit 3); the server's own configuration is a 500, yet a
+configuration error (exit 2) as it is in-process."""
 
 
 class RemoteError(VyNexusError):
