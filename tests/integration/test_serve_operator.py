@@ -556,6 +556,6 @@ def test_the_cli_through_a_server_exits_2_for_the_servers_configuration_as_in_pr
     from vy_nexus.errors import ConfigError
     from vy_nexus.interfaces.client import RemoteError
 
-    remote = RemoteError("the server's configuration is wrong (not the request): ...", status=500, error="server_config")
+    remote = RemoteError("the configuration is wrong (not the request): ...", status=500, error="server_config")
     assert remote.exit_code == ConfigError.exit_code == 2
     assert RemoteError("internal error", status=500, error="internal").exit_code == 1
