@@ -246,7 +246,14 @@ def test_an_expert_failing_repeatedly_raises_one_alert_that_can_be_acknowledged_
 
 
 def test_chart_data_and_the_sections_render(browser: httpx.Client) -> None:
-    routing = browser.get("/dashboard/api/routing", params={"window": "15m"}).json()
+    submit(browser, "total units by region", files={"file": ("sales.csv", CSV, "text/csv")})
+    deadline = time.monotonic() + 10  # the metrics are written in batches, off the request path
+    while True:
+        routing = browser.get("/dashboard/api/routing", params={"window": "15m"}).json()
+        # The summary and the series are two reads: a batch written between them shows in one only.
+        if (routing["summary"]["decisions"] >= 1 and routing["series"]["t"]) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert routing["summary"]["decisions"] >= 1 and len(routing["series"]["t"]) >= 1
     assert set(routing["series"]) == {
         "t",

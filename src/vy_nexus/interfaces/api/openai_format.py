@@ -4,6 +4,7 @@ out. The routing decision rides along in the extension field ``vy_nexus`` (and t
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any, Literal
@@ -11,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from vy_nexus.errors import InputError
+from vy_nexus.interfaces.output_view import OutputView, Source, cell_text, columns, numeric, plain, records, view
 from vy_nexus.payloads import build_task
 from vy_nexus.tasks import MAX_DESCRIPTION_CHARS, AggregatedResult, Task
 
@@ -226,25 +228,126 @@ REFUSALS: tuple[tuple[str, type[RequestParameterError], Callable[[ChatCompletion
 
 
 def answer_text(output: Any) -> str:
-    """An expert's output as the assistant's message: its answer, else its summary with the result as JSON."""
-    if isinstance(output, str):
-        return output
-    if not isinstance(output, dict):
-        return json.dumps(output, indent=2, default=str, ensure_ascii=False)
-    if isinstance(output.get("answer"), str):
-        return str(output["answer"])
-    parts: list[str] = []
-    summary = output.get("summary")
-    if isinstance(summary, str):
-        parts.append(summary)
-    rest = (
-        output["result"]
-        if "result" in output
-        else {key: value for key, value in output.items() if key not in ("summary", "reasoning")}
-    )
-    if rest not in ({}, None):
-        parts.append("```json\n" + json.dumps(rest, indent=2, default=str, ensure_ascii=False) + "\n```")
-    return "\n\n".join(parts)
+    """An expert's output as the assistant's message, in Markdown a chat client shows: the answer in words, then
+    what checks it (the terms it asserts that its source lacks, the summary line, static findings, the extractive
+    summary), the result rows as a table and the passages it cites. Bookkeeping (statistics, the query spec, the
+    model's provenance) stays in the task record (``GET /api/tasks/{id}``, the id in ``vy_nexus.task_id``)."""
+    shown = view(output)
+    answer = shown.answer if shown.worded else escape(shown.answer)  # a model writes Markdown; a summary line is text
+    return "\n\n".join(part for part in (answer, *after_answer(shown)) if part)
+
+
+def stream_ending(output: Any, streamed: str) -> str:
+    """What a stream sends after the tokens it ``streamed``, so that the client ends up with ``answer_text`` once:
+    all of it when nothing was streamed; the parts after the answer when the tokens were the answer (but for the
+    ``[n]`` citations an expert adds to it); else, after a blank line, all of it."""
+    shown = view(output)
+    if not streamed.strip():
+        return answer_text(output)
+    if shown.worded and _uncited(streamed) == _uncited(shown.answer):
+        return "".join("\n\n" + part for part in after_answer(shown))
+    return "\n\n" + answer_text(output)
+
+
+def after_answer(shown: OutputView) -> list[str]:
+    """The Markdown parts that follow the answer, in order."""
+    parts = [_unsupported(shown), escape(shown.summary or "")]
+    if shown.findings:
+        parts.append("**Findings** (static analysis)\n\n" + table(shown.findings, strong={"severity": BUG}))
+    if shown.extractive:
+        parts.append(f"**Extractive summary** (sentences taken from the source)\n\n{escape(shown.extractive)}")
+    if shown.rows:
+        parts.append(table(shown.rows))
+    if shown.column_statistics:
+        parts.append("**Columns**\n\n" + _mapping_table(shown.column_statistics))
+    parts.append(_sources(shown.sources))
+    if not shown.worded and not shown.rows:
+        parts.extend(_field(key, value) for key, value in shown.other.items())
+    return [part for part in parts if part]
+
+
+BUG = "bug"
+SOURCE_CHARS = 200
+"""How much of a cited passage the message quotes."""
+MARKDOWN_SPECIAL = re.compile(r"[\\`*<|]|(?<!\w)_|_(?!\w)")
+"""What makes text markup in Markdown: emphasis (``*``, ``_`` at a word's edge), code, HTML, a table's cell border."""
+CITATION_MARK = re.compile(r"\s*\[\d{1,2}\]")
+
+
+def escape(text: str) -> str:
+    """``text`` shown as it is by a Markdown renderer, on one line (a table cell or a list item)."""
+    return MARKDOWN_SPECIAL.sub(lambda match: "\\" + match.group(0), text)
+
+
+def table(rows: list[dict[str, Any]], *, strong: dict[str, str] | None = None) -> str:
+    """``rows`` as a Markdown table, every key a column, numbers right-aligned. ``strong`` names cells to embolden
+    (column: value), e.g. a finding's severity ``bug``."""
+    names = columns(rows)
+    rule = ["---:" if numeric(rows, name) else "---" for name in names]
+    lines = [_row(names), _row(rule, escaped=True)]
+    for row in rows:
+        cells = [_cell(row.get(name)) for name in names]
+        for index, name in enumerate(names):
+            if strong is not None and strong.get(name) == row.get(name):
+                cells[index] = f"**{cells[index]}**"
+        lines.append(_row(cells, escaped=True))
+    return "\n".join(lines)
+
+
+def _row(cells: list[str], *, escaped: bool = False) -> str:
+    return "| " + " | ".join(cell if escaped else escape(cell) for cell in cells) + " |"
+
+
+def _cell(value: Any) -> str:
+    return escape(" ".join(cell_text(value).split()))
+
+
+def _unsupported(shown: OutputView) -> str:
+    if not shown.unsupported:
+        return ""
+    terms = ", ".join(f"`{term.replace('`', chr(39))}`" for term in shown.unsupported)
+    counted = len(shown.unsupported)
+    share = f"{counted} of {shown.checked_terms}" if shown.checked_terms else str(counted)
+    noun = "term" if (shown.checked_terms or counted) == 1 else "terms"
+    them = "it" if counted == 1 else "them"
+    return f"> **Not in the source:** {share} {noun} this answer asserts: {terms}. Check {them} before relying on it."
+
+
+def _sources(sources: list[Source]) -> str:
+    cited = [source for source in sources if source.referenced]
+    if not cited:
+        return ""
+    lines = [f"- [{source.number}] {escape(source.name)}: {escape(_quoted(source.passage))}" for source in cited]
+    return "**Sources**\n\n" + "\n".join(lines)
+
+
+def _quoted(passage: str) -> str:
+    flat = " ".join(passage.split())
+    return flat if len(flat) <= SOURCE_CHARS else flat[:SOURCE_CHARS].rsplit(" ", 1)[0] + " …"
+
+
+def _field(key: str, value: Any) -> str:
+    """A field no convention covers: a value on its line, text as a paragraph, rows or a mapping of mappings as a
+    table, anything else as a JSON block."""
+    title = f"**{escape(key.replace('_', ' '))}**"
+    if isinstance(value, str) and "\n" in value:
+        return f"{title}\n\n{escape(value)}"
+    if records(value):
+        return f"{title}\n\n{table(value)}"
+    if isinstance(value, dict) and value and all(isinstance(item, dict) for item in value.values()):
+        return f"{title}\n\n{_mapping_table(value)}"
+    if plain(value) or (isinstance(value, list) and all(plain(item) for item in value)):
+        return f"{title}: {_cell(value)}"
+    return f"{title}\n\n```json\n{json.dumps(value, indent=2, ensure_ascii=False, default=str)}\n```"
+
+
+def _mapping_table(mapping: dict[str, dict[str, Any]]) -> str:
+    """A mapping of mappings (statistics per column) as a table: one row per key, named in the first column."""
+    return table([{"": name, **item} for name, item in mapping.items()])
+
+
+def _uncited(text: str) -> str:
+    return " ".join(CITATION_MARK.sub("", text).split())
 
 
 def routing_extension(result: AggregatedResult) -> dict[str, Any]:

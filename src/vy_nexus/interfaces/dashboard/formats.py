@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
+
+from vy_nexus.interfaces.output_view import ANSWER_KEYS, cell_text, columns, numeric, records, view
 
 DASH = "—"
 
@@ -62,8 +65,9 @@ def pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
-HEADLINE_KEYS = ("answer", "summary", "text")
-"""An output's fields that hold its answer in words, first found first (as ``vy-nexus run`` shows them)."""
+HEADLINE_KEYS = (*ANSWER_KEYS, "summary")
+"""An output's fields that hold its answer in words, first found first: the answer, the text written, the review of
+code, else the summary line (shown beside it otherwise)."""
 
 
 def headline(value: Any) -> str:
@@ -87,11 +91,32 @@ def rest(value: Any) -> dict[str, Any]:
 def result_table(value: Any) -> tuple[list[str], list[list[Any]]] | None:
     """(columns, rows) of a mapping output's ``result`` rows (the data expert's answer), shown as a table; ``None``
     when it has none."""
-    rows = value.get("result") if isinstance(value, dict) else None
-    if not isinstance(rows, list) or not rows or not all(isinstance(row, dict) for row in rows):
+    rows = records(value.get("result")) if isinstance(value, dict) else []
+    if not rows:
         return None
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    return [str(column) for column in columns], [[row.get(column) for column in columns] for row in rows]
+    names = columns(rows)
+    return names, [[row.get(column) for column in names] for row in rows]
+
+
+def numeric_columns(rows: list[dict[str, Any]]) -> list[str]:
+    """The columns of ``rows`` that hold numbers only: right-aligned, like figures in a report."""
+    return [name for name in columns(rows) if numeric(rows, name)]
+
+
+def marked(text: str, terms: Sequence[str]) -> list[tuple[str, bool]]:
+    """``text`` cut into (piece, is one of ``terms``) pieces, a term matched as a whole word in any case: the page
+    marks the terms an answer asserts that its source lacks where the answer says them."""
+    wanted = sorted({term for term in terms if term.strip()}, key=len, reverse=True)
+    if not wanted:
+        return [(text, False)]
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, wanted)) + r")(?!\w)", re.IGNORECASE)
+    pieces: list[tuple[str, bool]] = []
+    start = 0
+    for match in pattern.finditer(text):
+        pieces.extend([(text[start : match.start()], False), (match.group(0), True)])
+        start = match.end()
+    pieces.append((text[start:], False))
+    return [piece for piece in pieces if piece[0]]
 
 
 def compact(value: Any) -> str:
@@ -104,6 +129,11 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "headline": headline,
     "rest": rest,
     "result_table": result_table,
+    "cell": cell_text,
+    "columns": columns,
+    "numeric_columns": numeric_columns,
+    "marked": marked,
+    "view": view,
     "duration": duration,
     "percent": percent,
     "ms": ms,

@@ -24,6 +24,7 @@ from vy_nexus.interfaces.api.openai_format import (
     completion,
     finish_reason,
     routing_extension,
+    stream_ending,
     usage,
 )
 from vy_nexus.reasoning.llm import TokenEvent
@@ -119,11 +120,9 @@ async def _chunks(system: VyNexus, body: ChatCompletionRequest, task: Task) -> A
             yield sse.frame(None, bytes(_failed(result).body).decode())
             return
         text = answer_text(result.output)
-        already = "".join(streamed)
-        if not already.strip():
-            yield sse.frame(None, chunk(completion_id, body.model, {"content": text}))
-        elif text.strip() != already.strip():
-            yield sse.frame(None, chunk(completion_id, body.model, {"content": "\n\n" + text}))
+        ending = stream_ending(result.output, "".join(streamed))
+        if ending:
+            yield sse.frame(None, chunk(completion_id, body.model, {"content": ending}))
         yield sse.frame(
             None,
             chunk(
