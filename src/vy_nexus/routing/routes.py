@@ -24,12 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from vy_nexus import json_text
 from vy_nexus.errors import ConfigError
 from vy_nexus.experts.registry import ExpertRegistry
-from vy_nexus.yaml_reader import SafeDumper, describe_yaml_error, load_yaml
 
 OUT_OF_SCOPE_LABEL = "oos"
 
@@ -130,14 +127,27 @@ def load_routes(path: Path) -> list[Route]:
     require_file(path, "routes file", " (routing.semantic.routes_file)")
     try:
         text = path.read_text(encoding="utf-8")
-        data = json_text.loads(text) if path.suffix.lower() == ".json" else load_yaml(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"routes file {path} cannot be parsed: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"routes file {path} cannot be parsed: {describe_yaml_error(exc)}") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read routes file {path}: {exc}") from exc
+    if path.suffix.lower() != ".json":
+        return parse_routes(_parsed_yaml(text, path), str(path))
+    try:
+        data = json_text.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"routes file {path} cannot be parsed: {exc}") from exc
     return parse_routes(data, str(path))
+
+
+def _parsed_yaml(text: str, path: Path) -> Any:
+    # PyYAML loads here: the packaged routes are JSON, so a home without a routes file never loads it.
+    import yaml
+
+    from vy_nexus.yaml_reader import describe_yaml_error, load_yaml
+
+    try:
+        return load_yaml(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"routes file {path} cannot be parsed: {describe_yaml_error(exc)}") from exc
 
 
 def save_routes(path: Path, routes: Sequence[Route]) -> None:
@@ -146,6 +156,10 @@ def save_routes(path: Path, routes: Sequence[Route]) -> None:
     if path.suffix.lower() == ".json":
         text = json.dumps(payload, indent=1, ensure_ascii=False)
     else:
+        import yaml
+
+        from vy_nexus.yaml_reader import SafeDumper
+
         text = yaml.dump(payload, Dumper=SafeDumper, sort_keys=False, allow_unicode=True, width=120)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")

@@ -1,7 +1,8 @@
 """The task store: every task's state and history, durable across restarts, shared by every process of a home.
 
-The records load at once; the SQL implementation (SQLAlchemy) loads on first use, so a command that only reads a
-record's shape does not pay for it.
+The states load at once; the records (pydantic) and the SQL implementation (SQLAlchemy) load on first use: a
+command that only reads a record's shape does not pay for SQLAlchemy, and a `run` (which writes records but reads
+none back unless a crashed task is recovered) does not pay for pydantic.
 """
 
 from __future__ import annotations
@@ -10,13 +11,16 @@ from typing import TYPE_CHECKING
 
 from vy_nexus._lazy import lazy_exports
 from vy_nexus.store.protocol import TaskStore
-from vy_nexus.store.records import FINISHED_STATES, LIVE_STATES, TaskPage, TaskRecord, TaskState
+from vy_nexus.tasks import FINISHED_STATES, LIVE_STATES, TaskState
 
 if TYPE_CHECKING:
     from vy_nexus.store.factory import open_task_store, store_from_settings
+    from vy_nexus.store.records import TaskPage, TaskRecord
     from vy_nexus.store.sql import SqlTaskStore
 
 _EXPORTS: dict[str, str] = {
+    "TaskPage": "vy_nexus.store.records",
+    "TaskRecord": "vy_nexus.store.records",
     "SqlTaskStore": "vy_nexus.store.sql",
     "open_task_store": "vy_nexus.store.factory",
     "store_from_settings": "vy_nexus.store.factory",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from vy_nexus.store.records import TaskPage, TaskRecord, TaskState
-from vy_nexus.tasks import AggregatedResult, RoutingDecision, Task
+from vy_nexus.tasks import AggregatedResult, RoutingDecision, Task, TaskState
+
+if TYPE_CHECKING:
+    from vy_nexus.store.records import TaskPage, TaskRecord  # pydantic: loaded where records are read
 
 
 class RulingLike(Protocol):

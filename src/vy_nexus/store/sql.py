@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import psutil
@@ -32,10 +32,13 @@ from vy_nexus.errors import StoreError, TaskError, TaskNotFoundError
 from vy_nexus.store.buffer import PendingWrites, Row
 from vy_nexus.store.engine import log_warning, open_database, redact
 from vy_nexus.store.protocol import StoredRuling
-from vy_nexus.store.records import LIVE_STATES, TaskPage, TaskRecord, TaskState
 from vy_nexus.store.schema import owners, tasks
-from vy_nexus.tasks import AggregatedResult, ExpertResult, RoutingDecision, Task
+from vy_nexus.tasks import LIVE_STATES, AggregatedResult, ExpertResult, RoutingDecision, Task, TaskState
 from vy_nexus.unicode_text import storable
+
+if TYPE_CHECKING:
+    # pydantic loads where records are read (get, list, recover): a `run` only writes them.
+    from vy_nexus.store.records import TaskPage, TaskRecord
 
 Clock = Callable[[], float]
 MAX_PAGE = 500
@@ -412,6 +415,8 @@ class SqlTaskStore:
             ).mappings()
             items = [_record(row) for row in rows]
         following = offset + len(items)
+        from vy_nexus.store.records import TaskPage
+
         return TaskPage(items=items, total=total, next_offset=following if following < total else None)
 
     # -- cancellation, recovery, retention -------------------------------------------------------------------------
@@ -571,6 +576,8 @@ def _group_updates(rows: Iterable[Row]) -> list[tuple[tuple[str, ...], list[Row]
 
 
 def _record(row: Any) -> TaskRecord:
+    from vy_nexus.store.records import TaskRecord
+
     data = dict(row)
     data["experts"] = [e for e in (data.get("experts") or "").split(",") if e]
     task = from_json(data.pop("task") or "{}")
