@@ -8,7 +8,7 @@ Modes, chosen from the task:
 * **review** (code given and the task asks to review, explain, find bugs, improve...): the analysis, plus the
   reasoning core's review grounded in it.
 * **generate** (no code given): the reasoning core writes Python, the expert compiles it; an error earns one repair
-  round with the error message.
+  round with the error message; a repair that compiles replaces both ``code`` and ``answer``.
 
 Code in another language (JavaScript, TypeScript, C, C++, Java, C#, Go, Rust, SQL, shell) is named as such, not
 reported as a Python syntax error: nothing is compiled, and a review goes to the reasoning core as that language.
@@ -249,6 +249,7 @@ class CodeExpert(BaseExpert):
         response = require(thought, expert_id=self.id, task_id=task.id, what="write code")
         code = fenced_code(response.text) or response.text.strip()
         report = analyse_python(code)
+        answer = response.text.strip()
         attempts = [thought]
         if not report["valid"]:
             repair = await think(
@@ -263,6 +264,7 @@ class CodeExpert(BaseExpert):
             repaired = fenced_code(repair.text) or repair.text.strip()
             if repair.response is not None and analyse_python(repaired)["valid"]:
                 code, report = repaired, analyse_python(repaired)
+                answer = repair.text.strip()  # the text around the code shown, not around the broken first try
                 attempts.append(repair)
         findings = report.pop("findings", [])
         written = report["valid"] is True and report["looks_like_code"]
@@ -276,7 +278,7 @@ class CodeExpert(BaseExpert):
             "summary": lead + _summary(report, findings),
             "code": code,
             "analysis": report,
-            "answer": response.text.strip(),
+            "answer": answer,
             "attempts": len(attempts),
         }
         if findings:

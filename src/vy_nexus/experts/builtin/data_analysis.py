@@ -9,6 +9,7 @@ interpret, the reasoning core gets the computed results and is told to use only 
 from __future__ import annotations
 
 import json
+import math
 import re
 import statistics
 from decimal import Decimal
@@ -49,6 +50,10 @@ MAX_RESULT_ROWS = 200
 UNANSWERED_CONFIDENCE = 0.3
 NOT_UNDERSTOOD_CONFIDENCE = 0.5
 """A question the words do not map to a query: the column statistics answer part of it at best."""
+BEYOND_RANGE_CONFIDENCE = 0.6
+"""An answer with a number beyond a float's range reported as null: right, but short of a number."""
+NAMED_BEYOND_RANGE = 5
+"""How many of those numbers the note names (``beyond_range`` lists them all)."""
 DESCRIBE_WORDS = re.compile(
     r"\b(?:describe|summar(?:y|ies|i[sz]e)|overview|profile|explore|statistics|stats|columns?|analy[sz](?:e|is)"
     r"|what(?:'s| is) in|look at|inspect|eda)\b"
@@ -149,6 +154,7 @@ def analyse(task: Task, base: Path | None) -> dict[str, Any] | None:
     if not table.rows:
         return None
     report: dict[str, Any] = describe(table.rows, table.columns, identifier_columns(table))
+    beyond = [f"{name} of column '{column}'" for column, stats in report["columns"].items() for name in _nulled(stats)]
     numeric = numeric_columns(table)
     numeric_part = f"{len(numeric)} numeric: {', '.join(numeric)}" if numeric else "none numeric"
     report["summary"] = f"{report['rows']} rows, {len(table.columns)} columns ({numeric_part})"
@@ -156,6 +162,8 @@ def analyse(task: Task, base: Path | None) -> dict[str, Any] | None:
         report["sql"] = table.sql
     elif sql is not None:
         result = sql_over_rows(table, sql)
+        for index, row in enumerate(result.rows[:MAX_RESULT_ROWS], start=1):
+            beyond.extend(f"{name} of result row {index}" for name in _nulled(row))
         report.update(sql=sql, result=result.rows[:MAX_RESULT_ROWS], result_rows=len(result.rows))
         report["summary"] += f"; SQL returned {len(result.rows)} rows"
     else:
@@ -178,13 +186,45 @@ def analyse(task: Task, base: Path | None) -> dict[str, Any] | None:
             report["summary"] += "; question not understood as a query: column statistics only"
         elif not query.empty:
             rows, matched, groups = run_query(table, query)
+            for row in rows:
+                beyond.extend(f"{name}{_group_label(row, query.group_by)}" for name in _nulled(row))
             report.update(query=query.as_dict(), matched_rows=matched, result=rows[:MAX_RESULT_ROWS])
             report["summary"] += f"; {_describe_query(query, matched, groups)}"
             report["summary"] += _ranked(query, rows) + _missing(query, report["columns"])
-            if query.notes:
-                report["notes"] = query.notes
-                report["summary"] += "".join(f"; {note}" for note in query.notes)
+            _add_notes(report, query.notes)
+    if table.nested:
+        names = ", ".join(f"'{column}'" for column in table.nested)
+        _add_notes(report, [f"lists and objects in {names} are read as their JSON text"])
+    if beyond:
+        report["beyond_range"] = beyond
+        _add_notes(report, [_beyond_range_note(beyond)])
     return report
+
+
+def _beyond_range_note(beyond: list[str]) -> str:
+    named = ", ".join(beyond[:NAMED_BEYOND_RANGE])
+    if len(beyond) > NAMED_BEYOND_RANGE:
+        named += f" and {len(beyond) - NAMED_BEYOND_RANGE} more"
+    return f"{named}: beyond the largest number JSON can carry (about 1.8e308), shown as null"
+
+
+def _add_notes(report: dict[str, Any], notes: list[str]) -> None:
+    if notes:
+        report.setdefault("notes", []).extend(notes)
+        report["summary"] += "".join(f"; {note}" for note in notes)
+
+
+def _nulled(values: dict[str, Any]) -> list[str]:
+    """The keys of ``values`` whose numbers went beyond a float's range (a total of ``1e308`` and ``1e308``), each
+    set to ``None``: JSON cannot carry them, and infinity would be a wrong answer."""
+    infinite = [key for key, value in values.items() if isinstance(value, float) and not math.isfinite(value)]
+    for key in infinite:
+        values[key] = None
+    return infinite
+
+
+def _group_label(row: Row, group_by: list[str]) -> str:
+    return f" for {', '.join(f'{column} = {row[column]}' for column in group_by)}" if group_by else ""
 
 
 def _problems(query: Query, table: Table) -> list[str]:
@@ -286,6 +326,8 @@ class DataAnalysisExpert(BaseExpert):
         if report.get("problems"):
             return ExpertOutput(report, confidence=UNANSWERED_CONFIDENCE)
         confidence = NOT_UNDERSTOOD_CONFIDENCE if "not_understood" in report else 0.95
+        if "beyond_range" in report:
+            confidence = min(confidence, BEYOND_RANGE_CONFIDENCE)
         if task.context.get("explain") or mentions(task.description, EXPLAIN_WORDS):
             findings = {k: report[k] for k in ("summary", "query", "result", "columns") if k in report}
             thought = await think(

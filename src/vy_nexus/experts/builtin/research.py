@@ -2,7 +2,8 @@
 
 1. Retrieve: BM25 over the paragraphs of the ``.md``/``.txt``/``.rst`` files in ``experts.documents_dir`` (relative
    to the home directory) plus the task's input: a text (``--input notes.txt``, named ``input``) or
-   ``{"documents": {name: text}}``.
+   ``{"documents": {name: text}}``; with no input, a document pasted into the task's text (named ``pasted``: the
+   words around it are the question, as ``routing/pasted.py`` splits them).
 2. Answer: the reasoning core gets the top passages, numbered, and must answer from them only, citing ``[n]``.
    Citations the answer makes are checked against the passages it was given; an answer that cites none gets the
    citations its sentences' words point to (``grounding.cite_by_overlap``, listed as ``attributed``).
@@ -13,7 +14,8 @@ A question about a handed-over document as a whole ("what are the key points", "
 words name nothing to look up) gets the document's opening passages, up to ``WHOLE_DOCUMENT_CHARS``, and so does a
 question that refers to it ("this", "it", "the notes") in words none of its passages use ("when is the deadline in
 this?" of notes that say "within a month"). Otherwise, with no matching passage the expert says so instead of
-letting the model guess; without a reasoning core (or when it fails) the answer is the passages themselves.
+letting the model guess (naming the folder by its setting, never by its path on the server); without a reasoning
+core (or when it fails) the answer is the passages themselves.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from typing import Any
 from vy_nexus.experts.base import BaseExpert, ExpertOutput
 from vy_nexus.experts.builtin.grounding import check_grounding, cite_by_overlap
 from vy_nexus.experts.builtin.thinking import think
+from vy_nexus.routing.pasted import split_pasted
+from vy_nexus.routing.payload import DOCUMENT
 from vy_nexus.tasks import Task
 
 CITATION = re.compile(r"\[(\d{1,2})\]")
@@ -90,6 +94,10 @@ STOPWORDS = frozenset(
 DOCUMENT_SUFFIXES = (".md", ".txt", ".rst")
 INPUT_DOCUMENT = "input"
 """The name a text input goes by among the documents (its citations' ``source``)."""
+PASTED_DOCUMENT = "pasted"
+"""The name a document pasted into the task's text goes by among the documents."""
+DOCUMENTS_FOLDER = "the documents folder (experts.documents_dir)"
+"""How an answer names the document folder: its path on the server is no business of an API client."""
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
 WHOLE_DOCUMENT_CHARS = 4000
 """How much of a handed-over document a question about it as a whole gets (its opening passages)."""
@@ -158,13 +166,41 @@ def load_documents(folder: Path) -> dict[str, str]:
     return documents
 
 
-def handed_documents(task: Task) -> dict[str, str]:
-    """The documents the user handed over with the question: a text input, or ``{"documents": {name: text}}``."""
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What a task asks (``question``) and the documents handed over with it (``handed``, by name)."""
+
+    question: str
+    handed: dict[str, str]
+
+
+def read_request(task: Task) -> Request:
+    """The question and the documents the user handed over with it: a text input, ``{"documents": {name: text}}``,
+    or, when there is no input, a document pasted into the task's text (the words around it are the question)."""
     if isinstance(task.input, dict) and isinstance(task.input.get("documents"), dict):
-        return {str(k): str(v) for k, v in task.input["documents"].items()}
+        return Request(task.description, {str(k): str(v) for k, v in task.input["documents"].items()})
     if isinstance(task.input, str):
-        return {INPUT_DOCUMENT: task.input}
-    return {}
+        return Request(task.description, {INPUT_DOCUMENT: task.input})
+    if task.input is None:
+        pasted = pasted_document(task.description)
+        if pasted is not None:
+            question, document = pasted
+            return Request(question, {PASTED_DOCUMENT: document})
+    return Request(task.description, {})
+
+
+def pasted_document(text: str) -> tuple[str, str] | None:
+    """(question, document) of a task text with a document pasted into it, ``None`` when it holds none. The document
+    is the text's blocks that ``split_pasted`` did not keep as the request; one long run of prose is all document
+    (its first and last sentence are then the question)."""
+    pasted = split_pasted(text)
+    if DOCUMENT not in pasted.kinds:
+        return None
+    blocks = split_passages(text)
+    if len(blocks) == 1:
+        blocks = [line.strip() for line in text.splitlines() if line.strip()]
+    body = [block for block in blocks if block not in pasted.request]
+    return pasted.request or text.strip(), "\n\n".join(body) if body else text.strip()
 
 
 def opening_passages(documents: dict[str, str], budget: int = WHOLE_DOCUMENT_CHARS) -> list[Passage]:
@@ -186,18 +222,18 @@ def asks_about_the_whole(question: str) -> bool:
     return not set(terms(question)) - WHOLE_DOCUMENT_WORDS
 
 
-def retrieve(task: Task, folder: Path | None) -> list[Passage]:
+def retrieve(request: Request, folder: Path | None) -> list[Passage]:
     """Read the documents and rank their passages: blocking, so the expert runs it in a worker thread. A question
     about a handed-over document as a whole gets its opening passages: any passage its words match ("main" in "Main
     Street") would be a coincidence. So does a question that refers to the handed-over document ("in this", "does
     it") when its words match no passage: it asks about that document in words the document does not use."""
-    handed = handed_documents(task)
-    if handed and asks_about_the_whole(task.description):
+    handed, question = request.handed, request.question
+    if handed and asks_about_the_whole(question):
         return opening_passages(handed)
     documents = load_documents(folder) if folder is not None else {}
     documents.update(handed)
-    ranked = rank_passages(task.description, documents)
-    if not ranked and handed and REFERS_TO_THE_DOCUMENT.search(task.description.lower()):
+    ranked = rank_passages(question, documents)
+    if not ranked and handed and REFERS_TO_THE_DOCUMENT.search(question.lower()):
         return opening_passages(handed)  # "when is the deadline in this?" of notes that say "within a month"
     return ranked
 
@@ -238,11 +274,13 @@ class ResearchExpert(BaseExpert):
 
     async def execute(self, task: Task) -> ExpertOutput:
         folder = self.documents_folder()
-        passages = await self.run_blocking(retrieve, task, folder)
+        request = read_request(task)
+        passages = await self.run_blocking(retrieve, request, folder)
         if not passages:
             places = [
                 *(["the input"] if isinstance(task.input, str | dict) else []),
-                *([str(folder)] if folder else []),
+                *(["the pasted document"] if PASTED_DOCUMENT in request.handed else []),
+                *([DOCUMENTS_FOLDER] if folder else []),
             ]
             where = f" in {' or '.join(places)}" if places else ""
             return ExpertOutput({"answer": f"No passage{where} matches the question.", "citations": []}, confidence=0.2)
@@ -255,7 +293,7 @@ class ResearchExpert(BaseExpert):
             self.context,
             expert_id=self.id,
             system=ANSWER_SYSTEM,
-            prompt=f"Passages:\n{numbered}\n\nQuestion: {task.description}",
+            prompt=f"Passages:\n{numbered}\n\nQuestion: {request.question}",
             temperature=0.2,
         )
         extractive = "\n\n".join(f"[{i}] {p.text}" for i, p in enumerate(passages, start=1))
@@ -263,7 +301,7 @@ class ResearchExpert(BaseExpert):
         if thought.response is None:
             output: dict[str, Any] = {"answer": extractive, "citations": citations, **thought.provenance()}
             return ExpertOutput(output, confidence=retrieval_confidence)
-        return answered(thought.text, given, task.description, citations, thought.provenance(), retrieval_confidence)
+        return answered(thought.text, given, request.question, citations, thought.provenance(), retrieval_confidence)
 
 
 def answered(

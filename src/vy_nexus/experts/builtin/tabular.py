@@ -5,12 +5,15 @@ Accepted payloads: CSV text; JSON text or a list of objects; ``{"rows": [...]}``
 ``{"sqlite": "path.db", "sql": "SELECT ..."}``. Numbers are read as ``Decimal`` from their text, so sums and means of
 values such as ``0.1`` and ``0.2`` come out exact, and numbers as spreadsheets export them count (``$1,200.50``,
 ``5%``, ``(4)``); numbers beyond a float's range (``1e400``) cannot be reported in JSON and do not count as numbers.
-In an otherwise numeric column, blanks and markers such as ``n/a`` are missing.
+In an otherwise numeric column, blanks and markers such as ``n/a`` are missing. Cells holding lists or objects
+(``{"tags": ["a", "b"]}``) are read as their JSON text, SQLite blobs as ``<blob, 2 bytes: ff00>``: values to
+group, count and compare like any text, and JSON-clean wherever they are shown.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -36,6 +39,8 @@ class Table:
     rows: list[Row]
     source: str = "input"
     sql: str | None = field(default=None)
+    nested: tuple[str, ...] = ()
+    """Columns with cells that held lists or objects, now their JSON text."""
 
 
 SPREADSHEET_NUMBER = re.compile(r"(?P<sign>[-+]?)[$€£¥₹]?(?P<digits>[0-9.,]+(?:[eE][-+]?\d+)?)[$€£¥₹%]?")
@@ -157,7 +162,8 @@ def identifier_columns(table: Table) -> list[str]:
 
 
 def as_number(value: Decimal) -> int | float:
-    """A JSON-friendly number: an int when integral (and exactly representable), else the nearest float."""
+    """A JSON-friendly number: an int when integral (and exactly representable), else the nearest float (infinite
+    beyond a float's range: a total of ``1e308`` and ``1e308``, which the data expert reports as such)."""
     if value == value.to_integral_value() and abs(value) < 2**53:
         return int(value)
     return float(value)
@@ -231,7 +237,35 @@ def load_table(payload: Any, *, base: Path | None = None) -> Table:
     if isinstance(payload, dict) and "sqlite" in payload:
         return read_sqlite(payload, base=base)
     rows = parse_rows(payload)
-    return Table(columns_of(rows), rows)
+    columns = columns_of(rows)
+    nested = tuple(c for c in columns if any(isinstance(row.get(c), NESTED) for row in rows))
+    cells = [{key: cell_value(value) for key, value in row.items()} for row in rows]
+    return Table(columns, cells, nested=nested)
+
+
+NESTED = (list, tuple, dict)
+"""Cells that hold several values: unhashable (or, as tuples, shown as Python writes them), so read as JSON text."""
+BLOB_BYTES_SHOWN = 16
+"""A blob up to this long is shown in hex; a longer one by its size and a digest, so that different blobs differ."""
+
+
+def cell_value(value: Any) -> Any:
+    """A cell as the analysis reads it: a list or object as its JSON text, a blob as ``blob_text``, else as is."""
+    if isinstance(value, NESTED):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return blob_text(bytes(value))
+    return value
+
+
+def blob_text(blob: bytes) -> str:
+    """A blob as text that says what it is: ``<blob, 2 bytes: ff00>``; ``<blob, 4096 bytes, sha256 3f2a...>``."""
+    size = f"{len(blob)} byte{'' if len(blob) == 1 else 's'}"
+    if not blob:
+        return f"<blob, {size}>"
+    if len(blob) <= BLOB_BYTES_SHOWN:
+        return f"<blob, {size}: {blob.hex()}>"
+    return f"<blob, {size}, sha256 {hashlib.sha256(blob).hexdigest()[:16]}>"
 
 
 def _quote(name: str) -> str:
@@ -276,7 +310,7 @@ def run_select(connection: sqlite3.Connection, sql: str, *, source: str) -> Tabl
     if cursor.description is None:
         raise TaskError("the SQL statement returned no rows; use a SELECT query")
     columns = [d[0] for d in cursor.description]
-    rows = [dict(zip(columns, record, strict=True)) for record in cursor.fetchall()]
+    rows = [dict(zip(columns, map(cell_value, record), strict=True)) for record in cursor.fetchall()]
     return Table(columns, rows, source=source, sql=sql)
 
 
