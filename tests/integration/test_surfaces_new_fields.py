@@ -77,6 +77,7 @@ def tasks(api: LiveApi) -> dict[str, dict[str, Any]]:
         "research": {"description": "what did the council ask the transport office to do?", "experts": ["research"]},
         "paid": {"description": "total amount by paid and region", "input": PAID, "filename": "paid.json"},
         "describe": {"description": "describe this data", "input": SALES, "filename": "sales.csv"},
+        "pasted": {"description": f"check this code\n```python\n{CODE}```"},
     }
     with api.client() as client:
         ids = {kind: client.post("/api/tasks", json=body).json()["id"] for kind, body in bodies.items()}
@@ -507,6 +508,12 @@ def test_the_new_fields_read_well_in_a_browser(
         assert summary["mark"] not in ("rgba(0, 0, 0, 0)", "transparent")
         assert 0 <= summary["warning"]["top"] - summary["output"]["bottom"] < 40  # right under the answer
         assert data["number"] == "right" and data["result"]["width"] <= WIDTHS[size]["width"]
+        page.goto(f"{api.url}/dashboard/tasks/{tasks['pasted']['id']}")
+        lines = page.evaluate(
+            "(() => { const d = document.querySelector('.description');"
+            " return d.getBoundingClientRect().height / parseFloat(getComputedStyle(d).lineHeight); })()"
+        )
+        assert lines >= CODE.count("\n"), "a task's text keeps its line breaks (pasted code reads as code)"
         page.goto(f"{api.url}/dashboard/tasks/{tasks['data']['id']}")
         assert page.locator("#result th").all_inner_texts() == ["region", "product", "sum_units"]
         assert page.locator("#result tbody tr").count() == len(tasks["data"]["output"]["result"])
