@@ -91,3 +91,23 @@ class PickyExpert(BaseExpert):
         if not isinstance(task.input, dict):
             raise TaskError("unreachable")
         return ExpertOutput(sorted(task.input))
+
+
+SLEEPY_SOURCE = """
+import asyncio
+
+from vy_nexus.experts.base import BaseExpert, ExpertOutput
+
+
+class SleepyExpert(BaseExpert):
+    id = "sleepy"
+    name = "Sleepy"
+    description = "sleeps context.seconds (two minutes when not told)"
+    capabilities = ("sleepy",)
+
+    async def execute(self, task):
+        await asyncio.sleep(float(task.context.get("seconds", 120)))
+        return ExpertOutput("awake")
+"""
+"""A plugin expert file that sleeps ``context.seconds`` (two minutes when not told): it holds a server process up
+while a test stops or kills it."""

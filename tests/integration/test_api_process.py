@@ -16,28 +16,12 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from spine_experts import SLEEPY_SOURCE
 from vy_nexus.interfaces.api.keys import KeyStore, keys_file
 from vy_nexus.interfaces.api.server import pid_file
 from vy_nexus.interfaces.cli import app
 
 pytestmark = pytest.mark.slow  # each test starts server processes (a few seconds each on two cores)
-
-SLEEPY = """
-import asyncio
-
-from vy_nexus.experts.base import BaseExpert, ExpertOutput
-
-
-class SleepyExpert(BaseExpert):
-    id = "sleepy"
-    name = "Sleepy"
-    description = "sleeps"
-    capabilities = ("sleepy",)
-
-    async def execute(self, task):
-        await asyncio.sleep(60)
-        return ExpertOutput("awake")
-"""
 
 
 def free_port() -> int:
@@ -64,7 +48,7 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes] | None = None, timeo
 @pytest.fixture
 def sleepy_home(home: Path) -> Path:
     (home / "experts").mkdir()
-    (home / "experts" / "sleepy.py").write_text(SLEEPY, encoding="utf-8")
+    (home / "experts" / "sleepy.py").write_text(SLEEPY_SOURCE, encoding="utf-8")
     return home
 
 

@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 
 from fakes.llm import ScriptedBackend
 from live_api import LiveApi, api_settings, live_api
-from spine_experts import CrashingExpert, SlowExpert, make_expert
+from spine_experts import SLEEPY_SOURCE, CrashingExpert, SlowExpert, make_expert
 from vy_nexus.config import Settings, load_settings
 from vy_nexus.errors import (
     ConfigError,
@@ -339,23 +339,6 @@ def test_stop_after_a_killed_server_removes_its_pid_file(home: Path) -> None:
 
 # -- serve, attacked by an operator (a server process) -----------------------------------------------------------------
 
-SLEEPY = """
-import asyncio
-
-from vy_nexus.experts.base import BaseExpert, ExpertOutput
-
-
-class SleepyExpert(BaseExpert):
-    id = "sleepy"
-    name = "Sleepy"
-    description = "sleeps context.seconds (two minutes when not told)"
-    capabilities = ("sleepy",)
-
-    async def execute(self, task):
-        await asyncio.sleep(float(task.context.get("seconds", 120)))
-        return ExpertOutput("awake")
-"""
-
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -369,7 +352,7 @@ class ServerProcess:
 
     def __init__(self, home: Path, *args: str, grace: float = 10.0) -> None:
         (home / "experts").mkdir(parents=True, exist_ok=True)
-        (home / "experts" / "sleepy.py").write_text(SLEEPY, encoding="utf-8")
+        (home / "experts" / "sleepy.py").write_text(SLEEPY_SOURCE, encoding="utf-8")
         self.home = home
         self.log = home / "serve.log"
         self.port = free_port()

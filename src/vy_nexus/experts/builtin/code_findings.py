@@ -4,7 +4,7 @@ grounded in facts instead of in a small model's guesses.
 Three sources, each precise rather than exhaustive (a review that cries wolf is not read):
 
 * **pyflakes** (names): undefined names (a ``NameError`` when the line runs), a name used before its assignment in
-  a function, duplicate arguments, unused imports and variables, redefinitions, f-strings without placeholders.
+  a function, duplicate arguments, unused imports and variables, redefinitions, f-strings with nothing to fill in.
 * **the compiler's warnings**: ``is`` with a literal, an assertion that is always true (``assert (x, "msg")``),
   invalid escape sequences.
 * **a few patterns that are bugs wherever they appear**: division by ``len(p)`` of a parameter ``p`` that the
